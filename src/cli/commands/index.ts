@@ -1,0 +1,5 @@
+/** Every `xenpv` subcommand, one module each; add a new one to this list. */
+import type { Command } from 'commander';
+import { registerAbi } from './abi.js';
+
+export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi];
