@@ -1,0 +1,5 @@
+export * from './mac.js';
+export * from './checksum.js';
+export * from './fdb.js';
+export * from './port.js';
+export * from './bridge.js';

@@ -1,0 +1,215 @@
+/**
+ * A bridge port: what a vif (netback), the guest-side test harness or a TAP uplink plugs
+ * into a Bridge.
+ *
+ * Two directions, named from the port's side as `ip -s link show vif1.0` names them in
+ * dom0: **rx** is what the port's owner hands to the bridge with `input()` (for a vif: what
+ * the guest sent), **tx** is what the bridge hands to the owner through `sink.deliver()`
+ * (for a vif: what the guest will receive).
+ *
+ * Egress is a bounded queue per port (item and byte caps, R7): `deliver` returning false
+ * means "no room now" (netback has no RX slots posted); the frame stays queued and the port
+ * stops delivering until its owner calls `wake()`. A receiver that never drains fills its
+ * own queue and then loses frames with `txDropped` counted; no other port notices.
+ */
+import { BoundedQueue } from '../../../base/index.js';
+
+/** Offload state that travels with a frame (netif TX flags / extra info → RX flags). */
+export interface FrameInfo {
+  /** TCP/UDP checksum left blank for the receiver to fill (NETTXF_csum_blank / NETRXF_csum_blank). */
+  readonly csumBlank: boolean;
+  /** The sender vouches for the payload checksum (NETTXF_data_validated / NETRXF_data_validated). */
+  readonly dataValidated: boolean;
+  /** A GSO super-frame larger than the MTU, to be cut into `size`-byte TCP segments (netif GSO extra). */
+  readonly gso?: { readonly type: 'tcpv4' | 'tcpv6'; readonly size: number };
+}
+
+export const PLAIN_FRAME: FrameInfo = Object.freeze({ csumBlank: false, dataValidated: false });
+
+export interface PortSink {
+  /**
+   * Take one frame. The bytes are shared with other ports and must not be modified.
+   * Return false when there is no room now: the bridge keeps the frame and waits for `wake()`.
+   */
+  deliver(frame: Uint8Array, info: FrameInfo): boolean;
+}
+
+export interface PortOptions {
+  /** Largest L3 payload of a non-GSO frame (the vif's MTU, xenstore `mtu`, default 1500). */
+  readonly mtu?: number;
+  /** The receiver takes GSO super-frames (the frontend negotiated feature-gso-tcpv4/6). */
+  readonly gso?: boolean;
+  /** The receiver takes checksum-blank frames; if false the bridge fills the checksum first. */
+  readonly csumOffload?: boolean;
+  readonly queueFrames?: number;
+  readonly queueBytes?: number;
+}
+
+export const DEFAULT_MTU = 1500;
+export const DEFAULT_QUEUE_FRAMES = 256;
+/** Enough for the item cap of full-size frames, and for a few dozen 64 KiB GSO frames. */
+export const DEFAULT_QUEUE_BYTES = 2 * 1024 * 1024;
+/** 802.1Q tag: Linux's is_skb_forwardable allows mtu + hard header + VLAN_HLEN. */
+const VLAN_HLEN = 4;
+
+export interface PortStats {
+  rxPackets: number;
+  rxBytes: number;
+  rxErrors: number;
+  rxDropped: number;
+  txPackets: number;
+  txBytes: number;
+  txErrors: number;
+  txDropped: number;
+  /** Details of the errors and drops above. */
+  rxRunts: number;
+  rxOversize: number;
+  rxBadSource: number;
+  txQueueFull: number;
+  txTooBig: number;
+}
+
+function zeroStats(): PortStats {
+  return {
+    rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0,
+    txPackets: 0, txBytes: 0, txErrors: 0, txDropped: 0,
+    rxRunts: 0, rxOversize: 0, rxBadSource: 0, txQueueFull: 0, txTooBig: 0,
+  };
+}
+
+interface Queued {
+  readonly frame: Uint8Array;
+  readonly info: FrameInfo;
+}
+
+/** The bridge's side of a port: where `input()` goes. */
+export type IngressHandler = (port: BridgePort, frame: Uint8Array, info: FrameInfo, owned: boolean) => boolean;
+
+export class BridgePort {
+  /** Counters; read them with `stats()` for a snapshot. */
+  readonly counters: PortStats = zeroStats();
+  readonly mtu: number;
+  readonly gso: boolean;
+  readonly csumOffload: boolean;
+  private readonly queue: BoundedQueue<Queued>;
+  private readonly queueBytesMax: number;
+  private queuedBytes = 0;
+  private flushing = false;
+  private stalled = false;
+  private attached = true;
+
+  constructor(
+    readonly name: string,
+    private readonly sink: PortSink,
+    private readonly ingress: IngressHandler,
+    opts: PortOptions = {},
+  ) {
+    this.mtu = opts.mtu ?? DEFAULT_MTU;
+    this.gso = opts.gso ?? false;
+    this.csumOffload = opts.csumOffload ?? true;
+    this.queue = new BoundedQueue<Queued>(opts.queueFrames ?? DEFAULT_QUEUE_FRAMES);
+    this.queueBytesMax = opts.queueBytes ?? DEFAULT_QUEUE_BYTES;
+  }
+
+  /**
+   * The owner hands a frame to the bridge. The bridge copies it (the caller may reuse its
+   * buffer) unless `owned` says the caller gives the buffer away. Returns false if the frame
+   * was dropped at ingress (invalid, or the port is detached). Never throws.
+   */
+  input(frame: Uint8Array, info: FrameInfo = PLAIN_FRAME, owned = false): boolean {
+    if (!this.attached) {
+      this.counters.rxDropped++;
+      return false;
+    }
+    return this.ingress(this, frame, info, owned);
+  }
+
+  /** The receiver has room again: deliver what is queued. */
+  wake(): void {
+    this.stalled = false;
+    this.flush();
+  }
+
+  get isAttached(): boolean {
+    return this.attached;
+  }
+
+  get queueLength(): number {
+    return this.queue.length;
+  }
+
+  get queueBytes(): number {
+    return this.queuedBytes;
+  }
+
+  stats(): Readonly<PortStats> {
+    return { ...this.counters };
+  }
+
+  /** Largest frame this port takes without GSO: MTU + Ethernet header + one VLAN tag. */
+  get maxPlainFrame(): number {
+    return this.mtu + 14 + VLAN_HLEN;
+  }
+
+  /** Bridge-internal: queue a frame for this port and try to deliver. */
+  enqueue(frame: Uint8Array, info: FrameInfo): void {
+    if (!this.attached) return;
+    if (frame.length > this.maxPlainFrame && !(info.gso !== undefined && this.gso)) {
+      this.counters.txDropped++;
+      this.counters.txTooBig++;
+      return;
+    }
+    if (this.queue.full || this.queuedBytes + frame.length > this.queueBytesMax) {
+      this.counters.txDropped++;
+      this.counters.txQueueFull++;
+      return;
+    }
+    this.queue.push({ frame, info });
+    this.queuedBytes += frame.length;
+    if (!this.stalled) this.flush();
+  }
+
+  private flush(): void {
+    // A sink may answer synchronously (a guest stack replying to a ping) and so re-enter
+    // the bridge; the flag makes a nested enqueue only queue, and this loop delivers it.
+    if (this.flushing || !this.attached) return;
+    this.flushing = true;
+    try {
+      for (let item = this.queue.peek(); item !== undefined && !this.stalled; item = this.queue.peek()) {
+        if (!this.deliverOne(item)) {
+          this.stalled = true;
+          break;
+        }
+        this.queue.shift();
+        this.queuedBytes -= item.frame.length;
+      }
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  /** False only when the sink said "no room"; a throwing sink loses the frame, counted. */
+  private deliverOne(item: Queued): boolean {
+    let accepted: boolean;
+    try {
+      accepted = this.sink.deliver(item.frame, item.info);
+    } catch {
+      this.counters.txErrors++;
+      return true;
+    }
+    if (accepted) {
+      this.counters.txPackets++;
+      this.counters.txBytes += item.frame.length;
+    }
+    return accepted;
+  }
+
+  /** Bridge-internal: the port left the bridge; queued frames are dropped and counted. */
+  detach(): void {
+    if (!this.attached) return;
+    this.attached = false;
+    this.counters.txDropped += this.queue.length;
+    this.queue.clear();
+    this.queuedBytes = 0;
+  }
+}
