@@ -33,6 +33,18 @@ export interface ConstDef {
   readonly name: string;
   readonly value: ConstValue;
   readonly header: string;
+  /** Set when the value holds for this ABI only (it depends on e.g. `sizeof(xen_ulong_t)`). */
+  readonly abi?: AbiName;
+  /**
+   * Set when the C compiler cannot check the constant against Debian's libxen-dev 4.17 headers,
+   * saying why (e.g. which newer Xen defines it). The C comparison lists these and skips them.
+   */
+  readonly unchecked?: string;
+}
+
+export interface ConstOptions {
+  readonly abi?: AbiName;
+  readonly unchecked?: string;
 }
 
 const structs = new Map<string, StructDef>();
@@ -42,27 +54,32 @@ const constants = new Map<string, ConstDef>();
  * Register a struct. Give `x86_32` only where the layout differs; otherwise the x86_64 layout
  * stands for both.
  */
-export function defineStruct(
+export function defineStruct<const L64 extends StructLayout, const L32 extends StructLayout = L64>(
   header: string,
   name: string,
-  x86_64: StructLayout,
-  x86_32: StructLayout = x86_64,
+  x86_64: L64,
+  x86_32?: L32,
   cType = `struct ${name}`,
-): StructDef {
+): StructDef & { readonly layouts: { readonly x86_64: L64; readonly x86_32: L32 } } {
   if (structs.has(name)) throw new Error(`abi: struct ${name} defined twice`);
-  const def: StructDef = { name, cType, header, layouts: { x86_64, x86_32 } };
+  const layouts = { x86_64, x86_32: (x86_32 ?? x86_64) as L32 };
+  const def = { name, cType, header, layouts };
   structs.set(name, def);
   return def;
 }
 
 /** Register constants under their C macro names; returns the same object, `as const` kept. */
-export function defineConstants<const T extends Record<string, ConstValue>>(header: string, values: T): T {
+export function defineConstants<const T extends Record<string, ConstValue>>(
+  header: string,
+  values: T,
+  options: ConstOptions = {},
+): T {
   for (const [name, value] of Object.entries(values)) {
     const prior = constants.get(name);
     if (prior !== undefined && prior.value !== value) {
       throw new Error(`abi: constant ${name} defined twice with different values`);
     }
-    constants.set(name, { name, value, header });
+    constants.set(name, { name, value, header, ...options });
   }
   return values;
 }

@@ -1,0 +1,10 @@
+/**
+ * Xen's public ABI, one module per C header. Importing this module registers every struct and
+ * constant (see layout.ts), so `allStructs()`/`allConstants()` are complete after it.
+ */
+export * from './layout.js';
+export * from './io/ring.js';
+export * from './io/xs_wire.js';
+export * from './grant_table.js';
+export * from './event_channel.js';
+export * from './xen.js';
