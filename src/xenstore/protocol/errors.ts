@@ -2,49 +2,18 @@
  * Error replies travel by name: type XS_ERROR, payload "E<name>\0" (docs/misc/xenstore.txt
  * "Error replies"). The names are xs_wire.h's `xsd_errors[]` table, which is append-only.
  */
+import { xsd_errors, type XsdErrorName } from '../../abi/io/xs_wire.js';
 import { latin1, strings } from './strings.js';
 
-/** xsd_errors[] in table order ("New errors should be added at the end of the array"). */
-export const XS_ERROR_NAMES = [
-  'EINVAL',
-  'EACCES',
-  'EEXIST',
-  'EISDIR',
-  'ENOENT',
-  'ENOMEM',
-  'ENOSPC',
-  'EIO',
-  'ENOTEMPTY',
-  'ENOSYS',
-  'EROFS',
-  'EBUSY',
-  'EAGAIN',
-  'EISCONN',
-  'E2BIG',
-  'EPERM',
-] as const;
+/** xsd_errors[] names in table order ("New errors should be added at the end of the array"). */
+export const XS_ERROR_NAMES: readonly XsErrorName[] = xsd_errors.map((e) => e.errstring as XsErrorName);
 
-export type XsErrorName = (typeof XS_ERROR_NAMES)[number];
+export type XsErrorName = XsdErrorName;
 
 /** Linux errno values of the names (what libxenstore sets `errno` to on the client side). */
-export const XS_ERRNO: Readonly<Record<XsErrorName, number>> = {
-  EINVAL: 22,
-  EACCES: 13,
-  EEXIST: 17,
-  EISDIR: 21,
-  ENOENT: 2,
-  ENOMEM: 12,
-  ENOSPC: 28,
-  EIO: 5,
-  ENOTEMPTY: 39,
-  ENOSYS: 38,
-  EROFS: 30,
-  EBUSY: 16,
-  EAGAIN: 11,
-  EISCONN: 106,
-  E2BIG: 7,
-  EPERM: 1,
-};
+export const XS_ERRNO: Readonly<Record<XsErrorName, number>> = Object.fromEntries(
+  xsd_errors.map((e) => [e.errstring, e.errnum]),
+) as Record<XsErrorName, number>;
 
 const names = new Set<string>(XS_ERROR_NAMES);
 
