@@ -8,3 +8,7 @@ export * from './io/xs_wire.js';
 export * from './grant_table.js';
 export * from './event_channel.js';
 export * from './xen.js';
+export * from './io/xenbus.js';
+export * from './io/console.js';
+export * from './io/blkif.js';
+export * from './io/blkif-codec.js';
