@@ -1,0 +1,115 @@
+/**
+ * An in-memory disk. It has no volatile cache in the contract's sense (a resolved write is
+ * as durable as the process), so `capabilities.flush` is false. Optionally backed by a
+ * SharedArrayBuffer, so a test or another worker can look at the bytes directly.
+ */
+import {
+  type BlockStorage,
+  type DiscardOptions,
+  type StorageCapabilities,
+  SECTOR_SIZE,
+  checkDiscardRange,
+  checkRange,
+  checkWritable,
+  counted,
+  newCounters,
+  storageError,
+} from './types.js';
+
+export interface MemoryStorageOptions {
+  readonly readOnly?: boolean;
+  /** Use this buffer as the disk (its length must be a multiple of 512). */
+  readonly buffer?: SharedArrayBuffer | ArrayBuffer;
+  /** Allocate a SharedArrayBuffer rather than an ArrayBuffer. */
+  readonly shared?: boolean;
+  readonly logicalBlockSize?: number;
+}
+
+/** In-memory disks above this are refused: a spec from a config file must not exhaust memory. */
+export const MEMORY_DISK_MAX_BYTES = 8 * 1024 ** 3;
+
+export class MemoryStorage implements BlockStorage {
+  readonly logicalBlockSize: number;
+  readonly physicalBlockSize = 4096;
+  readonly readOnly: boolean;
+  readonly counters = newCounters();
+  readonly description = 'memory';
+  readonly capabilities: StorageCapabilities = {
+    flush: false,
+    resize: true,
+    discard: { supported: true, granularity: SECTOR_SIZE, alignment: 0, discardZeroes: true, secureDiscard: true },
+  };
+  private data: Uint8Array;
+  private readonly shared: boolean;
+
+  constructor(sectors: number, options: MemoryStorageOptions = {}) {
+    this.readOnly = options.readOnly ?? false;
+    this.logicalBlockSize = options.logicalBlockSize ?? SECTOR_SIZE;
+    if (options.buffer !== undefined) {
+      if (options.buffer.byteLength % SECTOR_SIZE !== 0) {
+        throw storageError('EINVAL', `memory disk buffer of ${options.buffer.byteLength} bytes is not whole sectors`);
+      }
+      this.data = new Uint8Array(options.buffer);
+      this.shared = options.buffer instanceof SharedArrayBuffer;
+    } else {
+      this.shared = options.shared ?? false;
+      this.data = allocate(sectors, this.shared);
+    }
+  }
+
+  get sectorCount(): number {
+    return this.data.byteLength / SECTOR_SIZE;
+  }
+
+  /** The disk's bytes (a view; replaced by `resize`). */
+  get bytes(): Uint8Array {
+    return this.data;
+  }
+
+  read(sectorOffset: number, dest: Uint8Array): Promise<void> {
+    return counted(this.counters.read, dest.byteLength, async () => {
+      checkRange('read', sectorOffset, dest.byteLength, this.sectorCount);
+      const start = sectorOffset * SECTOR_SIZE;
+      dest.set(this.data.subarray(start, start + dest.byteLength));
+    });
+  }
+
+  write(sectorOffset: number, src: Uint8Array): Promise<void> {
+    return counted(this.counters.write, src.byteLength, async () => {
+      checkWritable('write', this.readOnly, this.description);
+      checkRange('write', sectorOffset, src.byteLength, this.sectorCount);
+      this.data.set(src, sectorOffset * SECTOR_SIZE);
+    });
+  }
+
+  flush(): Promise<void> {
+    return counted(this.counters.flush, 0, async () => undefined);
+  }
+
+  discard(sector: number, count: number, _options: DiscardOptions = {}): Promise<void> {
+    return counted(this.counters.discard, count * SECTOR_SIZE, async () => {
+      checkWritable('discard', this.readOnly, this.description);
+      checkDiscardRange(sector, count, this.sectorCount);
+      // Zeroing memory is also the secure variant: no other copy exists.
+      this.data.fill(0, sector * SECTOR_SIZE, (sector + count) * SECTOR_SIZE);
+    });
+  }
+
+  async resize(newSectors: number): Promise<void> {
+    checkWritable('resize', this.readOnly, this.description);
+    if (!Number.isSafeInteger(newSectors) || newSectors < 0) throw storageError('ERANGE', `resize: bad size ${newSectors}`);
+    const next = allocate(newSectors, this.shared);
+    next.set(this.data.subarray(0, Math.min(this.data.byteLength, next.byteLength)));
+    this.data = next;
+  }
+
+  async close(): Promise<void> {}
+}
+
+function allocate(sectors: number, shared: boolean): Uint8Array {
+  if (!Number.isSafeInteger(sectors) || sectors < 0 || sectors * SECTOR_SIZE > MEMORY_DISK_MAX_BYTES) {
+    throw storageError('EINVAL', `memory disk of ${sectors} sectors refused (max ${MEMORY_DISK_MAX_BYTES} bytes)`);
+  }
+  const bytes = sectors * SECTOR_SIZE;
+  return new Uint8Array(shared ? new SharedArrayBuffer(bytes) : new ArrayBuffer(bytes));
+}

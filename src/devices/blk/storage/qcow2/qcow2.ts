@@ -1,0 +1,166 @@
+/**
+ * qcow2 images (versions 2 and 3) as a BlockStorage.
+ *
+ * What is supported: read and write of images made by `qemu-img create/convert`, any
+ * cluster size 512 B..2 MiB, refcount widths 1..64 bits, zero clusters (read; written by
+ * discard on v3), compressed clusters (read: zlib raw deflate; a write copies the cluster out
+ * to a new uncompressed one), backing files (read through, copied up on partial-cluster
+ * writes; opened read-only by the caller's `openBacking`).
+ * What is refused, with EBADIMG at open: encryption, external data files, extended L2,
+ * zstd compression, the corrupt bit, unknown incompatible bits, malformed tables. Opened
+ * read-only only: the dirty bit (lazy refcounts left inconsistent: repair with
+ * `qemu-img check -r all`) and internal snapshots (writing would need L2 copy-on-write).
+ * No online resize (capabilities.resize false).
+ *
+ * Durability: with the 'writeback' cache mode over a file with a volatile cache, metadata
+ * is held in memory and written in dependency order at `flush()` (image.ts); the store
+ * advertises flush. In 'writethrough' mode (or over a file without a cache) every write
+ * resolves only after its metadata is durable, and no flush is advertised.
+ *
+ * Concurrency: reads and writes into clusters that are already allocated share a lock;
+ * anything that changes metadata (allocation, discard, flush) holds it exclusively.
+ */
+import type { ImageFile } from '../image-file.js';
+import {
+  type BlockStorage,
+  type DiscardOptions,
+  type StorageCapabilities,
+  SECTOR_SIZE,
+  checkDiscardRange,
+  checkRange,
+  checkWritable,
+  counted,
+  newCounters,
+  storageError,
+} from '../types.js';
+import { ClusterIo } from './cluster-io.js';
+import { INCOMPAT } from './header.js';
+import { Qcow2Image } from './image.js';
+import { RwLock } from './lock.js';
+
+export type Qcow2CacheMode = 'writeback' | 'writethrough';
+
+export interface Qcow2Options {
+  readonly readOnly?: boolean;
+  readonly cache?: Qcow2CacheMode;
+  /** Open the backing file named in the header (read-only). Without it, images with a backing file are refused. */
+  readonly openBacking?: (name: string, format: string | undefined) => Promise<BlockStorage>;
+}
+
+/** Dirty metadata tables past which a write triggers an early write-back. */
+const MAX_DIRTY_TABLES = 512;
+
+export class Qcow2Storage implements BlockStorage {
+  readonly readOnly: boolean;
+  readonly sectorCount: number;
+  readonly logicalBlockSize = SECTOR_SIZE;
+  readonly physicalBlockSize: number;
+  readonly capabilities: StorageCapabilities;
+  readonly counters = newCounters();
+  readonly description: string;
+  private readonly lock = new RwLock();
+  private readonly io: ClusterIo;
+  private closed = false;
+
+  private constructor(
+    private readonly image: Qcow2Image,
+    private readonly backing: BlockStorage | undefined,
+    readOnly: boolean,
+    cache: Qcow2CacheMode,
+  ) {
+    const h = image.header;
+    this.readOnly = readOnly;
+    this.sectorCount = Math.floor(h.size / SECTOR_SIZE);
+    this.physicalBlockSize = Math.min(h.clusterSize, 4096);
+    this.description = `qcow2:${image.file.name}`;
+    // Zero clusters exist only in v3; a v2 image with a backing file can only fall back to it.
+    const discardZeroes = h.version === 3 || backing === undefined;
+    this.capabilities = {
+      flush: cache === 'writeback' && image.file.hasVolatileCache && !readOnly,
+      resize: false,
+      discard: { supported: !readOnly, granularity: h.clusterSize, alignment: 0, discardZeroes, secureDiscard: false },
+    };
+    this.io = new ClusterIo(image, backing, discardZeroes);
+  }
+
+  static async open(file: ImageFile, options: Qcow2Options = {}): Promise<Qcow2Storage> {
+    const image = await Qcow2Image.open(file);
+    const h = image.header;
+    let readOnly = (options.readOnly ?? false) || file.readOnly;
+    const dirty = ((h.incompatible >> BigInt(INCOMPAT.dirty)) & 1n) === 1n;
+    if (!readOnly && dirty) {
+      throw storageError('EBADIMG', `qcow2: ${file.name} has the dirty bit set (lazy refcounts); run \`qemu-img check -r all\` or open read-only`);
+    }
+    if (!readOnly && h.nbSnapshots > 0) {
+      throw storageError('EBADIMG', `qcow2: ${file.name} has internal snapshots; only read-only access is supported`);
+    }
+    let backing: BlockStorage | undefined;
+    if (h.backingFile !== undefined) {
+      if (options.openBacking === undefined) {
+        throw storageError('EBADIMG', `qcow2: ${file.name} has a backing file (${h.backingFile}) and no way to open it was given`);
+      }
+      backing = await options.openBacking(h.backingFile, h.backingFormat);
+    }
+    if (!readOnly) await image.clearAutoclear();
+    readOnly ||= false;
+    return new Qcow2Storage(image, backing, readOnly, options.cache ?? 'writeback');
+  }
+
+  read(sectorOffset: number, dest: Uint8Array): Promise<void> {
+    return counted(this.counters.read, dest.byteLength, async () => {
+      checkRange('read', sectorOffset, dest.byteLength, this.sectorCount);
+      await this.lock.withShared(() => this.io.read(sectorOffset * SECTOR_SIZE, dest));
+    });
+  }
+
+  write(sectorOffset: number, src: Uint8Array): Promise<void> {
+    return counted(this.counters.write, src.byteLength, async () => {
+      checkWritable('write', this.readOnly, this.description);
+      checkRange('write', sectorOffset, src.byteLength, this.sectorCount);
+      const offset = sectorOffset * SECTOR_SIZE;
+      const done = await this.lock.withShared(() => this.io.writeInPlace(offset, src));
+      if (!done) await this.lock.withExclusive(() => this.mutate(() => this.io.writeAllocating(offset, src)));
+      else if (!this.capabilities.flush) await this.image.barrier();
+    });
+  }
+
+  flush(): Promise<void> {
+    return counted(this.counters.flush, 0, async () => {
+      if (this.readOnly) return;
+      await this.lock.withExclusive(async () => {
+        await this.image.sync();
+        await this.image.barrier();
+      });
+    });
+  }
+
+  discard(sector: number, count: number, options: DiscardOptions = {}): Promise<void> {
+    return counted(this.counters.discard, count * SECTOR_SIZE, async () => {
+      checkWritable('discard', this.readOnly, this.description);
+      if (options.secure === true) throw storageError('EOPNOTSUPP', `${this.description}: secure discard is not supported`);
+      checkDiscardRange(sector, count, this.sectorCount);
+      await this.lock.withExclusive(() => this.mutate(() => this.io.discard(sector * SECTOR_SIZE, count * SECTOR_SIZE)));
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      if (!this.readOnly) await this.flush();
+    } finally {
+      await this.image.file.close();
+      await this.backing?.close();
+    }
+  }
+
+  /** Run a metadata-changing operation, then persist as the cache mode requires. */
+  private async mutate(fn: () => Promise<void>): Promise<void> {
+    await fn();
+    const tables = this.image.l2Cache.dirtyCount + this.image.refcounts.cache.dirtyCount;
+    if (!this.capabilities.flush || tables > MAX_DIRTY_TABLES) {
+      await this.image.sync();
+      if (!this.capabilities.flush) await this.image.barrier();
+    }
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * Raw images: sector n of the disk is bytes [512n, 512n+512) of the file.
+ *
+ * Sparse files stay sparse: creation is a truncate, nothing ever writes zeroes where the
+ * file already reads zero, and discard deallocates.
+ *
+ * Discard. Node has no fallocate(2). The choice made here: a discard zeroes its range
+ * (`discardZeroes` is true, so a guest may rely on reading zeroes afterwards):
+ * - the 4 KiB-aligned middle of a range of at least `PUNCH_MIN_BYTES` is deallocated with
+ *   FALLOC_FL_PUNCH_HOLE|KEEP_SIZE through util-linux's `fallocate` binary (one child process
+ *   per discard, about a millisecond: fine for the large discards fstrim sends, too slow to
+ *   do per 4 KiB);
+ * - the rest (small discards, unaligned edges, or when punching is unavailable) is read, and
+ *   only the non-zero 4 KiB pieces are overwritten with zeroes, so holes are never filled.
+ * Secure discard is not offered: overwriting a file in place does not reach every copy the
+ * file system or device may hold, so promising blkif's "unrecoverable" would be a lie.
+ *
+ * Cache modes: 'writeback' exposes the file's volatile cache (flush = fdatasync; the backend
+ * advertises feature-flush-cache); 'writethrough' makes each write durable before it
+ * resolves (the file is expected to be opened O_DSYNC; if it still has a volatile cache,
+ * every write is followed by a flush).
+ */
+import type { ImageFile } from './image-file.js';
+import {
+  type BlockStorage,
+  type DiscardOptions,
+  type StorageCapabilities,
+  SECTOR_SIZE,
+  checkDiscardRange,
+  checkRange,
+  checkWritable,
+  counted,
+  newCounters,
+  storageError,
+} from './types.js';
+
+export type RawCacheMode = 'writeback' | 'writethrough';
+
+export interface RawStorageOptions {
+  readonly readOnly?: boolean;
+  readonly cache?: RawCacheMode;
+  readonly logicalBlockSize?: number;
+  readonly physicalBlockSize?: number;
+}
+
+/** Ranges below this are zeroed by writing, not by spawning `fallocate`. */
+export const PUNCH_MIN_BYTES = 256 * 1024;
+const DISCARD_GRANULE = 4096;
+const ZERO_CHUNK = 1024 * 1024;
+const zeroes = new Uint8Array(ZERO_CHUNK);
+
+export class RawStorage implements BlockStorage {
+  readonly readOnly: boolean;
+  readonly logicalBlockSize: number;
+  readonly physicalBlockSize: number;
+  readonly capabilities: StorageCapabilities;
+  readonly counters = newCounters();
+  readonly description: string;
+  private readonly syncEachWrite: boolean;
+  private sectors: number;
+
+  private constructor(
+    private readonly file: ImageFile,
+    sectors: number,
+    options: RawStorageOptions,
+  ) {
+    this.sectors = sectors;
+    this.readOnly = (options.readOnly ?? false) || file.readOnly;
+    this.logicalBlockSize = options.logicalBlockSize ?? SECTOR_SIZE;
+    this.physicalBlockSize = options.physicalBlockSize ?? 4096;
+    this.description = `raw:${file.name}`;
+    const cache = options.cache ?? 'writeback';
+    this.syncEachWrite = cache === 'writethrough' && file.hasVolatileCache;
+    this.capabilities = {
+      flush: cache === 'writeback' && file.hasVolatileCache,
+      resize: !this.readOnly,
+      discard: {
+        supported: !this.readOnly,
+        granularity: DISCARD_GRANULE,
+        alignment: 0,
+        discardZeroes: true,
+        secureDiscard: false,
+      },
+    };
+  }
+
+  /** Serve `file` as a raw disk; its size is rounded down to whole sectors. */
+  static async open(file: ImageFile, options: RawStorageOptions = {}): Promise<RawStorage> {
+    const bytes = await file.size();
+    return new RawStorage(file, Math.floor(bytes / SECTOR_SIZE), options);
+  }
+
+  get sectorCount(): number {
+    return this.sectors;
+  }
+
+  read(sectorOffset: number, dest: Uint8Array): Promise<void> {
+    return counted(this.counters.read, dest.byteLength, async () => {
+      checkRange('read', sectorOffset, dest.byteLength, this.sectors);
+      await this.io('read', () => this.file.read(sectorOffset * SECTOR_SIZE, dest));
+    });
+  }
+
+  write(sectorOffset: number, src: Uint8Array): Promise<void> {
+    return counted(this.counters.write, src.byteLength, async () => {
+      checkWritable('write', this.readOnly, this.description);
+      checkRange('write', sectorOffset, src.byteLength, this.sectors);
+      await this.io('write', () => this.file.write(sectorOffset * SECTOR_SIZE, src));
+      if (this.syncEachWrite) await this.io('flush', () => this.file.flush());
+    });
+  }
+
+  flush(): Promise<void> {
+    return counted(this.counters.flush, 0, async () => {
+      if (this.readOnly || !this.file.hasVolatileCache) return;
+      await this.io('flush', () => this.file.flush());
+    });
+  }
+
+  discard(sector: number, count: number, options: DiscardOptions = {}): Promise<void> {
+    return counted(this.counters.discard, count * SECTOR_SIZE, async () => {
+      checkWritable('discard', this.readOnly, this.description);
+      if (options.secure === true) throw storageError('EOPNOTSUPP', `${this.description}: secure discard is not supported`);
+      checkDiscardRange(sector, count, this.sectors);
+      await this.io('discard', () => this.zeroRange(sector * SECTOR_SIZE, (sector + count) * SECTOR_SIZE));
+      if (this.syncEachWrite) await this.io('flush', () => this.file.flush());
+    });
+  }
+
+  async resize(newSectors: number): Promise<void> {
+    checkWritable('resize', this.readOnly, this.description);
+    if (!Number.isSafeInteger(newSectors) || newSectors < 0) throw storageError('ERANGE', `resize: bad size ${newSectors}`);
+    await this.io('resize', () => this.file.truncate(newSectors * SECTOR_SIZE));
+    if (this.file.hasVolatileCache && !this.capabilities.flush) await this.io('flush', () => this.file.flush());
+    this.sectors = newSectors;
+  }
+
+  async close(): Promise<void> {
+    await this.file.close();
+  }
+
+  private async zeroRange(start: number, end: number): Promise<void> {
+    const punchStart = Math.ceil(start / DISCARD_GRANULE) * DISCARD_GRANULE;
+    const punchEnd = Math.floor(end / DISCARD_GRANULE) * DISCARD_GRANULE;
+    if (punchEnd - punchStart >= PUNCH_MIN_BYTES && (await this.file.punchHole(punchStart, punchEnd - punchStart))) {
+      await this.zeroByWriting(start, punchStart);
+      await this.zeroByWriting(punchEnd, end);
+      return;
+    }
+    await this.zeroByWriting(start, end);
+  }
+
+  /** Overwrite with zeroes only the granules that do not already read as zero. */
+  private async zeroByWriting(start: number, end: number): Promise<void> {
+    const buf = new Uint8Array(Math.min(ZERO_CHUNK, end - start));
+    for (let at = start; at < end; at += buf.byteLength) {
+      const chunk = buf.subarray(0, Math.min(buf.byteLength, end - at));
+      await this.file.read(at, chunk);
+      for (let g = 0; g < chunk.byteLength; g += DISCARD_GRANULE) {
+        const piece = chunk.subarray(g, Math.min(chunk.byteLength, g + DISCARD_GRANULE));
+        if (!isZero(piece)) await this.file.write(at + g, zeroes.subarray(0, piece.byteLength));
+      }
+    }
+  }
+
+  /** File errors become EIO (ENOSPC kept) with the operation named. */
+  private async io<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      const code = (err as { code?: unknown }).code;
+      if (code === 'EROFS' || code === 'ERANGE' || code === 'EOPNOTSUPP') throw err;
+      const mapped = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' ? 'ENOSPC' : 'EIO';
+      throw storageError(mapped, `${this.description}: ${op} failed: ${String(code ?? err)}`, { op, code }, err);
+    }
+  }
+}
+
+export function isZero(bytes: Uint8Array): boolean {
+  // Compare 4 bytes at a time where the view allows it.
+  if (bytes.byteOffset % 4 === 0 && bytes.byteLength % 4 === 0) {
+    const words = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+    for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+    return true;
+  }
+  for (const b of bytes) if (b !== 0) return false;
+  return true;
+}
