@@ -1,0 +1,91 @@
+/**
+ * IPv4 header codec (RFC 791 §3.1). No options are sent; received options are skipped.
+ * No fragmentation: this stack never fragments, and drops fragments it receives.
+ */
+import { internetChecksum } from '../../devices/net/bridge/checksum.js';
+import { readIpv4, writeIpv4, type Ipv4 } from './addr.js';
+
+export const IPV4_HLEN = 20;
+/** Linux's net.ipv4.ip_default_ttl. */
+export const DEFAULT_TTL = 64;
+const FLAG_DF = 0x4000;
+const FLAG_MF = 0x2000;
+const OFFSET_MASK = 0x1fff;
+
+export interface Ipv4Header {
+  readonly headerLength: number;
+  readonly totalLength: number;
+  readonly id: number;
+  readonly ttl: number;
+  readonly protocol: number;
+  readonly src: Ipv4;
+  readonly dst: Ipv4;
+  readonly fragment: boolean;
+}
+
+export type Ipv4Parse =
+  | { readonly ok: true; readonly header: Ipv4Header }
+  | { readonly ok: false; readonly reason: 'header' | 'length' | 'checksum' };
+
+/**
+ * Validate and decode the header at `buf[off..end)`. RFC 1122 §3.2.1.1: a datagram whose
+ * version is not 4 is silently discarded; §3.2.1.2: "A host MUST verify the IP header
+ * checksum on every received datagram and silently discard every datagram that has a bad
+ * checksum." The total length must cover the header and fit in what was received
+ * (Ethernet padding after it is ignored).
+ */
+export function parseIpv4Header(buf: Uint8Array, off: number, end: number): Ipv4Parse {
+  const avail = end - off;
+  if (avail < IPV4_HLEN || buf[off]! >> 4 !== 4) return { ok: false, reason: 'header' };
+  const headerLength = (buf[off]! & 0x0f) * 4;
+  if (headerLength < IPV4_HLEN || headerLength > avail) return { ok: false, reason: 'header' };
+  const totalLength = (buf[off + 2]! << 8) | buf[off + 3]!;
+  if (totalLength < headerLength || totalLength > avail) return { ok: false, reason: 'length' };
+  if (internetChecksum(buf, off, off + headerLength) !== 0) return { ok: false, reason: 'checksum' };
+  const flagsOffset = (buf[off + 6]! << 8) | buf[off + 7]!;
+  return {
+    ok: true,
+    header: {
+      headerLength,
+      totalLength,
+      id: (buf[off + 4]! << 8) | buf[off + 5]!,
+      ttl: buf[off + 8]!,
+      protocol: buf[off + 9]!,
+      src: readIpv4(buf, off + 12),
+      dst: readIpv4(buf, off + 16),
+      fragment: (flagsOffset & FLAG_MF) !== 0 || (flagsOffset & OFFSET_MASK) !== 0,
+    },
+  };
+}
+
+export interface Ipv4Out {
+  readonly src: Ipv4;
+  readonly dst: Ipv4;
+  readonly protocol: number;
+  readonly id: number;
+  readonly ttl: number;
+  /** Bytes after the 20-byte header. */
+  readonly payloadLength: number;
+}
+
+/** Write a 20-byte header (DF set: this stack does not fragment) with its checksum at `off`. */
+export function writeIpv4Header(buf: Uint8Array, off: number, h: Ipv4Out): void {
+  const total = IPV4_HLEN + h.payloadLength;
+  buf[off] = 0x45; // version 4, IHL 5
+  buf[off + 1] = 0; // DSCP/ECN
+  buf[off + 2] = total >> 8;
+  buf[off + 3] = total & 0xff;
+  buf[off + 4] = (h.id >> 8) & 0xff;
+  buf[off + 5] = h.id & 0xff;
+  buf[off + 6] = FLAG_DF >> 8;
+  buf[off + 7] = 0;
+  buf[off + 8] = h.ttl;
+  buf[off + 9] = h.protocol;
+  buf[off + 10] = 0;
+  buf[off + 11] = 0;
+  writeIpv4(buf, off + 12, h.src);
+  writeIpv4(buf, off + 16, h.dst);
+  const sum = internetChecksum(buf, off, off + IPV4_HLEN);
+  buf[off + 10] = sum >> 8;
+  buf[off + 11] = sum & 0xff;
+}

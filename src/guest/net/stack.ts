@@ -1,0 +1,295 @@
+/**
+ * A small sans-IO IPv4 stack for guest programs: Ethernet, ARP, IPv4, ICMP echo, UDP.
+ *
+ * It owns no timers and no device. Its world comes in through the constructor: a `send`
+ * callback for outgoing frames (netfront's transmit, or a bridge port in tests) and a
+ * millisecond clock. Frames come in through `receive(frame, info)`, which copies what it
+ * keeps and never throws: every malformed frame is a counted drop. `tick()` runs ARP
+ * retransmissions; call it at `nextTimer()`.
+ *
+ * Checksum offload (netif.h): `receive`'s `info.dataValidated` (NETRXF_data_validated) and
+ * `info.csumBlank` (NETRXF_csum_blank: the sender left the checksum for the receiver, the
+ * data never crossed a wire) both skip L4 checksum verification; the IPv4 header checksum
+ * is always verified (RFC 1122 §3.2.1.2). With `txChecksumOffload` the stack leaves UDP
+ * checksums partial (the pseudo-header sum, as Linux's CHECKSUM_PARTIAL) and marks the
+ * frame `csumBlank` + `dataValidated`, as Linux netfront marks such packets.
+ */
+import { XenpvError, type Disposable } from '../../base/index.js';
+import { BROADCAST_MAC, ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, macKey, parseMac } from '../../devices/net/bridge/mac.js';
+import { IPPROTO_ICMP, IPPROTO_UDP, foldSum, internetChecksum, ipv4PseudoSum } from '../../devices/net/bridge/checksum.js';
+import { PLAIN_FRAME, type FrameInfo } from '../../devices/net/bridge/port.js';
+import { Ipv4Interface, isMulticastIpv4, toIpv4, type Ipv4 } from './addr.js';
+import { ARP_LEN, ARP_REQUEST, ArpTable, DEFAULT_ARP_LIMITS, writeArp, type ArpLimits } from './arp.js';
+import { DEFAULT_TTL, IPV4_HLEN, writeIpv4Header } from './ipv4.js';
+import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_HLEN, ICMP_PORT_UNREACH, writeIcmpHeader } from './icmp.js';
+import { UDP_HLEN, UdpSocket, type SendResult, type UdpHost, type UdpSocketOptions } from './udp.js';
+import { zeroCounters, type DropReason, type NetStackCounters } from './counters.js';
+import { receiveFrame } from './receive.js';
+
+export interface NetStackOptions {
+  readonly mac: Uint8Array | string;
+  readonly address: Ipv4 | string;
+  readonly prefix: number;
+  readonly gateway?: Ipv4 | string;
+  readonly send: (frame: Uint8Array, info: FrameInfo) => void;
+  /** Milliseconds, monotonic. */
+  readonly clock: () => number;
+  readonly mtu?: number;
+  readonly ttl?: number;
+  readonly txChecksumOffload?: boolean;
+  readonly arp?: Partial<ArpLimits>;
+  /** Linux's icmp_echo_ignore_broadcasts, default on (RFC 1122 §3.2.2.6 allows it). */
+  readonly ignoreBroadcastEcho?: boolean;
+}
+
+export interface RxInfo {
+  readonly csumBlank?: boolean;
+  readonly dataValidated?: boolean;
+}
+
+export interface EchoReply {
+  readonly src: Ipv4;
+  readonly id: number;
+  readonly seq: number;
+  readonly ttl: number;
+  /** ICMP message length (header + data), what ping prints as "N bytes from". */
+  readonly bytes: number;
+  readonly data: Uint8Array;
+}
+
+interface Pending {
+  readonly frame: Uint8Array;
+  readonly info: FrameInfo;
+}
+
+const EPHEMERAL_FIRST = 32768; // Linux ip_local_port_range
+const EPHEMERAL_LAST = 60999;
+/** ICMP error budget: a burst of 6, then one per second (Linux's XRLIM_BURST_FACTOR, icmp_ratelimit). */
+const ICMP_ERROR_BURST = 6;
+const ICMP_ERROR_INTERVAL_MS = 1000;
+
+export class NetStack implements UdpHost {
+  readonly counters: NetStackCounters = zeroCounters();
+  readonly mac: Uint8Array;
+  readonly macKey: number;
+  readonly iface: Ipv4Interface;
+  readonly mtu: number;
+  readonly ttl: number;
+  readonly txChecksumOffload: boolean;
+  readonly ignoreBroadcastEcho: boolean;
+  readonly clock: () => number;
+  /** Called when ARP gives up on a neighbour and drops `count` queued packets. */
+  onHostUnreachable: ((ip: Ipv4, count: number) => void) | undefined;
+  readonly arp: ArpTable<Pending>;
+  readonly sockets = new Map<number, UdpSocket>();
+  readonly echoHandlers = new Map<number, (r: EchoReply) => void>();
+  private readonly sendFrame: (frame: Uint8Array, info: FrameInfo) => void;
+  private ipId = 0;
+  private nextEphemeral = EPHEMERAL_FIRST;
+  private icmpTokens = ICMP_ERROR_BURST;
+  private icmpRefillAt = 0;
+
+  constructor(opts: NetStackOptions) {
+    this.mac = typeof opts.mac === 'string' ? parseMac(opts.mac) : opts.mac.slice();
+    if ((this.mac[0]! & 1) !== 0 || this.mac.length !== 6) throw new XenpvError('EINVAL', 'the stack needs a unicast MAC', {});
+    this.macKey = macKey(this.mac);
+    this.iface = new Ipv4Interface(opts.address, opts.prefix, opts.gateway);
+    this.mtu = opts.mtu ?? 1500;
+    if (!Number.isInteger(this.mtu) || this.mtu < 68 || this.mtu > 65535) {
+      throw new XenpvError('EINVAL', `invalid MTU ${this.mtu}`, { mtu: this.mtu }); // RFC 791: every host takes 68
+    }
+    this.ttl = opts.ttl ?? DEFAULT_TTL;
+    this.txChecksumOffload = opts.txChecksumOffload ?? false;
+    this.ignoreBroadcastEcho = opts.ignoreBroadcastEcho ?? true;
+    this.clock = opts.clock;
+    this.sendFrame = opts.send;
+    this.arp = new ArpTable<Pending>(opts.clock, {
+      request: (ip) => this.sendArp(ARP_REQUEST, BROADCAST_MAC, new Uint8Array(6), ip),
+      flush: (_ip, mac, packets) => {
+        for (const p of packets) this.transmitTo(mac, p.frame, p.info);
+      },
+      drop: (ip, count) => {
+        this.counters.arpDrops += count;
+        this.onHostUnreachable?.(ip, count);
+      },
+    }, { ...DEFAULT_ARP_LIMITS, ...opts.arp });
+  }
+
+  get address(): Ipv4 {
+    return this.iface.address;
+  }
+
+  /** Feed one received Ethernet frame. Never throws; the frame may be reused afterwards. */
+  receive(frame: Uint8Array, info: RxInfo = {}): void {
+    receiveFrame(this, frame, info);
+  }
+
+  /** Run due timers (ARP retransmission and expiry). */
+  tick(): void {
+    this.arp.tick();
+  }
+
+  nextTimer(): number | undefined {
+    return this.arp.nextTimer();
+  }
+
+  /** Stack-internal: count a discarded frame. */
+  drop(reason: DropReason): void {
+    this.counters.rxDropped++;
+    this.counters[reason]++;
+  }
+
+  /** Bind a UDP port (0 = an ephemeral one). */
+  udpBind(port = 0, opts: UdpSocketOptions = {}): UdpSocket {
+    const p = port === 0 ? this.ephemeralPort() : port;
+    if (!Number.isInteger(p) || p < 1 || p > 0xffff) throw new XenpvError('EINVAL', `invalid UDP port ${port}`, { port });
+    if (this.sockets.has(p)) throw new XenpvError('EADDRINUSE', `UDP port ${p} is in use`, { port: p });
+    const s = new UdpSocket(this, p, opts);
+    this.sockets.set(p, s);
+    return s;
+  }
+
+  udpUnbind(port: number): void {
+    this.sockets.delete(port);
+  }
+
+  private ephemeralPort(): number {
+    for (let i = 0; i <= EPHEMERAL_LAST - EPHEMERAL_FIRST; i++) {
+      const p = this.nextEphemeral;
+      this.nextEphemeral = p === EPHEMERAL_LAST ? EPHEMERAL_FIRST : p + 1;
+      if (!this.sockets.has(p)) return p;
+    }
+    throw new XenpvError('EADDRINUSE', 'no ephemeral UDP port left', {});
+  }
+
+  /** The largest UDP payload that fits one unfragmented datagram. */
+  get maxUdpPayload(): number {
+    return this.mtu - IPV4_HLEN - UDP_HLEN;
+  }
+
+  udpSend(srcPort: number, dst: Ipv4 | string, dstPort: number, payload: Uint8Array): SendResult {
+    if (!Number.isInteger(dstPort) || dstPort < 1 || dstPort > 0xffff) {
+      throw new XenpvError('EINVAL', `invalid UDP port ${dstPort}`, { port: dstPort });
+    }
+    if (payload.length > this.maxUdpPayload) {
+      throw new XenpvError('EMSGSIZE', `UDP payload ${payload.length} > ${this.maxUdpPayload} (no fragmentation)`, {});
+    }
+    const len = UDP_HLEN + payload.length;
+    const offload = this.txChecksumOffload;
+    const info = offload ? { csumBlank: true, dataValidated: true } : PLAIN_FRAME;
+    const r = this.ipSend(toIpv4(dst), IPPROTO_UDP, len, info, (buf, off) => {
+      buf[off] = srcPort >> 8;
+      buf[off + 1] = srcPort & 0xff;
+      buf[off + 2] = dstPort >> 8;
+      buf[off + 3] = dstPort & 0xff;
+      buf[off + 4] = len >> 8;
+      buf[off + 5] = len & 0xff;
+      buf.set(payload, off + UDP_HLEN);
+      const pseudo = ipv4PseudoSum(buf, ETH_HLEN, IPPROTO_UDP, len);
+      // Partial: the folded pseudo-header sum the receiver completes; full: RFC 768, 0 sent as all ones.
+      const sum = offload ? foldSum(pseudo) : internetChecksum(buf, off, off + len, pseudo) || 0xffff;
+      buf[off + 6] = sum >> 8;
+      buf[off + 7] = sum & 0xff;
+    });
+    if (r !== 'no-route') this.counters.udpTx++;
+    return r;
+  }
+
+  /** Send an ICMP echo request; replies go to the handler registered for `id`. */
+  sendEchoRequest(dst: Ipv4 | string, id: number, seq: number, data: Uint8Array): SendResult {
+    if (ICMP_HLEN + data.length + IPV4_HLEN > this.mtu) {
+      throw new XenpvError('EMSGSIZE', `echo data ${data.length} does not fit the MTU`, {});
+    }
+    return this.sendIcmp(toIpv4(dst), ICMP_ECHO_REQUEST, 0, ((id & 0xffff) << 16) | (seq & 0xffff), data);
+  }
+
+  onEchoReply(id: number, handler: (r: EchoReply) => void): Disposable {
+    if (this.echoHandlers.has(id)) throw new XenpvError('EADDRINUSE', `echo id ${id} is in use`, { id });
+    this.echoHandlers.set(id, handler);
+    return { dispose: () => this.echoHandlers.delete(id) };
+  }
+
+  /** Stack-internal: an ICMP message with a fresh checksum. */
+  sendIcmp(dst: Ipv4, type: number, code: number, rest: number, data: Uint8Array): SendResult {
+    return this.ipSend(dst, IPPROTO_ICMP, ICMP_HLEN + data.length, PLAIN_FRAME, (buf, off) => {
+      writeIcmpHeader(buf, off, type, code, rest);
+      buf.set(data, off + ICMP_HLEN);
+      const sum = internetChecksum(buf, off, off + ICMP_HLEN + data.length);
+      buf[off + 2] = sum >> 8;
+      buf[off + 3] = sum & 0xff;
+    });
+  }
+
+  /**
+   * Stack-internal: ICMP port unreachable for a datagram at frame[ipOff, ipEnd), carrying
+   * "the internet header plus the first 64 bits of the original datagram's data" (RFC 792),
+   * within the error budget.
+   */
+  sendPortUnreachable(src: Ipv4, frame: Uint8Array, ipOff: number, headerLength: number, ipEnd: number): void {
+    const now = this.clock();
+    const refills = Math.floor((now - this.icmpRefillAt) / ICMP_ERROR_INTERVAL_MS);
+    if (refills > 0) {
+      this.icmpTokens = Math.min(ICMP_ERROR_BURST, this.icmpTokens + refills);
+      this.icmpRefillAt = now;
+    }
+    if (this.icmpTokens === 0) return;
+    this.icmpTokens--;
+    const quoted = frame.slice(ipOff, Math.min(ipEnd, ipOff + headerLength + 8));
+    if (this.sendIcmp(src, ICMP_DEST_UNREACH, ICMP_PORT_UNREACH, 0, quoted) !== 'no-route') this.counters.icmpUnreachTx++;
+  }
+
+  /** Build an IPv4 datagram in an Ethernet frame, resolve the next hop and send or queue it. */
+  private ipSend(
+    dst: Ipv4, protocol: number, l4Length: number, info: FrameInfo, fill: (buf: Uint8Array, off: number) => void,
+  ): SendResult {
+    const hop = this.iface.nextHop(dst);
+    if (hop === undefined && dst !== this.address) {
+      this.counters.ipNoRoute++;
+      return 'no-route';
+    }
+    const frame = new Uint8Array(ETH_HLEN + IPV4_HLEN + l4Length);
+    this.ipId = (this.ipId + 1) & 0xffff;
+    writeIpv4Header(frame, ETH_HLEN, { src: this.address, dst, protocol, id: this.ipId, ttl: this.ttl, payloadLength: l4Length });
+    fill(frame, ETH_HLEN + IPV4_HLEN);
+    frame[12] = ETHERTYPE_IPV4 >> 8;
+    frame[13] = ETHERTYPE_IPV4 & 0xff;
+    if (dst === this.address) {
+      // Loopback: straight back into our own receive path, as Linux's `lo` would.
+      frame.set(this.mac, 0);
+      frame.set(this.mac, 6);
+      this.receive(frame, info);
+      return 'sent';
+    }
+    if (this.iface.isBroadcast(dst)) return this.transmitTo(BROADCAST_MAC, frame, info);
+    if (isMulticastIpv4(dst)) {
+      // RFC 1112 §6.4: 01-00-5E-00-00-00 plus the low-order 23 bits of the group address.
+      return this.transmitTo(Uint8Array.of(0x01, 0x00, 0x5e, (dst >>> 16) & 0x7f, (dst >>> 8) & 0xff, dst & 0xff), frame, info);
+    }
+    const overflowsBefore = this.arp.queueDrops;
+    const r = this.arp.resolve(hop!, { frame, info });
+    if ('mac' in r) return this.transmitTo(r.mac, frame, info);
+    // A full pending queue drops its oldest packet; a full table refuses this one.
+    this.counters.arpDrops += this.arp.queueDrops - overflowsBefore + (r.queued ? 0 : 1);
+    return r.queued ? 'queued' : 'dropped';
+  }
+
+  private transmitTo(dstMac: Uint8Array, frame: Uint8Array, info: FrameInfo): 'sent' {
+    frame.set(dstMac, 0);
+    frame.set(this.mac, 6);
+    this.counters.txFrames++;
+    this.counters.txBytes += frame.length;
+    this.sendFrame(frame, info);
+    return 'sent';
+  }
+
+  /** Stack-internal: an ARP request or reply. */
+  sendArp(op: number, dstMac: Uint8Array, targetMac: Uint8Array, targetIp: Ipv4): void {
+    const frame = new Uint8Array(ETH_HLEN + ARP_LEN);
+    frame[12] = ETHERTYPE_ARP >> 8;
+    frame[13] = ETHERTYPE_ARP & 0xff;
+    writeArp(frame, ETH_HLEN, { op, senderMac: this.mac, senderIp: this.address, targetMac, targetIp });
+    if (op === ARP_REQUEST) this.counters.arpRequestsTx++;
+    else this.counters.arpRepliesTx++;
+    this.transmitTo(dstMac, frame, PLAIN_FRAME);
+  }
+}
