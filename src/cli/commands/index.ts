@@ -1,5 +1,6 @@
 /** Every `xenpv` subcommand, one module each; add a new one to this list. */
 import type { Command } from 'commander';
 import { registerAbi } from './abi.js';
+import { registerXenstore } from './xenstore.js';
 
-export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerXenstore];

@@ -13,17 +13,14 @@ export interface LongOption {
   readonly short: string;
 }
 
-export interface ParsedOption {
-  readonly short: string;
-  readonly arg?: string;
-}
+/** An option getopt returned, or a diagnostic it printed, in command-line order. */
+export type GetoptItem = { readonly short: string; readonly arg?: string } | { readonly error: string };
 
 export interface GetoptResult {
-  readonly options: ParsedOption[];
+  /** Options and diagnostics in the order getopt_long produces them. */
+  readonly items: GetoptItem[];
   /** The operands, in order, after GNU's permutation. */
   readonly operands: string[];
-  /** Diagnostics, one line each (without the trailing newline). */
-  readonly errors: string[];
 }
 
 interface Spec {
@@ -53,7 +50,7 @@ export function getoptLong(
   posixlyCorrect = false,
 ): GetoptResult {
   const spec: Spec = { shorts: parseShorts(optstring), longs, progname };
-  const res: GetoptResult = { options: [], operands: [], errors: [] };
+  const res: GetoptResult = { items: [], operands: [] };
   let i = 0;
   while (i < args.length) {
     const a = args[i]!;
@@ -82,22 +79,22 @@ function parseShortCluster(spec: Spec, args: readonly string[], i: number, res: 
     const ch = a[k]!;
     const hasArg = spec.shorts.get(ch);
     if (hasArg === undefined || ch === ':') {
-      res.errors.push(`${spec.progname}: invalid option -- '${ch}'`);
+      res.items.push({ error: `${spec.progname}: invalid option -- '${ch}'` });
       continue;
     }
     if (!hasArg) {
-      res.options.push({ short: ch });
+      res.items.push({ short: ch });
       continue;
     }
     if (k + 1 < a.length) {
-      res.options.push({ short: ch, arg: a.slice(k + 1) });
+      res.items.push({ short: ch, arg: a.slice(k + 1) });
       return i + 1;
     }
     if (i + 1 < args.length) {
-      res.options.push({ short: ch, arg: args[i + 1]! });
+      res.items.push({ short: ch, arg: args[i + 1]! });
       return i + 2;
     }
-    res.errors.push(`${spec.progname}: option requires an argument -- '${ch}'`);
+    res.items.push({ error: `${spec.progname}: option requires an argument -- '${ch}'` });
     return i + 1;
   }
   return i + 1;
@@ -111,19 +108,19 @@ function parseLong(spec: Spec, args: readonly string[], i: number, res: GetoptRe
   const found = findLong(spec, name, text, res);
   if (found === undefined) return i + 1;
   if (!found.hasArg) {
-    if (eq >= 0) res.errors.push(`${spec.progname}: option '--${found.name}' doesn't allow an argument`);
-    else res.options.push({ short: found.short });
+    if (eq >= 0) res.items.push({ error: `${spec.progname}: option '--${found.name}' doesn't allow an argument` });
+    else res.items.push({ short: found.short });
     return i + 1;
   }
   if (eq >= 0) {
-    res.options.push({ short: found.short, arg: text.slice(eq + 1) });
+    res.items.push({ short: found.short, arg: text.slice(eq + 1) });
     return i + 1;
   }
   if (i + 1 < args.length) {
-    res.options.push({ short: found.short, arg: args[i + 1]! });
+    res.items.push({ short: found.short, arg: args[i + 1]! });
     return i + 2;
   }
-  res.errors.push(`${spec.progname}: option '--${found.name}' requires an argument`);
+  res.items.push({ error: `${spec.progname}: option '--${found.name}' requires an argument` });
   return i + 1;
 }
 
@@ -135,10 +132,10 @@ function findLong(spec: Spec, name: string, text: string, res: GetoptResult): Lo
   const matches = spec.longs.filter((o) => o.name.startsWith(name));
   if (matches.length === 1) return matches[0];
   if (matches.length === 0) {
-    res.errors.push(`${spec.progname}: unrecognized option '--${text}'`);
+    res.items.push({ error: `${spec.progname}: unrecognized option '--${text}'` });
     return undefined;
   }
   const list = matches.map((o) => ` '--${o.name}'`).join('');
-  res.errors.push(`${spec.progname}: option '--${text}' is ambiguous; possibilities:${list}`);
+  res.items.push({ error: `${spec.progname}: option '--${text}' is ambiguous; possibilities:${list}` });
   return undefined;
 }

@@ -183,5 +183,7 @@ function describe(type: number, what: string): string {
 function replyError(p: Pending, payload: Uint8Array): XenpvError {
   const { name, known } = decodeErrorPayload(payload);
   const code = known ? name : 'EINVAL';
-  return new XenpvError(code, `${describe(p.type, p.what)}: ${code}`, known ? {} : { wireError: name });
+  const context: Record<string, unknown> = { op: opName(p.type), path: p.what };
+  if (!known) context['wireError'] = name;
+  return new XenpvError(code, `${describe(p.type, p.what)}: ${code}`, context);
 }

@@ -122,9 +122,16 @@ export class XsWatch implements AsyncIterableIterator<XsWatchEvent>, Disposable 
   ) {
     this.queue = new BoundedQueue(options.capacity ?? 1024);
     this.untrack = trackResource('xs-watch', specs.map((s) => `${s.path} [${s.token}]`).join(', '));
-    this.registrations = specs.map((s) => ({ path: s.path, token: s.token, depth: s.depth, owner: this, lost: 0 }));
-    for (const reg of this.registrations) hooks.router.add(reg);
-    this.ready = Promise.all(this.registrations.map((r) => register(r))).then(() => undefined);
+    const regs = specs.map((s) => ({ path: s.path, token: s.token, depth: s.depth, owner: this, lost: 0 }));
+    this.registrations = regs;
+    for (const reg of regs) hooks.router.add(reg);
+    // One at a time, as libxenstore's callers do: a refused registration stops the rest.
+    this.ready = (async () => {
+      for (const reg of regs) {
+        if (this.ended) return;
+        await register(reg);
+      }
+    })();
     // A failed registration ends the watch (the others are unwatched); the error reaches
     // whoever awaits `ready` or `next()`.
     this.ready.catch((err: unknown) => this.stop(err instanceof Error ? err : new Error(String(err))));
