@@ -127,9 +127,11 @@ export class ArpTable<P> {
         this.tableFull++;
         return { queued: false };
       }
-      e = { mac: undefined, confirmed: 0, probes: 0, nextProbe: undefined, pending: [] };
+      // Queue before asking: the answer may arrive synchronously, inside probe().
+      e = { mac: undefined, confirmed: 0, probes: 0, nextProbe: undefined, pending: [packet] };
       this.entries.set(ip, e);
       this.probe(ip, e, this.clock());
+      return { queued: true };
     }
     if (e.pending.length >= this.limits.pendingPerEntry) {
       e.pending.shift();
