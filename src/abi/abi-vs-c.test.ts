@@ -6,8 +6,9 @@
  * How: a generated C file puts each value in a `long long` array in its own ELF section; gcc
  * compiles it to an object (-ffreestanding -c: no 32-bit libc needed), objcopy dumps the section,
  * and we read the numbers back. Strings (string macros, GNTTABOP_error_msgs) travel the same way
- * as fixed 128-byte slots. `xsd_errors[]` only exists when <errno.h> is included, so its check
- * is a small hosted x86_64 program that prints the table.
+ * as fixed 128-byte slots. Codec samples (abi-vs-c.samples.ts) are C objects gcc initialises,
+ * compared byte for byte with our encoders. `xsd_errors[]` only exists when <errno.h> is
+ * included, so its check is a small hosted x86_64 program that prints the table.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,6 +19,8 @@ import { join } from 'node:path';
 import { ABIS, allConstants, allStructs, type AbiName } from './index.js';
 import { GNTTABOP_error_msgs } from './grant_table.js';
 import { xsd_errors } from './io/xs_wire.js';
+import { PVDRIVERS_PRODUCT_LIST } from './hvm/pvdrivers.js';
+import { CODEC_SAMPLES } from './abi-vs-c.samples.js';
 
 interface NumCheck {
   readonly label: string;
@@ -34,7 +37,14 @@ interface StrTable {
 const SLOT = 128;
 
 /** Defining __XEN_TOOLS__ selects the latest interface version and exposes tools-only parts. */
-const PRELUDE = ['#define __XEN_TOOLS__ 1', '#include <stdint.h>', '#include <stddef.h>', '#include <xen/xen.h>'];
+const PRELUDE = [
+  '#define __XEN_TOOLS__ 1',
+  '#include <stdint.h>',
+  '#include <stddef.h>',
+  '#include <xen/xen.h>',
+  '#include <xen/hvm/pvdrivers.h>',
+  '#define XENPV_PRODUCT(name, id) name ":" #id,',
+];
 
 function headers(): string[] {
   const hs = new Set<string>();
@@ -61,8 +71,11 @@ function numChecks(abi: AbiName): NumCheck[] {
   return out;
 }
 
-function strTables(): StrTable[] {
-  const strs = allConstants().filter((c) => c.unchecked === undefined && typeof c.value === 'string');
+function strTables(abi: AbiName): StrTable[] {
+  const strs = allConstants().filter(
+    (c) => c.unchecked === undefined && typeof c.value === 'string' && (c.abi === undefined || c.abi === abi),
+  );
+  const hex4 = (n: number): string => `0x${n.toString(16).padStart(4, '0')}`;
   return [
     { label: 'GNTTABOP_error_msgs', init: 'GNTTABOP_error_msgs', ours: GNTTABOP_error_msgs },
     {
@@ -70,13 +83,21 @@ function strTables(): StrTable[] {
       init: `{ ${strs.map((c) => c.name).join(', ')} }`,
       ours: strs.map((c) => String(c.value)),
     },
+    {
+      label: 'PVDRIVERS_PRODUCT_LIST',
+      init: '{ PVDRIVERS_PRODUCT_LIST(XENPV_PRODUCT) }',
+      ours: PVDRIVERS_PRODUCT_LIST.map((p) => `${p.name}:${hex4(p.id)}`),
+    },
   ];
 }
 
 function cSource(abi: AbiName): string {
   const lines = [...PRELUDE, ...headers(), ''];
-  strTables().forEach((t, i) => {
+  strTables(abi).forEach((t, i) => {
     lines.push(`__attribute__((used, section("xvt${i}"))) const char xenpv_t${i}[][${SLOT}] = ${t.init};`);
+  });
+  CODEC_SAMPLES.forEach((c, i) => {
+    lines.push(`__attribute__((used, section("xvs${i}"))) const ${c.cType} xenpv_s${i} = ${c.init};`);
   });
   lines.push('__attribute__((used, section("xvnum"))) const long long xenpv_num[] = {');
   for (const c of numChecks(abi)) lines.push(`  (long long)(${c.expr}),`);
@@ -109,10 +130,19 @@ function compareAbi(abi: AbiName, dir: string): string[] {
   const diffs: string[] = [];
   const nums = section(dir, obj, 'xvnum');
   numChecks(abi).forEach((c, i) => {
-    const theirs = Number(nums.readBigInt64LE(i * 8));
-    if (theirs !== c.ours) diffs.push(`${abi} ${c.label}: ours ${c.ours}, C ${theirs}`);
+    const theirs = nums.readBigInt64LE(i * 8);
+    // A u64 constant above 2^63 (HVM_PARAM_CALLBACK_IRQ_TYPE_MASK) reads back negative.
+    const same = Number(theirs) === c.ours || BigInt.asUintN(64, theirs) === BigInt(c.ours);
+    if (!same) diffs.push(`${abi} ${c.label}: ours ${c.ours}, C ${theirs}`);
   });
-  strTables().forEach((t, i) => {
+  CODEC_SAMPLES.forEach((c, i) => {
+    const theirs = section(dir, obj, `xvs${i}`);
+    const ours = Buffer.from(c.encode(abi));
+    if (!theirs.equals(ours)) {
+      diffs.push(`${abi} codec ${c.label}: ours ${ours.toString('hex')}, C ${theirs.toString('hex')}`);
+    }
+  });
+  strTables(abi).forEach((t, i) => {
     const theirs = slots(section(dir, obj, `xvt${i}`));
     for (let k = 0; k < Math.max(theirs.length, t.ours.length); k++) {
       if (theirs[k] !== t.ours[k]) {
