@@ -1,0 +1,3 @@
+export * from './layout.js';
+export * from './hypercalls.js';
+export * from './listener.js';

@@ -1,0 +1,244 @@
+/**
+ * One thread's event channels in one domain (`EventOps` of hv/platform.ts): binds ports to
+ * handlers, and delivers events to them like a guest's upcall handler, by scanning the
+ * 2-level bitmaps under its own selector.
+ *
+ * Two ways to wait, for the two kinds of thread:
+ * - `poll(timeoutMs)`: blocks with a timed `Atomics.wait` (a vCPU worker, a benchmark loop);
+ * - `startAsync()`: an `Atomics.waitAsync` loop on the event loop (the host, backends). It
+ *   holds a ref'd timer while ports are bound, since a pending waitAsync alone does not keep
+ *   a worker alive (performance.md 2.1), the way an open socket keeps a process alive.
+ * Every wait is timed and re-checks (performance.md 2.7).
+ */
+import { XenpvError, toEvtchnPort, trackResource, waitAsyncWhileEqual, waitWhileEqual } from '../base/index.js';
+import type { Disposable, DomId, EvtchnPort } from '../base/index.js';
+import { DomainState, DW, type DomainTable } from '../memory/index.js';
+import { EvtchnHypercalls } from './hypercalls.js';
+import { L_OWNER, L_SEL_HI, L_SEL_LO, L_WAKE, LISTENER_WORDS, MAX_LISTENERS, type EvtchnView } from './layout.js';
+
+/** Shape of hv/platform.ts's EvtchnBinding (restated: evtchn sits below hv). */
+export interface EvtchnBinding extends Disposable {
+  readonly port: EvtchnPort;
+  notify(): void;
+  unmask(): void;
+}
+
+export interface ListenerOptions {
+  /** While this returns true, events stay pending and are not delivered (a paused domain). */
+  readonly blocked?: () => boolean;
+  /** Called with an error a handler threw; default: rethrown after the scan. */
+  readonly onHandlerError?: (err: unknown, port: number) => void;
+}
+
+export class SimEventOps {
+  readonly hc: EvtchnHypercalls;
+  readonly listener: number;
+  private readonly v: EvtchnView;
+  private readonly handlers = new Map<number, () => void>();
+  private readonly untrack = new Map<number, () => void>();
+  private asyncRunning = false;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private closed = false;
+  /** Our domain's generation: once it changes, our regions belong to someone else. */
+  private readonly ownGen: number;
+
+  constructor(
+    readonly table: DomainTable,
+    readonly self: DomId,
+    readonly tid: number,
+    private readonly options: ListenerOptions = {},
+  ) {
+    this.hc = new EvtchnHypercalls(table, tid);
+    this.v = this.hc.view(self);
+    this.ownGen = this.v.gen;
+    this.listener = this.claimListener();
+  }
+
+  private claimListener(): number {
+    for (let l = 0; l < MAX_LISTENERS; l++) {
+      const at = l * LISTENER_WORDS;
+      if (Atomics.compareExchange(this.v.listeners, at + L_OWNER, 0, this.tid) === 0) {
+        Atomics.store(this.v.listeners, at + L_SEL_LO, 0);
+        Atomics.store(this.v.listeners, at + L_SEL_HI, 0);
+        return l;
+      }
+    }
+    throw new XenpvError('ENOSPC', `domain ${this.self}: too many event listeners`, { max: MAX_LISTENERS });
+  }
+
+  allocUnbound(remote: DomId, handler: () => void): EvtchnBinding {
+    return this.bind(this.hc.allocUnbound(this.self, remote, this.listener), handler);
+  }
+
+  bindInterdomain(remote: DomId, remotePort: EvtchnPort, handler: () => void): EvtchnBinding {
+    return this.bind(this.hc.bindInterdomain(this.self, remote, remotePort, this.listener), handler);
+  }
+
+  bindVirq(virq: number, handler: () => void): EvtchnBinding {
+    return this.bind(this.hc.bindVirq(this.self, virq, this.listener), handler);
+  }
+
+  /**
+   * Take over a port the toolstack allocated for this domain (the xenstore and console
+   * ports of start_info), as a guest kernel binds them to its handlers at boot.
+   */
+  adopt(port: EvtchnPort, handler: () => void): EvtchnBinding {
+    if (this.handlers.has(port)) throw new XenpvError('EEXIST', `port ${port} already bound here`, { port });
+    const s = this.hc.status(this.self, port);
+    if (s.state === 0) throw new XenpvError('EINVAL', `port ${port} is not open`, { port });
+    this.v.setListener(port, this.listener);
+    const b = this.bind(port, handler);
+    if (this.v.isPending(port) && !this.v.isMasked(port)) this.v.raise(port);
+    return b;
+  }
+
+  private bind(port: number, handler: () => void): EvtchnBinding {
+    this.handlers.set(port, handler);
+    this.untrack.set(port, trackResource('evtchn-port', `dom${this.self} port ${port}`));
+    this.startKeepAlive();
+    const p = toEvtchnPort(port) as EvtchnPort;
+    let done = false;
+    return {
+      port: p,
+      notify: () => this.hc.send(this.self, port),
+      unmask: () => this.hc.unmask(this.self, port),
+      dispose: () => {
+        if (done) return;
+        done = true;
+        this.release(port);
+      },
+    };
+  }
+
+  /** Mask a port (events stay pending until unmask). */
+  mask(port: EvtchnPort): void {
+    this.v.setMask(port);
+  }
+
+  private release(port: number): void {
+    this.handlers.delete(port);
+    this.untrack.get(port)?.();
+    this.untrack.delete(port);
+    try {
+      if (this.alive()) this.hc.close(this.self, port);
+    } catch (err) {
+      // Already closed underneath us (the domain was torn down): nothing left to release.
+      if (!(err instanceof XenpvError && err.code === 'EINVAL')) throw err;
+    }
+    if (this.handlers.size === 0) this.stopKeepAlive();
+  }
+
+  get boundPorts(): number[] {
+    return [...this.handlers.keys()];
+  }
+
+  /**
+   * The upcall: take our selector, scan the selected words for pending, unmasked ports we
+   * bound, clear each pending bit and call its handler. Returns how many handlers ran.
+   */
+  dispatch(): number {
+    if (this.options.blocked?.() === true) return 0;
+    const lw = this.v.listeners;
+    const base = this.listener * LISTENER_WORDS;
+    let ran = 0;
+    let firstError: { err: unknown } | undefined;
+    for (;;) {
+      const lo = Atomics.exchange(lw, base + L_SEL_LO, 0);
+      const hi = Atomics.exchange(lw, base + L_SEL_HI, 0);
+      if (lo === 0 && hi === 0) break;
+      this.v.clearUpcall(0);
+      for (let w = 0; w < 64; w++) {
+        const selected = w < 32 ? lo & (1 << w) : hi & (1 << (w - 32));
+        if (selected === 0) continue;
+        for (const i of [2 * w, 2 * w + 1]) {
+          ran += this.scanWord(i, (err, port) => {
+            if (this.options.onHandlerError !== undefined) this.options.onHandlerError(err, port);
+            else firstError ??= { err };
+          });
+        }
+      }
+    }
+    if (firstError !== undefined) throw firstError.err;
+    return ran;
+  }
+
+  private scanWord(i: number, onError: (err: unknown, port: number) => void): number {
+    let bits = this.v.deliverable(i);
+    let ran = 0;
+    while (bits !== 0) {
+      const b = 31 - Math.clz32(bits);
+      bits &= ~(1 << b);
+      const port = i * 32 + b;
+      const h = this.handlers.get(port);
+      if (h === undefined || !this.v.testAndClearPending(port)) continue;
+      ran++;
+      try {
+        h();
+      } catch (err) {
+        onError(err, port);
+      }
+    }
+    return ran;
+  }
+
+  /** Block up to `timeoutMs` for events and deliver them. Returns handlers run. */
+  poll(timeoutMs: number): number {
+    const idx = this.listener * LISTENER_WORDS + L_WAKE;
+    const seen = Atomics.load(this.v.listeners, idx);
+    const n = this.dispatch();
+    if (n > 0) return n;
+    waitWhileEqual(this.v.listeners, idx, seen, timeoutMs);
+    return this.dispatch();
+  }
+
+  /** The wake word, for callers that wait on it themselves. */
+  get wakeWord(): { words: Int32Array; index: number } {
+    return { words: this.v.listeners, index: this.listener * LISTENER_WORDS + L_WAKE };
+  }
+
+  /** Deliver events from the event loop until `stopAsync` or `dispose`. */
+  startAsync(): void {
+    if (this.asyncRunning || this.closed) return;
+    this.asyncRunning = true;
+    void this.asyncLoop();
+  }
+
+  stopAsync(): void {
+    this.asyncRunning = false;
+  }
+
+  private async asyncLoop(): Promise<void> {
+    const { words, index } = this.wakeWord;
+    while (this.asyncRunning) {
+      const seen = Atomics.load(words, index);
+      this.dispatch();
+      if (!this.asyncRunning) break;
+      await waitAsyncWhileEqual(words, index, seen, 1000);
+    }
+  }
+
+  private startKeepAlive(): void {
+    this.keepAlive ??= setInterval(() => {}, 1 << 30);
+  }
+
+  private stopKeepAlive(): void {
+    if (this.keepAlive !== undefined) clearInterval(this.keepAlive);
+    this.keepAlive = undefined;
+  }
+
+  /** Close every port this listener bound and give its slot back. */
+  dispose(): void {
+    if (this.closed) return;
+    for (const port of [...this.handlers.keys()]) this.release(port);
+    this.closed = true;
+    this.asyncRunning = false;
+    this.stopKeepAlive();
+    if (this.alive()) Atomics.store(this.v.listeners, this.listener * LISTENER_WORDS + L_OWNER, 0);
+  }
+
+  /** Our domain has not been destroyed (destroy closes its ports and frees its regions). */
+  alive(): boolean {
+    const s = this.table.get(this.self, DW.STATE);
+    return this.table.get(this.self, DW.GEN) === this.ownGen && (s === DomainState.ALIVE || s === DomainState.SHUTDOWN);
+  }
+}

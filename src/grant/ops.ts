@@ -1,0 +1,275 @@
+/**
+ * Grant operations for one calling domain on one thread (`GrantOps` of hv/platform.ts):
+ * the granting side (gnttab_grant_foreign_access / end_foreign_access, writing the domain's
+ * own shared entries as Linux's gnttab does) and the grantee side (GNTTABOP_map_grant_ref,
+ * unmap_grant_ref and copy, with the checks the hypervisor makes).
+ */
+import {
+  GNTST_bad_copy_arg,
+  GNTST_bad_domain,
+  GNTST_no_space,
+  GNTST_okay,
+  GNTTAB_NR_RESERVED_ENTRIES,
+  GTF_permit_access,
+  GTF_readonly,
+  GTF_reading,
+  GTF_writing,
+  gntstMessage,
+  gntstName,
+} from '../abi/grant_table.js';
+import {
+  XenpvError,
+  isU32,
+  toDomId,
+  trackResource,
+  type DomId,
+  type Frame,
+  type GrantRef,
+} from '../base/index.js';
+import { DomainState, DW, MACHINE_PAGE_SIZE, withLock, type DomainTable } from '../memory/index.js';
+import { Maptrack } from './maptrack.js';
+import { GranterView, pinGrant, unpinGrant } from './pin.js';
+import type { CopyPtr, GrantCopyOp, GrantMapping } from './types.js';
+
+const PAGE = MACHINE_PAGE_SIZE;
+
+export class SimGrantOps {
+  private readonly views = new Map<number, GranterView>();
+  private readonly own: GranterView;
+  private readonly refBits: Int32Array;
+  readonly maptrack: Maptrack;
+  private readonly accessLeaks = new Map<number, () => void>();
+  /** Our domain's generation: once it changes, our regions belong to someone else. */
+  readonly ownGen: number;
+
+  constructor(
+    readonly table: DomainTable,
+    readonly self: DomId,
+    readonly tid: number,
+  ) {
+    this.ownGen = table.get(self, DW.GEN);
+    this.own = this.view(self);
+    const at = table.get(self, DW.R_GREF_BITMAP) * PAGE;
+    this.refBits = new Int32Array(table.machine.sab, at, Math.ceil(this.own.entries / 32));
+    this.maptrack = new Maptrack(table, self);
+  }
+
+  /** A (cached) view of domain `domid`'s grant table, for its current generation. */
+  view(domid: number): GranterView {
+    const gen = this.table.get(domid, DW.GEN);
+    let v = this.views.get(domid);
+    if (v === undefined || v.gen !== gen) {
+      v = new GranterView(this.table, domid, gen);
+      this.views.set(domid, v);
+    }
+    return v;
+  }
+
+  // --- granting side (our own table) ---------------------------------------------------
+
+  grantAccess(remote: DomId, frame: Frame, readonly: boolean): GrantRef {
+    if (toDomId(remote) === undefined) throw new XenpvError('EINVAL', `bad domid ${remote}`, { remote });
+    if (!isU32(frame)) throw new XenpvError('EINVAL', `bad frame ${frame}`, { frame });
+    const ref = this.allocRef();
+    const a = ref * 2;
+    // Linux's order: frame and domid first, then (after a barrier) the flags that make the
+    // entry valid. One atomic store of flags|domid publishes both.
+    Atomics.store(this.own.shared, a + 1, frame);
+    Atomics.store(this.own.shared, a, GTF_permit_access | (readonly ? GTF_readonly : 0) | (remote << 16));
+    this.accessLeaks.set(ref, trackResource('grant-access', `dom${this.self} ref ${ref} -> dom${remote}`));
+    return ref as GrantRef;
+  }
+
+  /**
+   * grant_table.h, "Invalidating an unused GTF_permit_access entry": observe that
+   * !(flags & (GTF_reading|GTF_writing)), then compareExchange the flags to 0. Fails, changing
+   * nothing, while the grantee has it mapped (reliability.md R8).
+   */
+  endAccess(ref: GrantRef): boolean {
+    if (!Number.isInteger(ref) || ref < GNTTAB_NR_RESERVED_ENTRIES || ref >= this.own.entries) {
+      throw new XenpvError('EINVAL', `bad grant ref ${ref}`, { ref });
+    }
+    const a = ref * 2;
+    for (;;) {
+      const word = Atomics.load(this.own.shared, a);
+      if ((word & (GTF_reading | GTF_writing)) !== 0) return false;
+      if (Atomics.compareExchange(this.own.shared, a, word, word & ~0xffff) === word) break;
+    }
+    this.freeRef(ref);
+    this.accessLeaks.get(ref)?.();
+    this.accessLeaks.delete(ref);
+    return true;
+  }
+
+  private allocRef(): number {
+    const n = this.own.entries;
+    const first = GNTTAB_NR_RESERVED_ENTRIES;
+    const span = n - first;
+    const start = Math.max(first, this.table.get(this.self, DW.GREF_HINT));
+    for (let i = 0; i < span; i++) {
+      const ref = first + ((start - first + i) % span);
+      const bit = 1 << (ref & 31);
+      if ((Atomics.or(this.refBits, ref >>> 5, bit) & bit) === 0) {
+        this.table.set(this.self, DW.GREF_HINT, ref + 1 >= n ? first : ref + 1);
+        return ref;
+      }
+    }
+    throw new XenpvError('ENOSPC', `domain ${this.self}: no free grant refs`, { entries: n });
+  }
+
+  private freeRef(ref: number): void {
+    Atomics.and(this.refBits, ref >>> 5, ~(1 << (ref & 31)));
+  }
+
+  // --- grantee side ----------------------------------------------------------------------
+
+  map(remote: DomId, refs: readonly GrantRef[], writable: boolean): GrantMapping {
+    const handles: number[] = [];
+    const pages: Uint8Array[] = [];
+    for (const ref of refs) {
+      const r = this.mapOne(remote, ref, writable);
+      if (typeof r === 'number') {
+        for (const h of handles) this.unmapHandle(h);
+        const name = gntstName(r);
+        throw new XenpvError(name, `map of dom${remote} ref ${ref}: ${gntstMessage(r)}`, { remote, ref, status: r });
+      }
+      handles.push(r.handle);
+      pages.push(r.page);
+    }
+    return new SimGrantMapping(this, remote, refs, writable, pages, handles);
+  }
+
+  private mapOne(remote: number, ref: number, writable: boolean): { handle: number; page: Uint8Array } | number {
+    const rd = this.table.acquire(remote);
+    if (rd === undefined) return GNTST_bad_domain;
+    try {
+      const h = this.maptrack.claim();
+      if (h === undefined) return GNTST_no_space;
+      const g = this.view(remote);
+      const res = this.locked(remote, () => pinGrant(g, ref, this.self, writable));
+      if (res.frame === undefined) {
+        this.maptrack.free(h);
+        return res.status;
+      }
+      this.maptrack.record(h, remote, ref, writable, rd.gen);
+      return { handle: h, page: this.table.machine.bytes(g.memBase + res.frame) };
+    } finally {
+      rd.release();
+    }
+  }
+
+  /** GNTTABOP_unmap_grant_ref of one maptrack handle. Safe on a DYING granter (pins hold it). */
+  unmapHandle(h: number): void {
+    // Our domain was destroyed: the host already released every mapping it held.
+    if (this.alive()) this.release(h);
+  }
+
+  private release(h: number): void {
+    const e = this.maptrack.entry(h);
+    if (e === undefined) return;
+    const g = this.view(e.granter);
+    if (g.gen !== e.gen) throw new Error(`bug: dom${e.granter} reclaimed while dom${this.self} maps ref ${e.ref}`);
+    this.locked(e.granter, () => unpinGrant(g, e.ref, e.writable));
+    this.maptrack.free(h);
+  }
+
+  /** Our domain still exists (alive or shut down, not destroyed). */
+  alive(): boolean {
+    const s = this.table.get(this.self, DW.STATE);
+    return this.table.get(this.self, DW.GEN) === this.ownGen && (s === DomainState.ALIVE || s === DomainState.SHUTDOWN);
+  }
+
+  /**
+   * Forget the grants this thread made, without touching the table: for when our domain was
+   * destroyed (its grant table went with it).
+   */
+  forgetAll(): void {
+    for (const untrack of this.accessLeaks.values()) untrack();
+    this.accessLeaks.clear();
+  }
+
+  /** Release every mapping this domain holds (host cleanup when it is destroyed). */
+  unmapAll(): number {
+    const live = this.maptrack.live();
+    for (const e of live) this.release(e.handle);
+    return live.length;
+  }
+
+  copy(ops: readonly GrantCopyOp[]): number[] {
+    return ops.map((op) => this.copyOne(op));
+  }
+
+  private copyOne(op: GrantCopyOp): number {
+    const len = op.len;
+    if (!Number.isInteger(len) || len < 0 || !inBounds(op.source, len) || !inBounds(op.dest, len)) {
+      return GNTST_bad_copy_arg;
+    }
+    const src = this.acquireSide(op.source, false);
+    if (typeof src === 'number') return src;
+    const dst = this.acquireSide(op.dest, true);
+    if (typeof dst === 'number') {
+      src.release();
+      return dst;
+    }
+    dst.bytes.set(src.bytes.subarray(op.source.offset, op.source.offset + len), op.dest.offset);
+    dst.release();
+    src.release();
+    return GNTST_okay;
+  }
+
+  private acquireSide(p: CopyPtr, write: boolean): { bytes: Uint8Array; release: () => void } | number {
+    if (p.kind === 'local') return { bytes: p.buf, release: () => {} };
+    const rd = this.table.acquire(p.domid);
+    if (rd === undefined) return GNTST_bad_domain;
+    const g = this.view(p.domid);
+    const res = this.locked(p.domid, () => pinGrant(g, p.ref, this.self, write));
+    if (res.frame === undefined) {
+      rd.release();
+      return res.status;
+    }
+    return {
+      bytes: this.table.machine.bytes(g.memBase + res.frame),
+      release: () => {
+        this.locked(p.domid, () => unpinGrant(g, p.ref, write));
+        rd.release();
+      },
+    };
+  }
+
+  private locked<T>(domid: number, fn: () => T): T {
+    return withLock(this.table.words, this.table.at(domid, DW.GNT_LOCK), this.tid, fn);
+  }
+}
+
+/** "copy arguments cross page boundary": a grant side must stay inside its 4 KiB page. */
+function inBounds(p: CopyPtr, len: number): boolean {
+  if (!Number.isInteger(p.offset) || p.offset < 0) return false;
+  const limit = p.kind === 'grant' ? PAGE : p.buf.length;
+  return p.offset + len <= limit;
+}
+
+class SimGrantMapping implements GrantMapping {
+  private disposed = false;
+  private readonly untrack: () => void;
+
+  constructor(
+    private readonly ops: SimGrantOps,
+    readonly domid: DomId,
+    refs: readonly GrantRef[],
+    readonly writable: boolean,
+    readonly pages: readonly Uint8Array[],
+    private readonly handles: readonly number[],
+  ) {
+    this.refs = [...refs];
+    this.untrack = trackResource('grant-mapping', `dom${ops.self} maps dom${domid} refs [${refs.join(',')}]`);
+  }
+
+  readonly refs: readonly GrantRef[];
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    for (const h of this.handles) this.ops.unmapHandle(h);
+    this.untrack();
+  }
+}

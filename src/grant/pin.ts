@@ -1,0 +1,121 @@
+/**
+ * Pinning a granted frame for a grantee: the checks Xen makes in `map_grant_ref` /
+ * `acquire_grant_for_copy`, and the release in `unmap_common_complete` / `release_grant_for_copy`.
+ *
+ * Callers hold the granter's GNT_LOCK (a per-domain lock, where Xen has a per-active-entry
+ * one). The shared entry belongs to the granting guest and may change at any moment: it is
+ * only ever read through one atomic load per attempt, and changed by compareExchange.
+ */
+import {
+  GNTST_bad_gntref,
+  GNTST_bad_page,
+  GNTST_general_error,
+  GNTST_okay,
+  GNTST_permission_denied,
+  GTF_permit_access,
+  GTF_readonly,
+  GTF_reading,
+  GTF_type_mask,
+  GTF_writing,
+} from '../abi/grant_table.js';
+import { DW, MACHINE_PAGE_SIZE, type DomainTable } from '../memory/index.js';
+import { PIN_HSTR_INC, PIN_HSTR_MASK, PIN_HSTW_INC, PIN_HSTW_MASK, PIN_OVERFLOW } from './layout.js';
+
+/** How often to retry the compareExchange before calling the entry unstable (Xen: 4). */
+const SET_STATUS_RETRIES = 4;
+
+/** Views of one domain's grant table and active entries. */
+export class GranterView {
+  readonly shared: Int32Array;
+  readonly active: Int32Array;
+  readonly entries: number;
+  readonly nrPages: number;
+  readonly memBase: number;
+
+  constructor(
+    readonly table: DomainTable,
+    readonly domid: number,
+    readonly gen: number,
+  ) {
+    this.entries = table.get(domid, DW.GNT_ENTRIES);
+    this.nrPages = table.get(domid, DW.NR_PAGES);
+    this.memBase = table.get(domid, DW.MEM_BASE);
+    const sab = table.machine.sab;
+    this.shared = new Int32Array(sab, table.get(domid, DW.R_GNT_TABLE) * MACHINE_PAGE_SIZE, this.entries * 2);
+    this.active = new Int32Array(sab, table.get(domid, DW.R_GNT_ACTIVE) * MACHINE_PAGE_SIZE, this.entries * 2);
+  }
+}
+
+export type PinResult = { status: typeof GNTST_okay; frame: number } | { status: number; frame?: undefined };
+
+/**
+ * Pin `ref` of granter `g` for domain `self`, for writing if `write`. On success returns the
+ * granter's frame (guest frame number) to access; on failure a GNTST_* status and nothing
+ * changed.
+ */
+export function pinGrant(g: GranterView, ref: number, self: number, write: boolean): PinResult {
+  // "Bad ref": the ref must lie inside the granter's table (Xen: ref >= nr_grant_entries).
+  if (!Number.isInteger(ref) || ref < 0 || ref >= g.entries) return { status: GNTST_bad_gntref };
+  const a = ref * 2;
+  const act = Atomics.load(g.active, a);
+  const pins = act & 0xffff;
+  if (pins !== 0 && act >>> 16 !== self) return { status: GNTST_permission_denied };
+  const inc = write ? PIN_HSTW_INC : PIN_HSTR_INC;
+  const field = write ? (pins & PIN_HSTW_MASK) >> 8 : pins & PIN_HSTR_MASK;
+  if (field + 1 >= PIN_OVERFLOW) return { status: GNTST_general_error };
+
+  const needStatus = pins === 0 || (write && (pins & PIN_HSTW_MASK) === 0);
+  let added = 0;
+  if (needStatus) {
+    const r = setStatus(g, ref, self, write);
+    if (typeof r === 'number') return { status: r };
+    added = r.added;
+  }
+  if (pins === 0) {
+    // Copy the frame once at the first pin; every later pin uses the copy (Xen's act->frame).
+    const frame = Atomics.load(g.shared, a + 1) >>> 0;
+    if (frame >= g.nrPages) {
+      if (added !== 0) Atomics.and(g.shared, a, ~added);
+      return { status: GNTST_bad_page };
+    }
+    Atomics.store(g.active, a + 1, frame);
+  }
+  Atomics.store(g.active, a, (pins + inc) | (self << 16));
+  g.table.add(g.domid, DW.FOREIGN_PINS, 1);
+  return { status: GNTST_okay, frame: Atomics.load(g.active, a + 1) >>> 0 };
+}
+
+/**
+ * Check the shared entry names `self` with GTF_permit_access (and not GTF_readonly for a
+ * write), and set GTF_reading (| GTF_writing) in the same compareExchange. Returns the flags
+ * this call added, or a GNTST_* status.
+ */
+function setStatus(g: GranterView, ref: number, self: number, write: boolean): { added: number } | number {
+  const a = ref * 2;
+  for (let i = 0; i < SET_STATUS_RETRIES; i++) {
+    const word = Atomics.load(g.shared, a);
+    const flags = word & 0xffff;
+    // grant_table.h: "GTF_permit_access: Allow @domid to map/access @frame."
+    if ((flags & GTF_type_mask) !== GTF_permit_access || word >>> 16 !== self) return GNTST_permission_denied;
+    // "GTF_readonly: Restrict @domid to read-only mappings and accesses."
+    if (write && (flags & GTF_readonly) !== 0) return GNTST_permission_denied;
+    const want = GTF_reading | (write ? GTF_writing : 0);
+    if (Atomics.compareExchange(g.shared, a, word, word | want) === word) return { added: want & ~flags };
+  }
+  // Xen: "Shared grant entry is unstable." The granter keeps rewriting it.
+  return GNTST_general_error;
+}
+
+/** Drop one pin taken by `pinGrant(…, write)`; clears GTF_writing / GTF_reading at zero. */
+export function unpinGrant(g: GranterView, ref: number, write: boolean): void {
+  const a = ref * 2;
+  const act = Atomics.load(g.active, a);
+  let pins = act & 0xffff;
+  const field = write ? pins & PIN_HSTW_MASK : pins & PIN_HSTR_MASK;
+  if (field === 0) throw new Error(`bug: unpin of ref ${ref} of domain ${g.domid} that is not pinned`);
+  pins -= write ? PIN_HSTW_INC : PIN_HSTR_INC;
+  Atomics.store(g.active, a, pins === 0 ? 0 : pins | (act & ~0xffff));
+  if ((pins & PIN_HSTW_MASK) === 0) Atomics.and(g.shared, a, ~GTF_writing);
+  if (pins === 0) Atomics.and(g.shared, a, ~(GTF_reading | GTF_writing));
+  g.table.add(g.domid, DW.FOREIGN_PINS, -1);
+}

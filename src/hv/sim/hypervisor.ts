@@ -1,0 +1,391 @@
+/**
+ * The hypervisor model's host side: creates, pauses, shuts down and destroys domains, runs
+ * one worker thread per guest vCPU, and reclaims a destroyed domain's frames once nothing
+ * maps them any more. Domain 0 is the host process itself.
+ *
+ * Everything hypercalls touch lives in SharedArrayBuffers (`handle`), so this object only
+ * keeps what is host-private: the extent allocator, the vCPU workers, console lines.
+ */
+import { EventEmitter } from 'node:events';
+import { Worker } from 'node:worker_threads';
+import { shutdownReasonName, SHUTDOWN_crash, VIRQ_DOM_EXC } from '../../abi/xen.js';
+import { DOM0, XenpvError, trackResource, type DomId } from '../../base/index.js';
+import { EvtchnHypercalls } from '../../evtchn/index.js';
+import { SimGrantOps } from '../../grant/index.js';
+import { breakLockOf, DomainState, DomainTable, DW, ExtentAllocator, type HvHandle } from '../../memory/index.js';
+import { buildDomain, DEFAULT_LIMITS, setupStartInfo, type DomainLimits, type Extents } from './build.js';
+import { bumpControl, shutdownDomain, SimPlatform, type PlatformHandle } from './platform.js';
+import type { StartInfo } from './start-info.js';
+import type { GuestMessage, VcpuBoot } from './vcpu-protocol.js';
+
+export interface HypervisorOptions {
+  readonly maxDomains?: number;
+  /** Upper bound of machine memory (the growable buffer's maxByteLength); at most 4 GiB. */
+  readonly maxMachineBytes?: number;
+  readonly dom0Pages?: number;
+  readonly dom0Limits?: Partial<DomainLimits>;
+  /** The vCPU worker entry (the guest kernel: guest/kernel.js). Needed to boot kernels. */
+  readonly vcpuEntry?: URL;
+  /** How long a vCPU gets to stop on its own at destroy before it is terminated. */
+  readonly killGraceMs?: number;
+}
+
+export interface DomainConfig extends Partial<DomainLimits> {
+  readonly name?: string;
+  /** Memory in 4 KiB pages (default 256 = 1 MiB). */
+  readonly memoryPages?: number;
+  readonly vcpus?: number;
+  /** `builtin:<program>` or a module path; boots one worker per vCPU when given. */
+  readonly kernel?: string;
+  /** The program's arguments (xl.cfg `extra`). */
+  readonly extra?: string;
+  /** Create the domain paused (the toolstack unpauses it). */
+  readonly paused?: boolean;
+  /** Set up the xenstore and console pages and ports (default true). */
+  readonly startInfo?: boolean;
+}
+
+export type DomainRunState = 'running' | 'paused' | 'shutdown' | 'dying';
+
+export interface DomainInfo {
+  readonly domid: DomId;
+  readonly name: string;
+  readonly state: DomainRunState;
+  readonly shutdownCode?: number;
+  readonly shutdownReason?: string;
+  /** A crashed guest's last words (the exception message). */
+  readonly message?: string;
+  readonly memoryPages: number;
+  readonly vcpus: number;
+}
+
+interface DomainRecord {
+  readonly domid: DomId;
+  readonly name: string;
+  readonly extents: Extents;
+  readonly workers: Worker[];
+  readonly tids: number[];
+  readonly console: string[];
+  message?: string;
+  readonly untrack: () => void;
+}
+
+const CONSOLE_LINES = 200;
+
+export class Hypervisor extends EventEmitter {
+  readonly table: DomainTable;
+  private readonly alloc: ExtentAllocator;
+  private readonly hostTid: number;
+  private readonly hc: EvtchnHypercalls;
+  private readonly records = new Map<number, DomainRecord>();
+  private readonly dying = new Map<number, Extents>();
+  private reapTimer: NodeJS.Timeout | undefined;
+  private nextDomid = 1;
+  private dom0Platform: SimPlatform | undefined;
+  private closed = false;
+
+  constructor(private readonly options: HypervisorOptions = {}) {
+    super();
+    this.table = DomainTable.create(options.maxDomains ?? 64, options.maxMachineBytes ?? 2 ** 30);
+    this.alloc = new ExtentAllocator(this.table.machine);
+    this.hostTid = this.table.newTid();
+    this.hc = new EvtchnHypercalls(this.table, this.hostTid);
+    const limits = { ...DEFAULT_LIMITS, ...options.dom0Limits };
+    const extents = buildDomain(this.table, this.alloc, 0, {
+      ...limits,
+      memoryPages: options.dom0Pages ?? 1024,
+      vcpus: 1,
+      paused: false,
+    });
+    this.records.set(0, this.record(DOM0, 'Domain-0', extents));
+  }
+
+  /** Structured-cloneable: post it to a worker and `SimPlatform.attach` there. */
+  get handle(): HvHandle {
+    return this.table.handle;
+  }
+
+  platformHandle(domid: number): PlatformHandle {
+    return { hv: this.handle, domid };
+  }
+
+  /** The host thread's dom0 platform (created on first use, disposed with the hypervisor). */
+  get dom0(): SimPlatform {
+    this.dom0Platform ??= SimPlatform.attach(this.platformHandle(0));
+    return this.dom0Platform;
+  }
+
+  private record(domid: DomId, name: string, extents: Extents): DomainRecord {
+    return {
+      domid,
+      name,
+      extents,
+      workers: [],
+      tids: [],
+      console: [],
+      untrack: trackResource('domain', `dom${domid} ${name}`),
+    };
+  }
+
+  createDomain(config: DomainConfig = {}): DomId {
+    this.checkOpen();
+    if (config.kernel !== undefined && this.options.vcpuEntry === undefined) {
+      throw new XenpvError('EINVAL', 'booting a kernel needs HypervisorOptions.vcpuEntry');
+    }
+    this.reap();
+    const domid = this.freeDomid();
+    const vcpus = config.vcpus ?? 1;
+    const extents = buildDomain(this.table, this.alloc, domid, {
+      ...DEFAULT_LIMITS,
+      ...definedOnly(config),
+      memoryPages: config.memoryPages ?? 256,
+      vcpus,
+      paused: true,
+    });
+    const rec = this.record(domid as DomId, config.name ?? `dom${domid}`, extents);
+    this.records.set(domid, rec);
+    if (config.startInfo !== false) setupStartInfo(this.table, domid, this.hostTid);
+    if (config.kernel !== undefined) {
+      for (let v = 0; v < vcpus; v++) this.spawnVcpu(rec, v, config.kernel, config.extra ?? '');
+    }
+    if (config.paused !== true) this.unpause(domid);
+    return domid as DomId;
+  }
+
+  private freeDomid(): number {
+    const max = this.table.maxDomains;
+    for (let i = 0; i < max - 1; i++) {
+      const d = 1 + ((this.nextDomid - 1 + i) % (max - 1));
+      if (this.table.get(d, DW.STATE) === DomainState.FREE) {
+        this.nextDomid = d + 1 >= max ? 1 : d + 1;
+        return d;
+      }
+    }
+    throw new XenpvError('ENOSPC', 'no free domain ids', { maxDomains: max });
+  }
+
+  private spawnVcpu(rec: DomainRecord, vcpu: number, kernel: string, extra: string): void {
+    const tid = this.table.newTid();
+    const boot: VcpuBoot = {
+      platform: { hv: this.handle, domid: rec.domid, tid },
+      vcpu,
+      kernel,
+      extra,
+      name: rec.name,
+    };
+    const w = new Worker(this.options.vcpuEntry!, { workerData: boot });
+    rec.workers.push(w);
+    rec.tids.push(tid);
+    w.on('message', (m: GuestMessage) => this.onGuestMessage(rec, m));
+    w.on('error', (err) => {
+      rec.message ??= err.message;
+      if (this.table.get(rec.domid, DW.KILL) === 0) shutdownDomain(this.table, this.hc, rec.domid, SHUTDOWN_crash);
+      this.emit('shutdown', rec.domid, this.info(rec.domid));
+    });
+    w.on('exit', () => this.emit('vcpu-exit', rec.domid, vcpu));
+  }
+
+  private onGuestMessage(rec: DomainRecord, m: GuestMessage): void {
+    if (m.type === 'console') {
+      rec.console.push(m.text);
+      if (rec.console.length > CONSOLE_LINES) rec.console.shift();
+      this.emit('console', rec.domid, m.text);
+    } else if (m.type === 'shutdown') {
+      if (m.message !== undefined) rec.message ??= m.message;
+      this.emit('shutdown', rec.domid, this.info(rec.domid));
+    }
+  }
+
+  pause(domid: number): void {
+    this.live(domid);
+    this.table.add(domid, DW.PAUSE, 1);
+    bumpControl(this.table, domid);
+  }
+
+  unpause(domid: number): void {
+    this.live(domid);
+    if (this.table.get(domid, DW.PAUSE) <= 0) throw new XenpvError('EINVAL', `dom${domid} is not paused`, { domid });
+    this.table.add(domid, DW.PAUSE, -1);
+    bumpControl(this.table, domid);
+  }
+
+  /** SCHEDOP_remote_shutdown: shut a domain down from the host. */
+  shutdown(domid: number, reason: number, message?: string): boolean {
+    const rec = this.live(domid);
+    if (message !== undefined) rec.message ??= message;
+    return shutdownDomain(this.table, this.hc, domid, reason);
+  }
+
+  /**
+   * Resolves with the domain's info once it has shut down (for a crash, once its message is
+   * in too), or rejects after `timeoutMs`. Re-checks on guest messages and every 20 ms, since
+   * a vCPU may shut down through shared memory alone.
+   */
+  waitForShutdown(domid: number, timeoutMs = 5000): Promise<DomainInfo> {
+    const ready = (): DomainInfo | undefined => {
+      const info = this.info(domid);
+      if (info?.state !== 'shutdown') return undefined;
+      return info.shutdownCode !== SHUTDOWN_crash || info.message !== undefined ? info : undefined;
+    };
+    return new Promise((resolve, reject) => {
+      const done = (info: DomainInfo | undefined, err?: Error): void => {
+        clearInterval(tick);
+        clearTimeout(timer);
+        this.off('shutdown', check);
+        if (info !== undefined) resolve(info);
+        else reject(err);
+      };
+      const check = (): void => {
+        const info = ready();
+        if (info !== undefined) done(info);
+      };
+      const tick = setInterval(check, 20);
+      const timer = setTimeout(
+        () => done(undefined, new XenpvError('ETIMEDOUT', `dom${domid} did not shut down`, { domid, timeoutMs })),
+        timeoutMs,
+      );
+      this.on('shutdown', check);
+      check();
+    });
+  }
+
+  console(domid: number): readonly string[] {
+    return this.records.get(domid)?.console ?? [];
+  }
+
+  info(domid: number): DomainInfo | undefined {
+    const rec = this.records.get(domid);
+    if (rec === undefined) return undefined;
+    const s = this.table.get(domid, DW.STATE);
+    const code = this.table.get(domid, DW.SHUTDOWN_CODE);
+    const state: DomainRunState =
+      s === DomainState.DYING ? 'dying' : s === DomainState.SHUTDOWN ? 'shutdown' : this.table.get(domid, DW.PAUSE) > 0 ? 'paused' : 'running';
+    return {
+      domid: rec.domid,
+      name: rec.name,
+      state,
+      ...(s === DomainState.SHUTDOWN ? { shutdownCode: code, shutdownReason: shutdownReasonName(code) } : {}),
+      ...(rec.message !== undefined ? { message: rec.message } : {}),
+      memoryPages: rec.extents.memFrames,
+      vcpus: this.table.get(domid, DW.NR_VCPUS),
+    };
+  }
+
+  list(): DomainInfo[] {
+    return [...this.records.keys()].sort((a, b) => a - b).flatMap((d) => this.info(d) ?? []);
+  }
+
+  /** The start info the builder wrote for a guest (xenstore/console frames and ports). */
+  startInfo(domid: number): StartInfo | undefined {
+    this.live(domid);
+    return SimPlatform.startInfoOf(this.table, domid);
+  }
+
+  /**
+   * Destroy a domain: stop its vCPUs (cooperatively, then by termination), release every
+   * grant mapping it holds and every port (remote ends become unbound), tell dom0
+   * (VIRQ_DOM_EXC), and reclaim its frames once no other domain maps them.
+   */
+  async destroy(domid: number): Promise<void> {
+    if (domid === 0) throw new XenpvError('EPERM', 'dom0 cannot be destroyed');
+    const rec = this.records.get(domid);
+    if (rec === undefined || this.table.get(domid, DW.STATE) === DomainState.DYING) {
+      throw new XenpvError('ESRCH', `no such domain ${domid}`, { domid });
+    }
+    this.table.set(domid, DW.KILL, 1);
+    bumpControl(this.table, domid);
+    await Promise.all(rec.workers.map((w) => stopWorker(w, this.options.killGraceMs ?? 500)));
+    for (const tid of rec.tids) this.breakLocks(tid);
+    this.table.set(domid, DW.STATE, DomainState.DYING);
+    new SimGrantOps(this.table, domid as DomId, this.hostTid).unmapAll();
+    this.hc.closeAll(domid);
+    this.hc.sendGlobalVirq(VIRQ_DOM_EXC);
+    this.records.delete(domid);
+    rec.untrack();
+    this.dying.set(domid, rec.extents);
+    this.reap();
+    this.emit('destroyed', domid);
+  }
+
+  /** Free a lock a terminated worker died holding (it never returns from the hypercall). */
+  private breakLocks(tid: number): void {
+    for (let d = 0; d < this.table.maxDomains; d++) {
+      breakLockOf(this.table.words, this.table.at(d, DW.GNT_LOCK), tid);
+      breakLockOf(this.table.words, this.table.at(d, DW.EVT_LOCK), tid);
+    }
+  }
+
+  /** Reclaim DYING domains nobody references or maps any more. */
+  reap(): void {
+    for (const [d, ext] of this.dying) {
+      if (this.table.get(d, DW.REFS) !== 0 || this.table.get(d, DW.FOREIGN_PINS) !== 0) continue;
+      this.alloc.release(ext.ctlBase, ext.ctlFrames);
+      this.alloc.release(ext.memBase, ext.memFrames);
+      this.table.set(d, DW.STATE, DomainState.FREE);
+      this.dying.delete(d);
+    }
+    if (this.dying.size > 0 && this.reapTimer === undefined && !this.closed) {
+      this.reapTimer = setInterval(() => {
+        this.reap();
+        if (this.dying.size === 0) {
+          clearInterval(this.reapTimer);
+          this.reapTimer = undefined;
+        }
+      }, 50);
+      this.reapTimer.unref();
+    }
+  }
+
+  /** Domains destroyed but still mapped by someone (their frames are not reusable yet). */
+  get zombies(): number[] {
+    return [...this.dying.keys()];
+  }
+
+  /** Machine frames in use (dom0 + live + zombie domains); for leak tests. */
+  get framesInUse(): number {
+    return this.alloc.inUse;
+  }
+
+  /** Destroy every guest and release dom0's host platform. */
+  async dispose(): Promise<void> {
+    if (this.closed) return;
+    for (const d of [...this.records.keys()]) if (d !== 0) await this.destroy(d);
+    this.dom0Platform?.dispose();
+    this.dom0Platform = undefined;
+    this.closed = true;
+    this.records.get(0)?.untrack();
+    this.reap();
+    if (this.reapTimer !== undefined) clearInterval(this.reapTimer);
+  }
+
+  private live(domid: number): DomainRecord {
+    const rec = this.records.get(domid);
+    const s = this.table.state(domid);
+    if (rec === undefined || (s !== DomainState.ALIVE && s !== DomainState.SHUTDOWN)) {
+      throw new XenpvError('ESRCH', `no such domain ${domid}`, { domid });
+    }
+    return rec;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new XenpvError('ESHUTDOWN', 'hypervisor disposed');
+  }
+}
+
+function definedOnly(c: Partial<DomainLimits>): Partial<DomainLimits> {
+  const out: Record<string, number> = {};
+  for (const k of ['maxGrantFrames', 'maxMaptrack', 'maxEventChannels'] as const) {
+    const v = c[k];
+    if (v !== undefined) out[k] = v;
+  }
+  return out;
+}
+
+/** Wait for a worker to exit on its own; terminate it after `graceMs`. */
+async function stopWorker(w: Worker, graceMs: number): Promise<void> {
+  if (w.threadId === -1) return;
+  const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+  const timer = setTimeout(() => void w.terminate(), graceMs);
+  await exited;
+  clearTimeout(timer);
+}

@@ -1,0 +1,176 @@
+/**
+ * The domain table: one row of shared Int32 words per domain id, readable by every thread.
+ *
+ * A row says whether the domain exists, where its memory and its hypervisor-private control
+ * regions (shared_info, grant table, event channels...) sit in machine memory, and holds its
+ * locks and counters. Rows are written by the host (create/destroy) and by hypercalls (locks,
+ * counters); everything else reads them with atomics.
+ *
+ * Lifetime (Xen's RCU domain lock): a thread that touches another domain first `acquire`s it,
+ * which bumps REFS and re-checks the state. The host reclaims a destroyed (DYING) domain's
+ * frames only when REFS and FOREIGN_PINS (live grant pins into it) are both zero, so no
+ * hypercall ever writes into frames that were handed to a new domain.
+ */
+import { XenpvError, type DomId } from '../base/index.js';
+import { MachineMemory, type MachineHandle } from './machine.js';
+
+/** Row word indices. */
+export const DW = {
+  STATE: 0,
+  GEN: 1,
+  REFS: 2,
+  PAUSE: 3,
+  SHUTDOWN_CODE: 4,
+  KILL: 5,
+  NR_VCPUS: 6,
+  MEM_BASE: 7,
+  NR_PAGES: 8,
+  CTL_BASE: 9,
+  CTL_FRAMES: 10,
+  GNT_ENTRIES: 11,
+  MAPTRACK_MAX: 12,
+  EVTCHN_MAX: 13,
+  GNT_LOCK: 14,
+  EVT_LOCK: 15,
+  MAPTRACK_USED: 16,
+  FOREIGN_PINS: 17,
+  GREF_HINT: 18,
+  PAGE_HINT: 19,
+  MAPTRACK_HINT: 20,
+  PAGES_FREE: 21,
+  /** Bumped on every pause/unpause/shutdown/kill, so a vCPU notices control changes. */
+  CONTROL_SEQ: 22,
+  R_SHARED_INFO: 24,
+  R_GNT_TABLE: 25,
+  R_GNT_ACTIVE: 26,
+  R_GREF_BITMAP: 27,
+  R_MAPTRACK: 28,
+  R_PORTS: 29,
+  R_LISTENERS: 30,
+  R_VIRQS: 31,
+  R_PAGE_BITMAP: 32,
+  R_START_INFO: 33,
+} as const;
+export const ROW_WORDS = 64;
+
+/** Domain states (DW.STATE). */
+export const DomainState = {
+  FREE: 0,
+  /** Being built by the host; invisible to hypercalls. */
+  CREATING: 1,
+  ALIVE: 2,
+  /** Shut down by itself (SCHEDOP_shutdown); still exists until the toolstack destroys it. */
+  SHUTDOWN: 3,
+  /** Destroyed; frames are reclaimed once REFS and FOREIGN_PINS reach zero. */
+  DYING: 4,
+} as const;
+
+/** Header words before row 0. */
+const H_MAX_DOMAINS = 0;
+const H_NEXT_TID = 1;
+const HEADER_WORDS = ROW_WORDS;
+
+export interface HvHandle {
+  readonly machine: MachineHandle;
+  readonly table: SharedArrayBuffer;
+}
+
+/** Everything a thread needs to reach any domain: machine memory and the domain table. */
+export class DomainTable {
+  readonly machine: MachineMemory;
+  readonly words: Int32Array;
+  readonly maxDomains: number;
+
+  constructor(readonly handle: HvHandle) {
+    this.machine = new MachineMemory(handle.machine);
+    this.words = new Int32Array(handle.table);
+    this.maxDomains = Atomics.load(this.words, H_MAX_DOMAINS);
+  }
+
+  static create(maxDomains: number, maxMachineBytes: number): DomainTable {
+    const machine = MachineMemory.create(maxMachineBytes);
+    const table = new SharedArrayBuffer((HEADER_WORDS + maxDomains * ROW_WORDS) * 4);
+    const words = new Int32Array(table);
+    words[H_MAX_DOMAINS] = maxDomains;
+    words[H_NEXT_TID] = 1;
+    return new DomainTable({ machine: machine.handle, table });
+  }
+
+  /** Word index of `field` in domain `domid`'s row. */
+  at(domid: number, field: number): number {
+    return HEADER_WORDS + domid * ROW_WORDS + field;
+  }
+
+  get(domid: number, field: number): number {
+    return Atomics.load(this.words, this.at(domid, field));
+  }
+
+  set(domid: number, field: number, value: number): void {
+    Atomics.store(this.words, this.at(domid, field), value);
+  }
+
+  add(domid: number, field: number, delta: number): number {
+    return Atomics.add(this.words, this.at(domid, field), delta);
+  }
+
+  inRange(domid: number): boolean {
+    return Number.isInteger(domid) && domid >= 0 && domid < this.maxDomains;
+  }
+
+  state(domid: number): number {
+    return this.inRange(domid) ? this.get(domid, DW.STATE) : DomainState.FREE;
+  }
+
+  /** A fresh thread id (lock ownership); ids are never reused within one hypervisor. */
+  newTid(): number {
+    return Atomics.add(this.words, H_NEXT_TID, 1);
+  }
+
+  /**
+   * Take a reference on a live (ALIVE or SHUTDOWN) domain, or undefined if there is none.
+   * Release with `release`. A DYING domain is refused: it must gain no new mappings or
+   * bindings (XSA-410: "refuse new allocations for dying domains").
+   */
+  acquire(domid: number): DomainRef | undefined {
+    if (!this.inRange(domid)) return undefined;
+    const gen = this.get(domid, DW.GEN);
+    if (!isLive(this.get(domid, DW.STATE))) return undefined;
+    this.add(domid, DW.REFS, 1);
+    if (!isLive(this.get(domid, DW.STATE)) || this.get(domid, DW.GEN) !== gen) {
+      this.add(domid, DW.REFS, -1);
+      return undefined;
+    }
+    return new DomainRef(this, domid as DomId, gen);
+  }
+
+  /** Like `acquire`, but throws XenpvError(code) when the domain does not exist. */
+  require(domid: number, code = 'ESRCH'): DomainRef {
+    const ref = this.acquire(domid);
+    if (ref === undefined) throw new XenpvError(code, `no such domain ${domid}`, { domid });
+    return ref;
+  }
+}
+
+function isLive(state: number): boolean {
+  return state === DomainState.ALIVE || state === DomainState.SHUTDOWN;
+}
+
+/** A counted reference to one generation of a domain. */
+export class DomainRef {
+  private released = false;
+  constructor(
+    readonly table: DomainTable,
+    readonly domid: DomId,
+    readonly gen: number,
+  ) {}
+
+  get(field: number): number {
+    return this.table.get(this.domid, field);
+  }
+
+  release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.table.add(this.domid, DW.REFS, -1);
+  }
+}

@@ -1,0 +1,122 @@
+/**
+ * Machine memory: every page the hypervisor model owns, in one growable SharedArrayBuffer.
+ *
+ * Why one buffer and not one per domain: a backend worker started before a guest exists must
+ * still be able to map that guest's grants synchronously, as a Xen hypercall runs on the
+ * calling CPU. With one buffer handed to every thread at start, a machine frame number is all
+ * a thread needs to reach any page; per-domain buffers would need a message round trip to
+ * learn about each new domain. A domain's guest-physical frames are a contiguous run of
+ * machine frames (its p2m is `base + frame`).
+ *
+ * Extents are handed out by the host only (domain create/destroy run on the host's main
+ * thread), so the extent allocator is host-private and needs no atomics.
+ */
+import { XenpvError } from '../base/index.js';
+
+export const MACHINE_PAGE_SIZE = 4096;
+
+/** The structured-cloneable part: post it to a worker and rebuild `MachineMemory` there. */
+export interface MachineHandle {
+  readonly sab: SharedArrayBuffer;
+}
+
+export class MachineMemory {
+  readonly sab: SharedArrayBuffer;
+
+  constructor(handle: MachineHandle) {
+    if (!handle.sab.growable) throw new XenpvError('EINVAL', 'machine memory must be a growable SharedArrayBuffer');
+    this.sab = handle.sab;
+  }
+
+  static create(maxBytes: number): MachineMemory {
+    const max = Math.floor(maxBytes / MACHINE_PAGE_SIZE) * MACHINE_PAGE_SIZE;
+    return new MachineMemory({ sab: new SharedArrayBuffer(0, { maxByteLength: max }) });
+  }
+
+  get handle(): MachineHandle {
+    return { sab: this.sab };
+  }
+
+  /** Frames currently backed (the buffer grows, never shrinks). */
+  get frameCount(): number {
+    return this.sab.byteLength / MACHINE_PAGE_SIZE;
+  }
+
+  get maxFrames(): number {
+    return this.sab.maxByteLength / MACHINE_PAGE_SIZE;
+  }
+
+  /** A live view of `count` machine frames from `mfn`. */
+  bytes(mfn: number, count = 1): Uint8Array {
+    return new Uint8Array(this.sab, mfn * MACHINE_PAGE_SIZE, count * MACHINE_PAGE_SIZE);
+  }
+
+  /** A live Int32 view of `count` machine frames from `mfn` (for atomics on shared words). */
+  words(mfn: number, count = 1): Int32Array {
+    return new Int32Array(this.sab, mfn * MACHINE_PAGE_SIZE, (count * MACHINE_PAGE_SIZE) / 4);
+  }
+
+  /** Host only: make sure frames [0, frames) exist. */
+  growTo(frames: number): void {
+    const bytes = frames * MACHINE_PAGE_SIZE;
+    if (bytes <= this.sab.byteLength) return;
+    if (bytes > this.sab.maxByteLength) {
+      throw new XenpvError('ENOMEM', 'machine memory exhausted', { frames, maxFrames: this.maxFrames });
+    }
+    this.sab.grow(bytes);
+  }
+}
+
+interface Extent {
+  base: number;
+  count: number;
+}
+
+/**
+ * First-fit allocator of machine-frame extents, host-private. Freed extents coalesce with
+ * their neighbours; when none fits, the machine buffer grows. Extents are zeroed when handed
+ * out again, so a new domain never inherits a dead one's bytes.
+ */
+export class ExtentAllocator {
+  private free: Extent[] = [];
+  private top = 0;
+
+  constructor(private readonly machine: MachineMemory) {}
+
+  alloc(count: number): number {
+    if (!Number.isInteger(count) || count <= 0) throw new XenpvError('EINVAL', 'bad extent size', { count });
+    const i = this.free.findIndex((e) => e.count >= count);
+    if (i >= 0) {
+      const e = this.free[i]!;
+      const base = e.base;
+      if (e.count === count) this.free.splice(i, 1);
+      else {
+        e.base += count;
+        e.count -= count;
+      }
+      this.machine.bytes(base, count).fill(0);
+      return base;
+    }
+    this.machine.growTo(this.top + count);
+    const base = this.top;
+    this.top += count;
+    return base;
+  }
+
+  release(base: number, count: number): void {
+    this.free.push({ base, count });
+    this.free.sort((a, b) => a.base - b.base);
+    const merged: Extent[] = [];
+    for (const e of this.free) {
+      const last = merged[merged.length - 1];
+      if (last !== undefined && last.base + last.count === e.base) last.count += e.count;
+      else merged.push({ ...e });
+    }
+    this.free = merged;
+  }
+
+  /** Frames currently handed out (for leak tests). */
+  get inUse(): number {
+    return this.top - this.free.reduce((n, e) => n + e.count, 0);
+  }
+}
