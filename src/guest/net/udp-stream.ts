@@ -1,0 +1,228 @@
+/**
+ * The UDP stream tool: a sender of sequence-numbered datagrams of a fixed size for a
+ * duration, and a receiver that reports throughput, packet rate, loss and reordering as a
+ * JSON-able object (the guest program prints it as one JSON line).
+ *
+ * Datagram layout (big-endian), then filler up to `size` bytes:
+ *   0  magic 'XPVS'   4  kind (1 data, 2 end)   5..7 zero
+ *   8  sequence (data) or total sent (end)      12 sender duration in µs (end), else 0
+ * The sender ends with END datagrams (three, since UDP may lose one) carrying the total,
+ * so the receiver knows what it should have seen.
+ */
+import { XenpvError } from '../../base/index.js';
+import { toIpv4, type Ipv4 } from './addr.js';
+import type { NetStack } from './stack.js';
+import type { UdpSocket } from './udp.js';
+
+export const STREAM_MAGIC = 0x58505653;
+export const STREAM_HEADER = 16;
+const KIND_DATA = 1;
+const KIND_END = 2;
+const END_COPIES = 3;
+
+export interface StreamReport {
+  readonly role: 'sender' | 'receiver';
+  readonly size: number;
+  readonly packets: number;
+  readonly bytes: number;
+  readonly durationMs: number;
+  readonly mbps: number;
+  readonly pps: number;
+  /** Receiver: expected − received (from the END total, else the highest sequence + 1). */
+  readonly lost?: number;
+  readonly lossPercent?: number;
+  readonly reordered?: number;
+  readonly duplicates?: number;
+  readonly malformed?: number;
+  /** Sender: datagrams the stack could not send (ARP queue or table full, no route). */
+  readonly sendFailures?: number;
+  readonly complete?: boolean;
+}
+
+function rates(bytes: number, packets: number, durationMs: number): { mbps: number; pps: number } {
+  if (durationMs <= 0) return { mbps: 0, pps: 0 };
+  return { mbps: (bytes * 8) / (durationMs * 1000), pps: (packets * 1000) / durationMs };
+}
+
+function writeHeader(buf: Uint8Array, kind: number, a: number, b: number): void {
+  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+  v.setUint32(0, STREAM_MAGIC);
+  v.setUint8(4, kind);
+  v.setUint32(8, a >>> 0);
+  v.setUint32(12, b >>> 0);
+}
+
+export interface StreamSenderOptions {
+  readonly dst: Ipv4 | string;
+  readonly port: number;
+  /** UDP payload bytes per datagram, at least 16. */
+  readonly size: number;
+  readonly durationMs: number;
+  /** Pace to this many datagrams per second; unpaced when absent. */
+  readonly pps?: number;
+  readonly srcPort?: number;
+}
+
+export class UdpStreamSender {
+  private readonly socket: UdpSocket;
+  private readonly dst: Ipv4;
+  private readonly payload: Uint8Array;
+  private startedAt: number | undefined;
+  private endedAt: number | undefined;
+  private sent = 0;
+  private failures = 0;
+
+  constructor(private readonly stack: NetStack, private readonly opts: StreamSenderOptions) {
+    if (!Number.isInteger(opts.size) || opts.size < STREAM_HEADER || opts.size > stack.maxUdpPayload) {
+      throw new XenpvError('EINVAL', `stream datagram size must be ${STREAM_HEADER}..${stack.maxUdpPayload}`, { size: opts.size });
+    }
+    this.dst = toIpv4(opts.dst);
+    this.socket = stack.udpBind(opts.srcPort ?? 0);
+    this.payload = new Uint8Array(opts.size).fill(0x5a);
+  }
+
+  get done(): boolean {
+    return this.endedAt !== undefined;
+  }
+
+  /**
+   * Send up to `budget` datagrams that are due. Returns when to call again (now, for an
+   * unpaced stream), or undefined once the duration is over and the END markers are sent.
+   */
+  pump(budget = 64): number | undefined {
+    if (this.done) return undefined;
+    const now = this.stack.clock();
+    this.startedAt ??= now;
+    const elapsed = now - this.startedAt;
+    if (elapsed >= this.opts.durationMs) {
+      this.finish(now);
+      return undefined;
+    }
+    const allowed = this.opts.pps === undefined ? Infinity : Math.floor((elapsed * this.opts.pps) / 1000) + 1;
+    for (let i = 0; i < budget && this.sent < allowed; i++) this.sendData();
+    if (this.opts.pps === undefined || this.sent < allowed) return now;
+    return this.startedAt + (this.sent * 1000) / this.opts.pps;
+  }
+
+  private sendData(): void {
+    writeHeader(this.payload, KIND_DATA, this.sent, 0);
+    this.sent++;
+    const r = this.socket.send(this.dst, this.opts.port, this.payload);
+    if (r === 'dropped' || r === 'no-route') this.failures++;
+  }
+
+  private finish(now: number): void {
+    this.endedAt = now;
+    const end = new Uint8Array(this.opts.size);
+    writeHeader(end, KIND_END, this.sent, Math.round((now - this.startedAt!) * 1000));
+    for (let i = 0; i < END_COPIES; i++) this.socket.send(this.dst, this.opts.port, end);
+    this.socket.close();
+  }
+
+  report(): StreamReport {
+    const durationMs = (this.endedAt ?? this.stack.clock()) - (this.startedAt ?? this.stack.clock());
+    const bytes = this.sent * this.opts.size;
+    return { role: 'sender', size: this.opts.size, packets: this.sent, bytes, durationMs, ...rates(bytes, this.sent, durationMs), sendFailures: this.failures };
+  }
+}
+
+/** Duplicate detection window: the last 65536 sequence numbers. */
+const WINDOW = 1 << 16;
+
+export class UdpStreamReceiver {
+  readonly socket: UdpSocket;
+  private readonly seen = new Uint8Array(WINDOW / 8);
+  private maxSeq = -1;
+  private unique = 0;
+  private bytes = 0;
+  private reordered = 0;
+  private duplicates = 0;
+  private malformed = 0;
+  private size = 0;
+  private firstAt: number | undefined;
+  private lastAt = 0;
+  private expected: number | undefined;
+
+  constructor(private readonly stack: NetStack, port: number) {
+    this.socket = stack.udpBind(port);
+    this.socket.onReadable = () => this.drain();
+  }
+
+  /** True once an END marker arrived. */
+  get done(): boolean {
+    return this.expected !== undefined;
+  }
+
+  drain(): void {
+    for (let d = this.socket.recv(); d !== undefined; d = this.socket.recv()) this.take(d.payload);
+  }
+
+  private take(p: Uint8Array): void {
+    const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
+    if (p.length < STREAM_HEADER || v.getUint32(0) !== STREAM_MAGIC) {
+      this.malformed++;
+      return;
+    }
+    const kind = v.getUint8(4);
+    if (kind === KIND_END) {
+      this.expected = v.getUint32(8);
+      return;
+    }
+    if (kind !== KIND_DATA) {
+      this.malformed++;
+      return;
+    }
+    const now = this.stack.clock();
+    this.firstAt ??= now;
+    this.lastAt = now;
+    this.size = p.length;
+    if (this.record(v.getUint32(8))) this.bytes += p.length;
+  }
+
+  /** Track one sequence number; false for a duplicate. */
+  private record(seq: number): boolean {
+    if (seq > this.maxSeq) {
+      if (seq - this.maxSeq >= WINDOW) this.seen.fill(0);
+      else for (let s = this.maxSeq + 1; s < seq; s++) this.setSeen(s, false);
+      this.maxSeq = seq;
+    } else if (this.maxSeq - seq >= WINDOW) {
+      this.reordered++; // too old to tell a duplicate from a late arrival: counted as late
+      this.unique++;
+      return true;
+    } else if (this.isSeen(seq)) {
+      this.duplicates++;
+      return false;
+    } else {
+      this.reordered++;
+    }
+    this.setSeen(seq, true);
+    this.unique++;
+    return true;
+  }
+
+  private isSeen(seq: number): boolean {
+    return (this.seen[(seq % WINDOW) >> 3]! & (1 << (seq & 7))) !== 0;
+  }
+
+  private setSeen(seq: number, on: boolean): void {
+    const i = (seq % WINDOW) >> 3;
+    const m = 1 << (seq & 7);
+    this.seen[i] = on ? this.seen[i]! | m : this.seen[i]! & ~m;
+  }
+
+  report(): StreamReport {
+    const durationMs = this.firstAt === undefined ? 0 : this.lastAt - this.firstAt;
+    const expected = this.expected ?? this.maxSeq + 1;
+    const lost = Math.max(0, expected - this.unique);
+    return {
+      role: 'receiver', size: this.size, packets: this.unique, bytes: this.bytes, durationMs,
+      ...rates(this.bytes, this.unique, durationMs),
+      lost, lossPercent: expected === 0 ? 0 : (lost * 100) / expected,
+      reordered: this.reordered, duplicates: this.duplicates, malformed: this.malformed, complete: this.done,
+    };
+  }
+
+  close(): void {
+    this.socket.close();
+  }
+}
