@@ -7,6 +7,7 @@ import {
   DISK_BACKEND_TYPES, DISK_FORMATS, DISK_SPECIFICATIONS, diskError,
   type DiskDraft, type DiskMatch, type DiskStringKey,
 } from './disk-types.js';
+import { parseVdev } from './vdev.js';
 
 export interface DiskRule {
   readonly re: RegExp;
@@ -24,10 +25,14 @@ function stripComma(s: string): string {
   return s.endsWith(',') ? s.slice(0, -1) : s;
 }
 
-/** SAVESTRING: a second non-empty value is an error; an empty one may be replaced. */
-function saveString(d: DiskDraft, m: DiskMatch, key: 'target' | 'vdev' | DiskStringKey, value: string): void {
+/**
+ * SAVESTRING: a second non-empty value is an error; an empty one may be replaced. A vdev is
+ * checked here (libxl checks it only when attaching) so the error points at it.
+ */
+function saveString(d: DiskDraft, m: DiskMatch, key: 'target' | 'vdev' | DiskStringKey, value: string, valueAt = 0): void {
   const current = key === 'target' || key === 'vdev' ? d[key] : d.strings[key];
   if (current !== undefined && current !== '') throw diskError(m, `${key} respecified`, value);
+  if (key === 'vdev' && value !== '') parseVdev(value, { ...m.origin, col: m.origin.col + m.at + valueAt });
   if (key === 'target' || key === 'vdev') d[key] = value;
   else d.strings[key] = value;
 }
@@ -67,7 +72,7 @@ function enumRule<K extends 'backendtype' | 'specification'>(
 }
 
 function stringRule(key: DiskStringKey | 'vdev', re: RegExp): DiskRule {
-  return { re, act: (d, m) => saveString(d, m, key, valueOf(m)) };
+  return { re, act: (d, m) => saveString(d, m, key, valueOf(m), m.text.indexOf('=') + 1) };
 }
 
 function flagRule(re: RegExp, set: (d: DiskDraft) => void): DiskRule {

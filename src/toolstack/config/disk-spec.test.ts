@@ -79,6 +79,8 @@ const errors: [string, string][] = [
   ['img,raw,xvda:floppy', "5:9: disk spec: unknown deprecated type near `floppy'"],
   ['/a=b,xvda', "5:3: disk spec: bad disk syntax near `=b,xvda'"],
   ['backendtype=lvm,vdev=xvda,target=x', "5:1: disk spec: unknown value for backendtype near `lvm'"],
+  ['vdev=hdz,target=x', "5:6: vdev `hdz': hd disk hdz is out of range (the last is hdd)"],
+  ['img,raw,xvda0', "5:13: vdev `xvda0': partition numbers have no leading zero"],
   ['vdev=xvda,colo-port=x,target=y', "5:11: disk spec: unknown value for colo_port near `x'"],
 ];
 for (const [spec, message] of errors) {
