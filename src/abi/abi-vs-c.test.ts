@@ -21,6 +21,7 @@ import { GNTTABOP_error_msgs } from './grant_table.js';
 import { xsd_errors } from './io/xs_wire.js';
 import { PVDRIVERS_PRODUCT_LIST } from './hvm/pvdrivers.js';
 import { CODEC_SAMPLES } from './abi-vs-c.samples.js';
+import { allSrings, ringSize } from './io/ring.js';
 
 interface NumCheck {
   readonly label: string;
@@ -68,6 +69,12 @@ function numChecks(abi: AbiName): NumCheck[] {
     out.push({ label: c.name, expr: c.name, ours: c.value });
   }
   out.push({ label: 'GNTTABOP_error_msgs count', expr: `sizeof(xenpv_t0) / ${SLOT}`, ours: GNTTABOP_error_msgs.length });
+  for (const r of allSrings()) {
+    for (const pages of [1, 2, 4, 8, 16]) {
+      const expr = `__CONST_RING_SIZE(${r.name}, ${pages * 4096})`;
+      out.push({ label: expr, expr, ours: ringSize(pages * 4096, r.entry[abi].size) });
+    }
+  }
   return out;
 }
 

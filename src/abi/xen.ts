@@ -139,7 +139,14 @@ export const ARCH_SHARED_INFO = defineStruct(
   'arch_shared_info',
   {
     size: 48,
-    fields: { max_pfn: 0, pfn_to_mfn_frame_list_list: 8, nmi_reason: 16, p2m_cr3: 24, p2m_vaddr: 32, p2m_generation: 40 },
+    fields: {
+      max_pfn: 0,
+      pfn_to_mfn_frame_list_list: 8,
+      nmi_reason: 16,
+      p2m_cr3: 24,
+      p2m_vaddr: 32,
+      p2m_generation: 40,
+    },
   },
   {
     size: 28,
@@ -188,7 +195,15 @@ export const SHARED_INFO = defineStruct(
   },
   {
     size: 2344,
-    fields: { vcpu_info: 0, evtchn_pending: 2048, evtchn_mask: 2176, wc_version: 2304, wc_sec: 2308, wc_nsec: 2312, arch: 2316 },
+    fields: {
+      vcpu_info: 0,
+      evtchn_pending: 2048,
+      evtchn_mask: 2176,
+      wc_version: 2304,
+      wc_sec: 2308,
+      wc_nsec: 2312,
+      arch: 2316,
+    },
   },
 );
 

@@ -40,9 +40,25 @@ export interface NetifRxResponse {
 }
 
 export type NetifExtraInfo =
-  | { readonly kind: 'gso'; readonly flags: number; readonly size: number; readonly type: number; readonly features: number }
+  | {
+      readonly kind: 'gso';
+      readonly flags: number;
+      /** MSS */
+      readonly size: number;
+      /** XEN_NETIF_GSO_TYPE_* */
+      readonly type: number;
+      readonly features: number;
+    }
   | { readonly kind: 'mcast_add' | 'mcast_del'; readonly flags: number; readonly addr: Uint8Array }
-  | { readonly kind: 'hash'; readonly flags: number; readonly type: number; readonly algorithm: number; readonly value: number }
+  | {
+      readonly kind: 'hash';
+      readonly flags: number;
+      /** _XEN_NETIF_CTRL_HASH_TYPE_* (a bit number) */
+      readonly type: number;
+      /** XEN_NETIF_CTRL_HASH_ALGORITHM_* */
+      readonly algorithm: number;
+      readonly value: number;
+    }
   /** NONE (invalid) and any type this ABI does not define; `raw` is the 6-byte union. */
   | { readonly kind: 'unknown'; readonly type: number; readonly flags: number; readonly raw: Uint8Array };
 
@@ -149,7 +165,7 @@ export function decodeNetifExtraInfo(v: DataView, at: number): NetifExtraInfo {
         flags,
         type: v.getUint8(at + EXT['u.hash.type']),
         algorithm: v.getUint8(at + EXT['u.hash.algorithm']),
-        // value[4] is a byte array in the header; Linux fills it in CPU order (little-endian here).
+        // value[4]: "LSB ---- value ---- MSB" in the header diagram, so little-endian.
         value: v.getUint32(at + EXT['u.hash.value'], true),
       };
     default:
@@ -170,7 +186,10 @@ export function encodeNetifExtraInfo(v: DataView, at: number, e: NetifExtraInfo)
       return;
     case 'mcast_add':
     case 'mcast_del':
-      v.setUint8(at + EXT.type, e.kind === 'mcast_add' ? XEN_NETIF_EXTRA_TYPE_MCAST_ADD : XEN_NETIF_EXTRA_TYPE_MCAST_DEL);
+      v.setUint8(
+        at + EXT.type,
+        e.kind === 'mcast_add' ? XEN_NETIF_EXTRA_TYPE_MCAST_ADD : XEN_NETIF_EXTRA_TYPE_MCAST_DEL,
+      );
       new Uint8Array(v.buffer, v.byteOffset + at + EXT['u.mcast.addr'], 6).set(e.addr.subarray(0, 6));
       return;
     case 'hash':
@@ -190,7 +209,11 @@ export function decodeXenNetifCtrlRequest(v: DataView, at: number): XenNetifCtrl
   return {
     id: v.getUint16(at + CTQ.id, true),
     type: v.getUint16(at + CTQ.type, true),
-    data: [v.getUint32(at + CTQ.data, true), v.getUint32(at + CTQ.data + 4, true), v.getUint32(at + CTQ.data + 8, true)],
+    data: [
+      v.getUint32(at + CTQ.data, true),
+      v.getUint32(at + CTQ.data + 4, true),
+      v.getUint32(at + CTQ.data + 8, true),
+    ],
   };
 }
 

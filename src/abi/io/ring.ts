@@ -8,7 +8,7 @@
  *
  * The protocol page size is 4 KiB whatever the guest's page size (`XEN_PAGE_SHIFT 12`).
  */
-import { defineConstants, defineStruct, type StructLayout } from '../layout.js';
+import { defineConstants, defineStruct, type AbiName, type StructLayout } from '../layout.js';
 
 const H = 'xen/io/ring.h';
 
@@ -53,24 +53,45 @@ export const SRING_HEADER_SIZE = SRING_FIELDS.ring;
 export function defineSring(
   header: string,
   name: string,
-  entry64: { size: number; align: number },
-  entry32: { size: number; align: number } = entry64,
+  entry64: RingEntry,
+  entry32: RingEntry = entry64,
 ): void {
-  const layout = (e: { size: number; align: number }): StructLayout => ({
+  const layout = (e: RingEntry): StructLayout => ({
     size: alignUp(SRING_HEADER_SIZE + e.size, e.align),
     fields: SRING_FIELDS,
   });
   defineStruct(header, `${name}_sring`, layout(entry64), layout(entry32));
+  srings.push({ name, header, entry: { x86_64: entry64, x86_32: entry32 } });
+}
+
+/** One ring slot: `sizeof(union <name>_sring_entry)` and its alignment. */
+export interface RingEntry {
+  readonly size: number;
+  readonly align: number;
+}
+
+export interface SringDef {
+  /** The DEFINE_RING_TYPES name: `blkif` for `struct blkif_sring`. */
+  readonly name: string;
+  readonly header: string;
+  readonly entry: Readonly<Record<AbiName, RingEntry>>;
+}
+
+const srings: SringDef[] = [];
+
+/** Every ring type registered so far (the C test checks `__CONST_RING_SIZE` for each). */
+export function allSrings(): readonly SringDef[] {
+  return srings;
 }
 
 function alignUp(n: number, align: number): number {
   return Math.ceil(n / align) * align;
 }
 
-/** `__RD32(x)`: round down to a power of two (0 stays 0). */
+/** `__RD32(x)`: round a u32 down to a power of two (0 stays 0). */
 export function roundDownPow2(x: number): number {
   if (x < 1) return 0;
-  return 2 ** Math.floor(Math.log2(x));
+  return 2 ** (31 - Math.clz32(x));
 }
 
 /**

@@ -35,9 +35,8 @@ function structLines(header: string): string[] {
     out.push(`    ${'sizeof'.padEnd(42)} ${String(l64.size).padStart(8)} ${String(l32.size).padStart(8)}`);
     const fields = [...new Set([...Object.keys(l64.fields), ...Object.keys(l32.fields)])];
     for (const f of fields) {
-      const a = l64.fields[f];
-      const b = l32.fields[f];
-      out.push(`    ${f.padEnd(42)} ${(a === undefined ? '-' : String(a)).padStart(8)} ${(b === undefined ? '-' : String(b)).padStart(8)}`);
+      const cell = (off: number | undefined): string => (off === undefined ? '-' : String(off)).padStart(8);
+      out.push(`    ${f.padEnd(42)} ${cell(l64.fields[f])} ${cell(l32.fields[f])}`);
     }
   }
   return out;
