@@ -43,6 +43,15 @@ export class FrameParser {
     return this.headUsed + this.bodyUsed;
   }
 
+  /**
+   * Bytes still needed to complete the current header or payload: a reader that must stop at
+   * message boundaries (a ring with a bounded number of outstanding requests) reads this many.
+   */
+  get needed(): number {
+    if (this.header === undefined) return HEADER_SIZE - this.headUsed;
+    return (this.body?.length ?? 0) - this.bodyUsed;
+  }
+
   /** Drop any partial message and any error: the next byte starts a new header (ring reconnect). */
   reset(): void {
     this.headUsed = 0;
