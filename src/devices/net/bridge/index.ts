@@ -3,3 +3,4 @@ export * from './checksum.js';
 export * from './fdb.js';
 export * from './port.js';
 export * from './bridge.js';
+export * from './pcap.js';
