@@ -17,12 +17,18 @@ import { ConfigError, type Origin } from './config-error.js';
 export const DEFAULT_RATE_INTERVAL_USECS = 50_000;
 const U32_MAX = 0xffff_ffffn;
 const U64_MAX = 0xffff_ffff_ffff_ffffn;
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 
+/**
+ * Plain numbers, so a config serialises to JSON: libxl accepts rates up to 2^64 bytes per
+ * interval, so with a 1 µs interval up to 2^64 bytes per second; xenpv refuses rates above
+ * 2^53 bytes (9 PB) per second instead of carrying bigints around.
+ */
 export interface VifRate {
   /** The text as written, kept so a printed spec reads back the same. */
   readonly text: string;
-  readonly bytesPerSecond: bigint;
-  readonly bytesPerInterval: bigint;
+  readonly bytesPerSecond: number;
+  readonly bytesPerInterval: number;
   readonly intervalUsecs: number;
 }
 
@@ -73,7 +79,10 @@ export function parseVifRate(text: string, origin: Origin): VifRate {
   const bps = bytesPerSecond(rate, origin, 0);
   const usecs = atSign < 0 ? DEFAULT_RATE_INTERVAL_USECS : intervalUsecs(text.slice(atSign + 1), origin, atSign + 1);
   if (bps > U64_MAX / BigInt(usecs)) throw rateError(origin, 0, 'rate overflow', text);
-  return { text, bytesPerSecond: bps, bytesPerInterval: (bps * BigInt(usecs)) / 1_000_000n, intervalUsecs: usecs };
+  const perInterval = (bps * BigInt(usecs)) / 1_000_000n;
+  // After libxl's own check the product is below 2^64, so per interval is below 2^64 / 10^6.
+  if (bps > MAX_SAFE) throw rateError(origin, 0, 'rate too large for xenpv (above 2^53 bytes per second)', text);
+  return { text, bytesPerSecond: Number(bps), bytesPerInterval: Number(perInterval), intervalUsecs: usecs };
 }
 
 /** The backend's `rate` key as libxl writes it: "BYTES_PER_INTERVAL,INTERVAL_USECS". */

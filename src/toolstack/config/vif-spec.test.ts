@@ -18,6 +18,7 @@ const rates: [string, string][] = [
   ['1MB/s@20ms', '20000,20000'], //       the man page's example: 20,000 bytes every 20,000 us
   ['10Mb/s', '62500,50000'], ['250KB/s', '12500,50000'],
   ['1B/s@4294967295us', '4294,4294967295'],
+  ['9000000GB/s@1us', '9000000000,1'], //        9e15 B/s: just under 2^53
   ['010B/s@1s', '8,1000000'], //         strtoull base 0: a leading zero is octal
   ['1000B/s@10', '10000,10000000'], //   no unit: seconds
   ['1000B/s@10m', '10,10000'], //         m alone: milliseconds
@@ -38,6 +39,7 @@ const badRates: [string, string][] = [
   ['1B/s@4294968ms', 'replenishment interval overflow'], ['1B/s@4295s', 'replenishment interval overflow'],
   ['1B/s@0us', 'replenishment interval overflow'], ['4294967295GB/s@5us', 'rate overflow'],
   ['4296MB/s@4294s', 'rate overflow'], ['@', 'no rate specified'],
+  ['10000000GB/s', 'rate overflow'], ['10000000GB/s@1us', 'rate too large for xenpv'],
 ];
 for (const [rate, fragment] of badRates) {
   test(`rate=${rate} is refused: ${fragment}`, () => {
@@ -69,6 +71,11 @@ test('every key, in any spelling xl accepts', () => {
     [4, 8 + 89, 'the netdev parameter is deprecated, please use gatewaydev instead'],
     [4, 8 + 171, 'the accel parameter for vifs is currently not supported'],
   ]);
+});
+
+test('several command-line arguments make one spec', () => {
+  assert.deepEqual(parseVifSpec(['mac=00:16:3e:00:00:01', 'bridge=xenbr1,mtu=9000']),
+    { mac: '00:16:3e:00:00:01', strings: { bridge: 'xenbr1' }, mtu: 9000, colo: {} });
 });
 
 test("'' is one NIC with every default; a later key wins", () => {

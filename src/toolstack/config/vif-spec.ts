@@ -66,7 +66,14 @@ function items(spec: string): Item[] {
   return out;
 }
 
-export function parseVifSpec(spec: string, origin: Origin = COMMAND_LINE, warn?: (w: ConfigWarning) => void): VifSpec {
+/**
+ * Parses a spec; several command-line arguments (`xenpv network-attach DOM mac=… bridge=…`)
+ * are joined with commas first, so columns in errors count along the joined text.
+ */
+export function parseVifSpec(
+  input: string | readonly string[], origin: Origin = COMMAND_LINE, warn?: (w: ConfigWarning) => void,
+): VifSpec {
+  const spec = typeof input === 'string' ? input : input.join(',');
   const d: Draft = { strings: {}, colo: {} };
   for (const item of items(spec)) applyItem(d, item, spec, origin, warn);
   return {
