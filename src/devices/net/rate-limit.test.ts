@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CreditLimiter, formatRateKey, parseRateKey, parseVifRate } from './rate-limit.js';
 import { errorCode } from '../../base/index.js';
+import fc from 'fast-check';
 
 test('rate= parses as xl parses it', () => {
   const cases: [string, bigint, number][] = [
@@ -100,4 +101,34 @@ test('intervals below 1 ms round to 0 as netback does, and unlimited never defer
   const free = CreditLimiter.unlimited(() => 0);
   for (let i = 0; i < 1000; i++) assert.equal(free.tryConsume(65535), true);
   assert.throws(() => new CreditLimiter({ creditBytes: -1, creditUsecs: 0, clock: () => 0 }), (e) => errorCode(e) === 'EINVAL');
+});
+
+test('property: what passes stays within the credit schedule, and every packet gets through', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 500, max: 50_000 }),
+      fc.integer({ min: 1, max: 200 }),
+      fc.array(fc.tuple(fc.integer({ min: 0, max: 300 }), fc.integer({ min: 1, max: 0xffff })), { maxLength: 80 }),
+      (credit, intervalMs, steps) => {
+        const { t, lim } = limiter(credit, intervalMs * 1000);
+        let passed = 0;
+        for (const [dt, size] of steps) {
+          t.now += dt;
+          // A sender that retries at the credit timer until its packet goes.
+          for (let tries = 0; !lim.tryConsume(size); tries++) {
+            assert.ok(tries <= Math.ceil(size / credit) + 1, 'a packet of at most 64 KiB passes once enough credit built up');
+            const at = lim.retryAt();
+            assert.ok(at !== undefined && at <= t.now + intervalMs, 'the timer is at most one interval away');
+            t.now = Math.max(t.now, at);
+          }
+          passed += size;
+          // The window start advances by at least one interval per two credits: a renewal
+          // that still cannot fit the packet arms the timer at the old window end, already
+          // past, so netback grants a second credit at once. Hence at most two per interval.
+          assert.ok(passed <= credit * (1 + 2 * (1 + Math.floor(t.now / intervalMs))), `passed ${passed} by ${t.now} ms`);
+        }
+      },
+    ),
+    { numRuns: 200 },
+  );
 });

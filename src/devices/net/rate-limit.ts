@@ -17,6 +17,10 @@
  *   window moves there. The 128 KiB burst cap means credit keeps accumulating over several
  *   intervals until even a 64 KiB GSO packet fits: a packet larger than one interval's
  *   credit is delayed, never dropped, so the interface cannot seize up.
+ * - A renewal that still cannot fit the packet arms the timer at the *old* window end,
+ *   already past, so a second credit follows at once: a large packet gets two credits
+ *   at that instant. Kept as netback does it; sustained throughput is still one credit
+ *   per interval (see the tests).
  * Netback turns the interval to whole milliseconds (`msecs_to_jiffies(usec / 1000)`); so
  * does this model, with a millisecond clock instead of jiffies.
  */
