@@ -46,6 +46,7 @@ export interface NetStackCounters {
   udpRx: number;
   udpTx: number;
   rxCsumSkipped: number;
+  rxCsumFilled: number;
 }
 
 export type DropReason =
@@ -63,6 +64,6 @@ export function zeroCounters(): NetStackCounters {
     udpBadLength: 0, udpBadChecksum: 0, udpNoPort: 0, udpQueueFull: 0,
     arpRx: 0, arpRequestsTx: 0, arpRepliesTx: 0, arpDrops: 0, ipRx: 0, ipNoRoute: 0,
     icmpEchoRequestsRx: 0, icmpEchoRepliesTx: 0, icmpEchoRepliesRx: 0, icmpUnreachRx: 0, icmpUnreachTx: 0,
-    udpRx: 0, udpTx: 0, rxCsumSkipped: 0,
+    udpRx: 0, udpTx: 0, rxCsumSkipped: 0, rxCsumFilled: 0,
   };
 }

@@ -3,7 +3,7 @@
  * the bytes it owns before acting on them and ends in either an action or one counted drop.
  */
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, isGroupMac, isZeroMac, macKey, BROADCAST_KEY } from '../../devices/net/bridge/mac.js';
-import { IPPROTO_ICMP, IPPROTO_UDP, internetChecksum, ipv4PseudoSum } from '../../devices/net/bridge/checksum.js';
+import { IPPROTO_ICMP, IPPROTO_UDP, fillL4Checksum, internetChecksum, ipv4PseudoSum } from '../../devices/net/bridge/checksum.js';
 import { isMulticastIpv4 } from './addr.js';
 import { ARP_REPLY, ARP_REQUEST, parseArp } from './arp.js';
 import { parseIpv4Header, type Ipv4Header } from './ipv4.js';
@@ -56,6 +56,7 @@ function receiveIpv4(stack: NetStack, frame: Uint8Array, info: RxInfo): void {
   const end = ETH_HLEN + h.totalLength;
   const skipCsum = info.dataValidated === true || info.csumBlank === true;
   if (skipCsum) stack.counters.rxCsumSkipped++;
+  if (info.csumBlank === true && info.fillBlank === true && fillL4Checksum(frame)) stack.counters.rxCsumFilled++;
   if (h.protocol === IPPROTO_ICMP) return receiveIcmp(stack, frame, h, l4, end, skipCsum, broadcast);
   if (h.protocol === IPPROTO_UDP) return receiveUdp(stack, frame, h, l4, end, skipCsum, broadcast);
   return stack.drop('ipUnknownProtocol');

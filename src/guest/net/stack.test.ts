@@ -57,9 +57,16 @@ test('UDP with checksum offload end to end: blank checksums are trusted, or fill
   const partial = frames[1]!;
   b.stack.receive(partial.slice());
   assert.equal(b.stack.counters.udpBadChecksum, 1);
-  assert.ok(fillL4Checksum(partial));
-  b.stack.receive(partial);
+  const filledByHelper = partial.slice();
+  assert.ok(fillL4Checksum(filledByHelper));
+  b.stack.receive(filledByHelper);
   assert.deepEqual([...rx.recv()!.payload], [1, 2, 3]);
+  // fillBlank: the stack completes the checksum in the caller's frame itself.
+  const mine = partial.slice();
+  b.stack.receive(mine, { csumBlank: true, fillBlank: true });
+  assert.deepEqual([...rx.recv()!.payload], [1, 2, 3]);
+  assert.deepEqual(mine, filledByHelper);
+  assert.equal(b.stack.counters.rxCsumFilled, 1);
 });
 
 test('a datagram to a closed port gets ICMP port unreachable, within a budget', () => {

@@ -9,7 +9,8 @@
  *
  * Checksum offload (netif.h): `receive`'s `info.dataValidated` (NETRXF_data_validated) and
  * `info.csumBlank` (NETRXF_csum_blank: the sender left the checksum for the receiver, the
- * data never crossed a wire) both skip L4 checksum verification; the IPv4 header checksum
+ * data never crossed a wire) both skip L4 checksum verification (`info.fillBlank` also
+ * completes a blank checksum in the frame); the IPv4 header checksum
  * is always verified (RFC 1122 §3.2.1.2). With `txChecksumOffload` the stack leaves UDP
  * checksums partial (the pseudo-header sum, as Linux's CHECKSUM_PARTIAL) and marks the
  * frame `csumBlank` + `dataValidated`, as Linux netfront marks such packets.
@@ -43,8 +44,15 @@ export interface NetStackOptions {
 }
 
 export interface RxInfo {
+  /** NETRXF_csum_blank: the TCP/UDP checksum was left blank; verification is skipped. */
   readonly csumBlank?: boolean;
+  /** NETRXF_data_validated: the backend vouches for the checksum; verification is skipped. */
   readonly dataValidated?: boolean;
+  /**
+   * With `csumBlank`: complete the checksum in `frame` (the caller's buffer is written)
+   * before the stack uses it, for a caller that keeps or forwards the frame.
+   */
+  readonly fillBlank?: boolean;
 }
 
 export interface EchoReply {
