@@ -41,7 +41,7 @@ const hostileFrame = fc.oneof(
   }),
 );
 
-const rxInfo = fc.record({ csumBlank: fc.boolean(), dataValidated: fc.boolean() });
+const rxInfo = fc.record({ csumBlank: fc.boolean(), dataValidated: fc.boolean(), fillBlank: fc.boolean() });
 
 test('the guest stack survives hostile frames, counts each one, and still answers pings', () => {
   assert.ok(seeds.length >= 5, `seeds: ${seeds.length}`);
