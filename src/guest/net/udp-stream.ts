@@ -44,12 +44,22 @@ function rates(bytes: number, packets: number, durationMs: number): { mbps: numb
   return { mbps: (bytes * 8) / (durationMs * 1000), pps: (packets * 1000) / durationMs };
 }
 
+function writeU32(buf: Uint8Array, off: number, v: number): void {
+  buf[off] = v >>> 24;
+  buf[off + 1] = (v >>> 16) & 0xff;
+  buf[off + 2] = (v >>> 8) & 0xff;
+  buf[off + 3] = v & 0xff;
+}
+
+function readU32(buf: Uint8Array, off: number): number {
+  return ((buf[off]! << 24) | (buf[off + 1]! << 16) | (buf[off + 2]! << 8) | buf[off + 3]!) >>> 0;
+}
+
 function writeHeader(buf: Uint8Array, kind: number, a: number, b: number): void {
-  const v = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
-  v.setUint32(0, STREAM_MAGIC);
-  v.setUint8(4, kind);
-  v.setUint32(8, a >>> 0);
-  v.setUint32(12, b >>> 0);
+  writeU32(buf, 0, STREAM_MAGIC);
+  buf[4] = kind;
+  writeU32(buf, 8, a >>> 0);
+  writeU32(buf, 12, b >>> 0);
 }
 
 export interface StreamSenderOptions {
@@ -158,14 +168,13 @@ export class UdpStreamReceiver {
   }
 
   private take(p: Uint8Array): void {
-    const v = new DataView(p.buffer, p.byteOffset, p.byteLength);
-    if (p.length < STREAM_HEADER || v.getUint32(0) !== STREAM_MAGIC) {
+    if (p.length < STREAM_HEADER || readU32(p, 0) !== STREAM_MAGIC) {
       this.malformed++;
       return;
     }
-    const kind = v.getUint8(4);
+    const kind = p[4];
     if (kind === KIND_END) {
-      this.expected = v.getUint32(8);
+      this.expected = readU32(p, 8);
       return;
     }
     if (kind !== KIND_DATA) {
@@ -176,7 +185,7 @@ export class UdpStreamReceiver {
     this.firstAt ??= now;
     this.lastAt = now;
     this.size = p.length;
-    if (this.record(v.getUint32(8))) this.bytes += p.length;
+    if (this.record(readU32(p, 8))) this.bytes += p.length;
   }
 
   /** Track one sequence number; false for a duplicate. */
