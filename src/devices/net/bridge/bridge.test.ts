@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { Bridge, BridgeSet } from './bridge.js';
 import { FakeClock, RecordingSink, ethFrame } from './test-support.js';
 import { errorCode } from '../../../base/index.js';
-import { vifName } from './mac.js';
+import { parseMac, vifName } from './mac.js';
 
 const A = '00:16:3e:00:00:0a';
 const B = '00:16:3e:00:00:0b';
@@ -119,7 +119,7 @@ test('runts, oversize frames and bad source addresses are counted errors, never 
   assert.equal(pa.input(ethFrame(B, '00:00:00:00:00:00')), false);
   assert.equal(pa.input(ethFrame(B, A), { csumBlank: false, dataValidated: false, gso: { type: 'tcpv4', size: 0 } }), false);
   const s = pa.stats();
-  assert.deepEqual([s.rxErrors, s.rxRunts, s.rxOversize, s.rxBadSource, s.rxPackets], [18, 14, 2, 2, 0]);
+  assert.deepEqual([s.rxErrors, s.rxRunts, s.rxOversize, s.rxBadGso, s.rxBadSource, s.rxPackets], [18, 14, 1, 1, 2, 0]);
   assert.equal(sb.frames.length, 0);
   assert.equal(br.macTable().length, 0, 'nothing learned from invalid frames');
   assert.equal(pa.input(ethFrame(B, A, 0x0800, 0)), true, 'a bare 14-byte header is a frame');
@@ -286,4 +286,15 @@ test('BridgeSet creates bridges on first use', () => {
   set.dispose();
   assert.equal(b.ports().length, 0);
   assert.equal(set.list().length, 0);
+});
+
+test('a port locked to its MAC drops spoofed sources', () => {
+  const br = new Bridge('xenbr0', { clock: () => 0 });
+  const other = new RecordingSink();
+  const locked = br.addPort('vif1.0', new RecordingSink(), { lockedMac: parseMac(A) });
+  br.addPort('vif2.0', other);
+  assert.equal(locked.input(ethFrame(BCAST, A)), true);
+  assert.equal(locked.input(ethFrame(BCAST, B)), false);
+  assert.deepEqual([locked.stats().rxSpoofed, locked.stats().rxDropped, other.frames.length], [1, 1, 1]);
+  assert.deepEqual(br.macTable().map((e) => e.mac), [A], 'the spoofed address was not learned');
 });

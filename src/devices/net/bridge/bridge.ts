@@ -108,9 +108,7 @@ export class Bridge {
 
   /** The learned table, like `bridge fdb show` / `brctl showmacs`. */
   macTable(): { mac: string; port: string; ageMs: number }[] {
-    return this.fdb.list().map((e) => {
-      return { mac: formatMac(keyToMac(e.key)), port: e.port.name, ageMs: e.ageMs };
-    });
+    return this.fdb.list().map((e) => ({ mac: formatMac(keyToMac(e.key)), port: e.port.name, ageMs: e.ageMs }));
   }
 
   fdbStats(): { entries: number; fullDrops: number; moves: number } {
@@ -133,15 +131,24 @@ export class Bridge {
       c.rxRunts++;
       return false;
     }
-    const gsoOk = info.gso === undefined || (info.gso.size > 0 && info.gso.size <= 0xffff);
-    if (frame.length > this.maxFrameSize || !gsoOk) {
+    if (frame.length > this.maxFrameSize) {
       c.rxErrors++;
       c.rxOversize++;
+      return false;
+    }
+    if (info.gso !== undefined && !(Number.isInteger(info.gso.size) && info.gso.size > 0 && info.gso.size <= 0xffff)) {
+      c.rxErrors++;
+      c.rxBadGso++;
       return false;
     }
     if (isGroupMac(frame, 6) || isZeroMac(frame, 6)) {
       c.rxErrors++;
       c.rxBadSource++;
+      return false;
+    }
+    if (port.lockedMac !== undefined && macKey(frame, 6) !== port.lockedMac) {
+      c.rxDropped++;
+      c.rxSpoofed++;
       return false;
     }
     return true;

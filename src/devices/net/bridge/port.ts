@@ -13,6 +13,7 @@
  * own queue and then loses frames with `txDropped` counted; no other port notices.
  */
 import { BoundedQueue } from '../../../base/index.js';
+import { macKey } from './mac.js';
 
 /** Offload state that travels with a frame (netif TX flags / extra info → RX flags). */
 export interface FrameInfo {
@@ -43,6 +44,11 @@ export interface PortOptions {
   readonly csumOffload?: boolean;
   readonly queueFrames?: number;
   readonly queueBytes?: number;
+  /**
+   * Anti-spoofing: only frames from this source MAC enter the bridge (the vif's `mac=`),
+   * as the ebtables rules of Xen's vif scripts enforce. Others are dropped and counted.
+   */
+  readonly lockedMac?: Uint8Array;
 }
 
 export const DEFAULT_MTU = 1500;
@@ -65,6 +71,8 @@ export interface PortStats {
   rxRunts: number;
   rxOversize: number;
   rxBadSource: number;
+  rxBadGso: number;
+  rxSpoofed: number;
   txQueueFull: number;
   txTooBig: number;
 }
@@ -73,7 +81,7 @@ function zeroStats(): PortStats {
   return {
     rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0,
     txPackets: 0, txBytes: 0, txErrors: 0, txDropped: 0,
-    rxRunts: 0, rxOversize: 0, rxBadSource: 0, txQueueFull: 0, txTooBig: 0,
+    rxRunts: 0, rxOversize: 0, rxBadSource: 0, rxBadGso: 0, rxSpoofed: 0, txQueueFull: 0, txTooBig: 0,
   };
 }
 
@@ -91,6 +99,8 @@ export class BridgePort {
   readonly mtu: number;
   readonly gso: boolean;
   readonly csumOffload: boolean;
+  /** macKey of the only source address allowed in, if locked. */
+  readonly lockedMac: number | undefined;
   private readonly queue: BoundedQueue<Queued>;
   private readonly queueBytesMax: number;
   private queuedBytes = 0;
@@ -107,6 +117,7 @@ export class BridgePort {
     this.mtu = opts.mtu ?? DEFAULT_MTU;
     this.gso = opts.gso ?? false;
     this.csumOffload = opts.csumOffload ?? true;
+    this.lockedMac = opts.lockedMac === undefined ? undefined : macKey(opts.lockedMac);
     this.queue = new BoundedQueue<Queued>(opts.queueFrames ?? DEFAULT_QUEUE_FRAMES);
     this.queueBytesMax = opts.queueBytes ?? DEFAULT_QUEUE_BYTES;
   }
