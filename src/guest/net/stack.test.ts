@@ -201,4 +201,5 @@ test('the stack refuses a multicast MAC or an absurd MTU', () => {
   assert.throws(() => new NetStack({ ...base, mac: '01:00:5e:00:00:01' }), (e) => errorCode(e) === 'EINVAL');
   assert.throws(() => new NetStack({ ...base, mac: '00:16:3e:00:00:01', mtu: 20 }), (e) => errorCode(e) === 'EINVAL');
   assert.throws(() => new NetStack({ ...base, mac: '00:16:3e:00:00:01', prefix: 33 }), (e) => errorCode(e) === 'EINVAL');
+  assert.throws(() => new NetStack({ ...base, mac: '00:16:3e:00:00:01', ttl: 0 }), (e) => errorCode(e) === 'EINVAL');
 });

@@ -107,6 +107,8 @@ export class NetStack implements UdpHost {
       throw new XenpvError('EINVAL', `invalid MTU ${this.mtu}`, { mtu: this.mtu }); // RFC 791: every host takes 68
     }
     this.ttl = opts.ttl ?? DEFAULT_TTL;
+    // RFC 1122 §3.2.1.7: "A host MUST NOT send a datagram with a Time-to-Live (TTL) value of zero."
+    if (!Number.isInteger(this.ttl) || this.ttl < 1 || this.ttl > 255) throw new XenpvError('EINVAL', `invalid TTL ${this.ttl}`, {});
     this.txChecksumOffload = opts.txChecksumOffload ?? false;
     this.ignoreBroadcastEcho = opts.ignoreBroadcastEcho ?? true;
     this.clock = opts.clock;
@@ -127,7 +129,10 @@ export class NetStack implements UdpHost {
     return this.iface.address;
   }
 
-  /** Feed one received Ethernet frame. Never throws; the frame may be reused afterwards. */
+  /**
+   * Feed one received Ethernet frame. Never throws on any bytes (only a throwing callback
+   * of the caller's own could escape); the frame may be reused afterwards.
+   */
   receive(frame: Uint8Array, info: RxInfo = {}): void {
     receiveFrame(this, frame, info);
   }
