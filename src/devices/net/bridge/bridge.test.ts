@@ -298,3 +298,18 @@ test('a port locked to its MAC drops spoofed sources', () => {
   assert.deepEqual([locked.stats().rxSpoofed, locked.stats().rxDropped, other.frames.length], [1, 1, 1]);
   assert.deepEqual(br.macTable().map((e) => e.mac), [A], 'the spoofed address was not learned');
 });
+
+test('a sink may remove its own port while frames are queued', () => {
+  const br = new Bridge('xenbr0', { clock: () => 0 });
+  const src = br.addPort('vif1.0', new RecordingSink());
+  const stuck = new RecordingSink();
+  stuck.accept = false;
+  const p = br.addPort('vif2.0', { deliver: (f, i) => (stuck.accept ? (br.removePort('vif2.0'), true) : stuck.deliver(f, i)) });
+  for (let i = 0; i < 3; i++) src.input(ethFrame(BCAST, A));
+  assert.equal(p.queueLength, 3);
+  stuck.accept = true;
+  p.wake();
+  assert.deepEqual([p.isAttached, p.queueLength, p.queueBytes], [false, 0, 0]);
+  assert.equal(p.stats().txPackets, 1);
+  assert.equal(p.stats().txDropped, 2, 'the rest of the queue was dropped when the port left');
+});

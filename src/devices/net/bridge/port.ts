@@ -191,6 +191,7 @@ export class BridgePort {
           this.stalled = true;
           break;
         }
+        if (!this.attached) break; // the sink removed its own port: the queue is gone
         this.queue.shift();
         this.queuedBytes -= item.frame.length;
       }
@@ -219,7 +220,8 @@ export class BridgePort {
   detach(): void {
     if (!this.attached) return;
     this.attached = false;
-    this.counters.txDropped += this.queue.length;
+    // Detached from inside deliver(): the head frame is in the sink's hands, not dropped.
+    this.counters.txDropped += this.queue.length - (this.flushing ? 1 : 0);
     this.queue.clear();
     this.queuedBytes = 0;
   }
