@@ -5,3 +5,5 @@ export * from './icmp.js';
 export * from './udp.js';
 export * from './counters.js';
 export * from './stack.js';
+export * from './ping.js';
+export * from './udp-stream.js';
