@@ -1,0 +1,287 @@
+/**
+ * One frontend device instance and its state machine (Linux blkfront's blkback_changed and
+ * netfront's netback_changed are the model; protocols.md §2.3-2.6):
+ *
+ *   backend InitWait, we Initialising            -> driver.initialise(): keys, then Initialised
+ *                                                   (blk) or Connected (net, MiniOS)
+ *   backend Connected, we Initialised            -> driver.connect(), Connected
+ *   backend Connected, we Initialising           -> both of the above (backends may skip InitWait)
+ *   backend Connected again, we Connected        -> driver.backendChanged() (blkback's resize)
+ *   backend Closing | Closed | gone              -> disconnect, Closed
+ *   backend Closed, we Closed because of it      -> Initialising: offer to reconnect
+ *   backend InitWait, we Closed/Initialised/Conn -> the backend restarted: disconnect, reinitialise
+ *   backend garbage, or the driver rejects keys  -> disconnect, error node, Closing
+ *
+ * Frontend restart (a new instance finding an earlier one's state): Closing, wait for the
+ * backend to close, Closed, then Initialising — Linux's xenbus_reset_state after kexec.
+ * The backend is hostile too (XSA-391): steps coalesce, and (re)initialisations are budgeted.
+ */
+import {
+  XenbusStateClosed,
+  XenbusStateClosing,
+  XenbusStateConnected,
+  XenbusStateInitialised,
+  XenbusStateInitialising,
+  XenbusStateInitWait,
+  XenbusStateUnknown,
+  type XenbusStateValue,
+} from '../abi/io/xenbus.js';
+import type { DomId } from '../base/index.js';
+import type { XsClient, XsWatch } from '../xenstore/client/index.js';
+import { errMsg } from './backend-device.js';
+import { RateBudget, Reactor, pumpWatch } from './reactor.js';
+import { deviceFatal, readState, stateValue, switchState } from './state.js';
+
+export interface FrontendContext {
+  readonly client: XsClient;
+  readonly selfDomid: DomId;
+  readonly frontClass: string;
+  readonly devid: number;
+  readonly frontPath: string;
+  /** From the frontend's `backend` key, checked against `backend-id` and our own identity. */
+  readonly backPath: string;
+  readonly backDomid: DomId;
+  readonly errorPath: string;
+  log(msg: string): void;
+}
+
+export type DisconnectReason = 'backend-closed' | 'backend-restart' | 'reinitialise' | 'error' | 'removed' | 'shutdown';
+
+export interface FrontendInstance {
+  /**
+   * Allocate rings and ports and publish them (one transaction, keys.ts writeKeys); return the
+   * state to announce: Initialised, or Connected for drivers that skip it (netfront).
+   */
+  initialise(): Promise<typeof XenbusStateInitialised | typeof XenbusStateConnected>;
+  /** The backend is Connected: read its properties; throw to refuse them. */
+  connect(): Promise<void>;
+  /** Release what `initialise` took. Called once per successful initialise. */
+  disconnect(reason: DisconnectReason): Promise<void> | void;
+  /** The backend re-announced Connected while we are connected (new `sectors`, ...). */
+  backendChanged?(): Promise<void> | void;
+  /** The device is gone: release what `create` took. */
+  remove?(): Promise<void> | void;
+}
+
+export interface FrontendDriver {
+  create(ctx: FrontendContext): Promise<FrontendInstance>;
+}
+
+export interface FrontendDeviceOptions {
+  /** (Re)initialisations allowed per window before the backend is given up; default 8 per 10 s. */
+  readonly maxInitialises?: number;
+  readonly initialiseWindowMs?: number;
+}
+
+export type FrontendPhase = 'starting' | 'resetting' | 'running' | 'bad' | 'removed';
+
+export class FrontendDevice {
+  private instance: FrontendInstance | undefined;
+  private initialised = false;
+  private connected = false;
+  private closedByBackend = false;
+  /** The backend state the previous step acted on: InitWait means "restarted" only as a change. */
+  private lastBackend: XenbusStateValue = XenbusStateUnknown;
+  private watch: XsWatch | undefined;
+  private readonly reactor: Reactor;
+  private readonly budget: RateBudget;
+  phase: FrontendPhase = 'starting';
+  /** Times the driver connected, for tests and stats. */
+  connects = 0;
+
+  constructor(
+    readonly ctx: FrontendContext,
+    private readonly driver: FrontendDriver,
+    options: FrontendDeviceOptions = {},
+  ) {
+    this.reactor = new Reactor(() => this.step(), (err) => ctx.log(`${ctx.frontPath}: ${errMsg(err)}`));
+    this.budget = new RateBudget(options.maxInitialises ?? 8, options.initialiseWindowMs ?? 10_000);
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  async start(prior: XenbusStateValue): Promise<void> {
+    const { client, frontPath, backPath } = this.ctx;
+    try {
+      this.instance = await this.driver.create(this.ctx);
+    } catch (err) {
+      this.phase = 'bad';
+      return deviceFatal(client, frontPath, this.ctx.errorPath, `create: ${errMsg(err)}`);
+    }
+    if (prior !== XenbusStateInitialising && prior !== XenbusStateUnknown) {
+      this.phase = 'resetting';
+      await switchState(client, frontPath, XenbusStateClosing);
+    } else {
+      this.phase = 'running';
+    }
+    this.watch = client.watch(`${backPath}/state`, undefined, { capacity: 4 });
+    pumpWatch(this.watch, () => this.kick());
+    await this.watch.ready;
+  }
+
+  kick(): void {
+    this.reactor.kick();
+  }
+
+  idle(): Promise<void> {
+    return this.reactor.idle();
+  }
+
+  private async step(): Promise<void> {
+    if (this.phase === 'starting' || this.phase === 'removed') return;
+    const { client, frontPath, backPath } = this.ctx;
+    const own = await readState(client, frontPath);
+    if (own.kind === 'missing') return; // the directory went; the watcher removes us
+    const ownState = stateValue(own) ?? XenbusStateUnknown;
+    const be = await readState(client, backPath);
+    if (be.kind === 'invalid') return this.protocolError(`backend state '${be.raw}' is not a XenbusState`);
+    const beState = stateValue(be)!;
+    try {
+      if (this.phase === 'resetting') await this.stepReset(beState, ownState);
+      else await this.react(beState, ownState);
+    } finally {
+      this.lastBackend = beState;
+    }
+  }
+
+  private async stepReset(be: XenbusStateValue, own: XenbusStateValue): Promise<void> {
+    const { client, frontPath } = this.ctx;
+    if (be === XenbusStateClosing) {
+      await switchState(client, frontPath, XenbusStateClosed);
+    } else if (be === XenbusStateClosed || be === XenbusStateUnknown || be === XenbusStateInitWait) {
+      if (own !== XenbusStateClosed) await switchState(client, frontPath, XenbusStateClosed);
+      this.phase = 'running';
+      await switchState(client, frontPath, XenbusStateInitialising);
+      if (be === XenbusStateInitWait) await this.initialise();
+    }
+  }
+
+  private async react(be: XenbusStateValue, own: XenbusStateValue): Promise<void> {
+    if (this.phase === 'bad') {
+      if (be === XenbusStateClosing || be === XenbusStateClosed || be === XenbusStateUnknown) await this.close();
+      return;
+    }
+    switch (be) {
+      case XenbusStateInitWait:
+        // Initialising: the normal start. Closed: the backend came back. Initialised or
+        // Connected: only if the backend went through another state since (it restarted).
+        if (own === XenbusStateInitialising || own === XenbusStateClosed) await this.initialise();
+        else if ((own === XenbusStateInitialised || own === XenbusStateConnected) && this.lastBackend !== XenbusStateInitWait) {
+          await this.initialise();
+        }
+        return;
+      case XenbusStateConnected:
+        return this.onBackendConnected(own);
+      case XenbusStateClosing:
+      case XenbusStateUnknown:
+        if (own !== XenbusStateClosed) await this.close();
+        return;
+      case XenbusStateClosed:
+        if (own !== XenbusStateClosed) await this.close();
+        else if (this.closedByBackend) {
+          // Offer to reconnect; the backend answers InitWait if the device is still online.
+          this.closedByBackend = false;
+          await switchState(this.ctx.client, this.ctx.frontPath, XenbusStateInitialising);
+        }
+        return;
+      default:
+        return;
+    }
+  }
+
+  private async onBackendConnected(own: XenbusStateValue): Promise<void> {
+    if (own === XenbusStateClosing || own === XenbusStateClosed) return;
+    if (own === XenbusStateInitialising || !this.initialised) {
+      if (!(await this.initialise())) return;
+    }
+    if (this.connected) {
+      await this.instance?.backendChanged?.();
+      return;
+    }
+    try {
+      await this.instance!.connect();
+    } catch (err) {
+      return this.protocolError(`connect: ${errMsg(err)}`);
+    }
+    this.connected = true;
+    this.connects++;
+    await switchState(this.ctx.client, this.ctx.frontPath, XenbusStateConnected);
+  }
+
+  /** (Re)initialise: release anything from before, publish new keys. False if it failed. */
+  private async initialise(): Promise<boolean> {
+    const { client, frontPath } = this.ctx;
+    if (!this.budget.take()) {
+      this.phase = 'bad';
+      await this.protocolError('backend restarts too often');
+      return false;
+    }
+    await this.disconnect(this.initialised ? 'backend-restart' : 'reinitialise');
+    const now = await readState(client, frontPath);
+    if (now.kind === 'state' && now.state !== XenbusStateInitialising) {
+      await switchState(client, frontPath, XenbusStateInitialising);
+    }
+    let target: XenbusStateValue;
+    try {
+      target = await this.instance!.initialise();
+    } catch (err) {
+      await this.protocolError(`initialise: ${errMsg(err)}`);
+      return false;
+    }
+    this.initialised = true;
+    this.closedByBackend = false;
+    return switchState(client, frontPath, target);
+  }
+
+  private async close(): Promise<void> {
+    await this.disconnect('backend-closed');
+    this.closedByBackend = true;
+    await switchState(this.ctx.client, this.ctx.frontPath, XenbusStateClosed);
+  }
+
+  private async disconnect(reason: DisconnectReason): Promise<void> {
+    if (!this.initialised) return;
+    this.initialised = false;
+    this.connected = false;
+    try {
+      await this.instance?.disconnect(reason);
+    } catch (err) {
+      this.ctx.log(`${this.ctx.frontPath}: disconnect: ${errMsg(err)}`);
+    }
+  }
+
+  private async protocolError(message: string): Promise<void> {
+    this.ctx.log(`${this.ctx.frontPath}: ${message}`);
+    await this.disconnect('error');
+    await deviceFatal(this.ctx.client, this.ctx.frontPath, this.ctx.errorPath, message);
+  }
+
+  /** The directory is gone or we stop: release everything, no store writes. */
+  async destroy(reason: DisconnectReason = 'removed'): Promise<void> {
+    this.reactor.dispose();
+    await this.reactor.idle();
+    this.watch?.dispose();
+    if (this.phase === 'removed') return;
+    this.phase = 'removed';
+    await this.disconnect(reason);
+    const inst = this.instance;
+    this.instance = undefined;
+    try {
+      await inst?.remove?.();
+    } catch (err) {
+      this.ctx.log(`${this.ctx.frontPath}: remove: ${errMsg(err)}`);
+    }
+  }
+
+  /** Graceful stop (the guest unloads the driver): release, then Closed. */
+  async shutdown(): Promise<void> {
+    await this.destroy('shutdown');
+    await switchState(this.ctx.client, this.ctx.frontPath, XenbusStateClosed).catch(() => undefined);
+  }
+
+  describe(): string {
+    return `${this.ctx.frontPath} ${this.phase}${this.connected ? ' connected' : this.initialised ? ' initialised' : ''}`;
+  }
+}
