@@ -1,0 +1,101 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BackRing } from './back.js';
+import { FrontRing } from './front.js';
+import { PagedMemory } from './memory.js';
+import { ringEntries, SRING_REQ_EVENT, SRING_REQ_PROD, SRING_RSP_EVENT, SRING_RSP_PROD, type RingBroken } from './sring.js';
+import { initRingAt, scatteredPages, testCodec } from './test-support.js';
+
+function pair(entrySize: number, pages = 1) {
+  const mem = new PagedMemory(scatteredPages(pages));
+  const codec = testCodec(entrySize);
+  const front = FrontRing.init(mem, codec);
+  const back = BackRing.attach(mem, codec);
+  return { mem, front, back };
+}
+
+test('ring sizes follow __CONST_RING_SIZE for the real protocols', () => {
+  // protocols.md 0.1, computed against the C headers.
+  assert.equal(ringEntries(4096, 112), 32); // blkif
+  assert.equal(ringEntries(2 * 4096, 112), 64);
+  assert.equal(ringEntries(16 * 4096, 112), 512);
+  assert.equal(ringEntries(4096, 12), 256); // netif tx
+  assert.equal(ringEntries(4096, 8), 256); // netif rx
+  assert.equal(ringEntries(4096, 16), 128); // netif ctrl
+});
+
+test('only the front initialises the shared ring; the back attaches without writing', () => {
+  const pages = scatteredPages(1);
+  pages[0]!.fill(0xa5);
+  const mem = new PagedMemory(pages);
+  FrontRing.init(mem, testCodec(64));
+  assert.equal(mem.load32(SRING_REQ_PROD), 0);
+  assert.equal(mem.load32(SRING_RSP_PROD), 0);
+  assert.equal(mem.load32(SRING_REQ_EVENT), 1);
+  assert.equal(mem.load32(SRING_RSP_EVENT), 1);
+  assert.deepEqual([...pages[0]!.subarray(16, 64)], new Array(48).fill(0));
+  assert.equal(pages[0]![64], 0xa5, 'entries are not touched by SHARED_RING_INIT');
+  const before = pages[0]!.slice();
+  BackRing.attach(mem, testCodec(64));
+  assert.deepEqual(pages[0], before);
+});
+
+test('a request and its response round-trip, with ring.h notifications', () => {
+  const { front, back } = pair(64);
+  assert.equal(front.size, 32);
+  assert.ok(front.putRequest({ id: 7, words: [1, 2, 3] }));
+  assert.equal(front.pushRequests(), true, 'req_event = 1 asks for the first request');
+  const req = back.nextRequest();
+  assert.equal(req?.id, 7);
+  assert.deepEqual(req?.words.slice(0, 4), [1, 2, 3, 0]);
+  assert.equal(back.nextRequest(), undefined);
+  assert.ok(back.putResponse({ id: 7, status: -1 }));
+  assert.equal(back.pushResponses(), true);
+  assert.deepEqual(front.nextResponse(), { id: 7, status: -1 });
+  // Nobody re-armed: a second request is not signalled until the back's final check.
+  front.putRequest({ id: 8, words: [] });
+  assert.equal(front.pushRequests(), false);
+  assert.equal(back.finalCheckForRequests(), true, 'work found: do not sleep');
+  assert.equal(back.nextRequest()?.id, 8);
+  assert.equal(back.finalCheckForRequests(), false);
+  front.putRequest({ id: 9, words: [] });
+  assert.equal(front.pushRequests(), true, 'the back armed req_event before sleeping');
+});
+
+test('the front stops at RING_FULL and the back answers at most what it took', () => {
+  const { front, back } = pair(64);
+  for (let i = 0; i < 32; i++) assert.ok(front.putRequest({ id: i, words: [] }));
+  assert.equal(front.putRequest({ id: 99, words: [] }), false);
+  assert.ok(front.isFull());
+  front.pushRequests();
+  assert.equal(back.unconsumedRequests(), 32);
+  assert.throws(() => {
+    const fresh = pair(64);
+    fresh.back.putResponse({ id: 0, status: 0 });
+  }, /no request consumed/);
+});
+
+test('encoded entries carry zeroed padding, never the previous entry', () => {
+  const { mem, front } = pair(64);
+  front.putRequest({ id: 1, words: new Array(15).fill(0xffffffff) });
+  front.putRequest({ id: 2, words: [] }); // slot 1
+  front.putRequest({ id: 3, words: [] }); // slot 2 reuses the private buffer after id 2
+  const slot2 = new Uint8Array(64);
+  mem.copyOut(64 + 2 * 64, slot2, 0, 64);
+  assert.deepEqual([...slot2.subarray(4)], new Array(60).fill(0));
+});
+
+test('a response producer beyond the requests published breaks the front, nothing thrown', () => {
+  const { mem, front } = pair(64);
+  const seen: RingBroken[] = [];
+  const f = FrontRing.attach(mem, testCodec(64), 0, { onBroken: (b) => seen.push(b) });
+  f.putRequest({ id: 1, words: [] });
+  f.pushRequests();
+  mem.store32(SRING_RSP_PROD, 2);
+  assert.equal(f.nextResponse(), undefined);
+  assert.equal(f.broken?.reason, 'response-prod-overflow');
+  assert.equal(seen.length, 1);
+  assert.equal(f.finalCheckForResponses(), false);
+  assert.equal(f.pushRequests(), false);
+  assert.equal(front.broken, undefined, 'another ring object is unaffected');
+});
