@@ -1,0 +1,137 @@
+/**
+ * How blkback reaches a request's data pages: one batch map per request (GNTTABOP_map_grant_ref
+ * over all its refs), or — once both ends said `feature-persistent = 1` — a bounded per-queue
+ * cache of grants mapped once and kept across requests.
+ *
+ * blkif.h, feature-persistent: "the backend can keep the grants used by the frontend driver
+ * mapped, so the same set of grants should be used in all transactions ... If a backend
+ * driver wants to limit the maximum number of persistently mapped grants ... a LRU strategy
+ * should be used". The cache is a Map in least-recently-used order; an entry used by an
+ * in-flight request is never evicted. When the cache is full of busy entries, the request's
+ * remaining refs are mapped for that request only ("fall back to non persistent mode").
+ *
+ * Persistent grants are mapped writable (the frontend grants them read-write: "allowing the
+ * backend to map them with write access"). A frontend that grants one read-only gets that ref
+ * mapped per request instead; a ref it never granted fails the whole request (GNTST_*).
+ */
+import { errorCode, type DomId, type GrantRef } from '../../base/index.js';
+import type { GrantMapping, GrantOps } from '../../hv/platform.js';
+
+export interface MappedPages {
+  /** One 4 KiB view per requested ref, in order. */
+  readonly pages: readonly Uint8Array[];
+  release(): void;
+}
+
+interface CacheEntry {
+  readonly mapping: GrantMapping;
+  busy: number;
+}
+
+export class SegmentMapper {
+  private readonly cache = new Map<number, CacheEntry>();
+  /** Counters for `block-list` and tests. */
+  readonly stats = { persistentHits: 0, persistentMaps: 0, transientMaps: 0, evictions: 0 };
+
+  constructor(
+    private readonly grants: GrantOps,
+    private readonly domid: DomId,
+    private readonly persistent: boolean,
+    private readonly maxPersistent: number,
+  ) {}
+
+  get persistentCount(): number {
+    return this.cache.size;
+  }
+
+  /**
+   * Map `refs` (writable when the backend writes into them, i.e. for a READ). Throws the
+   * platform's XenpvError (code GNTST_*) when any ref cannot be mapped; nothing stays mapped then.
+   */
+  acquire(refs: readonly number[], writable: boolean): MappedPages {
+    if (!this.persistent) {
+      const m = this.grants.map(this.domid, refs as readonly GrantRef[], writable);
+      this.stats.transientMaps++;
+      return { pages: m.pages, release: () => m.dispose() };
+    }
+    return this.acquirePersistent(refs, writable);
+  }
+
+  private acquirePersistent(refs: readonly number[], writable: boolean): MappedPages {
+    const pages: Uint8Array[] = new Array<Uint8Array>(refs.length);
+    const held: CacheEntry[] = [];
+    const transient: number[] = [];
+    const release = (): void => {
+      for (const e of held) e.busy--;
+    };
+    try {
+      for (let i = 0; i < refs.length; i++) {
+        const e = this.lookup(refs[i]!);
+        if (e === undefined) {
+          transient.push(i);
+          continue;
+        }
+        e.busy++;
+        held.push(e);
+        pages[i] = e.mapping.pages[0]!;
+      }
+      if (transient.length === 0) return { pages, release };
+      const m = this.grants.map(this.domid, transient.map((i) => refs[i]!) as GrantRef[], writable);
+      this.stats.transientMaps++;
+      transient.forEach((i, k) => (pages[i] = m.pages[k]!));
+      return {
+        pages,
+        release: () => {
+          release();
+          m.dispose();
+        },
+      };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  /** The cached mapping of `ref`, mapping it now if there is room; undefined = map it per request. */
+  private lookup(ref: number): CacheEntry | undefined {
+    const hit = this.cache.get(ref);
+    if (hit !== undefined) {
+      // Re-insert: Map iteration order is the LRU order.
+      this.cache.delete(ref);
+      this.cache.set(ref, hit);
+      this.stats.persistentHits++;
+      return hit;
+    }
+    if (this.cache.size >= this.maxPersistent && !this.evictOne()) return undefined;
+    let mapping: GrantMapping;
+    try {
+      mapping = this.grants.map(this.domid, [ref as GrantRef], true);
+    } catch (err) {
+      // A read-only grant cannot be kept writable: use it per request (which reports a truly
+      // bad ref there). Other failures are also left to the per-request map to report.
+      if (errorCode(err) === undefined) throw err;
+      return undefined;
+    }
+    const e = { mapping, busy: 0 };
+    this.cache.set(ref, e);
+    this.stats.persistentMaps++;
+    return e;
+  }
+
+  private evictOne(): boolean {
+    for (const [ref, e] of this.cache) {
+      if (e.busy > 0) continue;
+      this.cache.delete(ref);
+      e.mapping.dispose();
+      this.stats.evictions++;
+      return true;
+    }
+    return false;
+  }
+
+  /** Unmap every persistent grant. Call only once no request holds pages (after draining). */
+  dispose(): void {
+    for (const e of this.cache.values()) e.mapping.dispose();
+    this.cache.clear();
+  }
+}

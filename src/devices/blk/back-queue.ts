@@ -1,0 +1,318 @@
+/**
+ * One blkback queue (a `queue-N` of multi-queue, or the only one): its ring, its event
+ * channel, its grant mapper, and the loop that turns requests into storage calls.
+ *
+ * - Requests are copied once off the ring (BackRing), validated (request.ts), then run
+ *   asynchronously: the ring keeps being served while storage works, up to `maxInFlight`
+ *   requests; beyond that the queue stops consuming (back-pressure, R7) until one completes.
+ * - Every consumed request gets exactly one response with its id (R19), whatever happens:
+ *   a bad grant, a storage error, a validation failure.
+ * - WRITE_BARRIER: "All writes issued prior to [the barrier] must be completed prior to the
+ *   execution of the barrier request. All writes issued after the barrier request must not
+ *   execute until after the completion of the barrier request." The queue stops consuming,
+ *   drains what is in flight, flushes, writes the barrier's data, flushes again, answers,
+ *   and only then consumes again (Linux blkback: drain, then PREFLUSH|FUA).
+ * - FLUSH_DISKCACHE needs no drain: a write is answered only after storage resolved it, so
+ *   every write the frontend saw acknowledged before issuing the flush is covered by
+ *   `storage.flush()` (storage/types.ts contract).
+ * - A frontend whose req_prod overflows the ring breaks the queue (R1): nothing more is
+ *   consumed, the owner closes the device.
+ * - Serving is budgeted: `BACK_LIMITS.batch` requests, then yield (R6).
+ */
+import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
+import type { BlkifRequest, BlkifResponse } from '../../abi/io/blkif-codec.js';
+import type { AbiName } from '../../abi/layout.js';
+import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
+import type { EvtchnBinding, GrantMapping, Platform } from '../../hv/platform.js';
+import { BackRing } from '../../ring/index.js';
+import { SegmentMapper } from './back-grants.js';
+import { countOp, type BlkCounters, type OpKind } from './counters.js';
+import { BACK_LIMITS } from './protocol.js';
+import { planIndirect, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
+import { blkifRingCodec } from './ring-codec.js';
+import type { BlockStorage } from './storage/types.js';
+
+export interface QueueSetup {
+  readonly index: number;
+  readonly frontDomid: DomId;
+  readonly abi: AbiName;
+  readonly ringRefs: readonly number[];
+  readonly port: number;
+  readonly persistent: boolean;
+}
+
+/** What a queue needs from its device. */
+export interface QueueHost {
+  readonly platform: Platform;
+  readonly storage: BlockStorage;
+  readonly counters: BlkCounters;
+  context(): RequestContext;
+  /** The frontend broke the protocol on this queue: close the device. */
+  broken(why: string): void;
+  /** Storage answered EOPNOTSUPP: withdraw the feature (R19). */
+  notSupported(op: 'flush' | 'barrier' | 'discard'): void;
+  log(msg: string): void;
+}
+
+export class BackQueue {
+  private readonly ringMapping: GrantMapping;
+  private readonly ring: BackRing<BlkifRequest, BlkifResponse>;
+  private readonly evtchn: EvtchnBinding;
+  private readonly mapper: SegmentMapper;
+  private inFlight = 0;
+  /** Consumption paused for a barrier. */
+  private barrier = false;
+  private scheduled = false;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  /** Mappings held by requests in flight, released on close if storage never answers. */
+  private readonly held = new Set<() => void>();
+  private pushPending = false;
+
+  /** Map the ring and bind the port; throws (XenpvError) if the frontend's values are bad. */
+  constructor(
+    private readonly host: QueueHost,
+    readonly setup: QueueSetup,
+  ) {
+    const { platform } = host;
+    this.ringMapping = platform.grants.map(setup.frontDomid, setup.ringRefs as GrantRef[], true);
+    try {
+      this.ring = BackRing.attach(this.ringMapping.pages, blkifRingCodec(setup.abi), 0, {
+        onBroken: (b) => this.host.broken(`queue ${setup.index}: ${b.reason} (prod ${b.prod})`),
+      });
+      this.evtchn = platform.events.bindInterdomain(setup.frontDomid, setup.port as EvtchnPort, () => this.kick());
+    } catch (err) {
+      this.ringMapping.dispose();
+      throw err;
+    }
+    this.mapper = new SegmentMapper(platform.grants, setup.frontDomid, setup.persistent, BACK_LIMITS.maxPersistentGrants);
+    this.kick();
+  }
+
+  get ringSize(): number {
+    return this.ring.size;
+  }
+
+  get persistentGrants(): number {
+    return this.mapper.persistentCount;
+  }
+
+  get requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /** Schedule a serve pass (event handler, completions). */
+  kick(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.serve();
+    });
+  }
+
+  private serve(): void {
+    let budget = BACK_LIMITS.batch;
+    while (!this.closed && !this.barrier && this.inFlight < BACK_LIMITS.maxInFlight) {
+      if (budget-- === 0) return this.kick();
+      const req = this.ring.nextRequest();
+      if (req === undefined) {
+        if (this.ring.broken !== undefined || !this.ring.finalCheckForRequests()) return;
+        continue;
+      }
+      this.dispatch(planRequest(req, this.host.context()));
+    }
+  }
+
+  private dispatch(plan: Plan): void {
+    this.inFlight++;
+    if (plan.kind === 'flush' && plan.barrier) this.barrier = true;
+    void this.execute(plan).then(
+      (status) => this.complete(plan, status),
+      (err: unknown) => {
+        this.host.log(`queue ${this.setup.index}: request failed unexpectedly: ${String(err)}`);
+        this.complete(plan, BLKIF_RSP_ERROR);
+      },
+    );
+  }
+
+  private async execute(plan: Plan): Promise<number> {
+    switch (plan.kind) {
+      case 'reject':
+        this.host.log(`queue ${this.setup.index}: request ${plan.id} refused: ${plan.why}`);
+        countOp(this.host.counters, opKindOf(plan.operation), 0, 0, true);
+        return plan.status;
+      case 'indirect':
+        return this.execute(this.resolveIndirect(plan));
+      case 'rw':
+        return this.timed(plan.data.write ? 'write' : 'read', plan.data.sectors * 512, () => this.doData(plan.data));
+      case 'discard':
+        return this.timed('discard', plan.count * 512, () => this.doDiscard(plan));
+      case 'flush':
+        return this.timed('flush', (plan.data?.sectors ?? 0) * 512, () => this.doFlush(plan));
+    }
+  }
+
+  private resolveIndirect(plan: Extract<Plan, { kind: 'indirect' }>): Plan {
+    let mapped;
+    try {
+      mapped = this.mapper.acquire(plan.grefs, false);
+    } catch (err) {
+      return { kind: 'reject', id: plan.id, operation: plan.operation, status: BLKIF_RSP_ERROR, why: `indirect page: ${errorCode(err) ?? String(err)}` };
+    }
+    // Copy once: the frontend may rewrite its indirect pages at any time (R2).
+    const bytes = plan.nrSegments * 8;
+    const copy = new Uint8Array(bytes);
+    for (let off = 0, p = 0; off < bytes; off += 4096, p++) {
+      copy.set(mapped.pages[p]!.subarray(0, Math.min(4096, bytes - off)), off);
+    }
+    mapped.release();
+    return planIndirect(plan, copy, this.host.context());
+  }
+
+  private async timed(kind: OpKind, bytes: number, fn: () => Promise<number>): Promise<number> {
+    const start = process.hrtime.bigint();
+    const status = await fn();
+    countOp(this.host.counters, kind, status === BLKIF_RSP_OKAY ? bytes : 0, Number(process.hrtime.bigint() - start), status !== BLKIF_RSP_OKAY);
+    return status;
+  }
+
+  /** Move the data of one request between its granted pages and storage. */
+  private async doData(data: DataPlan): Promise<number> {
+    let mapped;
+    try {
+      // A READ writes into the frontend's pages; a WRITE only reads them.
+      mapped = this.mapper.acquire(data.segments.map((s) => s.gref), !data.write);
+    } catch (err) {
+      this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
+      return BLKIF_RSP_ERROR;
+    }
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.held.delete(release);
+      mapped.release();
+    };
+    this.held.add(release);
+    const buf = new Uint8Array(data.sectors * 512);
+    try {
+      if (data.write) {
+        gather(mapped.pages, data, buf);
+        release();
+        return await this.storageCall(() => this.host.storage.write(data.sector, buf));
+      }
+      const status = await this.storageCall(() => this.host.storage.read(data.sector, buf));
+      if (status === BLKIF_RSP_OKAY && !released && !this.closed) scatter(buf, data, mapped.pages);
+      return released ? BLKIF_RSP_ERROR : status;
+    } finally {
+      release();
+    }
+  }
+
+  private async doDiscard(plan: Extract<Plan, { kind: 'discard' }>): Promise<number> {
+    const status = await this.storageCall(() => this.host.storage.discard(plan.sector, plan.count, { secure: plan.secure }));
+    if (status === BLKIF_RSP_EOPNOTSUPP) this.host.notSupported('discard');
+    return status;
+  }
+
+  private async doFlush(plan: Extract<Plan, { kind: 'flush' }>): Promise<number> {
+    if (plan.barrier) await this.drainOthers();
+    let status = await this.storageCall(() => this.host.storage.flush());
+    if (status === BLKIF_RSP_OKAY && plan.data !== undefined) {
+      status = await this.doData(plan.data);
+      if (status === BLKIF_RSP_OKAY) status = await this.storageCall(() => this.host.storage.flush());
+    }
+    if (status === BLKIF_RSP_EOPNOTSUPP) this.host.notSupported(plan.barrier ? 'barrier' : 'flush');
+    return status;
+  }
+
+  /** Wait until the barrier is the only request in flight. */
+  private drainOthers(): Promise<void> {
+    if (this.inFlight <= 1) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private async storageCall(fn: () => Promise<void>): Promise<number> {
+    try {
+      await fn();
+      return BLKIF_RSP_OKAY;
+    } catch (err) {
+      const code = errorCode(err);
+      this.host.log(`queue ${this.setup.index}: storage: ${code ?? ''} ${(err as Error).message ?? String(err)}`);
+      return code === 'EOPNOTSUPP' ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
+    }
+  }
+
+  private complete(plan: Plan, status: number): void {
+    this.inFlight--;
+    if (plan.kind === 'flush' && plan.barrier) this.barrier = false;
+    if (this.inFlight <= 1) for (const w of this.idleWaiters.splice(0)) w();
+    if (this.closed) return;
+    this.ring.putResponse({ id: plan.id, operation: plan.operation, status });
+    this.schedulePush();
+    this.kick();
+  }
+
+  /** Publish responses once per microtask batch, notifying only when ring.h says so. */
+  private schedulePush(): void {
+    if (this.pushPending) return;
+    this.pushPending = true;
+    queueMicrotask(() => {
+      this.pushPending = false;
+      if (!this.closed && this.ring.pushResponses()) this.evtchn.notify();
+    });
+  }
+
+  /** Resolves once no request is in flight (graceful disconnect), or after `timeoutMs`. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.inFlight > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    return this.inFlight === 0;
+  }
+
+  /** Unmap everything and close the port. In-flight storage calls finish into nothing. */
+  dispose(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const release of [...this.held]) release();
+    for (const w of this.idleWaiters.splice(0)) w();
+    this.mapper.dispose();
+    this.evtchn.dispose();
+    this.ringMapping.dispose();
+  }
+}
+
+function opKindOf(operation: number): OpKind {
+  switch (operation) {
+    case 0:
+      return 'read';
+    case 3:
+    case 2:
+      return 'flush';
+    case 5:
+      return 'discard';
+    default:
+      return 'write';
+  }
+}
+
+/** Copy a WRITE's data out of the granted pages, segment by segment (one read of each byte). */
+function gather(pages: readonly Uint8Array[], data: DataPlan, buf: Uint8Array): void {
+  let at = 0;
+  data.segments.forEach((s, i) => {
+    const { offset, length } = segmentSpan(s);
+    buf.set(pages[i]!.subarray(offset, offset + length), at);
+    at += length;
+  });
+}
+
+/** Copy a READ's data into the granted pages. */
+function scatter(buf: Uint8Array, data: DataPlan, pages: readonly Uint8Array[]): void {
+  let at = 0;
+  data.segments.forEach((s, i) => {
+    const { offset, length } = segmentSpan(s);
+    pages[i]!.set(buf.subarray(at, at + length), offset);
+    at += length;
+  });
+}

@@ -1,0 +1,280 @@
+/**
+ * One blkfront queue: its ring pages (granted), event channel, shadow table and data pages.
+ *
+ * A request's id is its shadow slot (0..ring size-1), as Linux blkfront does. A response is
+ * accepted only if (R5, Linux `blkif_interrupt`): its id names a slot in use, and its operation
+ * is the one sent. Anything else — an unknown or duplicate id, a wrong operation, an
+ * overflowed rsp_prod (FrontRing) — is a hostile backend: the queue reports it and stops; the
+ * device fails pending I/O upward and never uses the connection again. Nothing throws.
+ *
+ * Data never goes through the caller's memory: it is copied into pages the frontend owns and
+ * grants (bounce buffers; with `feature-persistent` from a pool granted once). So a backend
+ * sees exactly the sectors of the requests it serves.
+ */
+import {
+  BLKIF_MAX_SEGMENTS_PER_REQUEST,
+  BLKIF_OP_DISCARD,
+  BLKIF_OP_FLUSH_DISKCACHE,
+  BLKIF_OP_INDIRECT,
+  BLKIF_OP_READ,
+  BLKIF_OP_WRITE,
+  BLKIF_OP_WRITE_BARRIER,
+  BLKIF_DISCARD_SECURE,
+  BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
+} from '../../abi/io/blkif.js';
+import { encodeBlkifSegment, type BlkifRequest, type BlkifRequestOut, type BlkifResponse, type BlkifRwOp, type BlkifSegment } from '../../abi/io/blkif-codec.js';
+import type { AbiName } from '../../abi/layout.js';
+import type { DomId, EvtchnPort, GrantRef } from '../../base/index.js';
+import type { EvtchnBinding, Platform } from '../../hv/platform.js';
+import { FrontRing } from '../../ring/index.js';
+import { GrantReclaimer, grantNewPage, PersistentPool, type GrantedPage } from './front-grants.js';
+import { indirectPages } from './request.js';
+import { blkifRingCodec } from './ring-codec.js';
+
+/** One ring request's worth of a guest operation. */
+export interface Chunk {
+  readonly kind: 'read' | 'write' | 'flush' | 'barrier' | 'discard';
+  readonly sector: number;
+  /** Data sectors (0 for a flush); for a discard, the sectors to discard. */
+  readonly sectors: number;
+  /** The caller's buffer and where this chunk's bytes are in it. */
+  readonly buf?: Uint8Array;
+  readonly offset: number;
+  readonly secure?: boolean;
+  /** Issue order, for replay after reconnect. */
+  readonly seq: number;
+}
+
+export interface QueueFeatures {
+  readonly abi: AbiName;
+  readonly order: number;
+  readonly persistent: boolean;
+  /** Negotiated indirect segment limit; 0 = no indirect requests. */
+  readonly indirectSegments: number;
+  readonly trusted: boolean;
+}
+
+export interface QueueOwner {
+  completed(chunk: Chunk, status: number): void;
+  /** The backend broke the protocol (R5): stop using the device. */
+  hostile(why: string): void;
+}
+
+interface Shadow {
+  readonly chunk: Chunk;
+  readonly operation: number;
+  /** Data pages then indirect pages. */
+  readonly pages: readonly GrantedPage[];
+  readonly persistent: readonly boolean[];
+}
+
+export class FrontQueue {
+  readonly ring: FrontRing<BlkifRequest, BlkifResponse>;
+  readonly ringPages: GrantedPage[] = [];
+  readonly evtchn: EvtchnBinding;
+  private readonly shadow: (Shadow | undefined)[];
+  private readonly freeIds: number[];
+  private readonly pool: PersistentPool | undefined;
+  private closed = false;
+  private scheduled = false;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly backend: DomId,
+    readonly index: number,
+    readonly features: QueueFeatures,
+    private readonly reclaimer: GrantReclaimer,
+    private readonly owner: QueueOwner,
+  ) {
+    try {
+      for (let i = 0; i < 1 << features.order; i++) this.ringPages.push(grantNewPage(platform, backend, false));
+      this.ring = FrontRing.init(this.ringPages.map((p) => p.bytes), blkifRingCodec(features.abi), {
+        onBroken: (b) => this.owner.hostile(`queue ${index}: ${b.reason} (rsp_prod ${b.prod})`),
+      });
+      this.evtchn = platform.events.allocUnbound(backend, () => this.kick());
+    } catch (err) {
+      for (const p of this.ringPages) reclaimer.release(p);
+      throw err;
+    }
+    this.shadow = new Array<Shadow | undefined>(this.ring.size).fill(undefined);
+    this.freeIds = Array.from({ length: this.ring.size }, (_, i) => this.ring.size - 1 - i);
+    const poolMax = this.ring.size * Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, features.indirectSegments + indirectPages(features.indirectSegments));
+    this.pool = features.persistent ? new PersistentPool(platform, backend, poolMax, !features.trusted) : undefined;
+  }
+
+  get port(): EvtchnPort {
+    return this.evtchn.port;
+  }
+
+  get ringRefs(): GrantRef[] {
+    return this.ringPages.map((p) => p.ref);
+  }
+
+  get inFlight(): number {
+    return this.ring.size - this.freeIds.length;
+  }
+
+  get hasRoom(): boolean {
+    return !this.closed && this.freeIds.length > 0 && this.ring.broken === undefined;
+  }
+
+  /** Put one chunk on the ring. The caller checked `hasRoom`. */
+  submit(chunk: Chunk): void {
+    const id = this.freeIds.pop()!;
+    const built = this.build(chunk, id);
+    this.shadow[id] = built.shadow;
+    this.ring.putRequest(built.req);
+    if (this.ring.pushRequests()) this.evtchn.notify();
+  }
+
+  private build(chunk: Chunk, id: number): { req: BlkifRequestOut; shadow: Shadow } {
+    const rid = BigInt(id);
+    if (chunk.kind === 'discard') {
+      const req: BlkifRequestOut = {
+        kind: 'discard',
+        operation: BLKIF_OP_DISCARD,
+        flag: chunk.secure === true ? BLKIF_DISCARD_SECURE : 0,
+        handle: 0,
+        id: rid,
+        sector_number: BigInt(chunk.sector),
+        nr_sectors: BigInt(chunk.sectors),
+      };
+      return { req, shadow: { chunk, operation: BLKIF_OP_DISCARD, pages: [], persistent: [] } };
+    }
+    const operation = opOf(chunk.kind);
+    const nseg = Math.ceil(chunk.sectors / 8);
+    const pages: GrantedPage[] = [];
+    const persistent: boolean[] = [];
+    const seg: BlkifSegment[] = [];
+    for (let i = 0; i < nseg; i++) {
+      const page = this.dataPage(chunk.kind === 'read', persistent);
+      pages.push(page);
+      const sectors = Math.min(8, chunk.sectors - i * 8);
+      if (chunk.kind !== 'read') page.bytes.set(chunk.buf!.subarray(chunk.offset + i * 4096, chunk.offset + i * 4096 + sectors * 512));
+      seg.push({ gref: page.ref, first_sect: 0, last_sect: sectors - 1 });
+    }
+    if (nseg <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+      const req: BlkifRequestOut = { kind: 'rw', operation, nr_segments: nseg, handle: 0, id: rid, sector_number: BigInt(chunk.sector), seg };
+      return { req, shadow: { chunk, operation, pages, persistent } };
+    }
+    const indirect = this.indirectPages(seg, persistent);
+    pages.push(...indirect);
+    const req: BlkifRequestOut = {
+      kind: 'indirect',
+      operation: BLKIF_OP_INDIRECT,
+      indirect_op: operation,
+      nr_segments: nseg,
+      id: rid,
+      sector_number: BigInt(chunk.sector),
+      handle: 0,
+      indirect_grefs: indirect.map((p) => p.ref),
+    };
+    return { req, shadow: { chunk, operation: BLKIF_OP_INDIRECT, pages, persistent } };
+  }
+
+  /** A page for data: from the persistent pool, else freshly granted (read-only for writes). */
+  private dataPage(backendWrites: boolean, persistent: boolean[]): GrantedPage {
+    const p = this.pool?.take();
+    persistent.push(p !== undefined);
+    return p ?? grantNewPage(this.platform, this.backend, !backendWrites);
+  }
+
+  private indirectPages(seg: readonly BlkifSegment[], persistent: boolean[]): GrantedPage[] {
+    const out: GrantedPage[] = [];
+    for (let i = 0; i < seg.length; i += BLKIF_SEGMENTS_PER_INDIRECT_PAGE) {
+      const page = this.dataPage(false, persistent);
+      const view = new DataView(page.bytes.buffer, page.bytes.byteOffset, 4096);
+      const part = seg.slice(i, i + BLKIF_SEGMENTS_PER_INDIRECT_PAGE);
+      part.forEach((s, k) => encodeBlkifSegment(view, k * 8, s));
+      out.push(page);
+    }
+    return out;
+  }
+
+  /** Event handler: drain responses on the next turn (never inside the upcall). */
+  kick(): void {
+    if (this.scheduled || this.closed) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.drain();
+    });
+  }
+
+  private drain(): void {
+    for (;;) {
+      if (this.closed) return;
+      const rsp = this.ring.nextResponse();
+      if (rsp === undefined) {
+        if (this.ring.broken !== undefined || !this.ring.finalCheckForResponses()) return;
+        continue;
+      }
+      if (!this.accept(rsp)) return;
+    }
+  }
+
+  private accept(rsp: BlkifResponse): boolean {
+    const slot = rsp.id < BigInt(this.shadow.length) ? Number(rsp.id) : -1;
+    const s = slot >= 0 ? this.shadow[slot] : undefined;
+    if (s === undefined) {
+      this.owner.hostile(`queue ${this.index}: response for unknown or finished id ${rsp.id}`);
+      return false;
+    }
+    if (rsp.operation !== s.operation) {
+      this.owner.hostile(`queue ${this.index}: response op ${rsp.operation} for a request of op ${s.operation}`);
+      return false;
+    }
+    this.shadow[slot] = undefined;
+    this.freeIds.push(slot);
+    if (s.chunk.kind === 'read' && rsp.status === 0) {
+      const c = s.chunk;
+      for (let i = 0, left = c.sectors * 512; left > 0; i++, left -= 4096) {
+        c.buf!.set(s.pages[i]!.bytes.subarray(0, Math.min(4096, left)), c.offset + i * 4096);
+      }
+    }
+    this.releasePages(s);
+    this.owner.completed(s.chunk, rsp.status);
+    return true;
+  }
+
+  private releasePages(s: Shadow): void {
+    s.pages.forEach((p, i) => {
+      if (s.persistent[i] === true) this.pool!.put(p);
+      else this.reclaimer.release(p);
+    });
+  }
+
+  /**
+   * Stop: close the port, hand every granted page (ring, data, persistent) to the reclaimer.
+   * Returns the chunks that were in flight, in issue order, for replay.
+   */
+  dispose(): Chunk[] {
+    if (this.closed) return [];
+    this.closed = true;
+    const unfinished: Chunk[] = [];
+    for (let i = 0; i < this.shadow.length; i++) {
+      const s = this.shadow[i];
+      if (s === undefined) continue;
+      unfinished.push(s.chunk);
+      this.releasePages(s);
+      this.shadow[i] = undefined;
+    }
+    this.evtchn.dispose();
+    this.pool?.dispose(this.reclaimer);
+    for (const p of this.ringPages) this.reclaimer.release(p);
+    return unfinished.sort((a, b) => a.seq - b.seq);
+  }
+}
+
+function opOf(kind: Exclude<Chunk['kind'], 'discard'>): BlkifRwOp {
+  switch (kind) {
+    case 'read':
+      return BLKIF_OP_READ;
+    case 'write':
+      return BLKIF_OP_WRITE;
+    case 'flush':
+      return BLKIF_OP_FLUSH_DISKCACHE;
+    case 'barrier':
+      return BLKIF_OP_WRITE_BARRIER;
+  }
+}
