@@ -1,0 +1,222 @@
+/**
+ * PV network protocol facts that are not struct layouts (those are `abi/io/netif.ts`): the
+ * xenstore keys each end writes, catalogued as `xen/io/netif.h` does (Values / Default / who
+ * writes it), the limits xenpv applies, and the ring codecs of the tx, rx and control rings.
+ *
+ * Extra-info slots overlay tx requests and rx responses (netif.h "Extra Info"), so a slot is
+ * decoded both ways from the ring's one private copy; the caller knows from the previous
+ * slot's flags which reading is meant.
+ */
+import {
+  NETIF_RX_REQUEST,
+  NETIF_RX_RESPONSE,
+  NETIF_TX_REQUEST,
+  NETIF_TX_RESPONSE,
+  XEN_NETIF_CTRL_REQUEST,
+  XEN_NETIF_CTRL_RESPONSE,
+} from '../../abi/io/netif.js';
+import {
+  decodeNetifExtraInfo,
+  decodeNetifRxRequest,
+  decodeNetifRxResponse,
+  decodeNetifTxRequest,
+  decodeNetifTxResponse,
+  decodeXenNetifCtrlRequest,
+  decodeXenNetifCtrlResponse,
+  encodeNetifExtraInfo,
+  encodeNetifRxRequest,
+  encodeNetifRxResponse,
+  encodeNetifTxRequest,
+  encodeNetifTxResponse,
+  encodeXenNetifCtrlRequest,
+  encodeXenNetifCtrlResponse,
+  type NetifExtraInfo,
+  type NetifRxRequest,
+  type NetifRxResponse,
+  type NetifTxRequest,
+  type NetifTxResponse,
+  type XenNetifCtrlRequest,
+  type XenNetifCtrlResponse,
+} from '../../abi/io/netif-codec.js';
+import type { RingCodec } from '../../ring/index.js';
+
+export interface KeySpec {
+  /** Who writes it: 'back' (backend dir), 'front' (frontend dir), 'toolstack' (libxl). */
+  readonly side: 'back' | 'front' | 'toolstack';
+  readonly values: string;
+  readonly default?: string;
+  readonly note?: string;
+}
+
+/** Every node netif.h (and libxl) documents that xenpv reads or writes. */
+export const NET_KEYS = {
+  // ---- backend dir, written by the toolstack (libxl) ----
+  mac: { side: 'toolstack', values: 'xx:xx:xx:xx:xx:xx', note: 'also in the frontend dir' },
+  bridge: { side: 'toolstack', values: 'bridge name', default: 'xenbr0' },
+  rate: { side: 'toolstack', values: '"<bytes>,<usecs>"', note: 'absent or malformed = unlimited' },
+  mtu: { side: 'toolstack', values: '68..65535', default: '1500' },
+  online: { side: 'toolstack', values: '0/1', default: '1' },
+  // ---- backend dir, written by netback ----
+  'feature-sg': { side: 'back', values: '0/1', default: '0', note: 'also a frontend node: accepts multi-slot rx' },
+  'feature-gso-tcpv4': { side: 'back', values: '0/1', default: '0', note: 'also a frontend node' },
+  'feature-gso-tcpv6': { side: 'back', values: '0/1', default: '0', note: 'also a frontend node' },
+  'feature-ipv6-csum-offload': { side: 'back', values: '0/1', default: '0', note: 'also a frontend node' },
+  'feature-no-csum-offload': { side: 'back', values: '0/1', default: '0', note: '1 turns IPv4 TCP/UDP csum offload OFF' },
+  'feature-rx-copy': { side: 'back', values: '0/1', default: '0', note: 'required by every modern frontend' },
+  'feature-rx-flip': { side: 'back', values: '0', default: '0', note: 'page flipping: never' },
+  'feature-multicast-control': { side: 'back', values: '0/1', default: '0' },
+  'feature-dynamic-multicast-control': { side: 'back', values: '0/1', default: '0', note: 'request-multicast-control is watched' },
+  'feature-split-event-channels': { side: 'back', values: '0/1', default: '0' },
+  'multi-queue-max-queues': { side: 'back', values: 'uint32', default: '1 (absent)' },
+  'feature-ctrl-ring': { side: 'back', values: '0/1', default: '0' },
+  carrier: { side: 'back', values: '0/1', default: '1 (absent = up)' },
+  // ---- frontend dir ----
+  'tx-ring-ref': { side: 'front', values: 'grant ref', note: 'top level with one queue, else queue-N/' },
+  'rx-ring-ref': { side: 'front', values: 'grant ref' },
+  'event-channel': { side: 'front', values: 'port', note: 'or event-channel-tx + event-channel-rx (split)' },
+  'event-channel-tx': { side: 'front', values: 'port' },
+  'event-channel-rx': { side: 'front', values: 'port' },
+  'multi-queue-num-queues': { side: 'front', values: '1..multi-queue-max-queues', default: '1' },
+  'request-rx-copy': { side: 'front', values: '0/1', default: '0', note: 'must be 1: rx-flip is not supported' },
+  'feature-rx-notify': { side: 'front', values: '0/1', default: '0', note: 'without it the backend polls for rx buffers' },
+  'request-multicast-control': { side: 'front', values: '0/1', default: '0', note: 'sampled at Connected unless dynamic' },
+  'ctrl-ring-ref': { side: 'front', values: 'grant ref', note: 'with event-channel-ctrl, before Connected' },
+  'event-channel-ctrl': { side: 'front', values: 'port' },
+  trusted: { side: 'toolstack', values: '0/1', default: '1', note: 'frontend dir; 0 = distrust the backend' },
+} as const satisfies Record<string, KeySpec>;
+
+/** Limits of xenpv's netback (Linux netback's values where it has one). */
+export const BACK_LIMITS = {
+  /** XEN_NETBK_LEGACY_SLOTS_MAX = XEN_NETIF_NR_SLOTS_MIN: more data slots than this drop the packet. */
+  maxSlots: 18,
+  /**
+   * Linux fatal_skb_slots (default 20): a chain reaching this many follow-on slots is
+   * "Malicious frontend using %d slots" and disables the vif.
+   */
+  fatalSlots: 20,
+  /** Queues a frontend may ask for (Linux: online CPUs). */
+  maxQueues: 4,
+  /** Packets taken off one tx ring per event before yielding (NAPI budget). */
+  txBudget: 64,
+  /** Control requests handled per event before yielding. */
+  ctrlBudget: 16,
+  /** Events per window before the handler defers work to the window's end (R6, xenconsoled: 30 / 200 ms). */
+  eventAllowance: 1000,
+  eventWindowMs: 200,
+  /** XEN_NETBK_MAX_HASH_KEY_SIZE. */
+  maxHashKey: 40,
+  /** XEN_NETBK_MAX_HASH_MAPPING_SIZE. */
+  maxHashMapping: 128,
+  /** XEN_NETBK_MCAST_MAX. */
+  maxMulticast: 64,
+  /** How long the rx side may have frames waiting with no buffers posted before it counts a stall (R7). */
+  rxStallMs: 1000,
+} as const;
+
+/** Defaults of xenpv's netfront. */
+export const FRONT_DEFAULTS = {
+  maxQueues: 4,
+  /** Granted pages per queue for transmit data (one slot each). */
+  txBuffers: 64,
+  /** Receive buffers posted per queue. */
+  rxBuffers: 64,
+  /** Frames held while the tx ring or buffers are full; beyond this they are dropped. */
+  txBacklog: 256,
+  /** Responses handled per event before yielding. */
+  rxBudget: 64,
+  /** Slots one received packet may use (Linux netfront: MAX_SKB_FRAGS + 1). */
+  maxRxSlots: 18,
+  /** Reconnect attempts per window after the backend restarts (R9). */
+  reconnects: 5,
+  reconnectWindowMs: 10_000,
+} as const;
+
+/** Linux netback's default MTU when the toolstack writes none (netif.h "MTU"). */
+export const DEFAULT_MTU = 1500;
+
+/** One tx ring slot, read both ways: as a request and as an extra-info overlay. */
+export interface TxSlot {
+  readonly req: NetifTxRequest;
+  readonly extra: NetifExtraInfo;
+}
+
+/** What a frontend writes into a tx slot. */
+export type TxSlotOut = { readonly kind: 'req'; readonly req: NetifTxRequest } | { readonly kind: 'extra'; readonly extra: NetifExtraInfo };
+
+/** One rx ring response slot, read both ways. */
+export interface RxSlot {
+  readonly rsp: NetifRxResponse;
+  readonly extra: NetifExtraInfo;
+}
+
+export type RxSlotOut = { readonly kind: 'rsp'; readonly rsp: NetifRxResponse } | { readonly kind: 'extra'; readonly extra: NetifExtraInfo };
+
+const TX_REQ_SIZE = NETIF_TX_REQUEST.layouts.x86_64.size;
+const TX_RSP_SIZE = NETIF_TX_RESPONSE.layouts.x86_64.size;
+const RX_REQ_SIZE = NETIF_RX_REQUEST.layouts.x86_64.size;
+const RX_RSP_SIZE = NETIF_RX_RESPONSE.layouts.x86_64.size;
+
+/** `DEFINE_RING_TYPES(netif_tx, ...)`: 12-byte entries, 256 per page. */
+export const TX_RING_CODEC: RingCodec<TxSlot, NetifTxResponse> & { encodeSlot(s: TxSlotOut, out: DataView): void } = {
+  requestSize: TX_REQ_SIZE,
+  responseSize: TX_RSP_SIZE,
+  encodeRequest: (slot, out) => encodeNetifTxRequest(out, 0, slot.req),
+  encodeResponse: (rsp, out) => encodeNetifTxResponse(out, 0, rsp),
+  decodeRequest: (v) => ({ req: decodeNetifTxRequest(v, 0), extra: decodeNetifExtraInfo(v, 0) }),
+  decodeResponse: (v) => decodeNetifTxResponse(v, 0),
+  encodeSlot(s, out) {
+    if (s.kind === 'req') encodeNetifTxRequest(out, 0, s.req);
+    else encodeNetifExtraInfo(out, 0, s.extra);
+  },
+};
+
+/**
+ * The frontend's view of the tx ring: it encodes requests or extras (`TxSlotOut`). The
+ * backend's view decodes `TxSlot`. Both share the geometry.
+ */
+export const TX_FRONT_CODEC: RingCodec<TxSlotOut, NetifTxResponse> = {
+  requestSize: TX_REQ_SIZE,
+  responseSize: TX_RSP_SIZE,
+  encodeRequest: (slot, out) => TX_RING_CODEC.encodeSlot(slot, out),
+  encodeResponse: (rsp, out) => encodeNetifTxResponse(out, 0, rsp),
+  decodeRequest: (v) => ({ kind: 'req', req: decodeNetifTxRequest(v, 0) }),
+  decodeResponse: (v) => decodeNetifTxResponse(v, 0),
+};
+
+/** The backend's view of the rx ring: requests are buffers, responses data or extras. */
+export const RX_BACK_CODEC: RingCodec<NetifRxRequest, RxSlotOut> = {
+  requestSize: RX_REQ_SIZE,
+  responseSize: RX_RSP_SIZE,
+  encodeRequest: (req, out) => encodeNetifRxRequest(out, 0, req),
+  encodeResponse: (s, out) => {
+    if (s.kind === 'rsp') encodeNetifRxResponse(out, 0, s.rsp);
+    else encodeNetifExtraInfo(out, 0, s.extra);
+  },
+  decodeRequest: (v) => decodeNetifRxRequest(v, 0),
+  decodeResponse: (v) => ({ kind: 'rsp', rsp: decodeNetifRxResponse(v, 0) }),
+};
+
+/** The frontend's view of the rx ring. */
+export const RX_FRONT_CODEC: RingCodec<NetifRxRequest, RxSlot> = {
+  requestSize: RX_REQ_SIZE,
+  responseSize: RX_RSP_SIZE,
+  encodeRequest: (req, out) => encodeNetifRxRequest(out, 0, req),
+  encodeResponse: (s, out) => encodeNetifRxResponse(out, 0, s.rsp),
+  decodeRequest: (v) => decodeNetifRxRequest(v, 0),
+  decodeResponse: (v) => ({ rsp: decodeNetifRxResponse(v, 0), extra: decodeNetifExtraInfo(v, 0) }),
+};
+
+/** `DEFINE_RING_TYPES(xen_netif_ctrl, ...)`: 16-byte entries. */
+export const CTRL_RING_CODEC: RingCodec<XenNetifCtrlRequest, XenNetifCtrlResponse> = {
+  requestSize: XEN_NETIF_CTRL_REQUEST.layouts.x86_64.size,
+  responseSize: XEN_NETIF_CTRL_RESPONSE.layouts.x86_64.size,
+  encodeRequest: (r, out) => encodeXenNetifCtrlRequest(out, 0, r),
+  encodeResponse: (r, out) => encodeXenNetifCtrlResponse(out, 0, r),
+  decodeRequest: (v) => decodeXenNetifCtrlRequest(v, 0),
+  decodeResponse: (v) => decodeXenNetifCtrlResponse(v, 0),
+};
+
+/** Where a queue's keys live: the device dir for one queue, `queue-N/` for several (netif.h). */
+export function queueDir(deviceDir: string, queue: number, numQueues: number): string {
+  return numQueues === 1 ? deviceDir : `${deviceDir}/queue-${queue}`;
+}
