@@ -246,7 +246,8 @@ export class BlkBack {
       order = Math.log2(pages);
     }
     // "used only if both advertise them" (the 2022 Linux fix).
-    const persistent = this.limits.persistent && (await readBool(this.client, front, 'feature-persistent'));
+    const fePersistent = await readBool(this.client, front, 'feature-persistent');
+    const persistent = this.limits.persistent && fePersistent;
     return { abi, order, persistent };
   }
 
