@@ -130,6 +130,10 @@ export class BlkFront {
   private resizeListeners: ((sectors: number) => void)[] = [];
   private readonly log: (msg: string) => void;
   private fatalReason: string | undefined;
+  /** Times the device reached Connected (1 + reconnects). */
+  connects = 0;
+  /** Chunks re-issued after a reconnect (replayed requests). */
+  replayed = 0;
 
   constructor(
     private readonly platform: Platform,
@@ -422,6 +426,7 @@ export class BlkFront {
     }
     this.infoValue = info;
     this.phase = 'connected';
+    this.connects++;
     await switchState(this.client, this.frontPath, XenbusStateConnected);
     for (const w of this.readyWaiters.splice(0)) w.resolve();
     this.pump();
@@ -488,6 +493,7 @@ export class BlkFront {
 
   private requeue(chunks: Chunk[]): void {
     if (chunks.length === 0) return;
+    this.replayed += chunks.length;
     this.queued = [...chunks, ...this.queued].sort((a, b) => a.seq - b.seq);
   }
 
