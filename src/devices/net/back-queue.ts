@@ -1,0 +1,298 @@
+/**
+ * One netback queue: a tx ring (guest → bridge), an rx ring (bridge → guest), one or two
+ * event channels, and the queue's transmit credit (Linux keeps `rate` per queue too).
+ *
+ * Transmit: per event, at most `txBudget` packets are taken, copied out of the guest's pages
+ * with GNTTABOP_copy into a private frame (so the guest cannot change it afterwards), answered,
+ * and handed to the bridge; then the queue yields (setImmediate) and continues. A packet over
+ * the credit is held privately (its first slot already copied) until the credit timer.
+ *
+ * Receive (rx-copy): a frame is written into buffers the frontend posted, one page per data
+ * slot, each response in the slot of the request it answers (netif.h: Linux netfront ignores
+ * `id`). Without enough posted buffers the frame is refused (`false`) and the bridge queues it;
+ * the frontend's next post wakes the port.
+ */
+import {
+  NETIF_RSP_ERROR,
+  NETIF_RSP_NULL,
+  NETIF_RSP_OKAY,
+  NETRXF_csum_blank,
+  NETRXF_data_validated,
+  NETRXF_extra_info,
+  NETRXF_more_data,
+  XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
+  XEN_NETIF_EXTRA_FLAG_MORE,
+  XEN_NETIF_GSO_TYPE_TCPV4,
+  XEN_NETIF_GSO_TYPE_TCPV6,
+} from '../../abi/io/netif.js';
+import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
+import type { Disposable, DomId, EvtchnPort, GrantRef } from '../../base/index.js';
+import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
+import { BackRing } from '../../ring/index.js';
+import type { FrameInfo } from './bridge/index.js';
+import { CreditLimiter } from './rate-limit.js';
+import { RX_BACK_CODEC, TX_RING_CODEC, type RxSlotOut, type TxSlot } from './protocol.js';
+import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits } from './tx-parse.js';
+
+/** What a queue needs from its vif (NetBack). */
+export interface VifContext {
+  readonly platform: Platform;
+  readonly frontDomid: DomId;
+  readonly limits: TxParseLimits & { readonly txBudget: number; readonly eventAllowance: number; readonly eventWindowMs: number };
+  readonly clock: () => number;
+  /** The frontend's receive features. */
+  readonly rx: { readonly sg: boolean; readonly gsoV4: boolean; readonly gsoV6: boolean };
+  readonly disabled: boolean;
+  input(frame: Uint8Array, info: FrameInfo): void;
+  mcast(op: 'add' | 'del', addr: Uint8Array): boolean;
+  /** A frontend violation that disables the vif (xenvif_fatal_tx_err). */
+  fatal(reason: string): void;
+  /** Buffers were posted on some queue's rx ring. */
+  rxPosted(): void;
+  readonly counters: BackCounters;
+}
+
+export interface BackCounters {
+  /** Guest → bridge packets refused by netback (parse drops, copy failures). */
+  txErrors: number;
+  txDropReasons: Record<string, number>;
+  /** Bridge → guest frames lost by netback (copy failures, too big without sg, multicast filter). */
+  rxErrors: number;
+  rxFiltered: number;
+  rateDeferrals: number;
+  events: number;
+  eventsDeferred: number;
+}
+
+export interface QueueConfig {
+  readonly txRef: GrantRef;
+  readonly rxRef: GrantRef;
+  /** One port, or tx/rx ports with split event channels. */
+  readonly ports: { readonly tx: EvtchnPort; readonly rx: EvtchnPort };
+  readonly rate?: { readonly creditBytes: number; readonly creditUsecs: number };
+}
+
+export interface RxExtras {
+  readonly gso?: FrameInfo['gso'];
+  readonly hash?: { readonly typeBit: number; readonly value: number };
+}
+
+export class BackQueue implements Disposable {
+  private readonly owned: Disposable[] = [];
+  private readonly txRing: BackRing<TxSlot, NetifTxResponse>;
+  private readonly rxRing: BackRing<NetifRxRequest, RxSlotOut>;
+  private readonly txEvt: EvtchnBinding;
+  private readonly rxEvt: EvtchnBinding;
+  private readonly limiter: CreditLimiter;
+  private pendingFirst: TxSlot | undefined;
+  private txScheduled = false;
+  private timer: NodeJS.Timeout | undefined;
+  private windowStart = 0;
+  private windowEvents = 0;
+  private disposed = false;
+
+  constructor(private readonly vif: VifContext, readonly index: number, cfg: QueueConfig) {
+    const p = vif.platform;
+    const onBroken = (): void => vif.fatal(`queue ${index}: impossible number of requests`);
+    try {
+      const txMap = this.own(p.grants.map(vif.frontDomid, [cfg.txRef], true));
+      const rxMap = this.own(p.grants.map(vif.frontDomid, [cfg.rxRef], true));
+      this.txRing = BackRing.attach(pageOf(txMap), TX_RING_CODEC, 0, { onBroken });
+      this.rxRing = BackRing.attach(pageOf(rxMap), RX_BACK_CODEC, 0, { onBroken });
+      if (cfg.ports.tx === cfg.ports.rx) {
+        this.txEvt = this.rxEvt = this.own(p.events.bindInterdomain(vif.frontDomid, cfg.ports.tx, () => this.onEvent(true, true)));
+      } else {
+        this.txEvt = this.own(p.events.bindInterdomain(vif.frontDomid, cfg.ports.tx, () => this.onEvent(true, false)));
+        this.rxEvt = this.own(p.events.bindInterdomain(vif.frontDomid, cfg.ports.rx, () => this.onEvent(false, true)));
+      }
+    } catch (err) {
+      this.dispose();
+      throw err;
+    }
+    this.limiter = cfg.rate === undefined ? CreditLimiter.unlimited(vif.clock) : new CreditLimiter({ ...cfg.rate, clock: vif.clock });
+    this.kickTx();
+  }
+
+  private own<T extends Disposable>(d: T): T {
+    this.owned.push(d);
+    return d;
+  }
+
+  /** An event: a hint. Counted, rate-bounded (R6), and turned into at most one scheduled run. */
+  private onEvent(tx: boolean, rx: boolean): void {
+    if (this.disposed) return;
+    this.vif.counters.events++;
+    const now = this.vif.clock();
+    if (now - this.windowStart >= this.vif.limits.eventWindowMs) {
+      this.windowStart = now;
+      this.windowEvents = 0;
+    }
+    if (++this.windowEvents > this.vif.limits.eventAllowance) {
+      // Over the allowance: the work waits for the window's end, like a deferred EOI.
+      this.vif.counters.eventsDeferred++;
+      this.deferTo(this.windowStart + this.vif.limits.eventWindowMs);
+      return;
+    }
+    if (tx) this.kickTx();
+    if (rx) this.vif.rxPosted();
+  }
+
+  private deferTo(at: number): void {
+    if (this.timer !== undefined) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.kickTx();
+      this.vif.rxPosted();
+    }, Math.max(0, at - this.vif.clock()));
+  }
+
+  kickTx(): void {
+    if (this.txScheduled || this.disposed) return;
+    this.txScheduled = true;
+    setImmediate(() => {
+      this.txScheduled = false;
+      this.serveTx();
+    });
+  }
+
+  /** Take up to a budget of packets; reschedule if more are waiting (the cond_resched analogue). */
+  serveTx(): void {
+    if (this.disposed || this.vif.disabled) return;
+    let done = 0;
+    while (done < this.vif.limits.txBudget && !this.vif.disabled) {
+      const first = this.pendingFirst ?? this.txRing.nextRequest();
+      if (first === undefined) break;
+      if (!this.limiter.tryConsume(first.req.size)) {
+        this.pendingFirst = first;
+        this.vif.counters.rateDeferrals++;
+        this.deferTo(this.limiter.retryAt() ?? this.vif.clock());
+        break;
+      }
+      this.pendingFirst = undefined;
+      this.txOne(first);
+      done++;
+    }
+    // A fatal verdict tore the queue down: no response, no notification (Linux: vif->disabled).
+    if (this.disposed || this.vif.disabled) return;
+    if (this.txRing.pushResponses()) this.txEvt.notify();
+    if (this.pendingFirst !== undefined) return;
+    if (done === this.vif.limits.txBudget || this.txRing.finalCheckForRequests()) this.kickTx();
+  }
+
+  private txOne(first: TxSlot): void {
+    const src = { available: () => this.txRing.unconsumedRequests(), take: () => this.txRing.nextRequest()! };
+    const v = parseTxPacket(first, src, this.vif.limits);
+    switch (v.kind) {
+      case 'fatal':
+        this.vif.fatal(`queue ${this.index}: ${v.reason}`);
+        return;
+      case 'drop':
+        this.countTxDrop(v.reason);
+        this.answer(v.answers, NETIF_RSP_ERROR);
+        return;
+      case 'mcast':
+        this.answer(v.answers, this.vif.mcast(v.op, v.addr) ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
+        return;
+      case 'packet':
+        this.txPacket(v);
+        return;
+    }
+  }
+
+  private countTxDrop(reason: string): void {
+    const c = this.vif.counters;
+    c.txErrors++;
+    const key = reason.split(' ').slice(0, 2).join(' ');
+    c.txDropReasons[key] = (c.txDropReasons[key] ?? 0) + 1;
+  }
+
+  /** Copy the packet into a private frame, answer it, and give the frame to the bridge. */
+  private txPacket(p: TxPacket): void {
+    const frame = new Uint8Array(p.size);
+    const ops: GrantCopyOp[] = [];
+    let at = 0;
+    for (const f of p.frags) {
+      const source: CopyPtr = { kind: 'grant', domid: this.vif.frontDomid, ref: f.gref as GrantRef, offset: f.offset };
+      ops.push({ source, dest: { kind: 'local', buf: frame, offset: at }, len: f.len });
+      at += f.len;
+    }
+    const ok = this.vif.platform.grants.copy(ops).every((s) => s === 0);
+    this.answer(p.answers, ok ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
+    if (!ok) {
+      this.countTxDrop('grant copy failed');
+      return;
+    }
+    const info: FrameInfo = { csumBlank: p.csumBlank, dataValidated: p.dataValidated, ...(p.gso === undefined ? {} : { gso: p.gso }) };
+    this.vif.input(frame, info);
+  }
+
+  /** One response per consumed slot, in ring order: data slots get `status`, extras NULL. */
+  private answer(answers: readonly TxAnswer[], status: number): void {
+    for (const a of answers) {
+      this.txRing.putResponse(a.kind === 'data' ? { id: a.id, status } : { id: 0, status: NETIF_RSP_NULL });
+    }
+  }
+
+  /** Slots a frame needs on the rx ring: its data pages plus one per extra. */
+  rxSlotsNeeded(len: number, extras: RxExtras): number {
+    return Math.max(1, Math.ceil(len / PAGE_SIZE)) + (extras.gso !== undefined ? 1 : 0) + (extras.hash !== undefined ? 1 : 0);
+  }
+
+  /** Can `needed` slots be taken now? If not, ask for an event on the frontend's next post. */
+  rxRoom(needed: number): boolean {
+    if (this.rxRing.unconsumedRequests() >= needed) return true;
+    this.rxRing.finalCheckForRequests();
+    return this.rxRing.unconsumedRequests() >= needed;
+  }
+
+  /** Write a frame into posted buffers (the caller checked `rxRoom`). */
+  rxDeliver(frame: Uint8Array, info: FrameInfo, extras: RxExtras): void {
+    const dataSlots = Math.max(1, Math.ceil(frame.length / PAGE_SIZE));
+    const extraList = rxExtraList(extras);
+    const reqs: NetifRxRequest[] = [];
+    for (let i = 0; i < dataSlots + extraList.length; i++) reqs.push(this.rxRing.nextRequest()!);
+    const data = [reqs[0]!, ...reqs.slice(1 + extraList.length)];
+    const ops: GrantCopyOp[] = data.map((r, i) => ({
+      source: { kind: 'local', buf: frame, offset: i * PAGE_SIZE },
+      dest: { kind: 'grant', domid: this.vif.frontDomid, ref: r.gref as GrantRef, offset: 0 },
+      len: Math.min(PAGE_SIZE, frame.length - i * PAGE_SIZE),
+    }));
+    const status = this.vif.platform.grants.copy(ops);
+    if (status.some((s) => s !== 0)) this.vif.counters.rxErrors++;
+    const csum = info.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : info.dataValidated ? NETRXF_data_validated : 0;
+    data.forEach((r, i) => {
+      const more = i + 1 < data.length ? NETRXF_more_data : 0;
+      const first = i === 0 ? csum | (extraList.length > 0 ? NETRXF_extra_info : 0) : 0;
+      const st = status[i] === 0 ? ops[i]!.len : NETIF_RSP_ERROR;
+      this.rxRing.putResponse({ kind: 'rsp', rsp: { id: r.id, offset: 0, flags: more | first, status: st } });
+      if (i === 0) for (const e of extraList) this.rxRing.putResponse({ kind: 'extra', extra: e });
+    });
+    if (this.rxRing.pushResponses()) this.rxEvt.notify();
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    for (const d of this.owned.reverse()) d.dispose();
+    this.owned.length = 0;
+  }
+}
+
+function pageOf(m: GrantMapping): Uint8Array {
+  return m.pages[0]!;
+}
+
+/** The extra-info slots after a packet's first rx slot: GSO, then hash (Linux's order). */
+function rxExtraList(extras: RxExtras): NetifExtraInfo[] {
+  const list: NetifExtraInfo[] = [];
+  if (extras.gso !== undefined) {
+    const type = extras.gso.type === 'tcpv4' ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
+    list.push({ kind: 'gso', flags: 0, size: extras.gso.size, type, features: 0 });
+  }
+  if (extras.hash !== undefined) {
+    list.push({ kind: 'hash', flags: 0, type: extras.hash.typeBit, algorithm: XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, value: extras.hash.value });
+  }
+  // Every extra but the last says another follows.
+  return list.map((e, i) => (i + 1 < list.length ? { ...e, flags: XEN_NETIF_EXTRA_FLAG_MORE } : e));
+}

@@ -1,0 +1,337 @@
+/**
+ * One netfront queue: its tx and rx rings (pages we grant), event channel(s), the transmit
+ * pages and the posted receive buffers.
+ *
+ * Transmit: each data slot uses one of our granted pages (a frame is cut at page boundaries);
+ * a slot's `id` is its page's index, so a response names the page to take back. A frame that
+ * finds no room waits in a bounded backlog, then is dropped and counted.
+ *
+ * Receive: a posted buffer sits at a ring index; its response comes back in the same slot
+ * (netif.h), so the slot, not the response's id, names the buffer. Responses are checked as
+ * Linux netfront does (xennet_get_responses): negative status or offset + size past the page
+ * drops the packet; more than maxRxSlots, a missing continuation or a bad extra drops it too.
+ * A backend that breaks the ring itself (response producer overflow, an unknown tx id) puts
+ * the device in a sticky error state (R5): nothing more is processed or sent.
+ */
+import {
+  NETIF_RSP_NULL,
+  NETIF_RSP_OKAY,
+  NETRXF_csum_blank,
+  NETRXF_data_validated,
+  NETRXF_extra_info,
+  NETRXF_more_data,
+  NETTXF_csum_blank,
+  NETTXF_data_validated,
+  NETTXF_extra_info,
+  NETTXF_more_data,
+  XEN_NETIF_EXTRA_FLAG_MORE,
+  XEN_NETIF_GSO_TYPE_TCPV4,
+  XEN_NETIF_GSO_TYPE_TCPV6,
+} from '../../abi/io/netif.js';
+import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
+import { BoundedQueue, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
+import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
+import { FrontRing } from '../../ring/index.js';
+import type { FrameInfo } from './bridge/index.js';
+import type { GrantedPage, PagePool } from './front-pages.js';
+import { RX_FRONT_CODEC, TX_FRONT_CODEC, type RxSlot, type TxSlotOut } from './protocol.js';
+
+export interface RxFrameInfo extends FrameInfo {
+  /** The backend's hash of the frame (XEN_NETIF_EXTRA_TYPE_HASH), when hashing is on. */
+  readonly hash?: { readonly type: number; readonly value: number };
+}
+
+export interface FrontCounters {
+  txPackets: number;
+  txBytes: number;
+  txErrors: number;
+  txDropped: number;
+  rxPackets: number;
+  rxBytes: number;
+  rxErrors: number;
+  rxDropped: number;
+  events: number;
+}
+
+export interface FrontQueueContext {
+  readonly platform: Platform;
+  readonly backend: DomId;
+  readonly pool: PagePool;
+  readonly txBuffers: number;
+  readonly rxBuffers: number;
+  readonly txBacklog: number;
+  readonly rxBudget: number;
+  readonly maxRxSlots: number;
+  /** What the backend takes on transmit. */
+  readonly back: { readonly sg: boolean; readonly gsoV4: boolean; readonly gsoV6: boolean };
+  readonly counters: FrontCounters;
+  receive(frame: Uint8Array, info: RxFrameInfo): void;
+  broken(reason: string): void;
+}
+
+interface Pending {
+  readonly frame: Uint8Array;
+  readonly info: FrameInfo;
+}
+
+export class FrontQueue implements Disposable {
+  readonly txPage: GrantedPage;
+  readonly rxPage: GrantedPage;
+  readonly txEvt: EvtchnBinding;
+  readonly rxEvt: EvtchnBinding;
+  private readonly tx: FrontRing<TxSlotOut, NetifTxResponse>;
+  private readonly rx: FrontRing<NetifRxRequest, RxSlot>;
+  private readonly txBufs: GrantedPage[];
+  private readonly rxBufs: GrantedPage[];
+  private readonly txFree: number[] = [];
+  private readonly txInFlight: Uint8Array;
+  private readonly rxFree: number[] = [];
+  /** Buffer posted at each ring slot (index & mask), -1 when none. */
+  private readonly rxAt: Int32Array;
+  private rxProd = 0;
+  private rxCons = 0;
+  private readonly backlog: BoundedQueue<Pending>;
+  private scheduled = false;
+  private dead = false;
+
+  constructor(private readonly ctx: FrontQueueContext, readonly index: number, split: boolean) {
+    const pages = ctx.pool.grant(2 + ctx.txBuffers + ctx.rxBuffers, false);
+    [this.txPage, this.rxPage] = [pages[0]!, pages[1]!];
+    this.txBufs = pages.slice(2, 2 + ctx.txBuffers);
+    this.rxBufs = pages.slice(2 + ctx.txBuffers);
+    const onBroken = (): void => ctx.broken(`queue ${index}: response producer overflow`);
+    this.tx = FrontRing.init(this.txPage.bytes, TX_FRONT_CODEC, { onBroken });
+    this.rx = FrontRing.init(this.rxPage.bytes, RX_FRONT_CODEC, { onBroken });
+    this.txInFlight = new Uint8Array(ctx.txBuffers);
+    for (let i = ctx.txBuffers - 1; i >= 0; i--) this.txFree.push(i);
+    for (let i = ctx.rxBuffers - 1; i >= 0; i--) this.rxFree.push(i);
+    this.rxAt = new Int32Array(this.rx.size).fill(-1);
+    this.backlog = new BoundedQueue(ctx.txBacklog);
+    try {
+      const ev = ctx.platform.events;
+      if (split) {
+        this.txEvt = ev.allocUnbound(ctx.backend, () => this.onEvent());
+        try {
+          this.rxEvt = ev.allocUnbound(ctx.backend, () => this.onEvent());
+        } catch (err) {
+          this.txEvt.dispose();
+          throw err;
+        }
+      } else {
+        this.txEvt = this.rxEvt = ev.allocUnbound(ctx.backend, () => this.onEvent());
+      }
+    } catch (err) {
+      ctx.pool.release(pages);
+      throw err;
+    }
+    this.postRx();
+  }
+
+  get ports(): { tx: EvtchnPort; rx: EvtchnPort } {
+    return { tx: this.txEvt.port, rx: this.rxEvt.port };
+  }
+
+  /** Send a frame; false when it was dropped (too big, or the backlog is full). */
+  transmit(frame: Uint8Array, info: FrameInfo): boolean {
+    if (this.dead) return false;
+    const slots = Math.max(1, Math.ceil(frame.length / PAGE_SIZE));
+    if (frame.length > 0xffff || (slots > 1 && !this.ctx.back.sg) || slots > this.ctx.txBuffers) {
+      this.ctx.counters.txDropped++;
+      return false;
+    }
+    if (this.backlog.length === 0 && this.tryPut(frame, info)) return true;
+    if (this.backlog.push({ frame: frame.slice(), info })) return true;
+    this.ctx.counters.txDropped++;
+    return false;
+  }
+
+  private gsoExtra(info: FrameInfo): TxSlotOut | undefined {
+    const g = info.gso;
+    if (g === undefined || !(g.type === 'tcpv4' ? this.ctx.back.gsoV4 : this.ctx.back.gsoV6)) return undefined;
+    const type = g.type === 'tcpv4' ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
+    return { kind: 'extra', extra: { kind: 'gso', flags: 0, size: g.size, type, features: 0 } };
+  }
+
+  /** Put one frame on the ring if slots and pages allow; publish and notify. */
+  private tryPut(frame: Uint8Array, info: FrameInfo): boolean {
+    const dataSlots = Math.max(1, Math.ceil(frame.length / PAGE_SIZE));
+    const extra = this.gsoExtra(info);
+    if (this.tx.freeRequests() < dataSlots + (extra ? 1 : 0) || this.txFree.length < dataSlots) return false;
+    const csum = (info.csumBlank ? NETTXF_csum_blank : 0) | (info.dataValidated ? NETTXF_data_validated : 0);
+    for (let i = 0; i < dataSlots; i++) {
+      const id = this.txFree.pop()!;
+      this.txInFlight[id] = 1;
+      const page = this.txBufs[id]!;
+      const chunk = frame.subarray(i * PAGE_SIZE, Math.min(frame.length, (i + 1) * PAGE_SIZE));
+      page.bytes.set(chunk, 0);
+      const more = i + 1 < dataSlots ? NETTXF_more_data : 0;
+      const flags = i === 0 ? csum | more | (extra ? NETTXF_extra_info : 0) : more;
+      // The first slot's size is the whole packet (netif.h "Guest transmit").
+      this.tx.putRequest({ kind: 'req', req: { gref: page.ref, offset: 0, flags, id, size: i === 0 ? frame.length : chunk.length } });
+      if (i === 0 && extra) this.tx.putRequest(extra);
+    }
+    if (this.tx.pushRequests()) this.txEvt.notify();
+    this.ctx.counters.txPackets++;
+    this.ctx.counters.txBytes += frame.length;
+    return true;
+  }
+
+  /** A raw slot sequence, for multicast control and for tests that play a hostile frontend. */
+  putRaw(slots: readonly TxSlotOut[]): boolean {
+    if (this.dead || this.tx.freeRequests() < slots.length) return false;
+    for (const s of slots) this.tx.putRequest(s);
+    if (this.tx.pushRequests()) this.txEvt.notify();
+    return true;
+  }
+
+  /** Borrow a transmit page for a raw slot (tests); undefined when none is free. */
+  borrowTxPage(): { id: number; page: GrantedPage } | undefined {
+    const id = this.txFree.pop();
+    if (id === undefined) return undefined;
+    this.txInFlight[id] = 1;
+    return { id, page: this.txBufs[id]! };
+  }
+
+  private onEvent(): void {
+    if (this.dead) return;
+    this.ctx.counters.events++;
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.serve();
+    });
+  }
+
+  private serve(): void {
+    if (this.dead) return;
+    this.reapTx();
+    const more = this.receiveBatch();
+    if (this.dead) return;
+    this.flushBacklog();
+    if (more || this.tx.finalCheckForResponses() || this.rx.finalCheckForResponses()) this.onEvent();
+  }
+
+  private reapTx(): void {
+    for (let r = this.tx.nextResponse(); r !== undefined && !this.dead; r = this.tx.nextResponse()) {
+      if (r.status === NETIF_RSP_NULL) continue; // the answer to an extra-info slot
+      // "don't trust the backend response data blindly": the id must be one of ours, in flight.
+      if (r.id >= this.txInFlight.length || this.txInFlight[r.id] !== 1) {
+        this.ctx.broken(`queue ${this.index}: tx response for inactive request ${r.id}`);
+        return;
+      }
+      this.txInFlight[r.id] = 0;
+      this.txFree.push(r.id);
+      if (r.status !== NETIF_RSP_OKAY) this.ctx.counters.txErrors++;
+    }
+  }
+
+  private flushBacklog(): void {
+    for (let p = this.backlog.peek(); p !== undefined && this.tryPut(p.frame, p.info); p = this.backlog.peek()) this.backlog.shift();
+  }
+
+  /** Post every free rx buffer. */
+  private postRx(): void {
+    let posted = false;
+    while (this.rxFree.length > 0 && !this.rx.isFull()) {
+      const buf = this.rxFree.pop()!;
+      const slot = this.rxProd & (this.rx.size - 1);
+      this.rxAt[slot] = buf;
+      this.rx.putRequest({ id: slot, gref: this.rxBufs[buf]!.ref });
+      this.rxProd = (this.rxProd + 1) >>> 0;
+      posted = true;
+    }
+    if (posted && this.rx.pushRequests()) this.rxEvt.notify();
+  }
+
+  /** Take the next response, returning its slot's buffer to the free list. */
+  private nextRx(): { slot: RxSlot; buf: GrantedPage } | undefined {
+    const slot = this.rx.nextResponse();
+    if (slot === undefined) return undefined;
+    const at = this.rxCons & (this.rx.size - 1);
+    this.rxCons = (this.rxCons + 1) >>> 0;
+    const b = this.rxAt[at]!;
+    this.rxAt[at] = -1;
+    if (b < 0) return undefined; // cannot happen with a valid producer index: no request there
+    this.rxFree.push(b);
+    return { slot, buf: this.rxBufs[b]! };
+  }
+
+  /** Up to a budget of packets; true if more responses are waiting. */
+  private receiveBatch(): boolean {
+    let n = 0;
+    for (; n < this.ctx.rxBudget && !this.dead; n++) {
+      const first = this.nextRx();
+      if (first === undefined) break;
+      this.receiveOne(first);
+    }
+    this.postRx();
+    return n === this.ctx.rxBudget;
+  }
+
+  private receiveOne(first: { slot: RxSlot; buf: GrantedPage }): void {
+    const c = this.ctx.counters;
+    const parts: Uint8Array[] = [];
+    let error = false;
+    let gso: FrameInfo['gso'];
+    let hash: RxFrameInfo['hash'];
+    let cur: { slot: RxSlot; buf: GrantedPage } | undefined = first;
+    const flags0 = first.slot.rsp.flags;
+    let extras = (flags0 & NETRXF_extra_info) !== 0;
+    for (let slots = 1; cur !== undefined; slots++) {
+      const r = cur.slot.rsp;
+      if (r.status < 0 || r.offset + r.status > PAGE_SIZE || slots > this.ctx.maxRxSlots) error = true;
+      else parts.push(cur.buf.bytes.slice(r.offset, r.offset + r.status)); // copy once, out of the shared page
+      while (extras) {
+        const e = this.nextRx();
+        if (e === undefined) return void c.rxErrors++; // missing extra: the packet is lost
+        const x = e.slot.extra;
+        if (x.kind === 'gso' && (x.type === XEN_NETIF_GSO_TYPE_TCPV4 || x.type === XEN_NETIF_GSO_TYPE_TCPV6) && x.size > 0) {
+          gso = { type: x.type === XEN_NETIF_GSO_TYPE_TCPV4 ? 'tcpv4' : 'tcpv6', size: x.size };
+        } else if (x.kind === 'hash') hash = { type: x.type, value: x.value };
+        else if (x.kind === 'unknown') error = true;
+        extras = (x.flags & XEN_NETIF_EXTRA_FLAG_MORE) !== 0;
+      }
+      if ((r.flags & NETRXF_more_data) === 0) break;
+      cur = this.nextRx();
+      if (cur === undefined) error = true; // "Need more slots"
+    }
+    if (error) return void c.rxErrors++;
+    const frame = concat(parts);
+    c.rxPackets++;
+    c.rxBytes += frame.length;
+    const info: RxFrameInfo = {
+      csumBlank: (flags0 & NETRXF_csum_blank) !== 0,
+      dataValidated: (flags0 & NETRXF_data_validated) !== 0,
+      ...(gso ? { gso } : {}),
+      ...(hash ? { hash } : {}),
+    };
+    this.ctx.receive(frame, info);
+  }
+
+  /** Stop everything; the rings and pages go back through the pool (deferred if still mapped). */
+  dispose(): void {
+    if (this.dead && this.txBufs.length === 0) return;
+    this.dead = true;
+    this.txEvt.dispose();
+    if (this.rxEvt !== this.txEvt) this.rxEvt.dispose();
+    this.ctx.pool.release([this.txPage, this.rxPage, ...this.txBufs, ...this.rxBufs]);
+    this.txBufs.length = 0;
+  }
+
+  /** The sticky error state: no more processing (the owner disposes later). */
+  halt(): void {
+    this.dead = true;
+  }
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
