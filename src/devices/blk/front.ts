@@ -45,6 +45,7 @@ import { XenpvError, toDomId, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
 import { readBool, readOptional, readUint } from '../../xenbus/keys.js';
 import { pumpWatch, Reactor } from '../../xenbus/reactor.js';
+import { errorPath } from '../../xenbus/paths.js';
 import { deviceFatal, readState, stateValue, switchState } from '../../xenbus/state.js';
 import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
 import { countOp, newBlkCounters, type BlkCounters, type OpKind } from './counters.js';
@@ -513,8 +514,9 @@ export class BlkFront {
     const queues = this.queues;
     this.queues = [];
     this.requeue(queues.flatMap((q) => q.dispose()));
+    // Linux xenbus_dev_fatal: error node, Closing; then everything pending fails.
+    await deviceFatal(this.client, this.frontPath, errorPath(this.frontPath, this.platform.domid), why).catch(() => undefined);
     this.failAll(this.deadError());
-    await deviceFatal(this.client, this.frontPath, `${this.frontPath}/error`, why).catch(() => undefined);
   }
 
   private failAll(err: Error): void {

@@ -1,0 +1,110 @@
+/**
+ * A hostile backend against BlkFront (reliability.md R5, R8): bogus and duplicate response
+ * ids, wrong operations, an overflowed rsp_prod, garbage device properties, pages kept
+ * mapped. The frontend fails pending I/O with an error, closes the device, and never crashes
+ * or reuses a page the backend still maps.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
+import type { DomId, GrantRef } from '../../base/index.js';
+import { errorCode } from '../../base/index.js';
+import { RawBack } from './raw-back.js';
+import { until, withBlkEnv, type BlkEnv } from './test-support.js';
+import type { BlkFront } from './front.js';
+
+async function setup(env: BlkEnv, props: Record<string, string | number> = {}): Promise<{ raw: RawBack; front: BlkFront; started: Promise<void> }> {
+  await env.addVbd();
+  const raw = new RawBack(env);
+  const front = env.newFront({ persistent: false, maxQueues: 1 });
+  const started = front.start();
+  await raw.connect(props);
+  return { raw, front, started };
+}
+
+async function expectBroken(env: BlkEnv, front: BlkFront, op: Promise<void>): Promise<void> {
+  await assert.rejects(op, (err) => errorCode(err) === 'EIO');
+  await until(async () => (await env.xsGuest.readString(`${env.frontPath}/state`)) === '5', 2000, 'frontend Closing');
+  await assert.rejects(front.read(0, new Uint8Array(512)), (err) => errorCode(err) === 'EIO', 'the device stays dead');
+}
+
+const MISBEHAVIOURS: [string, (raw: RawBack, id: bigint) => void][] = [
+  ['a response with an unknown id', (raw) => raw.respond({ id: 31n, operation: BLKIF_OP_READ, status: 0 })],
+  ['a response with an id beyond the ring', (raw) => raw.respond({ id: 2n ** 63n, operation: BLKIF_OP_READ, status: 0 })],
+  ['a response with the wrong operation', (raw, id) => raw.respond({ id, operation: BLKIF_OP_WRITE, status: 0 })],
+  ['an overflowed rsp_prod', (raw) => raw.setRspProd(1000)],
+];
+
+for (const [name, misbehave] of MISBEHAVIOURS) {
+  test(`hostile back: ${name} fails pending I/O and closes the frontend`, () =>
+    withBlkEnv(async (env) => {
+      const { raw, front, started } = await setup(env);
+      await started;
+      const op = front.read(0, new Uint8Array(4096));
+      const [req] = await raw.waitRequests(1);
+      misbehave(raw, req!.kind === 'unknown' ? 0n : req!.id);
+      await expectBroken(env, front, op);
+      raw.dispose();
+    }));
+}
+
+test('hostile back: a duplicate response id completes nothing twice and closes the frontend', () =>
+  withBlkEnv(async (env) => {
+    const { raw, front, started } = await setup(env);
+    await started;
+    const a = front.read(0, new Uint8Array(512));
+    const b = front.read(8, new Uint8Array(512));
+    const reqs = await raw.waitRequests(2);
+    const idA = reqs[0]!.kind === 'rw' ? reqs[0]!.id : -1n;
+    // Two responses for two requests (ring accounting is fine), both naming the first id.
+    raw.respond({ id: idA, operation: BLKIF_OP_READ, status: 0 }, { id: idA, operation: BLKIF_OP_READ, status: 0 });
+    await a;
+    await expectBroken(env, front, b);
+    raw.dispose();
+  }));
+
+const BAD_PROPS: [string, Record<string, string>][] = [
+  ['sectors not a number', { sectors: 'lots' }],
+  ['sector-size not a power of two', { 'sector-size': '1000' }],
+  ['sector-size above a page', { 'sector-size': '8192' }],
+  ['info garbage', { info: '-4' }],
+];
+
+for (const [name, props] of BAD_PROPS) {
+  test(`hostile back: ${name} — the frontend refuses to connect`, () =>
+    withBlkEnv(async (env) => {
+      const { raw, started } = await setup(env, props);
+      await assert.rejects(started, (err) => errorCode(err) === 'EIO');
+      assert.equal(await env.xsGuest.readString(`${env.frontPath}/state`), '5');
+      raw.dispose();
+    }));
+}
+
+test('hostile back: a data page still mapped after the response is never reused or freed (R8)', () =>
+  withBlkEnv(async (env) => {
+    const { raw, front, started } = await setup(env);
+    await started;
+    const buf = new Uint8Array(512);
+    const op = front.read(0, buf);
+    const req = (await raw.waitRequests(1))[0]!;
+    assert.equal(req.kind, 'rw');
+    if (req.kind !== 'rw') return;
+    const gref = req.seg[0]!.gref as GrantRef;
+    // Keep the data page mapped past the response, as a malicious backend would.
+    const m = env.dom0.grants.map(env.guestId as DomId, [gref], true);
+    raw.held.push(m);
+    m.pages[0]!.fill(0x5a, 0, 512);
+    raw.respond({ id: req.id, operation: BLKIF_OP_READ, status: 0 });
+    await op;
+    assert.ok(buf.every((b) => b === 0x5a));
+    assert.equal(front.unreclaimedGrants, 1, 'the page waits in the reclaimer');
+    // Later I/O never gets that page: the backend scribbling on it cannot reach new data.
+    const second = front.read(8, new Uint8Array(512));
+    const reqs = await raw.waitRequests(2);
+    const r2 = reqs[1]!;
+    assert.ok(r2.kind === 'rw' && r2.seg[0]!.gref !== gref, 'a different grant');
+    raw.respond({ id: r2.kind === 'rw' ? r2.id : 0n, operation: BLKIF_OP_READ, status: 0 });
+    await second;
+    raw.dispose();
+    await until(() => front.unreclaimedGrants === 0, 2000, 'reclaimed once unmapped');
+  }));
