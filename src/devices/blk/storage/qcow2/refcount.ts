@@ -81,7 +81,9 @@ export class Refcounts {
     } finally {
       for (let i = 0; i < n; i++) this.reserved.delete(first + i);
     }
-    if (first === this.hint) this.hint = first + n;
+    // Single clusters come from the first free one at or after the hint, so everything
+    // before them is in use; a multi-cluster run may have skipped shorter free gaps.
+    if (n === 1) this.hint = first + 1;
     return first;
   }
 
@@ -168,6 +170,7 @@ export class Refcounts {
     const offset = at * this.clusterSize;
     const data = this.cache.create(offset);
     this.setTableEntry(index, offset);
+    this.allocEnd = Math.max(this.allocEnd, offset + this.clusterSize);
     this.reserved.add(at);
     try {
       // The block may describe itself; if not, this recurses once into another block.
