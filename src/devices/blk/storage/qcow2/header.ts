@@ -79,7 +79,7 @@ function u64(view: DataView, at: number, what: string): number {
  * when `bytes` is shorter than the cluster). `fileSize` bounds every table.
  */
 export function parseHeader(bytes: Uint8Array, fileSize: number): Qcow2Header {
-  if (bytes.byteLength < HEADER_V2_LENGTH) throw bad('file too short for a header');
+  if (bytes.byteLength < HEADER_V2_LENGTH || fileSize < HEADER_V2_LENGTH) throw bad('file too short for a header');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (view.getUint32(0) !== QCOW2_MAGIC) throw bad('bad magic (not a qcow2 image)');
   const version = view.getUint32(4);
@@ -89,6 +89,7 @@ export function parseHeader(bytes: Uint8Array, fileSize: number): Qcow2Header {
     throw bad(`cluster_bits ${clusterBits} outside ${MIN_CLUSTER_BITS}..${MAX_CLUSTER_BITS}`, { clusterBits });
   }
   const clusterSize = 2 ** clusterBits;
+  if (version === 3 && fileSize < HEADER_V3_MIN_LENGTH) throw bad('file too short for a version 3 header');
   const v3 = version === 3 ? parseV3Fields(view, clusterSize) : undefined;
   const header: Qcow2Header = {
     version,
