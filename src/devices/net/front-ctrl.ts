@@ -61,6 +61,11 @@ export class FrontCtrl implements Disposable {
   }
 
   private drain(): void {
+    do this.take();
+    while (!this.dead && this.ring.finalCheckForResponses()); // re-arm rsp_event, then look again
+  }
+
+  private take(): void {
     for (let r = this.ring.nextResponse(); r !== undefined && !this.dead; r = this.ring.nextResponse()) {
       const w = this.waiting.get(r.id);
       if (w === undefined) {

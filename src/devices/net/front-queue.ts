@@ -39,6 +39,8 @@ import { RX_FRONT_CODEC, TX_FRONT_CODEC, type RxSlot, type TxSlotOut } from './p
 export interface RxFrameInfo extends FrameInfo {
   /** The backend's hash of the frame (XEN_NETIF_EXTRA_TYPE_HASH), when hashing is on. */
   readonly hash?: { readonly type: number; readonly value: number };
+  /** The queue the frame arrived on. */
+  readonly queue?: number;
 }
 
 export interface FrontCounters {
@@ -305,6 +307,7 @@ export class FrontQueue implements Disposable {
       dataValidated: (flags0 & NETRXF_data_validated) !== 0,
       ...(gso ? { gso } : {}),
       ...(hash ? { hash } : {}),
+      queue: this.index,
     };
     this.ctx.receive(frame, info);
   }

@@ -16,6 +16,7 @@ import { backendPath, frontendPath, type DeviceId } from '../../xenbus/paths.js'
 import { NetBack, type NetBackOptions } from './back.js';
 import { Bridge } from './bridge/index.js';
 import { NetFront, type NetFrontOptions } from './front.js';
+import { internetChecksum } from './bridge/checksum.js';
 
 export interface GuestSpec {
   readonly mac?: string;
@@ -131,4 +132,32 @@ export async function withNet(fn: (env: NetEnv) => Promise<void>, guests: GuestS
 /** Bytes 0..n-1 of a recognisable pattern. */
 export function pattern(n: number, seed = 1): Uint8Array {
   return Uint8Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff);
+}
+
+/** An Ethernet + IPv4 + TCP frame (20-byte headers, valid IP checksum) with a patterned payload. */
+export function tcpFrame(src: NetGuest, dst: NetGuest, sport: number, dport: number, payloadLen: number): Uint8Array {
+  const f = new Uint8Array(14 + 20 + 20 + payloadLen);
+  f.set(dst.front.mac, 0);
+  f.set(src.front.mac, 6);
+  f[12] = 0x08;
+  const ip = 14;
+  f[ip] = 0x45;
+  const total = 20 + 20 + payloadLen;
+  f[ip + 2] = (total >> 8) & 0xff; // a GSO super-frame's length may exceed 16 bits' worth of segments; fine for tests
+  f[ip + 3] = total & 0xff;
+  f[ip + 8] = 64;
+  f[ip + 9] = 6;
+  f.set(src.ip.split('.').map(Number), ip + 12);
+  f.set(dst.ip.split('.').map(Number), ip + 16);
+  const sum = internetChecksum(f, ip, ip + 20);
+  f[ip + 10] = sum >> 8;
+  f[ip + 11] = sum & 0xff;
+  const tcp = ip + 20;
+  f[tcp] = sport >> 8;
+  f[tcp + 1] = sport & 0xff;
+  f[tcp + 2] = dport >> 8;
+  f[tcp + 3] = dport & 0xff;
+  f[tcp + 12] = 5 << 4;
+  f.set(pattern(payloadLen, sport), tcp + 20);
+  return f;
 }
