@@ -175,15 +175,18 @@ export class FrontendDevice {
       case XenbusStateConnected:
         return this.onBackendConnected(own);
       case XenbusStateClosing:
-      case XenbusStateUnknown:
         if (own !== XenbusStateClosed) await this.close();
         return;
+      case XenbusStateUnknown:
       case XenbusStateClosed:
-        if (own !== XenbusStateClosed) await this.close();
-        else if (this.closedByBackend) {
+        if (own === XenbusStateClosed) {
+          if (!this.closedByBackend) return;
           // Offer to reconnect; the backend answers InitWait if the device is still online.
           this.closedByBackend = false;
           await switchState(this.ctx.client, this.ctx.frontPath, XenbusStateInitialising);
+        } else if (own !== XenbusStateInitialising || this.initialised) {
+          // (Initialising with nothing set up is our standing offer: not closed again.)
+          await this.close();
         }
         return;
       default:

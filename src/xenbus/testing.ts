@@ -59,10 +59,13 @@ class InProcessTransport implements StoreTransport {
     for (const h of this.closeHandlers) h(err);
   }
 
-  /** Deliver a message from the daemon: asynchronously, like a socket. */
+  /**
+   * Deliver a message from the daemon: in a later turn of the event loop, like a socket (a
+   * microtask would let a store ping-pong starve timers).
+   */
   deliver(bytes: Uint8Array): void {
     const copy = bytes.slice();
-    queueMicrotask(() => {
+    setImmediate(() => {
       if (!this.closed) this.dataHandler?.(copy);
     });
   }

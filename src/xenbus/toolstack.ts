@@ -62,6 +62,27 @@ async function writeAll(tx: XsTransaction, dir: string, keys: Readonly<Record<st
   }
 }
 
+/** The guest-writable subdirectories of a domain's home (libxl__domain_make's rw list). */
+export const GUEST_WRITABLE_DIRS = ['device', 'error', 'drivers', 'control', 'attr', 'data', 'messages', 'feature'] as const;
+
+/**
+ * A new domain's home as libxl makes it: `/local/domain/<d>` owned by dom0 and readable by
+ * the guest, the writable subdirectories owned by the guest, `domid` and `name`.
+ */
+export async function prepareDomainHome(client: XsClient, domid: number, name = `dom${domid}`): Promise<void> {
+  const home = `/local/domain/${domid}`;
+  await client.withTransaction(async (tx) => {
+    await tx.mkdir(home);
+    await tx.setPerms(home, [{ access: 'n', domid: 0 }, { access: 'r', domid }]);
+    for (const d of GUEST_WRITABLE_DIRS) {
+      await tx.mkdir(`${home}/${d}`);
+      await tx.setPerms(`${home}/${d}`, [{ access: 'n', domid }]);
+    }
+    await tx.write(`${home}/domid`, String(domid));
+    await tx.write(`${home}/name`, name);
+  });
+}
+
 /** Create the device's frontend and backend directories (see the file comment). */
 export async function addDevice(client: XsClient, dev: DeviceId, options: AddDeviceOptions = {}): Promise<void> {
   const fe = frontendPath(dev);
