@@ -130,7 +130,11 @@ export class EvtchnHypercalls {
 
   /** EVTCHNOP_send from `port` of `dom`. Sending on an unbound port is dropped, as in Xen. */
   send(dom: number, port: number): void {
-    const v = this.view(dom);
+    this.sendFrom(this.view(dom), port);
+  }
+
+  /** `send` with the sender's view already in hand (the hot path of a bound port). */
+  sendFrom(v: EvtchnView, port: number): void {
     if (!Number.isInteger(port) || port <= 0 || port >= v.maxPorts) {
       throw new XenpvError('EINVAL', `bad port ${port}`, { port });
     }
@@ -140,15 +144,16 @@ export class EvtchnHypercalls {
     if (state !== EVTCHNSTAT_interdomain) throw new XenpvError('EINVAL', `port ${port} cannot send`, { port, state });
     const remote = portRemoteDom(w);
     const rport = portRemotePort(w);
-    const rd = this.table.acquire(remote);
-    if (rd === undefined) return;
+    const gen = this.table.enter(remote);
+    if (gen < 0) return;
     try {
-      const rv = this.view(remote);
+      let rv = this.views.get(remote);
+      if (rv === undefined || rv.gen !== gen) rv = this.view(remote);
       // The link is checked from the far side too, so a send racing a close cannot hit a
       // port that was already handed to someone else.
-      if (rv.port(rport) === packPort(EVTCHNSTAT_interdomain, port, dom)) rv.setPending(rport);
+      if (rv.port(rport) === packPort(EVTCHNSTAT_interdomain, port, v.domid)) rv.setPending(rport);
     } finally {
-      rd.release();
+      this.table.exit(remote);
     }
   }
 

@@ -100,7 +100,7 @@ export class SimEventOps {
     let done = false;
     return {
       port: p,
-      notify: () => this.hc.send(this.self, port),
+      notify: () => this.hc.sendFrom(this.v, port),
       unmask: () => this.hc.unmask(this.self, port),
       dispose: () => {
         if (done) return;
@@ -137,11 +137,13 @@ export class SimEventOps {
    * bound, clear each pending bit and call its handler. Returns how many handlers ran.
    */
   dispatch(): number {
-    if (this.options.blocked?.() === true) return 0;
     const lw = this.v.listeners;
     const base = this.listener * LISTENER_WORDS;
+    // Nothing selected for us: the common case of a poll, without touching anything shared.
+    if (Atomics.load(lw, base + L_SEL_LO) === 0 && Atomics.load(lw, base + L_SEL_HI) === 0) return 0;
+    if (this.options.blocked?.() === true) return 0;
     let ran = 0;
-    let firstError: { err: unknown } | undefined;
+    this.firstError = undefined;
     for (;;) {
       const lo = Atomics.exchange(lw, base + L_SEL_LO, 0);
       const hi = Atomics.exchange(lw, base + L_SEL_HI, 0);
@@ -150,19 +152,23 @@ export class SimEventOps {
       for (let w = 0; w < 64; w++) {
         const selected = w < 32 ? lo & (1 << w) : hi & (1 << (w - 32));
         if (selected === 0) continue;
-        for (const i of [2 * w, 2 * w + 1]) {
-          ran += this.scanWord(i, (err, port) => {
-            if (this.options.onHandlerError !== undefined) this.options.onHandlerError(err, port);
-            else firstError ??= { err };
-          });
-        }
+        ran += this.scanWord(2 * w) + this.scanWord(2 * w + 1);
       }
     }
-    if (firstError !== undefined) throw firstError.err;
+    const first = this.takeError();
+    if (first !== undefined) throw first.err;
     return ran;
   }
 
-  private scanWord(i: number, onError: (err: unknown, port: number) => void): number {
+  private firstError: { err: unknown } | undefined;
+
+  private takeError(): { err: unknown } | undefined {
+    const e = this.firstError;
+    this.firstError = undefined;
+    return e;
+  }
+
+  private scanWord(i: number): number {
     let bits = this.v.deliverable(i);
     let ran = 0;
     while (bits !== 0) {
@@ -175,7 +181,8 @@ export class SimEventOps {
       try {
         h();
       } catch (err) {
-        onError(err, port);
+        if (this.options.onHandlerError !== undefined) this.options.onHandlerError(err, port);
+        else this.firstError ??= { err };
       }
     }
     return ran;

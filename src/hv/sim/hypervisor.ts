@@ -275,6 +275,16 @@ export class Hypervisor extends EventEmitter {
     return [...this.records.keys()].sort((a, b) => a - b).flatMap((d) => this.info(d) ?? []);
   }
 
+  /**
+   * EVTCHNOP_alloc_unbound on behalf of `dom` (a privileged caller may name another
+   * domain, as the toolstack does for a guest's store and console ports). The port has no
+   * thread yet: the domain's thread takes it with `events.adopt(port, handler)`.
+   */
+  allocUnboundFor(dom: number, remote: number): number {
+    this.live(dom);
+    return this.hc.allocUnbound(dom, remote);
+  }
+
   /** The start info the builder wrote for a guest (xenstore/console frames and ports). */
   startInfo(domid: number): StartInfo | undefined {
     this.live(domid);
