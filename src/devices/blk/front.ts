@@ -156,6 +156,10 @@ export class BlkFront {
     if (be === undefined || id === undefined) throw new XenpvError('ENODEV', `${this.frontPath}: no backend/backend-id`);
     this.backPath = be;
     this.backDomid = id;
+    // A new driver instance announces itself (a Closed device from an earlier instance is
+    // re-opened: the backend answers Initialising-after-Closed with InitWait).
+    const own = stateValue(await readState(this.client, this.frontPath));
+    if (own !== XenbusStateInitialising) await switchState(this.client, this.frontPath, XenbusStateInitialising).catch(() => false);
     const ready = this.whenConnected();
     this.watch = this.client.watch(`${be}/state`, undefined, { capacity: 4 });
     pumpWatch(this.watch, () => this.reactor.kick());
