@@ -25,7 +25,10 @@ type Pending =
 export type Rng = () => number;
 
 export function seededRng(seed: number): Rng {
-  let s = seed >>> 0 || 0x9e3779b9;
+  // Scramble the seed (murmur3's finalizer) so small seeds do not start xorshift near zero.
+  let s = Math.imul((seed >>> 0) ^ 0x9e3779b9, 0x85ebca6b);
+  s = Math.imul(s ^ (s >>> 13), 0xc2b2ae35);
+  s = (s ^ (s >>> 16)) >>> 0 || 1;
   return () => {
     s ^= s << 13;
     s >>>= 0;
