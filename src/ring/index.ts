@@ -5,3 +5,4 @@ export * from './back.js';
 export * from './byte-ring.js';
 export * from './xenstore-page.js';
 export * from './console-page.js';
+export * from './codec-check.js';

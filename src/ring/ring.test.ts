@@ -2,9 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BackRing } from './back.js';
 import { FrontRing } from './front.js';
+import { encodesEveryByte } from './codec-check.js';
 import { PagedMemory } from './memory.js';
-import { ringEntries, SRING_REQ_EVENT, SRING_REQ_PROD, SRING_RSP_EVENT, SRING_RSP_PROD, type RingBroken } from './sring.js';
-import { initRingAt, scatteredPages, testCodec } from './test-support.js';
+import { ringEntries, SRING_REQ_EVENT, SRING_REQ_PROD, SRING_RSP_EVENT, SRING_RSP_PROD, type RingBroken, type RingCodec } from './sring.js';
+import { scatteredPages, testCodec } from './test-support.js';
 
 function pair(entrySize: number, pages = 1) {
   const mem = new PagedMemory(scatteredPages(pages));
@@ -75,14 +76,47 @@ test('the front stops at RING_FULL and the back answers at most what it took', (
   }, /no request consumed/);
 });
 
-test('encoded entries carry zeroed padding, never the previous entry', () => {
-  const { mem, front } = pair(64);
-  front.putRequest({ id: 1, words: new Array(15).fill(0xffffffff) });
-  front.putRequest({ id: 2, words: [] }); // slot 1
-  front.putRequest({ id: 3, words: [] }); // slot 2 reuses the private buffer after id 2
-  const slot2 = new Uint8Array(64);
-  mem.copyOut(64 + 2 * 64, slot2, 0, 64);
-  assert.deepEqual([...slot2.subarray(4)], new Array(60).fill(0));
+test('entries are built in zeroed slots: no stale byte reaches the peer (XSA-216)', () => {
+  // An encoder that writes only the id: every other byte of the slot must read 0, although
+  // the page held a canary pattern before (1 page: direct slots; 2 pages of 20-byte entries:
+  // some slots straddle and go through the private buffer).
+  for (const [entry, pages] of [
+    [64, 1],
+    [20, 2],
+  ] as const) {
+    const idOnly: RingCodec<number, number> = {
+      requestSize: entry,
+      responseSize: 8,
+      encodeRequest: (id, out) => out.setUint32(0, id, true),
+      decodeRequest: (b) => b.getUint32(0, true),
+      encodeResponse: (id, out) => out.setUint32(0, id, true),
+      decodeResponse: (b) => b.getUint32(0, true),
+    };
+    const raw = scatteredPages(pages);
+    for (const p of raw) p.fill(0xa5);
+    const mem = new PagedMemory(raw);
+    const front = FrontRing.init(mem, idOnly);
+    const back = BackRing.attach(mem, idOnly);
+    for (let i = 0; i < front.size; i++) front.putRequest(i);
+    front.pushRequests();
+    const slot = new Uint8Array(entry);
+    for (let i = 0; i < front.size; i++) {
+      mem.copyOut(64 + i * entry, slot, 0, entry);
+      assert.equal(new DataView(slot.buffer).getUint32(0, true), i);
+      assert.ok(slot.subarray(4).every((b) => b === 0), `slot ${i} of ${entry}-byte entries`);
+      assert.equal(back.nextRequest(), i);
+      back.putResponse(i);
+      mem.copyOut(64 + i * entry, slot, 0, 8);
+      assert.ok(slot.subarray(4, 8).every((b) => b === 0));
+    }
+  }
+});
+
+test('encodesEveryByte tells a codec that writes every byte from one that does not', () => {
+  const full = testCodec(64);
+  assert.ok(encodesEveryByte(full, [{ id: 1, words: [] }], [{ id: 1, status: -5 }]));
+  const partial = { ...testCodec(64), encodeRequest: (r: { id: number }, out: DataView) => out.setUint32(0, r.id, true) };
+  assert.equal(encodesEveryByte(partial, [{ id: 1 }], []), false);
 });
 
 test('a response producer beyond the requests published breaks the front, nothing thrown', () => {

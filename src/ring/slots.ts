@@ -1,16 +1,29 @@
 /**
  * The entry array of a shared ring: geometry, and copy-once access to one slot.
  *
- * Copy-once (RING_COPY_REQUEST / RING_COPY_RESPONSE, XSA-155): an entry's bytes are copied
- * out of shared memory exactly once, into a private buffer, and decoded from that copy. An
- * entry is encoded privately (zero-filled first, so padding never carries stale bytes:
- * XSA-216) and then copied into its slot.
+ * Reading (RING_COPY_REQUEST / RING_COPY_RESPONSE, XSA-155): an entry's bytes are copied out
+ * of shared memory exactly once, into a private buffer, and decoded from that copy.
+ *
+ * Writing: an entry is built in its slot field by field after the slot is zeroed, so padding
+ * never carries stale bytes (the XSA-216 fix: "build the response in place, field by
+ * field"); the zeroing is skipped for codecs that declare they write every byte. A slot that
+ * straddles a page boundary, or a memory that is not plain pages, is built in a private
+ * buffer and copied in.
  */
-import { type RingMemory } from './memory.js';
+import { PagedMemory, RING_PAGE_SIZE, type RingMemory } from './memory.js';
 import { entrySizeOf, ringEntries, SRING_ENTRIES, type RingCodec } from './sring.js';
 
 function align4(n: number): number {
   return (n + 3) & ~3;
+}
+
+/** Direct access to one slot that lies inside one plain page. */
+interface SlotView {
+  readonly words: Int32Array;
+  /** Index in `words` of the slot's first word. */
+  readonly base: number;
+  readonly req: DataView;
+  readonly rsp: DataView;
 }
 
 export class RingSlots<Req, Rsp> {
@@ -18,12 +31,16 @@ export class RingSlots<Req, Rsp> {
   readonly size: number;
   readonly entrySize: number;
   private readonly mask: number;
-  // One private buffer holds the request and the response copy, so the memory's word fast
-  // path sees the same buffer every time.
+  // One private buffer holds the request and the response copy.
   private readonly scratch: Uint8Array;
+  private readonly scratchWords: Int32Array;
   private readonly rspAt: number;
   private readonly reqView: DataView;
   private readonly rspView: DataView;
+  /** Per slot: direct access, or undefined (straddles a page, or not plain pages). */
+  private readonly direct: (SlotView | undefined)[] = [];
+  private readonly zeroReq: boolean;
+  private readonly zeroRsp: boolean;
 
   constructor(
     readonly mem: RingMemory,
@@ -34,8 +51,29 @@ export class RingSlots<Req, Rsp> {
     this.mask = this.size - 1;
     this.rspAt = align4(codec.requestSize);
     this.scratch = new Uint8Array(this.rspAt + align4(codec.responseSize));
+    this.scratchWords = new Int32Array(this.scratch.buffer);
     this.reqView = new DataView(this.scratch.buffer, 0, codec.requestSize);
     this.rspView = new DataView(this.scratch.buffer, this.rspAt, codec.responseSize);
+    this.zeroReq = codec.encodesEveryByte !== true;
+    this.zeroRsp = codec.encodesEveryByte !== true;
+    const wordSized = this.entrySize % 4 === 0 && codec.requestSize % 4 === 0 && codec.responseSize % 4 === 0;
+    for (let i = 0; i < this.size; i++) {
+      this.direct.push(mem instanceof PagedMemory && wordSized ? this.slotView(mem, i) : undefined);
+    }
+  }
+
+  private slotView(mem: PagedMemory, i: number): SlotView | undefined {
+    const off = this.slotOffset(i);
+    const inPage = off % RING_PAGE_SIZE;
+    if (inPage + this.entrySize > RING_PAGE_SIZE) return undefined;
+    const page = mem.page(Math.floor(off / RING_PAGE_SIZE));
+    const at = page.byteOffset + inPage;
+    return {
+      words: mem.pageWords(Math.floor(off / RING_PAGE_SIZE)),
+      base: inPage >>> 2,
+      req: new DataView(page.buffer, at, this.codec.requestSize),
+      rsp: new DataView(page.buffer, at, this.codec.responseSize),
+    };
   }
 
   /** Byte offset of the slot for free-running index `idx`. */
@@ -45,6 +83,12 @@ export class RingSlots<Req, Rsp> {
 
   writeRequest(idx: number, req: Req): void {
     const n = this.codec.requestSize;
+    const slot = this.direct[idx & this.mask];
+    if (slot !== undefined) {
+      if (this.zeroReq) zeroWords(slot.words, slot.base, n >>> 2);
+      this.codec.encodeRequest(req, slot.req);
+      return;
+    }
     this.scratch.fill(0, 0, n);
     this.codec.encodeRequest(req, this.reqView);
     this.mem.copyIn(this.slotOffset(idx), this.scratch, 0, n);
@@ -52,6 +96,12 @@ export class RingSlots<Req, Rsp> {
 
   writeResponse(idx: number, rsp: Rsp): void {
     const n = this.codec.responseSize;
+    const slot = this.direct[idx & this.mask];
+    if (slot !== undefined) {
+      if (this.zeroRsp) zeroWords(slot.words, slot.base, n >>> 2);
+      this.codec.encodeResponse(rsp, slot.rsp);
+      return;
+    }
     this.scratch.fill(0, this.rspAt, this.rspAt + n);
     this.codec.encodeResponse(rsp, this.rspView);
     this.mem.copyIn(this.slotOffset(idx), this.scratch, this.rspAt, n);
@@ -59,13 +109,29 @@ export class RingSlots<Req, Rsp> {
 
   /** RING_COPY_REQUEST, then decode the private copy. */
   readRequest(idx: number): Req {
-    this.mem.copyOut(this.slotOffset(idx), this.scratch, 0, this.codec.requestSize);
+    this.copyOut(idx, 0, this.codec.requestSize);
     return this.codec.decodeRequest(this.reqView);
   }
 
   /** RING_COPY_RESPONSE, then decode the private copy. */
   readResponse(idx: number): Rsp {
-    this.mem.copyOut(this.slotOffset(idx), this.scratch, this.rspAt, this.codec.responseSize);
+    this.copyOut(idx, this.rspAt, this.codec.responseSize);
     return this.codec.decodeResponse(this.rspView);
   }
+
+  /** Copy `n` bytes of the slot of `idx` into scratch[at..]: one read of each shared byte. */
+  private copyOut(idx: number, at: number, n: number): void {
+    const slot = this.direct[idx & this.mask];
+    if (slot === undefined) {
+      this.mem.copyOut(this.slotOffset(idx), this.scratch, at, n);
+      return;
+    }
+    const w = this.scratchWords;
+    const from = slot.words;
+    for (let k = 0, f = slot.base, t = at >>> 2, end = n >>> 2; k < end; k++) w[t + k] = from[f + k]!;
+  }
+}
+
+function zeroWords(words: Int32Array, base: number, count: number): void {
+  for (let k = 0; k < count; k++) words[base + k] = 0;
 }

@@ -32,6 +32,12 @@ export interface RingCodec<Req, Rsp> {
   readonly responseSize: number;
   /** sizeof(union __name##_sring_entry); defaults to max(requestSize, responseSize). */
   readonly entrySize?: number;
+  /**
+   * True when `encodeRequest`/`encodeResponse` write every byte of `out` (padding included),
+   * so the ring need not zero the slot first. `encodesEveryByte()` (ring/codec-check.ts)
+   * tests the claim; a false claim would leave stale bytes in shared memory.
+   */
+  readonly encodesEveryByte?: boolean;
   /** Write `req` into `out` (zero-filled, `requestSize` bytes): fields only, padding stays 0. */
   encodeRequest(req: Req, out: DataView): void;
   encodeResponse(rsp: Rsp, out: DataView): void;

@@ -1,6 +1,8 @@
 /** Every `xenpv` subcommand, one module each; add a new one to this list. */
 import type { Command } from 'commander';
 import { registerAbi } from './abi.js';
+import { registerBench } from './bench.js';
 import { registerXenstore } from './xenstore.js';
+import { registerXenstored } from './xenstored.js';
 
-export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerXenstore];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerBench, registerXenstore, registerXenstored];
