@@ -304,7 +304,8 @@ export class Hypervisor extends EventEmitter {
     }
     this.table.set(domid, DW.KILL, 1);
     bumpControl(this.table, domid);
-    await Promise.all(rec.workers.map((w) => stopWorker(w, this.options.killGraceMs ?? 500)));
+    const forced = await Promise.all(rec.workers.map((w) => stopWorker(w, this.options.killGraceMs ?? 500)));
+    if (forced.some((f) => f)) this.emit('vcpu-terminated', domid);
     for (const tid of rec.tids) this.breakLocks(tid);
     this.table.set(domid, DW.STATE, DomainState.DYING);
     new SimGrantOps(this.table, domid as DomId, this.hostTid).unmapAll();
@@ -391,11 +392,16 @@ function definedOnly(c: Partial<DomainLimits>): Partial<DomainLimits> {
   return out;
 }
 
-/** Wait for a worker to exit on its own; terminate it after `graceMs`. */
-async function stopWorker(w: Worker, graceMs: number): Promise<void> {
-  if (w.threadId === -1) return;
+/** Wait for a worker to exit on its own; terminate it after `graceMs`. True if forced. */
+async function stopWorker(w: Worker, graceMs: number): Promise<boolean> {
+  if (w.threadId === -1) return false;
+  let forced = false;
   const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-  const timer = setTimeout(() => void w.terminate(), graceMs);
+  const timer = setTimeout(() => {
+    forced = true;
+    void w.terminate();
+  }, graceMs);
   await exited;
   clearTimeout(timer);
+  return forced;
 }

@@ -1,0 +1,82 @@
+/**
+ * The PV guest kernel, first version: the worker entry of one vCPU.
+ *
+ * Boot: attach to the domain's platform, start the upcall handler (event delivery on the
+ * event loop), wait until the toolstack unpauses the domain, run the guest program.
+ * Shutdown: the program's return is `poweroff`; a throw (or an event handler's throw) is
+ * `crash` with the message; `ctx.shutdown(reason)` is that reason. The reason goes to the
+ * hypervisor (SCHEDOP_shutdown), which tells dom0 with VIRQ_DOM_EXC; the vCPU then stops.
+ * When the host destroys the domain, the vCPU notices the kill flag and exits.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { SHUTDOWN } from '../abi/xen.js';
+import { sleep } from '../base/index.js';
+import { SimPlatform } from '../hv/sim/platform.js';
+import type { GuestMessage, VcpuBoot } from '../hv/sim/vcpu-protocol.js';
+import { resolveProgram, type GuestContext, type ShutdownName } from './program.js';
+
+const boot = workerData as VcpuBoot;
+
+function post(m: GuestMessage): void {
+  parentPort?.postMessage(m);
+}
+
+function stop(): never {
+  process.exit(0);
+}
+
+function shutdownNow(platform: SimPlatform, reason: ShutdownName, message?: string): never {
+  const code = SHUTDOWN[`SHUTDOWN_${reason}`];
+  // The message first: the host must have it by the time it sees the shutdown state.
+  post(message === undefined ? { type: 'shutdown', reason: code } : { type: 'shutdown', reason: code, message });
+  platform.shutdown(code);
+  stop();
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Exit as soon as the host kills the domain (destroy), whatever the program is doing. */
+async function watchControl(platform: SimPlatform): Promise<void> {
+  for (;;) {
+    if (platform.killed) stop();
+    await platform.controlChanged(1000);
+  }
+}
+
+function context(platform: SimPlatform): GuestContext {
+  return {
+    platform,
+    domid: platform.domid,
+    vcpu: boot.vcpu,
+    name: boot.name,
+    args: boot.extra,
+    argv: boot.extra.split(/\s+/).filter((s) => s !== ''),
+    log: (...parts) => post({ type: 'console', text: parts.map((p) => (typeof p === 'string' ? p : String(p))).join(' ') }),
+    shutdown: (reason, message) => Promise.resolve().then(() => shutdownNow(platform, reason, message)),
+    running: () => platform.whileRunning(),
+    sleep,
+  };
+}
+
+async function main(): Promise<void> {
+  let platform: SimPlatform | undefined;
+  platform = SimPlatform.attach(boot.platform, {
+    onHandlerError: (err, port) => shutdownNow(platform!, 'crash', `event handler of port ${port}: ${describe(err)}`),
+  });
+  setInterval(() => {}, 1 << 30); // the vCPU lives until shutdown or destroy
+  void watchControl(platform);
+  if (boot.vcpu !== 0) return; // secondary vCPUs idle: v1 runs the program on vCPU 0
+  platform.events.startAsync();
+  try {
+    const program = await resolveProgram(boot.kernel);
+    if (!(await platform.whileRunning())) stop();
+    await program(context(platform));
+  } catch (err) {
+    shutdownNow(platform, 'crash', describe(err));
+  }
+  shutdownNow(platform, 'poweroff');
+}
+
+void main();

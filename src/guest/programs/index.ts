@@ -1,0 +1,16 @@
+/**
+ * Built-in guest programs, `kernel = "builtin:<name>"`. Each is a small module with one
+ * default-exported `main(ctx)`; the list grows with the issues.
+ */
+import type { GuestProgram } from '../program.js';
+import crash from './crash.js';
+import evtchnEcho from './evtchn-echo.js';
+import idle from './idle.js';
+import shutdown from './shutdown.js';
+
+export const builtinPrograms: Readonly<Record<string, GuestProgram>> = {
+  idle,
+  'evtchn-echo': evtchnEcho,
+  shutdown,
+  crash,
+};
