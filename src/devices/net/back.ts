@@ -39,8 +39,10 @@ export interface NetBackOptions {
   readonly features?: Partial<{ split: boolean; ctrlRing: boolean; multicast: boolean; maxQueues: number; gso: boolean; sg: boolean }>;
   /** Anti-spoofing: only the vif's own `mac` may send (Xen's vif-bridge + ebtables). */
   readonly lockMac?: boolean;
-  readonly limits?: Partial<typeof BACK_LIMITS>;
+  readonly limits?: Partial<BackLimits>;
 }
+
+export type BackLimits = { readonly [K in keyof typeof BACK_LIMITS]: number };
 
 export interface NetBackStats {
   readonly name: string;
@@ -62,7 +64,7 @@ export class NetBack {
   readonly frontDomid: DomId;
   readonly devid: number;
   readonly counters: BackCounters = zeroCounters();
-  private readonly limits: typeof BACK_LIMITS;
+  private readonly limits: BackLimits;
   private readonly features: Required<NonNullable<NetBackOptions['features']>>;
   private readonly clock: () => number;
   private readonly reactor: Reactor;

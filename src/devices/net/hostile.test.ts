@@ -1,0 +1,201 @@
+/**
+ * Hostile peers (issue 5, reliability.md R1-R7): each case is bounded and answered with errors
+ * or disconnection, and the other vifs of the bridge keep working.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NETIF_RSP_ERROR, NETTXF_more_data } from '../../abi/io/netif.js';
+import { Ping } from '../../guest/net/ping.js';
+import type { TxSlotOut } from './protocol.js';
+import { pattern, tcpFrame, until, withNet, type NetEnv, type NetGuest } from './test-support.js';
+
+async function pingOk(env: NetEnv, from: NetGuest, to: NetGuest, count = 2): Promise<number> {
+  const p = new Ping(from.stack, { dst: to.ip, count, intervalMs: 5, timeoutMs: 2000 });
+  await until(env, () => (p.poll(), p.done), 4000);
+  return p.result().received;
+}
+
+interface RawSlot {
+  /** Bytes placed at `offset` of a fresh transmit page (data slots). */
+  readonly data?: Uint8Array;
+  readonly offset?: number;
+  /** The slot's size field (default: data length). */
+  readonly size?: number;
+  readonly flags?: number;
+}
+
+/** Put a raw data-slot chain on queue 0's tx ring, as a hostile frontend would. */
+function rawTx(g: NetGuest, slots: readonly RawSlot[]): void {
+  const q = g.front.queue(0)!;
+  const out: TxSlotOut[] = slots.map((s) => {
+    const b = q.borrowTxPage()!;
+    b.page.bytes.fill(0);
+    if (s.data !== undefined) b.page.bytes.set(s.data, s.offset ?? 0);
+    const size = s.size ?? s.data?.length ?? 0;
+    return { kind: 'req', req: { gref: b.page.ref, offset: s.offset ?? 0, flags: s.flags ?? 0, id: b.id, size } };
+  });
+  assert.equal(q.putRaw(out), true);
+}
+
+/** A chain of `n` data slots of `each` bytes carrying `frame`'s bytes in order. */
+function chainOf(frame: Uint8Array, cuts: readonly number[]): RawSlot[] {
+  const slots: RawSlot[] = [];
+  let at = 0;
+  cuts.forEach((len, i) => {
+    const more = i + 1 < cuts.length ? NETTXF_more_data : 0;
+    slots.push({ data: frame.subarray(at, at + len), size: i === 0 ? frame.length : len, flags: more });
+    at += len;
+  });
+  return slots;
+}
+
+const THREE = [{}, {}, {}];
+
+test('hostile: a chain past 18 follow-on slots (Linux XEN_NETBK_LEGACY_SLOTS_MAX) is dropped with NETIF_RSP_ERROR; 1 + 18 pass; the vif keeps working', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    await pingOk(env, a, b, 1);
+    const ok = tcpFrame(a, b, 1, 2, 19 * 20 - 54);
+    rawTx(a, chainOf(ok, Array(19).fill(20)));
+    assert.ok(await until(env, () => b.received.some((r) => r.frame.length === ok.length)));
+    const bad = tcpFrame(a, b, 1, 2, 20 * 20 - 54);
+    rawTx(a, chainOf(bad, Array(20).fill(20)));
+    assert.ok(await until(env, () => a.back.stats().back.txErrors === 1));
+    assert.ok(await until(env, () => a.front.counters.txErrors === 20), `errors ${a.front.counters.txErrors}: one per data slot`);
+    assert.equal(a.back.stats().fatal, undefined);
+    assert.equal(await pingOk(env, a, b), 2);
+  }));
+
+test('hostile: a chain of 22 slots is fatal: the vif is disabled and closed with an error node; other vifs work; it reconnects', () =>
+  withNet(async (env) => {
+    const [a, b, c] = env.guests as [NetGuest, NetGuest, NetGuest];
+    await pingOk(env, a, b, 1);
+    rawTx(a, chainOf(tcpFrame(a, b, 1, 2, 22 * 20 - 54), Array(22).fill(20)));
+    assert.ok(await until(env, () => a.back.stats().fatal !== undefined));
+    assert.match(a.back.stats().fatal!, /malicious frontend using 20 slots/);
+    assert.equal(env.bridge.port(a.back.name), undefined, 'left the bridge at once');
+    const err = await env.dom0.readString(`/local/domain/0/error/backend/vif/${a.domid}/0/error`);
+    assert.match(err, /^71 fatal error; disabling device/);
+    assert.equal(await pingOk(env, b, c), 2, 'the other vifs keep working');
+    assert.ok(await until(env, () => a.back.connected && a.front.linkUp, 5000), 'the frontend reconnected through a close cycle');
+    assert.equal(await pingOk(env, a, b), 2);
+  }, THREE));
+
+test('hostile: zero-length and short first fragments are answered with errors; zero-length follow-ons are legal (XSA-448)', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    await pingOk(env, a, b, 1);
+    rawTx(a, [{ size: 0 }]);
+    rawTx(a, [{ data: pattern(10), size: 10 }]);
+    assert.ok(await until(env, () => a.back.stats().back.txErrors === 2));
+    assert.equal(a.back.stats().back.txDropReasons['bad packet'], 2);
+    const f = tcpFrame(a, b, 3, 4, 200);
+    rawTx(a, [
+      { data: f.subarray(0, 100), size: f.length, flags: NETTXF_more_data },
+      { size: 0, flags: NETTXF_more_data },
+      { data: f.subarray(100), size: f.length - 100 },
+    ]);
+    assert.ok(await until(env, () => b.received.some((r) => r.frame.length === f.length)));
+    assert.deepEqual(b.received.find((r) => r.frame.length === f.length)!.frame, f);
+    assert.equal(a.back.stats().fatal, undefined);
+  }));
+
+test('hostile: an oversized fragment is answered with errors; a fragment crossing its page is fatal', () =>
+  withNet(async (env) => {
+    const [a, b, c] = env.guests as [NetGuest, NetGuest, NetGuest];
+    await pingOk(env, b, c, 1);
+    rawTx(a, [{ data: pattern(100), size: 100, flags: NETTXF_more_data }, { data: pattern(200), size: 200 }]);
+    assert.ok(await until(env, () => a.back.stats().back.txDropReasons['slot size'] === 1));
+    assert.ok(await until(env, () => a.front.counters.txErrors === 2));
+    rawTx(a, [{ data: pattern(46), offset: 4050, size: 100 }]);
+    assert.ok(await until(env, () => a.back.stats().fatal !== undefined));
+    assert.match(a.back.stats().fatal!, /crosses its page/);
+    assert.equal(await pingOk(env, b, c), 2);
+  }, THREE));
+
+test('hostile: headers split across slots (Ethernet alone, IP and UDP headers in 7-byte pieces) are delivered intact (XSA-423)', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    await pingOk(env, a, b, 1);
+    const rx = b.stack.udpBind(6000);
+    let frame: Uint8Array | undefined;
+    const send = a.stack.udpBind(0);
+    const orig = a.front.transmit.bind(a.front);
+    a.front.transmit = (f) => ((frame = f.slice()), true); // capture instead of sending
+    send.send(b.ip, 6000, pattern(333, 9));
+    a.front.transmit = orig;
+    assert.ok(frame !== undefined);
+    const cuts = [14, 7, 7, 6, 7, 1, frame.length - 42];
+    rawTx(a, chainOf(frame, cuts));
+    assert.ok(await until(env, () => rx.queued === 1));
+    assert.deepEqual(rx.recv()!.payload, pattern(333, 9));
+  }));
+
+test('hostile: a receiver that never posts buffers is bounded (queue cap, drops counted, stall reported); others keep working', () =>
+  withNet(async (env) => {
+    const [a, b, c] = env.guests as [NetGuest, NetGuest, NetGuest];
+    await pingOk(env, a, b, 1);
+    for (let i = 0; i < 600; i++) a.front.transmit(tcpFrame(a, c, 1000 + i, 80, 200));
+    assert.ok(await until(env, () => (c.back.stats().port?.txQueueFull ?? 0) > 0, 3000));
+    const port = env.bridge.port(c.back.name)!;
+    assert.ok(port.queueLength <= 256, `queue ${port.queueLength}`);
+    assert.ok(await until(env, () => c.back.stats().rxStalls >= 1, 2000), 'the stall is reported');
+    assert.equal(c.received.length, 0);
+    assert.equal(await pingOk(env, a, b), 2, 'other vifs keep working');
+  }, [{}, {}, { front: { buffers: { rx: 0 } }, back: { limits: { rxStallMs: 50 } } }]));
+
+test('hostile: an event storm is bounded (deferred past the allowance) and the storming vif still works', () =>
+  withNet(async (env) => {
+    const [a, b, c] = env.guests as [NetGuest, NetGuest, NetGuest];
+    await pingOk(env, a, b, 1);
+    const q = a.front.queue(0)!;
+    const victim = new Ping(b.stack, { dst: c.ip, count: 5, intervalMs: 5, timeoutMs: 2000 });
+    for (let i = 0; i < 400; i++) {
+      q.txEvt.notify();
+      victim.poll();
+      await new Promise((r) => setImmediate(r));
+    }
+    await until(env, () => (victim.poll(), victim.done), 3000);
+    assert.equal(victim.result().received, 5, 'a victim vif is unaffected');
+    const s = a.back.stats().back;
+    assert.ok(s.eventsDeferred > 0, JSON.stringify(s));
+    assert.ok(s.events <= 400 + 10, `events ${s.events}`);
+    assert.equal(await pingOk(env, a, b), 2, 'the storming vif still works afterwards');
+  }, [{ back: { limits: { eventAllowance: 20, eventWindowMs: 200 } } }, {}, {}]));
+
+test('hostile: a req_prod far ahead of the ring (R1) breaks the ring: fatal, no crash', () =>
+  withNet(async (env) => {
+    const [a, b, c] = env.guests as [NetGuest, NetGuest, NetGuest];
+    const q = a.front.queue(0)!;
+    const words = new Int32Array(q.txPage.bytes.buffer, q.txPage.bytes.byteOffset, 16);
+    Atomics.store(words, 0, 100000); // req_prod
+    q.txEvt.notify();
+    assert.ok(await until(env, () => a.back.stats().fatal !== undefined));
+    assert.match(a.back.stats().fatal!, /impossible number of requests/);
+    assert.equal(await pingOk(env, b, c), 2);
+  }, THREE));
+
+test('hostile backend: a tx response for an inactive id puts the frontend in its error state; bad rx responses are dropped', () =>
+  withNet(async (env) => {
+    const [a] = env.guests as [NetGuest];
+    await a.back.dispose(); // the "backend" is now this test, writing the shared pages directly
+    const q = a.front.queue(0)!;
+    const serve = (): void => (q as unknown as { serve(): void }).serve();
+    // rx: a response claiming 200 bytes at offset 4000 of its page.
+    const rx = new DataView(q.rxPage.bytes.buffer, q.rxPage.bytes.byteOffset, 4096);
+    rx.setUint16(64 + 2, 4000, true);
+    rx.setInt16(64 + 6, 200, true);
+    Atomics.store(new Int32Array(q.rxPage.bytes.buffer, q.rxPage.bytes.byteOffset, 16), 2, 1); // rsp_prod = 1
+    serve();
+    assert.equal(a.front.counters.rxErrors, 1);
+    assert.equal(a.front.broken, undefined, 'a bad packet is dropped, the device goes on');
+    // tx: one real request, then an answer naming an id we never used.
+    a.front.transmit(pattern(100));
+    const tx = new DataView(q.txPage.bytes.buffer, q.txPage.bytes.byteOffset, 4096);
+    tx.setUint16(64, 999, true);
+    tx.setInt16(64 + 2, NETIF_RSP_ERROR, true);
+    Atomics.store(new Int32Array(q.txPage.bytes.buffer, q.txPage.bytes.byteOffset, 16), 2, 1);
+    serve();
+    assert.match(a.front.broken ?? '', /inactive request 999/);
+    assert.equal(a.front.transmit(pattern(100)), false, 'sticky: nothing more is sent');
+  }, [{ stack: false }]));
