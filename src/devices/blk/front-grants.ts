@@ -18,11 +18,27 @@ export interface GrantedPage {
   readonly ref: GrantRef;
   readonly bytes: Uint8Array;
   readonly readonly: boolean;
+  /** Set for a caller's BlkBuffer page granted in place (zero copy). */
+  readonly borrowed?: BorrowedPage;
 }
 
 /** Pages whose grant could not be ended yet; retried on a timer until the backend unmaps. */
+/** A page granted from a caller's BlkBuffer: its frame is not ours to free. */
+export interface BorrowedPage {
+  /** Called once the grant has ended (immediately, or when the backend finally unmaps). */
+  readonly returned: () => void;
+  /** Called when ending the grant had to be deferred. */
+  readonly deferred: () => void;
+}
+
+interface Waiting {
+  readonly ref: GrantRef;
+  readonly frame: Frame;
+  readonly borrowed?: BorrowedPage;
+}
+
 export class GrantReclaimer {
-  private readonly waiting: { ref: GrantRef; frame: Frame }[] = [];
+  private readonly waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly platform: Platform) {}
@@ -31,14 +47,23 @@ export class GrantReclaimer {
     return this.waiting.length;
   }
 
-  /** End access to `page` and free its frame, now or as soon as the backend allows. */
-  release(page: { ref: GrantRef; frame: Frame }): void {
+  /**
+   * End access to `page` and free its frame (or hand a borrowed frame back), now or as soon
+   * as the backend allows.
+   */
+  release(page: { ref: GrantRef; frame: Frame; borrowed?: BorrowedPage }): void {
     if (this.platform.grants.endAccess(page.ref)) {
-      this.platform.memory.freePages([page.frame]);
+      this.done(page);
       return;
     }
-    this.waiting.push({ ref: page.ref, frame: page.frame });
+    page.borrowed?.deferred();
+    this.waiting.push({ ref: page.ref, frame: page.frame, borrowed: page.borrowed });
     this.timer ??= setInterval(() => this.retry(), 10);
+  }
+
+  private done(w: { frame: Frame; borrowed?: BorrowedPage }): void {
+    if (w.borrowed !== undefined) w.borrowed.returned();
+    else this.platform.memory.freePages([w.frame]);
   }
 
   /** Try again to end every deferred grant; returns how many are still mapped by the peer. */
@@ -46,8 +71,8 @@ export class GrantReclaimer {
     for (let i = this.waiting.length - 1; i >= 0; i--) {
       const w = this.waiting[i]!;
       if (this.platform.grants.endAccess(w.ref)) {
-        this.platform.memory.freePages([w.frame]);
         this.waiting.splice(i, 1);
+        this.done(w);
       }
     }
     if (this.waiting.length === 0 && this.timer !== undefined) {

@@ -7,9 +7,9 @@
  * overflowed rsp_prod (FrontRing) — is a hostile backend: the queue reports it and stops; the
  * device fails pending I/O upward and never uses the connection again. Nothing throws.
  *
- * Data never goes through the caller's memory: it is copied into pages the frontend owns and
- * grants (bounce buffers; with `feature-persistent` from a pool granted once). So a backend
- * sees exactly the sectors of the requests it serves.
+ * Data is copied into pages the frontend owns and grants (bounce buffers; with
+ * `feature-persistent` from a pool granted once), except a trusted backend's BlkBuffer I/O
+ * without persistent grants, which grants the caller's BlkBuffer pages in place (zero copy).
  */
 import {
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
@@ -27,6 +27,7 @@ import type { AbiName } from '../../abi/layout.js';
 import type { DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
+import { BlkBuffer, type IoBuffer } from './blk-buffer.js';
 import { GrantReclaimer, grantNewPage, PersistentPool, type GrantedPage } from './front-grants.js';
 import { indirectPages } from './request.js';
 import { blkifRingCodec } from './ring-codec.js';
@@ -37,8 +38,8 @@ export interface Chunk {
   readonly sector: number;
   /** Data sectors (0 for a flush); for a discard, the sectors to discard. */
   readonly sectors: number;
-  /** The caller's buffer and where this chunk's bytes are in it. */
-  readonly buf?: Uint8Array;
+  /** The caller's buffer and where this chunk's bytes are in it (page-aligned). */
+  readonly buf?: IoBuffer;
   readonly offset: number;
   readonly secure?: boolean;
   /** Issue order, for replay after reconnect. */
@@ -53,6 +54,9 @@ export interface QueueFeatures {
   readonly indirectSegments: number;
   readonly trusted: boolean;
 }
+
+/** Status for a request that could not be built (no memory or grant refs left): never sent. */
+export const LOCAL_ENOMEM = -1000;
 
 export interface QueueOwner {
   completed(chunk: Chunk, status: number): void;
@@ -121,13 +125,24 @@ export class FrontQueue {
   /** Put one chunk on the ring. The caller checked `hasRoom`. */
   submit(chunk: Chunk): void {
     const id = this.freeIds.pop()!;
-    const built = this.build(chunk, id);
+    const taken: GrantedPage[] = [];
+    const persistent: boolean[] = [];
+    let built;
+    try {
+      built = this.build(chunk, id, taken, persistent);
+    } catch {
+      // Out of guest memory or grant refs: nothing went on the ring; fail this chunk locally.
+      this.freeIds.push(id);
+      this.releasePages({ chunk, operation: 0, pages: taken, persistent });
+      this.owner.completed(chunk, LOCAL_ENOMEM);
+      return;
+    }
     this.shadow[id] = built.shadow;
     this.ring.putRequest(built.req);
     if (this.ring.pushRequests()) this.evtchn.notify();
   }
 
-  private build(chunk: Chunk, id: number): { req: BlkifRequestOut; shadow: Shadow } {
+  private build(chunk: Chunk, id: number, pages: GrantedPage[], persistent: boolean[]): { req: BlkifRequestOut; shadow: Shadow } {
     const rid = BigInt(id);
     if (chunk.kind === 'discard') {
       const req: BlkifRequestOut = {
@@ -143,22 +158,22 @@ export class FrontQueue {
     }
     const operation = opOf(chunk.kind);
     const nseg = Math.ceil(chunk.sectors / 8);
-    const pages: GrantedPage[] = [];
-    const persistent: boolean[] = [];
     const seg: BlkifSegment[] = [];
+    const inPlace = this.zeroCopy(chunk);
     for (let i = 0; i < nseg; i++) {
-      const page = this.dataPage(chunk.kind === 'read', persistent);
+      const read = chunk.kind === 'read';
+      const page = inPlace !== undefined ? this.borrowPage(inPlace, (chunk.offset >>> 12) + i, read) : this.dataPage(read, persistent);
+      if (inPlace !== undefined) persistent.push(false);
       pages.push(page);
       const sectors = Math.min(8, chunk.sectors - i * 8);
-      if (chunk.kind !== 'read') page.bytes.set(chunk.buf!.subarray(chunk.offset + i * 4096, chunk.offset + i * 4096 + sectors * 512));
+      if (!read && inPlace === undefined) chunk.buf!.copyOut(chunk.offset + i * 4096, page.bytes.subarray(0, sectors * 512));
       seg.push({ gref: page.ref, first_sect: 0, last_sect: sectors - 1 });
     }
     if (nseg <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
       const req: BlkifRequestOut = { kind: 'rw', operation, nr_segments: nseg, handle: 0, id: rid, sector_number: BigInt(chunk.sector), seg };
       return { req, shadow: { chunk, operation, pages, persistent } };
     }
-    const indirect = this.indirectPages(seg, persistent);
-    pages.push(...indirect);
+    const indirect = this.indirectPages(seg, persistent, pages);
     const req: BlkifRequestOut = {
       kind: 'indirect',
       operation: BLKIF_OP_INDIRECT,
@@ -179,10 +194,37 @@ export class FrontQueue {
     return p ?? grantNewPage(this.platform, this.backend, !backendWrites);
   }
 
-  private indirectPages(seg: readonly BlkifSegment[], persistent: boolean[]): GrantedPage[] {
+  /**
+   * The BlkBuffer whose pages this chunk may grant in place: only for a trusted backend and
+   * without persistent grants (those copy into the pool by design).
+   */
+  private zeroCopy(chunk: Chunk): BlkBuffer | undefined {
+    if (!(chunk.buf instanceof BlkBuffer) || !this.features.trusted || this.pool !== undefined) return undefined;
+    return chunk.buf;
+  }
+
+  /** Grant one page of the caller's buffer (writable only when the backend fills it). */
+  private borrowPage(buf: BlkBuffer, index: number, backendWrites: boolean): GrantedPage {
+    const frame = buf.frames[index]!;
+    const ref = this.platform.grants.grantAccess(this.backend, frame, !backendWrites);
+    let deferred = false;
+    const borrowed = {
+      deferred: () => {
+        deferred = true;
+        buf.held++;
+      },
+      returned: () => {
+        if (deferred) buf.held--;
+      },
+    };
+    return { frame, ref, bytes: buf.pages[index]!, readonly: !backendWrites, borrowed };
+  }
+
+  private indirectPages(seg: readonly BlkifSegment[], persistent: boolean[], pages: GrantedPage[]): GrantedPage[] {
     const out: GrantedPage[] = [];
     for (let i = 0; i < seg.length; i += BLKIF_SEGMENTS_PER_INDIRECT_PAGE) {
       const page = this.dataPage(false, persistent);
+      pages.push(page);
       const view = new DataView(page.bytes.buffer, page.bytes.byteOffset, 4096);
       const part = seg.slice(i, i + BLKIF_SEGMENTS_PER_INDIRECT_PAGE);
       part.forEach((s, k) => encodeBlkifSegment(view, k * 8, s));
@@ -226,10 +268,10 @@ export class FrontQueue {
     }
     this.shadow[slot] = undefined;
     this.freeIds.push(slot);
-    if (s.chunk.kind === 'read' && rsp.status === 0) {
+    if (s.chunk.kind === 'read' && rsp.status === 0 && s.pages[0]?.borrowed === undefined) {
       const c = s.chunk;
       for (let i = 0, left = c.sectors * 512; left > 0; i++, left -= 4096) {
-        c.buf!.set(s.pages[i]!.bytes.subarray(0, Math.min(4096, left)), c.offset + i * 4096);
+        c.buf!.copyIn(c.offset + i * 4096, s.pages[i]!.bytes.subarray(0, Math.min(4096, left)));
       }
     }
     this.releasePages(s);

@@ -25,6 +25,10 @@
  * harmless: sector writes are idempotent. Only when the device is removed (the backend
  * directory disappears) or the backend is found hostile do pending operations fail.
  *
+ * Buffers: a plain Uint8Array is always copied through pages the frontend owns and grants;
+ * a `BlkBuffer` (`allocBuffer`) is granted in place when the backend is trusted and
+ * persistent grants are off (zero copy), and bounced otherwise (blk-buffer.ts).
+ *
  * Hostile backend (R5): bogus response ids, duplicates, wrong operations, an overflowed
  * rsp_prod, garbage in its keys: the device fails pending I/O with EIO, goes Closing, and
  * stays dead. Nothing throws into the event loop.
@@ -49,8 +53,9 @@ import { errorPath } from '../../xenbus/paths.js';
 import { deviceFatal, readState, stateValue, switchState } from '../../xenbus/state.js';
 import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
 import { countOp, newBlkCounters, type BlkCounters, type OpKind } from './counters.js';
+import { ArrayIoBuffer, BlkBuffer } from './blk-buffer.js';
 import { GrantReclaimer } from './front-grants.js';
-import { FrontQueue, type Chunk, type QueueFeatures } from './front-queue.js';
+import { FrontQueue, LOCAL_ENOMEM, type Chunk, type QueueFeatures } from './front-queue.js';
 import { FRONT_DEFAULTS, MAX_QUEUES_CEILING, MAX_RING_PAGE_ORDER, MAX_INDIRECT_SEGMENTS_CEILING, queueDir, ringRefKeys } from './protocol.js';
 
 export interface BlkFrontOptions {
@@ -83,7 +88,10 @@ export interface BlkFeatures {
   readonly queues: number;
   readonly ringPages: number;
   readonly protocol: AbiName;
-  /** `trusted = 0`: the backend is not trusted (pages zeroed before every reuse). */
+  /**
+   * False for `trusted = 0`: BlkBuffers are bounced instead of granted in place, and pooled
+   * persistent pages are zeroed before every reuse, so the backend sees request payload only.
+   */
   readonly trusted: boolean;
 }
 
@@ -194,11 +202,13 @@ export class BlkFront {
     return this.queued.length + this.queues.reduce((n, q) => n + q.inFlight, 0);
   }
 
-  read(sector: number, buf: Uint8Array): Promise<void> {
+  /** Read `buf.byteLength` bytes from `sector` (512-byte units) into `buf`. */
+  read(sector: number, buf: Uint8Array | BlkBuffer): Promise<void> {
     return this.dataOp('read', sector, buf);
   }
 
-  write(sector: number, buf: Uint8Array): Promise<void> {
+  /** Write `buf` at `sector`; resolves once the backend acknowledged it (see flush()). */
+  write(sector: number, buf: Uint8Array | BlkBuffer): Promise<void> {
     if (this.infoValue?.readOnly === true) return Promise.reject(new XenpvError('EROFS', `${this.frontPath} is read-only`));
     return this.dataOp('write', sector, buf);
   }
@@ -228,7 +238,20 @@ export class BlkFront {
     return this.phase === 'broken' || this.phase === 'gone' ? Promise.reject(this.deadError()) : Promise.resolve();
   }
 
-  private dataOp(kind: 'read' | 'write', sector: number, buf: Uint8Array): Promise<void> {
+  /**
+   * A buffer of guest pages for zero-copy I/O: with a trusted backend (and no persistent
+   * grants) its pages are granted in place; otherwise it is copied like any Uint8Array.
+   * Free it with `buf.free()` when no I/O uses it.
+   */
+  allocBuffer(bytes: number): BlkBuffer {
+    return new BlkBuffer(this.platform, bytes);
+  }
+
+  private dataOp(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): Promise<void> {
+    if (data instanceof BlkBuffer && (data.held > 0 || data.isFreed)) {
+      return Promise.reject(new XenpvError('EBUSY', 'buffer freed, or a page of it is still mapped by the backend'));
+    }
+    const buf = data instanceof BlkBuffer ? data : new ArrayIoBuffer(data);
     const err = this.checkRange(sector, buf.byteLength);
     if (err !== undefined) return Promise.reject(err);
     const perChunk = this.sectorsPerChunk();
@@ -306,6 +329,7 @@ export class BlkFront {
     const ok = op.status === BLKIF_RSP_OKAY;
     countOp(this.counters, op.kind, ok ? op.bytes : 0, Number(process.hrtime.bigint() - op.start), !ok);
     if (ok) op.resolve();
+    else if (op.status === LOCAL_ENOMEM) op.reject(new XenpvError('ENOMEM', `${op.kind}: no guest memory or grant refs for the request`));
     else if (op.status === BLKIF_RSP_EOPNOTSUPP) op.reject(new XenpvError('EOPNOTSUPP', `${op.kind}: the backend answered EOPNOTSUPP`));
     else op.reject(new XenpvError('EIO', `${op.kind}: the backend answered ${op.status}`, { status: op.status }));
   }

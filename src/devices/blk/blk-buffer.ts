@@ -1,0 +1,101 @@
+/**
+ * I/O buffers for BlkFront.
+ *
+ * A guest program may pass a plain `Uint8Array` (always copied through frontend-owned
+ * granted pages), or a `BlkBuffer`: pages of the guest's own memory allocated by the
+ * frontend (`BlkFront.allocBuffer`). With a trusted backend and no persistent grants, a
+ * BlkBuffer's pages are granted directly for the request (zero copy, as Linux blkfront grants
+ * bio pages). With `trusted = 0` they are never granted: data is bounced through separate
+ * zeroed pages (Linux's XSA-403 behaviour), so a backend only ever sees request payload.
+ *
+ * R8: a page whose grant could not be ended (the backend still maps it) must not be reused.
+ * A BlkBuffer with such a page is "held" until the reclaimer ends the grant; I/O on a held
+ * buffer is refused with EBUSY rather than exposing new data to the backend.
+ */
+import { XenpvError, type Frame } from '../../base/index.js';
+import type { Platform } from '../../hv/platform.js';
+
+/** What the queue needs from a caller's buffer. */
+export interface IoBuffer {
+  readonly byteLength: number;
+  /** Copy `dst.length` bytes from `offset` of the buffer into `dst`. */
+  copyOut(offset: number, dst: Uint8Array): void;
+  /** Copy `src` into the buffer at `offset`. */
+  copyIn(offset: number, src: Uint8Array): void;
+}
+
+export class ArrayIoBuffer implements IoBuffer {
+  constructor(readonly bytes: Uint8Array) {}
+
+  get byteLength(): number {
+    return this.bytes.byteLength;
+  }
+
+  copyOut(offset: number, dst: Uint8Array): void {
+    dst.set(this.bytes.subarray(offset, offset + dst.byteLength));
+  }
+
+  copyIn(offset: number, src: Uint8Array): void {
+    this.bytes.set(src, offset);
+  }
+}
+
+export class BlkBuffer implements IoBuffer {
+  readonly frames: readonly Frame[];
+  /** One live 4 KiB view per page, in order. */
+  readonly pages: readonly Uint8Array[];
+  /** Pages whose grant the backend has not let go of yet (R8). */
+  held = 0;
+  private freed = false;
+
+  /** `byteLength` bytes (whole 512-byte sectors) in ceil(byteLength / 4096) fresh zeroed pages. */
+  constructor(
+    private readonly platform: Platform,
+    readonly byteLength: number,
+  ) {
+    if (!Number.isInteger(byteLength) || byteLength <= 0 || byteLength % 512 !== 0) {
+      throw new XenpvError('EINVAL', `a buffer of ${byteLength} bytes (whole sectors needed)`);
+    }
+    this.frames = platform.memory.allocPages(Math.ceil(byteLength / 4096));
+    this.pages = this.frames.map((f) => platform.memory.page(f));
+  }
+
+  get isFreed(): boolean {
+    return this.freed;
+  }
+
+  copyOut(offset: number, dst: Uint8Array): void {
+    this.walk(offset, dst.byteLength, (page, at, n, done) => dst.set(page.subarray(at, at + n), done));
+  }
+
+  copyIn(offset: number, src: Uint8Array): void {
+    this.walk(offset, src.byteLength, (page, at, n, done) => page.set(src.subarray(done, done + n), at));
+  }
+
+  /** The buffer's bytes as one new array (a copy). */
+  toBytes(): Uint8Array {
+    const out = new Uint8Array(this.byteLength);
+    this.copyOut(0, out);
+    return out;
+  }
+
+  private walk(offset: number, length: number, fn: (page: Uint8Array, at: number, n: number, done: number) => void): void {
+    if (offset < 0 || offset + length > this.byteLength) throw new RangeError(`[${offset}, +${length}) outside a ${this.byteLength}-byte buffer`);
+    let done = 0;
+    while (done < length) {
+      const pos = offset + done;
+      const at = pos & 4095;
+      const n = Math.min(length - done, 4096 - at);
+      fn(this.pages[pos >>> 12]!, at, n, done);
+      done += n;
+    }
+  }
+
+  /** Give the pages back to the domain. Refused while the backend still maps one (R8). */
+  free(): void {
+    if (this.freed) return;
+    if (this.held > 0) throw new XenpvError('EBUSY', `${this.held} page(s) still mapped by the backend`);
+    this.freed = true;
+    this.platform.memory.freePages(this.frames);
+  }
+}
