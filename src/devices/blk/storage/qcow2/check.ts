@@ -13,7 +13,7 @@
 import type { ImageFile } from '../image-file.js';
 import { storageError } from '../types.js';
 import { compressedClusters, decodeL1, decodeL2 } from './entries.js';
-import { parseHeader } from './header.js';
+import { type Qcow2Header, parseHeader } from './header.js';
 import { readRefcountEntry } from './refcount.js';
 
 export interface CheckResult {
@@ -34,100 +34,117 @@ export async function checkQcow2(file: ImageFile): Promise<CheckResult> {
   await file.read(0, headBytes);
   const h = parseHeader(headBytes, fileSize);
   if (h.nbSnapshots > 0) throw storageError('EINVAL', 'checkQcow2: images with snapshots are not supported');
-  const cs = h.clusterSize;
-  const refs = new Map<number, number>();
-  const corruptions: string[] = [];
-  const note = (msg: string): void => {
-    if (corruptions.length < MAX_REPORTED) corruptions.push(msg);
-  };
-  const ref = (offset: number, clusters = 1): void => {
-    const first = Math.floor(offset / cs);
-    for (let c = first; c < first + clusters; c++) refs.set(c, (refs.get(c) ?? 0) + 1);
-  };
-  ref(0);
-  ref(h.l1TableOffset, Math.ceil((h.l1Size * 8) / cs));
-  ref(h.refcountTableOffset, h.refcountTableClusters);
-
-  const reftable = new Uint8Array(h.refcountTableClusters * cs);
-  await file.read(h.refcountTableOffset, reftable);
-  const rtView = new DataView(reftable.buffer);
-  const blocks = new Map<number, Uint8Array>();
-  for (let i = 0; i < reftable.byteLength / 8; i++) {
-    const off = Number(rtView.getBigUint64(i * 8));
-    if (off === 0) continue;
-    if (off % cs !== 0 || off + cs > fileSize) {
-      note(`refcount table entry ${i}: bad offset ${off}`);
-      continue;
-    }
-    ref(off);
-    const block = new Uint8Array(cs);
-    await file.read(off, block);
-    blocks.set(i, block);
-  }
-  const perBlock = (cs * 8) / 2 ** h.refcountOrder;
-  const refcountOf = (c: number): number => {
-    const block = blocks.get(Math.floor(c / perBlock));
-    return block === undefined ? 0 : readRefcountEntry(block, c % perBlock, 2 ** h.refcountOrder);
-  };
-
-  const copiedChecks: Array<[string, number, boolean]> = [];
-  const l1 = new Uint8Array(h.l1Size * 8);
-  await file.read(h.l1TableOffset, l1);
-  const l1View = new DataView(l1.buffer);
-  for (let i = 0; i < h.l1Size; i++) {
-    const e = decodeL1(l1View, i);
-    if (typeof e === 'string') {
-      note(e);
-      continue;
-    }
-    if (e.offset === 0) continue;
-    if (e.offset % cs !== 0 || e.offset + cs > fileSize) {
-      note(`L1 entry ${i}: L2 table at bad offset ${e.offset}`);
-      continue;
-    }
-    ref(e.offset);
-    copiedChecks.push([`L1 entry ${i}`, e.offset, e.copied]);
-    const l2 = new Uint8Array(cs);
-    await file.read(e.offset, l2);
-    walkL2(new DataView(l2.buffer), i, h.clusterBits, h.version, cs, fileSize, ref, note, copiedChecks);
-  }
-
-  for (const [what, offset, copied] of copiedChecks) {
-    if (copied !== (refcountOf(offset / cs) === 1)) note(`${what}: COPIED=${copied} but refcount ${refcountOf(offset / cs)}`);
-  }
-  let leaks = 0;
-  const lastCluster = Math.max(Math.ceil(fileSize / cs), blocks.size === 0 ? 0 : Math.max(...blocks.keys()) * perBlock + perBlock);
-  for (let c = 0; c < lastCluster; c++) {
-    const want = refs.get(c) ?? 0;
-    const have = refcountOf(c);
-    if (have < want) note(`cluster ${c}: refcount ${have} < ${want} references`);
-    else if (have > want) leaks++;
-  }
-  return { corruptions, leaks, referenced: refs.size };
+  const walker = new Walker(file, h, fileSize);
+  walker.ref(0);
+  walker.ref(h.l1TableOffset, Math.ceil((h.l1Size * 8) / h.clusterSize));
+  walker.ref(h.refcountTableOffset, h.refcountTableClusters);
+  await walker.loadRefcounts();
+  await walker.walkL1();
+  return walker.compare();
 }
 
-function walkL2(
-  view: DataView,
-  l1Index: number,
-  clusterBits: number,
-  version: number,
-  cs: number,
-  fileSize: number,
-  ref: (offset: number, clusters?: number) => void,
-  note: (msg: string) => void,
-  copiedChecks: Array<[string, number, boolean]>,
-): void {
-  for (let j = 0; j < cs / 8; j++) {
-    const m = decodeL2(view, j, clusterBits, version);
-    const where = `L2 entry ${l1Index}/${j}`;
-    if (m.kind === 'invalid') note(`${where}: ${m.why}`);
-    else if (m.kind === 'compressed') {
-      for (const c of compressedClusters(m.host, m.compressedBytes, cs)) ref(c * cs);
-    } else if ((m.kind === 'normal' || m.kind === 'zero') && m.host !== 0) {
-      if (m.host % cs !== 0) note(`${where}: unaligned host offset ${m.host}`);
-      else if (m.host >= fileSize) note(`${where}: host offset ${m.host} past the end of the file`);
-      ref(m.host);
-      copiedChecks.push([where, m.host, m.copied]);
+class Walker {
+  private readonly cs: number;
+  private readonly refs = new Map<number, number>();
+  private readonly corruptions: string[] = [];
+  private readonly blocks = new Map<number, Uint8Array>();
+  private readonly copiedChecks: Array<[string, number, boolean]> = [];
+  private readonly perBlock: number;
+
+  constructor(
+    private readonly file: ImageFile,
+    private readonly h: Qcow2Header,
+    private readonly fileSize: number,
+  ) {
+    this.cs = h.clusterSize;
+    this.perBlock = (this.cs * 8) / 2 ** h.refcountOrder;
+  }
+
+  note(msg: string): void {
+    if (this.corruptions.length < MAX_REPORTED) this.corruptions.push(msg);
+  }
+
+  ref(offset: number, clusters = 1): void {
+    const first = Math.floor(offset / this.cs);
+    for (let c = first; c < first + clusters; c++) this.refs.set(c, (this.refs.get(c) ?? 0) + 1);
+  }
+
+  async loadRefcounts(): Promise<void> {
+    const reftable = new Uint8Array(this.h.refcountTableClusters * this.cs);
+    await this.file.read(this.h.refcountTableOffset, reftable);
+    const view = new DataView(reftable.buffer);
+    for (let i = 0; i < reftable.byteLength / 8; i++) {
+      const off = Number(view.getBigUint64(i * 8));
+      if (off === 0) continue;
+      if (off % this.cs !== 0 || off + this.cs > this.fileSize) {
+        this.note(`refcount table entry ${i}: bad offset ${off}`);
+        continue;
+      }
+      this.ref(off);
+      const block = new Uint8Array(this.cs);
+      await this.file.read(off, block);
+      this.blocks.set(i, block);
     }
+  }
+
+  async walkL1(): Promise<void> {
+    const l1 = new Uint8Array(this.h.l1Size * 8);
+    await this.file.read(this.h.l1TableOffset, l1);
+    const view = new DataView(l1.buffer);
+    for (let i = 0; i < this.h.l1Size; i++) {
+      const e = decodeL1(view, i);
+      if (typeof e === 'string') {
+        this.note(e);
+        continue;
+      }
+      if (e.offset === 0) continue;
+      if (e.offset % this.cs !== 0 || e.offset + this.cs > this.fileSize) {
+        this.note(`L1 entry ${i}: L2 table at bad offset ${e.offset}`);
+        continue;
+      }
+      this.ref(e.offset);
+      this.copiedChecks.push([`L1 entry ${i}`, e.offset, e.copied]);
+      const l2 = new Uint8Array(this.cs);
+      await this.file.read(e.offset, l2);
+      this.walkL2(new DataView(l2.buffer), i);
+    }
+  }
+
+  private walkL2(view: DataView, l1Index: number): void {
+    for (let j = 0; j < this.cs / 8; j++) {
+      const m = decodeL2(view, j, this.h.clusterBits, this.h.version);
+      const where = `L2 entry ${l1Index}/${j}`;
+      if (m.kind === 'invalid') this.note(`${where}: ${m.why}`);
+      else if (m.kind === 'compressed') {
+        for (const c of compressedClusters(m.host, m.compressedBytes, this.cs)) this.ref(c * this.cs);
+      } else if ((m.kind === 'normal' || m.kind === 'zero') && m.host !== 0) {
+        if (m.host % this.cs !== 0) this.note(`${where}: unaligned host offset ${m.host}`);
+        else if (m.host >= this.fileSize) this.note(`${where}: host offset ${m.host} past the end of the file`);
+        this.ref(m.host);
+        this.copiedChecks.push([where, m.host, m.copied]);
+      }
+    }
+  }
+
+  private refcountOf(c: number): number {
+    const block = this.blocks.get(Math.floor(c / this.perBlock));
+    return block === undefined ? 0 : readRefcountEntry(block, c % this.perBlock, 2 ** this.h.refcountOrder);
+  }
+
+  compare(): CheckResult {
+    for (const [what, offset, copied] of this.copiedChecks) {
+      const rc = this.refcountOf(offset / this.cs);
+      if (copied !== (rc === 1)) this.note(`${what}: COPIED=${copied} but refcount ${rc}`);
+    }
+    let leaks = 0;
+    const lastBlock = this.blocks.size === 0 ? -1 : Math.max(...this.blocks.keys());
+    const lastCluster = Math.max(Math.ceil(this.fileSize / this.cs), (lastBlock + 1) * this.perBlock);
+    for (let c = 0; c < lastCluster; c++) {
+      const want = this.refs.get(c) ?? 0;
+      const have = this.refcountOf(c);
+      if (have < want) this.note(`cluster ${c}: refcount ${have} < ${want} references`);
+      else if (have > want) leaks++;
+    }
+    return { corruptions: this.corruptions, leaks, referenced: this.refs.size };
   }
 }
