@@ -23,7 +23,7 @@ import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi
 import type { BlkifRequest, BlkifResponse } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
-import type { EvtchnBinding, GrantMapping, Platform } from '../../hv/platform.js';
+import type { EvtchnBinding, GrantCopyOp, GrantMapping, Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { SegmentMapper } from './back-grants.js';
 import { countOp, type BlkCounters, type OpKind } from './counters.js';
@@ -39,6 +39,8 @@ export interface QueueSetup {
   readonly ringRefs: readonly number[];
   readonly port: number;
   readonly persistent: boolean;
+  /** Move data with GNTTABOP_copy instead of mapping (QEMU qdisk's data path); never persistent. */
+  readonly copy: boolean;
 }
 
 /** What a queue needs from its device. */
@@ -179,6 +181,7 @@ export class BackQueue {
 
   /** Move the data of one request between its granted pages and storage. */
   private async doData(data: DataPlan): Promise<number> {
+    if (this.setup.copy) return this.doDataByCopy(data);
     let mapped;
     try {
       // A READ writes into the frontend's pages; a WRITE only reads them.
@@ -208,6 +211,32 @@ export class BackQueue {
     } finally {
       release();
     }
+  }
+
+  /**
+   * The GNTTABOP_copy data path: one copy op per segment between the frontend's grant and a
+   * private buffer. The hypervisor checks each grant (a READ into a read-only grant fails).
+   */
+  private async doDataByCopy(data: DataPlan): Promise<number> {
+    const buf = new Uint8Array(data.sectors * 512);
+    const ops = (toGrant: boolean): GrantCopyOp[] => {
+      let at = 0;
+      return data.segments.map((s) => {
+        const { offset, length } = segmentSpan(s);
+        const grant = { kind: 'grant' as const, domid: this.setup.frontDomid, ref: s.gref as GrantRef, offset };
+        const local = { kind: 'local' as const, buf, offset: at };
+        at += length;
+        return toGrant ? { source: local, dest: grant, len: length } : { source: grant, dest: local, len: length };
+      });
+    };
+    const copied = (statuses: number[]): boolean => statuses.every((st) => st === 0);
+    if (data.write) {
+      if (!copied(this.host.platform.grants.copy(ops(false)))) return BLKIF_RSP_ERROR;
+      return this.storageCall(() => this.host.storage.write(data.sector, buf));
+    }
+    const status = await this.storageCall(() => this.host.storage.read(data.sector, buf));
+    if (status !== BLKIF_RSP_OKAY || this.closed) return status;
+    return copied(this.host.platform.grants.copy(ops(true))) ? BLKIF_RSP_OKAY : BLKIF_RSP_ERROR;
   }
 
   private async doDiscard(plan: Extract<Plan, { kind: 'discard' }>): Promise<number> {

@@ -44,8 +44,13 @@ export interface BlkBackOptions {
   readonly maxRingPageOrder?: number;
   /** `feature-max-indirect-segments`; 0 = do not offer INDIRECT. Default 256. */
   readonly maxIndirectSegments?: number;
-  /** Offer `feature-persistent`; default true. */
+  /** Offer `feature-persistent`; default true (forced off with dataPath 'copy'). */
   readonly persistent?: boolean;
+  /**
+   * 'map' (default): grant-map each request's pages (Linux blkback), persistently when
+   * negotiated. 'copy': GNTTABOP_copy per segment (QEMU qdisk); no persistent grants.
+   */
+  readonly dataPath?: 'map' | 'copy';
   /** How long disconnect waits for in-flight storage I/O; default 10 s. */
   readonly drainTimeoutMs?: number;
   readonly log?: (msg: string) => void;
@@ -84,7 +89,7 @@ export class BlkBack {
   private readonly devid: number;
   private queues: BackQueue[] = [];
   private negotiated: Negotiated | undefined;
-  private readonly limits: { maxQueues: number; maxOrder: number; maxIndirect: number; persistent: boolean };
+  private readonly limits: { maxQueues: number; maxOrder: number; maxIndirect: number; persistent: boolean; copy: boolean };
   private readOnly: boolean;
   private discardOn = false;
   private killed = false;
@@ -107,7 +112,8 @@ export class BlkBack {
       maxQueues: clamp(options.maxQueues ?? BACK_LIMITS.maxQueues, 1, MAX_QUEUES_CEILING),
       maxOrder: clamp(options.maxRingPageOrder ?? BACK_LIMITS.maxRingPageOrder, 0, MAX_RING_PAGE_ORDER),
       maxIndirect: clamp(options.maxIndirectSegments ?? BACK_LIMITS.maxIndirectSegments, 0, MAX_INDIRECT_SEGMENTS_CEILING),
-      persistent: options.persistent ?? true,
+      persistent: (options.persistent ?? true) && options.dataPath !== 'copy',
+      copy: options.dataPath === 'copy',
     };
     this.readOnly = storage.readOnly;
     const ctx: BackendContext = {
@@ -220,7 +226,7 @@ export class BlkBack {
       const ringRefs = [];
       for (const key of ringRefKeys(n.order)) ringRefs.push(await readUint(this.client, dir, key, { max: 0xffffffff }));
       const port = await readUint(this.client, dir, 'event-channel', { min: 1, max: 0xffffffff });
-      setups.push({ index: i, frontDomid: this.frontDomid, abi: n.abi, ringRefs, port, persistent: n.persistent });
+      setups.push({ index: i, frontDomid: this.frontDomid, abi: n.abi, ringRefs, port, persistent: n.persistent, copy: this.limits.copy });
     }
     const queues: BackQueue[] = [];
     try {

@@ -23,9 +23,9 @@ async function backState(env: BlkEnv): Promise<string> {
 }
 
 /** Backend up, raw frontend connected; returns both. */
-async function connected(env: BlkEnv, storage: BlockStorage = new MemoryStorage(64), mode: 'r' | 'w' = 'w') {
+async function connected(env: BlkEnv, storage: BlockStorage = new MemoryStorage(64), mode: 'r' | 'w' = 'w', dataPath: 'map' | 'copy' = 'map') {
   await env.addVbd({ mode });
-  const back = env.newBack(storage, { persistent: false });
+  const back = env.newBack(storage, { persistent: false, dataPath });
   await back.start();
   const raw = new RawFront(env);
   await raw.connect();
@@ -81,9 +81,9 @@ test('hostile front: a slot rewritten after the backend read it changes nothing 
     await finish(env, raw);
   }));
 
-test('hostile front: bad grant refs get BLKIF_RSP_ERROR, and the ring keeps working', () =>
+for (const dataPath of ['map', 'copy'] as const) test(`hostile front: bad grant refs get BLKIF_RSP_ERROR, and the ring keeps working (${dataPath})`, () =>
   withBlkEnv(async (env) => {
-    const { raw } = await connected(env);
+    const { raw } = await connected(env, new MemoryStorage(64), 'w', dataPath);
     const good = raw.dataPage(true);
     const roPage = raw.dataPage(false);
     raw.send(

@@ -66,6 +66,15 @@ const CASES: Case[] = [
     expect: (f) => assert.equal(f.trusted, false),
   },
   {
+    name: 'GNTTABOP_copy data path (+ indirect, multi-queue)',
+    back: { dataPath: 'copy', maxQueues: 2 },
+    front: { persistent: true, maxQueues: 2, maxIndirectSegments: 128 },
+    expect: (f) => {
+      assert.equal(f.persistent, false, 'a copying backend offers no persistent grants');
+      assert.equal(f.indirectSegments, 128);
+    },
+  },
+  {
     name: 'everything: persistent + indirect + multi-page + multi-queue + x86_32',
     back: { maxQueues: 2 },
     front: { persistent: true, maxIndirectSegments: 256, maxRingPageOrder: 1, maxQueues: 2, abi: 'x86_32' },
