@@ -13,7 +13,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { BackRing, FrontRing } from '../ring/index.js';
-import { benchCodec, ENTRY_BYTES, expectedCheck, WORDS } from './ring-codec.js';
+import { benchCodec, expectedCheck, WORDS } from './ring-codec.js';
 
 export interface RingBenchJob {
   readonly role: 'front' | 'back' | 'raw-producer' | 'raw-consumer';
@@ -24,7 +24,10 @@ export interface RingBenchJob {
 }
 
 export interface RingBenchReport {
+  /** Completed in the timed phase. */
   readonly requests: number;
+  /** Completed in the whole run, warm-up included (what kicks and waits are counted over). */
+  readonly total: number;
   readonly elapsedNs: number;
   readonly kicks: number;
   readonly waits: number;
@@ -58,7 +61,6 @@ function syncStart(ctl: Int32Array): void {
 
 class Clock {
   private readonly t0: number;
-  timedFrom = 0;
   constructor(private readonly job: RingBenchJob) {
     this.t0 = performance.now();
   }
@@ -95,7 +97,7 @@ function front(job: RingBenchJob, ctl: Int32Array): RingBenchReport {
   const elapsedNs = Number(process.hrtime.bigint() - t0);
   Atomics.store(ctl, STOP, 1);
   kick(ctl, EV_BACK);
-  return { requests: done - doneAtStart, elapsedNs, kicks, waits, errors: errors + (ring.broken ? 1 : 0) };
+  return { requests: done - doneAtStart, total: done, elapsedNs, kicks, waits, errors: errors + (ring.broken ? 1 : 0) };
 }
 
 function back(job: RingBenchJob, ctl: Int32Array): RingBenchReport {
@@ -117,7 +119,7 @@ function back(job: RingBenchJob, ctl: Int32Array): RingBenchReport {
     if (Atomics.load(ctl, STOP) !== 0) break;
     if (!ring.finalCheckForRequests()) (waitKick(ctl, EV_BACK), waits++);
   }
-  return { requests: handled, elapsedNs: 0, kicks, waits, errors };
+  return { requests: handled, total: handled, elapsedNs: 0, kicks, waits, errors };
 }
 
 // The raw ring: header words prod @0 and cons @64 bytes, slots from byte 128.
@@ -130,7 +132,7 @@ function rawProducer(job: RingBenchJob, ctl: Int32Array): RingBenchReport {
   const w = new Int32Array(job.ring);
   syncStart(ctl);
   const clock = new Clock(job);
-  let prod = 0, atStart = -1, t0 = 0n, waits = 0;
+  let prod = 0, atStart = -1, t0 = 0n, waits = 0, kicks = 0;
   for (let phase = clock.phase(); phase !== 'stop'; phase = clock.phase()) {
     const cons = Atomics.load(w, RAW_CONS);
     if (phase === 'timed' && atStart < 0) [atStart, t0] = [cons, process.hrtime.bigint()];
@@ -147,19 +149,20 @@ function rawProducer(job: RingBenchJob, ctl: Int32Array): RingBenchReport {
     }
     Atomics.store(w, RAW_PROD, prod);
     Atomics.notify(w, RAW_PROD, 1);
+    kicks++;
   }
   while (Atomics.load(w, RAW_CONS) !== prod) Atomics.wait(w, RAW_CONS, Atomics.load(w, RAW_CONS), SLICE_MS);
   const elapsedNs = Number(process.hrtime.bigint() - t0);
   const requests = (prod - atStart) >>> 0;
   Atomics.store(ctl, STOP, 1);
   Atomics.notify(w, RAW_PROD, 1);
-  return { requests, elapsedNs, kicks: 0, waits, errors: 0 };
+  return { requests, total: prod >>> 0, elapsedNs, kicks, waits, errors: 0 };
 }
 
 function rawConsumer(job: RingBenchJob, ctl: Int32Array): RingBenchReport {
   const w = new Int32Array(job.ring);
   syncStart(ctl);
-  let cons = 0, handled = 0, errors = 0, waits = 0;
+  let cons = 0, handled = 0, errors = 0, waits = 0, kicks = 0;
   for (;;) {
     const prod = Atomics.load(w, RAW_PROD);
     if (prod === cons) {
@@ -176,8 +179,9 @@ function rawConsumer(job: RingBenchJob, ctl: Int32Array): RingBenchReport {
     }
     Atomics.store(w, RAW_CONS, cons);
     Atomics.notify(w, RAW_CONS, 1);
+    kicks++;
   }
-  return { requests: handled, elapsedNs: 0, kicks: 0, waits, errors };
+  return { requests: handled, total: handled, elapsedNs: 0, kicks, waits, errors };
 }
 
 function rawCheck(id: number): number {

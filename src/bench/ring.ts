@@ -52,7 +52,7 @@ async function throughputRun(plan: Plan, producer: 'front' | 'raw-producer'): Pr
   const base = { ring, ctl, warmupMs: plan.warmupMs, durationMs: plan.durationMs };
   const [p, c] = await Promise.all([runWorker({ ...base, role: producer }), runWorker({ ...base, role: consumer })]);
   if (p.errors + c.errors > 0) throw new Error(`ring bench (${producer}): ${p.errors + c.errors} bad entries`);
-  const perReq = (n: number): number => (p.requests === 0 ? 0 : n / p.requests);
+  const perReq = (n: number): number => (p.total === 0 ? 0 : n / p.total);
   return {
     value: p.requests / (p.elapsedNs / 1e9),
     extra: {

@@ -56,6 +56,43 @@ class RewritingMemory implements RingMemory {
   }
 }
 
+/**
+ * The same hostile peer under the ring's fast path: a PagedMemory whose page word views (the
+ * direct slot copies read them) flip each entry word right after it is read. Copies that go
+ * through `copyOut` (slots straddling a page) are rewritten as above.
+ */
+class RewritingPages extends PagedMemory {
+  reads = 0;
+  override pageWords(n: number): Int32Array {
+    const words = super.pageWords(n);
+    return new Proxy(words, {
+      get: (target, prop, receiver) => {
+        if (typeof prop !== 'string' || !/^[0-9]+$/.test(prop)) return Reflect.get(target, prop, receiver) as unknown;
+        const i = Number(prop);
+        const v = target[i];
+        if (n > 0 || i * 4 >= SRING_ENTRIES) {
+          target[i] = ~target[i]!;
+          this.reads++;
+        }
+        return v;
+      },
+    });
+  }
+  override load32(offset: number): number {
+    const v = super.load32(offset);
+    if (offset >= SRING_ENTRIES) super.store32(offset, ~v);
+    return v;
+  }
+  override copyOut(offset: number, dst: Uint8Array, dstOffset: number, length: number): void {
+    super.copyOut(offset, dst, dstOffset, length);
+    const flipped = new Uint8Array(length);
+    super.copyOut(offset, flipped, 0, length);
+    for (let k = 0; k < length; k++) flipped[k] = flipped[k]! ^ 0xff;
+    if (offset >= SRING_ENTRIES) super.copyIn(offset, flipped, 0, length);
+    this.reads += length;
+  }
+}
+
 /** A block-like request: the back must check `segments <= 11` before using it. */
 interface Req {
   id: number;
@@ -102,15 +139,19 @@ function doubleFetchConsumer(mem: RingMemory): Action[] {
 }
 
 /** Two identical rings (2 scattered pages) holding `reqs`: one frozen, one rewritten on read. */
-function rings(reqs: readonly Req[]): { frozen: PagedMemory; hostile: RewritingMemory } {
-  const make = (): PagedMemory => {
-    const mem = new PagedMemory(scatteredPages(2));
+function rings(reqs: readonly Req[]): { frozen: PagedMemory; hostile: RewritingMemory; hostilePages: RewritingPages } {
+  const fill = (mem: PagedMemory): void => {
     const front = FrontRing.init(mem, codec);
     for (const r of reqs) front.putRequest(r);
     front.pushRequests();
-    return mem;
   };
-  return { frozen: make(), hostile: new RewritingMemory(make(), SRING_ENTRIES) };
+  const frozen = new PagedMemory(scatteredPages(2));
+  fill(frozen);
+  const inner = new PagedMemory(scatteredPages(2));
+  fill(inner);
+  const hostilePages = new RewritingPages(scatteredPages(2));
+  fill(hostilePages);
+  return { frozen, hostile: new RewritingMemory(inner, SRING_ENTRIES), hostilePages };
 }
 
 const reqsArb = fc.array(fc.record({ id: fc.nat({ max: 0xffffffff }), segments: fc.nat({ max: 20 }) }), {
@@ -121,11 +162,14 @@ const reqsArb = fc.array(fc.record({ id: fc.nat({ max: 0xffffffff }), segments: 
 test('copy-once: the back acts on what it checked, however the page changes under it', () => {
   fc.assert(
     fc.property(reqsArb, (reqs) => {
-      const { frozen, hostile } = rings(reqs);
+      const { frozen, hostile, hostilePages } = rings(reqs);
       const want = copyOnceConsumer(frozen);
       assert.equal(want.length, Math.min(reqs.length, BackRing.attach(frozen, codec).size));
       assert.deepEqual(copyOnceConsumer(hostile), want);
       assert.ok(hostile.reads > 0, 'the hostile page was actually read');
+      // The fast path (slots inside one page, copied word by word) and the straddling slots.
+      assert.deepEqual(copyOnceConsumer(hostilePages), want);
+      assert.ok(hostilePages.reads > 0);
     }),
     { numRuns: 100 },
   );
@@ -133,7 +177,7 @@ test('copy-once: the back acts on what it checked, however the page changes unde
 
 test('the harness catches a consumer that reads a field twice', () => {
   // A guard for the test above: the same comparison must fail for a double fetch.
-  const { frozen, hostile } = rings([
+  const { frozen, hostile, hostilePages } = rings([
     { id: 1, segments: 3 },
     { id: 2, segments: 11 },
   ]);
@@ -144,6 +188,7 @@ test('the harness catches a consumer that reads a field twice', () => {
   ]);
   const got = doubleFetchConsumer(hostile);
   assert.notDeepEqual(got, want);
+  assert.notDeepEqual(doubleFetchConsumer(hostilePages), want);
   // Worse than different: it uses a value its own check would have refused.
   assert.ok(got.some((a) => 'use' in a && a.use > MAX_SEGMENTS));
 });
