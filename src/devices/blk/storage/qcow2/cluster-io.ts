@@ -95,7 +95,7 @@ export class ClusterIo {
   }
 
   async discard(offset: number, length: number): Promise<void> {
-    const diskEnd = Math.floor(this.image.header.size / SECTOR_SIZE) * SECTOR_SIZE;
+    const diskEnd = Math.floor(this.image.size / SECTOR_SIZE) * SECTOR_SIZE;
     for (const p of this.pieces(offset, length)) {
       const clusterEnd = Math.min((p.gc + 1) * this.cs, diskEnd);
       const whole = p.inOff === 0 && p.gc * this.cs + p.len === clusterEnd;

@@ -16,7 +16,7 @@
 import type { ImageFile } from '../image-file.js';
 import { storageError } from '../types.js';
 import { type L2Mapping, decodeL1, decodeL2, encodeL1 } from './entries.js';
-import { FIELD, type Qcow2Header, parseHeader } from './header.js';
+import { FIELD, MAX_L1_BYTES, type Qcow2Header, parseHeader } from './header.js';
 import { MetaCache } from './meta-cache.js';
 import { Refcounts } from './refcount.js';
 
@@ -32,14 +32,20 @@ const L2_CACHE_BYTES = 32 * 1024 * 1024;
 export class Qcow2Image {
   readonly l2Entries: number;
   readonly l2Cache: MetaCache;
-  private readonly l1View: DataView;
+  private l1View: DataView;
   private readonly dirtyL1Sectors = new Set<number>();
   private fileSize: number;
+  /** Virtual size and L1 placement: the header's, until `grow` changes them. */
+  size: number;
+  private l1Offset: number;
+  /** Set by `grow`: the whole L1 table, then the header, must be written. */
+  private l1Moved = false;
+  private sizeChanged = false;
 
   private constructor(
     readonly file: ImageFile,
     readonly header: Qcow2Header,
-    private readonly l1: Uint8Array,
+    private l1: Uint8Array,
     readonly refcounts: Refcounts,
     fileSize: number,
   ) {
@@ -47,6 +53,8 @@ export class Qcow2Image {
     this.l1View = new DataView(l1.buffer);
     this.l2Cache = new MetaCache(file, header.clusterSize, L2_CACHE_BYTES);
     this.fileSize = fileSize;
+    this.size = header.size;
+    this.l1Offset = header.l1TableOffset;
   }
 
   static async open(file: ImageFile): Promise<Qcow2Image> {
@@ -83,7 +91,32 @@ export class Qcow2Image {
   }
 
   get dirty(): boolean {
-    return this.refcounts.dirty || this.refcounts.pendingFrees > 0 || this.l2Cache.dirtyCount > 0 || this.dirtyL1Sectors.size > 0;
+    return (
+      this.refcounts.dirty || this.refcounts.pendingFrees > 0 || this.l2Cache.dirtyCount > 0 || this.dirtyL1Sectors.size > 0 || this.sizeChanged
+    );
+  }
+
+  /**
+   * Grow the virtual size to `newSize` bytes. If the L1 table is too small it moves to new
+   * clusters; the header switches to it only after it is durable, the old one is freed after.
+   */
+  async grow(newSize: number): Promise<void> {
+    const needL1 = Math.ceil(newSize / this.clusterSize / this.l2Entries);
+    if (needL1 * 8 > MAX_L1_BYTES) throw storageError('ENOSPC', `qcow2: size ${newSize} needs an L1 table over ${MAX_L1_BYTES} bytes`);
+    if (needL1 * 8 > this.l1.byteLength) {
+      const clusters = Math.ceil((needL1 * 8) / this.clusterSize);
+      const first = await this.refcounts.allocate(clusters);
+      const next = new Uint8Array(needL1 * 8);
+      next.set(this.l1);
+      const old = { first: this.l1Offset / this.clusterSize, clusters: Math.ceil(this.l1.byteLength / this.clusterSize) };
+      for (let i = 0; i < old.clusters; i++) this.refcounts.free(old.first + i);
+      this.l1 = next;
+      this.l1View = new DataView(next.buffer);
+      this.l1Offset = first * this.clusterSize;
+      this.l1Moved = true;
+    }
+    this.size = newSize;
+    this.sizeChanged = true;
   }
 
   /** The mapping of guest cluster `gc`. */
@@ -131,13 +164,12 @@ export class Qcow2Image {
    * overwrite metadata.
    */
   checkDataCluster(host: number, what: string): void {
-    const h = this.header;
     const cs = this.clusterSize;
     const overlaps = (start: number, length: number): boolean => host < start + length && start < host + cs;
     if (
       host % cs !== 0 ||
       overlaps(0, cs) ||
-      overlaps(h.l1TableOffset, h.l1Size * 8) ||
+      overlaps(this.l1Offset, this.l1.byteLength) ||
       overlaps(this.refcounts.tableOffset, this.refcounts.tableClusters * cs)
     ) {
       throw storageError('EIO', `qcow2: ${what} maps to host offset ${host}, which is not a valid data cluster`, { host });
@@ -168,12 +200,22 @@ export class Qcow2Image {
       await this.l2Cache.writeBack();
       await this.barrier();
     }
-    if (this.dirtyL1Sectors.size > 0) {
+    if (this.l1Moved) {
+      await this.file.write(this.l1Offset, this.l1);
+      this.dirtyL1Sectors.clear();
+      this.l1Moved = false;
+      await this.barrier();
+    } else if (this.dirtyL1Sectors.size > 0) {
       for (const s of [...this.dirtyL1Sectors].sort((a, b) => a - b)) {
         const end = Math.min(this.l1.byteLength, s * 512 + 512);
-        await this.file.write(this.header.l1TableOffset + s * 512, this.l1.subarray(s * 512, end));
+        await this.file.write(this.l1Offset + s * 512, this.l1.subarray(s * 512, end));
       }
       this.dirtyL1Sectors.clear();
+      await this.barrier();
+    }
+    if (this.sizeChanged) {
+      await this.writeSizeAndL1Pointer();
+      this.sizeChanged = false;
       await this.barrier();
     }
     if (this.refcounts.pendingFrees > 0) {
@@ -192,6 +234,17 @@ export class Qcow2Image {
 
   async barrier(): Promise<void> {
     if (this.file.hasVolatileCache) await this.file.flush();
+  }
+
+  /** Bytes 24..47 (size, crypt_method, l1_size, l1_table_offset) lie in one sector: one atomic switch. */
+  private async writeSizeAndL1Pointer(): Promise<void> {
+    const bytes = new Uint8Array(24);
+    const view = new DataView(bytes.buffer);
+    view.setBigUint64(0, BigInt(this.size));
+    view.setUint32(8, 0);
+    view.setUint32(12, this.l1.byteLength / 8);
+    view.setBigUint64(16, BigInt(this.l1Offset));
+    await this.file.write(24, bytes);
   }
 
   private async writeRefcountTablePointer(): Promise<void> {

@@ -119,6 +119,33 @@ describe('qcow2 written by us passes qemu-img check and compare', { skip: noQemu
     assert.ok(result.referenced > 10);
   });
 
+  for (const [what, opts] of [
+    ['within the L1 table', 'cluster_size=65536'],
+    ['moving the L1 table', 'cluster_size=512'],
+  ] as const) {
+    test(`online resize (grow) ${what}`, async () => {
+      const path = create(`grow-${opts}.qcow2`, '4M', opts);
+      const l1Before = readFileSync(path).readBigUInt64BE(40);
+      const store = await openStorage({ format: 'qcow2', target: path });
+      const model = new Uint8Array(8 * MiB);
+      const head = pattern(4096, 1);
+      await store.write(0, head);
+      model.set(head, 0);
+      assert.ok(store.resize !== undefined);
+      await store.resize(16384);
+      assert.equal(store.sectorCount, 16384);
+      const tail = pattern(8192, 2);
+      await store.write(16384 - 16, tail);
+      model.set(tail, 8 * MiB - 8192);
+      await assert.rejects(store.resize(100), /grow only/);
+      await store.close();
+      assert.equal(readFileSync(path).readBigUInt64BE(24), BigInt(8 * MiB));
+      assert.equal(readFileSync(path).readBigUInt64BE(40) !== l1Before, opts === 'cluster_size=512', 'L1 moved iff it had to');
+      assertCheckClean(path);
+      assertSameAsRaw(path, model);
+    });
+  }
+
   test('writethrough mode: metadata durable per write, image consistent without a flush', async () => {
     const path = create('wt.qcow2', '4M', 'cluster_size=4096');
     const store = await openStorage({ format: 'qcow2', target: path, cache: 'writethrough' });

@@ -10,7 +10,7 @@
  * zstd compression, the corrupt bit, unknown incompatible bits, malformed tables. Opened
  * read-only only: the dirty bit (lazy refcounts left inconsistent: repair with
  * `qemu-img check -r all`) and internal snapshots (writing would need L2 copy-on-write).
- * No online resize (capabilities.resize false).
+ * Online resize grows only (the L1 table moves when it must); shrinking is refused.
  *
  * Durability: with the 'writeback' cache mode over a file with a volatile cache, metadata
  * is held in memory and written in dependency order at `flush()` (image.ts); the store
@@ -52,7 +52,6 @@ const MAX_DIRTY_TABLES = 512;
 
 export class Qcow2Storage implements BlockStorage {
   readonly readOnly: boolean;
-  readonly sectorCount: number;
   readonly logicalBlockSize = SECTOR_SIZE;
   readonly physicalBlockSize: number;
   readonly capabilities: StorageCapabilities;
@@ -70,14 +69,13 @@ export class Qcow2Storage implements BlockStorage {
   ) {
     const h = image.header;
     this.readOnly = readOnly;
-    this.sectorCount = Math.floor(h.size / SECTOR_SIZE);
     this.physicalBlockSize = Math.min(h.clusterSize, 4096);
     this.description = `qcow2:${image.file.name}`;
     // Zero clusters exist only in v3; a v2 image with a backing file can only fall back to it.
     const discardZeroes = h.version === 3 || backing === undefined;
     this.capabilities = {
       flush: cache === 'writeback' && image.file.hasVolatileCache && !readOnly,
-      resize: false,
+      resize: !readOnly,
       discard: { supported: !readOnly, granularity: h.clusterSize, alignment: 0, discardZeroes, secureDiscard: false },
     };
     this.io = new ClusterIo(image, backing, discardZeroes);
@@ -104,6 +102,10 @@ export class Qcow2Storage implements BlockStorage {
     if (!readOnly) await image.clearAutoclear();
     readOnly ||= false;
     return new Qcow2Storage(image, backing, readOnly, options.cache ?? 'writeback');
+  }
+
+  get sectorCount(): number {
+    return Math.floor(this.image.size / SECTOR_SIZE);
   }
 
   read(sectorOffset: number, dest: Uint8Array): Promise<void> {
@@ -140,6 +142,19 @@ export class Qcow2Storage implements BlockStorage {
       if (options.secure === true) throw storageError('EOPNOTSUPP', `${this.description}: secure discard is not supported`);
       checkDiscardRange(sector, count, this.sectorCount);
       await this.lock.withExclusive(() => this.mutate(() => this.io.discard(sector * SECTOR_SIZE, count * SECTOR_SIZE)));
+    });
+  }
+
+  /** Grow online (shrinking would drop guest data: refused). Durable when it resolves. */
+  async resize(newSectors: number): Promise<void> {
+    checkWritable('resize', this.readOnly, this.description);
+    if (!Number.isSafeInteger(newSectors) || newSectors < this.sectorCount) {
+      throw storageError('ERANGE', `${this.description}: resize to ${newSectors} sectors refused (grow only, from ${this.sectorCount})`);
+    }
+    await this.lock.withExclusive(async () => {
+      await this.image.grow(newSectors * SECTOR_SIZE);
+      await this.image.sync();
+      await this.image.barrier();
     });
   }
 
