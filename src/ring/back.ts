@@ -128,10 +128,10 @@ export class BackRing<Req, Rsp> {
     if (this.brokenBy !== undefined) return false;
     const prod = this.slots.mem.load32(SRING_REQ_PROD);
     // RING_REQUEST_PROD_OVERFLOW: "Ill-behaved frontend determination: Can there be this
-    // many requests?" Stricter than ring.h, a req_prod behind what we already consumed is
+    // many requests?" Stricter than ring.h, a req_prod behind a value we already read is
     // also refused: the front's producer never moves backwards.
     const ahead = (prod - this.rspProdPvt) >>> 0;
-    if (ahead > this.slots.size || ahead < this.pendingResponses()) {
+    if (ahead > this.slots.size || ahead < ((this.reqProdSeen - this.rspProdPvt) >>> 0)) {
       this.brokenBy = { reason: 'request-prod-overflow', prod, against: this.rspProdPvt, size: this.slots.size };
       this.options.onBroken?.(this.brokenBy);
       return false;

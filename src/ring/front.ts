@@ -141,8 +141,10 @@ export class FrontRing<Req, Rsp> {
     const prod = this.slots.mem.load32(SRING_RSP_PROD);
     // RING_RESPONSE_PROD_OVERFLOW: "Ill-behaved backend determination: Can there be this
     // many responses?" Stricter than ring.h, whose bound is the ring size: there can be no
-    // more responses than requests we published (each request gets exactly one).
-    if (((prod - this.rspCons) >>> 0) > ((this.reqPushed - this.rspCons) >>> 0)) {
+    // more responses than requests we published (each request gets exactly one), and the
+    // producer never moves back behind a value we already read.
+    const ahead = (prod - this.rspCons) >>> 0;
+    if (ahead > ((this.reqPushed - this.rspCons) >>> 0) || ahead < ((this.rspProdSeen - this.rspCons) >>> 0)) {
       this.markBroken({ reason: 'response-prod-overflow', prod, against: this.rspCons, size: this.slots.size });
       return false;
     }

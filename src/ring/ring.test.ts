@@ -133,3 +133,24 @@ test('a response producer beyond the requests published breaks the front, nothin
   assert.equal(f.pushRequests(), false);
   assert.equal(front.broken, undefined, 'another ring object is unaffected');
 });
+
+test('a producer index moving back behind a value already read breaks the reader', () => {
+  const { mem, front, back } = pair(64);
+  for (let i = 0; i < 4; i++) front.putRequest({ id: i, words: [] });
+  front.pushRequests();
+  assert.equal(back.nextRequest()?.id, 0); // read req_prod = 4, consumed 1
+  mem.store32(SRING_REQ_PROD, 2); // still ahead of req_cons, but behind the 4 already seen
+  assert.equal(back.unconsumedRequests(), 0);
+  assert.equal(back.broken?.reason, 'request-prod-overflow');
+
+  const p = pair(64);
+  for (let i = 0; i < 4; i++) p.front.putRequest({ id: i, words: [] });
+  p.front.pushRequests();
+  for (let i = 0; i < 4; i++) p.back.nextRequest();
+  for (let i = 0; i < 4; i++) p.back.putResponse({ id: i, status: 0 });
+  p.back.pushResponses();
+  assert.equal(p.front.nextResponse()?.id, 0); // read rsp_prod = 4
+  p.mem.store32(SRING_RSP_PROD, 2);
+  assert.equal(p.front.unconsumedResponses(), 0);
+  assert.equal(p.front.broken?.reason, 'response-prod-overflow');
+});
