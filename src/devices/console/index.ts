@@ -1,0 +1,10 @@
+/**
+ * The PV console: `ConsoleFront` (guest), `ConsoleBack` (dom0, one console), the xenbus
+ * drivers for secondary consoles, and `ConsoleDaemon` (xenconsoled).
+ */
+export * from './protocol.js';
+export { OutputBuffer } from './buffer.js';
+export { ConsoleBack, ConsoleStream, type ConsoleBackOptions, type ConsoleBackStats } from './back.js';
+export { consoleBackendDriver, type ConsoleBackendHooks } from './back-driver.js';
+export { ConsoleFront, consoleFrontendDriver, type ConsoleFrontOptions, type ConsoleFrontStats, type ConsoleFrontDriverOptions } from './front.js';
+export { ConsoleDaemon, type ConsoleDaemonOptions, type ConsoleInfo } from './daemon.js';
