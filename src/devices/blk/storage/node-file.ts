@@ -16,7 +16,7 @@
  * binary is missing or the file system refuses, it answers false once and is not tried again.
  */
 import { execFile } from 'node:child_process';
-import { constants, promises as fsp } from 'node:fs';
+import { constants, existsSync, promises as fsp } from 'node:fs';
 import { AlignedPool, DIRECT_ALIGN } from './direct-io.js';
 import type { ImageFile } from './image-file.js';
 import { storageError } from './types.js';
@@ -118,7 +118,9 @@ export class NodeImageFile implements ImageFile {
   async punchHole(offset: number, length: number): Promise<boolean> {
     if (this.readOnly) throw storageError('EROFS', `${this.name} is open read-only`);
     if (this.holePunch === 'no' || length <= 0) return false;
-    const ok = await runFallocate(this.name, offset, length);
+    // Through our own descriptor, so a rename or replacement of the path cannot redirect it.
+    const target = existsSync(`/proc/${process.pid}/fd/${this.fh.fd}`) ? `/proc/${process.pid}/fd/${this.fh.fd}` : this.name;
+    const ok = await runFallocate(target, offset, length);
     this.holePunch = ok ? 'yes' : 'no';
     return ok;
   }

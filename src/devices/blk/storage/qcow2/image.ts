@@ -151,29 +151,32 @@ export class Qcow2Image {
     return { offset: entry.offset, table, view: new DataView(table.buffer, table.byteOffset, table.byteLength), index };
   }
 
-  /** Fail a table pointer that is unaligned, at the header, or past the end of the file. */
+  /** Fail a table pointer that is unaligned, past the end of the file, or on the fixed metadata. */
   checkTableOffset(offset: number, what: string): void {
-    if (offset % this.clusterSize !== 0 || offset === 0 || offset + this.clusterSize > this.end) {
+    if (offset % this.clusterSize !== 0 || offset + this.clusterSize > this.end || this.onFixedMetadata(offset)) {
       throw storageError('EIO', `qcow2: ${what} at bad offset ${offset}`, { offset });
     }
   }
 
   /**
-   * Refuse a data cluster that overlaps the image's own fixed metadata (header, L1 table,
-   * refcount table) or a table in the caches: a malformed image must not make a guest write
-   * overwrite metadata.
+   * Refuse a data cluster that overlaps the image's own metadata (header, L1 table, refcount
+   * table, or any L2 table or refcount block in the caches): a malformed image must not make
+   * a guest write overwrite metadata.
    */
   checkDataCluster(host: number, what: string): void {
+    if (host % this.clusterSize !== 0 || this.onFixedMetadata(host) || this.l2Cache.has(host) || this.refcounts.cache.has(host)) {
+      throw storageError('EIO', `qcow2: ${what} maps to host offset ${host}, which is not a valid data cluster`, { host });
+    }
+  }
+
+  private onFixedMetadata(host: number): boolean {
     const cs = this.clusterSize;
     const overlaps = (start: number, length: number): boolean => host < start + length && start < host + cs;
-    if (
-      host % cs !== 0 ||
+    return (
       overlaps(0, cs) ||
       overlaps(this.l1Offset, this.l1.byteLength) ||
       overlaps(this.refcounts.tableOffset, this.refcounts.tableClusters * cs)
-    ) {
-      throw storageError('EIO', `qcow2: ${what} maps to host offset ${host}, which is not a valid data cluster`, { host });
-    }
+    );
   }
 
   /** Mark an L2 table changed (after editing `ref.table`). */

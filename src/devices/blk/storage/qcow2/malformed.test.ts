@@ -106,6 +106,17 @@ describe('malformed qcow2 images are refused with clear errors', { skip: noQemuI
     await store.close();
   });
 
+  test('a data cluster mapped onto its own L2 table: writes refused with EIO', async () => {
+    let l2 = 0;
+    const file = patched((v) => {
+      l2 = Number(v.getBigUint64(l1Offset) & ((1n << 56n) - 512n));
+      v.setBigUint64(l2, (1n << 63n) | BigInt(l2));
+    });
+    const store = await Qcow2Storage.open(file);
+    await ioFails(store, () => store.write(0, new Uint8Array(512).fill(1)));
+    assert.equal(file.snapshot()[l2 + 512], template[l2 + 512], 'the L2 table was not overwritten');
+  });
+
   test('a compressed descriptor claiming a huge size: EIO', async () => {
     const file = patched((v) => {
       const l2 = Number(v.getBigUint64(l1Offset) & ((1n << 56n) - 512n));

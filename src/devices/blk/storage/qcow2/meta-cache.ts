@@ -40,6 +40,10 @@ export class MetaCache {
     }
   }
 
+  has(offset: number): boolean {
+    return this.entries.has(offset);
+  }
+
   /** Install a brand-new table (a freshly allocated cluster), dirty. */
   create(offset: number): Uint8Array {
     const data = new Uint8Array(this.clusterSize);

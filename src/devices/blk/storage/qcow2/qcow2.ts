@@ -84,7 +84,7 @@ export class Qcow2Storage implements BlockStorage {
   static async open(file: ImageFile, options: Qcow2Options = {}): Promise<Qcow2Storage> {
     const image = await Qcow2Image.open(file);
     const h = image.header;
-    let readOnly = (options.readOnly ?? false) || file.readOnly;
+    const readOnly = (options.readOnly ?? false) || file.readOnly;
     const dirty = ((h.incompatible >> BigInt(INCOMPAT.dirty)) & 1n) === 1n;
     if (!readOnly && dirty) {
       throw storageError('EBADIMG', `qcow2: ${file.name} has the dirty bit set (lazy refcounts); run \`qemu-img check -r all\` or open read-only`);
@@ -99,8 +99,12 @@ export class Qcow2Storage implements BlockStorage {
       }
       backing = await options.openBacking(h.backingFile, h.backingFormat);
     }
-    if (!readOnly) await image.clearAutoclear();
-    readOnly ||= false;
+    try {
+      if (!readOnly) await image.clearAutoclear();
+    } catch (err) {
+      await backing?.close();
+      throw err;
+    }
     return new Qcow2Storage(image, backing, readOnly, options.cache ?? 'writeback');
   }
 
