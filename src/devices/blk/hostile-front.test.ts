@@ -81,6 +81,61 @@ test('hostile front: a slot rewritten after the backend read it changes nothing 
     await finish(env, raw);
   }));
 
+test('hostile front: an indirect page rewritten after the backend copied it changes nothing', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(256);
+    let indirect: Uint8Array | undefined;
+    const seen: number[] = [];
+    // The frontend rewrites its segment list while the backend works: gref and sectors.
+    const scribble = (): void => {
+      const v = new DataView(indirect!.buffer, indirect!.byteOffset);
+      for (let i = 0; i < 12; i++) {
+        v.setUint32(i * 8, 3, true);
+        v.setUint8(i * 8 + 5, 200);
+      }
+    };
+    const spy: BlockStorage = Object.assign(Object.create(disk) as BlockStorage, {
+      write: async (sector: number, src: Uint8Array) => {
+        seen.push(sector, src.byteLength);
+        scribble();
+        return disk.write(sector, src);
+      },
+      read: async (sector: number, dst: Uint8Array) => {
+        scribble();
+        return disk.read(sector, dst);
+      },
+    });
+    const { raw } = await connected(env, spy);
+    const data = Array.from({ length: 12 }, (_, i) => raw.dataPage(false, i + 1));
+    const ind = raw.dataPage(false);
+    indirect = ind.bytes;
+    const v = new DataView(ind.bytes.buffer, ind.bytes.byteOffset);
+    data.forEach((p, i) => {
+      v.setUint32(i * 8, p.ref, true);
+      v.setUint8(i * 8 + 4, 0);
+      v.setUint8(i * 8 + 5, 7);
+    });
+    raw.send({ kind: 'indirect', operation: 6, indirect_op: BLKIF_OP_WRITE, nr_segments: 12, id: 9n, sector_number: 16n, handle: 0, indirect_grefs: [ind.ref, 0, 0, 0, 0, 0, 0, 0] });
+    const [rsp] = await raw.waitResponses(1);
+    assert.deepEqual(rsp, { id: 9n, operation: 6, status: BLKIF_RSP_OKAY });
+    assert.deepEqual(seen, [16, 12 * 4096]);
+    for (let i = 0; i < 12; i++) {
+      assert.ok(disk.bytes.subarray((16 + i * 8) * 512, (24 + i * 8) * 512).every((b) => b === i + 1), `page ${i} written from its original grant`);
+    }
+    // A READ: the data lands in the pages named before the rewrite.
+    const into = Array.from({ length: 12 }, () => raw.dataPage(true));
+    into.forEach((p, i) => {
+      v.setUint32(i * 8, p.ref, true);
+      v.setUint8(i * 8 + 4, 0);
+      v.setUint8(i * 8 + 5, 7);
+    });
+    raw.send({ kind: 'indirect', operation: 6, indirect_op: BLKIF_OP_READ, nr_segments: 12, id: 10n, sector_number: 16n, handle: 0, indirect_grefs: [ind.ref, 0, 0, 0, 0, 0, 0, 0] });
+    const rsps = await raw.waitResponses(2);
+    assert.deepEqual(rsps[1], { id: 10n, operation: 6, status: BLKIF_RSP_OKAY });
+    into.forEach((p, i) => assert.ok(p.bytes.every((b) => b === i + 1), `read page ${i}`));
+    await finish(env, raw);
+  }));
+
 for (const dataPath of ['map', 'copy'] as const) test(`hostile front: bad grant refs get BLKIF_RSP_ERROR, and the ring keeps working (${dataPath})`, () =>
   withBlkEnv(async (env) => {
     const { raw } = await connected(env, new MemoryStorage(64), 'w', dataPath);

@@ -28,4 +28,4 @@ export { BlkBack, type BlkBackInfo, type BlkBackOptions } from './back.js';
 export { BlkFront, type BlkFeatures, type BlkFrontOptions, type BlkInfo } from './front.js';
 export { BlkBuffer } from './blk-buffer.js';
 export { newBlkCounters, snapshotCounters, type BlkCounters, type BlkOpCounter, type OpKind } from './counters.js';
-export { BACK_LIMITS, BLK_KEYS, FRONT_DEFAULTS, UNPLUG_TIMEOUT_MS } from './protocol.js';
+export { BACK_LIMITS, BLK_KEYS, FRONT_DEFAULTS } from './protocol.js';

@@ -91,9 +91,6 @@ export const MAX_INDIRECT_SEGMENTS_CEILING = BLKIF_MAX_INDIRECT_PAGES_PER_REQUES
 export const SECTORS_PER_PAGE = 8;
 export const SECTOR_BYTES = 512;
 
-/** libxl's LIBXL_DESTROY_TIMEOUT: how long unplug waits for the backend to reach Closed. */
-export const UNPLUG_TIMEOUT_MS = 10_000;
-
 /**
  * A non-negative decimal as xenstore carries it: digits only, no sign, no spaces, no hex, at
  * most `max`. Anything else (reliability.md R10: "parsed strictly") is undefined.

@@ -118,6 +118,8 @@ for (const c of CASES) {
       const z = new Uint8Array(16 * 512);
       await front.read(1000, z);
       assert.ok(z.every((b) => b === 0), 'discarded range reads zero (memory store discardZeroes)');
+      if (front.info.features.persistent) assert.ok(back.info().persistentGrants > 0, 'the backend keeps grants mapped');
+      else assert.equal(back.info().persistentGrants, 0);
       const counters = back.info().counters;
       assert.ok(counters.write.requests >= writes.length);
       assert.equal(counters.read.errors + counters.write.errors, 0);
