@@ -178,6 +178,11 @@ export class FrontQueue implements Disposable {
     return true;
   }
 
+  /** Nothing waits to be sent or answered. */
+  get txIdle(): boolean {
+    return this.dead || (this.backlog.length === 0 && this.tx.outstanding() === 0);
+  }
+
   /** A raw slot sequence, for multicast control and for tests that play a hostile frontend. */
   putRaw(slots: readonly TxSlotOut[]): boolean {
     if (this.dead || this.tx.freeRequests() < slots.length) return false;

@@ -29,7 +29,7 @@ import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
 import { readBool, readOptional, readStr, readUint, type KeyValue } from '../../xenbus/keys.js';
 import { parseBackendPath } from '../../xenbus/paths.js';
 import { RateBudget, Reactor, pumpWatch } from '../../xenbus/reactor.js';
-import { readState, switchState } from '../../xenbus/state.js';
+import { readState, switchState, waitForState } from '../../xenbus/state.js';
 import { parseMac, type FrameInfo } from './bridge/index.js';
 import { DEFAULT_HASH_FLAGS, FrontCtrl, setupHash } from './front-ctrl.js';
 import { PagePool } from './front-pages.js';
@@ -367,15 +367,34 @@ export class NetFront {
     return this.oldPools.reduce((n, p) => n + p.pending, this.pool?.pending ?? 0);
   }
 
-  /** Close the device (guest shutdown): Closing, tear down, Closed. */
-  async dispose(): Promise<void> {
+  /** Wait (up to `timeoutMs`) until every frame handed to `transmit` was answered by the backend. */
+  async flush(timeoutMs = 1000): Promise<boolean> {
+    const end = performance.now() + timeoutMs;
+    while (!this.queues.every((q) => q.txIdle) && performance.now() < end) await new Promise((r) => setTimeout(r, 1));
+    return this.queues.every((q) => q.txIdle);
+  }
+
+  /**
+   * Close the device (guest shutdown), as Linux netfront's remove: Closing, wait (bounded) for
+   * the backend to follow and unmap, tear down, Closed. Pages a backend still maps stay aside.
+   */
+  async dispose(timeoutMs = 2000): Promise<void> {
     if (this.disposed) return;
     this.disposed = true;
     this.reactor.dispose();
     this.watch?.dispose();
     await this.reactor.idle();
+    const s = this.opts.store;
+    const dir = this.opts.frontendPath;
+    await switchState(s, dir, XenbusStateClosing).catch(() => undefined);
+    if (this.queues.length > 0) {
+      const gone = (p: Awaited<ReturnType<typeof readState>>): boolean =>
+        p.kind !== 'state' || p.state === XenbusStateClosing || p.state === XenbusStateClosed;
+      await waitForState(s, this.backendPath, gone, timeoutMs).catch(() => undefined);
+    }
     this.teardown();
-    await switchState(this.opts.store, this.opts.frontendPath, XenbusStateClosing).catch(() => undefined);
-    await switchState(this.opts.store, this.opts.frontendPath, XenbusStateClosed).catch(() => undefined);
+    await switchState(s, dir, XenbusStateClosed).catch(() => undefined);
+    const end = performance.now() + timeoutMs;
+    while (this.pendingPages > 0 && performance.now() < end) await new Promise((r) => setTimeout(r, 2));
   }
 }

@@ -50,12 +50,23 @@ export interface NetEnv {
   readonly bridge: Bridge;
   readonly guests: NetGuest[];
   addGuest(spec?: GuestSpec): Promise<NetGuest>;
+  /** A domain with its vif directories and a connected-ready NetBack, but no NetFront (programs bring their own). */
+  addBackendOnly(spec?: GuestSpec): Promise<BackendOnly>;
+}
+
+export interface BackendOnly {
+  readonly domid: DomId;
+  readonly platform: SimPlatform;
+  readonly client: XsClient;
+  readonly dev: DeviceId;
+  readonly back: NetBack;
 }
 
 const RECORD_LIMIT = 10_000;
 
-async function addGuest(env: Omit<NetEnv, 'addGuest'>, spec: GuestSpec): Promise<NetGuest> {
-  const n = env.guests.length + 1;
+type Base = Omit<NetEnv, 'addGuest' | 'addBackendOnly'> & { readonly cleanups: (() => Promise<void>)[] };
+
+async function addDomainAndBack(env: Base, spec: GuestSpec, n: number): Promise<BackendOnly & { mac: string; mtu: number }> {
   const domid = env.hv.createDomain({ memoryPages: 1536, startInfo: false });
   const platform = SimPlatform.attach(env.hv.platformHandle(domid));
   platform.events.startAsync();
@@ -69,6 +80,12 @@ async function addGuest(env: Omit<NetEnv, 'addGuest'>, spec: GuestSpec): Promise
   });
   const back = new NetBack({ platform: env.hv.dom0, store: env.dom0, bridge: env.bridge, backendPath: backendPath(dev), ...spec.back });
   await back.start();
+  return { domid, platform, client, dev, back, mac, mtu };
+}
+
+async function addGuest(env: Base, spec: GuestSpec): Promise<NetGuest> {
+  const n = env.guests.length + env.cleanups.length + 1;
+  const { domid, platform, client, dev, back, mac, mtu } = await addDomainAndBack(env, spec, n);
   const received: NetGuest['received'] = [];
   const front = new NetFront({ platform, store: client, frontendPath: frontendPath(dev), ...spec.front });
   await front.start();
@@ -99,7 +116,18 @@ export async function until(env: Pick<NetEnv, 'guests'>, cond: () => boolean, ti
   return cond();
 }
 
-async function closeGuest(env: Omit<NetEnv, 'addGuest'>, g: NetGuest): Promise<void> {
+async function addBackendOnly(env: Base, spec: GuestSpec): Promise<BackendOnly> {
+  const b = await addDomainAndBack(env, spec, env.guests.length + env.cleanups.length + 1);
+  env.cleanups.push(async () => {
+    await until(env, () => !b.back.connected, 2000);
+    await b.back.idle();
+    await b.back.dispose();
+    b.platform.dispose();
+  });
+  return b;
+}
+
+async function closeGuest(env: Base, g: NetGuest): Promise<void> {
   await g.front.dispose();
   // The backend follows the frontend to Closed and unmaps; then the last grants can end.
   await until(env, () => !g.back.connected, 2000);
@@ -114,14 +142,15 @@ export async function withNet(fn: (env: NetEnv) => Promise<void>, guests: GuestS
     const store = startTestStore();
     const dom0 = store.connect(0);
     const bridge = new Bridge('xenbr0');
-    const base = { hv, store, dom0, bridge, guests: [] as NetGuest[] };
-    const env: NetEnv = { ...base, addGuest: (spec = {}) => addGuest(base, spec) };
+    const base: Base = { hv, store, dom0, bridge, guests: [] as NetGuest[], cleanups: [] };
+    const env: NetEnv = { ...base, addGuest: (spec = {}) => addGuest(base, spec), addBackendOnly: (spec = {}) => addBackendOnly(base, spec) };
     try {
       for (const spec of guests) await env.addGuest(spec);
       await fn(env);
     } finally {
       for (const g of base.guests) await closeGuest(base, g).catch(() => undefined);
       for (const g of base.guests) g.platform.dispose();
+      for (const c of base.cleanups) await c().catch(() => undefined);
       bridge.dispose();
       store.close();
     }

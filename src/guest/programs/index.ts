@@ -6,11 +6,16 @@ import type { GuestProgram } from '../program.js';
 import crash from './crash.js';
 import evtchnEcho from './evtchn-echo.js';
 import idle from './idle.js';
+import ping from './ping.js';
 import shutdown from './shutdown.js';
+import { udpRecv, udpSend } from './udp-stream.js';
 
 export const builtinPrograms: Readonly<Record<string, GuestProgram>> = {
   idle,
   'evtchn-echo': evtchnEcho,
   shutdown,
   crash,
+  ping,
+  'udp-send': udpSend,
+  'udp-recv': udpRecv,
 };

@@ -1,0 +1,101 @@
+/**
+ * What the network programs share: `key=value` arguments from `extra`, bringing eth0 up
+ * (NetFront on `device/vif/<vif>`, a NetStack over it) and a loop that runs the stack's timers.
+ *
+ * The logic takes a `NetProgramEnv` (platform, store client, console) rather than the kernel's
+ * context, so tests run it in-process against the test store; the builtin entry points
+ * open the store with `platform.openStore()`.
+ */
+import { XenpvError, type Disposable } from '../../base/index.js';
+import type { Platform } from '../../hv/platform.js';
+import { NetFront, type NetFrontFeatures } from '../../devices/net/front.js';
+import { XsClient } from '../../xenstore/client/index.js';
+import { NetStack } from '../net/stack.js';
+import type { GuestContext } from '../program.js';
+
+export interface NetProgramEnv {
+  readonly platform: Platform;
+  readonly store: XsClient;
+  readonly domid: number;
+  readonly argv: readonly string[];
+  /** One console line. */
+  log(line: string): void;
+  sleep(ms: number): Promise<void>;
+  /** False once the domain is going away. */
+  running(): Promise<boolean>;
+}
+
+/** `key=value` words of `extra`; bare words are ignored. */
+export function options(argv: readonly string[]): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const a of argv) {
+    const i = a.indexOf('=');
+    if (i > 0) m.set(a.slice(0, i), a.slice(i + 1));
+  }
+  return m;
+}
+
+export function numberOption(o: Map<string, string>, key: string, dflt: number, min = 0, max = Number.MAX_SAFE_INTEGER): number {
+  const raw = o.get(key);
+  if (raw === undefined) return dflt;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < min || n > max) throw new XenpvError('EINVAL', `bad ${key}=${raw} (${min}..${max})`, { key });
+  return n;
+}
+
+export function requiredOption(o: Map<string, string>, key: string): string {
+  const v = o.get(key);
+  if (v === undefined || v === '') throw new XenpvError('EINVAL', `missing ${key}=`, { key });
+  return v;
+}
+
+export interface Eth0 extends Disposable {
+  readonly front: NetFront;
+  readonly stack: NetStack;
+  /** Run the stack's timers every few ms until `done()` or `timeoutMs`. */
+  until(done: () => boolean, timeoutMs: number): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Bring up `device/vif/<vif>` with `ip=A.B.C.D/prefix` (default 10.0.0.<domid>/24). */
+export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): Promise<Eth0> {
+  const vif = numberOption(o, 'vif', 0, 0, 0xffff);
+  const [addr, prefix] = (o.get('ip') ?? `10.0.0.${env.domid}/24`).split('/');
+  const features: Partial<NetFrontFeatures> = { queues: numberOption(o, 'queues', 1, 1, 16) };
+  const front = new NetFront({ platform: env.platform, store: env.store, frontendPath: `/local/domain/${env.domid}/device/vif/${vif}`, features });
+  await front.start();
+  await front.waitUp(numberOption(o, 'uptimeout', 10_000, 1));
+  const stack = new NetStack({
+    mac: front.mac, address: addr!, prefix: Number(prefix ?? 24), mtu: front.mtu, clock: () => performance.now(),
+    ...(o.has('gw') ? { gateway: o.get('gw')! } : {}),
+    txChecksumOffload: o.get('csum') === 'offload',
+    send: (f, info) => void front.transmit(f, info),
+  });
+  front.onReceive = (f, info) => stack.receive(f, { csumBlank: info.csumBlank, dataValidated: info.dataValidated });
+  const until = async (done: () => boolean, timeoutMs: number): Promise<boolean> => {
+    const end = performance.now() + timeoutMs;
+    while (!done() && performance.now() < end && (await env.running())) {
+      stack.tick();
+      await env.sleep(1);
+    }
+    return done();
+  };
+  const close = async (): Promise<void> => {
+    await front.flush(1000); // what was sent reaches the backend before the rings go
+    await front.dispose();
+  };
+  return { front, stack, until, close, dispose: () => void close() };
+}
+
+/** The builtin entry: open the store through the platform, then run `body`. */
+export async function withNetEnv(ctx: GuestContext, body: (env: NetProgramEnv) => Promise<void>): Promise<void> {
+  const store = new XsClient(await ctx.platform.openStore());
+  try {
+    await body({
+      platform: ctx.platform, store, domid: ctx.domid, argv: ctx.argv,
+      log: (line) => ctx.log(line), sleep: (ms) => ctx.sleep(ms), running: () => ctx.running(),
+    });
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,52 @@
+/**
+ * The network programs' logic (ping, udp-send, udp-recv) in-process: each brings up its own
+ * NetFront + NetStack on a domain whose NetBack sits on the shared bridge, and prints its JSON
+ * line. (The builtin entry points differ only in opening the store with platform.openStore().)
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { sleep } from '../../base/index.js';
+import { withNet, type BackendOnly } from '../../devices/net/test-support.js';
+import type { NetProgramEnv } from './net-common.js';
+import { runPing } from './ping.js';
+import { runUdpRecv, runUdpSend } from './udp-stream.js';
+
+function envOf(g: BackendOnly, extra: string, lines: string[], stop: { v: boolean }): NetProgramEnv {
+  return {
+    platform: g.platform, store: g.client, domid: g.domid, argv: extra.split(/\s+/),
+    log: (l) => lines.push(l), sleep, running: async () => !stop.v,
+  };
+}
+
+function jsonLine(lines: string[], key: string): Record<string, unknown> {
+  const l = lines.find((x) => x.startsWith(`{"${key}"`));
+  assert.ok(l !== undefined, `no JSON line for ${key} in ${lines.join(' | ')}`);
+  return (JSON.parse(l) as Record<string, Record<string, unknown>>)[key]!;
+}
+
+test('builtin ping, udp-send and udp-recv over NetFront: iputils lines and one JSON line each', () =>
+  withNet(async (env) => {
+    const g1 = await env.addBackendOnly();
+    const g2 = await env.addBackendOnly();
+    const stop = { v: false };
+    const recvLines: string[] = [];
+    const receiving = runUdpRecv(envOf(g2, `ip=10.0.0.2/24 port=5001 timeout=8000`, recvLines, stop));
+    await sleep(50);
+    const pingLines: string[] = [];
+    const r = await runPing(envOf(g1, `ip=10.0.0.1/24 dst=10.0.0.2 count=3 interval=10 timeout=2000`, pingLines, stop));
+    assert.equal(r.received, 3);
+    assert.match(pingLines[0]!, /^PING 10\.0\.0\.2 \(10\.0\.0\.2\) 56\(84\) bytes of data\.$/);
+    assert.ok(pingLines.some((l) => /^64 bytes from 10\.0\.0\.2: icmp_seq=1 ttl=64 time=/.test(l)));
+    assert.equal(jsonLine(pingLines, 'ping').received, 3);
+    const sendLines: string[] = [];
+    const sent = await runUdpSend(envOf(g1, `ip=10.0.0.1/24 dst=10.0.0.2 port=5001 size=1472 duration=150 pps=2000`, sendLines, stop));
+    const got = await receiving;
+    assert.ok(sent.packets > 0);
+    assert.equal(jsonLine(sendLines, 'udp').role, 'sender');
+    const rep = jsonLine(recvLines, 'udp');
+    assert.equal(rep.role, 'receiver');
+    assert.equal(got.complete, true, JSON.stringify({ got, sent, recvLines, sendLines }));
+    assert.equal(got.packets, sent.packets, 'a paced stream loses nothing');
+    assert.equal(got.lost, 0);
+    assert.ok(got.mbps > 0);
+  }, []));

@@ -1,0 +1,38 @@
+/**
+ * `builtin:ping`, extra = `dst=<ip> [count=3] [interval=1000] [size=56] [timeout=10000]
+ * [ip=<addr>/<prefix>] [vif=0]`: iputils-style lines on the console, then one JSON line
+ * with the result (`{"ping": {...}}`).
+ */
+import { Ping, type PingResult } from '../net/ping.js';
+import type { GuestContext } from '../program.js';
+import { bringUpEth0, numberOption, options, requiredOption, withNetEnv, type NetProgramEnv } from './net-common.js';
+
+export async function runPing(env: NetProgramEnv): Promise<PingResult> {
+  const o = options(env.argv);
+  const eth = await bringUpEth0(env, o);
+  try {
+    const p = new Ping(eth.stack, {
+      dst: requiredOption(o, 'dst'),
+      count: numberOption(o, 'count', 3, 1, 1_000_000),
+      intervalMs: numberOption(o, 'interval', 1000, 0),
+      size: numberOption(o, 'size', 56, 0, 65507),
+      timeoutMs: numberOption(o, 'timeout', 10_000, 1),
+    });
+    let printed = 0;
+    await eth.until(() => {
+      p.poll();
+      while (printed < p.lines.length) env.log(p.lines[printed++]!);
+      return p.done;
+    }, Number.MAX_SAFE_INTEGER);
+    while (printed < p.lines.length) env.log(p.lines[printed++]!);
+    const result = p.result();
+    env.log(JSON.stringify({ ping: result }));
+    return result;
+  } finally {
+    await eth.close();
+  }
+}
+
+export default async function ping(ctx: GuestContext): Promise<void> {
+  await withNetEnv(ctx, async (env) => void (await runPing(env)));
+}

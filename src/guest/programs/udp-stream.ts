@@ -1,0 +1,61 @@
+/**
+ * `builtin:udp-send`, extra = `dst=<ip> [port=5001] [size=1472] [duration=1000] [pps=N]`, and
+ * `builtin:udp-recv`, extra = `[port=5001] [timeout=30000]`: the UDP stream tool over eth0.
+ * Each ends with one JSON line `{"udp": <StreamReport>}` (throughput, packet rate, loss).
+ */
+import { formatIpv4, toIpv4 } from '../net/addr.js';
+import { UdpStreamReceiver, UdpStreamSender, type StreamReport } from '../net/udp-stream.js';
+import type { GuestContext } from '../program.js';
+import { bringUpEth0, numberOption, options, requiredOption, withNetEnv, type NetProgramEnv } from './net-common.js';
+
+export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
+  const o = options(env.argv);
+  const eth = await bringUpEth0(env, o);
+  try {
+    const dst = requiredOption(o, 'dst');
+    // Resolve the neighbour first: the ARP queue is short, a stream would overflow it.
+    const probe = eth.stack.udpBind(0);
+    probe.send(dst, 9, new Uint8Array(1));
+    await eth.until(() => eth.stack.arp.lookup(toIpv4(dst)) !== undefined, 3000);
+    probe.close();
+    const pps = o.has('pps') ? numberOption(o, 'pps', 0, 1) : undefined;
+    const sender = new UdpStreamSender(eth.stack, {
+      dst, port: numberOption(o, 'port', 5001, 1, 65535), size: numberOption(o, 'size', 1472, 16, 65507),
+      durationMs: numberOption(o, 'duration', 1000, 1), ...(pps !== undefined ? { pps } : {}),
+    });
+    while (!sender.done && (await env.running())) {
+      const next = sender.pump(64);
+      eth.stack.tick();
+      const wait = next === undefined ? 0 : next - performance.now();
+      await (wait > 1 ? env.sleep(wait) : new Promise<void>((r) => setImmediate(r)));
+    }
+    const report = sender.report();
+    env.log(JSON.stringify({ udp: report }));
+    return report;
+  } finally {
+    await eth.close();
+  }
+}
+
+export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
+  const o = options(env.argv);
+  const eth = await bringUpEth0(env, o);
+  try {
+    const rx = new UdpStreamReceiver(eth.stack, numberOption(o, 'port', 5001, 1, 65535));
+    env.log(`udp-recv: listening on ${formatIpv4(eth.stack.address)}`);
+    await eth.until(() => rx.done, numberOption(o, 'timeout', 30_000, 1));
+    const report = rx.report();
+    env.log(JSON.stringify({ udp: report }));
+    return report;
+  } finally {
+    await eth.close();
+  }
+}
+
+export async function udpSend(ctx: GuestContext): Promise<void> {
+  await withNetEnv(ctx, async (env) => void (await runUdpSend(env)));
+}
+
+export async function udpRecv(ctx: GuestContext): Promise<void> {
+  await withNetEnv(ctx, async (env) => void (await runUdpRecv(env)));
+}
