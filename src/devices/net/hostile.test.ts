@@ -199,3 +199,36 @@ test('hostile backend: a tx response for an inactive id puts the frontend in its
     assert.match(a.front.broken ?? '', /inactive request 999/);
     assert.equal(a.front.transmit(pattern(100)), false, 'sticky: nothing more is sent');
   }, [{ stack: false }]));
+
+test('hostile: garbage in the frontend keys (R10) → error node and Closing, nothing mapped; the other vifs work', () =>
+  withNet(async (env) => {
+    const [b, c] = env.guests as [NetGuest, NetGuest];
+    const g = await env.addBackendOnly();
+    const fe = `/local/domain/${g.domid}/device/vif/0`;
+    for (const [k, v] of [['tx-ring-ref', '12abc'], ['rx-ring-ref', '-1'], ['event-channel', '99999999999'], ['request-rx-copy', '1']]) {
+      await g.client.write(`${fe}/${k}`, v!);
+    }
+    await g.client.write(`${fe}/state`, '4');
+    const be = `/local/domain/0/backend/vif/${g.domid}/0`;
+    let state = '';
+    for (let i = 0; i < 200 && state !== '5'; i++) {
+      state = await env.dom0.readString(`${be}/state`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(state, '5', 'Closing');
+    assert.match(await env.dom0.readString(`/local/domain/0/error/backend/vif/${g.domid}/0/error`), /tx-ring-ref/);
+    assert.equal(g.back.connected, false);
+    assert.equal(await pingOk(env, b, c), 2);
+    await g.client.write(`${fe}/state`, '6');
+  }));
+
+test('hostile: a frontend flapping its state node (R9, XSA-349) costs bounded steps and leaks nothing', () =>
+  withNet(async (env) => {
+    const [a, b, c] = env.guests as [NetGuest, NetGuest, NetGuest];
+    const fe = `/local/domain/${a.domid}/device/vif/0`;
+    for (let i = 0; i < 200; i++) void a.client.write(`${fe}/state`, String([1, 3, 4, 5, 6, 7, 9, 0][i % 8])).catch(() => undefined);
+    await a.client.write(`${fe}/state`, '6');
+    assert.ok(await until(env, () => !a.back.connected, 3000));
+    await a.back.idle();
+    assert.equal(await pingOk(env, b, c), 2, 'the other vifs keep working');
+  }, [{}, {}, {}]));
