@@ -237,7 +237,13 @@ export class BlkBack {
     }
     this.queues = queues;
     this.negotiated = n;
-    await this.publishDevice();
+    try {
+      await this.publishDevice();
+    } catch (err) {
+      // The state machine only disconnects what connected: undo it here.
+      this.dropQueues();
+      throw err;
+    }
   }
 
   private async readNegotiation(front: string): Promise<Negotiated> {
