@@ -116,3 +116,27 @@ test('online resize: the backend rewrites sectors and state, the frontend sees t
     assert.deepEqual(first, pattern(0, 8, 1), 'data before the resize kept');
     await front.close(2000);
   }));
+
+for (const trusted of [true, false]) {
+  test(`persistent pages reused with trusted=${trusted ? 1 : 0}: ${trusted ? 'stale bytes may remain' : 'zeroed, the backend sees payload only (R4)'}`, () =>
+    withBlkEnv(async (env) => {
+      const disk = new MemoryStorage(256);
+      await env.addVbd({ trusted });
+      const back = env.newBack(disk);
+      const front = env.newFront({ persistent: true, maxQueues: 1, maxIndirectSegments: 0 });
+      await back.start();
+      await front.start();
+      await front.write(0, new Uint8Array(4096).fill(0xaa));
+      await front.write(8, new Uint8Array(512).fill(0x55));
+      // The pool is LIFO: the second write reused the first page. Look at it as the backend can.
+      const live = env.hv.dom0.grants.maptrack.live().filter((e) => e.granter === env.guestId);
+      const pages = live.map((e) => env.dom0.grants.map(env.guestId, [e.ref as never], false));
+      const reused = pages.find((m) => m.pages[0]![0] === 0x55);
+      assert.ok(reused !== undefined, 'found the reused persistent page');
+      const tail = reused.pages[0]!.subarray(512);
+      if (trusted) assert.ok(tail.every((b) => b === 0xaa), 'trusted: the previous payload is still there');
+      else assert.ok(tail.every((b) => b === 0), 'trusted=0: nothing but this request\'s payload');
+      for (const m of pages) m.dispose();
+      await front.close(2000);
+    }));
+}
