@@ -81,6 +81,11 @@ export class NetBack {
   private stallTimer: NodeJS.Timeout | undefined;
   private rxStalls = 0;
   private lastPortStats: PortStats | undefined;
+  /**
+   * A frontend already Initialised/Connected when we start is left over from an earlier
+   * backend (a restart): its rings are mid-stream. Connect only after it resets (close cycle).
+   */
+  private staleFront = false;
   private disposed = false;
 
   constructor(private readonly opts: NetBackOptions) {
@@ -122,6 +127,8 @@ export class NetBack {
       'feature-multicast-control': f.multicast, 'feature-dynamic-multicast-control': f.multicast,
       'feature-split-event-channels': f.split, 'multi-queue-max-queues': f.maxQueues, 'feature-ctrl-ring': f.ctrlRing,
     });
+    const front = await readState(s, fe);
+    this.staleFront = front.kind === 'state' && (front.state === XenbusStateInitialised || front.state === XenbusStateConnected);
     await switchState(s, be, XenbusStateInitWait);
     this.watch = s.watchAll([{ path: `${fe}/state` }, { path: `${fe}/request-multicast-control` }, { path: `${be}/online` }]);
     pumpWatch(this.watch, () => this.reactor.kick());
@@ -141,7 +148,9 @@ export class NetBack {
     const own = mine.kind === 'state' ? mine.state : undefined;
     if (peer.kind === 'invalid') return this.fail(`frontend state '${peer.raw}' is not a state`);
     const fs = peer.kind === 'state' ? peer.state : undefined;
+    if (fs !== XenbusStateInitialised && fs !== XenbusStateConnected) this.staleFront = false;
     if (fs === XenbusStateInitialised || fs === XenbusStateConnected) {
+      if (this.staleFront) return;
       if (this.connected) return this.resampleMulticast();
       if (own === XenbusStateInitWait || own === XenbusStateInitialised) await this.connect();
       return;

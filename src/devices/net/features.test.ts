@@ -127,4 +127,7 @@ test('reconnect: a restarted backend and the frontend go through a close cycle a
     (a as { back: NetBack }).back = back2;
     assert.ok(await until(env, () => back2.connected && a.front.linkUp, 5000), 'reconnected');
     assert.equal(await pingOk(env, a, b, 2), 2);
+    const s2 = back2.stats();
+    assert.equal(s2.back.txErrors, 0, 'the new backend never read the old rings mid-stream');
+    assert.equal(s2.fatal, undefined);
   }));
