@@ -33,8 +33,7 @@
  * rsp_prod, garbage in its keys: the device fails pending I/O with EIO, goes Closing, and
  * stays dead. Nothing throws into the event loop.
  */
-import { VDISK_CDROM, VDISK_READONLY, VDISK_REMOVABLE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
-import { XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64 } from '../../abi/io/protocols.js';
+import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import {
   XenbusStateClosed,
   XenbusStateClosing,
@@ -47,7 +46,7 @@ import {
 import type { AbiName } from '../../abi/layout.js';
 import { XenpvError, toDomId, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
-import { readBool, readOptional, readUint } from '../../xenbus/keys.js';
+import { readOptional, readUint } from '../../xenbus/keys.js';
 import { pumpWatch, Reactor } from '../../xenbus/reactor.js';
 import { errorPath } from '../../xenbus/paths.js';
 import { deviceFatal, readState, stateValue, switchState } from '../../xenbus/state.js';
@@ -56,7 +55,8 @@ import { countOp, newBlkCounters, type BlkCounters, type OpKind } from './counte
 import { ArrayIoBuffer, BlkBuffer } from './blk-buffer.js';
 import { GrantReclaimer } from './front-grants.js';
 import { FrontQueue, LOCAL_ENOMEM, type Chunk, type QueueFeatures } from './front-queue.js';
-import { FRONT_DEFAULTS, MAX_QUEUES_CEILING, MAX_RING_PAGE_ORDER, MAX_INDIRECT_SEGMENTS_CEILING, queueDir, ringRefKeys } from './protocol.js';
+import { negotiate, publishRings, readDevice } from './front-handshake.js';
+import { FRONT_DEFAULTS } from './protocol.js';
 
 export interface BlkFrontOptions {
   /** Queues to ask for (≤ backend's multi-queue-max-queues). Default 4. */
@@ -388,7 +388,7 @@ export class BlkFront {
     let features: QueueFeatures;
     let nq: number;
     try {
-      ({ features, nq } = await this.negotiate());
+      ({ features, nq } = await negotiate(this.client, this.backPath, this.frontPath, this.options));
     } catch (err) {
       return this.fatal(`backend keys: ${(err as Error).message}`);
     }
@@ -400,7 +400,7 @@ export class BlkFront {
           hostile: (why) => void this.fatal(why),
         }));
       }
-      await this.publishRings(queues, features);
+      await publishRings(this.client, this.frontPath, queues, features, this.options.persistent ?? FRONT_DEFAULTS.persistent);
     } catch (err) {
       this.requeue(queues.flatMap((q) => q.dispose()));
       throw err;
@@ -411,45 +411,10 @@ export class BlkFront {
     await switchState(this.client, this.frontPath, XenbusStateInitialised);
   }
 
-  private async negotiate(): Promise<{ features: QueueFeatures; nq: number }> {
-    const c = this.client;
-    const be = this.backPath;
-    const o = this.options;
-    const maxOrder = await readUint(c, be, 'max-ring-page-order', { max: 64, default: 0 });
-    const maxQ = await readUint(c, be, 'multi-queue-max-queues', { min: 1, max: 0xffffffff, default: 1 });
-    const maxInd = await readUint(c, be, 'feature-max-indirect-segments', { max: 0xffffffff, default: 0 });
-    const bePersistent = await readBool(c, be, 'feature-persistent');
-    const trusted = await readBool(c, this.frontPath, 'trusted', true);
-    const order = Math.min(maxOrder, o.maxRingPageOrder ?? FRONT_DEFAULTS.maxRingPageOrder, MAX_RING_PAGE_ORDER);
-    const nq = Math.max(1, Math.min(maxQ, o.maxQueues ?? FRONT_DEFAULTS.maxQueues, MAX_QUEUES_CEILING));
-    const ind = Math.min(maxInd, o.maxIndirectSegments ?? FRONT_DEFAULTS.maxIndirectSegments, MAX_INDIRECT_SEGMENTS_CEILING);
-    const persistent = (o.persistent ?? FRONT_DEFAULTS.persistent) && bePersistent;
-    return { features: { abi: o.abi ?? 'x86_64', order, persistent, indirectSegments: ind > 11 ? ind : 0, trusted }, nq };
-  }
-
-  private async publishRings(queues: FrontQueue[], f: QueueFeatures): Promise<void> {
-    const fp = this.frontPath;
-    await this.client.withTransaction(async (tx) => {
-      for (const name of await tx.directory(fp)) {
-        if (/^(ring-ref[0-9]*|event-channel|queue-[0-9]+|ring-page-order|num-ring-pages|multi-queue-num-queues)$/.test(name)) await tx.rm(`${fp}/${name}`);
-      }
-      for (const q of queues) {
-        const dir = queueDir(fp, q.index, queues.length);
-        const keys = ringRefKeys(f.order);
-        for (let i = 0; i < keys.length; i++) await tx.write(`${dir}/${keys[i]}`, String(q.ringRefs[i]));
-        await tx.write(`${dir}/event-channel`, String(q.port));
-      }
-      if (f.order > 0) await tx.write(`${fp}/ring-page-order`, String(f.order));
-      if (queues.length > 1) await tx.write(`${fp}/multi-queue-num-queues`, String(queues.length));
-      await tx.write(`${fp}/protocol`, f.abi === 'x86_32' ? XEN_IO_PROTO_ABI_X86_32 : XEN_IO_PROTO_ABI_X86_64);
-      await tx.write(`${fp}/feature-persistent`, (this.options.persistent ?? FRONT_DEFAULTS.persistent) ? '1' : '0');
-    });
-  }
-
   private async connectDevice(): Promise<void> {
     let info: BlkInfo;
     try {
-      info = await this.readDevice();
+      info = await readDevice(this.client, this.backPath, this.negotiated!, this.queues.length);
     } catch (err) {
       return this.fatal(`backend properties: ${(err as Error).message}`);
     }
@@ -459,42 +424,6 @@ export class BlkFront {
     await switchState(this.client, this.frontPath, XenbusStateConnected);
     for (const w of this.readyWaiters.splice(0)) w.resolve();
     this.pump();
-  }
-
-  /** The backend's device properties, strictly parsed (they are peer input too). */
-  private async readDevice(): Promise<BlkInfo> {
-    const c = this.client;
-    const be = this.backPath;
-    const sectors = await readUint(c, be, 'sectors');
-    const sectorSize = await readUint(c, be, 'sector-size', { min: 512, max: 4096, default: 512 });
-    if ((sectorSize & (sectorSize - 1)) !== 0) throw new XenpvError('EPROTO', `sector-size ${sectorSize} is not a power of 2`);
-    const physical = await readUint(c, be, 'physical-sector-size', { min: sectorSize, max: 1 << 20, default: sectorSize });
-    const vdisk = await readUint(c, be, 'info', { max: 0xffffffff, default: 0 });
-    const discard = await readBool(c, be, 'feature-discard');
-    const f = this.negotiated!;
-    const persistent = f.persistent && (await readBool(c, be, 'feature-persistent'));
-    return {
-      sectors,
-      sectorSize,
-      physicalSectorSize: physical,
-      readOnly: (vdisk & VDISK_READONLY) !== 0,
-      cdrom: (vdisk & VDISK_CDROM) !== 0,
-      removable: (vdisk & VDISK_REMOVABLE) !== 0,
-      features: {
-        flush: await readBool(c, be, 'feature-flush-cache'),
-        barrier: await readBool(c, be, 'feature-barrier'),
-        discard,
-        discardSecure: discard && (await readBool(c, be, 'discard-secure')),
-        discardGranularity: discard ? await readUint(c, be, 'discard-granularity', { min: 1, max: 1 << 30, default: sectorSize }) : 0,
-        discardAlignment: discard ? await readUint(c, be, 'discard-alignment', { max: 1 << 30, default: 0 }) : 0,
-        persistent,
-        indirectSegments: f.indirectSegments,
-        queues: this.queues.length,
-        ringPages: 1 << f.order,
-        protocol: f.abi,
-        trusted: f.trusted,
-      },
-    };
   }
 
   private async checkResize(): Promise<void> {

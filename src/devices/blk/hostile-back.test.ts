@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
+import { BLKIF_OP_READ, BLKIF_OP_WRITE } from '../../abi/io/blkif.js';
 import type { DomId, GrantRef } from '../../base/index.js';
 import { errorCode } from '../../base/index.js';
 import { RawBack } from './raw-back.js';
