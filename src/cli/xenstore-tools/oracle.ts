@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { xenstoreMain } from '../xenstore-tools.js';
+import { xenstoreMain, type XenstoreToolOptions } from '../xenstore-tools.js';
 
 export const XEN_XENSTORE_BINARY = '/usr/bin/xenstore';
 
@@ -27,12 +27,21 @@ const show = (chunks: Buffer[]): string => Buffer.concat(chunks).toString('latin
  * Xen's binary, called as `argv0` (its multi-call name), asynchronously: the daemon under test
  * may live in this very process and must keep serving while the tool runs.
  */
-export function runXen(argv0: string, args: readonly string[], env: Record<string, string>, timeoutMs = 5000): Promise<Outcome> {
+export function runXen(
+  argv0: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  onStdout?: (chunk: Buffer) => void,
+  timeoutMs = 5000,
+): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const child = spawn(XEN_XENSTORE_BINARY, args, { argv0, env, stdio: ['ignore', 'pipe', 'pipe'], timeout: timeoutMs });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
-    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stdout.on('data', (b: Buffer) => {
+      out.push(b);
+      onStdout?.(b);
+    });
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('error', reject);
     child.on('close', (code, signal) => {
@@ -41,14 +50,24 @@ export function runXen(argv0: string, args: readonly string[], env: Record<strin
   });
 }
 
-/** Ours, in this process, with the same environment. */
-export async function runOurs(argv0: string, args: readonly string[], env: Record<string, string>): Promise<Outcome> {
+/** Ours, in this process, with the same environment (and, optionally, its own way to the store). */
+export async function runOurs(
+  argv0: string,
+  args: readonly string[],
+  env: Record<string, string>,
+  onStdout?: (chunk: Buffer) => void,
+  options: XenstoreToolOptions = {},
+): Promise<Outcome> {
   const out: Buffer[] = [];
   const err: Buffer[] = [];
-  const code = await xenstoreMain(argv0, args, {
-    stdout: (b) => out.push(Buffer.from(b)),
-    stderr: (b) => err.push(Buffer.from(b)),
+  const io = {
+    stdout: (b: Uint8Array) => {
+      out.push(Buffer.from(b));
+      onStdout?.(Buffer.from(b));
+    },
+    stderr: (b: Uint8Array) => err.push(Buffer.from(b)),
     env,
-  });
+  };
+  const code = await xenstoreMain(argv0, args, io, options);
   return { stdout: show(out), stderr: show(err), code };
 }

@@ -1,10 +1,13 @@
 /**
  * The unix-socket transport, and where the socket is: as Xen's clients find it
  * (xenstore-common.h `xenstore_daemon_path`): `$XENSTORED_PATH`, else
- * `$XENSTORED_RUNDIR/socket`, else `/var/run/xenstored/socket` (XEN_RUN_STORED).
+ * `$XENSTORED_RUNDIR/socket`; with neither set, xenpv's own daemon where `xenpv xenstored`
+ * listens by default (server/socket.ts) if it is there, else Xen's `/var/run/xenstored/socket`.
  */
+import { existsSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { XenpvError, errorCode, trackResource } from '../../base/index.js';
+import { defaultSocketPath } from '../server/socket.js';
 import type { StoreTransport } from '../../hv/platform.js';
 import { XsClient, type XsClientOptions } from './client.js';
 
@@ -17,7 +20,10 @@ type Env = Readonly<Record<string, string | undefined>>;
 export function xenstoredSocketPath(env: Env = process.env): string {
   const path = env['XENSTORED_PATH'];
   if (path !== undefined) return path;
-  return `${env['XENSTORED_RUNDIR'] ?? DEFAULT_XENSTORED_RUNDIR}/socket`;
+  const rundir = env['XENSTORED_RUNDIR'];
+  if (rundir !== undefined) return `${rundir}/socket`;
+  const ours = defaultSocketPath({ ...env, XENSTORED_PATH: undefined, XENSTORED_RUNDIR: undefined });
+  return existsSync(ours) ? ours : `${DEFAULT_XENSTORED_RUNDIR}/socket`;
 }
 
 class SocketTransport implements StoreTransport {
