@@ -184,7 +184,8 @@ export class FrontQueue {
       handle: 0,
       indirect_grefs: indirect.map((p) => p.ref),
     };
-    return { req, shadow: { chunk, operation: BLKIF_OP_INDIRECT, pages, persistent } };
+    // The response names the indirect_op (Linux blkback does; Linux blkfront insists).
+    return { req, shadow: { chunk, operation, pages, persistent } };
   }
 
   /** A page for data: from the persistent pool, else freshly granted (read-only for writes). */

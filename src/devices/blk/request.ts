@@ -53,7 +53,7 @@ export type Plan =
   /** FLUSH_DISKCACHE / WRITE_BARRIER, optionally with data to write between the flushes. */
   | { readonly kind: 'flush'; readonly id: bigint; readonly operation: number; readonly barrier: boolean; readonly data?: DataPlan }
   | { readonly kind: 'discard'; readonly id: bigint; readonly operation: number; readonly sector: number; readonly count: number; readonly secure: boolean }
-  /** The segments are in indirect pages: map `grefs`, copy them, then `planIndirect`. */
+  /** The segments are in indirect pages: map `grefs`, copy them, then `planIndirect`. `operation` is the indirect_op. */
   | { readonly kind: 'indirect'; readonly id: bigint; readonly operation: number; readonly write: boolean; readonly sector: bigint; readonly nrSegments: number; readonly grefs: readonly number[] }
   | { readonly kind: 'reject'; readonly id: bigint; readonly operation: number; readonly status: number; readonly why: string };
 
@@ -68,7 +68,7 @@ export function planRequest(req: BlkifRequest, ctx: RequestContext): Plan {
     case 'discard':
       return planDiscard(req.id, req.operation, req.flag, req.sector_number, req.nr_sectors, ctx);
     case 'indirect':
-      return planIndirectHeader(req.id, req.operation, req.indirect_op, req.nr_segments, req.sector_number, req.indirect_grefs, ctx);
+      return planIndirectHeader(req.id, req.indirect_op, req.nr_segments, req.sector_number, req.indirect_grefs, ctx);
     case 'rw':
       return planRw(req.id, req.operation, req.nr_segments, req.sector_number, req.seg, ctx);
   }
@@ -124,22 +124,23 @@ function planDiscard(id: bigint, op: number, flag: number, sector: bigint, count
 
 function planIndirectHeader(
   id: bigint,
-  op: number,
   indirectOp: number,
   nr: number,
   sector: bigint,
   grefs: readonly number[],
   ctx: RequestContext,
 ): Plan {
-  if (ctx.maxIndirectSegments === 0) return reject(id, op, BLKIF_RSP_EOPNOTSUPP, 'indirect not offered');
+  // Responses to an indirect request carry its `indirect_op`, not BLKIF_OP_INDIRECT: Linux
+  // blkback answers with it and Linux blkfront refuses anything else as "wrong operation".
+  if (ctx.maxIndirectSegments === 0) return reject(id, indirectOp, BLKIF_RSP_EOPNOTSUPP, 'indirect not offered');
   if (indirectOp !== BLKIF_OP_READ && indirectOp !== BLKIF_OP_WRITE) {
-    return reject(id, op, BLKIF_RSP_ERROR, `indirect_op ${indirectOp} is not READ or WRITE`);
+    return reject(id, indirectOp, BLKIF_RSP_ERROR, `indirect_op ${indirectOp} is not READ or WRITE`);
   }
-  if (nr === 0 || nr > ctx.maxIndirectSegments) return reject(id, op, BLKIF_RSP_ERROR, `bad indirect nr_segments ${nr}`);
+  if (nr === 0 || nr > ctx.maxIndirectSegments) return reject(id, indirectOp, BLKIF_RSP_ERROR, `bad indirect nr_segments ${nr}`);
   const write = indirectOp === BLKIF_OP_WRITE;
-  if (write && ctx.readOnly) return reject(id, op, BLKIF_RSP_ERROR, 'write to a read-only disk');
+  if (write && ctx.readOnly) return reject(id, indirectOp, BLKIF_RSP_ERROR, 'write to a read-only disk');
   const pages = indirectPages(nr);
-  return { kind: 'indirect', id, operation: op, write, sector, nrSegments: nr, grefs: grefs.slice(0, pages) };
+  return { kind: 'indirect', id, operation: indirectOp, write, sector, nrSegments: nr, grefs: grefs.slice(0, pages) };
 }
 
 /** INDIRECT_PAGES(n): pages of `struct blkif_request_segment` needed for n segments. */
