@@ -1,0 +1,74 @@
+/**
+ * `xenpv xenstored [--socket PATH] [--state FILE] [-F]`: the store alone, for real Xen clients
+ * (Debian's xenstore-utils, pyxs) and for our own tools.
+ *
+ * Without -F it starts itself again detached with -F, waits until the socket answers, prints
+ * the pid and returns (like xenstored without --no-fork). With -F it stays in the foreground
+ * until SIGINT/SIGTERM.
+ */
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
+import { XenpvError } from '../../base/index.js';
+import { defaultSocketPath, startXenstored } from '../../xenstore/server/index.js';
+
+interface XenstoredOpts {
+  socket?: string;
+  state?: string;
+  foreground?: boolean;
+}
+
+async function foreground(opts: XenstoredOpts): Promise<void> {
+  const xs = await startXenstored({
+    socketPath: opts.socket ?? defaultSocketPath(),
+    ...(opts.state === undefined ? {} : { stateFile: opts.state }),
+    log: (m) => process.stderr.write(`xenstored: ${m}\n`),
+  });
+  process.stdout.write(`xenstored: listening on ${xs.socketPath}\n`);
+  await new Promise<void>((resolve) => {
+    const stop = (): void => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await xs.close();
+}
+
+function answers(path: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = connect(path);
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+async function detach(opts: XenstoredOpts): Promise<void> {
+  const socket = opts.socket ?? defaultSocketPath();
+  const args = [process.argv[1]!, 'xenstored', '-F', '--socket', socket];
+  if (opts.state !== undefined) args.push('--state', opts.state);
+  const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
+  child.unref();
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (await answers(socket)) {
+      process.stdout.write(`xenstored: pid ${child.pid}, socket ${socket}\n`);
+      return;
+    }
+  }
+  throw new XenpvError('ETIMEDOUT', `xenstored did not start listening on ${socket}`, { socket });
+}
+
+export function registerXenstored(program: Command): void {
+  program
+    .command('xenstored')
+    .description("the XenStore daemon: Xen's wire protocol on a unix socket (and guest rings in `xenpv host`)")
+    .option('--socket <path>', 'unix socket (default: $XENSTORED_PATH, else $XENSTORED_RUNDIR/socket, else a run dir)')
+    .option('--state <file>', 'keep the tree, permissions and quota settings in FILE across restarts')
+    .option('-F, --foreground', 'stay in the foreground')
+    .action(async (opts: XenstoredOpts) => {
+      if (opts.foreground === true) await foreground(opts);
+      else await detach(opts);
+    });
+}
