@@ -73,14 +73,19 @@ test('per-domain SET_QUOTA applies to that domain only, and a released domain fo
 });
 
 test('the write rate limit pauses a flooding guest, not dom0', async () => {
-  const { d, dom0, g1 } = guestStore(makeLimits({ writeRate: 1000, writeBurst: 5 }));
+  const now = 5_000_000; // a frozen clock: no credit refills while the test writes
+  const d = new Xenstored({ now: () => now, limits: makeLimits({ writeRate: 50, writeBurst: 5 }) });
+  const dom0 = new TestClient(d);
+  dom0.mkdir('/local/domain/1');
+  dom0.setPerms('/local/domain/1', 'n1');
+  const g1 = new TestClient(d, 1);
   for (let i = 0; i < 5; i++) g1.write(`k${i}`, 'v');
   assert.equal(g1.conn.isInputPaused, false);
   g1.write('k5', 'v');
   assert.equal(g1.conn.isInputPaused, true, 'credit exhausted');
   for (let i = 0; i < 50; i++) dom0.write(`/x${i}`, 'v');
   assert.equal(dom0.conn.isInputPaused, false);
-  await new Promise((r) => setTimeout(r, 20));
+  await new Promise((r) => setTimeout(r, 60)); // 1 write at 50/s: resumes after 20 ms
   assert.equal(g1.conn.isInputPaused, false, 'credit refilled');
   d.close();
 });
