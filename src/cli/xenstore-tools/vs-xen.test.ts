@@ -157,3 +157,43 @@ test('bin/xenstore.js called as xenstore-ls prints what Xen’s xenstore-ls prin
   });
   assert.deepEqual(ours, await runXen('xenstore-ls', ['-p', '/t/deep'], env));
 });
+
+const ESCAPE_ALPHABET = ['\\', '\\', 'x', 't', 'n', 'r', '0', '1', '4', '7', '8', 'a', 'F', 'g', ' ', '-', '+', 'q'];
+
+test('unsanitise: what Xen’s xenstore-write stores for escape-heavy arguments is what ours stores', { skip, timeout: 60_000 }, async () => {
+  const { default: fc } = await import('fast-check');
+  const specs = fc.array(fc.array(fc.constantFrom(...ESCAPE_ALPHABET), { maxLength: 12 }).map((cs) => `v${cs.join('')}`), {
+    minLength: 1,
+    maxLength: 24,
+  });
+  await fc.assert(
+    fc.asyncProperty(specs, async (values) => {
+      await reset();
+      const args = values.flatMap((v, i) => [`/t/f/${i}`, v]);
+      const xen = await runXen('xenstore-write', args, env);
+      assert.equal(xen.code, 0, xen.stderr);
+      const xenStored = await Promise.all(values.map((_, i) => client.read(`/t/f/${i}`)));
+      await reset();
+      assert.deepEqual(await runOurs('xenstore-write', args, env), xen);
+      const ourStored = await Promise.all(values.map((_, i) => client.read(`/t/f/${i}`)));
+      assert.deepEqual(ourStored, xenStored, JSON.stringify(values));
+    }),
+    { numRuns: 12 },
+  );
+});
+
+test('xenstore-ls and xenstore-read of random binary values print what Xen prints', { skip, timeout: 60_000 }, async () => {
+  const { default: fc } = await import('fast-check');
+  const values = fc.array(fc.uint8Array({ maxLength: 120 }), { minLength: 1, maxLength: 16 });
+  await fc.assert(
+    fc.asyncProperty(values, async (vals) => {
+      await reset();
+      for (const [i, v] of vals.entries()) await client.write(`/t/r/${i}`, v);
+      for (const argv of [['xenstore-ls', '-p', '/t/r'], ['xenstore-read', ...vals.map((_, i) => `/t/r/${i}`)]]) {
+        const [argv0, ...args] = argv as [string, ...string[]];
+        assert.deepEqual(await runOurs(argv0, args, env), await runXen(argv0, args, env), argv.join(' '));
+      }
+    }),
+    { numRuns: 12 },
+  );
+});
