@@ -49,3 +49,4 @@ export async function startXenstored(opts: StartOptions = {}): Promise<RunningXe
     },
   };
 }
+export { platformRingMapper } from './platform-ring.js';

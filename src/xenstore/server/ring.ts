@@ -10,16 +10,13 @@
  * connection accepts input, so a guest cannot have more than `outstanding` requests in flight.
  */
 import type { Disposable } from '../../base/index.js';
-import { u32Add, u32Sub } from '../../base/index.js';
 import {
-  XENSTORE_CONNECTED,
-  XENSTORE_DOMAIN_INTERFACE,
   XENSTORE_ERROR_COMM,
   XENSTORE_ERROR_PROTO,
   XENSTORE_ERROR_RINGIDX,
   XENSTORE_RECONNECT,
-  XENSTORE_RING_SIZE,
 } from '../../abi/io/xs_wire.js';
+import { XenstoreServerPage } from '../../ring/index.js';
 import type { Connection, Transport } from './connection.js';
 import type { Xenstored } from './xenstored.js';
 
@@ -38,28 +35,12 @@ export interface RingEndpoint extends Disposable {
 /** Map `gfn` of `domid` and bind to its unbound `port` (INTRODUCE). Throws if it cannot. */
 export type RingMapper = (domid: number, gfn: number, port: number) => RingEndpoint;
 
-const F = XENSTORE_DOMAIN_INTERFACE.layouts.x86_64.fields;
-const MASK = XENSTORE_RING_SIZE - 1;
-/** u32 word indices of the control fields. */
-const W = {
-  reqCons: F.req_cons / 4,
-  reqProd: F.req_prod / 4,
-  rspCons: F.rsp_cons / 4,
-  rspProd: F.rsp_prod / 4,
-  features: F.server_features / 4,
-  connection: F.connection / 4,
-  error: F.error / 4,
-} as const;
-
 const ERROR_CODE = { proto: XENSTORE_ERROR_PROTO, ringidx: XENSTORE_ERROR_RINGIDX, comm: XENSTORE_ERROR_COMM } as const;
 
 export class RingTransport implements Transport {
   readonly kind = 'ring' as const;
-  private readonly words: Uint32Array;
-  private readonly req: Uint8Array;
-  private readonly rsp: Uint8Array;
-  private reqCons: number;
-  private rspProd: number;
+  /** The server end of the page (ring/xenstore-page.ts): index checks and copies live there. */
+  private readonly page: XenstoreServerPage;
   private pending: Uint8Array | undefined;
   private paused = false;
   private closed = false;
@@ -70,18 +51,9 @@ export class RingTransport implements Transport {
     private readonly endpoint: RingEndpoint,
     features: number,
   ) {
-    const page = endpoint.page;
-    if (page.byteOffset % 4 !== 0 || page.length < XENSTORE_DOMAIN_INTERFACE.layouts.x86_64.size) {
-      throw new RangeError('xenstore ring page too small or misaligned');
-    }
-    this.words = new Uint32Array(page.buffer, page.byteOffset, page.length >>> 2);
-    this.req = page.subarray(F.req, F.req + XENSTORE_RING_SIZE);
-    this.rsp = page.subarray(F.rsp, F.rsp + XENSTORE_RING_SIZE);
-    // Our indices start where the guest left them ("must not assume the indices start at 0").
-    this.reqCons = Atomics.load(this.words, W.reqCons);
-    this.rspProd = Atomics.load(this.words, W.rspProd);
+    this.page = new XenstoreServerPage(endpoint.page);
     // "server_features … bits never cleared": we only add.
-    Atomics.or(this.words, W.features, features);
+    this.page.addServerFeatures(features);
   }
 
   start(d: Xenstored, conn: Connection): void {
@@ -98,7 +70,7 @@ export class RingTransport implements Transport {
   /** An event from the guest (or our own nudge): reconnect, output, input. */
   kick(): void {
     if (this.closed || this.d === undefined || this.conn === undefined) return;
-    if (Atomics.load(this.words, W.connection) === XENSTORE_RECONNECT) this.reconnect();
+    if (this.page.connection() === XENSTORE_RECONNECT) this.reconnect();
     if (!this.pushPending()) return;
     if (this.pending === undefined) this.d.writable(this.conn);
     this.readRequests();
@@ -127,7 +99,7 @@ export class RingTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     if (reason !== undefined) {
-      Atomics.store(this.words, W.error, ERROR_CODE[reason]);
+      this.page.setError(ERROR_CODE[reason]);
       this.endpoint.notify();
     }
     this.endpoint.dispose();
@@ -137,14 +109,9 @@ export class RingTransport implements Transport {
   private pushPending(): boolean {
     const msg = this.pending;
     if (msg === undefined || this.closed) return !this.closed;
-    const cons = Atomics.load(this.words, W.rspCons);
-    const used = u32Sub(this.rspProd, cons);
-    if (used > XENSTORE_RING_SIZE) return this.bad('ringidx');
-    const n = Math.min(XENSTORE_RING_SIZE - used, msg.length);
+    const n = this.page.replies.write(msg);
+    if (this.page.replies.broken !== undefined) return this.bad('ringidx');
     if (n === 0) return true;
-    copyIn(this.rsp, this.rspProd, msg.subarray(0, n));
-    this.rspProd = u32Add(this.rspProd, n);
-    Atomics.store(this.words, W.rspProd, this.rspProd);
     this.pending = n === msg.length ? undefined : msg.subarray(n);
     this.endpoint.notify();
     return true;
@@ -154,17 +121,12 @@ export class RingTransport implements Transport {
   private readRequests(): void {
     let consumed = false;
     while (!this.paused && !this.closed && this.conn !== undefined && !this.conn.closed) {
-      const prod = Atomics.load(this.words, W.reqProd);
-      const avail = u32Sub(prod, this.reqCons);
-      if (avail > XENSTORE_RING_SIZE) {
+      const chunk = this.page.requests.read(Math.max(1, this.conn.parser.needed));
+      if (this.page.requests.broken !== undefined) {
         this.bad('ringidx');
         return;
       }
-      const want = Math.min(avail, Math.max(1, this.conn.parser.needed));
-      if (want === 0) break;
-      const chunk = copyOut(this.req, this.reqCons, want);
-      this.reqCons = u32Add(this.reqCons, want);
-      Atomics.store(this.words, W.reqCons, this.reqCons);
+      if (chunk.length === 0) break;
       consumed = true;
       this.d!.input(this.conn, chunk);
     }
@@ -178,11 +140,7 @@ export class RingTransport implements Transport {
   private reconnect(): void {
     this.d!.resetConnection(this.conn!);
     this.pending = undefined;
-    this.reqCons = Atomics.load(this.words, W.reqProd);
-    Atomics.store(this.words, W.reqCons, this.reqCons);
-    this.rspProd = Atomics.load(this.words, W.rspCons);
-    Atomics.store(this.words, W.rspProd, this.rspProd);
-    Atomics.store(this.words, W.connection, XENSTORE_CONNECTED);
+    this.page.resetRings();
     this.endpoint.notify();
   }
 
@@ -191,20 +149,4 @@ export class RingTransport implements Transport {
     else this.close(reason);
     return false;
   }
-}
-
-function copyIn(ring: Uint8Array, idx: number, bytes: Uint8Array): void {
-  const off = idx & MASK;
-  const first = Math.min(bytes.length, XENSTORE_RING_SIZE - off);
-  ring.set(bytes.subarray(0, first), off);
-  if (first < bytes.length) ring.set(bytes.subarray(first), 0);
-}
-
-function copyOut(ring: Uint8Array, idx: number, len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  const off = idx & MASK;
-  const first = Math.min(len, XENSTORE_RING_SIZE - off);
-  out.set(ring.subarray(off, off + first), 0);
-  if (first < len) out.set(ring.subarray(0, len - first), first);
-  return out;
 }

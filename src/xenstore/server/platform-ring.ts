@@ -1,0 +1,49 @@
+/**
+ * INTRODUCE through a `Platform` (hv/platform.ts): map the guest's xenstore page and bind to
+ * its unbound event channel, as C xenstored does with xengnttab + xenevtchn.
+ *
+ * The page is found through grant entry GNTTAB_RESERVED_XENSTORE (1), "the preferred way to
+ * find the page" (xenstore.txt, docs/misc/grant-tables); the builder grants it to dom0 there.
+ * The INTRODUCE gfn is recorded (a re-INTRODUCE must name the same one) but not mapped by
+ * frame number: our platforms have no foreign-frame mapping, only grants.
+ */
+import { toDomId, toEvtchnPort, XenpvError, type GrantRef } from '../../base/index.js';
+import { GNTTAB_RESERVED_XENSTORE } from '../../abi/grant_table.js';
+import type { EvtchnBinding, Platform } from '../../hv/platform.js';
+import type { RingEndpoint, RingMapper } from './ring.js';
+
+export function platformRingMapper(platform: Platform): RingMapper {
+  return (domid, _gfn, port) => {
+    const remote = toDomId(domid);
+    const remotePort = toEvtchnPort(port);
+    if (remote === undefined || remotePort === undefined) throw new XenpvError('EINVAL', `bad domain ${domid} or port ${port}`);
+    const mapping = platform.grants.map(remote, [GNTTAB_RESERVED_XENSTORE as GrantRef], true);
+    let handler: () => void = () => {};
+    let binding: EvtchnBinding;
+    try {
+      binding = platform.events.bindInterdomain(remote, remotePort, () => handler());
+    } catch (e) {
+      mapping.dispose();
+      throw e;
+    }
+    const endpoint: RingEndpoint = {
+      page: mapping.pages[0]!,
+      notify: () => binding.notify(),
+      onEvent: (h) => {
+        handler = h;
+      },
+      rebind: (newPort) => {
+        const p = toEvtchnPort(newPort);
+        if (p === undefined) return;
+        const next = platform.events.bindInterdomain(remote, p, () => handler());
+        binding.dispose();
+        binding = next;
+      },
+      dispose: () => {
+        binding.dispose();
+        mapping.dispose();
+      },
+    };
+    return endpoint;
+  };
+}
