@@ -140,22 +140,35 @@ test('a multi-key xenstore-write is one transaction: a watcher never sees half o
   assert.ok(seen.length >= 2, 'initial event and the commit');
 });
 
-test('bin/xenstore.js called as xenstore-ls prints what Xen’s xenstore-ls prints', { skip, timeout: 60_000 }, async (t) => {
-  const here = dirname(fileURLToPath(import.meta.url));
-  const bin = resolve(here, '..', '..', '..', 'bin', 'xenstore.js');
-  if (!existsSync(bin)) return t.skip(`no ${bin}`);
-  const link = join(dir, 'xenstore-ls');
-  if (!existsSync(link)) symlinkSync(bin, link);
-  await reset();
-  const ours = await new Promise<Outcome>((done) => {
-    const child = spawn(process.execPath, [link, '-p', '/t/deep'], { env });
+function runNode(script: string, args: readonly string[]): Promise<Outcome> {
+  return new Promise<Outcome>((done) => {
+    const child = spawn(process.execPath, [script, ...args], { env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
     child.on('close', (code) => done({ stdout: Buffer.concat(out).toString('latin1'), stderr: Buffer.concat(err).toString('latin1'), code: code ?? -1 }));
   });
-  assert.deepEqual(ours, await runXen('xenstore-ls', ['-p', '/t/deep'], env));
+}
+
+const binDir = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin');
+
+test('bin/xenstore.js called as xenstore-ls prints what Xen’s xenstore-ls prints', { skip, timeout: 60_000 }, async (t) => {
+  const bin = join(binDir, 'xenstore.js');
+  if (!existsSync(bin)) return t.skip(`no ${bin}`);
+  const link = join(dir, 'xenstore-ls');
+  if (!existsSync(link)) symlinkSync(bin, link);
+  await reset();
+  assert.deepEqual(await runNode(link, ['-p', '/t/deep']), await runXen('xenstore-ls', ['-p', '/t/deep'], env));
+});
+
+test('`xenpv xenstore <mode>` behaves as Xen’s `xenstore <mode>`', { skip, timeout: 60_000 }, async (t) => {
+  const bin = join(binDir, 'xenpv.js');
+  if (!existsSync(bin)) return t.skip(`no ${bin}`);
+  await reset();
+  for (const args of [['ls', '-f', '/t/b'], ['read', '/t/missing'], ['list', '-p', '/t/deep'], ['-h']]) {
+    assert.deepEqual(await runNode(bin, ['xenstore', ...args]), await runXen('xenstore', args, env), args.join(' '));
+  }
 });
 
 const ESCAPE_ALPHABET = ['\\', '\\', 'x', 't', 'n', 'r', '0', '1', '4', '7', '8', 'a', 'F', 'g', ' ', '-', '+', 'q'];
