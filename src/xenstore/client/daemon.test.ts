@@ -87,8 +87,8 @@ test('a watch iterator gets the initial event and every later change', async () 
     if (seen.length === 4) break;
   }
   assert.deepEqual(seen, ['/w', '/w/x', '/w/y/z', '/w/x']);
-  // After the loop the watch is gone from the daemon: a write produces no event anywhere.
-  const again = a.watch('/w', 'my-token'); // same (path, token) is accepted again: no EEXIST
+  // Leaving the loop sent UNWATCH: the daemon accepts the same (path, token) again, no EEXIST.
+  const again = a.watch('/w', 'my-token');
   await again.ready;
   again.dispose();
 });
@@ -122,4 +122,44 @@ test('the tool-facing errors carry Xen names: ENOENT, EINVAL, EEXIST', async () 
   const w2 = a.watch('/dup', 'same');
   await assert.rejects(w2.ready, (e: unknown) => errorCode(e) === 'EEXIST');
   w1.dispose();
+});
+
+test('domain and daemon operations round-trip through the daemon', async () => {
+  const intro = a.watch('@introduceDomain', 'intro');
+  assert.deepEqual((await intro.next()).value, { path: '@introduceDomain', token: 'intro' });
+  assert.equal(await a.getDomainPath(7), '/local/domain/7');
+  assert.equal(await a.isDomainIntroduced(7), false);
+  await a.introduce(7, 0x1000, 3);
+  assert.equal((await intro.next()).value?.path, '@introduceDomain', 'INTRODUCE fires @introduceDomain');
+  intro.dispose();
+  assert.equal(await a.isDomainIntroduced(7), true);
+  await a.introduce(8, 0x2000, 4);
+  await a.setTarget(8, 7);
+  await a.resume(7);
+  assert.equal(typeof (await a.getFeature()), 'number');
+  assert.match(await a.getQuota(), /\w+( \w+)*/, 'GET_QUOTA without a name lists the quota names');
+  const name = (await a.getQuota()).split(' ')[0]!;
+  await a.setQuota(name, 4321, 7);
+  assert.equal(await a.getQuota(name, 7), '4321');
+  assert.match(text(await a.control(['help'])), /check/);
+  assert.equal(text(await a.control(['check'])), 'OK\0');
+  await a.release(8);
+  await a.release(7);
+  assert.equal(await a.isDomainIntroduced(7), false);
+  await assert.rejects(a.release(7), (e: unknown) => errorCode(e) === 'ENOENT');
+});
+
+test('RESET_WATCHES drops this client’s watches and transactions, here and in the daemon', async () => {
+  const c = await connectXenstored({ path: xs.socketPath! });
+  const watch = c.watch('/reset', 'r');
+  await watch.next();
+  const tx = await c.transactionStart();
+  await c.resetWatches();
+  assert.equal(tx.open, false);
+  assert.deepEqual(await watch.next(), { value: undefined, done: true });
+  // The daemon forgot the watch: registering it again is not a duplicate.
+  const again = c.watch('/reset', 'r');
+  await again.ready;
+  again.dispose();
+  c.close();
 });
