@@ -86,6 +86,7 @@ export class BackQueue implements Disposable {
   private readonly limiter: CreditLimiter;
   private pendingFirst: TxSlot | undefined;
   private txScheduled = false;
+  private serving = false;
   private timer: NodeJS.Timeout | undefined;
   private windowStart = 0;
   private windowEvents = 0;
@@ -133,7 +134,8 @@ export class BackQueue implements Disposable {
       this.deferTo(this.windowStart + this.vif.limits.eventWindowMs);
       return;
     }
-    if (tx) this.kickTx();
+    // A budget of work right here (the event is the NAPI poll), the rest after a yield.
+    if (tx && !this.txScheduled && !this.serving) this.serveTx();
     if (rx) this.vif.rxPosted();
   }
 
@@ -157,7 +159,16 @@ export class BackQueue implements Disposable {
 
   /** Take up to a budget of packets; reschedule if more are waiting (the cond_resched analogue). */
   serveTx(): void {
-    if (this.disposed || this.vif.disabled) return;
+    if (this.disposed || this.vif.disabled || this.serving) return;
+    this.serving = true;
+    try {
+      this.serveBudget();
+    } finally {
+      this.serving = false;
+    }
+  }
+
+  private serveBudget(): void {
     let done = 0;
     while (done < this.vif.limits.txBudget && !this.vif.disabled) {
       const first = this.pendingFirst ?? this.txRing.nextRequest();

@@ -94,6 +94,7 @@ export class FrontQueue implements Disposable {
   private rxCons = 0;
   private readonly backlog: BoundedQueue<Pending>;
   private scheduled = false;
+  private serving = false;
   private dead = false;
 
   constructor(private readonly ctx: FrontQueueContext, readonly index: number, split: boolean) {
@@ -202,6 +203,11 @@ export class FrontQueue implements Disposable {
   private onEvent(): void {
     if (this.dead) return;
     this.ctx.counters.events++;
+    if (!this.scheduled) this.serve();
+  }
+
+  /** More work than one budget: continue after a yield to the event loop. */
+  private later(): void {
     if (this.scheduled) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -211,12 +217,17 @@ export class FrontQueue implements Disposable {
   }
 
   private serve(): void {
-    if (this.dead) return;
-    this.reapTx();
-    const more = this.receiveBatch();
-    if (this.dead) return;
-    this.flushBacklog();
-    if (more || this.tx.finalCheckForResponses() || this.rx.finalCheckForResponses()) this.onEvent();
+    if (this.dead || this.serving) return;
+    this.serving = true;
+    try {
+      this.reapTx();
+      const more = this.receiveBatch();
+      if (this.dead) return;
+      this.flushBacklog();
+      if (more || this.tx.finalCheckForResponses() || this.rx.finalCheckForResponses()) this.later();
+    } finally {
+      this.serving = false;
+    }
   }
 
   private reapTx(): void {
@@ -292,7 +303,7 @@ export class FrontQueue implements Disposable {
       while (extras) {
         const e = this.nextRx();
         if (e === undefined) return void c.rxErrors++; // missing extra: the packet is lost
-        const x = e.slot.extra;
+        const x = e.slot.extra();
         if (x.kind === 'gso' && (x.type === XEN_NETIF_GSO_TYPE_TCPV4 || x.type === XEN_NETIF_GSO_TYPE_TCPV6) && x.size > 0) {
           gso = { type: x.type === XEN_NETIF_GSO_TYPE_TCPV4 ? 'tcpv4' : 'tcpv6', size: x.size };
         } else if (x.kind === 'hash') hash = { type: x.type, value: x.value };

@@ -134,10 +134,37 @@ export const FRONT_DEFAULTS = {
 /** Linux netback's default MTU when the toolstack writes none (netif.h "MTU"). */
 export const DEFAULT_MTU = 1500;
 
-/** One tx ring slot, read both ways: as a request and as an extra-info overlay. */
+/** One tx ring slot, read both ways: as a request and (on demand) as an extra-info overlay. */
 export interface TxSlot {
   readonly req: NetifTxRequest;
-  readonly extra: NetifExtraInfo;
+  extra(): NetifExtraInfo;
+}
+
+/**
+ * The 8 bytes an extra-info overlay occupies, kept as two words from the ring's private copy,
+ * decoded only when the previous slot said an extra follows (most slots are plain data).
+ */
+class Overlay {
+  constructor(private readonly lo: number, private readonly hi: number) {}
+
+  extra(): NetifExtraInfo {
+    const dv = new DataView(new ArrayBuffer(8));
+    dv.setUint32(0, this.lo, true);
+    dv.setUint32(4, this.hi, true);
+    return decodeNetifExtraInfo(dv, 0);
+  }
+}
+
+class TxSlotRead extends Overlay implements TxSlot {
+  constructor(v: DataView, readonly req: NetifTxRequest) {
+    super(v.getUint32(0, true), v.getUint32(4, true));
+  }
+}
+
+class RxSlotRead extends Overlay implements RxSlot {
+  constructor(v: DataView, readonly rsp: NetifRxResponse) {
+    super(v.getUint32(0, true), v.getUint32(4, true));
+  }
 }
 
 /** What a frontend writes into a tx slot. */
@@ -146,7 +173,7 @@ export type TxSlotOut = { readonly kind: 'req'; readonly req: NetifTxRequest } |
 /** One rx ring response slot, read both ways. */
 export interface RxSlot {
   readonly rsp: NetifRxResponse;
-  readonly extra: NetifExtraInfo;
+  extra(): NetifExtraInfo;
 }
 
 export type RxSlotOut = { readonly kind: 'rsp'; readonly rsp: NetifRxResponse } | { readonly kind: 'extra'; readonly extra: NetifExtraInfo };
@@ -162,7 +189,7 @@ export const TX_RING_CODEC: RingCodec<TxSlot, NetifTxResponse> & { encodeSlot(s:
   responseSize: TX_RSP_SIZE,
   encodeRequest: (slot, out) => encodeNetifTxRequest(out, 0, slot.req),
   encodeResponse: (rsp, out) => encodeNetifTxResponse(out, 0, rsp),
-  decodeRequest: (v) => ({ req: decodeNetifTxRequest(v, 0), extra: decodeNetifExtraInfo(v, 0) }),
+  decodeRequest: (v) => new TxSlotRead(v, decodeNetifTxRequest(v, 0)),
   decodeResponse: (v) => decodeNetifTxResponse(v, 0),
   encodeSlot(s, out) {
     if (s.kind === 'req') encodeNetifTxRequest(out, 0, s.req);
@@ -203,7 +230,7 @@ export const RX_FRONT_CODEC: RingCodec<NetifRxRequest, RxSlot> = {
   encodeRequest: (req, out) => encodeNetifRxRequest(out, 0, req),
   encodeResponse: (s, out) => encodeNetifRxResponse(out, 0, s.rsp),
   decodeRequest: (v) => decodeNetifRxRequest(v, 0),
-  decodeResponse: (v) => ({ rsp: decodeNetifRxResponse(v, 0), extra: decodeNetifExtraInfo(v, 0) }),
+  decodeResponse: (v) => new RxSlotRead(v, decodeNetifRxResponse(v, 0)),
 };
 
 /** `DEFINE_RING_TYPES(xen_netif_ctrl, ...)`: 16-byte entries. */

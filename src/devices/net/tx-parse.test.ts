@@ -21,11 +21,11 @@ const LIMITS = { maxSlots: 18, fatalSlots: 20 };
 const NONE: NetifExtraInfo = { kind: 'unknown', type: 0, flags: 0, raw: new Uint8Array(6) };
 
 function req(r: Partial<NetifTxRequest>): TxSlot {
-  return { req: { gref: 8, offset: 0, flags: 0, id: 0, size: 0, ...r }, extra: NONE };
+  return { req: { gref: 8, offset: 0, flags: 0, id: 0, size: 0, ...r }, extra: () => NONE };
 }
 
 function extra(e: NetifExtraInfo): TxSlot {
-  return { req: { gref: 0, offset: 0, flags: 0, id: 0xdead, size: 0 }, extra: e };
+  return { req: { gref: 0, offset: 0, flags: 0, id: 0xdead, size: 0 }, extra: () => e };
 }
 
 function source(slots: TxSlot[]): TxSlotSource & { taken: number } {

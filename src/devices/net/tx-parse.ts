@@ -77,7 +77,7 @@ function readExtras(src: TxSlotSource, answers: TxAnswer[]): Extras | string {
   const extras: Extras = new Map();
   for (;;) {
     if (src.available() === 0) return 'missing extra info';
-    const e = src.take().extra;
+    const e = src.take().extra();
     answers.push({ kind: 'extra' });
     if (e.kind === 'unknown') return `invalid extra type ${e.type}`;
     extras.set(e.kind, e); // a later extra of the same type replaces an earlier one, as in Linux
