@@ -24,6 +24,8 @@ export const doIntroduce: Handler<RequestOf<'introduce'>> = (ctx, req) => {
 
 /** RELEASE <domid>|: stop serving it; its nodes, watches and quota settings go with it. */
 export const doRelease: Handler<RequestOf<'release'>> = (ctx, req) => {
+  // The control domain is never released: its nodes are the store's own.
+  if (ctx.d.domains.isPrivileged(req.domid)) throw new XsError('EINVAL', 'cannot release a privileged domain');
   const dom = ctx.d.domains.get(realDomid(req.domid));
   if (dom === undefined || !dom.introduced) throw new XsError('ENOENT');
   ctx.d.releaseDomain(req.domid);

@@ -48,6 +48,7 @@ test('scenario table: (who, request, expected)', () => {
     ['dom0', { op: 'isDomainIntroduced', domid: 0 }, 'T'],
     ['dom0', { op: 'isDomainIntroduced', domid: 3 }, 'F'],
     ['dom0', { op: 'release', domid: 3 }, 'ENOENT'],
+    ['dom0', { op: 'release', domid: 0 }, 'EINVAL'],
     ['dom0', { op: 'resume', domid: 3 }, 'ENOENT'],
     ['dom0', { op: 'introduce', domid: 3, gfn: 100, port: 5 }, 'OK'],
     ['dom0', { op: 'isDomainIntroduced', domid: 3 }, 'T'],
