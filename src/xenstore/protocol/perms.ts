@@ -19,14 +19,13 @@ export function canWrite(a: XsAccess): boolean {
 }
 
 /**
- * C libxenstore parses the domid with strtol(…, 0): decimal, `0x` hex or `0` octal, an empty
- * number meaning 0, and nothing may follow. We accept the same forms but refuse negatives
- * and values above 65535 (a domid is a u16) rather than wrapping them.
+ * C xenstore_strings_to_perms parses the domid with strtol(…, 0): decimal, `0x` hex or `0`
+ * octal; it must not be empty and nothing may follow. We accept the same forms but refuse
+ * signs, blanks, and values above 65535 (a domid is a u16) rather than wrapping them.
  */
 function parseStrtol0(s: string): number | undefined {
   let m: RegExpExecArray | null;
   let v: number;
-  if (s === '') return 0;
   if ((m = /^0[xX]([0-9a-fA-F]+)$/.exec(s)) !== null) v = parseInt(m[1]!, 16);
   else if (/^0[0-7]*$/.test(s)) v = parseInt(s, 8);
   else if (/^[1-9][0-9]*$/.test(s)) v = parseInt(s, 10);
