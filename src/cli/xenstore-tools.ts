@@ -5,7 +5,7 @@
  * (`xenstore read ...`, `xenpv xenstore read ...`). Same flags, output bytes, escaping,
  * diagnostics and exit codes; the store is found through XENSTORED_PATH / XENSTORED_RUNDIR.
  */
-import { XenpvError } from '../base/index.js';
+import { XenpvError, errorCode } from '../base/index.js';
 import type { StoreTransport } from '../hv/platform.js';
 import { XsClient, connectSocket, xenstoredSocketPath, type XsTransaction } from '../xenstore/client/index.js';
 import { getoptLong, type LongOption } from './xenstore-tools/getopt.js';
@@ -200,6 +200,11 @@ async function perform(c: Perform, inv: Invocation): Promise<number> {
 }
 
 function processIo(): ToolIo {
+  // A reader that goes away (`xenstore-ls | head`) ends a C tool by SIGPIPE, silently.
+  process.stdout.once('error', (err) => {
+    if (errorCode(err) !== 'EPIPE') throw err;
+    process.exit(128 + 13);
+  });
   return {
     stdout: (b) => process.stdout.write(b),
     stderr: (b) => process.stderr.write(b),
