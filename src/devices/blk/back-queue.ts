@@ -26,6 +26,7 @@ import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../bas
 import type { EvtchnBinding, GrantCopyOp, GrantMapping, Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { SegmentMapper } from './back-grants.js';
+import { BufferPool } from './buffer-pool.js';
 import { countOp, type BlkCounters, type OpKind } from './counters.js';
 import { BACK_LIMITS } from './protocol.js';
 import { planIndirect, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
@@ -70,6 +71,7 @@ export class BackQueue {
   /** Mappings held by requests in flight, released on close if storage never answers. */
   private readonly held = new Set<() => void>();
   private pushPending = false;
+  private readonly buffers = new BufferPool();
 
   /** Map the ring and bind the port; throws (XenpvError) if the frontend's values are bad. */
   constructor(
@@ -103,20 +105,26 @@ export class BackQueue {
     return this.inFlight;
   }
 
-  /** Schedule a serve pass (event handler, completions). */
-  kick(): void {
+  /**
+   * Schedule a serve pass (event handler, completions): right after the current task, never
+   * inside the event upcall itself. `yieldFirst` (a used-up batch budget) goes through the
+   * event loop instead, so other devices and the store get their turn (R6).
+   */
+  kick(yieldFirst = false): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
-    setImmediate(() => {
+    const run = (): void => {
       this.scheduled = false;
       this.serve();
-    });
+    };
+    if (yieldFirst) setImmediate(run);
+    else queueMicrotask(run);
   }
 
   private serve(): void {
     let budget = BACK_LIMITS.batch;
     while (!this.closed && !this.barrier && this.inFlight < BACK_LIMITS.maxInFlight) {
-      if (budget-- === 0) return this.kick();
+      if (budget-- === 0) return this.kick(true);
       const req = this.ring.nextRequest();
       if (req === undefined) {
         if (this.ring.broken !== undefined || !this.ring.finalCheckForRequests()) return;
@@ -198,7 +206,7 @@ export class BackQueue {
       mapped.release();
     };
     this.held.add(release);
-    const buf = new Uint8Array(data.sectors * 512);
+    const buf = this.buffers.take(data.sectors * 512);
     try {
       if (data.write) {
         gather(mapped.pages, data, buf);
@@ -210,6 +218,7 @@ export class BackQueue {
       return released ? BLKIF_RSP_ERROR : status;
     } finally {
       release();
+      this.buffers.give(buf);
     }
   }
 
@@ -218,7 +227,15 @@ export class BackQueue {
    * private buffer. The hypervisor checks each grant (a READ into a read-only grant fails).
    */
   private async doDataByCopy(data: DataPlan): Promise<number> {
-    const buf = new Uint8Array(data.sectors * 512);
+    const buf = this.buffers.take(data.sectors * 512);
+    try {
+      return await this.copyData(data, buf);
+    } finally {
+      this.buffers.give(buf);
+    }
+  }
+
+  private async copyData(data: DataPlan, buf: Uint8Array): Promise<number> {
     const ops = (toGrant: boolean): GrantCopyOp[] => {
       let at = 0;
       return data.segments.map((s) => {

@@ -234,11 +234,11 @@ export class FrontQueue {
     return out;
   }
 
-  /** Event handler: drain responses on the next turn (never inside the upcall). */
+  /** Event handler: drain responses right after the upcall (never inside it). */
   kick(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
-    setImmediate(() => {
+    queueMicrotask(() => {
       this.scheduled = false;
       this.drain();
     });
