@@ -10,6 +10,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startXenstored, type RunningXenstored } from './index.js';
+import { TestClient } from './test-support.js';
 
 const haveUtils = existsSync('/usr/bin/xenstore-read');
 const havePyxs = existsSync('/usr/lib/python3/dist-packages/pyxs/__init__.py') && existsSync('/usr/bin/python3');
@@ -117,6 +118,13 @@ test('xenstore-watch -n 2: the initial fire, then one change', { skip: skipUtils
   const r = await watching;
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout, '/w\n/w/x\n');
+});
+
+test('a directory over 4096 bytes: libxenstore falls back to DIRECTORY_PART and lists it all', { skip: skipUtils }, async () => {
+  const c = new TestClient(xs.daemon);
+  const names = Array.from({ length: 300 }, (_, i) => `a-rather-long-child-name-${String(i).padStart(4, '0')}`);
+  for (const n of names) assert.equal(c.write(`/big/${n}`, ''), 'OK');
+  assert.equal(await ok('xenstore-list', '/big'), names.map((n) => `${n}\n`).join(''));
 });
 
 const PYXS = `
