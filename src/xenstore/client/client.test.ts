@@ -279,3 +279,45 @@ test('domain and daemon operations: payloads and reply decoding', async () => {
   ]);
   client.close();
 });
+
+test('a watch disposed while its WATCH is in flight is unwatched once xenstored accepts it', async () => {
+  const held: XsMessage[] = [];
+  const store = new ScriptedStore((m, s) => (m.type === XsOp.watch ? held.push(m) : s.reply(m)));
+  const client = new XsClient(store);
+  const watch = client.watch('/slow', 't');
+  watch.dispose();
+  assert.equal(store.received.filter((m) => m.type === XsOp.unwatch).length, 0, 'nothing to unwatch yet');
+  store.reply(held[0]!);
+  await watch.ready;
+  await new Promise((r) => setImmediate(r));
+  const unwatch = store.received.filter((m) => m.type === XsOp.unwatch);
+  assert.deepEqual(unwatch.map(args), [['/slow', 't']]);
+  client.close();
+});
+
+test('several registrations feed one iterator in arrival order; a refused one unwatches only the accepted', async () => {
+  const store = new ScriptedStore((m, s) => {
+    if (m.type === XsOp.watch && args(m)[0] === '/refused') return s.replyError(m, 'ENOSPC');
+    s.reply(m);
+    if (m.type === XsOp.watch) s.event(args(m)[0]!, args(m)[1]!);
+  });
+  const client = new XsClient(store);
+  const both = client.watchAll([{ path: '/a', token: 'x' }, { path: '/b', token: 'y' }]);
+  await both.ready;
+  store.event('/b/1', 'y');
+  store.event('/a/1', 'x');
+  const got = [];
+  for (let i = 0; i < 4; i++) got.push((await both.next()).value.path);
+  assert.deepEqual(got, ['/a', '/b', '/b/1', '/a/1']);
+  both.dispose();
+  const before = store.received.length;
+  const bad = client.watchAll([{ path: '/c', token: 'c' }, { path: '/refused', token: 'r' }, { path: '/never', token: 'n' }]);
+  await assert.rejects(bad.ready, (e: unknown) => errorCode(e) === 'ENOSPC');
+  const after = store.received.slice(before).map((m) => [m.type, ...args(m)]);
+  assert.deepEqual(after, [
+    [XsOp.watch, '/c', 'c'],
+    [XsOp.watch, '/refused', 'r'],
+    [XsOp.unwatch, '/c', 'c'],
+  ]);
+  client.close();
+});

@@ -42,6 +42,8 @@ export interface Registration {
   readonly depth?: number;
   readonly owner: XsWatch;
   lost: number;
+  /** xenstored accepted it (so leaving must UNWATCH it). */
+  registered: boolean;
 }
 
 /** Routes XS_WATCH_EVENT messages to the watch that registered (path, token). */
@@ -122,7 +124,7 @@ export class XsWatch implements AsyncIterableIterator<XsWatchEvent>, Disposable 
   ) {
     this.queue = new BoundedQueue(options.capacity ?? 1024);
     this.untrack = trackResource('xs-watch', specs.map((s) => `${s.path} [${s.token}]`).join(', '));
-    const regs = specs.map((s) => ({ path: s.path, token: s.token, depth: s.depth, owner: this, lost: 0 }));
+    const regs = specs.map((s) => ({ path: s.path, token: s.token, depth: s.depth, owner: this, lost: 0, registered: false }));
     this.registrations = regs;
     for (const reg of regs) hooks.router.add(reg);
     // One at a time, as libxenstore's callers do: a refused registration stops the rest.
@@ -130,6 +132,8 @@ export class XsWatch implements AsyncIterableIterator<XsWatchEvent>, Disposable 
       for (const reg of regs) {
         if (this.ended) return;
         await register(reg);
+        reg.registered = true;
+        if (this.ended) hooks.unwatch(reg.path, reg.token); // disposed while WATCH was in flight
       }
     })();
     // A failed registration ends the watch (the others are unwatched); the error reaches
@@ -175,7 +179,7 @@ export class XsWatch implements AsyncIterableIterator<XsWatchEvent>, Disposable 
     if (this.ended) return;
     for (const reg of this.registrations) {
       this.hooks.router.remove(reg);
-      this.hooks.unwatch(reg.path, reg.token);
+      if (reg.registered) this.hooks.unwatch(reg.path, reg.token);
       reg.lost = 0;
     }
     this.queue.clear();
