@@ -140,3 +140,37 @@ for (const trusted of [true, false]) {
       await front.close(2000);
     }));
 }
+
+test('discard-enable = 0 (toolstack veto): no feature-discard, and DISCARD is refused', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(256);
+    disk.bytes.fill(7, 0, 4096);
+    await env.addVbd({ backKeys: { 'discard-enable': 0 } });
+    const back = env.newBack(disk);
+    const front = env.newFront();
+    await back.start();
+    await front.start();
+    assert.equal(await env.xs0.readString(`${env.backPath}/feature-discard`), '0');
+    assert.equal(front.info.features.discard, false);
+    await assert.rejects(front.discard(0, 8), (e) => errorCode(e) === 'EOPNOTSUPP');
+    assert.ok(disk.bytes.subarray(0, 4096).every((b) => b === 7));
+    await front.close(2000);
+  }));
+
+test('discard with the secure flag: offered by the memory store, honoured end to end', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(256);
+    disk.bytes.fill(9);
+    await env.addVbd();
+    const back = env.newBack(disk);
+    const front = env.newFront();
+    await back.start();
+    await front.start();
+    assert.equal(front.info.features.discardSecure, true);
+    assert.equal(front.info.features.discardGranularity, 512);
+    await front.discard(16, 16, { secure: true });
+    assert.ok(disk.bytes.subarray(16 * 512, 32 * 512).every((b) => b === 0));
+    assert.ok(disk.bytes.subarray(0, 16 * 512).every((b) => b === 9), 'nothing outside the range');
+    assert.equal(back.info().counters.discard.requests, 1);
+    await front.close(2000);
+  }));
