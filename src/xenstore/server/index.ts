@@ -50,3 +50,4 @@ export async function startXenstored(opts: StartOptions = {}): Promise<RunningXe
   };
 }
 export { platformRingMapper } from './platform-ring.js';
+export { connectInProcess } from './local.js';
