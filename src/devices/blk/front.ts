@@ -160,7 +160,7 @@ export class BlkFront {
   /** Follow the backend; resolves once Connected (rejects if the device fails first). */
   async start(): Promise<void> {
     const be = await readOptional(this.client, this.frontPath, 'backend');
-    const id = toDomId(Number(await readOptional(this.client, this.frontPath, 'backend-id')));
+    const id = toDomId(await readUint(this.client, this.frontPath, 'backend-id', { max: 0xffff }));
     if (be === undefined || id === undefined) throw new XenpvError('ENODEV', `${this.frontPath}: no backend/backend-id`);
     this.backPath = be;
     this.backDomid = id;
@@ -169,6 +169,7 @@ export class BlkFront {
     const own = stateValue(await readState(this.client, this.frontPath));
     if (own !== XenbusStateInitialising) await switchState(this.client, this.frontPath, XenbusStateInitialising).catch(() => false);
     const ready = this.whenConnected();
+    ready.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
     this.watch = this.client.watch(`${be}/state`, undefined, { capacity: 4 });
     pumpWatch(this.watch, () => this.reactor.kick());
     await this.watch.ready;
