@@ -15,7 +15,7 @@
 import { Worker } from 'node:worker_threads';
 import { sleep } from '../base/index.js';
 import { measureEvtchnRoundTrip } from '../hv/sim/roundtrip.js';
-import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../devices/net/test-support.js';
+import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../guest/pvnet/test-support.js';
 import { alternate, compare, summarize, type BenchOptions, type BenchSuite, type SuiteOutput } from './harness.js';
 import { RAW_HEADER, type RawCopyJob, type RawCopyReport } from './net-raw-worker.js';
 

@@ -23,7 +23,7 @@ import { deviceFatal, readState, switchState } from '../../xenbus/state.js';
 import { BackCtrl } from './back-ctrl.js';
 import { readFrontConfig, type FrontConfig } from './back-config.js';
 import { BackQueue, type BackCounters, type RxExtras, type VifContext } from './back-queue.js';
-import { ETHERTYPE_IPV6, fillL4Checksum, isGroupMac, macKey, parseMac, vifName, type Bridge, type BridgePort, type FrameInfo, type PortStats } from './bridge/index.js';
+import { ETHERTYPE_IPV6, fillL4Checksum, isGroupMac, macKey, parseMac, validIfName, vifName, type Bridge, type BridgePort, type FrameInfo, type PortStats } from './bridge/index.js';
 import { HashConfig } from './hash.js';
 import { BACK_LIMITS, DEFAULT_MTU } from './protocol.js';
 import { parseRateKey } from './rate-limit.js';
@@ -60,7 +60,8 @@ function zeroCounters(): BackCounters {
 }
 
 export class NetBack {
-  readonly name: string;
+  /** The bridge port's name: the toolstack's `vifname` if valid, else `vif<fe>.<devid>`. */
+  name: string;
   readonly frontDomid: DomId;
   readonly devid: number;
   readonly counters: BackCounters = zeroCounters();
@@ -119,6 +120,8 @@ export class NetBack {
       throw new XenpvError('EPROTO', `${be}/frontend does not name this device: ${fe}`, {});
     }
     this.frontPath = fe;
+    const custom = await readOptional(s, be, 'vifname');
+    if (custom !== undefined && validIfName(custom)) this.name = custom;
     const f = this.features;
     await writeKeys(s, be, {
       'feature-sg': f.sg, 'feature-gso-tcpv4': f.gso && f.sg, 'feature-gso-tcpv6': f.gso && f.sg,
@@ -126,6 +129,9 @@ export class NetBack {
       'feature-rx-copy': true, 'feature-rx-flip': false,
       'feature-multicast-control': f.multicast, 'feature-dynamic-multicast-control': f.multicast,
       'feature-split-event-channels': f.split, 'multi-queue-max-queues': f.maxQueues, 'feature-ctrl-ring': f.ctrlRing,
+      // What Xen's vif-bridge hotplug script reports once the vif is set up for its bridge;
+      // here netback is its own script (the port joins when the frontend connects).
+      'hotplug-status': 'connected',
     });
     const front = await readState(s, fe);
     this.staleFront = front.kind === 'state' && (front.state === XenbusStateInitialised || front.state === XenbusStateConnected);

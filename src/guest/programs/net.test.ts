@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { sleep } from '../../base/index.js';
-import { withNet, type BackendOnly } from '../../devices/net/test-support.js';
+import { withNet, type BackendOnly } from '../pvnet/test-support.js';
 import type { NetProgramEnv } from './net-common.js';
 import { runPing } from './ping.js';
 import { runUdpRecv, runUdpSend } from './udp-stream.js';

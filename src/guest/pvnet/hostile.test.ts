@@ -5,8 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NETIF_RSP_ERROR, NETTXF_more_data } from '../../abi/io/netif.js';
-import { Ping } from '../../guest/net/ping.js';
-import type { TxSlotOut } from './protocol.js';
+import { Ping } from '../net/ping.js';
+import type { TxSlotOut } from '../../devices/net/protocol.js';
 import { pattern, tcpFrame, until, withNet, type NetEnv, type NetGuest } from './test-support.js';
 
 async function pingOk(env: NetEnv, from: NetGuest, to: NetGuest, count = 2): Promise<number> {

@@ -1,5 +1,5 @@
 /**
- * Test wiring (not a test): sim domains with netfronts, netbacks in dom0 on one Bridge, an
+ * Test wiring (not a test; guest layer because it puts guest IPv4 stacks on the NetFronts): sim domains with netfronts, netbacks in dom0 on one Bridge, an
  * in-process xenstored, the toolstack's device directories, and guest IPv4 stacks on top.
  * `withNet` tears everything down in the order a real host would (frontends close, backends
  * follow and unmap, grants end) and then checks for leaks.
@@ -8,15 +8,15 @@ import { assertNoLeaks, sleep, type DomId } from '../../base/index.js';
 import { SimPlatform } from '../../hv/sim/platform.js';
 import { withHypervisor } from '../../hv/sim/testing.js';
 import type { Hypervisor } from '../../hv/sim/hypervisor.js';
-import { NetStack } from '../../guest/net/stack.js';
+import { NetStack } from '../net/stack.js';
 import type { XsClient } from '../../xenstore/client/index.js';
 import { startTestStore, type TestStore } from '../../xenbus/testing.js';
 import { addDevice } from '../../xenbus/toolstack.js';
 import { backendPath, frontendPath, type DeviceId } from '../../xenbus/paths.js';
-import { NetBack, type NetBackOptions } from './back.js';
-import { Bridge } from './bridge/index.js';
-import { NetFront, type NetFrontOptions } from './front.js';
-import { internetChecksum } from './bridge/checksum.js';
+import { NetBack, type NetBackOptions } from '../../devices/net/back.js';
+import { Bridge } from '../../devices/net/bridge/index.js';
+import { NetFront, type NetFrontOptions } from '../../devices/net/front.js';
+import { internetChecksum } from '../../devices/net/bridge/checksum.js';
 
 export interface GuestSpec {
   readonly mac?: string;

@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Ping } from '../../guest/net/ping.js';
+import { Ping } from '../net/ping.js';
 import { pattern, until, withNet, type NetGuest } from './test-support.js';
 
 async function ping(env: Parameters<Parameters<typeof withNet>[0]>[0], from: NetGuest, to: NetGuest, count = 3) {

@@ -7,11 +7,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { toeplitzHash } from '../../abi/io/netif-codec.js';
 import { XEN_NETIF_CTRL_HASH_TYPE_IPV4_TCP } from '../../abi/io/netif.js';
-import { Ping } from '../../guest/net/ping.js';
-import { NetBack } from './back.js';
-import { internetChecksum, ipv4PseudoSum } from './bridge/checksum.js';
-import { DEFAULT_HASH_KEY } from './front.js';
-import { hashInput } from './hash.js';
+import { Ping } from '../net/ping.js';
+import { NetBack } from '../../devices/net/back.js';
+import { internetChecksum, ipv4PseudoSum } from '../../devices/net/bridge/checksum.js';
+import { DEFAULT_HASH_KEY } from '../../devices/net/front.js';
+import { hashInput } from '../../devices/net/hash.js';
 import { pattern, tcpFrame, until, withNet, type NetEnv, type NetGuest } from './test-support.js';
 import { backendPath } from '../../xenbus/paths.js';
 

@@ -1,0 +1,30 @@
+/**
+ * The PV network device class (xen/io/netif.h): NetFront (guest) and NetBack (dom0, a port of
+ * a learning bridge), the protocol's keys and codecs, and the pieces they are built from.
+ *
+ * What is implemented, on both ends: rx-copy (GNTTABOP_copy both ways; rx-flip refused),
+ * feature-rx-notify, scatter-gather (1 + 18 follow-on slots, Linux's limit), GSO TCPv4/TCPv6
+ * extra info, checksum flags (csum_blank, data_validated, no-csum-offload, ipv6-csum-offload),
+ * split event channels, multi-queue (queue-N/ keys), the control ring with Toeplitz hashing
+ * (algorithm, flags, key, mapping table; HASH extras on rx), multicast control (static and
+ * dynamic, MCAST_ADD/DEL dummy transmits), the vif `rate` credit, per-vif counters, and
+ * reconnection after a backend restart or a fatal error.
+ *
+ * Hostile peers: netback applies Linux netback's verdicts (tx-parse.ts: drops answered with
+ * NETIF_RSP_ERROR, fatal errors disable the vif and close it with an error node); netfront
+ * checks every response (R5) and goes to a sticky error state on a broken ring. Event storms
+ * are bounded per queue (a budget per event, an allowance per window).
+ *
+ * Not implemented: the static gref mapping ("staging grants", NOT_SUPPORTED as in Linux),
+ * XDP headroom (Linux-only keys), the deprecated gso_prefix, bounce buffers for trusted=0
+ * (netfront always copies received data out of shared pages once, and transmit pages hold only
+ * packet data).
+ */
+export * from './protocol.js';
+export { NetBack, type NetBackOptions, type NetBackStats, type BackLimits } from './back.js';
+export { NetFront, DEFAULT_HASH_KEY, type NetFrontOptions, type NetFrontFeatures, type RxFrameInfo } from './front.js';
+export type { FrontCounters } from './front-queue.js';
+export type { BackCounters } from './back-queue.js';
+export { HashConfig, hashInput, SUPPORTED_HASH_TYPES } from './hash.js';
+export { parseTxPacket, type TxVerdict, type TxPacket } from './tx-parse.js';
+export { handleCtrlRequest } from './ctrl-back.js';
