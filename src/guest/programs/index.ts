@@ -5,6 +5,7 @@
 import type { GuestProgram } from '../program.js';
 import crash from './crash.js';
 import evtchnEcho from './evtchn-echo.js';
+import fio from './fio.js';
 import idle from './idle.js';
 import ping from './ping.js';
 import shutdown from './shutdown.js';
@@ -13,6 +14,7 @@ import { udpRecv, udpSend } from './udp-stream.js';
 export const builtinPrograms: Readonly<Record<string, GuestProgram>> = {
   idle,
   'evtchn-echo': evtchnEcho,
+  fio,
   shutdown,
   crash,
   ping,

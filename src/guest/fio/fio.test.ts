@@ -1,0 +1,225 @@
+/**
+ * fio's pure parts: crc32c against its published check value, argument parsing (and the
+ * messages for bad arguments), the verify header catching each kind of corruption, the
+ * latency histogram, and whole jobs against an in-memory disk (I/O counts, verify phase,
+ * detection of a corrupted, a stale and a misdirected block).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { parseFioArgs, parseFioSize } from './args.js';
+import { crc32c } from './crc32c.js';
+import { runFio, type FioBuffer, type FioDisk } from './job.js';
+import { IoStats } from './stats.js';
+import { checkBlock, fillBlock, HEADER_BYTES } from './verify.js';
+
+const ascii = (s: string): Uint8Array => new TextEncoder().encode(s);
+
+/** Bit-at-a-time CRC-32C, the definition, to hold the table-driven one against. */
+function crcReference(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+  }
+  return ~c >>> 0;
+}
+
+test('crc32c: the standard check value, RFC 3720 vectors, chaining, and the bitwise definition', () => {
+  assert.equal(crc32c(ascii('123456789')), 0xe3069283);
+  assert.equal(crc32c(new Uint8Array(0)), 0);
+  // RFC 3720 B.4: 32 bytes of zeroes, of 0xff, and ascending 0..31.
+  assert.equal(crc32c(new Uint8Array(32)), 0x8a9136aa);
+  assert.equal(crc32c(new Uint8Array(32).fill(0xff)), 0x62a8ab43);
+  assert.equal(crc32c(Uint8Array.from({ length: 32 }, (_, i) => i)), 0x46dd794e);
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 100 }), fc.nat(100), (bytes, cut) => {
+      const at = Math.min(cut, bytes.length);
+      assert.equal(crc32c(bytes), crcReference(bytes));
+      assert.equal(crc32c(bytes.subarray(at), crc32c(bytes.subarray(0, at))), crc32c(bytes));
+    }),
+  );
+});
+
+test('args: defaults, fio spellings, sizes', () => {
+  assert.deepEqual(parseFioArgs([]), {
+    rw: 'read', bs: 4096, iodepth: 1, size: undefined, offset: 0, runtimeMs: 0, timeBased: false, verify: 'none', seed: 1, rwmixread: 50,
+  });
+  const j = parseFioArgs('rw=randread bs=4k iodepth=32 size=256M runtime=10 verify=crc32c'.split(' '));
+  assert.deepEqual([j.rw, j.bs, j.iodepth, j.size, j.runtimeMs, j.verify], ['randread', 4096, 32, 256 * 2 ** 20, 10_000, 'crc32c']);
+  const k = parseFioArgs(['rw=randrw', 'rwmixread=70', 'bs=1m', 'offset=1M', 'runtime=1.5', 'time_based', 'direct=1', 'seed=7', 'name=x']);
+  assert.deepEqual([k.rwmixread, k.bs, k.offset, k.runtimeMs, k.timeBased, k.seed], [70, 2 ** 20, 2 ** 20, 1500, true, 7]);
+  assert.equal(parseFioSize('size', '1g'), 2 ** 30);
+  assert.equal(parseFioSize('size', '512'), 512);
+  assert.equal(parseFioSize('size', '4KiB'), 4096);
+});
+
+test('args: every bad argument is refused with a message naming it', () => {
+  const cases: [string, RegExp][] = [
+    ['rw=sideways', /rw=sideways: use one of read, write/],
+    ['bs=1000', /bs=1000 must be a multiple of 512/],
+    ['bs=32M', /bs=32M must be a multiple of 512 up to 16M/],
+    ['iodepth=0', /iodepth=0 out of range/],
+    ['iodepth=abc', /iodepth=abc is not a whole number/],
+    ['size=12x', /size=12x is not a size/],
+    ['bs=4k size=6k', /size=6k must be a whole number of blocks/],
+    ['offset=100', /offset=100 must be a multiple of 512/],
+    ['runtime=-1', /runtime=-1 must be seconds/],
+    ['time_based', /time_based needs runtime=/],
+    ['verify=md5', /verify=md5: use crc32c or none/],
+    ['direct=yes', /direct=yes: use 0 or 1/],
+    ['numjobs=4', /unknown option 'numjobs'/],
+    ['randread', /'randread' is not key=value/],
+  ];
+  for (const [argv, message] of cases) {
+    assert.throws(() => parseFioArgs(argv.split(' ')), (err: Error & { code?: string }) => {
+      assert.equal(err.code, 'EINVAL');
+      assert.match(err.message, /^fio: /);
+      assert.match(err.message, message);
+      return true;
+    }, argv);
+  }
+});
+
+test('verify header: a good block passes; corruption, misdirection, staleness and foreign data fail', () => {
+  const block = new Uint8Array(4096);
+  fillBlock(block, 8192, 5, 1);
+  assert.equal(checkBlock(block, 8192, 5), undefined);
+  assert.equal(checkBlock(block, 8192), undefined);
+  assert.match(checkBlock(block, 12288) ?? '', /header names offset 8192: misdirected/);
+  assert.match(checkBlock(block, 8192, 6) ?? '', /generation 5, expected 6: a write was lost/);
+  for (const at of [HEADER_BYTES, 100, 4095, 16, 20]) {
+    const bad = block.slice();
+    bad[at]! ^= 0x01;
+    assert.match(checkBlock(bad, 8192, 5) ?? '', /crc32c .* does not match|generation|offset/, `bit flip at ${at}`);
+  }
+  assert.match(checkBlock(new Uint8Array(4096), 8192) ?? '', /no fio header/);
+  // Offsets past 4 GiB keep their high half.
+  fillBlock(block, 2 ** 40 + 4096, 1, 1);
+  assert.equal(checkBlock(block, 2 ** 40 + 4096, 1), undefined);
+  assert.match(checkBlock(block, 4096) ?? '', /misdirected/);
+});
+
+test('latency histogram: percentiles within the bucket precision, exact mean and max', () => {
+  const s = new IoStats();
+  for (let i = 1; i <= 1000; i++) s.record(4096, i * 1000); // 1 µs .. 1 ms
+  const r = s.report(1e9);
+  assert.equal(r.ios, 1000);
+  assert.equal(r.iops, 1000);
+  assert.equal(r.mbps, 4.1);
+  assert.equal(r.lat_us.mean, 500.5);
+  assert.equal(r.lat_us.max, 1000);
+  assert.ok(Math.abs(r.lat_us.p50 - 500) / 500 < 0.035, String(r.lat_us.p50));
+  assert.ok(Math.abs(r.lat_us.p99 - 990) / 990 < 0.035, String(r.lat_us.p99));
+  assert.equal(new IoStats().report(1e9).lat_us.p99, 0);
+});
+
+class MemBuffer implements FioBuffer {
+  constructor(readonly bytes: Uint8Array) {}
+  copyIn(offset: number, src: Uint8Array): void {
+    this.bytes.set(src, offset);
+  }
+  copyOut(offset: number, dst: Uint8Array): void {
+    dst.set(this.bytes.subarray(offset, offset + dst.length));
+  }
+}
+
+/** An in-memory disk with hooks to misbehave. */
+class MemDisk implements FioDisk {
+  readonly sectorSize = 512;
+  readonly readOnly = false;
+  readonly data: Uint8Array;
+  reads = 0;
+  writes = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  /** Drop writes to this byte offset (a lost write). */
+  loseWritesAt = -1;
+  constructor(readonly sectors: number) {
+    this.data = new Uint8Array(sectors * 512);
+  }
+  private async io(fn: () => void): Promise<void> {
+    this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
+    await new Promise((r) => setImmediate(r));
+    fn();
+    this.inFlight--;
+  }
+  read(sector: number, buf: FioBuffer): Promise<void> {
+    this.reads++;
+    const b = (buf as MemBuffer).bytes;
+    return this.io(() => b.set(this.data.subarray(sector * 512, sector * 512 + b.length)));
+  }
+  write(sector: number, buf: FioBuffer): Promise<void> {
+    this.writes++;
+    const b = (buf as MemBuffer).bytes;
+    return this.io(() => {
+      if (sector * 512 !== this.loseWritesAt) this.data.set(b, sector * 512);
+    });
+  }
+  alloc(bytes: number): FioBuffer {
+    return new MemBuffer(new Uint8Array(bytes));
+  }
+  free(): void {}
+}
+
+const job = (args: string) => parseFioArgs(args.split(' '));
+
+test('a sequential write job with verify: size covered once, iodepth kept, every block read back', async () => {
+  const disk = new MemDisk(2048); // 1 MiB
+  const r = await runFio(disk, job('rw=write bs=4k iodepth=8 size=256k verify=crc32c'));
+  assert.equal(r.write.ios, 64);
+  assert.equal(r.write.bytes, 256 * 1024);
+  assert.equal(r.read.ios, 0, 'verify-phase reads are not timed I/O');
+  assert.equal(disk.reads, 64);
+  assert.equal(r.verified, 64);
+  assert.equal(r.verify, 'ok');
+  assert.equal(r.errors, 0);
+  assert.equal(r.failure, undefined);
+  assert.equal(disk.maxInFlight, 8);
+  // A later read-only job verifies what this one left, in any order.
+  const again = await runFio(disk, job('rw=randread bs=4k iodepth=4 size=256k verify=crc32c seed=3'));
+  assert.equal(again.read.ios, 64);
+  assert.equal(again.verified, 64);
+  assert.equal(again.verify, 'ok');
+});
+
+test('verify catches a block corrupted on the disk between the write and the read, naming its offset', async () => {
+  const disk = new MemDisk(2048);
+  assert.equal((await runFio(disk, job('rw=write bs=4k size=64k verify=crc32c'))).verify, 'ok');
+  disk.data[5 * 4096 + 1000]! ^= 0x40;
+  const r = await runFio(disk, job('rw=read bs=4k iodepth=4 size=64k verify=crc32c'));
+  assert.equal(r.verify, 'failed');
+  assert.match(r.failure ?? '', /^verify failed at offset 20480 \(block 5\): crc32c/);
+});
+
+test('verify catches a lost write (stale generation) and a misdirected block', async () => {
+  const disk = new MemDisk(256);
+  await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
+  disk.loseWritesAt = 3 * 4096;
+  const lost = await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
+  assert.equal(lost.verify, 'failed');
+  assert.match(lost.failure ?? '', /offset 12288 .*a write was lost/);
+  disk.loseWritesAt = -1;
+  await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
+  disk.data.copyWithin(7 * 4096, 2 * 4096, 3 * 4096);
+  const moved = await runFio(disk, job('rw=read bs=4k size=128k verify=crc32c'));
+  assert.match(moved.failure ?? '', /offset 28672 .*header names offset 8192/);
+});
+
+test('randrw with verify: mixes reads and writes, never overlaps I/O on one block, verifies what it wrote', async () => {
+  const disk = new MemDisk(512);
+  const r = await runFio(disk, job('rw=randrw rwmixread=60 bs=4k iodepth=16 size=64k verify=crc32c seed=9'));
+  assert.equal(r.read.ios + r.write.ios, 16);
+  assert.equal(r.verify, 'ok');
+  const t = await runFio(disk, job('rw=randrw bs=4k iodepth=16 size=64k runtime=0.05 time_based verify=crc32c'));
+  assert.ok(t.read.ios > 16 && t.write.ios > 16, JSON.stringify(t));
+  assert.equal(t.verify, 'ok');
+  assert.ok(t.verified > 0);
+});
+
+test('a job that does not fit the disk, or writes a read-only one, is refused', async () => {
+  const disk = new MemDisk(64);
+  await assert.rejects(runFio(disk, job('size=64k')), /does not fit the 32768-byte disk/);
+  await assert.rejects(runFio(disk, job('bs=512 offset=32k')), /does not fit/);
+  await assert.rejects(runFio({ ...disk, readOnly: true, read: disk.read.bind(disk), write: disk.write.bind(disk), alloc: disk.alloc.bind(disk), free: () => undefined }, job('rw=write')), { code: 'EROFS' });
+});

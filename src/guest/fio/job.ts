@@ -1,0 +1,259 @@
+/**
+ * The fio job itself, against any block device (`FioDisk`): the PV disk through BlkFront in
+ * a guest, an in-memory fake in unit tests.
+ *
+ * `iodepth` workers each own one buffer and loop: pick the next block, issue, wait, record
+ * the latency. So exactly `iodepth` requests are in flight while there is work, as fio's
+ * libaio engine keeps its queue full.
+ *
+ * Verification (`verify=crc32c`, verify.ts): every write carries a header; a read of a block
+ * this job wrote checks offset, crc and the generation written last; a read-only job
+ * (read/randread) checks every block it reads (they must have been written by an earlier
+ * verifying job); after the timed phase of a writing job, every block it wrote is read back
+ * and checked, as fio's verify phase does. A block is never read and written at the same
+ * time (the outcome would be undefined), so with verify a worker skips busy blocks. The first
+ * failure stops the job.
+ */
+import { randomInt } from 'node:crypto';
+import { XenpvError } from '../../base/index.js';
+import type { FioJob } from './args.js';
+import { IoStats, type DirectionReport } from './stats.js';
+import { checkBlock, fillBlock } from './verify.js';
+
+/** A buffer the disk can do I/O on (BlkBuffer fits). */
+export interface FioBuffer {
+  copyIn(offset: number, src: Uint8Array): void;
+  copyOut(offset: number, dst: Uint8Array): void;
+}
+
+export interface FioDisk {
+  /** 512-byte sectors. */
+  readonly sectors: number;
+  /** Logical block size in bytes. */
+  readonly sectorSize: number;
+  readonly readOnly: boolean;
+  read(sector: number, buf: FioBuffer): Promise<void>;
+  write(sector: number, buf: FioBuffer): Promise<void>;
+  alloc(bytes: number): FioBuffer;
+  free(buf: FioBuffer): void;
+}
+
+export interface FioResult {
+  readonly job: 'fio';
+  readonly rw: string;
+  readonly bs: number;
+  readonly iodepth: number;
+  readonly size: number;
+  readonly elapsed_s: number;
+  readonly read: DirectionReport;
+  readonly write: DirectionReport;
+  readonly errors: number;
+  readonly verify: 'ok' | 'none' | 'failed';
+  /** Blocks checked (timed phase + verify phase). */
+  readonly verified: number;
+  /** Why the job stopped early: the first verify failure or I/O error. */
+  readonly failure?: string;
+}
+
+/** Blocks a verifying job tracks at most (5 bytes each). */
+const MAX_VERIFY_BLOCKS = 1 << 24;
+
+interface Region {
+  readonly start: number;
+  readonly blocks: number;
+}
+
+function region(disk: FioDisk, job: FioJob): Region {
+  const diskBytes = disk.sectors * 512;
+  if (job.bs % disk.sectorSize !== 0 || job.offset % disk.sectorSize !== 0) {
+    throw new XenpvError('EINVAL', `fio: bs=${job.bs} and offset=${job.offset} must be multiples of the disk's ${disk.sectorSize}-byte blocks`);
+  }
+  const bytes = job.size ?? diskBytes - job.offset;
+  if (job.offset + bytes > diskBytes || bytes < job.bs) {
+    throw new XenpvError('EINVAL', `fio: offset=${job.offset} size=${bytes} does not fit the ${diskBytes}-byte disk`);
+  }
+  if ((job.rw === 'write' || job.rw === 'randwrite' || job.rw === 'randrw') && disk.readOnly) {
+    throw new XenpvError('EROFS', `fio: rw=${job.rw} on a read-only disk`);
+  }
+  const blocks = Math.floor(bytes / job.bs);
+  if (job.verify === 'crc32c' && blocks > MAX_VERIFY_BLOCKS) {
+    throw new XenpvError('EINVAL', `fio: verify over ${blocks} blocks (at most ${MAX_VERIFY_BLOCKS}): use a larger bs or a smaller size`);
+  }
+  return { start: job.offset, blocks };
+}
+
+/** xorshift32: fast, seeded, good enough to pick blocks. */
+function rng(seed: number): () => number {
+  let x = seed >>> 0 || 0x9e3779b9;
+  return () => {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    return x >>> 0;
+  };
+}
+
+const now = (): number => performance.now() * 1e6;
+
+class Run {
+  readonly read = new IoStats();
+  readonly write = new IoStats();
+  errors = 0;
+  verified = 0;
+  failure: string | undefined;
+  private issued = 0;
+  private seqCursor = 0;
+  private readonly random: () => number;
+  private readonly deadline: number;
+  private readonly writes: boolean;
+  /** Verify state: last generation written per block, written flags, blocks with I/O in flight. */
+  private readonly gen: Uint32Array | undefined;
+  private readonly written: Uint8Array | undefined;
+  private readonly busy: Uint8Array | undefined;
+  /** Generations of this run start at a random value, so a stale block from an earlier run is caught. */
+  private readonly epoch = randomInt(1, 2 ** 31);
+
+  constructor(
+    private readonly disk: FioDisk,
+    private readonly job: FioJob,
+    private readonly r: Region,
+    start: number,
+  ) {
+    this.random = rng(job.seed);
+    this.deadline = job.runtimeMs > 0 ? start + job.runtimeMs * 1e6 : Infinity;
+    this.writes = job.rw === 'write' || job.rw === 'randwrite' || job.rw === 'randrw';
+    if (job.verify === 'crc32c') {
+      this.gen = new Uint32Array(r.blocks);
+      this.written = new Uint8Array(r.blocks);
+      this.busy = new Uint8Array(r.blocks);
+    }
+  }
+
+  get stopped(): boolean {
+    return this.failure !== undefined;
+  }
+
+  /** The next operation, or undefined when the job is done. */
+  next(): { write: boolean; block: number } | undefined {
+    if (this.stopped || now() >= this.deadline) return undefined;
+    if (!this.job.timeBased && this.issued >= this.r.blocks) return undefined;
+    this.issued++;
+    const rw = this.job.rw;
+    const write = rw === 'write' || rw === 'randwrite' || (rw === 'randrw' && this.random() % 100 >= this.job.rwmixread);
+    let block = rw === 'read' || rw === 'write' ? this.seqCursor++ % this.r.blocks : this.random() % this.r.blocks;
+    if (this.busy !== undefined) {
+      // With verify, never two I/Os on one block at once: take the next free one.
+      while (this.busy[block] !== 0) block = (block + 1) % this.r.blocks;
+      this.busy[block] = 1;
+    }
+    return { write, block };
+  }
+
+  async worker(): Promise<void> {
+    const bs = this.job.bs;
+    const buf = this.disk.alloc(bs);
+    const scratch = this.gen !== undefined ? new Uint8Array(bs) : undefined;
+    try {
+      for (let op = this.next(); op !== undefined; op = this.next()) {
+        const offset = this.r.start + op.block * bs;
+        try {
+          if (op.write) await this.doWrite(buf, scratch, op.block, offset);
+          else await this.doRead(buf, scratch, op.block, offset, true);
+        } finally {
+          if (this.busy !== undefined) this.busy[op.block] = 0;
+        }
+      }
+    } finally {
+      this.disk.free(buf);
+    }
+  }
+
+  private async doWrite(buf: FioBuffer, scratch: Uint8Array | undefined, block: number, offset: number): Promise<void> {
+    let gen = 0;
+    if (scratch !== undefined) {
+      gen = this.written![block] === 0 ? this.epoch : (this.gen![block]! + 1) >>> 0;
+      fillBlock(scratch, offset, gen, this.job.seed);
+      buf.copyIn(0, scratch);
+    }
+    const t0 = now();
+    try {
+      await this.disk.write(offset / 512, buf);
+    } catch (err) {
+      return this.ioError('write', offset, err);
+    }
+    this.write.record(this.job.bs, now() - t0);
+    if (scratch !== undefined) {
+      this.gen![block] = gen;
+      this.written![block] = 1;
+    }
+  }
+
+  private async doRead(buf: FioBuffer, scratch: Uint8Array | undefined, block: number, offset: number, timed: boolean): Promise<void> {
+    const t0 = now();
+    try {
+      await this.disk.read(offset / 512, buf);
+    } catch (err) {
+      return this.ioError('read', offset, err);
+    }
+    if (timed) this.read.record(this.job.bs, now() - t0);
+    if (scratch === undefined) return;
+    const mine = this.written![block] !== 0;
+    // A block a writing job has not written yet holds whatever was there: nothing to check.
+    if (!mine && this.writes) return;
+    buf.copyOut(0, scratch);
+    const why = checkBlock(scratch, offset, mine ? this.gen![block] : undefined);
+    this.verified++;
+    if (why !== undefined) this.failure ??= `verify failed at offset ${offset} (block ${block}): ${why}`;
+  }
+
+  private ioError(op: string, offset: number, err: unknown): void {
+    this.errors++;
+    this.failure ??= `${op} error at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`;
+  }
+
+  /** fio's verify phase: read back every block this job wrote, `iodepth` at a time. */
+  async verifyPhase(): Promise<void> {
+    if (this.written === undefined || !this.writes || this.stopped) return;
+    let cursor = 0;
+    const worker = async (): Promise<void> => {
+      const buf = this.disk.alloc(this.job.bs);
+      const scratch = new Uint8Array(this.job.bs);
+      try {
+        while (!this.stopped && cursor < this.r.blocks) {
+          const block = cursor++;
+          if (this.written![block] === 0) continue;
+          await this.doRead(buf, scratch, block, this.r.start + block * this.job.bs, false);
+        }
+      } finally {
+        this.disk.free(buf);
+      }
+    };
+    await Promise.all(Array.from({ length: this.job.iodepth }, worker));
+  }
+}
+
+/** Run `job` on `disk`. Throws only for a job that cannot run (bad geometry); I/O problems are in the result. */
+export async function runFio(disk: FioDisk, job: FioJob): Promise<FioResult> {
+  const r = region(disk, job);
+  const start = now();
+  const run = new Run(disk, job, r, start);
+  const depth = job.verify === 'crc32c' ? Math.min(job.iodepth, r.blocks) : job.iodepth;
+  await Promise.all(Array.from({ length: depth }, () => run.worker()));
+  const elapsed = now() - start;
+  await run.verifyPhase();
+  const verify = job.verify === 'none' ? 'none' : run.failure?.startsWith('verify') === true ? 'failed' : 'ok';
+  return {
+    job: 'fio',
+    rw: job.rw,
+    bs: job.bs,
+    iodepth: job.iodepth,
+    size: r.blocks * job.bs,
+    elapsed_s: Math.round(elapsed / 1e3) / 1e6,
+    read: run.read.report(elapsed),
+    write: run.write.report(elapsed),
+    errors: run.errors,
+    verify,
+    verified: run.verified,
+    ...(run.failure !== undefined ? { failure: run.failure } : {}),
+  };
+}
