@@ -321,3 +321,23 @@ test('several registrations feed one iterator in arrival order; a refused one un
   ]);
   client.close();
 });
+
+test('hostile daemon bytes never throw out of the client: requests settle with XenpvErrors', async () => {
+  await fc.assert(
+    fc.asyncProperty(fc.array(fc.uint8Array({ minLength: 1, maxLength: 64 }), { maxLength: 12 }), fc.boolean(), async (chunks, header) => {
+      const store = new ScriptedStore((m, s) => {
+        // Sometimes a plausible header for the request first, then garbage.
+        if (header) s.send(m.type, m.reqId, 0, new Uint8Array(0));
+        for (const c of chunks) s.sendBytes(c);
+      });
+      const client = new XsClient(store);
+      const settled = Promise.allSettled([client.read('/a'), client.directory('/b'), client.getPerms('/c')]);
+      await new Promise((r) => setImmediate(r));
+      client.close(); // whatever is still waiting (a half frame) settles now
+      for (const r of await settled) {
+        if (r.status === 'rejected') assert.equal((r.reason as Error).name, 'XenpvError', String(r.reason));
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
