@@ -248,3 +248,38 @@ test('fuzz: random request streams, chunk splits and index values never throw', 
 function str(r: { ok: boolean; payload?: Uint8Array; error?: string }): string {
   return r.ok ? latin1(r.payload!).replace(/\0$/, '') : r.error!;
 }
+
+test('property: a reconnect at any byte offset of a request stream leaves a clean connection (R17)', () => {
+  const reqs: XsRequest[] = [
+    { op: 'watch', path: 'a', token: 't1' },
+    { op: 'transactionStart' },
+    { op: 'write', path: 'a/b', value: new Uint8Array([1, 2, 3]) },
+    { op: 'watch', path: '@releaseDomain', token: 'r' },
+    { op: 'read', path: 'a' },
+  ];
+  const stream = Buffer.concat(reqs.map((r, i) => encodeMessage({ ...encodeRequest(r), reqId: i + 1, txId: 0 })));
+  fc.assert(
+    fc.property(fc.nat(stream.length), (cut) => {
+      const { d, dom0, introduce } = setup();
+      const g = introduce(1);
+      const baseline = d.db.allUsage();
+      for (let off = 0; off < cut; ) {
+        off += g.send(stream.subarray(off, cut));
+        g.receive();
+      }
+      g.setWord('connection', XENSTORE_RECONNECT);
+      g.kick();
+      g.receive();
+      assert.equal(g.word('connection'), 0);
+      assert.equal(d.watchUsage(1).count, 0, 'no watch survives');
+      assert.equal(d.transactionCount(1), 0, 'no transaction survives');
+      assert.equal(g.call({ op: 'read', path: '/local/domain/1' }), '', 'the next request parses from a clean boundary');
+      if (cut < stream.indexOf(Buffer.from('a/b'))) assert.deepEqual(d.db.allUsage().get(1), baseline.get(1), 'nothing written');
+      dom0.write('/local/domain/1/a/z', 'v');
+      assert.deepEqual(g.receive().filter((m) => m.type === 15), [], 'no stale watch event');
+      assert.deepEqual(d.checkAccounting(), []);
+      d.close();
+    }),
+    { numRuns: 60 },
+  );
+});
