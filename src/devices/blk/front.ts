@@ -107,7 +107,8 @@ export interface BlkInfo {
   readonly features: BlkFeatures;
 }
 
-type Phase = 'init' | 'initialised' | 'connected' | 'closed' | 'broken' | 'gone';
+export type BlkFrontState = 'init' | 'initialised' | 'connected' | 'closed' | 'broken' | 'gone';
+type Phase = BlkFrontState;
 
 interface Op {
   readonly kind: OpKind;
@@ -185,6 +186,11 @@ export class BlkFront {
 
   get connected(): boolean {
     return this.phase === 'connected';
+  }
+
+  /** Where the device is: init, initialised, connected, closed (waiting for a backend), broken, gone. */
+  get state(): Phase {
+    return this.phase;
   }
 
   /** Device properties; throws before the first connect. */
