@@ -27,8 +27,8 @@ import { lookupOp } from './dispatch.js';
 import { Domains, type Caller } from './domains.js';
 import { SERVER_FEATURES } from './features.js';
 import { DEFAULT_LIMITS, QUOTA_NAMES, QuotaTable, type Limits, type QuotaKey } from './limits.js';
-import { removeSubtree } from './ops-data.js';
-import { RingTransport, type RingMapper } from './ring.js';
+import { fireSpecial, introduceDomain, releaseDomain } from './lifecycle.js';
+import type { RingMapper } from './ring.js';
 import type { StoreEvent } from './watches.js';
 import { deliver, watchPermitted } from './watches.js';
 
@@ -328,7 +328,7 @@ export class Xenstored {
   private commitRequest(caller: Caller, cs: ChangeSet): void {
     if (cs.writes.size === 0) return;
     this.checkMemory(caller, cs.memDelta(caller.domid), cs.memDelta(caller.domid));
-    this.applyAndFire(cs);
+    this.applyChanges(cs);
   }
 
   /** TRANSACTION_END T: fail → ENOMEM (as C), quota → ENOSPC, conflict → EAGAIN, else apply all. */
@@ -340,11 +340,12 @@ export class Xenstored {
       this.checkMemory(caller, cs.memDelta(caller.domid), cs.memDelta(caller.domid));
     }
     if (cs.conflicts().length > 0) throw new XsError('EAGAIN');
-    this.applyAndFire(cs);
+    this.applyChanges(cs);
     if (cs.writes.size > 0) this.debitWrite(conn, caller);
   }
 
-  private applyAndFire(cs: ChangeSet): void {
+  /** Apply a change set to the store, journal it, and fire its watch events. */
+  applyChanges(cs: ChangeSet): void {
     const before = new Map([...cs.events.keys()].map((p) => [p, this.db.store.get(p)] as const));
     const applied = this.db.apply(cs);
     this.persistence?.recordWrites(applied, this.db.store.generation);
@@ -366,25 +367,13 @@ export class Xenstored {
     }
   }
 
-  /**
-   * @introduceDomain / @releaseDomain: plain to watches without depth (or depth 0); with the
-   * domid appended (`@releaseDomain/<domid>`) to watches with depth ≥ 1 and to watches on
-   * exactly that path (WATCHDEPTH, domain.c fire_special_watches). Readers of the special
-   * node only: privileged callers, or domains given read by SET_PERMS.
-   */
   fireSpecial(name: string, domid: number): void {
-    const node = this.db.store.get(name);
-    if (node === undefined) return;
-    const withDom = `${name}/${domid}`;
-    for (const conn of this.connections) {
-      if (conn.watches.size === 0 || conn.bad) continue;
-      const caller = this.callerOf(conn);
-      if (!this.domains.accessFor(caller, node).read) continue;
-      const deadline = this.eventDeadline(caller);
-      const plain = deliver(conn, { path: name, exact: true }, deadline, (w) => w.path === name && (w.depth ?? 0) === 0);
-      const dom = deliver(conn, { path: withDom, exact: true }, deadline, (w) => (w.path === name && (w.depth ?? 0) >= 1) || w.path === withDom);
-      if (plain + dom > 0) this.dirty.add(conn);
-    }
+    fireSpecial(this, name, domid);
+  }
+
+  /** Mark a connection as having output to flush after this batch. */
+  markDirty(conn: Connection): void {
+    this.dirty.add(conn);
   }
 
   // ---- write rate limit -------------------------------------------------------------------
@@ -405,54 +394,13 @@ export class Xenstored {
     setTimeout(() => conn.setPaused('rate', false), waitMs).unref();
   }
 
-  // ---- domains ----------------------------------------------------------------------------
+  // ---- domains (lifecycle.ts) -------------------------------------------------------------
 
   introduceDomain(domid: number, gfn: number, port: number): void {
-    const rec = this.domains.get(domid);
-    if (rec?.introduced === true) {
-      // "Use XS_INTRODUCE for recreating the xenbus event-channel": same page, new port.
-      if (rec.gfn !== gfn) throw new XsError('EINVAL', 'domain already introduced with another page');
-      for (const c of this.connections) if (c.domid === domid && c.transport instanceof RingTransport) c.transport.rebind(port);
-      rec.port = port;
-      return;
-    }
-    const dom = rec ?? this.domains.ensure(domid);
-    if (this.options.ringMapper !== undefined) {
-      let transport: RingTransport;
-      try {
-        transport = new RingTransport(this.options.ringMapper(domid, gfn, port), dom.features);
-      } catch (e) {
-        this.log(`INTRODUCE d${domid}: cannot map the ring: ${String(e)}`);
-        throw new XsError('EINVAL', 'cannot map the ring page');
-      }
-      transport.start(this, this.attach(transport, domid));
-    }
-    dom.introduced = true;
-    dom.shutdown = false;
-    dom.gfn = gfn;
-    dom.port = port;
-    if (!this.domains.isPrivileged(domid)) this.fireSpecial('@introduceDomain', domid);
+    introduceDomain(this, domid, gfn, port);
   }
 
-  /**
-   * The domain is gone: close its connections, delete the nodes it owns (XSA-419: not handed to
-   * dom0, which has no quota), forget its record and quota settings so a domain reusing the id
-   * inherits nothing, and fire @releaseDomain.
-   */
   releaseDomain(domid: number): void {
-    for (const c of [...this.connections]) if (c.domid === domid && c.transport.kind === 'ring') this.transportClosed(c);
-    const cs = new ChangeSet(this.db.store, false);
-    const owned = [...this.db.store.entries()].filter(([p, n]) => n.perms[0]!.domid === domid && p !== '/').map(([p]) => p);
-    owned.sort((a, b) => a.length - b.length);
-    for (const p of owned) {
-      if (cs.get(p) === undefined) continue;
-      if (p.startsWith('@')) cs.put(p, { ...cs.get(p)!, perms: [{ domid: DOM0, access: 'n' }] });
-      else removeSubtree(cs, p);
-    }
-    this.applyAndFire(cs);
-    this.domains.delete(domid);
-    this.quotas.forget(domid);
-    this.fireSpecial('@releaseDomain', domid);
-    this.afterBatch();
+    releaseDomain(this, domid);
   }
 }
