@@ -13,9 +13,12 @@ import { SHUTDOWN } from '../abi/xen.js';
 import { sleep } from '../base/index.js';
 import { SimPlatform } from '../hv/sim/platform.js';
 import type { GuestMessage, VcpuBoot } from '../hv/sim/vcpu-protocol.js';
+import { GuestDevices } from './devices.js';
 import { resolveProgram, type GuestContext, type ShutdownName } from './program.js';
 
 const boot = workerData as VcpuBoot;
+/** Store, console 0, frontends and the shutdown watch (devices.ts), when the builder gave start info. */
+let devices: GuestDevices | undefined;
 
 function post(m: GuestMessage): void {
   parentPort?.postMessage(m);
@@ -53,11 +56,34 @@ function context(platform: SimPlatform): GuestContext {
     name: boot.name,
     args: boot.extra,
     argv: boot.extra.split(/\s+/).filter((s) => s !== ''),
-    log: (...parts) => post({ type: 'console', text: parts.map((p) => (typeof p === 'string' ? p : String(p))).join(' ') }),
-    shutdown: (reason, message) => Promise.resolve().then(() => shutdownNow(platform, reason, message)),
+    log: (...parts) => {
+      const text = parts.map((p) => (typeof p === 'string' ? p : String(p))).join(' ');
+      post({ type: 'console', text });
+      devices?.write(`${text}\n`);
+    },
+    shutdown: (reason, message) => closeDevices().then(() => shutdownNow(platform, reason, message)),
     running: () => platform.whileRunning(),
     sleep,
   };
+}
+
+/** Close the frontends (bounded), so backends unmap before the domain stops. */
+async function closeDevices(): Promise<void> {
+  const d = devices;
+  if (d === undefined) return;
+  await Promise.race([d.close(), sleep(2000)]);
+}
+
+function startDevices(platform: SimPlatform): void {
+  if (platform.startInfo === undefined) return;
+  const d = new GuestDevices(platform, {
+    onShutdownRequest: (reason) => void closeDevices().then(() => shutdownNow(platform, reason)),
+    log: (line) => post({ type: 'console', text: line }),
+  });
+  devices = d;
+  platform.openStore = () => Promise.resolve(d.ring.openClient());
+  // Not awaited: without a store (kernel tests) the program still runs.
+  d.start().catch((err: unknown) => post({ type: 'console', text: `xenbus: ${describe(err)}` }));
 }
 
 async function main(): Promise<void> {
@@ -72,10 +98,12 @@ async function main(): Promise<void> {
   try {
     const program = await resolveProgram(boot.kernel);
     if (!(await platform.whileRunning())) stop();
+    startDevices(platform);
     await program(context(platform));
   } catch (err) {
     shutdownNow(platform, 'crash', describe(err));
   }
+  await closeDevices();
   shutdownNow(platform, 'poweroff');
 }
 

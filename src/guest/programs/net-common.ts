@@ -10,6 +10,7 @@ import { XenpvError, type Disposable } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
 import { NetFront, type NetFrontFeatures } from '../../devices/net/front.js';
 import { XsClient } from '../../xenstore/client/index.js';
+import { kernelNic } from '../devices.js';
 import { NetStack } from '../net/stack.js';
 import type { GuestContext } from '../program.js';
 
@@ -62,8 +63,10 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
   const vif = numberOption(o, 'vif', 0, 0, 0xffff);
   const [addr, prefix] = (o.get('ip') ?? `10.0.0.${env.domid}/24`).split('/');
   const features: Partial<NetFrontFeatures> = { queues: numberOption(o, 'queues', 1, 1, 16) };
-  const front = new NetFront({ platform: env.platform, store: env.store, frontendPath: `/local/domain/${env.domid}/device/vif/${vif}`, features });
-  await front.start();
+  // The kernel's NetFront when it probed this vif (guest/devices.ts); else one of our own.
+  const shared = kernelNic(vif);
+  const front = shared ?? new NetFront({ platform: env.platform, store: env.store, frontendPath: `/local/domain/${env.domid}/device/vif/${vif}`, features });
+  if (shared === undefined) await front.start();
   await front.waitUp(numberOption(o, 'uptimeout', 10_000, 1));
   const stack = new NetStack({
     mac: front.mac, address: addr!, prefix: Number(prefix ?? 24), mtu: front.mtu, clock: () => performance.now(),

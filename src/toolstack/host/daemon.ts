@@ -1,0 +1,27 @@
+/**
+ * `xenpv host start -F`: the host in the foreground — Host.start, the control socket, the pid
+ * file — until `xenpv host stop` (the `stop` request), SIGINT or SIGTERM; then every guest is
+ * destroyed and the sockets and pid file are removed.
+ */
+import { rm, writeFile } from 'node:fs/promises';
+import { Host } from './host.js';
+import { controlSocket, pidFile } from './paths.js';
+import { listenControl } from './rpc-server.js';
+
+export async function runHost(dir: string, log: (line: string) => void): Promise<void> {
+  const host = await Host.start({ runDir: dir, log });
+  const baseFrames = host.hv.framesInUse;
+  const control = await listenControl(host, controlSocket(dir), baseFrames);
+  await writeFile(pidFile(dir), `${process.pid}\n`);
+  log(`xenpv host: pid ${process.pid}, run dir ${dir}`);
+  await new Promise<void>((resolve) => {
+    void control.stopped.then(resolve);
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  log('xenpv host: stopping');
+  await control.close();
+  await host.close();
+  await rm(pidFile(dir), { force: true });
+  log('xenpv host: stopped');
+}

@@ -1,0 +1,212 @@
+/**
+ * The host: the hypervisor model and dom0's services in one process — xenstored (its socket
+ * in the run dir, guest rings through INTRODUCE), the console daemon, the bridges, the
+ * block and network backends — and the toolstack operations on top (what libxl offers xl).
+ *
+ * In-process use (`xenpv demo`, tests): `const host = await Host.start({ runDir })`, then
+ * `create`, `list`, `destroy`, ...; `await host.close()` destroys every guest and stops.
+ * The daemon (`xenpv host start`) is this class behind a control socket (rpc-server.ts).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import { SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_watchdog } from '../../abi/sched.js';
+import { XenpvError, type DomId } from '../../base/index.js';
+import { ConsoleDaemon } from '../../devices/console/index.js';
+import { BridgeSet } from '../../devices/net/bridge/index.js';
+import { Hypervisor } from '../../hv/sim/hypervisor.js';
+import { GUEST_KERNEL_URL } from '../../guest/entry.js';
+import type { XsClient } from '../../xenstore/client/index.js';
+import { startXenstored, type RunningXenstored } from '../../xenstore/server/index.js';
+import type { DomainConfig, ShutdownAction } from '../config/index.js';
+import { createDomain, destroyDomain, type CreateOptions, type Domain, type DomainEnv } from '../domain/domain.js';
+import { connectLocal, ringMapperFor } from './store.js';
+import { HostDevices } from './host-devices.js';
+import { domainRow, hostInfo, type DomainRow, type HostInfo } from './views.js';
+
+export interface HostOptions {
+  /** Where the xenstored socket, console logs (and, for the daemon, pid/log/control) live. */
+  readonly runDir: string;
+  /** Listen on `<runDir>/xenstored.sock` (default true). */
+  readonly storeSocket?: boolean;
+  /** Upper bound of guest + dom0 memory (bytes, at most 4 GiB; default 2 GiB). */
+  readonly maxMachineBytes?: number;
+  readonly log?: (line: string) => void;
+}
+
+export type ShutdownRequest = 'poweroff' | 'reboot';
+
+export class Host {
+  readonly domains = new Map<number, Domain>();
+  readonly devices: HostDevices;
+  private readonly sweepTimer: NodeJS.Timeout;
+  private readonly busy = new Set<number>();
+  private closed = false;
+
+  private constructor(
+    readonly options: HostOptions,
+    readonly hv: Hypervisor,
+    readonly xs: RunningXenstored,
+    readonly store: XsClient,
+    readonly consoles: ConsoleDaemon,
+    readonly bridges: BridgeSet,
+  ) {
+    this.devices = new HostDevices(this);
+    this.hv.on('shutdown', (domid: number) => void this.onShutdown(domid));
+    this.sweepTimer = setInterval(() => this.sweep(), 100);
+    this.sweepTimer.unref();
+  }
+
+  static async start(options: HostOptions): Promise<Host> {
+    await mkdir(options.runDir, { recursive: true });
+    const hv = new Hypervisor({ vcpuEntry: GUEST_KERNEL_URL, maxMachineBytes: options.maxMachineBytes ?? 2 ** 31, maxDomains: 64 });
+    hv.dom0.events.startAsync();
+    const log = options.log ?? (() => undefined);
+    const xs = await startXenstored({
+      socketPath: options.storeSocket === false ? null : join(options.runDir, 'xenstored.sock'),
+      ringMapper: ringMapperFor(hv.dom0),
+      domainExists: (d) => hv.info(d) !== undefined,
+      log: (m) => log(`xenstored: ${m}`),
+    });
+    const store = connectLocal(xs.daemon, 0);
+    await store.write('/local/domain/0/name', 'Domain-0');
+    await store.write('/local/domain/0/domid', '0');
+    const consoles = new ConsoleDaemon({ platform: hv.dom0, client: connectLocal(xs.daemon, 0), logDir: options.runDir, log });
+    await consoles.start();
+    return new Host(options, hv, xs, store, consoles, new BridgeSet());
+  }
+
+  get env(): DomainEnv {
+    return { hv: this.hv, platform: this.hv.dom0, store: this.store, bridges: this.bridges, kernelFallback: 'builtin:idle' };
+  }
+
+  /** A domain by numeric id or by name (xl's domain-id argument). Throws ESRCH. */
+  lookup(ref: string | number): Domain {
+    const s = String(ref);
+    const byId = /^\d+$/.test(s) ? this.domains.get(Number(s)) : undefined;
+    const d = byId ?? [...this.domains.values()].find((x) => x.config.name === s);
+    if (d === undefined) throw new XenpvError('ESRCH', `domain ${s} not found`, { domain: s });
+    return d;
+  }
+
+  async create(config: DomainConfig, opts: CreateOptions = {}): Promise<Domain> {
+    this.checkOpen();
+    if (config.name === 'Domain-0' || [...this.domains.values()].some((d) => d.config.name === config.name)) {
+      throw new XenpvError('EEXIST', `domain with name "${config.name}" already exists`, { name: config.name });
+    }
+    const d = await createDomain(this.env, config, opts);
+    this.domains.set(d.domid, d);
+    return d;
+  }
+
+  async destroy(ref: string | number): Promise<void> {
+    const d = this.lookup(ref);
+    this.domains.delete(d.domid);
+    await destroyDomain(this.env, d);
+    await this.consoles.idle();
+  }
+
+  pause(ref: string | number): void {
+    this.hv.pause(this.lookup(ref).domid);
+  }
+
+  unpause(ref: string | number): void {
+    this.hv.unpause(this.lookup(ref).domid);
+  }
+
+  /**
+   * xl shutdown/reboot: write the request to `control/shutdown` (the guest watches it). With
+   * `waitMs`, resolve once the domain is gone (or has shut down and is preserved).
+   */
+  async shutdown(ref: string | number, request: ShutdownRequest, waitMs?: number): Promise<void> {
+    const d = this.lookup(ref);
+    await this.store.write(`/local/domain/${d.domid}/control/shutdown`, request);
+    if (waitMs === undefined) return;
+    const end = Date.now() + waitMs;
+    while (Date.now() < end) {
+      const cur = this.domains.get(d.domid);
+      if (cur !== d || (d.handled && this.hv.info(d.domid)?.state === 'shutdown')) return;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    throw new XenpvError('ETIMEDOUT', `domain ${d.config.name} did not shut down within ${waitMs} ms`);
+  }
+
+  list(): DomainRow[] {
+    const dom0 = this.hv.info(0)!;
+    return [domainRow(dom0, process.cpuUsage().user / 1e6), ...[...this.domains.values()].flatMap((d) => {
+      const info = this.hv.info(d.domid);
+      return info === undefined ? [] : [domainRow(info, 0, d)];
+    })];
+  }
+
+  info(): HostInfo {
+    return hostInfo(this);
+  }
+
+  consoleAttach(ref: string | number): Duplex {
+    return this.consoles.attach(this.lookup(ref).domid);
+  }
+
+  /** Check every domain for a shutdown not yet acted on (the event may come before the state). */
+  private sweep(): void {
+    for (const d of this.domains.values()) if (!d.handled && this.hv.info(d.domid)?.state === 'shutdown') void this.onShutdown(d.domid);
+  }
+
+  /** on_poweroff / on_reboot / on_crash / on_watchdog (xl_vmcontrol.c's handle_domain_death). */
+  private async onShutdown(domid: number): Promise<void> {
+    const d = this.domains.get(domid);
+    if (d === undefined || d.handled || this.busy.has(domid) || this.closed) return;
+    const info = this.hv.info(domid);
+    if (info?.state !== 'shutdown') return;
+    d.handled = true;
+    this.busy.add(domid);
+    try {
+      const action = actionFor(d.config, info.shutdownCode ?? SHUTDOWN_poweroff);
+      this.options.log?.(`dom${domid} (${d.config.name}) shut down: ${info.shutdownReason ?? '?'}${info.message ? ` (${info.message})` : ''}, action ${action}`);
+      if (action === 'preserve') return;
+      await this.destroy(domid);
+      if (action === 'restart' || action === 'rename-restart' || action === 'coredump-restart') {
+        await this.create(d.config, { baseDir: d.baseDir });
+      }
+    } catch (err) {
+      this.options.log?.(`dom${domid}: shutdown action failed: ${String(err)}`);
+    } finally {
+      this.busy.delete(domid);
+    }
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw new XenpvError('ESHUTDOWN', 'host is stopping');
+  }
+
+  /** Destroy every guest, stop the services, release dom0. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.sweepTimer);
+    for (const d of [...this.domains.values()]) {
+      this.domains.delete(d.domid);
+      await destroyDomain(this.env, d).catch((err: unknown) => this.options.log?.(`destroy dom${d.domid}: ${String(err)}`));
+    }
+    await this.consoles.close();
+    this.store.close();
+    await this.xs.close();
+    this.bridges.dispose();
+    await this.hv.dispose();
+  }
+}
+
+export function actionFor(cfg: DomainConfig, code: number): ShutdownAction {
+  switch (code) {
+    case SHUTDOWN_reboot:
+      return cfg.onReboot;
+    case SHUTDOWN_crash:
+      return cfg.onCrash;
+    case SHUTDOWN_watchdog:
+      return cfg.onWatchdog;
+    default:
+      return cfg.onPoweroff;
+  }
+}
+
+export type { Domain, DomId };
