@@ -63,6 +63,18 @@ export function releaseDomain(d: Xenstored, domid: number): void {
 }
 
 /**
+ * The hypervisor reported the domain shut down or crashed (the toolstack's VIRQ_DOM_EXC
+ * handler calls this): @releaseDomain fires once, and again only after RESUME.
+ */
+export function domainShutdown(d: Xenstored, domid: number): void {
+  const rec = d.domains.get(domid);
+  if (rec === undefined || !rec.introduced || rec.shutdown) return;
+  rec.shutdown = true;
+  fireSpecial(d, '@releaseDomain', domid);
+  d.afterBatch();
+}
+
+/**
  * @introduceDomain / @releaseDomain: plain to watches without depth (or depth 0); with the
  * domid appended (`@releaseDomain/<domid>`) to watches with depth ≥ 1 and to watches on
  * exactly that path (WATCHDEPTH, domain.c fire_special_watches). Readers of the special

@@ -187,3 +187,18 @@ test('a watch event that would exceed the payload limit is dropped (XSA-324)', (
   assert.deepEqual(c.drainEvents(), []);
   d.close();
 });
+
+test('a domain shutdown fires @releaseDomain once, again only after RESUME', () => {
+  const d = new Xenstored();
+  const dom0 = new TestClient(d);
+  dom0.request({ op: 'introduce', domid: 4, gfn: 1, port: 1 });
+  dom0.watch('@releaseDomain', 'r');
+  dom0.drainEvents();
+  d.domainShutdown(4);
+  d.domainShutdown(4);
+  assert.deepEqual(dom0.drainEvents(), [['@releaseDomain', 'r']]);
+  dom0.request({ op: 'resume', domid: 4 });
+  d.domainShutdown(4);
+  assert.deepEqual(dom0.drainEvents(), [['@releaseDomain', 'r']]);
+  d.close();
+});

@@ -27,7 +27,7 @@ import { lookupOp } from './dispatch.js';
 import { Domains, type Caller } from './domains.js';
 import { SERVER_FEATURES } from './features.js';
 import { DEFAULT_LIMITS, QUOTA_NAMES, QuotaTable, type Limits, type QuotaKey } from './limits.js';
-import { fireSpecial, introduceDomain, releaseDomain } from './lifecycle.js';
+import { domainShutdown, fireSpecial, introduceDomain, releaseDomain } from './lifecycle.js';
 import type { RingMapper } from './ring.js';
 import type { StoreEvent } from './watches.js';
 import { deliver, watchPermitted } from './watches.js';
@@ -402,5 +402,10 @@ export class Xenstored {
 
   releaseDomain(domid: number): void {
     releaseDomain(this, domid);
+  }
+
+  /** The domain shut down or crashed: fire @releaseDomain (once until RESUME). */
+  domainShutdown(domid: number): void {
+    domainShutdown(this, domid);
   }
 }
