@@ -74,6 +74,13 @@ test('a torn journal tail is dropped; the crash window of compaction replays ide
   rmSync(dir, { recursive: true, force: true });
 });
 
+test('a state file that is not ours is refused with EBADSTATE', () => {
+  const { dir, state } = tempState();
+  appendFileSync(state, 'garbage');
+  assert.throws(() => open(state), (e: unknown) => (e as { code?: string }).code === 'EBADSTATE');
+  rmSync(dir, { recursive: true, force: true });
+});
+
 // ---- crash test: SIGKILL a real daemon process mid-workload -------------------------------
 
 const cli = fileURLToPath(new URL('../../../bin/xenpv.js', import.meta.url));

@@ -16,6 +16,7 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, renameSync, writeSync, ftruncateSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { XenpvError } from '../../base/index.js';
 import type { AppliedWrite } from './db.js';
 import type { QuotaTable } from './limits.js';
 import type { NodePerm, XsNode } from './tree.js';
@@ -147,8 +148,14 @@ function fsyncDir(dir: string): void {
 
 function restore(file: string, d: Xenstored): void {
   if (existsSync(file)) {
-    const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
-    if (snap.version !== 1) throw new Error(`${file}: unknown state version ${String(snap.version)}`);
+    let snap: Snapshot;
+    try {
+      snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
+    } catch (e) {
+      // The snapshot is only ever replaced by rename: a broken one was not written by us.
+      throw new XenpvError('EBADSTATE', `${file}: not a xenstored state file (${String(e)})`, { file });
+    }
+    if (snap.version !== 1) throw new XenpvError('EBADSTATE', `${file}: unknown state version ${String(snap.version)}`, { file });
     d.db.clear();
     for (const [path, n] of snap.nodes) d.db.insert(path, decodeNode(n));
     if (snap.generation > d.db.store.generation) d.db.store.generation = snap.generation;
