@@ -10,16 +10,36 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { connect } from 'node:net';
 import { XenpvError } from '../../base/index.js';
-import { defaultSocketPath, startXenstored } from '../../xenstore/server/index.js';
+import { defaultSocketPath, makeLimits, QUOTA_NAMES, startXenstored, type Limits } from '../../xenstore/server/index.js';
 
 interface XenstoredOpts {
   socket?: string;
   state?: string;
   foreground?: boolean;
+  quota?: string[];
+}
+
+/** `-Q name=value` (C xenstored's --quota), with the quota names of GET_QUOTA. */
+function limitsFrom(specs: readonly string[] = []): Limits {
+  const overrides: Record<string, number> = {};
+  for (const spec of specs) {
+    const m = /^([a-z-]+)=([0-9]+)$/.exec(spec);
+    const key = m === null ? undefined : (QUOTA_NAMES as Record<string, keyof Limits>)[m[1]!];
+    if (m === null || key === undefined) {
+      throw new XenpvError('EINVAL', `bad quota '${spec}' (names: ${Object.keys(QUOTA_NAMES).join(', ')})`, { spec });
+    }
+    overrides[key] = Number(m[2]);
+  }
+  try {
+    return makeLimits(overrides);
+  } catch (e) {
+    throw new XenpvError('EINVAL', String(e instanceof Error ? e.message : e));
+  }
 }
 
 async function foreground(opts: XenstoredOpts): Promise<void> {
   const xs = await startXenstored({
+    limits: limitsFrom(opts.quota),
     socketPath: opts.socket ?? defaultSocketPath(),
     ...(opts.state === undefined ? {} : { stateFile: opts.state }),
     log: (m) => process.stderr.write(`xenstored: ${m}\n`),
@@ -46,8 +66,10 @@ function answers(path: string): Promise<boolean> {
 
 async function detach(opts: XenstoredOpts): Promise<void> {
   const socket = opts.socket ?? defaultSocketPath();
+  limitsFrom(opts.quota); // refuse bad quotas before detaching
   const args = [process.argv[1]!, 'xenstored', '-F', '--socket', socket];
   if (opts.state !== undefined) args.push('--state', opts.state);
+  for (const q of opts.quota ?? []) args.push('--quota', q);
   const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
   child.unref();
   for (let i = 0; i < 100; i++) {
@@ -66,6 +88,7 @@ export function registerXenstored(program: Command): void {
     .description("the XenStore daemon: Xen's wire protocol on a unix socket (and guest rings in `xenpv host`)")
     .option('--socket <path>', 'unix socket (default: $XENSTORED_PATH, else $XENSTORED_RUNDIR/socket, else a run dir)')
     .option('--state <file>', 'keep the tree, permissions and quota settings in FILE across restarts')
+    .option('-Q, --quota <name=value>', 'set a quota (nodes, watches, outstanding, memory, transactions, ...); repeatable', (v: string, acc: string[] = []) => [...acc, v])
     .option('-F, --foreground', 'stay in the foreground')
     .action(async (opts: XenstoredOpts) => {
       if (opts.foreground === true) await foreground(opts);
