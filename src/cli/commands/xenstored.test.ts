@@ -1,0 +1,44 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { encodeMessage, encodeRequest, FrameParser, latin1 } from '../../xenstore/protocol/index.js';
+
+const cli = fileURLToPath(new URL('../../../bin/xenpv.js', import.meta.url));
+
+test('xenpv xenstored -F --socket --quota: serves, applies the quota, stops on SIGTERM', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'xs-cli-'));
+  const socket = join(dir, 'socket');
+  const child = spawn(process.execPath, [cli, 'xenstored', '-F', '--socket', socket, '-Q', 'nodes=7'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', r));
+  try {
+    const line = await new Promise<string>((r) => child.stdout!.once('data', (b) => r(String(b))));
+    assert.equal(line, `xenstored: listening on ${socket}\n`);
+    const reply = await new Promise<string>((resolve, reject) => {
+      const s = connect(socket, () => {
+        const { type, payload } = encodeRequest({ op: 'getQuota', quota: 'nodes' });
+        s.write(encodeMessage({ type, reqId: 1, txId: 0, payload }));
+      });
+      const p = new FrameParser();
+      s.on('data', (c) => {
+        const m = p.push(c).messages[0];
+        if (m !== undefined) {
+          s.destroy();
+          resolve(latin1(m.payload));
+        }
+      });
+      s.once('error', reject);
+    });
+    assert.equal(reply, '7\0');
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0);
+    assert.equal(existsSync(socket), false, 'the socket is removed on exit');
+  } finally {
+    child.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
