@@ -8,6 +8,7 @@ import { BLKIF_OP_WRITE, BLKIF_OP_WRITE_BARRIER, BLKIF_RSP_OKAY } from '../../ab
 import { errorCode } from '../../base/index.js';
 import { MemoryStorage } from './storage/memory.js';
 import { storageError, type BlockStorage } from './storage/types.js';
+import { RawBack } from './raw-back.js';
 import { RawFront } from './raw-front.js';
 import { pattern, until, withBlkEnv } from './test-support.js';
 
@@ -173,4 +174,23 @@ test('discard with the secure flag: offered by the memory store, honoured end to
     assert.ok(disk.bytes.subarray(0, 16 * 512).every((b) => b === 9), 'nothing outside the range');
     assert.equal(back.info().counters.discard.requests, 1);
     await front.close(2000);
+  }));
+
+test('a backend offering only feature-barrier gets flushes as empty WRITE_BARRIERs', () =>
+  withBlkEnv(async (env) => {
+    await env.addVbd();
+    const raw = new RawBack(env);
+    const front = env.newFront({ persistent: false, maxQueues: 1 });
+    const started = front.start();
+    await raw.connect({ 'feature-flush-cache': 0, 'feature-barrier': 1 });
+    await started;
+    assert.deepEqual([front.info.features.flush, front.info.features.barrier], [false, true]);
+    const flushed = front.flush();
+    const [req] = await raw.waitRequests(1);
+    assert.ok(req !== undefined && req.kind === 'rw');
+    if (req.kind !== 'rw') return;
+    assert.deepEqual([req.operation, req.nr_segments], [BLKIF_OP_WRITE_BARRIER, 0]);
+    raw.respond({ id: req.id, operation: BLKIF_OP_WRITE_BARRIER, status: BLKIF_RSP_OKAY });
+    await flushed;
+    raw.dispose();
   }));
