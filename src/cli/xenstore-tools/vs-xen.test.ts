@@ -141,8 +141,12 @@ test('a multi-key xenstore-write is one transaction: a watcher never sees half o
 });
 
 function runNode(script: string, args: readonly string[]): Promise<Outcome> {
+  return runNodeLike(process.execPath, [script, ...args]);
+}
+
+function runNodeLike(cmd: string, args: readonly string[]): Promise<Outcome> {
   return new Promise<Outcome>((done) => {
-    const child = spawn(process.execPath, [script, ...args], { env });
+    const child = spawn(cmd, args, { env });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
@@ -209,4 +213,19 @@ test('xenstore-ls and xenstore-read of random binary values print what Xen print
     }),
     { numRuns: 12 },
   );
+});
+
+test('on a terminal, xenstore-ls cuts lines at its width - 2, like Xen', { skip, timeout: 60_000 }, async (t) => {
+  const bin = join(binDir, 'xenstore.js');
+  if (!existsSync(bin) || !existsSync('/usr/bin/script')) return t.skip('needs bin/xenstore.js and script(1)');
+  const link = join(dir, 'xenstore-ls');
+  if (!existsSync(link)) symlinkSync(bin, link);
+  // script(1) gives the tool a pseudo-terminal whose width stty sets.
+  const inPty = (cmd: string) => runNodeLike('/usr/bin/script', ['-qec', cmd, '/dev/null']);
+  await reset();
+  for (const cols of [40, 0]) {
+    const xen = await inPty(`stty cols ${cols}; /usr/bin/xenstore-ls -p /t`);
+    assert.equal(xen.code, 0);
+    assert.deepEqual(await inPty(`stty cols ${cols}; ${process.execPath} ${link} -p /t`), xen, `${cols} columns`);
+  }
 });
