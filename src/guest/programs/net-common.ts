@@ -85,6 +85,10 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
   };
   const close = async (): Promise<void> => {
     await front.flush(1000); // what was sent reaches the backend before the rings go
+    if (shared !== undefined) {
+      front.onReceive = undefined; // the kernel's NIC outlives this program: only let go of it
+      return;
+    }
     await front.dispose();
   };
   return { front, stack, until, close, dispose: () => void close() };
