@@ -121,6 +121,7 @@ test('property: accounting recomputed from the tree equals the counters after ev
           cl.end(tx, c.arg % 2 === 0);
         }
         assert.deepEqual(d.checkAccounting(), [], JSON.stringify(c));
+        assert.equal(d.stats.internalErrors, 0);
         for (const id of [1, 2]) {
           assert.ok(d.db.usageOf(id).nodes <= 6, `d${id} nodes ${d.db.usageOf(id).nodes}`);
           assert.ok(d.memoryOf(id) <= 2000, `d${id} memory ${d.memoryOf(id)}`);

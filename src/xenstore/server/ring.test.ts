@@ -237,6 +237,7 @@ test('fuzz: random request streams, chunk splits and index values never throw', 
         assert.equal(good.call({ op: 'read', path: '/local/domain/2' }), '');
         assert.equal(dom0.read('/'), '');
         assert.deepEqual(d.checkAccounting(), []);
+        assert.equal(d.stats.internalErrors, 0);
         d.close();
       },
     ),

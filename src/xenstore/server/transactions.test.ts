@@ -207,6 +207,7 @@ test('model: interleaved transactions are serializable at their commit point', (
         }
         assert.deepEqual(daemonTree(clients[0]!), model.nodes);
         assert.deepEqual(d.checkAccounting(), []);
+        assert.equal(d.stats.internalErrors, 0);
       }
       d.close();
     }),

@@ -59,7 +59,7 @@ export class Xenstored {
   readonly domains: Domains;
   readonly db: Db;
   readonly connections = new Set<Connection>();
-  readonly stats = { badConnections: 0, softMemoryWarnings: 0, requests: 0 };
+  readonly stats = { badConnections: 0, softMemoryWarnings: 0, requests: 0, internalErrors: 0 };
   private readonly watchUse = new Map<number, { count: number; memory: number }>();
   private readonly dirty = new Set<Connection>();
   private readonly timer: ReturnType<typeof setInterval>;
@@ -211,7 +211,15 @@ export class Xenstored {
     const r = conn.parser.push(chunk);
     for (const msg of r.messages) {
       if (conn.closed) break;
-      this.process(conn, msg);
+      try {
+        this.process(conn, msg);
+      } catch (e) {
+        // A bug, not a client error: keep the daemon and every other client alive, cut off the
+        // one whose request hit it, and leave a trace (tests assert internalErrors stays 0).
+        this.stats.internalErrors++;
+        this.log(`internal error on connection #${conn.id} (d${conn.domid}): ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
+        this.markBad(conn, 'comm');
+      }
     }
     if (r.error !== undefined && !conn.closed) {
       this.log(`connection #${conn.id} (d${conn.domid}): ${r.error.message}`);
