@@ -38,6 +38,7 @@ test('builtin ping, udp-send and udp-recv over NetFront: iputils lines and one J
     assert.match(pingLines[0]!, /^PING 10\.0\.0\.2 \(10\.0\.0\.2\) 56\(84\) bytes of data\.$/);
     assert.ok(pingLines.some((l) => /^64 bytes from 10\.0\.0\.2: icmp_seq=1 ttl=64 time=/.test(l)));
     assert.equal(jsonLine(pingLines, 'ping').received, 3);
+    assert.equal(pingLines.filter((l) => l.includes('ping statistics')).length, 1, 'one summary');
     const sendLines: string[] = [];
     const sent = await runUdpSend(envOf(g1, `ip=10.0.0.1/24 dst=10.0.0.2 port=5001 size=1472 duration=150 pps=2000`, sendLines, stop));
     const got = await receiving;

@@ -20,7 +20,7 @@ export async function runPing(env: NetProgramEnv): Promise<PingResult> {
     });
     let printed = 0;
     await eth.until(() => {
-      p.poll();
+      if (!p.done) p.poll(); // Ping.poll after the end would print the summary again
       while (printed < p.lines.length) env.log(p.lines[printed++]!);
       return p.done;
     }, Number.MAX_SAFE_INTEGER);
