@@ -62,7 +62,7 @@ export class Connection {
   /** Requests seen, replies queued, events dropped: for stats and tests. */
   readonly stats = { requests: 0, replies: 0, events: 0, droppedEvents: 0, expiredEvents: 0 };
 
-  private readonly out: OutMsg[] = [];
+  private readonly out: (OutMsg | undefined)[] = [];
   private outHead = 0;
   private pendingReplies = 0;
   private pendingEvents = 0;
@@ -125,7 +125,7 @@ export class Connection {
     if (this.closed) return;
     while (this.outHead < this.out.length && this.transport.writable()) {
       const m = this.out[this.outHead]!;
-      this.out[this.outHead++] = undefined as unknown as OutMsg;
+      this.out[this.outHead++] = undefined;
       if (m.event) this.pendingEvents--;
       else this.pendingReplies--;
       if (m.event && m.deadline !== 0 && m.deadline < now) {
@@ -134,7 +134,10 @@ export class Connection {
       }
       this.transport.write(m.bytes);
     }
-    if (this.outHead > 64 && this.outHead * 2 > this.out.length) {
+    if (this.outHead === this.out.length) {
+      this.out.length = 0;
+      this.outHead = 0;
+    } else if (this.outHead > 64 && this.outHead * 2 > this.out.length) {
       this.out.splice(0, this.outHead);
       this.outHead = 0;
     }
@@ -144,7 +147,7 @@ export class Connection {
 
   /** Drop pending events past their deadline, so a reader that never reads stays bounded in time too. */
   private expireEvents(now: number): void {
-    if (this.pendingEvents === 0) return;
+    if (this.pendingEvents === 0 || !this.anyExpired(now)) return;
     let w = this.outHead;
     for (let r = this.outHead; r < this.out.length; r++) {
       const m = this.out[r]!;
@@ -156,6 +159,15 @@ export class Connection {
       this.out[w++] = m;
     }
     this.out.length = w;
+  }
+
+  /** Deadlines grow in queue order (now + a fixed timeout), so the first one decides. */
+  private anyExpired(now: number): boolean {
+    for (let i = this.outHead; i < this.out.length; i++) {
+      const m = this.out[i]!;
+      if (m.event && m.deadline !== 0) return m.deadline < now;
+    }
+    return false;
   }
 
   /** Pause input while too many replies are waiting for the peer to read them. */

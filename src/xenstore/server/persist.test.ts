@@ -20,10 +20,10 @@ function tempState(): { dir: string; state: string } {
   return { dir, state: join(dir, 'state') };
 }
 
-function open(state: string): { d: Xenstored; c: TestClient } {
+function open(state: string): { d: Xenstored; c: TestClient; p: JournalPersistence } {
   const d = new Xenstored();
-  JournalPersistence.open(state, d);
-  return { d, c: new TestClient(d) };
+  const p = JournalPersistence.open(state, d);
+  return { d, c: new TestClient(d), p };
 }
 
 test('tree, permissions and quota settings survive a restart; accounting is recomputed', () => {
@@ -51,13 +51,13 @@ test('tree, permissions and quota settings survive a restart; accounting is reco
 
 test('a torn journal tail is dropped; the crash window of compaction replays idempotently', () => {
   const { dir, state } = tempState();
-  let { d, c } = open(state);
+  let { d, c, p } = open(state);
   c.write('/x', '1');
   c.write('/y', '2');
   d.afterBatch();
   // Simulate "snapshot renamed, journal not yet truncated": keep a copy of the journal.
   copyFileSync(`${state}.journal`, `${state}.journal.keep`);
-  (d as unknown as { persistence: JournalPersistence }).persistence.compact();
+  p.compact();
   c.write('/z', '3');
   d.close();
   const tail = readFileSync(`${state}.journal`);
