@@ -2,7 +2,11 @@
 import type { Command } from 'commander';
 import { registerAbi } from './abi.js';
 import { registerBench } from './bench.js';
+import { registerDevices } from './devices.js';
+import { registerDomain } from './domain.js';
+import { registerHost } from './host.js';
+import { registerStats } from './stats.js';
 import { registerXenstore } from './xenstore.js';
 import { registerXenstored } from './xenstored.js';
 
-export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerBench, registerXenstore, registerXenstored];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerBench, registerXenstore, registerXenstored, registerHost, registerDomain, registerDevices, registerStats];

@@ -9,6 +9,9 @@ import { controlSocket } from './paths.js';
 export class HostClient {
   private buf = '';
   private nextId = 1;
+  /** After this request's reply, the connection is a byte stream (console). */
+  private streamAfter: number | undefined;
+  private streaming = false;
   private readonly waiting = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
 
   private constructor(readonly socket: Socket, readonly runDir: string) {
@@ -37,13 +40,17 @@ export class HostClient {
   private readonly onData = (chunk: string): void => {
     this.buf += chunk;
     let nl: number;
-    while ((nl = this.buf.indexOf('\n')) >= 0) {
+    while (!this.streaming && (nl = this.buf.indexOf('\n')) >= 0) {
       const line = this.buf.slice(0, nl);
       this.buf = this.buf.slice(nl + 1);
       const msg = JSON.parse(line) as { id: number; ok: boolean; result?: unknown; error?: { code: string; message: string } };
       const w = this.waiting.get(msg.id);
       if (w === undefined) continue;
       this.waiting.delete(msg.id);
+      if (msg.id === this.streamAfter && msg.ok) {
+        this.streaming = true;
+        this.socket.off('data', this.onData);
+      }
       if (msg.ok) w.resolve(msg.result);
       else w.reject(new XenpvError(msg.error?.code ?? 'EIO', msg.error?.message ?? 'host error'));
     }
@@ -58,11 +65,15 @@ export class HostClient {
   }
 
   /** Switch this connection to the domain's console byte stream. */
-  async console(domain: string): Promise<Socket> {
+  async console(domain: string): Promise<{ socket: Socket; first: Buffer }> {
+    this.streamAfter = this.nextId;
     await this.call('console', { domain });
     this.socket.off('data', this.onData);
+    // Bytes that came in the same chunk as the reply line.
+    const first = Buffer.from(this.buf, 'utf8');
+    this.buf = '';
     this.socket.setEncoding('binary' as BufferEncoding);
-    return this.socket;
+    return { socket: this.socket, first };
   }
 
   close(): void {

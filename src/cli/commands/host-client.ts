@@ -1,0 +1,20 @@
+/**
+ * What the host-talking commands share: the run dir, one RPC call, progress lines that show
+ * on a terminal only (quiet in pipes), and the domain argument.
+ */
+import { callHost, runDir } from '../../toolstack/index.js';
+
+export function hostDir(): string {
+  return runDir();
+}
+
+export function rpc<T = unknown>(method: string, params: Record<string, unknown> = {}): Promise<T> {
+  return callHost<T>(hostDir(), method, params);
+}
+
+/** A progress line on stderr when it is a terminal; nothing in a pipe. */
+export function progress(line: string): void {
+  if (process.stderr.isTTY === true) process.stderr.write(`${line}\n`);
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

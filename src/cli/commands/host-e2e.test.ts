@@ -1,0 +1,154 @@
+/**
+ * End to end through the real CLI (bin/xenpv.js in child processes), each test with its own
+ * run dir: host start/stop, create, list, console, block and network attach/detach, shutdown,
+ * destroy, config errors, a missing image, a taken name, a host that is not running — and,
+ * after each, nothing left behind according to the host's own accounting.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { callHost, type HostAccounting } from '../../toolstack/index.js';
+
+const BIN = resolve(fileURLToPath(import.meta.url), '../../../../bin/xenpv.js');
+
+interface Run { code: number; stdout: string; stderr: string }
+
+function xenpv(dir: string, args: string[]): Promise<Run> {
+  return new Promise((res) => {
+    execFile(process.execPath, [BIN, ...args], { cwd: dir, env: { ...process.env, XENPV_RUN_DIR: join(dir, 'run') }, timeout: 30_000 }, (err, stdout, stderr) => {
+      res({ code: err === null ? 0 : typeof err.code === 'number' ? err.code : 1, stdout, stderr });
+    });
+  });
+}
+
+async function ok(dir: string, args: string[]): Promise<string> {
+  const r = await xenpv(dir, args);
+  assert.equal(r.code, 0, `xenpv ${args.join(' ')} failed: ${r.stderr}`);
+  return r.stdout;
+}
+
+const GUEST = (name: string, extra = ''): string => `# test guest
+name = "${name}"
+kernel = "builtin:idle"
+memory = 8
+disk = [ 'disk.img,raw,xvda,rw' ]
+vif = [ 'bridge=xenbr0' ]
+${extra}
+`;
+
+async function withHost(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'xenpv-e2e-'));
+  try {
+    await truncate(await writeFile(join(dir, 'disk.img'), '').then(() => join(dir, 'disk.img')), 4 << 20);
+    await ok(dir, ['host', 'start']);
+    await fn(dir);
+    const acct = await callHost<HostAccounting>(join(dir, 'run'), 'accounting');
+    assert.deepEqual(
+      { domains: acct.domains, zombies: acct.zombies, guestFrames: acct.guestFrames, dom0Ports: acct.dom0Ports, maptrack: acct.dom0Maptrack,
+        pins: acct.foreignPins, leftovers: acct.storeLeftovers, consoles: acct.consoles, storeDomains: acct.storeDomains, storeAccounting: acct.storeAccounting },
+      { domains: 0, zombies: 0, guestFrames: 0, dom0Ports: 0, maptrack: 0, pins: 0, leftovers: [], consoles: 0, storeDomains: 0, storeAccounting: [] },
+    );
+    await ok(dir, ['host', 'stop']);
+    for (const f of ['control.sock', 'xenstored.sock', 'host.pid']) assert.ok(!existsSync(join(dir, 'run', f)), `${f} left behind`);
+  } finally {
+    await xenpv(dir, ['host', 'stop']);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('commands against a host that is not running fail with one line naming the run dir', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'xenpv-e2e-'));
+  try {
+    for (const args of [['list'], ['destroy', 'x'], ['host', 'stop']]) {
+      const r = await xenpv(dir, args);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, new RegExp(`not running \\(run dir ${join(dir, 'run').replace(/[/.]/g, '\\$&')}\\)`));
+      assert.equal(r.stderr.trim().split('\n').length, 1);
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('create, list, console, block and network hot-plug, shutdown -w, destroy; errors', async () => {
+  await withHost(async (dir) => {
+    await writeFile(join(dir, 'g.cfg'), GUEST('g1'));
+    await writeFile(join(dir, 'bad.cfg'), 'name = "b"\nmemory = [ 1,\nvcpus = =\n');
+    await writeFile(join(dir, 'missing.cfg'), GUEST('m1').replace('disk.img', 'nope.img'));
+
+    const bad = await xenpv(dir, ['create', 'bad.cfg']);
+    assert.equal(bad.code, 1);
+    assert.match(bad.stderr, /bad\.cfg:\d+:\d+/);
+    const missing = await xenpv(dir, ['create', 'missing.cfg']);
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /nope\.img/);
+
+    await ok(dir, ['create', 'g.cfg']);
+    const taken = await xenpv(dir, ['create', 'g.cfg']);
+    assert.equal(taken.code, 1);
+    assert.match(taken.stderr, /already exists/);
+
+    const list = (await ok(dir, ['list'])).split('\n');
+    assert.equal(list[0], 'Name                                        ID   Mem VCPUs\tState\tTime(s)');
+    assert.match(list[1]!, /^Domain-0 {37}0 +\d+ +1 {5}r----- +\d+\.\d$/);
+    assert.match(list[2]!, /^g1 {38} +\d+ +8 +1 {5}[r-]-[p-]--- +\d+\.\d$/);
+    assert.equal(JSON.parse(await ok(dir, ['list', '-l', 'g1']))[0].config.name, 'g1');
+
+    // Console: the idle program says "idle" at boot; the console daemon buffered it.
+    const con = spawn(process.execPath, [BIN, 'console', 'g1'], { cwd: dir, env: { ...process.env, XENPV_RUN_DIR: join(dir, 'run') }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    con.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await waitFor(async () => out.includes('idle'), 5000);
+    con.kill();
+
+    await waitFor(async () => / 4 /.test((await ok(dir, ['block-list', 'g1'])).split('\n')[1] ?? ''), 5000);
+    await ok(dir, ['block-attach', 'g1', `format=raw, vdev=xvdb, access=ro, target=${join(dir, 'disk.img')}`]);
+    await waitFor(async () => (await ok(dir, ['block-list', 'g1'])).includes('51728 0   51728  4 '), 5000);
+    const blk = (await ok(dir, ['block-list', 'g1'])).split('\n');
+    assert.equal(blk[0], 'Vdev  BE  handle state evt-ch ring-ref BE-path                       ');
+    await ok(dir, ['block-detach', 'g1', 'xvdb']);
+    assert.ok(!(await ok(dir, ['block-list', 'g1'])).includes('51728'));
+
+    await ok(dir, ['network-attach', 'g1', 'mac=00:16:3e:00:00:42,bridge=xenbr1']);
+    await waitFor(async () => (await ok(dir, ['network-list', 'g1'])).includes('00:16:3e:00:00:42     1     4 '), 5000);
+    await ok(dir, ['network-detach', 'g1', '00:16:3e:00:00:42']);
+    assert.ok(!(await ok(dir, ['network-list', 'g1'])).includes('00:16:3e:00:00:42'));
+
+    const stats = JSON.parse(await ok(dir, ['domstats', '--json', 'g1']))[0].stats;
+    assert.ok(stats['block.0.rd.reqs'] >= 1, 'the frontend read the disk at connect');
+    assert.equal(typeof stats['net.0.tx.pkts'], 'number');
+    assert.match(await ok(dir, ['top', '-b', '-i', '1']), /^ +NAME +STATE +CPU\(sec\)/m);
+
+    await ok(dir, ['shutdown', '-w', 'g1']);
+    assert.ok(!(await ok(dir, ['list'])).includes('g1'));
+
+    await ok(dir, ['create', 'g.cfg', 'name="g2"']);
+    await ok(dir, ['pause', 'g2']);
+    assert.match((await ok(dir, ['list', 'g2'])).split('\n')[1]!, / --p--- /);
+    await ok(dir, ['destroy', 'g2']);
+    assert.equal((await ok(dir, ['list'])).trim().split('\n').length, 2);
+  });
+});
+
+test('on_reboot=restart brings the domain back with a new domid; on_reboot=destroy does not', async () => {
+  await withHost(async (dir) => {
+    await writeFile(join(dir, 'r.cfg'), GUEST('r1'));
+    await ok(dir, ['create', 'r.cfg']);
+    await ok(dir, ['reboot', 'r1']);
+    await waitFor(async () => /^r1 +2 /m.test(await ok(dir, ['list'])), 10_000);
+    await ok(dir, ['destroy', 'r1']);
+  });
+});

@@ -1,0 +1,88 @@
+/**
+ * `xenpv host start [-F]`, `xenpv host stop`, `xenpv host status`: the host daemon
+ * (toolstack/host). `start` re-runs itself detached with -F (output to host.log in the run
+ * dir) and returns once the control socket answers; -F stays in the foreground.
+ */
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { mkdir, open, readFile } from 'node:fs/promises';
+import { XenpvError } from '../../base/index.js';
+import { callHost, logFile, pidFile, runHost } from '../../toolstack/index.js';
+import { hostDir, progress, sleep } from './host-client.js';
+
+async function running(dir: string): Promise<number | undefined> {
+  try {
+    return (await callHost<{ pid: number }>(dir, 'ping')).pid;
+  } catch {
+    return undefined;
+  }
+}
+
+async function start(foreground: boolean): Promise<void> {
+  const dir = hostDir();
+  const pid = await running(dir);
+  if (pid !== undefined) throw new XenpvError('EEXIST', `xenpv host already running (pid ${pid}, run dir ${dir})`);
+  await mkdir(dir, { recursive: true });
+  if (foreground) {
+    await runHost(dir, (line) => process.stderr.write(`${line}\n`));
+    return;
+  }
+  const log = await open(logFile(dir), 'a');
+  const child = spawn(process.execPath, [process.argv[1]!, 'host', 'start', '-F'], {
+    detached: true,
+    stdio: ['ignore', log.fd, log.fd],
+    env: { ...process.env, XENPV_RUN_DIR: dir },
+  });
+  child.unref();
+  await log.close();
+  progress(`starting xenpv host (run dir ${dir})...`);
+  let exited = false;
+  child.once('exit', () => (exited = true));
+  for (let i = 0; i < 300 && !exited; i++) {
+    await sleep(50);
+    const p = await running(dir);
+    if (p !== undefined) {
+      process.stdout.write(`xenpv host: pid ${p}, run dir ${dir}\n`);
+      return;
+    }
+  }
+  throw new XenpvError('ETIMEDOUT', `xenpv host did not start; see ${logFile(dir)}`);
+}
+
+async function stop(): Promise<void> {
+  const dir = hostDir();
+  const pid = await running(dir);
+  if (pid === undefined) throw new XenpvError('EHOSTDOWN', `xenpv host is not running (run dir ${dir})`);
+  progress('stopping xenpv host...');
+  await callHost(dir, 'stop');
+  for (let i = 0; i < 400; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await sleep(25);
+  }
+  throw new XenpvError('ETIMEDOUT', `xenpv host (pid ${pid}) did not stop`);
+}
+
+async function status(): Promise<void> {
+  const dir = hostDir();
+  const pid = await running(dir);
+  if (pid === undefined) {
+    const stale = await readFile(pidFile(dir), 'utf8').catch(() => undefined);
+    throw new XenpvError('EHOSTDOWN', `xenpv host is not running (run dir ${dir})${stale ? ', stale pid file' : ''}`);
+  }
+  process.stdout.write(`xenpv host: pid ${pid}, run dir ${dir}\n`);
+}
+
+export function registerHost(program: Command): void {
+  const host = program.command('host').description('the host daemon: hypervisor model, xenstored, console daemon, backends');
+  host
+    .command('start')
+    .description('start the host (returns once it is ready); run dir: $XENPV_RUN_DIR')
+    .option('-F, --foreground', 'stay in the foreground')
+    .action(async (o: { foreground?: boolean }) => start(o.foreground === true));
+  host.command('stop').description('destroy every guest and stop the host').action(stop);
+  host.command('status').description('is the host running').action(status);
+}
