@@ -136,3 +136,37 @@ test('a chained extra (FLAG_MORE) then data; and a multicast add is a dummy tran
   assert.equal(m.v.kind, 'mcast');
   if (m.v.kind === 'mcast') assert.deepEqual([m.v.op, [...m.v.addr]], ['add', [...addr]]);
 });
+
+test('property: any slot sequence — no throw, never more than published, one answer per slot consumed', async () => {
+  const fc = await import('fast-check');
+  const slotArb = fc.record({
+    gref: fc.nat(20), offset: fc.oneof(fc.constant(0), fc.nat(4200)), flags: fc.nat(15), id: fc.nat(0xffff),
+    size: fc.oneof(fc.nat(60), fc.nat(0xffff)), etype: fc.nat(6), eflags: fc.nat(1),
+  });
+  fc.assert(
+    fc.property(fc.array(slotArb, { minLength: 1, maxLength: 40 }), (raw) => {
+      const slots: TxSlot[] = raw.map((r) => ({
+        req: { gref: r.gref, offset: r.offset, flags: r.flags, id: r.id, size: r.size },
+        extra: () =>
+          r.etype === 1
+            ? { kind: 'gso', flags: r.eflags, size: r.size & 0xfff, type: r.gref % 3, features: 0 }
+            : r.etype === 2 || r.etype === 3
+              ? { kind: r.etype === 2 ? 'mcast_add' : 'mcast_del', flags: r.eflags, addr: new Uint8Array(6) }
+              : r.etype === 4
+                ? { kind: 'hash', flags: r.eflags, type: 0, algorithm: 1, value: r.id }
+                : { kind: 'unknown', type: r.etype, flags: r.eflags, raw: new Uint8Array(6) },
+      }));
+      const src = source(slots.slice(1));
+      const v = parseTxPacket(slots[0]!, src, LIMITS);
+      assert.ok(src.taken <= slots.length - 1);
+      if (v.kind === 'fatal') return;
+      assert.equal(v.answers.length, src.taken + 1, 'every consumed slot is answered exactly once');
+      if (v.kind === 'packet') {
+        assert.equal(v.frags.reduce((n, f) => n + f.len, 0), v.size, 'fragments add up to the total');
+        for (const f of v.frags) assert.ok(f.offset + f.len <= 4096 && f.len >= 0);
+        assert.ok(v.frags[0]!.len >= 14);
+      }
+    }),
+    { numRuns: 2000 },
+  );
+});
