@@ -24,11 +24,11 @@ export class BackCtrl implements Disposable {
     port: EvtchnPort,
     private readonly ctx: CtrlContext,
     private readonly budget: number,
-    onBroken: (reason: string) => void,
+    private readonly onBroken: (reason: string) => void,
   ) {
     this.mapping = platform.grants.map(frontDomid, [ref], true);
     try {
-      this.ring = BackRing.attach(this.mapping.pages[0]!, CTRL_RING_CODEC, 0, { onBroken: () => onBroken('control ring: impossible number of requests') });
+      this.ring = BackRing.attach(this.mapping.pages[0]!, CTRL_RING_CODEC, 0, { onBroken: () => this.onBroken('control ring: impossible number of requests') });
       this.evt = platform.events.bindInterdomain(frontDomid, port, () => this.kick());
     } catch (err) {
       this.mapping.dispose();
@@ -42,7 +42,11 @@ export class BackCtrl implements Disposable {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.serve();
+      try {
+        this.serve();
+      } catch (err) {
+        this.onBroken(`control ring: internal error: ${(err as Error).message}`);
+      }
     });
   }
 

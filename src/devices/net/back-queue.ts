@@ -135,8 +135,22 @@ export class BackQueue implements Disposable {
       return;
     }
     // A budget of work right here (the event is the NAPI poll), the rest after a yield.
-    if (tx && !this.txScheduled && !this.serving) this.serveTx();
-    if (rx) this.vif.rxPosted();
+    this.guard(() => {
+      if (tx && !this.txScheduled && !this.serving) this.serveTx();
+      if (rx) this.vif.rxPosted();
+    });
+  }
+
+  /**
+   * Nothing a frontend does may throw out of an event handler into dom0's event loop: an
+   * unexpected exception (a bug) disables this vif, as a fatal protocol error would.
+   */
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.vif.fatal(`queue ${this.index}: internal error: ${(err as Error).message}`);
+    }
   }
 
   private deferTo(at: number): void {
@@ -144,7 +158,7 @@ export class BackQueue implements Disposable {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       this.kickTx();
-      this.vif.rxPosted();
+      this.guard(() => this.vif.rxPosted());
     }, Math.max(0, at - this.vif.clock()));
   }
 
@@ -153,7 +167,7 @@ export class BackQueue implements Disposable {
     this.txScheduled = true;
     setImmediate(() => {
       this.txScheduled = false;
-      this.serveTx();
+      this.guard(() => this.serveTx());
     });
   }
 

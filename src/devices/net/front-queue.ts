@@ -203,7 +203,16 @@ export class FrontQueue implements Disposable {
   private onEvent(): void {
     if (this.dead) return;
     this.ctx.counters.events++;
-    if (!this.scheduled) this.serve();
+    if (!this.scheduled) this.guarded();
+  }
+
+  /** A backend can never throw through us into the guest's event loop: a bug breaks the device. */
+  private guarded(): void {
+    try {
+      this.serve();
+    } catch (err) {
+      this.ctx.broken(`queue ${this.index}: internal error: ${(err as Error).message}`);
+    }
   }
 
   /** More work than one budget: continue after a yield to the event loop. */
@@ -212,7 +221,7 @@ export class FrontQueue implements Disposable {
     this.scheduled = true;
     setImmediate(() => {
       this.scheduled = false;
-      this.serve();
+      this.guarded();
     });
   }
 
