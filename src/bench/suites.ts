@@ -7,6 +7,7 @@ import type { BenchSuite } from './harness.js';
 
 export const suites: Readonly<Record<string, () => Promise<BenchSuite>>> = {
   ring: async () => (await import('./ring.js')).ringSuite,
+  block: async () => (await import('./block.js')).blockSuite,
   net: async () => (await import('./net.js')).netSuite,
 };
 

@@ -1,0 +1,63 @@
+/**
+ * `xenpv bench block --quick --json` keeps working: one object in the DESIGN §6 shape, every
+ * figure of the issue present (PV plain and tuned, native cached, the storage layer async and
+ * O_DIRECT, CPU per GiB), and the three comparisons the issue names. Nothing about speed.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { runBench } from './run.js';
+
+test('xenpv bench block --quick --json: DESIGN §6 shape, the issue\'s figures and comparisons', async () => {
+  let printed = '';
+  await runBench('block', { quick: true, json: true, write: (t) => (printed += t) });
+  const report = JSON.parse(printed) as Record<string, unknown>;
+  assert.equal(report['suite'], 'block');
+  assert.equal(report['schema'], 1);
+  assert.equal(report['quick'], true);
+  assert.equal(typeof (report['machine'] as Record<string, unknown>)['cpu'], 'string');
+  const results = report['results'] as Record<string, unknown>[];
+  const byName = new Map(results.map((r) => [r['name'] as string, r]));
+  for (const r of results) {
+    assert.ok(Array.isArray(r['runs']) && (r['runs'] as number[]).length > 0, String(r['name']));
+    for (const k of ['median', 'min', 'max', 'spread']) assert.equal(typeof r[k], 'number', `${String(r['name'])}.${k}`);
+  }
+  const jobs = ['randread_4k_qd1_iops', 'randread_4k_qd32_iops', 'seqread_1m_mbps', 'seqwrite_1m_mbps'];
+  for (const job of jobs) {
+    for (const who of ['pv_plain', 'pv_tuned', 'native_async', 'native_direct']) {
+      const r = byName.get(`block.${job}.${who}`);
+      assert.ok(r !== undefined, `block.${job}.${who}`);
+      assert.equal(r['unit'], job.endsWith('iops') ? 'IOPS' : 'MB/s');
+      assert.ok((r['median'] as number) > 0, `block.${job}.${who} moved data`);
+    }
+    for (const cfg of ['plain', 'tuned']) {
+      const cpu = byName.get(`block.dom0_cpu_s_per_gib.${job.replace(/_(iops|mbps)$/, '')}.pv_${cfg}`);
+      assert.equal(cpu?.['unit'], 's/GiB');
+      assert.equal(cpu?.['better'], 'lower');
+      const extra = byName.get(`block.${job}.pv_${cfg}`)?.['extra'] as Record<string, number>;
+      for (const k of ['lat_p50_us', 'lat_p99_us', 'guest_cpu_s_per_gib', 'dom0_blkback_thread_cpu_s_per_gib', 'dom0_cpu_s_per_gib']) {
+        assert.equal(typeof extra[k], 'number', k);
+      }
+    }
+  }
+  for (const n of ['block.randread_4k_iops.native', 'block.seqread_1m_mbps.native', 'block.seqwrite_1m_mbps.native']) {
+    assert.ok((byName.get(n)?.['median'] as number) > 0, n);
+  }
+  const comparisons = report['comparisons'] as Record<string, unknown>[];
+  assert.deepEqual(comparisons.map((c) => c['name']).sort(), [
+    'block.randread_4k_qd32_iops.pv_vs_native',
+    'block.seqread_1m_mbps.pv_vs_native',
+    'block.seqwrite_1m_mbps.pv_vs_native',
+  ]);
+  for (const c of comparisons) {
+    for (const k of ['value', 'baseline', 'ratio']) assert.ok(Number.isFinite(c[k]) && (c[k] as number) > 0, `${String(c['name'])}.${k}`);
+    assert.ok(Math.abs((c['ratio'] as number) - (c['value'] as number) / (c['baseline'] as number)) < 1e-9);
+    assert.equal(c['better'], 'higher');
+  }
+  const qd32 = comparisons.find((c) => c['name'] === 'block.randread_4k_qd32_iops.pv_vs_native')!;
+  assert.equal(qd32['value'], byName.get('block.randread_4k_qd32_iops.pv_tuned')?.['median']);
+  assert.equal(qd32['baseline'], byName.get('block.randread_4k_iops.native')?.['median']);
+  assert.equal(qd32['aim'], 0.8);
+  const notes = report['notes'] as string[];
+  assert.ok(notes.some((n) => /pv_tuned negotiated: persistent=true indirect-segments=256 queues=4 ring-pages=16/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /pv_plain negotiated: persistent=false indirect-segments=0 queues=1 ring-pages=1/.test(n)));
+});
