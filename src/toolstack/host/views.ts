@@ -148,7 +148,7 @@ export async function accounting(host: Host, dom0Frames: number): Promise<HostAc
     dom0Maptrack: t.get(0, DW.MAPTRACK_USED),
     foreignPins: t.get(0, DW.FOREIGN_PINS),
     storeConnections: host.xs.daemon.connections.size,
-    storeDomains: [...host.xs.daemon.domains.all?.() ?? []].length,
+    storeDomains: [...host.xs.daemon.domains.all()].filter((r) => r.introduced).length,
     storeLeftovers: leftovers,
     consoles: host.consoles.list().length,
     storeAccounting: host.xs.daemon.checkAccounting(),
