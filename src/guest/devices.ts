@@ -33,6 +33,13 @@ type Front = { kind: 'vbd'; front: BlkFront } | { kind: 'vif'; front: NetFront }
 
 /** The kernel's NICs, for network programs that want eth0 without a second frontend. */
 const sharedNics = new Map<number, NetFront>();
+/** The kernel's disks, for disk programs (builtin:fio): a second BlkFront on one vbd would fight this one. */
+const sharedDisks = new Map<number, BlkFront>();
+
+/** The kernel's BlkFront for `device/vbd/<devid>`, if it probed one (started, maybe not connected yet). */
+export function kernelDisk(devid: number): BlkFront | undefined {
+  return sharedDisks.get(devid);
+}
 
 /** The kernel's NetFront for `device/vif/<devid>`, if it started one (started, maybe not up yet). */
 export function kernelNic(devid: number): NetFront | undefined {
@@ -122,6 +129,7 @@ export class GuestDevices implements Disposable {
       const front = new BlkFront(this.platform, this.store, path, { log: (m) => this.options.log(m) });
       this.fronts.set(key, { kind, front });
       this.disks.set(devid, front);
+      sharedDisks.set(devid, front);
       front.start().catch((err: unknown) => this.options.log(`${path}: ${String(err)}`));
     } else {
       const front = new NetFront({ platform: this.platform, store: this.store, frontendPath: path });
@@ -135,6 +143,7 @@ export class GuestDevices implements Disposable {
     const devid = Number(key.split('/')[1]);
     if (f.kind === 'vbd') {
       this.disks.delete(devid);
+      if (sharedDisks.get(devid) === f.front) sharedDisks.delete(devid);
       await f.front.dispose(1000).catch(() => undefined);
     } else {
       sharedNics.delete(devid);

@@ -4,8 +4,9 @@
  *   extra = "rw=randread bs=4k iodepth=32 size=256M runtime=10 verify=crc32c"
  *
  * (options: guest/fio/args.ts). It finds its disk in the store (`device/vbd/51712` = xvda,
- * else the lowest-numbered vbd), brings up a BlkFront on it, runs the job, prints ONE JSON
- * line on the console and powers off:
+ * else the lowest-numbered vbd) and uses the kernel's BlkFront for it (guest/devices.ts
+ * probes every vbd at boot; without start info, no kernel frontend exists and fio brings up
+ * its own), runs the job, prints ONE JSON line on the console and powers off:
  *
  *   {"job":"fio","rw":"randread","bs":4096,"iodepth":32,"size":...,"elapsed_s":...,
  *    "read":{"ios":..,"bytes":..,"iops":..,"mbps":..,"lat_us":{"mean":..,"p50":..,"p99":..,"max":..}},
@@ -26,6 +27,7 @@ import { BlkBuffer, BlkFront, type BlkFrontOptions } from '../../devices/blk/ind
 import { XsClient } from '../../xenstore/client/index.js';
 import { parseFioArgs, type FioJob } from '../fio/args.js';
 import { runFio, type FioBuffer, type FioDisk, type FioResult } from '../fio/job.js';
+import { kernelDisk } from '../devices.js';
 import type { GuestContext, ShutdownName } from '../program.js';
 
 export interface FioEnv {
@@ -85,14 +87,49 @@ export async function runJobAndReport(env: FioEnv, front: BlkFront, job: FioJob)
   return result;
 }
 
-/** The whole program on an env: parse, open xvda, run, report, close. */
-export async function runFioProgram(env: FioEnv, argv: readonly string[]): Promise<FioResult> {
+/** Wait up to `ms` for `get()` to give a value. */
+async function waitFor<T>(get: () => T | undefined, ms: number): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  for (let v = get(); ; v = get()) {
+    if (v !== undefined || Date.now() >= deadline) return v;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+/**
+ * The disk of `builtin:fio`. A kernel that boots with start info probes every vbd itself
+ * (guest/devices.ts) as the program starts, and a second BlkFront on the same directory would
+ * fight the kernel's over the xenbus state: so use the kernel's, once it has probed and
+ * connected it. Without start info there is no kernel frontend: bring up our own.
+ */
+async function acquireDisk(env: FioEnv, kernelProbes: boolean): Promise<{ front: BlkFront; owned: boolean }> {
+  if (!kernelProbes) return { front: await openFirstDisk(env), owned: true };
+  const path = await firstDiskPath(env.store, env.domid);
+  const devid = Number(path.slice(path.lastIndexOf('/') + 1));
+  const front = await waitFor(() => kernelDisk(devid), CONNECT_TIMEOUT_MS);
+  if (front === undefined) throw new XenpvError('ENODEV', `fio: the kernel did not probe ${path}`);
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new XenpvError('ETIMEDOUT', `fio: ${path} did not connect`)), CONNECT_TIMEOUT_MS);
+  });
+  try {
+    await Promise.race([front.whenConnected(), timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+  return { front, owned: false };
+}
+
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** The whole program on an env: parse, find xvda, run, report; close the disk if it is ours. */
+export async function runFioProgram(env: FioEnv, argv: readonly string[], kernelProbes = false): Promise<FioResult> {
   const job = parseFioArgs(argv);
-  const front = await openFirstDisk(env);
+  const { front, owned } = await acquireDisk(env, kernelProbes);
   try {
     return await runJobAndReport(env, front, job);
   } finally {
-    await front.close(2000);
+    if (owned) await front.close(2000);
   }
 }
 
@@ -110,6 +147,7 @@ export default async function fio(ctx: GuestContext): Promise<void> {
         shutdown: (reason, message) => ctx.shutdown(reason, message),
       },
       ctx.argv,
+      ctx.platform.startInfo !== undefined,
     );
   } finally {
     store.close();
