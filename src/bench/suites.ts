@@ -9,6 +9,7 @@ export const suites: Readonly<Record<string, () => Promise<BenchSuite>>> = {
   ring: async () => (await import('./ring.js')).ringSuite,
   block: async () => (await import('./block.js')).blockSuite,
   net: async () => (await import('./net.js')).netSuite,
+  xenstore: async () => (await import('./xenstore.js')).xenstoreSuite,
 };
 
 export function suiteNames(): string[] {
