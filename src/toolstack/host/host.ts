@@ -41,6 +41,7 @@ export class Host {
   readonly devices: HostDevices;
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly busy = new Set<number>();
+  private readonly destroying = new Map<number, Promise<void>>();
   private closed = false;
 
   private constructor(
@@ -99,11 +100,22 @@ export class Host {
     return d;
   }
 
+  /** Destroy a domain; resolves once everything it held is released (concurrent calls share one). */
   async destroy(ref: string | number): Promise<void> {
     const d = this.lookup(ref);
-    this.domains.delete(d.domid);
-    await destroyDomain(this.env, d);
-    await this.consoles.idle();
+    let p = this.destroying.get(d.domid);
+    if (p === undefined) {
+      p = (async () => {
+        await destroyDomain(this.env, d);
+        await this.consoles.idle();
+      })().finally(() => {
+        // Only now: `shutdown -w` and `list` see the domain until it is really gone.
+        if (this.domains.get(d.domid) === d) this.domains.delete(d.domid);
+        this.destroying.delete(d.domid);
+      });
+      this.destroying.set(d.domid, p);
+    }
+    await p;
   }
 
   pause(ref: string | number): void {
@@ -185,8 +197,7 @@ export class Host {
     this.closed = true;
     clearInterval(this.sweepTimer);
     for (const d of [...this.domains.values()]) {
-      this.domains.delete(d.domid);
-      await destroyDomain(this.env, d).catch((err: unknown) => this.options.log?.(`destroy dom${d.domid}: ${String(err)}`));
+      await this.destroy(d.domid).catch((err: unknown) => this.options.log?.(`destroy dom${d.domid}: ${String(err)}`));
     }
     await this.consoles.close();
     this.store.close();
