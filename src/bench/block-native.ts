@@ -6,9 +6,10 @@
  *   plain (non-shared) Buffer, through the page cache: the fastest file I/O Node has
  *   (performance.md §2.5: ~1 M 4 KiB IOPS per thread). A synchronous loop has exactly one
  *   request in flight, so it is the baseline for queue depth 1 and 32 alike.
- * - O_DIRECT: through the storage layer's direct mode (`openStorage({ direct: true })`,
- *   storage/direct-io.ts: an aligned bounce pool of 8 slots on libuv's pool of 4 threads), at
- *   the queue depth asked — the path a `direct` disk's blkback would take, without blkback.
+ * - the storage layer blkback itself uses (`storageLoop` over a BlockStorage from
+ *   `openStorage`), at the queue depth asked: cached (async FileHandle I/O on libuv's pool,
+ *   what blkback does for every request) and O_DIRECT (`direct: true`, storage/direct-io.ts:
+ *   an aligned bounce pool of 8 slots) — the paths blkback takes, without blkback.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import type { BlockStorage } from '../devices/blk/storage/types.js';
@@ -84,7 +85,7 @@ export function nativeLoop(path: string, kind: NativeKind, bs: number, seconds: 
 }
 
 /**
- * The O_DIRECT loop through a BlockStorage: `qd` async workers, each with its own buffer,
+ * The loop through a BlockStorage (cached or O_DIRECT): `qd` async workers, each with its own buffer,
  * issuing `kind` for `seconds`.
  */
 export async function storageLoop(storage: BlockStorage, kind: NativeKind, bs: number, qd: number, seconds: number, seed = 1): Promise<LoopOutput> {

@@ -3,10 +3,11 @@
  * (guest-host.ts): the guest side of fio's end-to-end tests and of `xenpv bench block`.
  *
  * It is a guest the way the kernel's vCPU workers are: its own thread, the guest domain's
- * platform (its memory, grant table, event channels), a BlkFront on `device/vbd/…`. The
- * store arrives over a MessagePort (store-bridge.ts) because the sim platform has no store
- * ring of its own yet. Unlike `builtin:fio`, it stays up between jobs, so a benchmark can run
- * several jobs on one connected disk and read its own CPU time around each.
+ * platform (its memory, grant table, event channels), a BlkFront on `device/vbd/…` with
+ * the options the host asks for (a benchmark compares feature sets). The store arrives over a
+ * MessagePort (store-bridge.ts): no toolstack introduced this domain's store ring. Unlike
+ * `builtin:fio`, it stays up between jobs, so a benchmark can run several jobs on one
+ * connected disk and read its own CPU time around each.
  *
  * A failed job (verify or I/O) shuts the domain down with reason crash (SCHEDOP_shutdown)
  * and tells the host the message, as the kernel does.

@@ -1,12 +1,13 @@
 /**
  * A store connection for a guest worker, carried over a MessagePort.
  *
- * Why this exists: the sim platform has no xenstore ring connection yet (`SimPlatform.
- * openStore()` refuses; the ring page and its daemon side are the toolstack's to wire up).
- * Until then a guest worker that needs the store — fio in tests and in `xenpv bench block` —
- * gets this: the worker end is a `StoreTransport` for XsClient; the host end attaches to the
- * in-process Xenstored as an unprivileged connection of the guest's domid, exactly as the
- * ring would (`daemon.attach(transport, domid)`), so permissions and quotas are the guest's.
+ * Why this exists: a guest booted by the toolstack reaches the store through its ring page
+ * (guest/store-ring.ts), which needs the host to INTRODUCE the domain with a ring mapper. The
+ * fio guest worker of tests and `xenpv bench block` runs without the toolstack (dom0, one
+ * guest, blkback and blkfront set up directly, as the blk tests do), so it gets this instead:
+ * the worker end is a `StoreTransport` for XsClient; the host end attaches to the in-process
+ * Xenstored as an unprivileged connection of the guest's domid, exactly as the ring would
+ * (`daemon.attach(transport, domid)`), so permissions and quotas are the guest's.
  * Only control-plane traffic (handshake, watches) crosses it; the data path is the ring.
  */
 import type { MessagePort } from 'node:worker_threads';
