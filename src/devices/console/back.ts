@@ -34,6 +34,12 @@ export interface ConsoleBackOptions {
   /** Prefix each logged line with `[YYYY-MM-DD HH:MM:SS] ` (xenconsoled --timestamp=guest). */
   readonly timestamps?: boolean;
   readonly inputQueue?: number;
+  /**
+   * Rate-limited periods in a row in which the events moved no data before the guest is cut
+   * off as an event storm (R6: notifications are hints, but a flood of empty ones is an
+   * attack); default 25 (5 s).
+   */
+  readonly stormPeriods?: number;
   readonly name?: string;
   readonly now?: () => number;
   readonly log?: (msg: string) => void;
@@ -64,6 +70,7 @@ export class ConsoleBack {
   private periodEnd = 0;
   private eventsInPeriod = 0;
   private restTimer: NodeJS.Timeout | undefined;
+  private quietLimitedPeriods = 0;
   private reader: ConsoleStream | undefined;
   private badReason: string | undefined;
   private closed = false;
@@ -124,25 +131,36 @@ export class ConsoleBack {
       this.periodEnd = t + (this.options.ratePeriodMs ?? RATE_LIMIT_PERIOD_MS);
       this.eventsInPeriod = 0;
     }
-    if (++this.eventsInPeriod <= (this.options.rateAllowance ?? RATE_LIMIT_ALLOWANCE)) return this.service();
+    if (++this.eventsInPeriod <= (this.options.rateAllowance ?? RATE_LIMIT_ALLOWANCE)) {
+      this.service();
+      return;
+    }
     if (this.restTimer !== undefined) return;
     // Allowance spent: rest until the period ends, then look once (the events were hints).
     this.stats.rateLimited++;
     this.restTimer = setTimeout(() => {
       this.restTimer = undefined;
       this.periodEnd = 0;
-      this.service();
+      const moved = this.service();
+      this.quietLimitedPeriods = moved > 0 ? 0 : this.quietLimitedPeriods + 1;
+      if (this.quietLimitedPeriods >= (this.options.stormPeriods ?? 25)) {
+        this.markBad(`event storm: ${this.quietLimitedPeriods} rate-limited periods without data`);
+      }
     }, Math.max(0, this.periodEnd - t));
   }
 
   /** Move output out of the ring and input into it; signal the guest if anything moved. */
-  service(): void {
-    if (this.closed || this.badReason !== undefined) return;
+  service(): number {
+    if (this.closed || this.badReason !== undefined) return 0;
     this.stats.services++;
     const moved = this.drainOutput() + this.fillInput();
-    if (this.badReason !== undefined) return;
-    if (moved > 0) this.binding?.notify();
+    if (this.badReason !== undefined) return 0;
+    if (moved > 0) {
+      this.quietLimitedPeriods = 0;
+      this.binding?.notify();
+    }
     this.pump();
+    return moved;
   }
 
   private drainOutput(): number {
