@@ -1,0 +1,139 @@
+/**
+ * The store connection on a real Xen domain: the xenstored unix socket where there is one
+ * (dom0: found as Xen's clients find it, `$XENSTORED_PATH`, else `$XENSTORED_RUNDIR/socket`,
+ * else /run/xenstored/socket or /var/run/xenstored/socket), otherwise /dev/xen/xenbus, the
+ * kernel's relay of the same wire protocol (every domU has it).
+ *
+ * /dev/xen/xenbus takes one whole message per write and hands out replies and watch events
+ * through read(2), which blocks: it is read only after poll(2), on a worker, says it is readable.
+ */
+import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs';
+import { createConnection, type Socket } from 'node:net';
+import { XenpvError, trackResource } from '../../base/index.js';
+import type { StoreTransport } from '../platform.js';
+import type { Native } from './ffi.js';
+import { FdPoller } from './poller.js';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+/** Where a Xen client would find the daemon's socket, or undefined when none exists. */
+export function storeSocketPath(env: Env = process.env): string | undefined {
+  if (env['XENSTORED_PATH'] !== undefined) return env['XENSTORED_PATH'];
+  if (env['XENSTORED_RUNDIR'] !== undefined) return `${env['XENSTORED_RUNDIR']}/socket`;
+  return ['/run/xenstored/socket', '/var/run/xenstored/socket'].find((p) => existsSync(p));
+}
+
+abstract class BaseTransport implements StoreTransport {
+  private dataHandler: ((chunk: Uint8Array) => void) | undefined;
+  private early: Uint8Array[] = [];
+  private readonly closeHandlers: ((reason?: Error) => void)[] = [];
+  private closedWith: { reason: Error | undefined } | undefined;
+  private readonly untrack: () => void;
+
+  constructor(what: string) {
+    this.untrack = trackResource('socket', what);
+  }
+
+  abstract write(bytes: Uint8Array): void;
+  abstract dispose(): void;
+
+  onData(handler: (chunk: Uint8Array) => void): void {
+    this.dataHandler = handler;
+    for (const chunk of this.early.splice(0)) handler(chunk);
+  }
+
+  onClose(handler: (reason?: Error) => void): void {
+    if (this.closedWith !== undefined) handler(this.closedWith.reason);
+    else this.closeHandlers.push(handler);
+  }
+
+  get closed(): boolean {
+    return this.closedWith !== undefined;
+  }
+
+  protected deliver(chunk: Uint8Array): void {
+    if (this.dataHandler !== undefined) this.dataHandler(chunk);
+    else this.early.push(chunk);
+  }
+
+  protected finish(reason?: Error): void {
+    if (this.closedWith !== undefined) return;
+    this.closedWith = { reason };
+    this.untrack();
+    for (const h of this.closeHandlers.splice(0)) h(reason);
+  }
+}
+
+class SocketStore extends BaseTransport {
+  constructor(private readonly sock: Socket, path: string) {
+    super(`xenstored ${path}`);
+    sock.on('data', (chunk: Buffer) => this.deliver(chunk));
+    sock.on('error', (err) => this.end(err));
+    sock.on('close', () => this.end());
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.closed) throw new XenpvError('EPIPE', 'xenstore socket is closed');
+    this.sock.write(bytes);
+  }
+
+  dispose(): void {
+    this.end();
+  }
+
+  private end(reason?: Error): void {
+    this.sock.destroy();
+    this.finish(reason);
+  }
+}
+
+class XenbusDeviceStore extends BaseTransport {
+  private readonly poller: FdPoller;
+  private readonly buf = new Uint8Array(4096 + 16);
+
+  constructor(native: Native, private readonly fd: number) {
+    super('/dev/xen/xenbus');
+    this.poller = new FdPoller(native, fd, () => this.readOnce(), (rev) => this.close(new XenpvError('ECONNRESET', `xenbus device poll 0x${rev.toString(16)}`)));
+    this.poller.start();
+  }
+
+  write(bytes: Uint8Array): void {
+    if (this.closed) throw new XenpvError('EPIPE', 'xenbus device is closed');
+    writeSync(this.fd, bytes);
+  }
+
+  dispose(): void {
+    this.close();
+  }
+
+  private readOnce(): void {
+    try {
+      const n = readSync(this.fd, this.buf, 0, this.buf.length, null);
+      if (n > 0) this.deliver(this.buf.slice(0, n));
+    } catch (err) {
+      this.close(err as Error);
+    }
+  }
+
+  private close(reason?: Error): void {
+    if (this.closed) return;
+    this.finish(reason);
+    // The fd is closed once no poll on it is outstanding.
+    void this.poller.stop().then(() => closeSync(this.fd));
+  }
+}
+
+/** Connect to the store: the socket if there is one, else /dev/xen/xenbus. */
+export async function openXenStore(native: Native, env: Env = process.env): Promise<StoreTransport> {
+  const path = storeSocketPath(env);
+  if (path !== undefined) {
+    const sock = createConnection(path);
+    await new Promise<void>((resolve, reject) => {
+      sock.once('connect', resolve);
+      sock.once('error', (err) => reject(new XenpvError('ECONNREFUSED', `xenstored at ${path}: ${err.message}`, { path }, { cause: err })));
+    });
+    return new SocketStore(sock, path);
+  }
+  if (!existsSync('/dev/xen/xenbus')) throw new XenpvError('ENOENT', 'no xenstored socket and no /dev/xen/xenbus');
+  return new XenbusDeviceStore(native, openSync('/dev/xen/xenbus', 'r+'));
+}
