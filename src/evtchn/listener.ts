@@ -224,8 +224,15 @@ export class SimEventOps {
     }
   }
 
+  /**
+   * A ref'd timer while ports are bound; it also notices when our domain was destroyed
+   * underneath us (its ports are gone) and lets go, so a leftover listener cannot hold a
+   * process open.
+   */
   private startKeepAlive(): void {
-    this.keepAlive ??= setInterval(() => {}, 1 << 30);
+    this.keepAlive ??= setInterval(() => {
+      if (!this.alive()) this.dispose();
+    }, 250);
   }
 
   private stopKeepAlive(): void {

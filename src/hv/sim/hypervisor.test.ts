@@ -1,0 +1,124 @@
+/**
+ * Domain lifecycle in the sim hypervisor: create/destroy without leaks, domain ids reused
+ * without inheriting anything, pause/unpause, limits, the builder's start info, and event
+ * delivery between threads.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { GNTTAB_RESERVED_XENSTORE } from '../../abi/grant_table.js';
+import { errorCode, type DomId, type EvtchnPort, type Frame, type GrantRef } from '../../base/index.js';
+import { DW } from '../../memory/index.js';
+import { SimPlatform } from './platform.js';
+import { measureEvtchnRoundTrip } from './roundtrip.js';
+import { withHypervisor } from './testing.js';
+
+async function code(fn: () => unknown): Promise<string | undefined> {
+  try {
+    await fn();
+  } catch (err) {
+    return errorCode(err);
+  }
+  return 'no error';
+}
+
+test('create and destroy many domains: ids come back, frames are reclaimed, nothing leaks', () =>
+  withHypervisor(async (hv) => {
+    const frames = hv.framesInUse;
+    const ids = [];
+    for (let i = 0; i < 5; i++) ids.push(hv.createDomain({ memoryPages: 64 }));
+    assert.deepEqual(ids, [1, 2, 3, 4, 5]);
+    assert.ok(hv.framesInUse > frames + 5 * 64);
+    assert.deepEqual(hv.list().map((d) => [d.domid, d.state]), [[0, 'running'], [1, 'running'], [2, 'running'], [3, 'running'], [4, 'running'], [5, 'running']]);
+    for (const d of ids) await hv.destroy(d);
+    assert.equal(hv.framesInUse, frames);
+    assert.equal(await code(() => hv.destroy(3)), 'ESRCH');
+    assert.equal(await code(() => hv.destroy(0)), 'EPERM');
+  }));
+
+test('a reused domain id inherits nothing: memory, grants, ports and listeners are fresh', () =>
+  withHypervisor(async (hv) => {
+    const max = hv.table.maxDomains;
+    let d = hv.createDomain({ memoryPages: 16, startInfo: false });
+    // Walk the id space round so the next domain lands on the same id.
+    const first = d;
+    const p = SimPlatform.attach(hv.platformHandle(d));
+    const [f] = p.memory.allocPages(1) as [Frame];
+    p.memory.page(f).fill(0xab);
+    const ref = p.grants.grantAccess(0 as DomId, f, false);
+    p.events.allocUnbound(0 as DomId, () => {});
+    await hv.destroy(d);
+    p.dispose();
+    for (let i = 0; i < max - 2; i++) await hv.destroy(hv.createDomain({ memoryPages: 4, startInfo: false }));
+    d = hv.createDomain({ memoryPages: 16, startInfo: false });
+    assert.equal(d, first, 'same id again');
+    const q = SimPlatform.attach(hv.platformHandle(d));
+    assert.equal(q.memory.freeCount, 16);
+    assert.ok(q.memory.page(0 as Frame).every((b) => b === 0), 'memory zeroed');
+    assert.equal(await code(() => hv.dom0.grants.map(d, [ref], false)), 'GNTST_permission_denied', 'old grant gone');
+    assert.equal(await code(() => hv.dom0.events.bindInterdomain(d, 1 as EvtchnPort, () => {})), 'EINVAL', 'old port gone');
+    assert.equal(q.events.listener, 0, 'listener slots fresh');
+    q.dispose();
+    await hv.destroy(d);
+  }));
+
+test('pause and unpause nest like Xen\'s pause count; unpause of a running domain is EINVAL', () =>
+  withHypervisor(async (hv) => {
+    const d = hv.createDomain({ memoryPages: 8 });
+    hv.pause(d);
+    hv.pause(d);
+    hv.unpause(d);
+    assert.equal(hv.info(d)?.state, 'paused');
+    hv.unpause(d);
+    assert.equal(hv.info(d)?.state, 'running');
+    assert.equal(await code(() => hv.unpause(d)), 'EINVAL');
+    assert.equal(await code(() => hv.pause(40)), 'ESRCH');
+    await hv.destroy(d);
+  }));
+
+test('limits: bad sizes are EINVAL, machine memory exhaustion is ENOMEM, domain ids run out with ENOSPC', () =>
+  withHypervisor(
+    async (hv) => {
+      assert.equal(await code(() => hv.createDomain({ memoryPages: 1 })), 'EINVAL');
+      assert.equal(await code(() => hv.createDomain({ memoryPages: 16, maxEventChannels: 5000 })), 'EINVAL');
+      assert.equal(await code(() => hv.createDomain({ memoryPages: 100000 })), 'ENOMEM');
+      const made = [];
+      for (let i = 0; i < 3; i++) made.push(hv.createDomain({ memoryPages: 4, startInfo: false }));
+      assert.equal(await code(() => hv.createDomain({ memoryPages: 4 })), 'ENOSPC');
+      for (const d of made) await hv.destroy(d);
+    },
+    { maxDomains: 4, maxMachineBytes: 16 * 2 ** 20 },
+  ));
+
+test('start info: dom0 maps the guest\'s xenstore page at GNTTAB_RESERVED_XENSTORE and binds its store port', () =>
+  withHypervisor(async (hv) => {
+    const d = hv.createDomain({ memoryPages: 16 });
+    const g = SimPlatform.attach(hv.platformHandle(d));
+    const si = g.startInfo!;
+    assert.deepEqual(hv.startInfo(d), si);
+    g.memory.page(si.storeFrame as Frame)[0] = 0x5a;
+    const m = hv.dom0.grants.map(d, [GNTTAB_RESERVED_XENSTORE as GrantRef], true);
+    assert.equal(m.pages[0]![0], 0x5a);
+    let guestGot = 0;
+    let dom0Got = 0;
+    const gb = g.events.adopt(si.storePort as EvtchnPort, () => guestGot++);
+    const b = hv.dom0.events.bindInterdomain(d, si.storePort as EvtchnPort, () => dom0Got++);
+    assert.equal(hv.dom0.poll(0), 1, 'bind_interdomain leaves one event on the binder');
+    b.notify();
+    assert.equal(g.poll(0), 1);
+    gb.notify();
+    gb.notify(); // coalesces with the first: one pending bit
+    assert.equal(hv.dom0.poll(0), 1);
+    assert.deepEqual([guestGot, dom0Got], [1, 2]);
+    m.dispose();
+    b.dispose();
+    g.dispose();
+    await hv.destroy(d);
+    assert.equal(hv.table.get(0, DW.MAPTRACK_USED), 0);
+  }));
+
+test('events cross threads: two domains in worker threads ping-pong over a bound channel', () =>
+  withHypervisor(async (hv) => {
+    const r = await measureEvtchnRoundTrip(hv, { iterations: 200, warmup: 20 });
+    assert.equal(r.iterations, 200);
+    assert.ok(r.usPerRoundTrip > 0);
+  }));
