@@ -10,7 +10,14 @@ const CTRL_RIGHT_BRACKET = 0x1d;
 
 export async function attachConsole(domain: string): Promise<void> {
   const client = await HostClient.connect(hostDir());
-  const { socket: sock, first } = await client.console(domain);
+  let opened: Awaited<ReturnType<HostClient['console']>>;
+  try {
+    opened = await client.console(domain);
+  } catch (err) {
+    client.close();
+    throw err;
+  }
+  const { socket: sock, first } = opened;
   const tty = process.stdin.isTTY === true;
   await new Promise<void>((resolve) => {
     const done = (): void => {

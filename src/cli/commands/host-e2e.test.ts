@@ -145,12 +145,16 @@ test('create, list, console, block and network hot-plug, shutdown -w, destroy; e
   });
 });
 
-test('reboot with on_reboot=restart (the default) brings the domain back with a new domid', async () => {
+test('reboot with on_reboot=restart (the default) brings the domain back with a new domid; create -F', async () => {
   await withHost(async (dir) => {
     await writeFile(join(dir, 'r.cfg'), GUEST('r1'));
     await ok(dir, ['create', 'r.cfg']);
     await ok(dir, ['reboot', 'r1']);
     await waitFor(async () => /^r1 +2 /m.test(await ok(dir, ['list'])), 10_000);
     await ok(dir, ['destroy', 'r1']);
+    // create -F stays until the domain is gone (builtin:shutdown powers off at once; on_poweroff=destroy).
+    await writeFile(join(dir, 's.cfg'), 'name = "s1"\nkernel = "builtin:shutdown"\nmemory = 4\n');
+    await ok(dir, ['create', '-F', 's.cfg']);
+    assert.ok(!(await ok(dir, ['list'])).includes('s1'));
   });
 });

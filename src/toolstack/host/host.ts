@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_watchdog } from '../../abi/sched.js';
-import { XenpvError, type DomId } from '../../base/index.js';
+import { XenpvError, errorCode, type DomId } from '../../base/index.js';
 import { ConsoleDaemon } from '../../devices/console/index.js';
 import { BridgeSet } from '../../devices/net/bridge/index.js';
 import { Hypervisor } from '../../hv/sim/hypervisor.js';
@@ -155,8 +155,22 @@ export class Host {
     return hostInfo(this);
   }
 
-  consoleAttach(ref: string | number): Duplex {
-    return this.consoles.attach(this.lookup(ref).domid);
+  /**
+   * The domain's console 0 as a byte stream. Right after create the console daemon may not
+   * have picked the domain up yet (it learns of it through @introduceDomain): wait for it.
+   */
+  async consoleAttach(ref: string | number, timeoutMs = 3000): Promise<Duplex> {
+    const d = this.lookup(ref);
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      try {
+        return this.consoles.attach(d.domid);
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT' || Date.now() > end || this.domains.get(d.domid) !== d) throw err;
+      }
+      await this.consoles.idle();
+      await new Promise((r) => setTimeout(r, 20));
+    }
   }
 
   /** Check every domain for a shutdown not yet acted on (the event may come before the state). */

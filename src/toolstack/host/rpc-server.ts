@@ -107,7 +107,7 @@ async function handleLine(host: Host, table: Record<string, Handler>, sock: Sock
   const params = (typeof req.params === 'object' && req.params !== null ? req.params : {}) as Params;
   if (req.method === 'console') {
     try {
-      const stream = host.consoleAttach(str(params, 'domain'));
+      const stream = await host.consoleAttach(str(params, 'domain'));
       reply(sock, req.id, { ok: true, result: null });
       sock.pipe(stream).pipe(sock);
       sock.on('close', () => stream.destroy());
