@@ -172,3 +172,43 @@ test('switchState and readState leave the state of a removed device alone (Initi
     assert.equal(await switchState(c, DIR, XenbusStateClosed), false);
     assert.deepEqual(await readState(c, DIR), { kind: 'missing' });
   }));
+
+test('RateBudget: at most max per sliding window', async () => {
+  const { RateBudget } = await import('./reactor.js');
+  let t = 0;
+  const b = new RateBudget(3, 100, () => t);
+  assert.deepEqual([b.take(), b.take(), b.take(), b.take()], [true, true, true, false]);
+  t = 99;
+  assert.equal(b.take(), false);
+  t = 100;
+  assert.equal(b.take(), true, 'the first three left the window');
+  assert.equal(b.take(), true);
+  assert.equal(b.take(), true);
+  assert.equal(b.take(), false);
+});
+
+test('Reactor: events during a step coalesce into one more step; a step error does not stop it', async () => {
+  const { Reactor } = await import('./reactor.js');
+  let steps = 0;
+  const errors: unknown[] = [];
+  let release: (() => void) | undefined;
+  const r = new Reactor(async () => {
+    steps++;
+    if (steps === 1) await new Promise<void>((res) => (release = res));
+    if (steps === 2) throw new Error('boom');
+  }, (e) => errors.push(e));
+  r.kick();
+  for (let i = 0; i < 1000; i++) r.kick();
+  await new Promise((res) => setImmediate(res));
+  release!();
+  await r.idle();
+  assert.equal(steps, 2, '1000 kicks during step 1 cost one more step');
+  assert.equal(errors.length, 1);
+  r.kick();
+  await r.idle();
+  assert.equal(steps, 3);
+  r.dispose();
+  r.kick();
+  await r.idle();
+  assert.equal(steps, 3, 'no steps after dispose');
+});
