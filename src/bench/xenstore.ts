@@ -35,7 +35,7 @@ interface Plan {
 }
 
 const MANY = 64;
-const FULL: Plan = { runs: 5, warmupRounds: 1, warmupMs: 150, durationMs: 500, memoryRuns: 3, nodes: 10_000 };
+const FULL: Plan = { runs: 7, warmupRounds: 1, warmupMs: 150, durationMs: 500, memoryRuns: 3, nodes: 10_000 };
 const QUICK: Plan = { runs: 2, warmupRounds: 0, warmupMs: 10, durationMs: 30, memoryRuns: 1, nodes: 10_000 };
 const OPS: readonly XsBenchOp[] = ['read', 'write', 'directory', 'txn'];
 
@@ -65,6 +65,8 @@ function configs(): Config[] {
   }
   return out;
 }
+
+type Sample = RunReport & { readonly serverElu: number };
 
 /** The threads of one benchmark run, and the guest domains the ring clients live in. */
 class Rig {
@@ -109,9 +111,12 @@ class Rig {
     }
   }
 
-  async run(c: Config, plan: Plan): Promise<RunReport> {
+  /** One timed run, with the serving thread's event-loop utilization over the whole call. */
+  async run(c: Config, plan: Plan): Promise<Sample> {
+    const server = (c.target === 'echo' ? this.echo : this.daemon).worker.performance;
+    const e0 = server.eventLoopUtilization();
     const r = await this.clients.call({ kind: 'run', ...c, warmupMs: plan.warmupMs, durationMs: plan.durationMs });
-    return expectKind(r, 'run');
+    return { ...expectKind(r, 'run'), serverElu: server.eventLoopUtilization(e0).utilization };
   }
 
   close(): Promise<void> {
@@ -131,9 +136,9 @@ function expectKind<K extends Reply['kind']>(r: Reply, kind: K): Extract<Reply, 
 }
 
 /** Every configuration, `warmupRounds` discarded rounds then `runs` timed ones. */
-async function throughput(rig: Rig, plan: Plan): Promise<Map<string, RunReport[]>> {
+async function throughput(rig: Rig, plan: Plan): Promise<Map<string, Sample[]>> {
   const all = configs();
-  const samples = new Map<string, RunReport[]>(all.map((c) => [c.name, []]));
+  const samples = new Map<string, Sample[]>(all.map((c) => [c.name, []]));
   for (let round = 0; round < plan.warmupRounds + plan.runs; round++) {
     const order = round % 2 === 0 ? all : [...all].reverse();
     for (const c of order) {
@@ -144,10 +149,14 @@ async function throughput(rig: Rig, plan: Plan): Promise<Map<string, RunReport[]
   return samples;
 }
 
-function summarizeRuns(name: string, runs: readonly RunReport[]): BenchResult {
+function summarizeRuns(name: string, runs: readonly Sample[]): BenchResult {
   const values = runs.map((r) => r.ops / (r.elapsedNs / 1e9));
-  const extras = runs.map((r) => ({ retries_per_op: r.totalOps === 0 ? 0 : r.retries / r.totalOps }));
-  return summarize(name, 'ops/s', 'higher', values, name.includes('.txn_') ? extras : []);
+  const extras = runs.map((r) => ({
+    server_elu: r.serverElu,
+    client_elu: r.clientElu,
+    ...(name.includes('.txn_') ? { retries_per_op: r.totalOps === 0 ? 0 : r.retries / r.totalOps } : {}),
+  }));
+  return summarize(name, 'ops/s', 'higher', values, extras);
 }
 
 function memoryRun(nodes: number): Promise<MemoryReport> {
@@ -183,6 +192,7 @@ function notes(plan: Plan, load: readonly number[]): string[] {
     `echo baseline: a bare Node unix-socket server in its own thread that frames requests by the xenstore header length and answers each with ${READ_REPLY_BYTES} bytes; its clients send the ${req}-byte READ request of socket client 0 and await each whole reply (a promise per round trip, one in flight per client), as the store clients do. Its unit "ops/s" is round trips per second.`,
     'ops: read = READ of a 16-byte value; write = WRITE of 16 bytes over an existing node; directory = DIRECTORY of 8 children; txn = TRANSACTION_START, READ, WRITE counter+1, TRANSACTION_END T (retried whole on EAGAIN; retries_per_op). Each client has its own nodes; every client keeps one request in flight.',
     'ring clients: each guest is a sim domain whose client runs the guest kernel\'s StoreRing + XsClient in the clients thread (not one thread per guest: 64 threads on 2 cores would measure the scheduler); the daemon reaches the page through grant 1 and binds the start-info port (INTRODUCE), as for a booted guest.',
+    'extras: server_elu is the serving thread\'s (xenstored\'s or the echo server\'s) event-loop utilization over the whole run, warm-up included; client_elu the clients thread\'s in the timed window. Utilization counts time the thread is runnable but waiting for a core, so on a loaded machine it reads high without the thread computing.',
     'limits: C xenstored defaults, except the per-guest write rate limit (WRL, 200 writes/s), lifted so ring writes measure the daemon rather than the limiter.',
     `memory: heap used after GC in a fresh daemon thread, before and after creating ${plan.nodes} leaf nodes (16-byte values, 100 per directory) through an in-process dom0 connection, scaled to 10,000 nodes of the daemon's own count (leaves plus directories); accounted_bytes is the daemon's quota accounting of the same nodes.`,
     `${plan.runs} timed runs of ${plan.durationMs} ms (after ${plan.warmupMs} ms warm-up) per figure, ${plan.warmupRounds} discarded round(s); rounds alternate direction. Load average at start/end: ${load.map((l) => l.toFixed(2)).join(' / ')}.`,
@@ -196,7 +206,7 @@ export const xenstoreSuite: BenchSuite = {
     const plan = options.quick ? QUICK : FULL;
     const loadStart = loadavg()[0]!;
     const rig = await Rig.start();
-    let samples: Map<string, RunReport[]>;
+    let samples: Map<string, Sample[]>;
     try {
       samples = await throughput(rig, plan);
     } finally {

@@ -7,6 +7,7 @@
  * Every client keeps exactly one request in flight: it sends the next when the last is answered.
  */
 import { createConnection, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 import { parentPort, workerData } from 'node:worker_threads';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SimPlatform } from '../../hv/sim/platform.js';
@@ -114,12 +115,12 @@ async function timed(n: number, loop: Loop, warmupMs: number, durationMs: number
   const sum = (): number => counts.reduce((a, b) => a + b, 0);
   const loops = Array.from({ length: n }, (_, i) => loop(i, () => stopped, counts));
   await sleep(warmupMs);
-  const [c0, t0] = [sum(), process.hrtime.bigint()];
+  const [c0, t0, e0] = [sum(), process.hrtime.bigint(), performance.eventLoopUtilization()];
   await sleep(durationMs);
-  const [c1, t1] = [sum(), process.hrtime.bigint()];
+  const [c1, t1, e1] = [sum(), process.hrtime.bigint(), performance.eventLoopUtilization(e0)];
   stopped = true;
   const retries = (await Promise.all(loops)).reduce((a, b) => a + b, 0);
-  return { kind: 'run', ops: c1 - c0, elapsedNs: Number(t1 - t0), totalOps: sum(), retries };
+  return { kind: 'run', ops: c1 - c0, elapsedNs: Number(t1 - t0), totalOps: sum(), retries, clientElu: e1.utilization };
 }
 
 async function run(req: Extract<Request, { kind: 'run' }>): Promise<RunReport> {

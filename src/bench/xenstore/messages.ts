@@ -59,6 +59,8 @@ export interface RunReport {
   /** Over the whole run (warm-up included): operations, and transaction attempts that hit EAGAIN. */
   readonly totalOps: number;
   readonly retries: number;
+  /** The clients thread's event-loop utilization in the timed window (0..1). */
+  readonly clientElu: number;
 }
 
 export interface MemoryReport {
