@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, VIRQ_DOM_EXC } from '../abi/xen.js';
 import type { EvtchnPort } from '../base/index.js';
-import { withHypervisor } from '../hv/sim/testing.js';
+import { eventually, withHypervisor } from '../hv/sim/testing.js';
 import { GUEST_KERNEL_URL } from './entry.js';
 
 const opts = { vcpuEntry: GUEST_KERNEL_URL };
@@ -21,7 +21,7 @@ test('builtin:shutdown reboot: the reason reaches the hypervisor and dom0 gets V
     const info = await hv.waitForShutdown(d);
     assert.equal(info.shutdownCode, SHUTDOWN_reboot);
     assert.equal(info.shutdownReason, 'reboot');
-    for (let i = 0; i < 100 && exc === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(await eventually(() => exc > 0));
     assert.equal(exc, 1);
     await hv.destroy(d);
     v.dispose();
@@ -62,7 +62,7 @@ test('destroy stops a paused or a running vCPU by itself (no forced termination)
       hv.on('vcpu-terminated', () => forced++);
       const paused = hv.createDomain({ kernel: 'builtin:idle', paused: true });
       const running = hv.createDomain({ kernel: 'builtin:idle' });
-      for (let i = 0; i < 200 && hv.console(running).length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+      assert.ok(await eventually(() => hv.console(running).length > 0));
       assert.deepEqual(hv.console(running), ['idle']);
       await hv.destroy(paused);
       await hv.destroy(running);
@@ -82,13 +82,11 @@ test('evtchn-echo over a toolstack-allocated port: round trips, then pause holds
     const b = hv.dom0.events.bindInterdomain(e, gp as EvtchnPort, () => got++);
     hv.dom0.events.startAsync();
     hv.unpause(e);
-    const until = async (n: number) => {
-      for (let i = 0; i < 400 && got < n; i++) await new Promise((r) => setTimeout(r, 5));
-    };
+    const until = (n: number) => eventually(() => got >= n);
     await until(1);
-    // The echo may also answer the bind-time event once it adopts; count from here.
-    await new Promise((r) => setTimeout(r, 20));
-    const base = got;
+    assert.equal(got, 1, 'the event bind_interdomain leaves on the binder (dom0)');
+    const base = 1;
+    // Sent before the guest has adopted its port: the event waits, pending, for it.
     for (let i = 1; i <= 5; i++) {
       b.notify();
       await until(base + i);

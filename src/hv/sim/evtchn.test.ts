@@ -9,7 +9,7 @@ import { SHARED_INFO, SHUTDOWN_reboot, VCPU_INFO, VIRQ_DOM_EXC } from '../../abi
 import { errorCode, type DomId, type EvtchnPort } from '../../base/index.js';
 import { DW } from '../../memory/index.js';
 import { SimPlatform } from './platform.js';
-import { withHypervisor } from './testing.js';
+import { eventually, withHypervisor } from './testing.js';
 import type { Hypervisor } from './hypervisor.js';
 
 function guest(hv: Hypervisor, config = {}): { domid: DomId; p: SimPlatform } {
@@ -170,7 +170,7 @@ test('a paused domain gets no events until unpaused; async delivery on the event
     await new Promise((r) => setTimeout(r, 30));
     assert.equal(got, 0, 'paused: still pending');
     hv.unpause(g.domid);
-    for (let i = 0; i < 50 && got === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    assert.ok(await eventually(() => got > 0));
     assert.equal(got, 1);
     f.dispose();
     b.dispose();

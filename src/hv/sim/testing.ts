@@ -49,3 +49,16 @@ export function assertHvClean(hv: Hypervisor, dom0Frames: number): void {
   if (hv.framesInUse !== dom0Frames) problems.push(`${hv.framesInUse - dom0Frames} machine frames not reclaimed`);
   if (problems.length > 0) throw new Error(`hypervisor not clean:\n  ${problems.slice(0, 20).join('\n  ')}`);
 }
+
+/**
+ * Wait until `cond()` holds, checking every 5 ms, for at most `timeoutMs` (generous: worker
+ * start-up takes a second or more on this shared 2-core machine). Returns whether it held.
+ */
+export async function eventually(cond: () => boolean, timeoutMs = 10000): Promise<boolean> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return true;
+}
