@@ -12,10 +12,13 @@
  * await disk.close();                 // unplug from the guest side
  * ```
  *
- * Handshake (blkif.h state diagram, Linux blkfront `talk_to_blkback`): on backend InitWait
- * read its limits, allocate `multi-queue-num-queues` rings of `ring-page-order`, grant them,
- * bind one event channel each, write every key in one transaction and go Initialised; on
- * backend Connected read the device properties and features and go Connected.
+ * Handshake (blkif.h state diagram, Linux blkfront `talk_to_blkback`): the state machine is
+ * xenbus's FrontendDevice; BlkFront is its FrontendInstance. On backend InitWait it reads the
+ * limits, allocates `multi-queue-num-queues` rings of `ring-page-order`, grants them, binds
+ * one event channel each and writes every key in one transaction (Initialised); on backend
+ * Connected it reads the device properties and features (Connected). `start()` runs one
+ * device standalone; `blkFrontendDriver` plugs BlkFront into a FrontendWatcher (the guest's
+ * vbd bus).
  *
  * Nothing lost (reliability.md R20): every guest operation is split into chunks (one ring
  * request each) that stay in the frontend until answered. If the backend goes away (Closing,
@@ -34,22 +37,15 @@
  * stays dead. Nothing throws into the event loop.
  */
 import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
-import {
-  XenbusStateClosed,
-  XenbusStateClosing,
-  XenbusStateConnected,
-  XenbusStateInitialised,
-  XenbusStateInitialising,
-  XenbusStateInitWait,
-  XenbusStateUnknown,
-} from '../../abi/io/xenbus.js';
+import { XenbusStateInitialised, XenbusStateUnknown } from '../../abi/io/xenbus.js';
 import type { AbiName } from '../../abi/layout.js';
 import { XenpvError, toDomId, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
-import { readOptional, readUint } from '../../xenbus/keys.js';
-import { pumpWatch, Reactor } from '../../xenbus/reactor.js';
-import { errorPath } from '../../xenbus/paths.js';
-import { deviceFatal, readState, stateValue, switchState } from '../../xenbus/state.js';
+import { FrontendDevice, type DisconnectReason, type FrontendContext, type FrontendDriver, type FrontendInstance } from '../../xenbus/frontend-device.js';
+import { readStr, readUint } from '../../xenbus/keys.js';
+import { errorPath, parseBackendPath, parseFrontendPath } from '../../xenbus/paths.js';
+import { pumpWatch } from '../../xenbus/reactor.js';
+import { deviceFatal, readState, stateValue } from '../../xenbus/state.js';
 import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
 import { countOp, newBlkCounters, type BlkCounters, type OpKind } from './counters.js';
 import { ArrayIoBuffer, BlkBuffer } from './blk-buffer.js';
@@ -124,9 +120,10 @@ const INFLIGHT_CHUNK = new WeakMap<Chunk, Op>();
 
 export class BlkFront {
   readonly counters: BlkCounters = newBlkCounters();
-  private readonly reactor: Reactor;
   private readonly reclaimer: GrantReclaimer;
-  private watch: XsWatch | undefined;
+  private device: FrontendDevice | undefined;
+  private ctx: FrontendContext | undefined;
+  private ownWatch: XsWatch | undefined;
   private phase: Phase = 'init';
   private queues: FrontQueue[] = [];
   private queued: Chunk[] = [];
@@ -153,28 +150,53 @@ export class BlkFront {
   ) {
     this.log = options.log ?? (() => undefined);
     this.reclaimer = new GrantReclaimer(platform);
-    this.reactor = new Reactor(() => this.step(), (err) => this.log(`${frontPath}: ${String(err)}`));
   }
 
   // ---- the block device API ----
 
-  /** Follow the backend; resolves once Connected (rejects if the device fails first). */
+  /**
+   * Standalone use (without a FrontendWatcher): check the toolstack's `backend`/`backend-id`,
+   * run the xenbus state machine for this device, and resolve once Connected (reject if the
+   * device fails first). The device is dropped when its directory is removed (unplug).
+   */
   async start(): Promise<void> {
-    const be = await readOptional(this.client, this.frontPath, 'backend');
-    const id = toDomId(await readUint(this.client, this.frontPath, 'backend-id', { max: 0xffff }));
-    if (be === undefined || id === undefined) throw new XenpvError('ENODEV', `${this.frontPath}: no backend/backend-id`);
-    this.backPath = be;
-    this.backDomid = id;
-    // A new driver instance announces itself (a Closed device from an earlier instance is
-    // re-opened: the backend answers Initialising-after-Closed with InitWait).
-    const own = stateValue(await readState(this.client, this.frontPath));
-    if (own !== XenbusStateInitialising) await switchState(this.client, this.frontPath, XenbusStateInitialising).catch(() => false);
+    const fe = parseFrontendPath(this.frontPath);
+    if (fe === undefined) throw new XenpvError('EINVAL', `not a frontend path: ${this.frontPath}`);
+    const backPath = await readStr(this.client, this.frontPath, 'backend', { maxLength: 256 });
+    const backDomid = toDomId(await readUint(this.client, this.frontPath, 'backend-id', { max: 0xffff }));
+    const be = parseBackendPath(backPath);
+    if (be === undefined || backDomid === undefined || be.backDomid !== backDomid || be.frontDomid !== fe.frontDomid || be.devid !== fe.devid) {
+      throw new XenpvError('ENODEV', `${this.frontPath}: backend '${backPath}' does not belong to this device`);
+    }
+    const ctx: FrontendContext = {
+      client: this.client,
+      selfDomid: fe.frontDomid,
+      frontClass: fe.frontClass,
+      devid: fe.devid,
+      frontPath: this.frontPath,
+      backPath,
+      backDomid,
+      errorPath: errorPath(this.frontPath, fe.frontDomid),
+      log: this.log,
+    };
     const ready = this.whenConnected();
     ready.catch(() => undefined); // awaited below; never an unhandled rejection meanwhile
-    this.watch = this.client.watch(`${be}/state`, undefined, { capacity: 4 });
-    pumpWatch(this.watch, () => this.reactor.kick());
-    await this.watch.ready;
+    const instance = this.instanceFor(ctx);
+    this.device = new FrontendDevice(ctx, { create: async () => instance });
+    const prior = stateValue(await readState(this.client, this.frontPath)) ?? XenbusStateUnknown;
+    // Unplug removes the directory: then nothing will ever answer what is pending.
+    this.ownWatch = this.client.watch(`${this.frontPath}/state`, undefined, { capacity: 2 });
+    pumpWatch(this.ownWatch, () => void this.checkRemoved());
+    await this.ownWatch.ready;
+    await this.device.start(prior);
     await ready;
+  }
+
+  private async checkRemoved(): Promise<void> {
+    const own = await readState(this.client, this.frontPath).catch(() => undefined);
+    if (own?.kind !== 'missing' || this.phase === 'gone') return;
+    this.ownWatch?.dispose();
+    await this.device?.destroy('removed');
   }
 
   /** Resolves the next time the device is Connected. */
@@ -359,46 +381,27 @@ export class BlkFront {
       : new XenpvError('ENODEV', `${this.frontPath}: device removed`);
   }
 
-  // ---- the xenbus state machine ----
+  // ---- xenbus: BlkFront is the FrontendInstance of a xenbus FrontendDevice ----
 
-  private async step(): Promise<void> {
-    if (this.phase === 'broken' || this.phase === 'gone') return;
-    const bs = await readState(this.client, this.backPath);
-    if (bs.kind === 'invalid') return this.fatal(`backend state '${bs.raw}' is not a XenbusState`);
-    const state = stateValue(bs)!;
-    switch (state) {
-      case XenbusStateUnknown:
-        if (this.phase !== 'init') await this.gone();
-        return;
-      case XenbusStateInitWait:
-        if (this.phase === 'connected') await this.teardown();
-        if (this.phase !== 'initialised') await this.setupRings();
-        return;
-      case XenbusStateConnected:
-        if (this.phase === 'initialised') await this.connectDevice();
-        else if (this.phase === 'connected') await this.checkResize();
-        return;
-      case XenbusStateClosing:
-      case XenbusStateClosed:
-        if (this.phase === 'connected' || this.phase === 'initialised') await this.teardown();
-        this.phase = 'closed';
-        await switchState(this.client, this.frontPath, XenbusStateClosed);
-        return;
-      default:
-        return;
-    }
+  /** The driver for a FrontendDevice (used by `start()`, or by a FrontendWatcher through `blkFrontendDriver`). */
+  instanceFor(ctx: FrontendContext): FrontendInstance {
+    this.ctx = ctx;
+    this.backPath = ctx.backPath;
+    this.backDomid = ctx.backDomid;
+    return {
+      initialise: () => this.initialise(),
+      connect: () => this.connectDevice(),
+      disconnect: (reason) => this.disconnect(reason),
+      backendChanged: () => this.checkResize(),
+      // The device is gone (removed, or the driver stops): nothing will answer any more.
+      remove: () => this.disconnect('removed'),
+    };
   }
 
-  private async setupRings(): Promise<void> {
-    const own = stateValue(await readState(this.client, this.frontPath));
-    if (own === XenbusStateClosed || own === XenbusStateConnected) await switchState(this.client, this.frontPath, XenbusStateInitialising);
-    let features: QueueFeatures;
-    let nq: number;
-    try {
-      ({ features, nq } = await negotiate(this.client, this.backPath, this.frontPath, this.options));
-    } catch (err) {
-      return this.fatal(`backend keys: ${(err as Error).message}`);
-    }
+  /** Backend InitWait: negotiate, set up the rings, publish them. */
+  private async initialise(): Promise<typeof XenbusStateInitialised> {
+    if (this.phase === 'broken' || this.phase === 'gone') throw this.deadError();
+    const { features, nq } = await negotiate(this.client, this.backPath, this.frontPath, this.options);
     const queues: FrontQueue[] = [];
     try {
       for (let i = 0; i < nq; i++) {
@@ -415,20 +418,14 @@ export class BlkFront {
     this.queues = queues;
     this.negotiated = features;
     this.phase = 'initialised';
-    await switchState(this.client, this.frontPath, XenbusStateInitialised);
+    return XenbusStateInitialised;
   }
 
+  /** Backend Connected: read the device; throwing (garbage properties) closes the device. */
   private async connectDevice(): Promise<void> {
-    let info: BlkInfo;
-    try {
-      info = await readDevice(this.client, this.backPath, this.negotiated!, this.queues.length);
-    } catch (err) {
-      return this.fatal(`backend properties: ${(err as Error).message}`);
-    }
-    this.infoValue = info;
+    this.infoValue = await readDevice(this.client, this.backPath, this.negotiated!, this.queues.length);
     this.phase = 'connected';
     this.connects++;
-    await switchState(this.client, this.frontPath, XenbusStateConnected);
     for (const w of this.readyWaiters.splice(0)) w.resolve();
     this.pump();
   }
@@ -441,14 +438,27 @@ export class BlkFront {
     for (const l of this.resizeListeners) l(sectors);
   }
 
-  /** Drop the rings (the backend went away); unanswered chunks wait for the next backend. */
-  private async teardown(): Promise<void> {
-    const wasConnected = this.phase === 'connected';
-    this.phase = 'closed';
-    if (wasConnected) await this.drainInFlight(this.options.closingDrainMs ?? 1000);
+  /**
+   * The rings go. A backend that closed or restarted: unanswered chunks wait for the next
+   * one (replay). An error (our refusal of the backend): fail everything and stop for good.
+   * Removal or shutdown: fail everything.
+   */
+  private async disconnect(reason: DisconnectReason): Promise<void> {
+    if (reason === 'backend-closed' && this.phase === 'connected') {
+      // Linux blkfront lets a closing backend finish what it has (bounded here).
+      this.phase = 'closed';
+      await this.drainInFlight(this.options.closingDrainMs ?? 1000);
+    }
     const queues = this.queues;
     this.queues = [];
     this.requeue(queues.flatMap((q) => q.dispose()));
+    if (reason === 'error') return this.markBroken('the backend was refused');
+    if (reason === 'removed' || reason === 'shutdown') {
+      if (this.phase !== 'broken') this.phase = 'gone';
+      this.failAll(this.deadError());
+      return;
+    }
+    if (this.phase !== 'broken' && this.phase !== 'gone') this.phase = 'closed';
   }
 
   private async drainInFlight(ms: number): Promise<void> {
@@ -462,25 +472,26 @@ export class BlkFront {
     this.queued = [...chunks, ...this.queued].sort((a, b) => a.seq - b.seq);
   }
 
-  /** The device was removed: nothing will ever answer. */
-  private async gone(): Promise<void> {
-    await this.teardown();
-    this.phase = 'gone';
-    this.failAll(new XenpvError('ENODEV', `${this.frontPath}: device removed`));
+  /** Sticky failure (R5): everything pending fails, and the device stops following the backend. */
+  private markBroken(why: string): void {
+    if (this.phase === 'broken' || this.phase === 'gone') return;
+    this.fatalReason ??= why;
+    this.phase = 'broken';
+    this.failAll(this.deadError());
+    // Not from inside the step that may be calling us: destroy waits for it.
+    setImmediate(() => void this.device?.destroy('error'));
   }
 
-  /** A hostile backend (R5): fail everything, go Closing, never reconnect. */
+  /** A hostile backend (R5), seen on a ring: drop the rings, error node + Closing, fail all. */
   private async fatal(why: string): Promise<void> {
     if (this.phase === 'broken' || this.phase === 'gone') return;
     this.log(`${this.frontPath}: ${why}`);
     this.fatalReason = why;
-    this.phase = 'broken';
     const queues = this.queues;
     this.queues = [];
     this.requeue(queues.flatMap((q) => q.dispose()));
-    // Linux xenbus_dev_fatal: error node, Closing; then everything pending fails.
-    await deviceFatal(this.client, this.frontPath, errorPath(this.frontPath, this.platform.domid), why).catch(() => undefined);
-    this.failAll(this.deadError());
+    await deviceFatal(this.client, this.frontPath, this.ctx?.errorPath ?? errorPath(this.frontPath, this.platform.domid), why).catch(() => undefined);
+    this.markBroken(why);
   }
 
   private failAll(err: Error): void {
@@ -499,28 +510,24 @@ export class BlkFront {
   // ---- teardown ----
 
   /**
-   * Guest-side unplug: Closing, wait (bounded) for the backend to close, drop the rings,
-   * Closed, then wait for the backend to unmap every page so all grants end.
+   * Guest-side unplug (driver unload): let in-flight requests finish (bounded), release the
+   * rings, Closed; then wait for the backend to unmap every page so all grants end.
    */
   async close(timeoutMs = 10_000): Promise<void> {
-    if (this.phase === 'connected' || this.phase === 'initialised') {
-      await this.drainInFlight(timeoutMs);
-      await switchState(this.client, this.frontPath, XenbusStateClosing).catch(() => false);
-    }
+    if (this.phase === 'connected') await this.drainInFlight(timeoutMs);
+    await this.device?.shutdown();
     await this.dispose(timeoutMs);
   }
 
   /** Stop following the backend, drop the rings, fail what is pending, reclaim grants (bounded wait). */
   async dispose(timeoutMs = 10_000): Promise<void> {
-    this.reactor.dispose();
-    await this.reactor.idle();
-    this.watch?.dispose();
+    this.ownWatch?.dispose();
+    await this.device?.destroy('shutdown');
     const queues = this.queues;
     this.queues = [];
     this.requeue(queues.flatMap((q) => q.dispose()));
     if (this.phase !== 'broken') this.phase = 'gone';
     this.failAll(this.deadError());
-    await switchState(this.client, this.frontPath, XenbusStateClosed).catch(() => false);
     await this.reclaimer.settle(timeoutMs);
     this.reclaimer.dispose();
   }
@@ -529,4 +536,18 @@ export class BlkFront {
   get unreclaimedGrants(): number {
     return this.reclaimer.pending;
   }
+}
+
+/**
+ * A FrontendDriver for xenbus's FrontendWatcher (the guest kernel's vbd bus): one BlkFront
+ * per device directory, handed to `onDevice` as it is created.
+ */
+export function blkFrontendDriver(platform: Platform, options: BlkFrontOptions, onDevice: (front: BlkFront) => void): FrontendDriver {
+  return {
+    create: async (ctx) => {
+      const front = new BlkFront(platform, ctx.client, ctx.frontPath, options);
+      onDevice(front);
+      return front.instanceFor(ctx);
+    },
+  };
 }

@@ -75,7 +75,7 @@ for (const [name, props] of BAD_PROPS) {
     withBlkEnv(async (env) => {
       const { raw, started } = await setup(env, props);
       await assert.rejects(started, (err) => errorCode(err) === 'EIO');
-      assert.equal(await env.xsGuest.readString(`${env.frontPath}/state`), '5');
+      await until(async () => (await env.xsGuest.readString(`${env.frontPath}/state`)) === '5', 2000, 'frontend Closing');
       raw.dispose();
     }));
 }

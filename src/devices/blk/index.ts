@@ -25,7 +25,7 @@
  * backend), EOPNOTSUPP, EROFS, ERANGE, EINVAL, ENODEV (device removed), ENOMEM, EBUSY.
  */
 export { BlkBack, type BlkBackInfo, type BlkBackOptions } from './back.js';
-export { BlkFront, type BlkFeatures, type BlkFrontOptions, type BlkFrontState, type BlkInfo } from './front.js';
+export { BlkFront, blkFrontendDriver, type BlkFeatures, type BlkFrontOptions, type BlkFrontState, type BlkInfo } from './front.js';
 export { BlkBuffer } from './blk-buffer.js';
 export { newBlkCounters, snapshotCounters, type BlkCounters, type BlkOpCounter, type OpKind } from './counters.js';
 export { BACK_LIMITS, BLK_KEYS, FRONT_DEFAULTS } from './protocol.js';
