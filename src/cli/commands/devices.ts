@@ -28,7 +28,7 @@ async function listEach<T>(method: string, doms: string[], format: (rows: T[]) =
 export function registerDevices(program: Command): void {
   program.command('block-attach').description('Create a new virtual block device')
     .argument('<domain>').argument('<disk-spec...>', "xl-disk-configuration(5), e.g. 'format=raw, vdev=xvdb, access=rw, target=disk.img'")
-    .action(async (domain: string, spec: string[]) => void (await rpc('block-attach', { domain, spec })));
+    .action(async (domain: string, spec: string[]) => void (await rpc('block-attach', { domain, spec, cwd: process.cwd() })));
   program.command('block-detach').description("Destroy a domain's virtual block device")
     .argument('<domain>').argument('<devid>', 'vdev name (xvdb) or number (51728)').option('--force', 'do not wait for the guest')
     .action(async (domain: string, vdev: string, o: { force?: boolean }) => {

@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -115,7 +115,7 @@ test('create, list, console, block and network hot-plug, shutdown -w, destroy; e
     con.kill();
 
     await waitFor(async () => / 4 /.test((await ok(dir, ['block-list', 'g1'])).split('\n')[1] ?? ''), 5000);
-    await ok(dir, ['block-attach', 'g1', `format=raw, vdev=xvdb, access=ro, target=${join(dir, 'disk.img')}`]);
+    await ok(dir, ['block-attach', 'g1', `format=raw, vdev=xvdb, access=ro, target=disk.img`]);
     await waitFor(async () => (await ok(dir, ['block-list', 'g1'])).includes('51728 0   51728  4 '), 5000);
     const blk = (await ok(dir, ['block-list', 'g1'])).split('\n');
     assert.equal(blk[0], 'Vdev  BE  handle state evt-ch ring-ref BE-path                       ');
@@ -145,7 +145,7 @@ test('create, list, console, block and network hot-plug, shutdown -w, destroy; e
   });
 });
 
-test('reboot with on_reboot=restart (the default) brings the domain back with a new domid; create -F', async () => {
+test('reboot with on_reboot=restart (the default) brings the domain back with a new domid; create -F; a guest doing block I/O', async () => {
   await withHost(async (dir) => {
     await writeFile(join(dir, 'r.cfg'), GUEST('r1'));
     await ok(dir, ['create', 'r.cfg']);
@@ -156,5 +156,17 @@ test('reboot with on_reboot=restart (the default) brings the domain back with a 
     await writeFile(join(dir, 's.cfg'), 'name = "s1"\nkernel = "builtin:shutdown"\nmemory = 4\n');
     await ok(dir, ['create', '-F', 's.cfg']);
     assert.ok(!(await ok(dir, ['list'])).includes('s1'));
+
+    // A guest doing block I/O (builtin:fio over the kernel's BlkFront), kept after poweroff.
+    await writeFile(join(dir, 'f.cfg'), GUEST('f1', 'on_poweroff = "preserve"')
+      .replace('builtin:idle', 'builtin:fio').replace('memory = 8', 'memory = 8\nextra = "rw=randwrite bs=4k iodepth=4 size=256K verify=crc32c"'));
+    await ok(dir, ['create', 'f.cfg']);
+    await waitFor(async () => /^f1 .* ---s-- /m.test(await ok(dir, ['list'])), 10_000);
+    const stats = JSON.parse(await ok(dir, ['domstats', '--json', 'f1']))[0].stats;
+    assert.equal(stats['block.0.wr.reqs'], 64);
+    assert.equal(stats['block.0.wr.bytes'], 256 * 1024);
+    assert.ok(stats['block.0.rd.reqs'] > 0, 'verify read back');
+    assert.match(await readFile(join(dir, 'run', 'guest-f1.log'), 'utf8'), /"verify":"ok"/);
+    await ok(dir, ['destroy', 'f1']);
   });
 });

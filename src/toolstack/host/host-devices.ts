@@ -46,12 +46,13 @@ export class HostDevices {
     }
   }
 
-  async blockAttach(ref: string | number, spec: string | readonly string[]): Promise<number> {
+  /** `baseDir`: where a relative target is found (the caller's working directory). */
+  async blockAttach(ref: string | number, spec: string | readonly string[], baseDir = process.cwd()): Promise<number> {
     const d = this.host.lookup(ref);
     const disk = parseDiskSpec(spec, COMMAND_LINE);
     const devid = diskVdev(disk, COMMAND_LINE).devid;
     if (d.disks.has(devid)) throw new XenpvError('EEXIST', `domain ${d.config.name} already has a disk ${disk.vdev}`);
-    d.disks.set(devid, await plugDisk(this.host.env, d.domid, devid, disk, diskTarget(process.cwd(), disk.target)));
+    d.disks.set(devid, await plugDisk(this.host.env, d.domid, devid, disk, diskTarget(baseDir, disk.target)));
     return devid;
   }
 

@@ -11,6 +11,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { rm } from 'node:fs/promises';
+import { SHUTDOWN_crash } from '../../abi/sched.js';
 import { XenpvError } from '../../base/index.js';
 import { loadDomainConfig } from '../config/index.js';
 import type { Host } from './host.js';
@@ -59,7 +60,7 @@ export function methods(host: Host, baseFrames: number, stop: () => void): Recor
     list: () => host.list(),
     domid: (p) => host.lookup(str(p, 'domain')).domid,
     info: () => host.info(),
-    'block-attach': (p) => host.devices.blockAttach(str(p, 'domain'), strings(p, 'spec')),
+    'block-attach': (p) => host.devices.blockAttach(str(p, 'domain'), strings(p, 'spec'), typeof p.cwd === 'string' ? p.cwd : undefined),
     'block-detach': (p) => host.devices.blockDetach(str(p, 'domain'), str(p, 'vdev'), p.force === true),
     'block-list': (p) => host.devices.blockList(str(p, 'domain')),
     'network-attach': (p) => host.devices.networkAttach(str(p, 'domain'), strings(p, 'spec')),
@@ -76,7 +77,9 @@ export function methods(host: Host, baseFrames: number, stop: () => void): Recor
 
 function domainStats(host: Host, domid: number): Record<string, number | string> {
   const info = host.hv.info(domid);
-  const state = { running: 1, paused: 3, shutdown: 4, dying: 4 }[info?.state ?? 'dying'];
+  // virDomainState: 1 running, 3 paused, 4 shutting down, 6 crashed.
+  const crashed = info?.state === 'shutdown' && info.shutdownCode === SHUTDOWN_crash;
+  const state = crashed ? 6 : { running: 1, paused: 3, shutdown: 4, dying: 4 }[info?.state ?? 'dying'];
   return {
     'state.state': state,
     'state.reason': info?.shutdownCode ?? 0,
