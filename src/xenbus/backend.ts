@@ -21,6 +21,11 @@ export interface BackendWatcherOptions extends BackendDeviceOptions {
   readonly backClass: string;
   /** The class under the guest's `device/`; default the same as `backClass`. */
   readonly frontClass?: string;
+  /**
+   * Devices this bus leaves alone (default: none). The console bus skips devid 0: libxl
+   * writes console 0's backend dir there, but console 0 is not a xenbus device.
+   */
+  readonly accept?: (dev: DeviceId) => boolean;
   readonly log?: (msg: string) => void;
 }
 
@@ -138,6 +143,7 @@ export class BackendWatcher {
     const devid = parseDevid(id);
     if (frontDomid === undefined || devid === undefined || this.closed) return;
     const dev: DeviceId = { frontClass: this.frontClass, backClass: this.options.backClass, frontDomid, backDomid: this.options.backDomid, devid };
+    if (this.options.accept?.(dev) === false) return;
     const own = await readState(this.client, backendPath(dev));
     const existing = this.devices.get(key);
     if (own.kind === 'missing') return this.drop(key);

@@ -133,6 +133,10 @@ test('a secondary console (device/console/1) connects through the xenbus handsha
       });
       await fw.start();
       const tool = store.connect(0);
+      // libxl also writes console 0's backend dir at devid 0; the bus must leave it alone.
+      const zero = `/local/domain/0/backend/console/${g.domid}/0`;
+      await tool.write(`${zero}/frontend`, `/local/domain/${g.domid}/console`);
+      await tool.write(`${zero}/state`, '1');
       await addDevice(tool, dev);
       await waitForState(tool, backendPath(dev), isState(XenbusStateConnected), 3000);
       await waitForState(tool, frontendPath(dev), isState(XenbusStateConnected), 3000);
@@ -141,6 +145,7 @@ test('a secondary console (device/console/1) connects through the xenbus handsha
       s.on('data', (b: Buffer) => got.push(b));
       second!.write('on the second console');
       await eventually(() => text(got) === 'on the second console', 'secondary output');
+      assert.equal(await tool.readString(`${zero}/state`), '1', 'console 0\'s backend dir untouched');
       assert.equal(daemon.console(g.domid)?.stats.bytesOut ?? 0, 0, 'console 0 saw none of it');
       const r = await removeDevice(tool, dev, { timeoutMs: 3000 });
       assert.equal(r.timedOut, false);

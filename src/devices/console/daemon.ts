@@ -63,7 +63,7 @@ class DomainConsole {
     private readonly daemon: ConsoleDaemon,
   ) {
     this.reactor = new Reactor(() => this.step(), (err) => daemon.logMsg(`dom${domid} console: ${errMsg(err)}`));
-    this.watch = daemon.client.watch(primaryConsolePath(domid), `console-dom${domid}`, { capacity: 4 });
+    this.watch = daemon.client.watch(primaryConsolePath(domid), undefined, { capacity: 4 });
     pumpWatch(this.watch, () => this.reactor.kick());
   }
 
@@ -134,6 +134,8 @@ export class ConsoleDaemon {
       this.busWatcher = new BackendWatcher(this.client, this.secondaryDriver(), {
         backDomid: this.options.platform.domid,
         backClass: 'console',
+        // Console 0's backend dir (libxl writes one at devid 0) is served through `console/`.
+        accept: (dev) => dev.devid !== 0,
         ...(this.options.log === undefined ? {} : { log: this.options.log }),
       });
       await this.busWatcher.start();
