@@ -106,6 +106,13 @@ test('create, list, console, block and network hot-plug, shutdown -w, destroy; e
     assert.match(list[1]!, /^Domain-0 {37}0 +\d+ +1 {5}r----- +\d+\.\d$/);
     assert.match(list[2]!, /^g1 {38} +\d+ +8 +1 {5}[r-]-[p-]--- +\d+\.\d$/);
     assert.equal(JSON.parse(await ok(dir, ['list', '-l', 'g1']))[0].config.name, 'g1');
+    // Xen's own client (Debian xenstore-utils) reads the tree through the host's store socket.
+    if (existsSync('/usr/bin/xenstore-read')) {
+      const domid = /^g1 +(\d+)/m.exec(list.join('\n'))![1];
+      const r = await new Promise<string>((res, rej) => execFile('/usr/bin/xenstore-read', [`/local/domain/${domid}/name`],
+        { env: { ...process.env, XENSTORED_PATH: join(dir, 'run', 'xenstored.sock') } }, (e, out) => (e ? rej(e) : res(out))));
+      assert.equal(r, 'g1\n');
+    }
 
     // Console: the idle program says "idle" at boot; the console daemon buffered it.
     const con = spawn(process.execPath, [BIN, 'console', 'g1'], { cwd: dir, env: { ...process.env, XENPV_RUN_DIR: join(dir, 'run') }, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -47,9 +47,12 @@ export function diskTarget(baseDir: string, target: string | undefined): string 
   return isAbsolute(target) ? target : resolve(baseDir, target);
 }
 
-function kernelOf(cfg: DomainConfig, fallback: string): string {
+/** The guest program: `builtin:<name>`, or a module path (relative: beside the config file). */
+function kernelOf(cfg: DomainConfig, fallback: string, baseDir: string): string {
   if (cfg.kernel === undefined) return fallback;
-  return cfg.kernel.kind === 'builtin' ? `builtin:${cfg.kernel.program}` : cfg.kernel.path;
+  if (cfg.kernel.kind === 'builtin') return `builtin:${cfg.kernel.program}`;
+  const p = cfg.kernel.path;
+  return p.startsWith('file:') || isAbsolute(p) ? p : resolve(baseDir, p);
 }
 
 export async function createDomain(env: DomainEnv, cfg: DomainConfig, opts: CreateOptions = {}): Promise<Domain> {
@@ -59,7 +62,7 @@ export async function createDomain(env: DomainEnv, cfg: DomainConfig, opts: Crea
     name: cfg.name,
     memoryPages: cfg.memoryMiB * PAGES_PER_MIB,
     vcpus: cfg.vcpus,
-    kernel: kernelOf(cfg, env.kernelFallback),
+    kernel: kernelOf(cfg, env.kernelFallback, baseDir),
     extra: cfg.cmdline ?? '',
     paused: true,
     maxGrantFrames: Math.min(cfg.maxGrantFrames, 4096),
