@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { registerAbi } from './abi.js';
 import { registerBench } from './bench.js';
+import { registerDemo } from './demo.js';
 import { registerDevices } from './devices.js';
 import { registerDomain } from './domain.js';
 import { registerHost } from './host.js';
@@ -9,4 +10,4 @@ import { registerStats } from './stats.js';
 import { registerXenstore } from './xenstore.js';
 import { registerXenstored } from './xenstored.js';
 
-export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerBench, registerXenstore, registerXenstored, registerHost, registerDomain, registerDevices, registerStats];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerDemo, registerBench, registerXenstore, registerXenstored, registerHost, registerDomain, registerDevices, registerStats];

@@ -1,0 +1,143 @@
+/**
+ * The demo's network work, through PV and natively:
+ *
+ * - PV: guests from the example config, their vif on one bridge (xenbr0): a receiver
+ *   (`builtin:udp-recv`), a sender (`builtin:udp-send`, 1472-byte payloads = 1514-byte frames,
+ *   unpaced) and a pinger (`builtin:ping`, sequential ICMP echoes to the receiver). Each frame
+ *   goes guest stack → netfront → netback → bridge → netback → netfront → guest stack.
+ * - native: the host's own kernel path, in this process: a loopback UDP socket pair for the
+ *   stream (same payload, same bounded window of datagrams in flight as bench net), and a UDP
+ *   echo on loopback for the round trip (no raw sockets for ICMP without privileges).
+ *
+ * dom0 CPU per GiB: for PV, every thread but the guests' over the receiver's window (cpu.ts);
+ * natively, the whole process (it is sender, kernel path and receiver at once).
+ */
+import { createSocket, type Socket } from 'node:dgram';
+import type { StreamReport } from '../../guest/net/udp-stream.js';
+import type { PingResult } from '../../guest/net/ping.js';
+import { cpuSecondsPerGiB, processCpuNs } from '../block-cpu.js';
+import { Dom0CpuSampler } from './cpu.js';
+import type { DemoSamples } from './figures.js';
+import { startGuest, type DemoContext, type RunningGuest } from './guests.js';
+import type { DemoPlan } from './plan.js';
+
+export const UDP_PAYLOAD = 1472;
+const PORT = 5001;
+/** Datagrams in flight at most in the native stream (bench net's WINDOW). */
+const WINDOW = 128;
+
+const ipOf = (g: RunningGuest): string => `10.0.0.${g.domid}`;
+
+/** One PV round: receiver up, ping it, stream to it. Resolves once every guest is destroyed. */
+export async function pvNetRound(ctx: DemoContext, plan: DemoPlan, s: DemoSamples): Promise<void> {
+  const step = (what: string): void => ctx.step(what);
+  const sampler = new Dom0CpuSampler();
+  const guests: RunningGuest[] = [];
+  try {
+    step('network through PV: receiver guest boots');
+    const recv = await startGuest(ctx, { name: 'demo-net-recv', program: 'udp-recv', extra: `port=${PORT} timeout=${plan.udpMs + 60_000}`, noDisk: true });
+    guests.push(recv);
+    await recv.line(/^udp-recv: listening/, 20_000);
+
+    step(`network through PV: ${plan.pings} pings guest to guest`);
+    const pinger = await startGuest(ctx, {
+      name: 'demo-net-ping', program: 'ping', extra: `dst=${ipOf(recv)} count=${plan.pings} interval=${plan.pingIntervalMs} timeout=2000`, noDisk: true,
+    });
+    guests.push(pinger);
+    const ping = (await pinger.json<PingResult>('ping', plan.pings * (plan.pingIntervalMs + 20) + 30_000)).value;
+    if (ping.rtt !== undefined && ping.received > 0) {
+      s.add('net.rtt_us', 'pv', ping.rtt.avg * 1000, { min_us: ping.rtt.min * 1000, max_us: ping.rtt.max * 1000, loss_percent: ping.lossPercent });
+    }
+    await pinger.finish();
+
+    step(`network through PV: UDP stream for ${plan.udpMs} ms`);
+    const sender = await startGuest(ctx, {
+      name: 'demo-net-send', program: 'udp-send', extra: `dst=${ipOf(recv)} port=${PORT} size=${UDP_PAYLOAD} duration=${plan.udpMs}`, noDisk: true,
+    });
+    guests.push(sender);
+    const { value: rx, at } = await recv.json<StreamReport>('udp', plan.udpMs + 30_000);
+    const tx = (await sender.json<StreamReport>('udp', 30_000)).value;
+    s.add('net.udp_1500_mbps', 'pv', rx.mbps, { pps: rx.pps, loss_percent: rx.lossPercent ?? 0, sent: tx.packets, send_failures: tx.sendFailures ?? 0 });
+    s.add('cpu.net_udp_s_per_gib', 'pv', cpuSecondsPerGiB(sampler.between(at - rx.durationMs, at), rx.bytes));
+  } finally {
+    sampler.stop();
+    // Destroyed once their lines are in (or on an error above); finish() twice is harmless.
+    for (const g of guests) await g.finish();
+  }
+}
+
+function bindLoopback(): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = createSocket('udp4');
+    sock.once('error', reject);
+    sock.bind(0, '127.0.0.1', () => resolve(sock));
+  });
+}
+
+const closeSocket = (s: Socket): Promise<void> => new Promise((r) => s.close(() => r()));
+const tick = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** Loopback UDP stream for `ms`: payload Mbit/s as the guests count it (UDP payload bytes). */
+async function nativeStream(ms: number): Promise<{ mbps: number; pps: number; lost: number; cpuNs: number; bytes: number }> {
+  const rx = await bindLoopback();
+  const tx = await bindLoopback();
+  try {
+    const port = rx.address().port;
+    const data = Buffer.alloc(UDP_PAYLOAD, 0x5a);
+    let got = 0;
+    rx.on('message', () => void got++);
+    let sent = 0;
+    const cpu0 = processCpuNs();
+    const t0 = performance.now();
+    while (performance.now() - t0 < ms) {
+      while (sent - got < WINDOW) {
+        tx.send(data, port, '127.0.0.1');
+        sent++;
+      }
+      await tick();
+    }
+    const drainEnd = performance.now() + 200;
+    while (got < sent && performance.now() < drainEnd) await tick();
+    const secs = (performance.now() - t0) / 1000;
+    const bytes = got * UDP_PAYLOAD;
+    return { mbps: (bytes * 8) / secs / 1e6, pps: got / secs, lost: sent - got, cpuNs: processCpuNs() - cpu0, bytes };
+  } finally {
+    await closeSocket(rx);
+    await closeSocket(tx);
+  }
+}
+
+/** Sequential 56-byte UDP echoes on loopback (one in flight, as ping): mean µs per round trip. */
+async function nativeEcho(count: number): Promise<number> {
+  const echo = await bindLoopback();
+  const client = await bindLoopback();
+  try {
+    echo.on('message', (m, from) => echo.send(m, from.port, from.address));
+    const port = echo.address().port;
+    const data = Buffer.alloc(56, 0x42);
+    let total = 0;
+    for (let i = 0; i < count; i++) {
+      const t0 = performance.now();
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('demo: loopback UDP echo lost')), 2000);
+        client.once('message', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        client.send(data, port, '127.0.0.1');
+      });
+      total += performance.now() - t0;
+    }
+    return (total * 1000) / count;
+  } finally {
+    await closeSocket(echo);
+    await closeSocket(client);
+  }
+}
+
+export async function nativeNetRound(plan: DemoPlan, s: DemoSamples): Promise<void> {
+  const st = await nativeStream(plan.udpMs);
+  s.add('net.udp_1500_mbps', 'native', st.mbps, { pps: st.pps, lost: st.lost });
+  s.add('cpu.net_udp_s_per_gib', 'native', cpuSecondsPerGiB(st.cpuNs, st.bytes));
+  s.add('net.rtt_us', 'native', await nativeEcho(plan.pings));
+}
