@@ -17,7 +17,7 @@
 import { randomFillSync } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlkFeatures } from '../devices/blk/index.js';
 import { openStorage } from '../devices/blk/storage/open.js';
@@ -212,8 +212,13 @@ export const blockSuite: BenchSuite = {
     try {
       const image = join(dir, 'disk.img');
       makeImage(image, plan.imageMiB);
+      const load0 = loadavg();
       const { s, features } = await runRounds(plan, image);
-      return output(plan, s, features);
+      const out = output(plan, s, features);
+      const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
+      // performance.md §4.6: report every benchmark with the neighbour load at the time.
+      const note = `machine load (1/5/15-min load average on ${cpus().length} cores): ${load(load0)} at start, ${load(loadavg())} at end; the PV path needs three threads (guest, blkback, libuv pool) to wake each other, so it suffers more from a loaded machine than the one-thread native loop.`;
+      return { ...out, notes: [...(out.notes ?? []), note] };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
