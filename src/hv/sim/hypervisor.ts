@@ -249,6 +249,22 @@ export class Hypervisor extends EventEmitter {
     });
   }
 
+  /**
+   * Time a domain's vCPU threads spent running (not idle in their event loop), summed over
+   * its vCPUs: the model's CPU time for `xl list`'s Time(s) and xentop's CPU%.
+   */
+  vcpuTime(domid: number): { activeMs: number; idleMs: number } {
+    let activeMs = 0;
+    let idleMs = 0;
+    for (const w of this.records.get(domid)?.workers ?? []) {
+      if (w.threadId === -1) continue;
+      const u = w.performance.eventLoopUtilization();
+      activeMs += u.active;
+      idleMs += u.idle;
+    }
+    return { activeMs, idleMs };
+  }
+
   console(domid: number): readonly string[] {
     return this.records.get(domid)?.console ?? [];
   }
