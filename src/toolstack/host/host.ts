@@ -42,6 +42,7 @@ export class Host {
   private readonly sweepTimer: NodeJS.Timeout;
   private readonly busy = new Set<number>();
   private readonly destroying = new Map<number, Promise<void>>();
+  private readonly lastUsage = new Map<number, { activeMs: number; idleMs: number }>();
   private closed = false;
 
   private constructor(
@@ -111,6 +112,7 @@ export class Host {
       })().finally(() => {
         // Only now: `shutdown -w` and `list` see the domain until it is really gone.
         if (this.domains.get(d.domid) === d) this.domains.delete(d.domid);
+        this.lastUsage.delete(d.domid);
         this.destroying.delete(d.domid);
       });
       this.destroying.set(d.domid, p);
@@ -143,11 +145,23 @@ export class Host {
     throw new XenpvError('ETIMEDOUT', `domain ${d.config.name} did not shut down within ${waitMs} ms`);
   }
 
+  /**
+   * xl list's rows. CPU time: dom0's is the host process's; a guest's is the time its vCPU
+   * threads were not idle. A guest counts as blocked ('b') when its vCPUs were busy less
+   * than half the time since the previous sample (xl samples the scheduler the same way).
+   */
   list(): DomainRow[] {
     const dom0 = this.hv.info(0)!;
-    return [domainRow(dom0, process.cpuUsage().user / 1e6), ...[...this.domains.values()].flatMap((d) => {
+    const cpu = process.cpuUsage();
+    return [domainRow(dom0, (cpu.user + cpu.system) / 1e6), ...[...this.domains.values()].flatMap((d) => {
       const info = this.hv.info(d.domid);
-      return info === undefined ? [] : [domainRow(info, 0, d)];
+      if (info === undefined) return [];
+      const now = this.hv.vcpuTime(d.domid);
+      const prev = this.lastUsage.get(d.domid) ?? { activeMs: 0, idleMs: 0 };
+      this.lastUsage.set(d.domid, now);
+      const busy = now.activeMs - prev.activeMs;
+      const total = busy + now.idleMs - prev.idleMs;
+      return [domainRow(info, now.activeMs / 1000, d, total > 0 && busy / total < 0.5)];
     })];
   }
 

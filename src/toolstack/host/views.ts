@@ -25,22 +25,24 @@ export interface DomainRow {
 /** The reason letter of xl list's fifth column ("-rscwS" by shutdown code). */
 const REASON_LETTERS = '-rscwS';
 
-export function stateLetters(info: DomainInfo): string {
-  const r = info.state === 'running' ? 'r' : '-';
+/** `blocked`: a running domain whose vCPUs were mostly idle since the last sample ('b', not 'r'). */
+export function stateLetters(info: DomainInfo, blocked = false): string {
+  const r = info.state === 'running' && !blocked ? 'r' : '-';
+  const b = info.state === 'running' && blocked ? 'b' : '-';
   const p = info.state === 'paused' ? 'p' : '-';
   const s = info.state === 'shutdown' ? 's' : '-';
   const reason = info.state === 'shutdown' ? (REASON_LETTERS[info.shutdownCode ?? 0] ?? '-') : '-';
   const d = info.state === 'dying' ? 'd' : '-';
-  return `${r}-${p}${s}${reason}${d}`;
+  return `${r}${b}${p}${s}${reason}${d}`;
 }
 
-export function domainRow(info: DomainInfo, cpuSeconds: number, d?: Domain): DomainRow {
+export function domainRow(info: DomainInfo, cpuSeconds: number, d?: Domain, blocked = false): DomainRow {
   return {
     name: info.name,
     domid: info.domid,
     memMiB: Math.floor((info.memoryPages * 4) / 1024),
     vcpus: info.vcpus,
-    state: stateLetters(info),
+    state: stateLetters(info, blocked),
     cpuSeconds,
     ...(d === undefined ? {} : { uuid: d.config.uuid, config: summary(d) }),
   };
