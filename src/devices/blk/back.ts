@@ -26,7 +26,7 @@ import { XenbusStateConnected } from '../../abi/io/xenbus.js';
 import type { AbiName } from '../../abi/layout.js';
 import { XenpvError, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
-import { BackendDevice, type BackendContext, type BackendInstance } from '../../xenbus/backend-device.js';
+import { BackendDevice, type BackendContext, type BackendDriver, type BackendInstance } from '../../xenbus/backend-device.js';
 import { readBool, readOptional, readStr, readUint, withdrawFeature, writeKeys } from '../../xenbus/keys.js';
 import { errorPath, frontendPath, parseBackendPath } from '../../xenbus/paths.js';
 import { deviceFatal } from '../../xenbus/state.js';
@@ -83,7 +83,9 @@ interface Negotiated {
 
 export class BlkBack {
   readonly counters: BlkCounters = newBlkCounters();
-  private readonly device: BackendDevice;
+  private device: BackendDevice | undefined;
+  private readonly ctx: BackendContext;
+  private readonly drainMs: number;
   private readonly frontDomid: DomId;
   private readonly backDomid: DomId;
   private readonly devid: number;
@@ -124,12 +126,16 @@ export class BlkBack {
       errorPath: errorPath(backPath, parsed.backDomid),
       log: this.log,
     };
-    const drainMs = options.drainTimeoutMs ?? 10_000;
-    this.device = new BackendDevice(ctx, { probe: async () => this.probe(drainMs) });
+    this.ctx = ctx;
+    this.drainMs = options.drainTimeoutMs ?? 10_000;
   }
 
-  /** Probe, publish, and follow the frontend (returns once InitWait, or the reset, is under way). */
+  /**
+   * Standalone use (without a BackendWatcher): probe, publish, and follow the frontend
+   * (returns once InitWait, or the reset of an earlier incarnation, is under way).
+   */
   start(): Promise<void> {
+    this.device ??= new BackendDevice(this.ctx, { probe: () => this.probe() });
     return this.device.start();
   }
 
@@ -139,7 +145,7 @@ export class BlkBack {
 
   /** Resolves when the state machine has no step pending (tests). */
   idle(): Promise<void> {
-    return this.device.idle();
+    return this.device?.idle() ?? Promise.resolve();
   }
 
   info(): BlkBackInfo {
@@ -177,12 +183,12 @@ export class BlkBack {
 
   /** Graceful stop: disconnect and write Closed (the device stays in the store). */
   shutdown(): Promise<void> {
-    return this.device.shutdown();
+    return this.device?.shutdown() ?? Promise.resolve();
   }
 
   /** Tear down without touching the store (the directory is gone, or the host is stopping). */
   destroy(): Promise<void> {
-    return this.device.destroy();
+    return this.device?.destroy() ?? Promise.resolve();
   }
 
   /**
@@ -193,12 +199,14 @@ export class BlkBack {
   async kill(): Promise<void> {
     this.killed = true;
     this.dropQueues();
-    await this.device.destroy();
+    await this.device?.destroy();
   }
 
   // ---- BackendDriver / BackendInstance ----
 
-  private async probe(drainMs: number): Promise<BackendInstance> {
+  /** Linux `xen_blkbk_probe`: publish the limits. The returned instance connects and disconnects. */
+  async probe(): Promise<BackendInstance> {
+    const drainMs = this.drainMs;
     const mode = await readOptional(this.client, this.backPath, 'mode');
     this.readOnly = this.storage.readOnly || mode === 'r' || mode === 'ro';
     const keys: Record<string, number> = {
@@ -340,4 +348,40 @@ export class BlkBack {
 function clamp(v: number, lo: number, hi: number): number {
   if (!Number.isInteger(v)) return lo;
   return Math.min(hi, Math.max(lo, v));
+}
+
+/**
+ * A BackendDriver for xenbus's BackendWatcher (dom0's vbd bus): every device directory that
+ * appears gets a BlkBack on the storage `openStorage` returns for it (from the toolstack's
+ * `params`/`mode`/`type` keys, typically). The driver owns that storage and closes it when
+ * the device is removed. `onDevice` sees each BlkBack (for block-list, resize).
+ */
+export function blkBackendDriver(
+  platform: Platform,
+  openStorage: (ctx: BackendContext) => Promise<BlockStorage>,
+  options: BlkBackOptions = {},
+  onDevice?: (back: BlkBack, removed: boolean) => void,
+): BackendDriver {
+  return {
+    probe: async (ctx) => {
+      const storage = await openStorage(ctx);
+      let back: BlkBack;
+      let inst: BackendInstance;
+      try {
+        back = new BlkBack(platform, ctx.client, storage, ctx.backPath, { log: ctx.log, ...options });
+        inst = await back.probe();
+      } catch (err) {
+        await storage.close();
+        throw err;
+      }
+      onDevice?.(back, false);
+      return {
+        ...inst,
+        remove: async () => {
+          onDevice?.(back, true);
+          await storage.close();
+        },
+      };
+    },
+  };
 }

@@ -9,7 +9,10 @@
  *   await back.resize(n);      // online resize (storage must support it)
  *   await back.shutdown();     // graceful; back.destroy() when the directory is gone
  *
- * Frontend (guest), one per vbd:
+ * Or let xenbus's BackendWatcher create them as the toolstack adds devices (hot-plug):
+ *   new BackendWatcher(xs, blkBackendDriver(platform, openStorageFor, options, onDevice), { backDomid: 0, backClass: 'vbd' })
+ *
+ * Frontend (guest), one per vbd (or FrontendWatcher + blkFrontendDriver):
  *   const disk = new BlkFront(platform, xs, '/local/domain/<fe>/device/vbd/<devid>', options);
  *   await disk.start();                      // resolves when Connected
  *   await disk.read(sector, u8OrBlkBuffer);  // sector in 512-byte units, whole logical blocks
@@ -24,7 +27,7 @@
  * wait inside the frontend). Errors are XenpvError with code EIO (backend error or hostile
  * backend), EOPNOTSUPP, EROFS, ERANGE, EINVAL, ENODEV (device removed), ENOMEM, EBUSY.
  */
-export { BlkBack, type BlkBackInfo, type BlkBackOptions } from './back.js';
+export { BlkBack, blkBackendDriver, type BlkBackInfo, type BlkBackOptions } from './back.js';
 export { BlkFront, blkFrontendDriver, type BlkFeatures, type BlkFrontOptions, type BlkFrontState, type BlkInfo } from './front.js';
 export { BlkBuffer } from './blk-buffer.js';
 export { newBlkCounters, snapshotCounters, type BlkCounters, type BlkOpCounter, type OpKind } from './counters.js';

@@ -6,7 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { errorCode } from '../../base/index.js';
+import { BackendWatcher } from '../../xenbus/backend.js';
+import { FrontendWatcher } from '../../xenbus/frontend.js';
 import { removeDevice } from '../../xenbus/toolstack.js';
+import { blkBackendDriver, type BlkBack } from './back.js';
+import { blkFrontendDriver, type BlkFront } from './front.js';
 import { MemoryStorage } from './storage/memory.js';
 import { pattern, until, withBlkEnv } from './test-support.js';
 
@@ -89,4 +93,44 @@ test('hot-plug after unplug, and a guest-side close that leaves the backend read
     await front3.write(8, pattern(8, 8, 3));
     assert.deepEqual(disk2.bytes.subarray(8 * 512, 16 * 512), pattern(8, 8, 3));
     await front3.close(2000);
+  }));
+
+test('hot-plug through the xenbus buses: the watchers create BlkBack and BlkFront when the toolstack adds the disk', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(256);
+    let storageClosed = 0;
+    const owned = Object.assign(Object.create(disk) as MemoryStorage, {
+      close: async () => {
+        storageClosed++;
+      },
+    });
+    const backs: BlkBack[] = [];
+    const backWatcher = new BackendWatcher(
+      env.xs0,
+      blkBackendDriver(env.dom0, async () => owned, {}, (b, removed) => void (removed ? undefined : backs.push(b))),
+      { backDomid: env.dev.backDomid, backClass: 'vbd' },
+    );
+    const fronts: BlkFront[] = [];
+    const frontWatcher = new FrontendWatcher(
+      env.xsGuest,
+      blkFrontendDriver(env.guest, { closingDrainMs: 50 }, (f) => fronts.push(f)),
+      { selfDomid: env.guestId, frontClass: 'vbd' },
+    );
+    await backWatcher.start();
+    await frontWatcher.start();
+    await env.addVbd(); // plugged while the guest runs
+    await until(() => fronts.length === 1 && fronts[0]!.connected, 3000, 'the frontend bus connected the disk');
+    const front = fronts[0]!;
+    await front.write(8, pattern(8, 8, 5));
+    assert.deepEqual(disk.bytes.subarray(8 * 512, 16 * 512), pattern(8, 8, 5));
+    assert.equal(backs.length, 1);
+    assert.equal(backs[0]!.info().counters.write.requests, 1);
+    const result = await removeDevice(env.xs0, env.dev, { timeoutMs: 3000 });
+    assert.equal(result.timedOut, false);
+    await until(() => front.state === 'gone', 3000, 'the frontend bus dropped the disk');
+    await assert.rejects(front.read(0, new Uint8Array(512)), (e) => errorCode(e) === 'ENODEV');
+    await until(() => storageClosed === 1, 3000, 'the driver closed the storage it owned');
+    await frontWatcher.close();
+    await backWatcher.close();
+    await front.dispose(2000);
   }));
