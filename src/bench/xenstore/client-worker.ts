@@ -61,7 +61,6 @@ function connectRaw(path: string): Promise<Socket> {
     s.once('error', reject);
     s.once('connect', () => {
       s.off('error', reject);
-      s.setNoDelay(true);
       resolve(s);
     });
   });
