@@ -8,6 +8,7 @@
 import type { DomId } from '../base/index.js';
 import { BlkBack, type BlkBackOptions, type BlkFeatures, type BlkFrontOptions } from '../devices/blk/index.js';
 import { openStorage } from '../devices/blk/storage/open.js';
+import type { BlockStorage } from '../devices/blk/storage/types.js';
 import { FioGuest } from '../guest/fio/guest-host.js';
 import type { FioResult } from '../guest/fio/job.js';
 import type { Hypervisor } from '../hv/sim/hypervisor.js';
@@ -16,11 +17,14 @@ import { startTestStore } from '../xenbus/testing.js';
 import { addDevice, prepareDomainHome } from '../xenbus/toolstack.js';
 import { threadCpuNs } from '../guest/fio/cpu.js';
 import { processCpuNs } from './block-cpu.js';
+import { SyncFileStorage } from './block-sync-storage.js';
 
 export interface PvConfig {
-  readonly name: 'plain' | 'tuned';
+  readonly name: 'plain' | 'tuned' | 'tuned_syncstore';
   readonly back: BlkBackOptions;
   readonly front: BlkFrontOptions;
+  /** 'sync': the diagnostic SyncFileStorage instead of the storage layer (block-sync-storage.ts). */
+  readonly storage?: 'layer' | 'sync';
 }
 
 /** blkif without any of its performance features: one queue, one ring page, 11 segments, grants mapped per request. */
@@ -36,6 +40,9 @@ export const TUNED: PvConfig = {
   back: { persistent: true, maxIndirectSegments: 256, maxQueues: 4, maxRingPageOrder: 4 },
   front: { persistent: true, maxIndirectSegments: 256, maxQueues: 4, maxRingPageOrder: 4 },
 };
+
+/** TUNED over synchronous pread/pwrite on blkback's thread: the transport's cost alone (diagnostic). */
+export const TUNED_SYNCSTORE: PvConfig = { ...TUNED, name: 'tuned_syncstore', storage: 'sync' };
 
 export interface PvJobOutput {
   readonly result: FioResult;
@@ -61,7 +68,7 @@ export async function withPvGuest<T>(hv: Hypervisor, imagePath: string, config: 
   const guestId = hv.createDomain({ name: `bench-${config.name}`, memoryPages: GUEST_PAGES, startInfo: false, maxGrantFrames: 256 });
   if (hv.info(guestId)?.state === 'paused') hv.unpause(guestId);
   const store = startTestStore();
-  const storage = await openStorage({ format: 'raw', target: imagePath });
+  const storage: BlockStorage = config.storage === 'sync' ? new SyncFileStorage(imagePath) : await openStorage({ format: 'raw', target: imagePath });
   let back: BlkBack | undefined;
   let guest: FioGuest | undefined;
   try {

@@ -24,7 +24,7 @@ import { openStorage } from '../devices/blk/storage/open.js';
 import { Hypervisor } from '../hv/sim/hypervisor.js';
 import { cpuSecondsPerGiB } from './block-cpu.js';
 import { nativeLoop, storageLoop, type LoopOutput, type NativeKind } from './block-native.js';
-import { PLAIN, TUNED, withPvGuest, type PvConfig, type PvJobOutput } from './block-pv.js';
+import { PLAIN, TUNED, TUNED_SYNCSTORE, withPvGuest, type PvConfig, type PvJobOutput } from './block-pv.js';
 import { compare, summarize, type BenchOptions, type BenchResult, type BenchSuite, type Better, type SuiteOutput } from './harness.js';
 
 interface Plan {
@@ -169,6 +169,7 @@ async function runRounds(plan: Plan, image: string): Promise<{ s: Samples; featu
         () => storagePart(plan, image, true, s, seed),
         () => pvPart(plan, hv, image, PLAIN, s, seed, features),
         () => pvPart(plan, hv, image, TUNED, s, seed, features),
+        () => pvPart(plan, hv, image, TUNED_SYNCSTORE, s, seed, features),
       ];
       for (let i = 0; i < parts.length; i++) await parts[(i + round) % parts.length]!();
     }
@@ -197,8 +198,9 @@ function output(plan: Plan, s: Samples, features: Map<string, BlkFeatures>): Sui
       `pv: fio (builtin:fio's job runner) in a guest worker thread on BlkFront, blkback on the main thread over the raw file (page cache, libuv pool of ${process.env['UV_THREADPOOL_SIZE'] ?? 4} threads); sequential jobs at iodepth ${plan.seqDepth}; figures are what the guest saw.`,
       describeFeatures('pv_plain negotiated', features.get('plain')),
       describeFeatures('pv_tuned negotiated', features.get('tuned')),
+      'pv_tuned_syncstore (diagnostic, not a comparison): pv_tuned with blkback reading and writing the image by synchronous pread/pwrite on its own thread (bench/block-sync-storage.ts; it blocks the backend event loop, so it is not a real storage): pv_tuned_syncstore against native is what the PV transport costs by itself; pv_tuned against pv_tuned_syncstore is what async file I/O on libuv adds.',
       'CPU: dom0_blkback_thread = the main thread (/proc/thread-self/schedstat); dom0 = process CPU minus the guest thread (blkback + libuv pool + V8 helper threads); guest = the guest worker thread. Per GiB the guest saw move.',
-      `${plan.runs} timed rounds (+${plan.warmupRuns} warm-up) of ${plan.jobSeconds} s jobs; the five parts rotate order each round.`,
+      `${plan.runs} timed rounds (+${plan.warmupRuns} warm-up) of ${plan.jobSeconds} s jobs; the six parts rotate order each round.`,
     ],
   };
 }
