@@ -20,7 +20,8 @@ import { DW, MACHINE_PAGE_SIZE, type DomainTable } from '../memory/index.js';
 
 export const NR_PORTS = EVTCHN_2L_NR_CHANNELS;
 export const PORT_WORDS = 2;
-export const MAX_LISTENERS = 256;
+/** Listener slots per domain; 0xff in a port's listener byte means "none", so at most 255. */
+export const MAX_LISTENERS = 255;
 export const LISTENER_WORDS = 4;
 export const L_OWNER = 0;
 export const L_WAKE = 1;

@@ -18,6 +18,7 @@ import {
   gntstName,
 } from '../abi/grant_table.js';
 import {
+  BugError,
   XenpvError,
   isU32,
   toDomId,
@@ -168,7 +169,7 @@ export class SimGrantOps {
     const e = this.maptrack.entry(h);
     if (e === undefined) return;
     const g = this.view(e.granter);
-    if (g.gen !== e.gen) throw new Error(`bug: dom${e.granter} reclaimed while dom${this.self} maps ref ${e.ref}`);
+    if (g.gen !== e.gen) throw new BugError(`dom${e.granter} reclaimed while dom${this.self} maps ref ${e.ref}`);
     this.locked(e.granter, () => unpinGrant(g, e.ref, e.writable));
     this.maptrack.free(h);
   }

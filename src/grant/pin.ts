@@ -18,6 +18,7 @@ import {
   GTF_type_mask,
   GTF_writing,
 } from '../abi/grant_table.js';
+import { BugError } from '../base/index.js';
 import { DW, MACHINE_PAGE_SIZE, type DomainTable } from '../memory/index.js';
 import { PIN_HSTR_INC, PIN_HSTR_MASK, PIN_HSTW_INC, PIN_HSTW_MASK, PIN_OVERFLOW } from './layout.js';
 
@@ -112,7 +113,7 @@ export function unpinGrant(g: GranterView, ref: number, write: boolean): void {
   const act = Atomics.load(g.active, a);
   let pins = act & 0xffff;
   const field = write ? pins & PIN_HSTW_MASK : pins & PIN_HSTR_MASK;
-  if (field === 0) throw new Error(`bug: unpin of ref ${ref} of domain ${g.domid} that is not pinned`);
+  if (field === 0) throw new BugError(`unpin of ref ${ref} of domain ${g.domid} that is not pinned`);
   pins -= write ? PIN_HSTW_INC : PIN_HSTR_INC;
   Atomics.store(g.active, a, pins === 0 ? 0 : pins | (act & ~0xffff));
   if ((pins & PIN_HSTW_MASK) === 0) Atomics.and(g.shared, a, ~GTF_writing);

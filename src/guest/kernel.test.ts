@@ -46,6 +46,16 @@ test('a program module by path; returning is poweroff; its console lines reach t
     await hv.destroy(d);
   }, opts));
 
+test('a vCPU that exits without shutting down leaves a crashed domain, not a silent one', () =>
+  withHypervisor(async (hv) => {
+    const path = fileURLToPath(new URL('./test-programs/exits.js', import.meta.url));
+    const d = hv.createDomain({ kernel: path });
+    const info = await hv.waitForShutdown(d);
+    assert.equal(info.shutdownCode, SHUTDOWN_crash);
+    assert.match(info.message ?? '', /exited \(code 3\) without shutting down/);
+    await hv.destroy(d);
+  }, opts));
+
 test('an unknown builtin crashes at boot with a message naming it', () =>
   withHypervisor(async (hv) => {
     const d = hv.createDomain({ kernel: 'builtin:nope' });

@@ -18,7 +18,9 @@ import { MachineMemory, type MachineHandle } from './machine.js';
 export const DW = {
   STATE: 0,
   GEN: 1,
-  REFS: 2,
+  /** On its own cache line (word 48 = byte 192 of the row): every EVTCHNOP_send into the
+   *  domain bumps it, and it must not bounce the line the vCPU's paused check reads. */
+  REFS: 48,
   PAUSE: 3,
   SHUTDOWN_CODE: 4,
   KILL: 5,

@@ -182,7 +182,16 @@ export class Hypervisor extends EventEmitter {
       if (this.table.get(rec.domid, DW.KILL) === 0) shutdownDomain(this.table, this.hc, rec.domid, SHUTDOWN_crash);
       this.emit('shutdown', rec.domid, this.info(rec.domid));
     });
-    w.on('exit', () => this.emit('vcpu-exit', rec.domid, vcpu));
+    w.on('exit', (code) => {
+      // A vCPU that stops without shutting down (a kernel bug, process.exit in a program)
+      // leaves a domain that can never run again: report it as crashed.
+      if (this.table.get(rec.domid, DW.KILL) === 0 && this.table.get(rec.domid, DW.STATE) === DomainState.ALIVE) {
+        rec.message ??= `vCPU ${vcpu} exited (code ${code}) without shutting down`;
+        shutdownDomain(this.table, this.hc, rec.domid, SHUTDOWN_crash);
+        this.emit('shutdown', rec.domid, this.info(rec.domid));
+      }
+      this.emit('vcpu-exit', rec.domid, vcpu);
+    });
   }
 
   private onGuestMessage(rec: DomainRecord, m: GuestMessage): void {
