@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FIGURES } from './figures.js';
+import { replyTimesUs } from './net.js';
 import { chartSvg } from './chart.js';
 import { tableText, type DemoReport } from './report.js';
 
@@ -106,4 +107,14 @@ test('the table and the chart: a path not measured shows "—" and says so; emul
   assert.match(svg, /title &amp; &lt;more&gt;/);
   assert.equal((svg.match(/not yet built/g) ?? []).length, 2);
   assert.equal((svg.match(/not measured/g) ?? []).length, 1);
+});
+
+test('ping reply lines give round trips in µs; other console lines are ignored', () => {
+  assert.deepEqual(replyTimesUs([
+    'PING 10.0.0.5 (10.0.0.5) 56(84) bytes of data.',
+    '64 bytes from 10.0.0.5: icmp_seq=1 ttl=64 time=1.25 ms',
+    '64 bytes from 10.0.0.5: icmp_seq=2 ttl=64 time=0.245 ms',
+    '--- 10.0.0.5 ping statistics ---',
+    '{"ping":{"rtt":{"avg":0.7}}}',
+  ]), [1250, 245]);
 });

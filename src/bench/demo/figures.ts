@@ -27,7 +27,7 @@ export const FIGURES: readonly FigureDef[] = [
   { key: 'disk.randread_4k_qd32_iops', label: 'disk random read 4 KiB QD32', unit: 'IOPS', better: 'higher', nativeIs: 'pread loop (QD1)' },
   { key: 'disk.randread_4k_qd1_lat_us', label: 'disk random read 4 KiB QD1 latency', unit: 'µs', better: 'lower', nativeIs: 'pread, mean' },
   { key: 'net.udp_1500_mbps', label: 'network UDP stream 1472 B', unit: 'Mbit/s', better: 'higher', nativeIs: 'loopback UDP socket pair' },
-  { key: 'net.rtt_us', label: 'network round trip (ping)', unit: 'µs', better: 'lower', nativeIs: 'loopback UDP echo' },
+  { key: 'net.rtt_us', label: 'network round trip (ping), median', unit: 'µs', better: 'lower', nativeIs: 'loopback UDP echo' },
   { key: 'cpu.disk_seqread_s_per_gib', label: 'dom0 CPU, disk sequential read', unit: 's/GiB', better: 'lower', nativeIs: 'the reading thread' },
   { key: 'cpu.disk_seqwrite_s_per_gib', label: 'dom0 CPU, disk sequential write', unit: 's/GiB', better: 'lower', nativeIs: 'the writing thread' },
   { key: 'cpu.net_udp_s_per_gib', label: 'dom0 CPU, network UDP stream', unit: 's/GiB', better: 'lower', nativeIs: 'the whole process' },

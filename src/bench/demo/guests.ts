@@ -31,6 +31,8 @@ export interface RunningGuest {
   readonly domid: number;
   /** Resolves with the first console line that parses as JSON with `key`, and when it came (performance.now()). */
   json<T>(key: string, timeoutMs: number): Promise<{ value: T; at: number }>;
+  /** Its console lines so far. */
+  consoleLines(): string[];
   /** Resolves with the first console line matching `re`. */
   line(re: RegExp, timeoutMs: number): Promise<string>;
   /**
@@ -45,12 +47,12 @@ export interface DemoContext {
   readonly host: Host;
   /** Where the example's relative image path is resolved (the demo's temp dir). */
   readonly baseDir: string;
-  /** `xenpv create` lines of the guests started, for the report. */
-  readonly commands: Set<string>;
+  /** `xenpv create` line of each guest name started (the last round's), for the report. */
+  readonly commands: Map<string, string>;
   step(what: string): void;
 }
 
-/** The guest as a `xenpv create` command line (seeds and names vary per round: one line per program). */
+/** The guest as a `xenpv create` command line. */
 export function createCommand(spec: GuestSpec): string {
   return ['xenpv create examples/pv-guest.cfg', ...overridesFor(spec).map((o) => `'${o}'`)].join(' ');
 }
@@ -64,7 +66,7 @@ export function overridesFor(spec: GuestSpec): string[] {
 /** Create `spec` from the example config (paused), wire its console, unpause it. */
 export async function startGuest(ctx: DemoContext, spec: GuestSpec): Promise<RunningGuest> {
   const { host, baseDir } = ctx;
-  ctx.commands.add(createCommand(spec));
+  ctx.commands.set(spec.name, createCommand(spec));
   const cfg = await loadDomainConfig(EXAMPLE_CONFIG, { overrides: overridesFor(spec) });
   const domain = await host.create(cfg, { paused: true, baseDir });
   const domid = domain.domid;
@@ -125,7 +127,7 @@ export async function startGuest(ctx: DemoContext, spec: GuestSpec): Promise<Run
   };
 
   host.unpause(domid);
-  return { domain, domid, json, line, finish };
+  return { domain, domid, json, line, finish, consoleLines: () => lines.map((l) => l.text) };
 }
 
 function parseJsonLine(text: string, key: string): unknown {

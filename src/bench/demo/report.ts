@@ -77,6 +77,7 @@ export function terminalText(report: DemoReport, outDir: string | undefined): st
     '',
     tableText(report.rows.map(rowFromJson)),
     `emulated: ${EMULATED_STATUS} (${report.emulated.note})`,
+    ...report.notes.filter((n) => n.startsWith('The PV UDP sender')),
     'native: the host doing the same work itself (pread/pwrite on the same image, loopback UDP sockets); PV/native is the ratio of the two.',
     `finished in ${(report.elapsedMs / 1000).toFixed(1)} s`,
   ];

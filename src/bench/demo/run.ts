@@ -6,7 +6,7 @@
  * closed (workers, ports, store), temp dir removed.
  */
 import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Host } from '../../toolstack/index.js';
 import { BENCH_SCHEMA, machineInfo, nowNs } from '../harness.js';
@@ -61,9 +61,12 @@ interface Measured {
   readonly samples: DemoSamples;
   readonly commands: readonly string[];
   readonly disk: DiskPvOutcome | undefined;
+  /** 1-minute load average at the start and at the end: the neighbours' share of the 2 cores. */
+  readonly load: readonly [number, number];
 }
 
 async function measure(plan: DemoPlan, progress: Progress): Promise<Measured> {
+  const loadStart = loadavg()[0]!;
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-demo-'));
   let host: Host | undefined;
   try {
@@ -71,7 +74,7 @@ async function measure(plan: DemoPlan, progress: Progress): Promise<Measured> {
     const image = join(dir, EXAMPLE_IMAGE);
     makeDiskImage(image, plan.imageMiB);
     host = await Host.start({ runDir: join(dir, 'run'), storeSocket: false, maxMachineBytes: 2 ** 30 });
-    const ctx: DemoContext = { host, baseDir: dir, commands: new Set(), step: (w) => progress.step(w) };
+    const ctx: DemoContext = { host, baseDir: dir, commands: new Map(), step: (w) => progress.step(w) };
     const samples = new DemoSamples();
     let disk: DiskPvOutcome | undefined;
     for (let round = 0; round < plan.rounds; round++) {
@@ -99,22 +102,32 @@ async function measure(plan: DemoPlan, progress: Progress): Promise<Measured> {
       for (const i of order) await parts[i]!();
       for (const i of order) await netParts[i]!();
     }
-    return { samples, commands: [...ctx.commands], disk };
+    return { samples, commands: [...ctx.commands.values()], disk, load: [loadStart, loadavg()[0]!] };
   } finally {
     await host?.close();
     await rm(dir, { recursive: true, force: true });
   }
 }
 
+/** What the PV UDP stream lost, when it lost anything worth saying. */
+export function udpLossNote(s: DemoSamples): string | undefined {
+  const loss = s.result('net.udp_1500_mbps', 'pv')?.extra?.['loss_percent'];
+  if (loss === undefined || !(loss >= 1)) return undefined;
+  return `The PV UDP sender is unpaced and ${loss.toFixed(0)} % of its datagrams never arrived (median over rounds): the receiving guest is the bottleneck; Mbit/s and CPU per GiB count what arrived.`;
+}
+
 function notes(plan: DemoPlan, m: Measured): string[] {
   const b = m.disk?.back;
+  const loss = udpLossNote(m.samples);
   return [
+    `Load average (1 min) ${m.load[0].toFixed(1)} at the start, ${m.load[1].toFixed(1)} at the end, on ${cpus().length} cores: the machine is shared, absolute figures drift between runs, ratios measured in the same round hold better.`,
+    ...(loss === undefined ? [] : [loss]),
     `Host: the hypervisor model, xenstored, the console daemon, the bridge xenbr0 and the backends in this one process; each guest is a worker thread (its vCPU).`,
     `Disk: a ${plan.imageMiB} MiB raw image created sparse in a temp dir, then filled with random bytes (a hole reads faster than data); the machine has the RAM to keep it in the page cache, so this measures the I/O path, not a device.`,
     `Disk through PV: builtin:fio in the guest on xvda (BlkFront), ${plan.diskSeconds} s per job, time_based; blkback in dom0 over the raw file${b === undefined ? '' : ` (negotiated: ${b.queues} queue(s), ${b.ringPages} ring page(s), persistent grants ${b.persistent ? 'on' : 'off'})`}. QD32 = 32 requests in flight.`,
     `Disk natively: synchronous pread/pwrite from one thread on the same file (${plan.diskSeconds} s per kind); one request in flight, so it is the baseline of QD32 and QD1 alike. Latency: fio's mean in the guest vs the loop's time per request.`,
-    `Network through PV: three guests on xenbr0: builtin:udp-recv, builtin:ping (${plan.pings} echoes, one every ${plan.pingIntervalMs} ms, 56 data bytes; the figure is the mean), builtin:udp-send (${UDP_PAYLOAD}-byte payloads, ${plan.udpMs} ms, unpaced). Mbit/s of UDP payload as the receiver counted it; losses are in demo.json.`,
-    `Network natively: a loopback UDP socket pair in this process (${UDP_PAYLOAD}-byte payloads, at most 128 in flight, ${plan.udpMs} ms) and a loopback UDP echo (${plan.pings} sequential round trips of 56 bytes).`,
+    `Network through PV: three guests on xenbr0: builtin:udp-recv, builtin:ping (${plan.pings} echoes, one every ${plan.pingIntervalMs} ms, 56 data bytes; the figure is the median of the per-reply times ping prints, the mean is in demo.json), builtin:udp-send (${UDP_PAYLOAD}-byte payloads, ${plan.udpMs} ms, unpaced). Mbit/s of UDP payload as the receiver counted it; losses are in demo.json.`,
+    `Network natively: a loopback UDP socket pair in this process (${UDP_PAYLOAD}-byte payloads, at most 128 in flight, ${plan.udpMs} ms) and a loopback UDP echo (${plan.pings} sequential round trips of 56 bytes, median).`,
     `dom0 CPU per GiB: PV = every thread of the process except the guests' vCPU threads (blkback/netback/bridge on the main thread, libuv's pool doing blkback's pread/pwrite, V8 helpers), over the guest job's own timed window, read from /proc/self/task/*/schedstat; native = the thread doing the I/O (disk) or the whole process (network: it is sender, kernel path and receiver at once).`,
     `${plan.rounds} round(s); each figure is the median over rounds, the PV and native parts of a round alternate which goes first.`,
     `Emulated devices (the third column): ${EMULATED_STATUS}. When the HVM device model lands, the same figures get an emulated column and comparisons named demo.<figure>.emulated_vs_native.`,
