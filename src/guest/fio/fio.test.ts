@@ -223,3 +223,24 @@ test('a job that does not fit the disk, or writes a read-only one, is refused', 
   await assert.rejects(runFio(disk, job('bs=512 offset=32k')), /does not fit/);
   await assert.rejects(runFio({ ...disk, readOnly: true, read: disk.read.bind(disk), write: disk.write.bind(disk), alloc: disk.alloc.bind(disk), free: () => undefined }, job('rw=write')), { code: 'EROFS' });
 });
+
+test('buffers that do not fit in guest memory are refused before any I/O, naming iodepth and bs', async () => {
+  const disk = new MemDisk(2048);
+  let allocated = 0;
+  let freed = 0;
+  const small: FioDisk = Object.assign(Object.create(disk) as MemDisk, {
+    alloc: (bytes: number): FioBuffer => {
+      if (allocated === 3) throw new Error('domain 1: out of pages');
+      allocated++;
+      return disk.alloc(bytes);
+    },
+    free: () => void freed++,
+  });
+  await assert.rejects(runFio(small, job('bs=64k iodepth=8')), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'ENOMEM');
+    assert.match(err.message, /^fio: iodepth=8 buffers of bs=65536 \(0\.5 MiB\) do not fit in guest memory: domain 1: out of pages/);
+    return true;
+  });
+  assert.equal(freed, 3, 'what was allocated is given back');
+  assert.equal(disk.reads + disk.writes, 0);
+});

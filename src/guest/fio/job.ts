@@ -149,22 +149,17 @@ class Run {
     return { write, block };
   }
 
-  async worker(): Promise<void> {
+  async worker(buf: FioBuffer): Promise<void> {
     const bs = this.job.bs;
-    const buf = this.disk.alloc(bs);
     const scratch = this.gen !== undefined ? new Uint8Array(bs) : undefined;
-    try {
-      for (let op = this.next(); op !== undefined; op = this.next()) {
-        const offset = this.r.start + op.block * bs;
-        try {
-          if (op.write) await this.doWrite(buf, scratch, op.block, offset);
-          else await this.doRead(buf, scratch, op.block, offset, true);
-        } finally {
-          if (this.busy !== undefined) this.busy[op.block] = 0;
-        }
+    for (let op = this.next(); op !== undefined; op = this.next()) {
+      const offset = this.r.start + op.block * bs;
+      try {
+        if (op.write) await this.doWrite(buf, scratch, op.block, offset);
+        else await this.doRead(buf, scratch, op.block, offset, true);
+      } finally {
+        if (this.busy !== undefined) this.busy[op.block] = 0;
       }
-    } finally {
-      this.disk.free(buf);
     }
   }
 
@@ -211,36 +206,50 @@ class Run {
     this.failure ??= `${op} error at offset ${offset}: ${err instanceof Error ? err.message : String(err)}`;
   }
 
-  /** fio's verify phase: read back every block this job wrote, `iodepth` at a time. */
-  async verifyPhase(): Promise<void> {
+  /** fio's verify phase: read back every block this job wrote, one worker per buffer. */
+  async verifyPhase(buffers: readonly FioBuffer[]): Promise<void> {
     if (this.written === undefined || !this.writes || this.stopped) return;
     let cursor = 0;
-    const worker = async (): Promise<void> => {
-      const buf = this.disk.alloc(this.job.bs);
+    const worker = async (buf: FioBuffer): Promise<void> => {
       const scratch = new Uint8Array(this.job.bs);
-      try {
-        while (!this.stopped && cursor < this.r.blocks) {
-          const block = cursor++;
-          if (this.written![block] === 0) continue;
-          await this.doRead(buf, scratch, block, this.r.start + block * this.job.bs, false);
-        }
-      } finally {
-        this.disk.free(buf);
+      while (!this.stopped && cursor < this.r.blocks) {
+        const block = cursor++;
+        if (this.written![block] === 0) continue;
+        await this.doRead(buf, scratch, block, this.r.start + block * this.job.bs, false);
       }
     };
-    await Promise.all(Array.from({ length: this.job.iodepth }, worker));
+    await Promise.all(buffers.map(worker));
   }
 }
 
-/** Run `job` on `disk`. Throws only for a job that cannot run (bad geometry); I/O problems are in the result. */
+/** One I/O buffer per request in flight, all before the clock starts; a clear error if they do not fit. */
+function allocBuffers(disk: FioDisk, job: FioJob, depth: number): FioBuffer[] {
+  const buffers: FioBuffer[] = [];
+  try {
+    for (let i = 0; i < depth; i++) buffers.push(disk.alloc(job.bs));
+  } catch (err) {
+    for (const b of buffers) disk.free(b);
+    const mib = (depth * job.bs) / 2 ** 20;
+    throw new XenpvError('ENOMEM', `fio: iodepth=${depth} buffers of bs=${job.bs} (${mib} MiB) do not fit in guest memory: ${err instanceof Error ? err.message : String(err)}`);
+  }
+  return buffers;
+}
+
+/** Run `job` on `disk`. Throws only for a job that cannot run (geometry, memory); I/O problems are in the result. */
 export async function runFio(disk: FioDisk, job: FioJob): Promise<FioResult> {
   const r = region(disk, job);
+  const depth = job.verify === 'crc32c' ? Math.min(job.iodepth, r.blocks) : job.iodepth;
+  const buffers = allocBuffers(disk, job, depth);
   const start = now();
   const run = new Run(disk, job, r, start);
-  const depth = job.verify === 'crc32c' ? Math.min(job.iodepth, r.blocks) : job.iodepth;
-  await Promise.all(Array.from({ length: depth }, () => run.worker()));
-  const elapsed = now() - start;
-  await run.verifyPhase();
+  let elapsed: number;
+  try {
+    await Promise.all(buffers.map((b) => run.worker(b)));
+    elapsed = now() - start;
+    await run.verifyPhase(buffers);
+  } finally {
+    for (const b of buffers) disk.free(b);
+  }
   const verify = job.verify === 'none' ? 'none' : run.failure?.startsWith('verify') === true ? 'failed' : 'ok';
   return {
     job: 'fio',
