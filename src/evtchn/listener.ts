@@ -4,10 +4,12 @@
  * 2-level bitmaps under its own selector.
  *
  * Two ways to wait, for the two kinds of thread:
- * - `poll(timeoutMs)`: blocks with a timed `Atomics.wait` (a vCPU worker, a benchmark loop);
- * - `startAsync()`: an `Atomics.waitAsync` loop on the event loop (the host, backends). It
- *   holds a ref'd timer while ports are bound, since a pending waitAsync alone does not keep
- *   a worker alive (performance.md 2.1), the way an open socket keeps a process alive.
+ * - on the event loop (the host, backends): an `Atomics.waitAsync` loop that runs while any
+ *   port is bound, started by the first bind (unless `autoDispatch: false`), so handlers are
+ *   called like a socket's callbacks. A ref'd timer keeps the thread alive meanwhile, since
+ *   a pending waitAsync alone does not (performance.md 2.1).
+ * - `poll(timeoutMs)`: blocks with a timed `Atomics.wait` (a vCPU loop, a benchmark); it
+ *   delivers whatever the event loop has not, so both may be used on one thread.
  * Every wait is timed and re-checks (performance.md 2.7).
  */
 import { XenpvError, toEvtchnPort, trackResource, waitAsyncWhileEqual, waitWhileEqual } from '../base/index.js';
@@ -28,6 +30,8 @@ export interface ListenerOptions {
   readonly blocked?: () => boolean;
   /** Called with an error a handler threw; default: rethrown after the scan. */
   readonly onHandlerError?: (err: unknown, port: number) => void;
+  /** Start event-loop delivery on the first bind (default true). */
+  readonly autoDispatch?: boolean;
 }
 
 export class SimEventOps {
@@ -37,6 +41,8 @@ export class SimEventOps {
   private readonly handlers = new Map<number, () => void>();
   private readonly untrack = new Map<number, () => void>();
   private asyncRunning = false;
+  /** Bumped by every start, so a stopped loop that wakes late never runs beside a new one. */
+  private asyncGen = 0;
   private keepAlive: NodeJS.Timeout | undefined;
   private closed = false;
   /** Our domain's generation: once it changes, our regions belong to someone else. */
@@ -96,6 +102,7 @@ export class SimEventOps {
     this.handlers.set(port, handler);
     this.untrack.set(port, trackResource('evtchn-port', `dom${this.self} port ${port}`));
     this.startKeepAlive();
+    if (this.options.autoDispatch !== false) this.startAsync();
     const p = toEvtchnPort(port) as EvtchnPort;
     let done = false;
     return {
@@ -125,7 +132,10 @@ export class SimEventOps {
       // Already closed underneath us (the domain was torn down): nothing left to release.
       if (!(err instanceof XenpvError && err.code === 'EINVAL')) throw err;
     }
-    if (this.handlers.size === 0) this.stopKeepAlive();
+    if (this.handlers.size === 0) {
+      this.stopKeepAlive();
+      this.stopAsync();
+    }
   }
 
   get boundPorts(): number[] {
@@ -207,19 +217,29 @@ export class SimEventOps {
   startAsync(): void {
     if (this.asyncRunning || this.closed) return;
     this.asyncRunning = true;
-    void this.asyncLoop();
+    void this.asyncLoop(++this.asyncGen);
   }
 
   stopAsync(): void {
     this.asyncRunning = false;
   }
 
-  private async asyncLoop(): Promise<void> {
+  private async asyncLoop(gen: number): Promise<void> {
     const { words, index } = this.wakeWord;
-    while (this.asyncRunning) {
+    const mine = (): boolean => this.asyncRunning && this.asyncGen === gen;
+    // Never call handlers from inside the bind that started the loop.
+    await Promise.resolve();
+    while (mine()) {
       const seen = Atomics.load(words, index);
-      this.dispatch();
-      if (!this.asyncRunning) break;
+      try {
+        this.dispatch();
+      } catch (err) {
+        // No caller to hand it to on the event loop: report it as an uncaught error would be.
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
+      if (!mine()) break;
       await waitAsyncWhileEqual(words, index, seen, 1000);
     }
   }
