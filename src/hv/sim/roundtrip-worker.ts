@@ -38,7 +38,7 @@ function ready(ctl: Int32Array): void {
 }
 
 function pong(job: RoundTripJob, ctl: Int32Array): void {
-  const p = SimPlatform.attach(job.platform!);
+  const p = SimPlatform.attach(job.platform!, { autoDispatch: false });
   const b = p.events.adopt(job.port as EvtchnPort, () => b.notify());
   ready(ctl);
   while (Atomics.load(ctl, STOP) === 0) p.poll(SLICE_MS);
@@ -47,7 +47,7 @@ function pong(job: RoundTripJob, ctl: Int32Array): void {
 }
 
 function ping(job: RoundTripJob, ctl: Int32Array): number {
-  const p = SimPlatform.attach(job.platform!);
+  const p = SimPlatform.attach(job.platform!, { autoDispatch: false });
   let got = 0;
   const b = p.events.bindInterdomain(job.remote as DomId, job.port as EvtchnPort, () => got++);
   p.poll(0); // bind_interdomain leaves one event pending on the binder
