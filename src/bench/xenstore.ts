@@ -35,7 +35,7 @@ interface Plan {
 }
 
 const MANY = 64;
-const FULL: Plan = { runs: 7, warmupRounds: 1, warmupMs: 150, durationMs: 500, memoryRuns: 3, nodes: 10_000 };
+const FULL: Plan = { runs: 9, warmupRounds: 1, warmupMs: 100, durationMs: 300, memoryRuns: 3, nodes: 10_000 };
 const QUICK: Plan = { runs: 2, warmupRounds: 0, warmupMs: 10, durationMs: 30, memoryRuns: 1, nodes: 10_000 };
 const OPS: readonly XsBenchOp[] = ['read', 'write', 'directory', 'txn'];
 
@@ -66,7 +66,7 @@ function configs(): Config[] {
   return out;
 }
 
-type Sample = RunReport & { readonly serverElu: number };
+type Sample = RunReport & { readonly serverElu: number; readonly cpuUs: number };
 
 /** The threads of one benchmark run, and the guest domains the ring clients live in. */
 class Rig {
@@ -111,12 +111,16 @@ class Rig {
     }
   }
 
-  /** One timed run, with the serving thread's event-loop utilization over the whole call. */
+  /**
+   * One timed run, with the serving thread's event-loop utilization and the process's CPU
+   * time (every thread: server and clients) over the whole call.
+   */
   async run(c: Config, plan: Plan): Promise<Sample> {
     const server = (c.target === 'echo' ? this.echo : this.daemon).worker.performance;
-    const e0 = server.eventLoopUtilization();
-    const r = await this.clients.call({ kind: 'run', ...c, warmupMs: plan.warmupMs, durationMs: plan.durationMs });
-    return { ...expectKind(r, 'run'), serverElu: server.eventLoopUtilization(e0).utilization };
+    const [e0, cpu0] = [server.eventLoopUtilization(), process.cpuUsage()];
+    const r = expectKind(await this.clients.call({ kind: 'run', ...c, warmupMs: plan.warmupMs, durationMs: plan.durationMs }), 'run');
+    const cpu = process.cpuUsage(cpu0);
+    return { ...r, serverElu: server.eventLoopUtilization(e0).utilization, cpuUs: cpu.user + cpu.system };
   }
 
   close(): Promise<void> {
@@ -154,6 +158,7 @@ function summarizeRuns(name: string, runs: readonly Sample[]): BenchResult {
   const extras = runs.map((r) => ({
     server_elu: r.serverElu,
     client_elu: r.clientElu,
+    cpu_us_per_op: r.totalOps === 0 ? 0 : r.cpuUs / r.totalOps,
     ...(name.includes('.txn_') ? { retries_per_op: r.totalOps === 0 ? 0 : r.retries / r.totalOps } : {}),
   }));
   return summarize(name, 'ops/s', 'higher', values, extras);
@@ -192,7 +197,7 @@ function notes(plan: Plan, load: readonly number[]): string[] {
     `echo baseline: a bare Node unix-socket server in its own thread that frames requests by the xenstore header length and answers each with ${READ_REPLY_BYTES} bytes; its clients send the ${req}-byte READ request of socket client 0 and await each whole reply (a promise per round trip, one in flight per client), as the store clients do. Its unit "ops/s" is round trips per second.`,
     'ops: read = READ of a 16-byte value; write = WRITE of 16 bytes over an existing node; directory = DIRECTORY of 8 children; txn = TRANSACTION_START, READ, WRITE counter+1, TRANSACTION_END T (retried whole on EAGAIN; retries_per_op). Each client has its own nodes; every client keeps one request in flight.',
     'ring clients: each guest is a sim domain whose client runs the guest kernel\'s StoreRing + XsClient in the clients thread (not one thread per guest: 64 threads on 2 cores would measure the scheduler); the daemon reaches the page through grant 1 and binds the start-info port (INTRODUCE), as for a booted guest.',
-    'extras: server_elu is the serving thread\'s (xenstored\'s or the echo server\'s) event-loop utilization over the whole run, warm-up included; client_elu the clients thread\'s in the timed window. Utilization counts time the thread is runnable but waiting for a core, so on a loaded machine it reads high without the thread computing.',
+    'extras: server_elu is the serving thread\'s (xenstored\'s or the echo server\'s) event-loop utilization over the whole run, warm-up included; client_elu the clients thread\'s in the timed window. A thread woken but waiting for a core still counts as idle, so on a loaded machine both read low while throughput drops. cpu_us_per_op is the whole process\'s CPU time (server and client threads, user + system) per operation over the whole run: the cost of an operation, which the machine\'s load hardly changes.',
     'limits: C xenstored defaults, except the per-guest write rate limit (WRL, 200 writes/s), lifted so ring writes measure the daemon rather than the limiter.',
     `memory: heap used after GC in a fresh daemon thread, before and after creating ${plan.nodes} leaf nodes (16-byte values, 100 per directory) through an in-process dom0 connection, scaled to 10,000 nodes of the daemon's own count (leaves plus directories); accounted_bytes is the daemon's quota accounting of the same nodes.`,
     `${plan.runs} timed runs of ${plan.durationMs} ms (after ${plan.warmupMs} ms warm-up) per figure, ${plan.warmupRounds} discarded round(s); rounds alternate direction. Load average at start/end: ${load.map((l) => l.toFixed(2)).join(' / ')}.`,
