@@ -3,8 +3,10 @@
  * dir, a Host in this process (hypervisor model, xenstored, console daemon, bridges,
  * backends), rounds of disk and network work through PV and natively, then the report.
  * Everything it made is gone when it returns, also when it fails: guests destroyed, host
- * closed (workers, ports, store), temp dir removed.
+ * closed (workers, ports, store), temp dir removed; on SIGINT/SIGTERM the temp dir is removed
+ * and the process exits (its workers with it).
  */
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -68,6 +70,13 @@ interface Measured {
 async function measure(plan: DemoPlan, progress: Progress): Promise<Measured> {
   const loadStart = loadavg()[0]!;
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-demo-'));
+  // Ctrl-C or a kill: the workers die with the process, but the image in the temp dir would stay.
+  const onSignal = (sig: NodeJS.Signals): void => {
+    rmSync(dir, { recursive: true, force: true });
+    process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   let host: Host | undefined;
   try {
     progress.step(`booting the host, ${plan.imageMiB} MiB disk image`);
@@ -104,6 +113,8 @@ async function measure(plan: DemoPlan, progress: Progress): Promise<Measured> {
     }
     return { samples, commands: [...ctx.commands.values()], disk, load: [loadStart, loadavg()[0]!] };
   } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
     await host?.close();
     await rm(dir, { recursive: true, force: true });
   }
