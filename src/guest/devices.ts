@@ -41,6 +41,16 @@ export function kernelDisk(devid: number): BlkFront | undefined {
   return sharedDisks.get(devid);
 }
 
+let sharedConsole: ConsoleFront | undefined;
+
+/**
+ * Console 0 of this guest (hvc0), for programs that read their console (a shell):
+ * `kernelConsole()?.onData(bytes => ...)` for input; output goes through `ctx.log` or `write`.
+ */
+export function kernelConsole(): ConsoleFront | undefined {
+  return sharedConsole;
+}
+
 /** The kernel's NetFront for `device/vif/<devid>`, if it started one (started, maybe not up yet). */
 export function kernelNic(devid: number): NetFront | undefined {
   return sharedNics.get(devid);
@@ -70,6 +80,7 @@ export class GuestDevices implements Disposable {
     this.console = ConsoleFront.attach(platform.memory.page(si.consoleFrame as Frame), (h) =>
       platform.events.adopt(si.consolePort as EvtchnPort, h),
     );
+    sharedConsole = this.console;
     this.reactor = new Reactor(() => this.scan(), (err) => this.options.log(`xenbus: ${String(err)}`));
   }
 
@@ -160,6 +171,7 @@ export class GuestDevices implements Disposable {
     await this.reactor.idle();
     await Promise.all([...this.fronts].map(([k, f]) => this.release(k, f)));
     this.fronts.clear();
+    if (sharedConsole === this.console) sharedConsole = undefined;
     this.console.dispose();
     this.store.close();
     this.ring.close();

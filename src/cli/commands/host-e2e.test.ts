@@ -41,6 +41,22 @@ vif = [ 'bridge=xenbr0' ]
 ${extra}
 `;
 
+/** A guest program reading its console (guest/devices.ts kernelConsole), from the same dist tree as the CLI. */
+const ECHO_PROGRAM = `import { kernelConsole } from ${JSON.stringify(new URL('../../guest/devices.js', import.meta.url).href)};
+export default async function main(ctx) {
+  const con = kernelConsole();
+  if (con === undefined) throw new Error('no console');
+  let line = '';
+  con.onData((bytes) => {
+    line += Buffer.from(bytes).toString();
+    let nl;
+    while ((nl = line.indexOf('\\n')) >= 0) { ctx.log('echo: ' + line.slice(0, nl)); line = line.slice(nl + 1); }
+  });
+  ctx.log('echo ready');
+  while (await ctx.running()) await ctx.sleep(100);
+}
+`;
+
 async function withHost(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-e2e-'));
   try {
@@ -164,7 +180,7 @@ describe('xenpv CLI end to end', { concurrency: true }, () => {
     });
   });
 
-  test('reboot with on_reboot=restart (the default) brings the domain back with a new domid; create -F; a guest doing block I/O; two guests pinging over a bridge', async () => {
+  test('reboot with on_reboot=restart (the default) brings the domain back with a new domid; create -F; a guest doing block I/O; two guests pinging over a bridge; console input', async () => {
     await withHost(async (dir) => {
       await writeFile(join(dir, 'r.cfg'), GUEST('r1'));
       await ok(dir, ['create', 'r.cfg']);
@@ -210,6 +226,19 @@ describe('xenpv CLI end to end', { concurrency: true }, () => {
       assert.ok(net['net.0.rx.pkts'] >= 3 && net['net.0.tx.pkts'] >= 3, JSON.stringify(net));
       await ok(dir, ['destroy', 'p1']);
       await ok(dir, ['destroy', 'p2']);
+
+      // Console input: a guest program module (kernel = a path beside the config) echoes hvc0.
+      await writeFile(join(dir, 'echo.mjs'), ECHO_PROGRAM);
+      await writeFile(join(dir, 'e.cfg'), 'name = "e1"\nkernel = "echo.mjs"\nmemory = 4\n');
+      await ok(dir, ['create', 'e.cfg']);
+      const con = spawn(process.execPath, [BIN, 'console', 'e1'], { cwd: dir, env: { ...process.env, XENPV_RUN_DIR: join(dir, 'run') }, stdio: ['pipe', 'pipe', 'pipe'] });
+      let out = '';
+      con.stdout.on('data', (b: Buffer) => (out += b.toString()));
+      await waitFor(async () => out.includes('echo ready'), 10_000);
+      con.stdin.write('hello xenpv\n');
+      await waitFor(async () => out.includes('echo: hello xenpv'), 10_000);
+      con.kill();
+      await ok(dir, ['destroy', 'e1']);
     });
   });
 });
