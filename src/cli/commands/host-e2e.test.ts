@@ -62,8 +62,10 @@ async function withHost(fn: (dir: string) => Promise<void>): Promise<void> {
   try {
     await truncate(await writeFile(join(dir, 'disk.img'), '').then(() => join(dir, 'disk.img')), 4 << 20);
     await ok(dir, ['host', 'start']);
+    const before = await callHost<HostAccounting>(join(dir, 'run'), 'accounting');
     await fn(dir);
     const acct = await callHost<HostAccounting>(join(dir, 'run'), 'accounting');
+    assert.deepEqual([acct.dom0Watches, acct.dom0Transactions], [before.dom0Watches, 0], 'dom0 watches/transactions back to the host\'s own');
     assert.deepEqual(
       { domains: acct.domains, zombies: acct.zombies, guestFrames: acct.guestFrames, dom0Ports: acct.dom0Ports, maptrack: acct.dom0Maptrack,
         pins: acct.foreignPins, leftovers: acct.storeLeftovers, consoles: acct.consoles, storeDomains: acct.storeDomains, storeAccounting: acct.storeAccounting },

@@ -17,9 +17,11 @@ async function withHost(fn: (host: Host, dir: string) => Promise<void>): Promise
   await truncate(join(dir, 'disk.img'), 1 << 20);
   const host = await Host.start({ runDir: join(dir, 'run'), storeSocket: false, maxMachineBytes: 2 ** 28 });
   const base = host.hv.framesInUse;
+  const watches = (await accounting(host, base)).dom0Watches;
   try {
     await fn(host, dir);
     const a = await accounting(host, base);
+    assert.deepEqual([a.dom0Watches, a.dom0Transactions], [watches, 0]);
     assert.deepEqual(
       [a.domains, a.zombies, a.guestFrames, a.dom0Ports, a.dom0Maptrack, a.foreignPins, a.storeLeftovers, a.consoles, a.storeAccounting],
       [0, 0, 0, 0, 0, 0, [], 0, []],

@@ -120,6 +120,9 @@ export interface HostAccounting {
   readonly storeLeftovers: readonly string[];
   readonly consoles: number;
   readonly storeAccounting: readonly string[];
+  /** Watches and open transactions held by dom0's store connections (the host's own baseline stays). */
+  readonly dom0Watches: number;
+  readonly dom0Transactions: number;
 }
 
 export async function accounting(host: Host, dom0Frames: number): Promise<HostAccounting> {
@@ -154,5 +157,7 @@ export async function accounting(host: Host, dom0Frames: number): Promise<HostAc
     storeLeftovers: leftovers,
     consoles: host.consoles.list().length,
     storeAccounting: host.xs.daemon.checkAccounting(),
+    dom0Watches: host.xs.daemon.watchUsage(0).count,
+    dom0Transactions: host.xs.daemon.transactionCount(0),
   };
 }
