@@ -15,7 +15,7 @@ import { BENCH_SCHEMA, machineInfo, nowNs } from '../harness.js';
 import { makeDiskImage, nativeDisk, pvDiskJob, PV_JOBS, type DiskPvOutcome } from './disk.js';
 import { DemoSamples } from './figures.js';
 import { EXAMPLE_IMAGE, type DemoContext } from './guests.js';
-import { nativeNetRound, pvNetRound, UDP_PAYLOAD } from './net.js';
+import { nativeNetRound, PV_NET_STEPS, pvNetRound, UDP_PAYLOAD } from './net.js';
 import { FULL_PLAN, QUICK_PLAN, type DemoPlan } from './plan.js';
 import { Progress, type ProgressSink } from './progress.js';
 import { EMULATED_STATUS, jsonRow, terminalText, writeDemoReport, type DemoReport, type WrittenReport } from './report.js';
@@ -37,8 +37,8 @@ export interface DemoOutcome {
   readonly files: WrittenReport;
 }
 
-/** Steps per round: PV disk jobs + native disk + three PV network steps + native network. */
-const stepsPerRound = PV_JOBS + 1 + 3 + 1;
+/** Steps per round: PV disk jobs + native disk + PV network steps + native network. */
+const stepsPerRound = PV_JOBS + 1 + PV_NET_STEPS + 1;
 
 export async function runDemo(options: DemoOptions): Promise<DemoOutcome> {
   const plan = options.quick ? QUICK_PLAN : FULL_PLAN;
@@ -69,55 +69,70 @@ interface Measured {
 
 async function measure(plan: DemoPlan, progress: Progress): Promise<Measured> {
   const loadStart = loadavg()[0]!;
+  return withScratchDir(async (dir) => {
+    progress.step(`booting the host, ${plan.imageMiB} MiB disk image`);
+    const image = join(dir, EXAMPLE_IMAGE);
+    makeDiskImage(image, plan.imageMiB);
+    const host = await Host.start({ runDir: join(dir, 'run'), storeSocket: false, maxMachineBytes: 2 ** 30 });
+    try {
+      const ctx: DemoContext = { host, baseDir: dir, commands: new Map(), step: (w) => progress.step(w) };
+      const samples = new DemoSamples();
+      const disk = await runRounds(ctx, plan, image, samples);
+      return { samples, commands: [...ctx.commands.values()], disk, load: [loadStart, loadavg()[0]!] };
+    } finally {
+      await host.close();
+    }
+  });
+}
+
+/** A temp dir for the image and the host's run dir, removed afterwards — also on Ctrl-C or a kill. */
+async function withScratchDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-demo-'));
-  // Ctrl-C or a kill: the workers die with the process, but the image in the temp dir would stay.
+  // The workers die with the process, but the image in the temp dir would stay.
   const onSignal = (sig: NodeJS.Signals): void => {
     rmSync(dir, { recursive: true, force: true });
     process.exit(128 + (sig === 'SIGINT' ? 2 : 15));
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  let host: Host | undefined;
   try {
-    progress.step(`booting the host, ${plan.imageMiB} MiB disk image`);
-    const image = join(dir, EXAMPLE_IMAGE);
-    makeDiskImage(image, plan.imageMiB);
-    host = await Host.start({ runDir: join(dir, 'run'), storeSocket: false, maxMachineBytes: 2 ** 30 });
-    const ctx: DemoContext = { host, baseDir: dir, commands: new Map(), step: (w) => progress.step(w) };
-    const samples = new DemoSamples();
-    let disk: DiskPvOutcome | undefined;
-    for (let round = 0; round < plan.rounds; round++) {
-      // Alternate which path goes first, so neither always runs on a machine the other warmed.
-      const parts = [
-        async () => {
-          for (let j = 0; j < PV_JOBS; j++) {
-            const o = await pvDiskJob(ctx, plan, samples, j);
-            disk ??= o;
-          }
-        },
-        async () => {
-          progress.step('disk natively: pread/pwrite on the same image');
-          nativeDisk(image, plan, samples);
-        },
-      ];
-      const netParts = [
-        () => pvNetRound(ctx, plan, samples),
-        async () => {
-          progress.step('network natively: loopback UDP stream and echo');
-          await nativeNetRound(plan, samples);
-        },
-      ];
-      const order = round % 2 === 0 ? [0, 1] : [1, 0];
-      for (const i of order) await parts[i]!();
-      for (const i of order) await netParts[i]!();
-    }
-    return { samples, commands: [...ctx.commands.values()], disk, load: [loadStart, loadavg()[0]!] };
+    return await fn(dir);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    await host?.close();
     await rm(dir, { recursive: true, force: true });
   }
+}
+
+/** The rounds: disk PV and native, then network PV and native; odd rounds run native first. */
+async function runRounds(ctx: DemoContext, plan: DemoPlan, image: string, samples: DemoSamples): Promise<DiskPvOutcome | undefined> {
+  let disk: DiskPvOutcome | undefined;
+  const diskParts = [
+    async () => {
+      for (let j = 0; j < PV_JOBS; j++) {
+        const o = await pvDiskJob(ctx, plan, samples, j);
+        disk ??= o; // the first job's negotiation, for the notes
+      }
+    },
+    async () => {
+      ctx.step('disk natively: pread/pwrite on the same image');
+      nativeDisk(image, plan, samples);
+    },
+  ];
+  const netParts = [
+    () => pvNetRound(ctx, plan, samples),
+    async () => {
+      ctx.step('network natively: loopback UDP stream and echo');
+      await nativeNetRound(plan, samples);
+    },
+  ];
+  for (let round = 0; round < plan.rounds; round++) {
+    // Alternate which path goes first, so neither always runs on a machine the other warmed.
+    const order = round % 2 === 0 ? [0, 1] : [1, 0];
+    for (const i of order) await diskParts[i]!();
+    for (const i of order) await netParts[i]!();
+  }
+  return disk;
 }
 
 /** What the PV UDP stream lost, when it lost anything worth saying. */
@@ -137,7 +152,7 @@ function notes(plan: DemoPlan, m: Measured): string[] {
     `Disk: a ${plan.imageMiB} MiB raw image created sparse in a temp dir, then filled with random bytes (a hole reads faster than data); the machine has the RAM to keep it in the page cache, so this measures the I/O path, not a device.`,
     `Disk through PV: builtin:fio in the guest on xvda (BlkFront), ${plan.diskSeconds} s per job, time_based; blkback in dom0 over the raw file${b === undefined ? '' : ` (negotiated: ${b.queues} queue(s), ${b.ringPages} ring page(s), persistent grants ${b.persistent ? 'on' : 'off'})`}. QD32 = 32 requests in flight.`,
     `Disk natively: synchronous pread/pwrite from one thread on the same file (${plan.diskSeconds} s per kind); one request in flight, so it is the baseline of QD32 and QD1 alike. Latency: fio's mean in the guest vs the loop's time per request.`,
-    `Network through PV: three guests on xenbr0: builtin:udp-recv, builtin:ping (${plan.pings} echoes, one every ${plan.pingIntervalMs} ms, 56 data bytes; the figure is the median of the per-reply times ping prints, the mean is in demo.json), builtin:udp-send (${UDP_PAYLOAD}-byte payloads, ${plan.udpMs} ms, unpaced). Mbit/s of UDP payload as the receiver counted it; losses are in demo.json.`,
+    `Network through PV: guests on xenbr0: builtin:ping against a guest running builtin:udp-recv (${plan.pings} echoes, one every ${plan.pingIntervalMs} ms, 56 data bytes; the figure is the median of the per-reply times ping prints, the mean is in demo.json), then builtin:udp-send to another builtin:udp-recv (${UDP_PAYLOAD}-byte payloads, ${plan.udpMs} ms, unpaced). Mbit/s of UDP payload as the receiver counted it; losses are in demo.json.`,
     `Network natively: a loopback UDP socket pair in this process (${UDP_PAYLOAD}-byte payloads, at most 128 in flight, ${plan.udpMs} ms) and a loopback UDP echo (${plan.pings} sequential round trips of 56 bytes, median).`,
     `dom0 CPU per GiB: PV = every thread of the process except the guests' vCPU threads (blkback/netback/bridge on the main thread, libuv's pool doing blkback's pread/pwrite, V8 helpers), over the guest job's own timed window, read from /proc/self/task/*/schedstat; native = the thread doing the I/O (disk) or the whole process (network: it is sender, kernel path and receiver at once).`,
     `${plan.rounds} round(s); each figure is the median over rounds, the PV and native parts of a round alternate which goes first.`,
