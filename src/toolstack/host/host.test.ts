@@ -95,3 +95,12 @@ test('a missing image fails create and leaves nothing behind', async () => {
     assert.equal(host.domains.size, 0);
   });
 });
+
+test('on_crash=restart stops after a few restarts of a guest that crashes at once', async () => {
+  await withHost(async (host) => {
+    await host.create(cfg('name = "loop"\nkernel = "builtin:crash"\non_crash = "restart"'));
+    await until(() => host.domains.size === 0 && host.quiescent, 15_000);
+    // The first domid and five restarts: the domain ids went up to 6 before it was given up.
+    assert.ok(host.hv.info(6) === undefined && host.list().length === 1);
+  });
+});

@@ -36,6 +36,8 @@ export interface HostOptions {
 
 export type ShutdownRequest = 'poweroff' | 'reboot';
 
+const MAX_QUICK_RESTARTS = 5;
+
 export class Host {
   readonly domains = new Map<number, Domain>();
   readonly devices: HostDevices;
@@ -43,6 +45,7 @@ export class Host {
   private readonly busy = new Set<number>();
   private readonly destroying = new Map<number, Promise<void>>();
   private readonly lastUsage = new Map<number, { activeMs: number; idleMs: number }>();
+  private readonly quickRestarts = new Map<string, number>();
   private closed = false;
 
   private constructor(
@@ -139,10 +142,17 @@ export class Host {
     const end = Date.now() + waitMs;
     while (Date.now() < end) {
       const cur = this.domains.get(d.domid);
-      if (cur !== d || (d.handled && this.hv.info(d.domid)?.state === 'shutdown')) return;
+      if (cur !== d) return;
+      // Shut down and its action taken, but kept (on_poweroff=preserve): done too.
+      if (d.handled && !this.busy.has(d.domid) && this.hv.info(d.domid)?.state === 'shutdown') return;
       await new Promise((r) => setTimeout(r, 20));
     }
     throw new XenpvError('ETIMEDOUT', `domain ${d.config.name} did not shut down within ${waitMs} ms`);
+  }
+
+  /** No shutdown action (destroy, restart) in progress. */
+  get quiescent(): boolean {
+    return this.busy.size === 0 && this.destroying.size === 0;
   }
 
   /**
@@ -206,6 +216,7 @@ export class Host {
       if (action === 'preserve') return;
       await this.destroy(domid);
       if (action === 'restart' || action === 'rename-restart' || action === 'coredump-restart') {
+        if (this.restartLoop(d)) return;
         await this.create(d.config, { baseDir: d.baseDir });
       }
     } catch (err) {
@@ -213,6 +224,20 @@ export class Host {
     } finally {
       this.busy.delete(domid);
     }
+  }
+
+  /**
+   * A guest that dies within a second of every start (a crash loop with on_crash=restart)
+   * is restarted at most MAX_QUICK_RESTARTS times in a row, then left destroyed.
+   */
+  private restartLoop(d: Domain): boolean {
+    const name = d.config.name;
+    const quick = Date.now() - d.createdAt < 1000 ? (this.quickRestarts.get(name) ?? 0) + 1 : 0;
+    this.quickRestarts.set(name, quick);
+    if (quick <= MAX_QUICK_RESTARTS) return false;
+    this.quickRestarts.delete(name);
+    this.options.log?.(`${name}: restarted ${MAX_QUICK_RESTARTS} times within a second of starting; not restarting again`);
+    return true;
   }
 
   private checkOpen(): void {
