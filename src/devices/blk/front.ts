@@ -519,10 +519,13 @@ export class BlkFront {
     await this.dispose(timeoutMs);
   }
 
-  /** Stop following the backend, drop the rings, fail what is pending, reclaim grants (bounded wait). */
+  /**
+   * Stop following the backend, drop the rings, fail what is pending, write Closed (so the
+   * backend unmaps), and reclaim every grant (bounded wait).
+   */
   async dispose(timeoutMs = 10_000): Promise<void> {
     this.ownWatch?.dispose();
-    await this.device?.destroy('shutdown');
+    await this.device?.shutdown();
     const queues = this.queues;
     this.queues = [];
     this.requeue(queues.flatMap((q) => q.dispose()));
