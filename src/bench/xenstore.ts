@@ -164,6 +164,18 @@ function summarizeRuns(name: string, runs: readonly Sample[]): BenchResult {
   return summarize(name, 'ops/s', 'higher', values, extras);
 }
 
+/**
+ * The ratio of two figures round by round (they ran next to each other in every round), as a
+ * result of its own: on a loaded machine its median moves less than the ratio of the medians
+ * the comparisons report.
+ */
+function paired(name: string, samples: ReadonlyMap<string, readonly Sample[]>, value: Config, baseline: Config): BenchResult {
+  const rate = (r: Sample): number => r.ops / (r.elapsedNs / 1e9);
+  const v = samples.get(value.name)!;
+  const b = samples.get(baseline.name)!;
+  return summarize(name, 'ratio', 'higher', v.map((r, i) => rate(r) / rate(b[i]!)));
+}
+
 function memoryRun(nodes: number): Promise<MemoryReport> {
   return new Promise((resolve, reject) => {
     const w = new Worker(here('memory-worker.js'), { workerData: { nodes } });
@@ -219,7 +231,11 @@ export const xenstoreSuite: BenchSuite = {
     }
     const results = [...samples].map(([name, runs]) => summarizeRuns(name, runs));
     const by = (name: string): BenchResult => results.find((r) => r.name === name)!;
-    results.push(await memory(plan));
+    results.push(
+      paired('xenstore.paired_ratio.read_1client_vs_echo', samples, config('socket', 'read', 1), config('echo', 'read', 1)),
+      paired('xenstore.paired_ratio.read_64clients_vs_1client', samples, config('socket', 'read', MANY), config('socket', 'read', 1)),
+      await memory(plan),
+    );
     const read1 = by(config('socket', 'read', 1).name);
     return {
       results,

@@ -16,6 +16,8 @@ import { connectSocket, XsClient } from '../../xenstore/client/index.js';
 import { serve, type ClientJob, type Reply, type Request, type RunReport, type XsBenchOp } from './messages.js';
 import { GUEST_BASE, prepare, READ_REPLY_BYTES, readRequestBytes, runOp, socketBase } from './workload.js';
 
+const STALL_MS = 10_000;
+
 interface StoreClient {
   readonly xs: XsClient;
   readonly base: string;
@@ -116,6 +118,16 @@ async function timed(n: number, loop: Loop, warmupMs: number, durationMs: number
   await sleep(warmupMs);
   const [c0, t0, e0] = [sum(), process.hrtime.bigint(), performance.eventLoopUtilization()];
   await sleep(durationMs);
+  // The window lasts until at least one operation ends in it (a short run on a loaded machine
+  // can see none); a path that completes nothing for STALL_MS is broken, not slow.
+  for (let waited = 0; sum() === c0; waited += 5) {
+    if (waited >= STALL_MS) {
+      stopped = true;
+      void Promise.allSettled(loops); // they fail when the connections close: not unhandled
+      throw new Error(`no operation completed in ${STALL_MS} ms`);
+    }
+    await sleep(5);
+  }
   const [c1, t1, e1] = [sum(), process.hrtime.bigint(), performance.eventLoopUtilization(e0)];
   stopped = true;
   const retries = (await Promise.all(loops)).reduce((a, b) => a + b, 0);
