@@ -38,10 +38,8 @@ export async function attachConsole(domain: string): Promise<void> {
     };
     if (tty) process.stdin.setRawMode(true);
     process.stdin.on('data', onInput);
-    const show = (buf: Buffer): void => {
-      // Raw mode: the terminal no longer maps \n to \r\n; do it as a tty's onlcr would.
-      process.stdout.write(tty ? Buffer.from(buf.toString('binary').replace(/\r?\n/g, '\r\n'), 'binary') : buf);
-    };
+    // libuv's raw mode keeps ONLCR on output, so the guest's bytes go out unchanged.
+    const show = (buf: Buffer): void => void process.stdout.write(buf);
     if (first.length > 0) show(first);
     sock.on('data', (b: Buffer | string) => show(typeof b === 'string' ? Buffer.from(b, 'binary') : b));
     sock.on('close', done);

@@ -182,7 +182,7 @@ describe('xenpv CLI end to end', { concurrency: true }, () => {
     });
   });
 
-  test('reboot with on_reboot=restart (the default) brings the domain back with a new domid; create -F; a guest doing block I/O; two guests pinging over a bridge; console input', async () => {
+  test('reboot with on_reboot=restart (the default) brings the domain back with a new domid; create -F; a guest doing block I/O; two guests pinging over a bridge; console input, on a pipe and on a terminal (Ctrl+] detaches)', async () => {
     await withHost(async (dir) => {
       await writeFile(join(dir, 'r.cfg'), GUEST('r1'));
       await ok(dir, ['create', 'r.cfg']);
@@ -239,7 +239,31 @@ describe('xenpv CLI end to end', { concurrency: true }, () => {
       await waitFor(async () => out.includes('echo ready'), 10_000);
       con.stdin.write('hello xenpv\n');
       await waitFor(async () => out.includes('echo: hello xenpv'), 10_000);
+      const conExit = new Promise((r) => con.once('exit', r));
       con.kill();
+      await conExit;
+
+      // On a terminal (a pty from util-linux script): raw mode, input reaches the guest, and
+      // Ctrl+] detaches. The console has one reader at a time (EBUSY): the killed one may
+      // still be detaching, so a refused attach is tried again.
+      if (existsSync('/usr/bin/script')) {
+        let seen = '';
+        for (let attempt = 0; attempt < 10 && !seen.includes('echo: on a tty'); attempt++) {
+          const tty = spawn('/usr/bin/script', ['-qec', `${process.execPath} ${BIN} console e1`, '/dev/null'], {
+            cwd: dir, env: { ...process.env, XENPV_RUN_DIR: join(dir, 'run') }, stdio: ['pipe', 'pipe', 'pipe'],
+          });
+          seen = '';
+          tty.stdout.on('data', (b: Buffer) => (seen += b.toString()));
+          let code: number | null | undefined;
+          const exited = new Promise<number | null>((r) => tty.once('exit', (c) => r((code = c))));
+          const typing = setInterval(() => tty.stdin.write('on a tty\n'), 300);
+          await waitFor(async () => seen.includes('echo: on a tty') || code !== undefined, 10_000).finally(() => clearInterval(typing));
+          if (code !== undefined) continue;
+          tty.stdin.write('\x1d');
+          assert.equal(await exited, 0);
+        }
+        assert.ok(seen.includes('echo: on a tty\r\n'), seen);
+      }
       await ok(dir, ['destroy', 'e1']);
     });
   });
