@@ -65,69 +65,97 @@ export function overridesFor(spec: GuestSpec): string[] {
 
 /** Create `spec` from the example config (paused), wire its console, unpause it. */
 export async function startGuest(ctx: DemoContext, spec: GuestSpec): Promise<RunningGuest> {
-  const { host, baseDir } = ctx;
   ctx.commands.set(spec.name, createCommand(spec));
   const cfg = await loadDomainConfig(EXAMPLE_CONFIG, { overrides: overridesFor(spec) });
-  const domain = await host.create(cfg, { paused: true, baseDir });
-  const domid = domain.domid;
-  const lines: { text: string; at: number }[] = [];
-  let wake: (() => void) | undefined;
-  let ended: DomainInfo | undefined;
-  const onConsole = (d: number, text: string): void => {
-    if (d !== domid) return;
-    if (lines.length < 1000) lines.push({ text, at: performance.now() });
-    wake?.();
-  };
-  const onShutdown = (d: number, info: DomainInfo | undefined): void => {
-    if (d !== domid || info?.state !== 'shutdown') return;
-    ended = info;
-    wake?.();
-  };
-  host.hv.on('console', onConsole);
-  host.hv.on('shutdown', onShutdown);
-  const detach = (): void => {
-    host.hv.off('console', onConsole);
-    host.hv.off('shutdown', onShutdown);
-  };
-  const consoleText = (): string => lines.map((l) => l.text).join('\n');
+  const domain = await ctx.host.create(cfg, { paused: true, baseDir: ctx.baseDir });
+  const guest = new DemoGuest(ctx.host, domain, spec.name);
+  ctx.host.unpause(domain.domid);
+  return guest;
+}
 
-  /** The first console line `pick` accepts; fails if the guest stops otherwise than by poweroff, or on timeout. */
-  const first = async <T>(what: string, pick: (text: string) => T | undefined, timeoutMs: number): Promise<{ value: T; at: number }> => {
-    const end = performance.now() + timeoutMs;
-    for (;;) {
-      for (const l of lines) {
-        const v = pick(l.text);
-        if (v !== undefined) return { value: v, at: l.at };
-      }
-      if (ended !== undefined && ended.shutdownReason !== 'poweroff') {
-        throw new XenpvError('EIO', `guest ${spec.name} ${ended.shutdownReason ?? 'stopped'}: ${ended.message ?? ''}\n${consoleText()}`);
-      }
-      if (performance.now() > end) throw new XenpvError('ETIMEDOUT', `guest ${spec.name} printed no ${what} within ${timeoutMs} ms\n${consoleText()}`);
-      // Woken by the next console line or shutdown; the timeout bounds the wait.
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, 50);
-        wake = () => {
-          clearTimeout(t);
-          r();
-        };
-      });
-      wake = undefined;
-    }
-  };
-  const json = <T>(key: string, timeoutMs: number) => first(`"${key}" line`, (t) => parseJsonLine(t, key) as T | undefined, timeoutMs);
-  const line = async (re: RegExp, timeoutMs: number) => (await first(String(re), (t) => (re.test(t) ? t : undefined), timeoutMs)).value;
+/** Console lines kept per guest at most: each program prints a handful. */
+const MAX_LINES = 1000;
 
-  const finish = async (): Promise<void> => {
-    detach();
-    if (host.domains.get(domid) !== domain) return; // its poweroff already destroyed it
-    await host.destroy(domid).catch((err: unknown) => {
+class DemoGuest implements RunningGuest {
+  readonly domid: number;
+  private readonly lines: { text: string; at: number }[] = [];
+  private ended: DomainInfo | undefined;
+  private wake: (() => void) | undefined;
+
+  private readonly onConsole = (d: number, text: string): void => {
+    if (d !== this.domid) return;
+    if (this.lines.length < MAX_LINES) this.lines.push({ text, at: performance.now() });
+    this.wake?.();
+  };
+
+  private readonly onShutdown = (d: number, info: DomainInfo | undefined): void => {
+    if (d !== this.domid || info?.state !== 'shutdown') return;
+    this.ended = info;
+    this.wake?.();
+  };
+
+  constructor(
+    private readonly host: Host,
+    readonly domain: Domain,
+    private readonly name: string,
+  ) {
+    this.domid = domain.domid;
+    host.hv.on('console', this.onConsole);
+    host.hv.on('shutdown', this.onShutdown);
+  }
+
+  consoleLines(): string[] {
+    return this.lines.map((l) => l.text);
+  }
+
+  json<T>(key: string, timeoutMs: number): Promise<{ value: T; at: number }> {
+    return this.first(`"${key}" line`, (t) => parseJsonLine(t, key) as T | undefined, timeoutMs);
+  }
+
+  async line(re: RegExp, timeoutMs: number): Promise<string> {
+    return (await this.first(String(re), (t) => (re.test(t) ? t : undefined), timeoutMs)).value;
+  }
+
+  async finish(): Promise<void> {
+    this.host.hv.off('console', this.onConsole);
+    this.host.hv.off('shutdown', this.onShutdown);
+    if (this.host.domains.get(this.domid) !== this.domain) return; // its poweroff already destroyed it
+    await this.host.destroy(this.domid).catch((err: unknown) => {
       // ESRCH: on_poweroff="destroy" got there first, between the check and the call.
       if (!(err instanceof XenpvError && err.code === 'ESRCH')) throw err;
     });
-  };
+  }
 
-  host.unpause(domid);
-  return { domain, domid, json, line, finish, consoleLines: () => lines.map((l) => l.text) };
+  /** The first console line `pick` accepts; fails if the guest stops otherwise than by poweroff, or on timeout. */
+  private async first<T>(what: string, pick: (text: string) => T | undefined, timeoutMs: number): Promise<{ value: T; at: number }> {
+    const end = performance.now() + timeoutMs;
+    for (;;) {
+      for (const l of this.lines) {
+        const v = pick(l.text);
+        if (v !== undefined) return { value: v, at: l.at };
+      }
+      const e = this.ended;
+      if (e !== undefined && e.shutdownReason !== 'poweroff') {
+        throw new XenpvError('EIO', `guest ${this.name} ${e.shutdownReason ?? 'stopped'}: ${e.message ?? ''}\n${this.consoleLines().join('\n')}`);
+      }
+      if (performance.now() > end) {
+        throw new XenpvError('ETIMEDOUT', `guest ${this.name} printed no ${what} within ${timeoutMs} ms\n${this.consoleLines().join('\n')}`);
+      }
+      await this.nextEvent();
+    }
+  }
+
+  /** Until the next console line or shutdown, at most 50 ms. */
+  private async nextEvent(): Promise<void> {
+    await new Promise<void>((r) => {
+      const t = setTimeout(r, 50);
+      this.wake = () => {
+        clearTimeout(t);
+        r();
+      };
+    });
+    this.wake = undefined;
+  }
 }
 
 function parseJsonLine(text: string, key: string): unknown {
