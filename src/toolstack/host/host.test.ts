@@ -104,3 +104,32 @@ test('on_crash=restart stops after a few restarts of a guest that crashes at onc
     assert.ok(host.hv.info(6) === undefined && host.list().length === 1);
   });
 });
+
+test('two store clients in one guest share its ring: replies and same-token watches stay apart', async () => {
+  await withHost(async (host, dir) => {
+    // A guest program opening two connections through platform.openStore() (guest/store-ring.ts).
+    await writeFile(join(dir, 'two.mjs'), `export default async function main(ctx) {
+  const { XsClient } = await import(${JSON.stringify(new URL('../../xenstore/client/index.js', import.meta.url).href)});
+  const a = new XsClient(await ctx.platform.openStore());
+  const b = new XsClient(await ctx.platform.openStore());
+  const home = '/local/domain/' + ctx.domid + '/data';
+  const wa = a.watch(home + '/x', 'T');
+  const wb = b.watch(home + '/y', 'T');
+  await Promise.all([wa.ready, wb.ready]);
+  const ia = wa[Symbol.asyncIterator](), ib = wb[Symbol.asyncIterator]();
+  const first = [(await ia.next()).value.path, (await ib.next()).value.path];
+  await Promise.all([a.write(home + '/x', '1'), b.write(home + '/y', '2')]);
+  const second = [(await ia.next()).value.path, (await ib.next()).value.path];
+  const reads = await Promise.all([a.readString(home + '/y'), b.readString(home + '/x')]);
+  ctx.log(JSON.stringify({ first, second, reads }));
+  a.close(); b.close();
+}
+`);
+    const d = await host.create(cfg(`name = "two"\nkernel = "two.mjs"\non_poweroff = "preserve"`), { baseDir: dir });
+    await until(() => host.hv.info(d.domid)?.state === 'shutdown', 10_000);
+    const line = host.hv.console(d.domid).find((l) => l.startsWith('{'));
+    const home = `/local/domain/${d.domid}/data`;
+    assert.deepEqual(JSON.parse(line ?? 'null'), { first: [`${home}/x`, `${home}/y`], second: [`${home}/x`, `${home}/y`], reads: ['2', '1'] });
+    await host.destroy('two');
+  });
+});

@@ -10,7 +10,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { SHUTDOWN_crash } from '../../abi/sched.js';
 import { XenpvError } from '../../base/index.js';
 import { loadDomainConfig } from '../config/index.js';
@@ -177,6 +177,8 @@ export async function listenControl(host: Host, path: string, baseFrames: number
     server.once('error', rej);
     server.listen(path, () => res());
   });
+  // Whoever can talk to this socket can create domains from any file the host can read.
+  await chmod(path, 0o600);
   return {
     server,
     stopped,
