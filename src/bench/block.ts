@@ -44,6 +44,8 @@ type Figure = { unit: string; better: Better; values: number[]; extras: Record<s
 
 class Samples {
   readonly figures = new Map<string, Figure>();
+  /** Figures that could not be measured on this machine, and why. */
+  readonly unavailable = new Set<string>();
   keep = false;
 
   add(name: string, unit: string, better: Better, value: number, extra?: Record<string, number>): void {
@@ -97,7 +99,15 @@ function nativePart(plan: Plan, image: string, s: Samples, seed: number): void {
  * of the transport (ring, grants, events, two threads), the rest is the storage layer's.
  */
 async function storagePart(plan: Plan, image: string, direct: boolean, s: Samples, seed: number): Promise<void> {
-  const storage = await openStorage({ format: 'raw', target: image, direct });
+  let storage;
+  try {
+    storage = await openStorage({ format: 'raw', target: image, direct });
+  } catch (err) {
+    // tmpfs and some other file systems refuse O_DIRECT: say so instead of failing the suite.
+    if (!direct) throw err;
+    s.unavailable.add(`native_direct: not measured, O_DIRECT refused on ${tmpdir()}: ${err instanceof Error ? err.message : String(err)}`);
+    return;
+  }
   try {
     for (const j of JOBS) {
       const o = await storageLoop(storage, j.kind as NativeKind, j.bs, j.qd === 0 ? plan.seqDepth : j.qd, plan.jobSeconds, seed);
@@ -220,7 +230,7 @@ export const blockSuite: BenchSuite = {
       const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
       // performance.md §4.6: report every benchmark with the neighbour load at the time.
       const note = `machine load (1/5/15-min load average on ${cpus().length} cores): ${load(load0)} at start, ${load(loadavg())} at end; the PV path needs three threads (guest, blkback, libuv pool) to wake each other, so it suffers more from a loaded machine than the one-thread native loop.`;
-      return { ...out, notes: [...(out.notes ?? []), note] };
+      return { ...out, notes: [...(out.notes ?? []), ...s.unavailable, note] };
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
