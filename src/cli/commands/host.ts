@@ -77,7 +77,15 @@ async function status(): Promise<void> {
 }
 
 export function registerHost(program: Command): void {
-  const host = program.command('host').description('the host daemon: hypervisor model, xenstored, console daemon, backends');
+  const host = program
+    .command('host')
+    .description('the host daemon: hypervisor model, xenstored, console daemon, backends')
+    .addHelpText(
+      'after',
+      '\nRun dir: $XENPV_RUN_DIR, else /run/xenpv (root), $XDG_RUNTIME_DIR/xenpv or ~/.xenpv/run.\n' +
+        'It holds control.sock, xenstored.sock (XENSTORED_PATH for xenstore-* tools), host.pid, host.log\n' +
+        'and guest-<name>.log console logs. Hosts with different run dirs run side by side.',
+    );
   host
     .command('start')
     .description('start the host (returns once it is ready); run dir: $XENPV_RUN_DIR')

@@ -43,7 +43,13 @@ export class HostClient {
     while (!this.streaming && (nl = this.buf.indexOf('\n')) >= 0) {
       const line = this.buf.slice(0, nl);
       this.buf = this.buf.slice(nl + 1);
-      const msg = JSON.parse(line) as { id: number; ok: boolean; result?: unknown; error?: { code: string; message: string } };
+      let msg: { id: number; ok: boolean; result?: unknown; error?: { code: string; message: string } };
+      try {
+        msg = JSON.parse(line) as typeof msg;
+      } catch {
+        this.socket.destroy(new XenpvError('EPROTO', `garbage from the host's control socket (run dir ${this.runDir})`));
+        return;
+      }
       const w = this.waiting.get(msg.id);
       if (w === undefined) continue;
       this.waiting.delete(msg.id);
