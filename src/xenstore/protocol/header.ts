@@ -27,24 +27,36 @@ export interface XsMessage {
   readonly payload: Uint8Array;
 }
 
+// Byte arithmetic rather than a DataView per header: on Node 20 constructing the DataView
+// cost 4-5x the whole encode, and every request and reply pays it (bench xenstore profile).
+function putU32(out: Uint8Array, at: number, v: number): void {
+  out[at] = v;
+  out[at + 1] = v >>> 8;
+  out[at + 2] = v >>> 16;
+  out[at + 3] = v >>> 24;
+}
+
+function getU32(bytes: Uint8Array, at: number): number {
+  return (bytes[at]! | (bytes[at + 1]! << 8) | (bytes[at + 2]! << 16) | (bytes[at + 3]! << 24)) >>> 0;
+}
+
 export function encodeHeader(h: XsHeader, out = new Uint8Array(HEADER_SIZE), offset = 0): Uint8Array {
-  const dv = new DataView(out.buffer, out.byteOffset + offset, HEADER_SIZE);
-  dv.setUint32(0, h.type >>> 0, true);
-  dv.setUint32(4, h.reqId >>> 0, true);
-  dv.setUint32(8, h.txId >>> 0, true);
-  dv.setUint32(12, h.len >>> 0, true);
+  if (offset < 0 || out.length - offset < HEADER_SIZE) throw new RangeError('no room for a header');
+  putU32(out, offset, h.type);
+  putU32(out, offset + 4, h.reqId);
+  putU32(out, offset + 8, h.txId);
+  putU32(out, offset + 12, h.len);
   return out;
 }
 
 /** Decode 16 bytes at `offset`. The caller guarantees they are there (RangeError otherwise). */
 export function decodeHeader(bytes: Uint8Array, offset = 0): XsHeader {
-  if (bytes.length - offset < HEADER_SIZE) throw new RangeError('short header');
-  const dv = new DataView(bytes.buffer, bytes.byteOffset + offset, HEADER_SIZE);
+  if (offset < 0 || bytes.length - offset < HEADER_SIZE) throw new RangeError('short header');
   return {
-    type: dv.getUint32(0, true),
-    reqId: dv.getUint32(4, true),
-    txId: dv.getUint32(8, true),
-    len: dv.getUint32(12, true),
+    type: getU32(bytes, offset),
+    reqId: getU32(bytes, offset + 4),
+    txId: getU32(bytes, offset + 8),
+    len: getU32(bytes, offset + 12),
   };
 }
 
