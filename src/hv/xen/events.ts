@@ -11,7 +11,7 @@
 import { readSync, writeSync } from 'node:fs';
 import { XenpvError, errorCode, trackResource, type DomId, type EvtchnPort } from '../../base/index.js';
 import type { EventOps, EvtchnBinding } from '../platform.js';
-import { check, ioc, type Native } from './ffi.js';
+import { check, ioc, trace, type Native } from './ffi.js';
 import { FdPoller } from './poller.js';
 
 // <xen/sys/evtchn.h>
@@ -129,6 +129,7 @@ export class XenEventOps implements EventOps {
   private run(port: EvtchnPort): void {
     const h = this.handlers.get(port);
     if (h === undefined) return;
+    trace(`event port ${port}`);
     try {
       h.handler();
     } catch (err) {

@@ -8,6 +8,7 @@
  * Loading can fail (no koffi binary for this machine, no glibc): `loadNative()` then answers
  * with the reason instead of throwing, so the rest of xenpv works without it.
  */
+import { writeSync } from 'node:fs';
 import { XenpvError } from '../../base/index.js';
 
 type KoffiModule = typeof import('koffi');
@@ -75,6 +76,15 @@ export async function loadNative(): Promise<NativeResult> {
   return cached;
 }
 
+/**
+ * XENPV_XEN_TRACE=1: every native call is written to stderr synchronously, so that the last
+ * line before a crash in native code names the call (diagnostics on a real dom0).
+ */
+export const tracing = process.env['XENPV_XEN_TRACE'] === '1';
+export function trace(msg: string): void {
+  if (tracing) writeSync(2, `xen-trace ${msg}\n`);
+}
+
 function bindLibc(koffi: KoffiModule): Native {
   const libc = koffi.load('libc.so.6');
   const ioctl = libc.func('int ioctl(int fd, unsigned long req, void *arg)');
@@ -83,11 +93,27 @@ function bindLibc(koffi: KoffiModule): Native {
   const poll = libc.func('int poll(void *fds, unsigned long n, int timeout)');
   return {
     koffi,
-    ioctl: (fd, req, arg) => ioctl(fd, req, arg) as number,
-    mmap: (addr, len, prot, flags, fd, off) => mmap(addr, len, prot, flags, fd, off) as NativePtr,
-    munmap: (addr, len) => munmap(addr, len) as number,
+    ioctl: (fd, req, arg) => {
+      trace(`ioctl fd=${fd} req=0x${req.toString(16)} len=${arg?.length ?? 0}`);
+      const rc = ioctl(fd, req, arg) as number;
+      trace(`ioctl -> ${rc}${rc < 0 ? ` errno ${koffi.errno()}` : ''}`);
+      return rc;
+    },
+    mmap: (addr, len, prot, flags, fd, off) => {
+      trace(`mmap addr=${addr === null ? 'null' : koffi.address(addr).toString(16)} len=${len} prot=${prot} flags=0x${flags.toString(16)} fd=${fd} off=${off}`);
+      const p = mmap(addr, len, prot, flags, fd, off) as NativePtr;
+      trace(`mmap -> ${koffi.address(p).toString(16)}`);
+      return p;
+    },
+    munmap: (addr, len) => {
+      trace(`munmap ${koffi.address(addr).toString(16)} len=${len}`);
+      return munmap(addr, len) as number;
+    },
     pollAsync: (fds, n, timeoutMs, done) => poll.async(fds, n, timeoutMs, done),
-    view: (ptr, len) => koffi.view(ptr, len),
+    view: (ptr, len) => {
+      trace(`view ${koffi.address(ptr).toString(16)} len=${len}`);
+      return koffi.view(ptr, len);
+    },
     address: (ptr) => koffi.address(ptr),
     errno: () => koffi.errno(),
   };

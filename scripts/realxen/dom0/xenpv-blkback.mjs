@@ -1,0 +1,52 @@
+// Runs in the test dom0 on real Xen: xenpv's blkback on the `xen` platform serving one disk
+// to a domU. The vbd frontend and backend directories are written by xenpv's toolstack code
+// (plugDisk → addDevice, libxl's keys and permissions), then BlkBack follows the frontend.
+//   node xenpv-blkback.mjs --domid N --disk 'format=raw,vdev=xvda,access=rw,target=/path.img'
+// Prints XENPV-BLKBACK READY once the backend is InitWait, STATS on SIGTERM, then exits.
+import { parseArgs } from 'node:util';
+import { loadXenPlatform } from '../dist/hv/xen/index.js';
+import { XsClient } from '../dist/xenstore/client/index.js';
+import { parseDiskSpec, vdevToDevid } from '../dist/toolstack/config/index.js';
+import { plugDisk, unplug } from '../dist/toolstack/domain/devices.js';
+
+const { values } = parseArgs({ options: { domid: { type: 'string' }, disk: { type: 'string' } } });
+const domid = Number(values.domid);
+const spec = parseDiskSpec(values.disk ?? '');
+const devid = vdevToDevid(spec.vdev);
+
+const r = await loadXenPlatform({ onError: (err, port) => console.log(`XENPV-BLKBACK handler error port ${port}: ${err}`) });
+if (!r.ok) {
+  console.log(`XENPV-BLKBACK FATAL xen platform unavailable: ${r.reason}`);
+  process.exit(2);
+}
+const platform = r.platform;
+const store = new XsClient(await platform.openStore());
+// plugDisk needs the platform and the store of Dom0Services; it never touches the bridges.
+const services = { platform, store, bridges: undefined };
+let disk;
+try {
+  disk = await plugDisk(services, domid, devid, spec, spec.target);
+} catch (err) {
+  console.log(`XENPV-BLKBACK FATAL plug: ${err.code ?? ''} ${err.message}`);
+  process.exit(3);
+}
+console.log(`XENPV-BLKBACK READY platform=${platform.describe()} backend=${disk.back.backPath} storage=${disk.storage.description}`);
+
+const timer = setInterval(() => {
+  const i = disk.back.info();
+  console.log(`XENPV-BLKBACK tick connected=${i.connected} queues=${i.queues} ring-pages=${i.ringPages} persistent=${i.persistent}/${i.persistentGrants} in-flight=${i.inFlight}`);
+}, 5000);
+
+async function stop() {
+  clearInterval(timer);
+  const i = disk.back.info();
+  const c = Object.entries(i.counters).map(([op, k]) => `${op}=${k.requests}/${k.bytes}B/${k.errors}err`).join(' ');
+  console.log(`XENPV-BLKBACK STATS protocol=${i.protocol} queues=${i.queues} ring-pages=${i.ringPages} persistent=${i.persistent} ${c}`);
+  // The domain is gone by now: unplug without waiting for a frontend, remove the directories.
+  await unplug(services, disk, true).catch((err) => console.log(`XENPV-BLKBACK unplug: ${err.message}`));
+  store.close();
+  await platform.close();
+  console.log('XENPV-BLKBACK STOPPED');
+  process.exit(0);
+}
+process.once('SIGTERM', () => void stop());
