@@ -12,7 +12,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { FIGURES } from './figures.js';
+import { DemoSamples, FIGURES } from './figures.js';
 import { replyTimesUs } from './net.js';
 import { chartSvg } from './chart.js';
 import { tableText, type DemoReport } from './report.js';
@@ -117,4 +117,22 @@ test('ping reply lines give round trips in µs; other console lines are ignored'
     '--- 10.0.0.5 ping statistics ---',
     '{"ping":{"rtt":{"avg":0.7}}}',
   ]), [1250, 245]);
+});
+
+test('comparisons: pv_vs_native now; emulated_vs_native and pv_vs_emulated appear once emulated figures are added', () => {
+  const s = new DemoSamples();
+  s.add('disk.seqread_1m_mbps', 'pv', 100);
+  s.add('disk.seqread_1m_mbps', 'native', 400);
+  s.add('net.rtt_us', 'pv', 50);
+  s.add('net.rtt_us', 'native', Number.NaN); // not measurable: left out, not a NaN ratio
+  assert.deepEqual(s.comparisons().map((c) => [c.name, c.ratio]), [['demo.disk.seqread_1m_mbps.pv_vs_native', 0.25]]);
+  assert.equal(s.rows().find((r) => r.key === 'net.rtt_us')?.native, undefined);
+  s.add('disk.seqread_1m_mbps', 'emulated', 20);
+  assert.deepEqual(s.comparisons().map((c) => [c.name, c.ratio]), [
+    ['demo.disk.seqread_1m_mbps.pv_vs_native', 0.25],
+    ['demo.disk.seqread_1m_mbps.emulated_vs_native', 0.05],
+    ['demo.disk.seqread_1m_mbps.pv_vs_emulated', 5],
+  ]);
+  assert.equal(s.rows()[0]!.emulated, 20);
+  assert.throws(() => s.add('disk.no_such_figure', 'pv', 1), /no figure/);
 });

@@ -4,7 +4,8 @@
  * there, empty, so the numbers slot in without changing the report's shape).
  *
  * Names are stable: results are `demo.<figure>.<path>`, comparisons
- * `demo.<figure>.pv_vs_native` (later also `.emulated_vs_native` and `.pv_vs_emulated`).
+ * `demo.<figure>.pv_vs_native` (and, once `emulated` samples are added, `.emulated_vs_native`
+ * and `.pv_vs_emulated`: the device model's issue only has to measure and `add` them).
  */
 import { compare, summarize, type BenchComparison, type BenchResult, type Better } from '../harness.js';
 
@@ -79,12 +80,19 @@ export class DemoSamples {
     return FIGURES.flatMap((f) => PATHS.flatMap((p) => this.result(f.key, p) ?? []));
   }
 
+  /**
+   * `pv_vs_native` for every figure with both; once emulated figures exist, also
+   * `emulated_vs_native` and `pv_vs_emulated` (the seed's claim: PV drivers beat emulation).
+   */
   comparisons(): BenchComparison[] {
-    return FIGURES.flatMap((f) => {
-      const pv = this.result(f.key, 'pv');
-      const native = this.result(f.key, 'native');
-      return pv === undefined || native === undefined ? [] : [compare(`demo.${f.key}.pv_vs_native`, pv, native)];
-    });
+    const pairs = [['pv', 'native'], ['emulated', 'native'], ['pv', 'emulated']] as const;
+    return FIGURES.flatMap((f) =>
+      pairs.flatMap(([a, b]) => {
+        const va = this.result(f.key, a);
+        const vb = this.result(f.key, b);
+        return va === undefined || vb === undefined ? [] : [compare(`demo.${f.key}.${a}_vs_${b}`, va, vb)];
+      }),
+    );
   }
 
   rows(): DemoRow[] {

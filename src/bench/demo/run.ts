@@ -156,7 +156,7 @@ function notes(plan: DemoPlan, m: Measured): string[] {
     `Network natively: a loopback UDP socket pair in this process (${UDP_PAYLOAD}-byte payloads, at most 128 in flight, ${plan.udpMs} ms) and a loopback UDP echo (${plan.pings} sequential round trips of 56 bytes, median).`,
     `dom0 CPU per GiB: PV = every thread of the process except the guests' vCPU threads (blkback/netback/bridge on the main thread, libuv's pool doing blkback's pread/pwrite, V8 helpers), over the guest job's own timed window, read from /proc/self/task/*/schedstat; native = the thread doing the I/O (disk) or the whole process (network: it is sender, kernel path and receiver at once).`,
     `${plan.rounds} round(s); each figure is the median over rounds, the PV and native parts of a round alternate which goes first.`,
-    `Emulated devices (the third column): ${EMULATED_STATUS}. When the HVM device model lands, the same figures get an emulated column and comparisons named demo.<figure>.emulated_vs_native.`,
+    `Emulated devices (the third column): ${EMULATED_STATUS}. When the HVM device model lands, the same figures get an emulated column and comparisons named demo.<figure>.emulated_vs_native and demo.<figure>.pv_vs_emulated.`,
   ];
 }
 
