@@ -133,13 +133,21 @@ export class EvtchnView {
     this.raise(p);
   }
 
-  /** Selector + upcall + wake for a pending, unmasked port. */
+  /**
+   * Selector + upcall + wake for a pending, unmasked port. vcpu_info is kept as Xen keeps
+   * it (test-and-set of the selector bit; upcall_pending set when the bit was new), for a
+   * guest that scans shared_info itself. xenpv's own dispatch uses per-listener selectors
+   * and leaves vcpu_info alone, so on the hot path this is one load of a line no one writes.
+   */
   raise(p: number): void {
     const vcpu = (Atomics.load(this.ports, p * PORT_WORDS + 1) >>> 8) & 0xff;
     const vi = vcpu * VI.size;
     const sel = p >>> 6;
-    Atomics.or(this.si, (vi + (VI.fields.evtchn_pending_sel ?? 8)) / 4 + (sel >>> 5), 1 << (sel & 31));
-    Atomics.store(this.siBytes, vi + (VI.fields.evtchn_upcall_pending ?? 0), 1);
+    const selWord = (vi + (VI.fields.evtchn_pending_sel ?? 8)) / 4 + (sel >>> 5);
+    const selBit = 1 << (sel & 31);
+    if ((Atomics.load(this.si, selWord) & selBit) === 0 && (Atomics.or(this.si, selWord, selBit) & selBit) === 0) {
+      Atomics.store(this.siBytes, vi + (VI.fields.evtchn_upcall_pending ?? 0), 1);
+    }
     const l = this.listenerOf(p);
     if (l === NO_LISTENER) return;
     const b = l * LISTENER_WORDS;
@@ -160,7 +168,13 @@ export class EvtchnView {
     }
   }
 
-  clearUpcall(vcpu: number): void {
-    Atomics.store(this.siBytes, vcpu * VI.size + (VI.fields.evtchn_upcall_pending ?? 0), 0);
+  /** What a guest's upcall handler does first: clear evtchn_upcall_pending and take the selector. */
+  takeVcpuSelector(vcpu: number): bigint {
+    const vi = vcpu * VI.size;
+    Atomics.store(this.siBytes, vi + (VI.fields.evtchn_upcall_pending ?? 0), 0);
+    const w = (vi + (VI.fields.evtchn_pending_sel ?? 8)) / 4;
+    const lo = Atomics.exchange(this.si, w, 0) >>> 0;
+    const hi = Atomics.exchange(this.si, w + 1, 0) >>> 0;
+    return (BigInt(hi) << 32n) | BigInt(lo);
   }
 }

@@ -158,7 +158,6 @@ export class SimEventOps {
       const lo = Atomics.exchange(lw, base + L_SEL_LO, 0);
       const hi = Atomics.exchange(lw, base + L_SEL_HI, 0);
       if (lo === 0 && hi === 0) break;
-      this.v.clearUpcall(0);
       for (let w = 0; w < 64; w++) {
         const selected = w < 32 ? lo & (1 << w) : hi & (1 << (w - 32));
         if (selected === 0) continue;

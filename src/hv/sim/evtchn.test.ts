@@ -108,6 +108,14 @@ test('mask holds an event pending; unmask delivers it; bits sit where shared_inf
     assert.equal(hv.dom0.poll(0), 1);
     assert.equal(n, 1);
     assert.equal(word(SHARED_INFO.layouts.x86_64.fields.evtchn_pending!) & bit, 0n, 'cleared by the upcall');
+    // A guest scanning vcpu_info itself takes the selector and clears upcall_pending; the
+    // next event sets both again, as Xen's 2-level set_pending does.
+    const view = hv.dom0.events.hc.view(0);
+    assert.equal(view.takeVcpuSelector(0) & (1n << BigInt(p >> 6)), 1n << BigInt(p >> 6));
+    assert.equal(si.getUint8(VCPU_INFO.layouts.x86_64.fields.evtchn_upcall_pending!), 0);
+    f.notify();
+    assert.equal(si.getUint8(VCPU_INFO.layouts.x86_64.fields.evtchn_upcall_pending!), 1);
+    assert.equal(hv.dom0.poll(0), 1);
     f.dispose();
     b.dispose();
     g.p.dispose();
