@@ -14,6 +14,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DemoSamples, FIGURES } from './figures.js';
 import { replyTimesUs } from './net.js';
+import { Progress } from './progress.js';
 import { chartSvg } from './chart.js';
 import { tableText, type DemoReport } from './report.js';
 
@@ -135,4 +136,21 @@ test('comparisons: pv_vs_native now; emulated_vs_native and pv_vs_emulated appea
   ]);
   assert.equal(s.rows()[0]!.emulated, 20);
   assert.throws(() => s.add('disk.no_such_figure', 'pv', 1), /no figure/);
+});
+
+test('progress: one rewritten line on a terminal, plain lines in a pipe, nothing when silent', () => {
+  const tty: string[] = [];
+  const p = new Progress(2, { isTTY: true, write: (t: string) => tty.push(t) });
+  p.step('one');
+  p.step('two');
+  p.end();
+  assert.match(tty[0]!, /^\r\x1b\[K\[1\/2\] one \(\d+ s\)$/);
+  assert.match(tty[1]!, /^\r\x1b\[K\[2\/2\] two/);
+  assert.equal(tty[2], '\r\x1b[K');
+  const pipe: string[] = [];
+  const q = new Progress(1, { isTTY: false, write: (t: string) => pipe.push(t) });
+  q.step('only');
+  q.end();
+  assert.deepEqual(pipe.map((l) => l.replace(/\(\d+ s\)/, '(T)')), ['[1/1] only (T)\n']);
+  new Progress(1, undefined).step('silent'); // no sink: nothing to write to, nothing thrown
 });
