@@ -169,7 +169,9 @@ describe('xenpv CLI end to end', { concurrency: true }, () => {
       assert.equal(stats['block.0.capacity'], 4 << 20);
       for (const k of ['block.0.rd.reqs', 'block.0.rd.bytes', 'block.0.wr.reqs', 'block.0.fl.reqs']) assert.equal(typeof stats[k], 'number', k);
       assert.equal(typeof stats['net.0.tx.pkts'], 'number');
-      assert.match(await ok(dir, ['top', '-b', '-i', '1']), /^ +NAME +STATE +CPU\(sec\)/m);
+      const top = await ok(dir, ['top', '-b', '-i', '2', '-d', '0.2']);
+    assert.equal(top.match(/^ +NAME +STATE +CPU\(sec\) CPU\(%\) +MEM\(k\)/gm)?.length, 2, top);
+    assert.match(top, /^ +g1 --b--- |^ +g1 -----r /m);
 
       await ok(dir, ['shutdown', '-w', 'g1']);
       assert.ok(!(await ok(dir, ['list'])).includes('g1'));

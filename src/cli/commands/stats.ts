@@ -81,13 +81,45 @@ async function top(o: { batch?: boolean; iterations?: string; delay?: string }):
   const totalKiB = Number(info.find(([k]) => k === 'total_memory')?.[1] ?? 0) * 1024;
   const prev = new Map<number, number>();
   let last = Date.now();
-  for (let i = 0; i < iterations; i++) {
-    if (i > 0) await sleep(delay * 1000);
-    const now = Date.now();
-    const text = await frame(totalKiB, prev, i === 0 ? 0 : (now - last) / 1000);
-    last = now;
-    // Interactive: redraw in place; batch: frames one after another, as xentop -b.
-    process.stdout.write(o.batch === true || process.stdout.isTTY !== true ? text : `\x1b[H\x1b[2J${text}`);
+  const keys = interactiveKeys(o.batch !== true);
+  try {
+    await frames(iterations, delay, keys, async (i) => {
+      const now = Date.now();
+      const text = await frame(totalKiB, prev, i === 0 ? 0 : (now - last) / 1000);
+      last = now;
+      // Interactive: redraw in place; batch: frames one after another, as xentop -b.
+      process.stdout.write(o.batch === true || process.stdout.isTTY !== true ? text : `\x1b[H\x1b[2J${text}`);
+    });
+  } finally {
+    keys.stop();
+  }
+}
+
+/** xentop's Q / Esc (and Ctrl+C) on a terminal end the loop; in batch mode, no keys. */
+function interactiveKeys(enabled: boolean): { quit: boolean; stop(): void } {
+  const state = { quit: false, stop: () => undefined as void };
+  if (!enabled || process.stdin.isTTY !== true) return state;
+  process.stdin.setRawMode(true);
+  const onKey = (b: Buffer): void => {
+    if ([0x71, 0x51, 0x1b, 0x03].includes(b[0]!)) state.quit = true;
+  };
+  process.stdin.on('data', onKey);
+  state.stop = () => {
+    process.stdin.off('data', onKey);
+    process.stdin.setRawMode(false);
+    process.stdin.pause();
+  };
+  return state;
+}
+
+async function frames(iterations: number, delay: number, keys: { quit: boolean }, draw: (i: number) => Promise<void>): Promise<void> {
+  for (let i = 0; i < iterations && !keys.quit; i++) {
+    if (i > 0) {
+      const end = Date.now() + delay * 1000;
+      while (Date.now() < end && !keys.quit) await sleep(Math.min(100, end - Date.now()));
+      if (keys.quit) return;
+    }
+    await draw(i);
   }
 }
 
