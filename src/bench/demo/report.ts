@@ -101,7 +101,7 @@ export function markdown(report: DemoReport): string {
     '',
     '![PV against native, one panel per figure](demo.png)',
     '',
-    `Emulated devices: ${EMULATED_STATUS} — ${report.emulated.note}`,
+    `Emulated devices: ${EMULATED_STATUS} — ${report.emulated.note}.`,
     '',
     '## How it was measured',
     '',
