@@ -89,6 +89,7 @@ export class SimEventOps {
    * ports of start_info), as a guest kernel binds them to its handlers at boot.
    */
   adopt(port: EvtchnPort, handler: () => void): EvtchnBinding {
+    this.checkPort(port);
     if (this.handlers.has(port)) throw new XenpvError('EEXIST', `port ${port} already bound here`, { port });
     const s = this.hc.status(this.self, port);
     if (s.state === 0) throw new XenpvError('EINVAL', `port ${port} is not open`, { port });
@@ -119,7 +120,14 @@ export class SimEventOps {
 
   /** Mask a port (events stay pending until unmask). */
   mask(port: EvtchnPort): void {
+    this.checkPort(port);
     this.v.setMask(port);
+  }
+
+  private checkPort(port: number): void {
+    if (!Number.isInteger(port) || port <= 0 || port >= this.v.maxPorts) {
+      throw new XenpvError('EINVAL', `bad port ${port}`, { port });
+    }
   }
 
   private release(port: number): void {

@@ -197,3 +197,31 @@ test('destroying a guest releases its mappings; a destroyed granter stays a zomb
     assert.equal(a.p.grants.endAccess(refA), true);
     a.p.dispose();
   }));
+
+test('a granter rewriting its entry under a live mapping: later maps use the frame copied at the first pin', () =>
+  withHypervisor((hv) => {
+    const { p } = guest(hv);
+    const other = guest(hv);
+    const [a, b] = p.memory.allocPages(2) as [Frame, Frame];
+    p.memory.page(a)[0] = 0xaa;
+    p.memory.page(b)[0] = 0xbb;
+    const ref = p.grants.grantAccess(0 as DomId, a, false);
+    const m1 = hv.dom0.grants.map(p.domid, [ref], false);
+    // Hostile granter: points the live entry at another frame and at another domain.
+    const shared = p.grants.view(p.domid).shared;
+    Atomics.store(shared, ref * 2 + 1, b);
+    Atomics.store(shared, ref * 2, (Atomics.load(shared, ref * 2) & 0xffff) | (other.domid << 16));
+    const m2 = hv.dom0.grants.map(p.domid, [ref], false);
+    assert.equal(m2.pages[0]![0], 0xaa, 'the active entry\'s frame, copied once');
+    assert.equal(mapCode(() => other.p.grants.map(p.domid, [ref], false)), 'GNTST_permission_denied', 'pinned for dom0');
+    m1.dispose();
+    m2.dispose();
+    assert.equal(flags(p, ref) & (GTF_reading | GTF_writing), 0);
+    // Unpinned now: the next map reads the entry afresh, for whoever it names.
+    const m3 = other.p.grants.map(p.domid, [ref], false);
+    assert.equal(m3.pages[0]![0], 0xbb);
+    m3.dispose();
+    assert.equal(p.grants.endAccess(ref), true);
+    p.dispose();
+    other.p.dispose();
+  }));
