@@ -1,8 +1,10 @@
 /**
  * `xenpv host start -F`: the host in the foreground — Host.start, the control socket, the pid
  * file — until `xenpv host stop` (the `stop` request), SIGINT or SIGTERM; then every guest is
- * destroyed and the sockets and pid file are removed.
+ * destroyed and the sockets and pid file are removed. A host whose control socket vanished
+ * (its run dir was deleted) stops on its own rather than linger unreachable.
  */
+import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import { Host } from './host.js';
 import { controlSocket, pidFile } from './paths.js';
@@ -18,6 +20,12 @@ export async function runHost(dir: string, log: (line: string) => void): Promise
     void control.stopped.then(resolve);
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
+    // Nobody can reach a host whose control socket is gone (its run dir was removed): stop.
+    const orphan = setInterval(() => {
+      if (!existsSync(controlSocket(dir))) resolve();
+    }, 2000);
+    orphan.unref();
+    void control.stopped.finally(() => clearInterval(orphan));
   });
   log('xenpv host: stopping');
   await control.close();
