@@ -46,7 +46,13 @@ function pong(job: RoundTripJob, ctl: Int32Array): void {
   p.dispose();
 }
 
-function ping(job: RoundTripJob, ctl: Int32Array): number {
+/** Per-round-trip times, µs: the median is robust to the scheduler's millisecond outliers. */
+export interface RoundTripSamples {
+  readonly elapsedMs: number;
+  readonly samplesUs: Float64Array;
+}
+
+function ping(job: RoundTripJob, ctl: Int32Array): RoundTripSamples {
   const p = SimPlatform.attach(job.platform!, { autoDispatch: false });
   let got = 0;
   const b = p.events.bindInterdomain(job.remote as DomId, job.port as EvtchnPort, () => got++);
@@ -54,34 +60,40 @@ function ping(job: RoundTripJob, ctl: Int32Array): number {
   got = 0;
   ready(ctl);
   waitReady(ctl, 2);
+  const samplesUs = new Float64Array(job.iterations);
   let t0 = 0;
   for (let i = 0; i < job.warmup + job.iterations; i++) {
-    if (i === job.warmup) t0 = performance.now();
+    const t = performance.now();
+    if (i === job.warmup) t0 = t;
     b.notify();
     while (got <= i) p.poll(SLICE_MS);
+    if (i >= job.warmup) samplesUs[i - job.warmup] = (performance.now() - t) * 1000;
   }
-  const elapsed = performance.now() - t0;
+  const elapsedMs = performance.now() - t0;
   Atomics.store(ctl, STOP, 1);
   b.dispose();
   p.dispose();
-  return elapsed;
+  return { elapsedMs, samplesUs };
 }
 
-function rawPing(job: RoundTripJob, ctl: Int32Array): number {
+function rawPing(job: RoundTripJob, ctl: Int32Array): RoundTripSamples {
   ready(ctl);
   waitReady(ctl, 2);
+  const samplesUs = new Float64Array(job.iterations);
   let t0 = 0;
   for (let i = 0; i < job.warmup + job.iterations; i++) {
-    if (i === job.warmup) t0 = performance.now();
+    const t = performance.now();
+    if (i === job.warmup) t0 = t;
     Atomics.store(ctl, TURN, 1);
     Atomics.notify(ctl, TURN);
     while (Atomics.load(ctl, TURN) === 1) Atomics.wait(ctl, TURN, 1, SLICE_MS);
+    if (i >= job.warmup) samplesUs[i - job.warmup] = (performance.now() - t) * 1000;
   }
-  const elapsed = performance.now() - t0;
+  const elapsedMs = performance.now() - t0;
   Atomics.store(ctl, STOP, 1);
   Atomics.store(ctl, TURN, 1);
   Atomics.notify(ctl, TURN);
-  return elapsed;
+  return { elapsedMs, samplesUs };
 }
 
 function rawPong(ctl: Int32Array): void {
@@ -103,10 +115,10 @@ switch (job.role) {
     pong(job, ctl);
     break;
   case 'ping':
-    parentPort?.postMessage({ elapsedMs: ping(job, ctl) });
+    parentPort?.postMessage(ping(job, ctl));
     break;
   case 'raw-ping':
-    parentPort?.postMessage({ elapsedMs: rawPing(job, ctl) });
+    parentPort?.postMessage(rawPing(job, ctl));
     break;
   case 'raw-pong':
     rawPong(ctl);

@@ -15,7 +15,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import type { Hypervisor } from './hypervisor.js';
-import type { RoundTripJob } from './roundtrip-worker.js';
+import type { RoundTripJob, RoundTripSamples } from './roundtrip-worker.js';
 
 export interface RoundTripOptions {
   readonly iterations?: number;
@@ -25,16 +25,24 @@ export interface RoundTripOptions {
 export interface RoundTripResult {
   readonly iterations: number;
   readonly elapsedMs: number;
+  /**
+   * The median round trip, µs. The median, not the mean: on this shared machine a few
+   * round trips in a thousand wait milliseconds for a CPU, and the mean follows them.
+   */
   readonly usPerRoundTrip: number;
+  readonly meanUs: number;
+  readonly p10Us: number;
+  readonly p90Us: number;
+  readonly p99Us: number;
 }
 
 const WORKER = new URL('./roundtrip-worker.js', import.meta.url);
 
-function run(job: RoundTripJob): { worker: Worker; done: Promise<number | undefined> } {
+function run(job: RoundTripJob): { worker: Worker; done: Promise<RoundTripSamples | undefined> } {
   const worker = new Worker(WORKER, { workerData: job });
-  const done = new Promise<number | undefined>((resolve, reject) => {
-    let result: number | undefined;
-    worker.on('message', (m: { elapsedMs: number }) => (result = m.elapsedMs));
+  const done = new Promise<RoundTripSamples | undefined>((resolve, reject) => {
+    let result: RoundTripSamples | undefined;
+    worker.on('message', (m: RoundTripSamples) => (result = m));
     worker.on('error', reject);
     worker.on('exit', () => resolve(result));
   });
@@ -44,9 +52,19 @@ function run(job: RoundTripJob): { worker: Worker; done: Promise<number | undefi
 async function pair(pingJob: RoundTripJob, pongJob: RoundTripJob, iterations: number): Promise<RoundTripResult> {
   const pongRun = run(pongJob);
   const pingRun = run(pingJob);
-  const [elapsedMs] = await Promise.all([pingRun.done, pongRun.done]);
-  if (elapsedMs === undefined) throw new Error('round trip: the ping worker reported nothing');
-  return { iterations, elapsedMs, usPerRoundTrip: (elapsedMs * 1000) / iterations };
+  const [r] = await Promise.all([pingRun.done, pongRun.done]);
+  if (r === undefined) throw new Error('round trip: the ping worker reported nothing');
+  const sorted = Float64Array.from(r.samplesUs).sort();
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return {
+    iterations,
+    elapsedMs: r.elapsedMs,
+    usPerRoundTrip: at(0.5),
+    meanUs: (r.elapsedMs * 1000) / iterations,
+    p10Us: at(0.1),
+    p90Us: at(0.9),
+    p99Us: at(0.99),
+  };
 }
 
 /** Round trips over a bound interdomain channel between two fresh domains of `hv`. */
