@@ -30,12 +30,14 @@ import {
   XenbusStateUnknown,
   type XenbusStateValue,
 } from '../abi/io/xenbus.js';
-import { errorCode } from '../base/index.js';
-import type { XsClient, XsWatch } from '../xenstore/client/index.js';
+import type { XsClient } from '../xenstore/client/index.js';
+import { DeviceMachine, errMsg, isLeftOver } from './device-machine.js';
 import { readOptional } from './keys.js';
-import { RateBudget, Reactor, pumpWatch } from './reactor.js';
-import { deviceFatal, readState, stateValue, switchState } from './state.js';
+import { readState, stateValue, switchState } from './state.js';
 import type { DeviceId } from './paths.js';
+
+/** Kept here too: the console daemon and others import it from this module. */
+export { errMsg };
 
 export interface BackendContext {
   readonly client: XsClient;
@@ -72,23 +74,24 @@ export interface BackendDeviceOptions {
 
 export type BackendPhase = 'probing' | 'resetting' | 'running' | 'bad' | 'finished';
 
-export class BackendDevice {
-  private instance: BackendInstance | undefined;
+export class BackendDevice extends DeviceMachine<BackendInstance> {
   private connected = false;
-  private watch: XsWatch | undefined;
-  private readonly reactor: Reactor;
-  private readonly budget: RateBudget;
   phase: BackendPhase = 'probing';
-  /** Times the driver connected, for tests and stats. */
-  connects = 0;
 
   constructor(
     readonly ctx: BackendContext,
     private readonly driver: BackendDriver,
     options: BackendDeviceOptions = {},
   ) {
-    this.reactor = new Reactor(() => this.step(), (err) => ctx.log(`${ctx.backPath}: ${String(err)}`));
-    this.budget = new RateBudget(options.maxConnects ?? 8, options.connectWindowMs ?? 10_000);
+    super({
+      client: ctx.client,
+      ownPath: ctx.backPath,
+      peerPath: ctx.frontPath,
+      errorPath: ctx.errorPath,
+      log: (msg) => ctx.log(msg),
+      describeError: String,
+      budget: { max: options.maxConnects ?? 8, windowMs: options.connectWindowMs ?? 10_000 },
+    });
   }
 
   get isConnected(): boolean {
@@ -106,39 +109,26 @@ export class BackendDevice {
     } catch (err) {
       return this.fail(`probe: ${errMsg(err)}`);
     }
-    if (prior !== XenbusStateInitialising && prior !== XenbusStateUnknown) {
+    if (isLeftOver(prior)) {
       this.phase = 'resetting';
       await switchState(client, backPath, XenbusStateClosing);
     } else {
       this.phase = 'running';
       await switchState(client, backPath, XenbusStateInitWait);
     }
-    // At most a few pending events per state watch (R7); the lost marker is one more kick.
-    this.watch = client.watch(`${frontPath}/state`, undefined, { capacity: 4 });
-    pumpWatch(this.watch, () => this.kick());
-    await this.watch.ready;
+    await this.followPeer();
   }
 
-  kick(): void {
-    this.reactor.kick();
-  }
-
-  idle(): Promise<void> {
-    return this.reactor.idle();
-  }
-
-  private async step(): Promise<void> {
+  protected async step(): Promise<void> {
     if (this.phase === 'finished' || this.phase === 'probing') return;
-    const { client, backPath, frontPath } = this.ctx;
-    const own = await readState(client, backPath);
-    if (own.kind === 'missing') return; // the directory went; the watcher destroys us
-    const ownState = stateValue(own) ?? XenbusStateUnknown;
-    const online = (await readOptional(client, backPath, 'online')) === '1';
-    const fe = await readState(client, frontPath);
-    if (fe.kind === 'invalid') return this.protocolError(`frontend state '${fe.raw}' is not a XenbusState`);
-    const feState = stateValue(fe)!;
-    if (this.phase === 'resetting') return this.stepReset(feState, online);
-    await this.react(feState, ownState, online);
+    // Each value is read once; the step acts on these copies only.
+    const own = await this.readOwnState();
+    if (own === undefined) return;
+    const online = (await readOptional(this.ctx.client, this.ctx.backPath, 'online')) === '1';
+    const fe = await this.readPeerState('frontend');
+    if (fe === undefined) return;
+    if (this.phase === 'resetting') return this.stepReset(fe, online);
+    await this.react(fe, own, online);
   }
 
   private async stepReset(feState: XenbusStateValue, online: boolean): Promise<void> {
@@ -202,54 +192,35 @@ export class BackendDevice {
     if (!(await switchState(this.ctx.client, this.ctx.backPath, XenbusStateConnected))) await this.disconnect();
   }
 
-  private async disconnect(): Promise<void> {
+  protected async disconnect(): Promise<void> {
     if (!this.connected) return;
     this.connected = false;
     try {
       await this.instance?.disconnect();
     } catch (err) {
-      this.ctx.log(`${this.ctx.backPath}: disconnect: ${errMsg(err)}`);
+      this.logFailure('disconnect', err);
     }
-  }
-
-  /** Answer a peer violation: stop using what it gave us, record the error, go Closing. */
-  private async protocolError(message: string): Promise<void> {
-    this.ctx.log(`${this.ctx.backPath}: ${message}`);
-    await this.disconnect();
-    await deviceFatal(this.ctx.client, this.ctx.backPath, this.ctx.errorPath, message);
   }
 
   /** Refused before it ran: record the error, go Closing, never connect. */
   private async fail(message: string): Promise<void> {
     this.phase = 'bad';
     this.ctx.log(`${this.ctx.backPath}: ${message}`);
-    await deviceFatal(this.ctx.client, this.ctx.backPath, this.ctx.errorPath, message);
+    await this.recordFatal(message);
   }
 
   /** Closed and offline: Linux's device_unregister. The record stays until the dir goes. */
   private async finish(): Promise<void> {
     if (this.phase === 'finished') return;
     this.phase = 'finished';
-    this.watch?.dispose();
+    this.unfollowPeer();
     await this.disconnect();
     await this.removeInstance();
   }
 
-  private async removeInstance(): Promise<void> {
-    const inst = this.instance;
-    this.instance = undefined;
-    try {
-      await inst?.remove?.();
-    } catch (err) {
-      this.ctx.log(`${this.ctx.backPath}: remove: ${errMsg(err)}`);
-    }
-  }
-
   /** The directory is gone, or we are shutting down: release everything; no store writes. */
   async destroy(): Promise<void> {
-    this.reactor.dispose();
-    await this.reactor.idle();
-    this.watch?.dispose();
+    await this.stopStepping();
     if (this.phase === 'finished') return;
     this.phase = 'finished';
     await this.disconnect();
@@ -266,10 +237,4 @@ export class BackendDevice {
   describe(): string {
     return `${this.ctx.backPath} ${this.phase}${this.connected ? ' connected' : ''}`;
   }
-}
-
-export function errMsg(err: unknown): string {
-  const code = errorCode(err);
-  const msg = err instanceof Error ? err.message : String(err);
-  return code === undefined || msg.startsWith(code) ? msg : `${code}: ${msg}`;
 }

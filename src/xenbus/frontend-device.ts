@@ -27,10 +27,11 @@ import {
   type XenbusStateValue,
 } from '../abi/io/xenbus.js';
 import type { DomId } from '../base/index.js';
-import type { XsClient, XsWatch } from '../xenstore/client/index.js';
-import { errMsg } from './backend-device.js';
-import { RateBudget, Reactor, pumpWatch } from './reactor.js';
-import { deviceFatal, readState, stateValue, switchState } from './state.js';
+import type { XsClient } from '../xenstore/client/index.js';
+import { DeviceMachine, errMsg, isLeftOver, type DisconnectReason } from './device-machine.js';
+import { readState, switchState } from './state.js';
+
+export type { DisconnectReason };
 
 export interface FrontendContext {
   readonly client: XsClient;
@@ -44,8 +45,6 @@ export interface FrontendContext {
   readonly errorPath: string;
   log(msg: string): void;
 }
-
-export type DisconnectReason = 'backend-closed' | 'backend-restart' | 'reinitialise' | 'error' | 'removed' | 'shutdown';
 
 export interface FrontendInstance {
   /**
@@ -75,27 +74,28 @@ export interface FrontendDeviceOptions {
 
 export type FrontendPhase = 'starting' | 'resetting' | 'running' | 'bad' | 'removed';
 
-export class FrontendDevice {
-  private instance: FrontendInstance | undefined;
+export class FrontendDevice extends DeviceMachine<FrontendInstance> {
   private initialised = false;
   private connected = false;
   private closedByBackend = false;
   /** The backend state the previous step acted on: InitWait means "restarted" only as a change. */
   private lastBackend: XenbusStateValue = XenbusStateUnknown;
-  private watch: XsWatch | undefined;
-  private readonly reactor: Reactor;
-  private readonly budget: RateBudget;
   phase: FrontendPhase = 'starting';
-  /** Times the driver connected, for tests and stats. */
-  connects = 0;
 
   constructor(
     readonly ctx: FrontendContext,
     private readonly driver: FrontendDriver,
     options: FrontendDeviceOptions = {},
   ) {
-    this.reactor = new Reactor(() => this.step(), (err) => ctx.log(`${ctx.frontPath}: ${errMsg(err)}`));
-    this.budget = new RateBudget(options.maxInitialises ?? 8, options.initialiseWindowMs ?? 10_000);
+    super({
+      client: ctx.client,
+      ownPath: ctx.frontPath,
+      peerPath: ctx.backPath,
+      errorPath: ctx.errorPath,
+      log: (msg) => ctx.log(msg),
+      describeError: errMsg,
+      budget: { max: options.maxInitialises ?? 8, windowMs: options.initialiseWindowMs ?? 10_000 },
+    });
   }
 
   get isConnected(): boolean {
@@ -103,46 +103,33 @@ export class FrontendDevice {
   }
 
   async start(prior: XenbusStateValue): Promise<void> {
-    const { client, frontPath, backPath } = this.ctx;
+    const { client, frontPath } = this.ctx;
     try {
       this.instance = await this.driver.create(this.ctx);
     } catch (err) {
       this.phase = 'bad';
-      return deviceFatal(client, frontPath, this.ctx.errorPath, `create: ${errMsg(err)}`);
+      return this.recordFatal(`create: ${errMsg(err)}`);
     }
-    if (prior !== XenbusStateInitialising && prior !== XenbusStateUnknown) {
+    if (isLeftOver(prior)) {
       this.phase = 'resetting';
       await switchState(client, frontPath, XenbusStateClosing);
     } else {
       this.phase = 'running';
     }
-    this.watch = client.watch(`${backPath}/state`, undefined, { capacity: 4 });
-    pumpWatch(this.watch, () => this.kick());
-    await this.watch.ready;
+    await this.followPeer();
   }
 
-  kick(): void {
-    this.reactor.kick();
-  }
-
-  idle(): Promise<void> {
-    return this.reactor.idle();
-  }
-
-  private async step(): Promise<void> {
+  protected async step(): Promise<void> {
     if (this.phase === 'starting' || this.phase === 'removed') return;
-    const { client, frontPath, backPath } = this.ctx;
-    const own = await readState(client, frontPath);
-    if (own.kind === 'missing') return; // the directory went; the watcher removes us
-    const ownState = stateValue(own) ?? XenbusStateUnknown;
-    const be = await readState(client, backPath);
-    if (be.kind === 'invalid') return this.protocolError(`backend state '${be.raw}' is not a XenbusState`);
-    const beState = stateValue(be)!;
+    const own = await this.readOwnState();
+    if (own === undefined) return;
+    const be = await this.readPeerState('backend');
+    if (be === undefined) return;
     try {
-      if (this.phase === 'resetting') await this.stepReset(beState, ownState);
-      else await this.react(beState, ownState);
+      if (this.phase === 'resetting') await this.stepReset(be, own);
+      else await this.react(be, own);
     } finally {
-      this.lastBackend = beState;
+      this.lastBackend = be;
     }
   }
 
@@ -244,38 +231,24 @@ export class FrontendDevice {
     await switchState(this.ctx.client, this.ctx.frontPath, XenbusStateClosed);
   }
 
-  private async disconnect(reason: DisconnectReason): Promise<void> {
+  protected async disconnect(reason: DisconnectReason): Promise<void> {
     if (!this.initialised) return;
     this.initialised = false;
     this.connected = false;
     try {
       await this.instance?.disconnect(reason);
     } catch (err) {
-      this.ctx.log(`${this.ctx.frontPath}: disconnect: ${errMsg(err)}`);
+      this.logFailure('disconnect', err);
     }
-  }
-
-  private async protocolError(message: string): Promise<void> {
-    this.ctx.log(`${this.ctx.frontPath}: ${message}`);
-    await this.disconnect('error');
-    await deviceFatal(this.ctx.client, this.ctx.frontPath, this.ctx.errorPath, message);
   }
 
   /** The directory is gone or we stop: release everything, no store writes. */
   async destroy(reason: DisconnectReason = 'removed'): Promise<void> {
-    this.reactor.dispose();
-    await this.reactor.idle();
-    this.watch?.dispose();
+    await this.stopStepping();
     if (this.phase === 'removed') return;
     this.phase = 'removed';
     await this.disconnect(reason);
-    const inst = this.instance;
-    this.instance = undefined;
-    try {
-      await inst?.remove?.();
-    } catch (err) {
-      this.ctx.log(`${this.ctx.frontPath}: remove: ${errMsg(err)}`);
-    }
+    await this.removeInstance();
   }
 
   /** Graceful stop (the guest unloads the driver): release, then Closed. */
