@@ -25,7 +25,11 @@ test('xenpv bench xenstore --quick --json: shape, configurations and comparison 
     for (const op of OPS) for (const n of ['1client', '64clients']) expected.push(`xenstore.${t}.${op}_ops_per_s.${n}`);
   }
   expected.push('xenstore.daemon_heap_bytes_per_10k_nodes');
-  expected.push('xenstore.paired_ratio.read_1client_vs_echo', 'xenstore.paired_ratio.read_64clients_vs_1client');
+  expected.push(
+    'xenstore.paired_ratio.read_1client_vs_echo',
+    'xenstore.paired_ratio.read_64clients_vs_1client',
+    'xenstore.paired_ratio.echo_64clients_vs_1client',
+  );
   assert.deepEqual([...byName.keys()].sort(), expected.sort());
   for (const r of results) {
     const runs = r['runs'] as number[];

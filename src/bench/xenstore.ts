@@ -234,6 +234,8 @@ export const xenstoreSuite: BenchSuite = {
     results.push(
       paired('xenstore.paired_ratio.read_1client_vs_echo', samples, config('socket', 'read', 1), config('echo', 'read', 1)),
       paired('xenstore.paired_ratio.read_64clients_vs_1client', samples, config('socket', 'read', MANY), config('socket', 'read', 1)),
+      // The same for the bare echo: how much 64 clients can gain at all with this layout here.
+      paired('xenstore.paired_ratio.echo_64clients_vs_1client', samples, config('echo', 'read', MANY), config('echo', 'read', 1)),
       await memory(plan),
     );
     const read1 = by(config('socket', 'read', 1).name);
