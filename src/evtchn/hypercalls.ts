@@ -15,6 +15,9 @@ import { DOMID_SELF, XenpvError, toDomId } from '../base/index.js';
 import { DW, lockWord, unlockWord, type DomainTable } from '../memory/index.js';
 import {
   EvtchnView,
+  L_OWNER,
+  LISTENER_WORDS,
+  MAX_LISTENERS,
   NO_LISTENER,
   packPort,
   portRemoteDom,
@@ -208,15 +211,34 @@ export class EvtchnHypercalls {
     v.testAndClearPending(port);
   }
 
-  /** Close every open port of `dom` (domain destruction). Returns how many were open. */
-  closeAll(dom: number): number {
+  /**
+   * Close every open port of `dom` (domain destruction), or only those delivered to
+   * `listener` (a dead thread's). Returns how many were open.
+   */
+  closeAll(dom: number, listener?: number): number {
     const v = this.view(dom);
     let n = 0;
     for (let p = 1; p < v.maxPorts; p++) {
       const s = portState(v.port(p));
-      if (s === EVTCHNSTAT_closed) continue;
+      if (s === EVTCHNSTAT_closed || (listener !== undefined && v.listenerOf(p) !== listener)) continue;
       this.close(dom, p);
       n++;
+    }
+    return n;
+  }
+
+  /**
+   * Host cleanup after thread `tid` of `dom` died without disposing its platform: close the
+   * ports it listened on and free its listener slot. Returns how many ports were closed.
+   */
+  releaseListenerOf(dom: number, tid: number): number {
+    const v = this.view(dom);
+    let n = 0;
+    for (let l = 0; l < MAX_LISTENERS; l++) {
+      const owner = l * LISTENER_WORDS + L_OWNER;
+      if (Atomics.load(v.listeners, owner) !== tid) continue;
+      n += this.closeAll(dom, l);
+      Atomics.store(v.listeners, owner, 0);
     }
     return n;
   }

@@ -10,8 +10,9 @@
  *   the frame copied at the first pin (later maps use the copy, never the shared entry).
  * - Ref bitmap: the granting domain's free-ref allocator (one bit per ref), shared by all of
  *   its threads.
- * - Maptrack (per mapping domain, Xen's maptrack): 4 words per handle: in-use, granter
- *   domid | writable << 16, ref, granter generation.
+ * - Maptrack (per mapping domain, Xen's maptrack): 8 words per handle: in-use, granter
+ *   domid | writable << 16, ref, granter generation, and the mapping thread's id (so the
+ *   host can release what a dead backend thread held).
  */
 import { GRANT_ENTRY_V1 } from '../abi/grant_table.js';
 import { MACHINE_PAGE_SIZE } from '../memory/index.js';
@@ -26,11 +27,12 @@ export const PIN_HSTR_MASK = 0xff;
 export const PIN_HSTW_MASK = 0xff00;
 export const PIN_OVERFLOW = 0x80;
 
-export const MAPTRACK_WORDS = 4;
+export const MAPTRACK_WORDS = 8;
 export const MT_INUSE = 0;
 export const MT_GRANTER = 1;
 export const MT_REF = 2;
 export const MT_GEN = 3;
+export const MT_TID = 4;
 
 export function grantTableFrames(entries: number): number {
   return Math.ceil(entries / ENTRIES_PER_FRAME);

@@ -4,7 +4,7 @@
  * `max_maptrack_frames`: a domain cannot pin an unbounded number of foreign frames).
  */
 import { DW, MACHINE_PAGE_SIZE, type DomainTable } from '../memory/index.js';
-import { MAPTRACK_WORDS, MT_GEN, MT_GRANTER, MT_INUSE, MT_REF } from './layout.js';
+import { MAPTRACK_WORDS, MT_GEN, MT_GRANTER, MT_INUSE, MT_REF, MT_TID } from './layout.js';
 
 export interface MaptrackEntry {
   readonly handle: number;
@@ -12,6 +12,8 @@ export interface MaptrackEntry {
   readonly ref: number;
   readonly writable: boolean;
   readonly gen: number;
+  /** The thread that made the mapping. */
+  readonly tid: number;
 }
 
 export class Maptrack {
@@ -47,8 +49,9 @@ export class Maptrack {
   }
 
   /** Fill a claimed handle; it becomes visible to `live()` (state 2). */
-  record(h: number, granter: number, ref: number, writable: boolean, gen: number): void {
+  record(h: number, granter: number, ref: number, writable: boolean, gen: number, tid: number): void {
     const b = h * MAPTRACK_WORDS;
+    Atomics.store(this.words, b + MT_TID, tid);
     Atomics.store(this.words, b + MT_GRANTER, granter | (writable ? 1 << 16 : 0));
     Atomics.store(this.words, b + MT_REF, ref);
     Atomics.store(this.words, b + MT_GEN, gen);
@@ -73,6 +76,7 @@ export class Maptrack {
       ref: Atomics.load(this.words, b + MT_REF) >>> 0,
       writable: (g & (1 << 16)) !== 0,
       gen: Atomics.load(this.words, b + MT_GEN),
+      tid: Atomics.load(this.words, b + MT_TID),
     };
   }
 

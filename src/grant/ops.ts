@@ -152,7 +152,7 @@ export class SimGrantOps {
         this.maptrack.free(h);
         return res.status;
       }
-      this.maptrack.record(h, remote, ref, writable, rd.gen);
+      this.maptrack.record(h, remote, ref, writable, rd.gen, this.tid);
       return { handle: h, page: this.table.machine.bytes(g.memBase + res.frame) };
     } finally {
       rd.release();
@@ -189,9 +189,12 @@ export class SimGrantOps {
     this.accessLeaks.clear();
   }
 
-  /** Release every mapping this domain holds (host cleanup when it is destroyed). */
-  unmapAll(): number {
-    const live = this.maptrack.live();
+  /**
+   * Release every mapping this domain holds (host cleanup when it is destroyed), or only
+   * those thread `tid` made (host cleanup after a backend thread died).
+   */
+  unmapAll(tid?: number): number {
+    const live = this.maptrack.live().filter((e) => tid === undefined || e.tid === tid);
     for (const e of live) this.release(e.handle);
     return live.length;
   }

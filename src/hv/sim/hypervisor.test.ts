@@ -10,6 +10,8 @@ import { errorCode, type DomId, type EvtchnPort, type Frame, type GrantRef } fro
 import { DW } from '../../memory/index.js';
 import { SimPlatform } from './platform.js';
 import { measureEvtchnRoundTrip } from './roundtrip.js';
+import { Worker } from 'node:worker_threads';
+import { EVTCHNSTAT_unbound } from '../../abi/event_channel.js';
 import { withHypervisor } from './testing.js';
 
 async function code(fn: () => unknown): Promise<string | undefined> {
@@ -121,4 +123,25 @@ test('events cross threads: two domains in worker threads ping-pong over a bound
     const r = await measureEvtchnRoundTrip(hv, { iterations: 200, warmup: 20 });
     assert.equal(r.iterations, 200);
     assert.ok(r.usPerRoundTrip > 0);
+  }));
+
+test('a backend thread that dies holding a mapping and a port is cleaned up by reclaimThread', () =>
+  withHypervisor(async (hv) => {
+    const d = hv.createDomain({ memoryPages: 16, startInfo: false });
+    const g = SimPlatform.attach(hv.platformHandle(d));
+    const [f] = g.memory.allocPages(1) as [Frame];
+    const ref = g.grants.grantAccess(0 as DomId, f, false);
+    const gp = g.events.allocUnbound(0 as DomId, () => {});
+    const handle = hv.threadHandle(0);
+    const w = new Worker(new URL('./crashing-backend-worker.js', import.meta.url), {
+      workerData: { handle, guest: d, ref, port: gp.port },
+    });
+    await new Promise((r) => w.once('exit', r));
+    assert.equal(g.grants.endAccess(ref), false, 'the dead thread\'s mapping still pins the page');
+    assert.deepEqual(hv.reclaimThread(handle), { mappings: 1, ports: 1 });
+    assert.equal(g.grants.endAccess(ref), true);
+    assert.equal(g.events.hc.status(d, gp.port).state, EVTCHNSTAT_unbound, 'the guest end is unbound again');
+    gp.dispose();
+    g.dispose();
+    await hv.destroy(d);
   }));

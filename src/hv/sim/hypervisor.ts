@@ -109,6 +109,30 @@ export class Hypervisor extends EventEmitter {
     return { hv: this.handle, domid };
   }
 
+  /**
+   * A handle for a worker thread (a dom0 backend) with a thread id the host knows, so that
+   * `reclaimThread` can release what the thread held if it dies without disposing.
+   */
+  threadHandle(domid: number): PlatformHandle {
+    this.live(domid);
+    return { hv: this.handle, domid, tid: this.table.newTid() };
+  }
+
+  /**
+   * Clean up after thread `handle.tid` of a domain died (crashed, terminated) without
+   * disposing its platform: free any lock it held, unmap its grant mappings (so the guests
+   * it mapped can end access and be reclaimed), close its ports and free its listener slot.
+   */
+  reclaimThread(handle: PlatformHandle): { mappings: number; ports: number } {
+    const tid = handle.tid;
+    if (tid === undefined) throw new XenpvError('EINVAL', 'reclaimThread needs a handle from threadHandle()');
+    this.live(handle.domid);
+    this.breakLocks(tid);
+    const mappings = new SimGrantOps(this.table, handle.domid as DomId, this.hostTid).unmapAll(tid);
+    const ports = this.hc.releaseListenerOf(handle.domid, tid);
+    return { mappings, ports };
+  }
+
   /** The host thread's dom0 platform (created on first use, disposed with the hypervisor). */
   get dom0(): SimPlatform {
     this.dom0Platform ??= SimPlatform.attach(this.platformHandle(0));
