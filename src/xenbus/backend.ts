@@ -3,17 +3,16 @@
  * `/local/domain/<be>/backend/<class>` and `@releaseDomain`, creates a `BackendDevice` for
  * each `<fe>/<devid>` directory that appears and destroys it when the directory goes.
  *
- * Watch events are hints: they mark what to rescan (a device, a frontend domain, or all),
- * and one scan at a time looks at what is there now. The set of pending targets is bounded;
- * past the bound it collapses into one full rescan.
+ * A rescan target is a device (`<fe>/<devid>`), a frontend domain (`<fe>`), or all
+ * (device-bus.ts bounds and coalesces them).
  */
 import { type DomId } from '../base/index.js';
-import type { XsClient, XsWatch } from '../xenstore/client/index.js';
+import type { XsClient } from '../xenstore/client/index.js';
 import { SPECIAL_RELEASE } from '../xenstore/protocol/index.js';
 import { BackendDevice, errMsg, type BackendDeviceOptions, type BackendDriver } from './backend-device.js';
+import { ALL, DeviceBus } from './device-bus.js';
 import { readState } from './state.js';
 import { backendPath, componentsBelow, domainHome, errorPath, frontendPath, parseDevid, parseDomid, type DeviceId } from './paths.js';
-import { Reactor, pumpWatch } from './reactor.js';
 
 export interface BackendWatcherOptions extends BackendDeviceOptions {
   readonly backDomid: DomId;
@@ -29,59 +28,27 @@ export interface BackendWatcherOptions extends BackendDeviceOptions {
   readonly log?: (msg: string) => void;
 }
 
-const ALL = '*';
-const MAX_PENDING = 256;
-const ENOENT_OK = (err: unknown): string[] => {
-  if ((err as { code?: string }).code === 'ENOENT') return [];
-  throw err;
-};
-
-export class BackendWatcher {
-  readonly base: string;
+/** Devices are keyed `<fe>/<devid>`; a target is such a key or a bare `<fe>`. */
+export class BackendWatcher extends DeviceBus<string, string, BackendDevice> {
   private readonly frontClass: string;
-  private readonly devices = new Map<string, BackendDevice>();
-  private readonly pending = new Set<string>();
-  private readonly scanner: Reactor;
-  private readonly watches: XsWatch[] = [];
-  private readonly log: (msg: string) => void;
-  private closed = false;
 
   constructor(
-    private readonly client: XsClient,
+    client: XsClient,
     private readonly driver: BackendDriver,
     private readonly options: BackendWatcherOptions,
   ) {
-    this.base = `${domainHome(options.backDomid)}/backend/${options.backClass}`;
+    super(client, `${domainHome(options.backDomid)}/backend/${options.backClass}`, options.log);
     this.frontClass = options.frontClass ?? options.backClass;
-    this.log = options.log ?? (() => undefined);
-    this.scanner = new Reactor(() => this.scan(), (err) => this.log(`${this.base}: scan: ${errMsg(err)}`));
   }
 
   /** Register the watches (their first events trigger the initial scan). */
   async start(): Promise<void> {
-    const tree = this.client.watch(this.base, undefined, { capacity: 64 });
-    const release = this.client.watch(SPECIAL_RELEASE, undefined, { capacity: 4 });
-    this.watches.push(tree, release);
-    pumpWatch(tree, (path) => this.onTreeEvent(path));
-    pumpWatch(release, () => {
+    const tree = this.follow(this.base, 64, (path) => this.onTreeEvent(path));
+    const release = this.follow(SPECIAL_RELEASE, 4, () => {
       // A domain died: its nodes are gone; every device re-reads its frontend's state.
       for (const d of this.devices.values()) d.kick();
     });
     await Promise.all([tree.ready, release.ready]);
-  }
-
-  /** Device records by backend path (finished ones included until their directory goes). */
-  get instances(): ReadonlyMap<string, BackendDevice> {
-    return this.devices;
-  }
-
-  /** Resolves once no scan and no device step is running or pending. */
-  async idle(): Promise<void> {
-    for (let i = 0; i < 8; i++) {
-      await this.scanner.idle();
-      await Promise.all([...this.devices.values()].map((d) => d.idle()));
-      if (this.pending.size === 0) return;
-    }
   }
 
   private onTreeEvent(path: string): void {
@@ -92,30 +59,12 @@ export class BackendWatcher {
     else if (c.length === 2 || (c.length === 3 && (c[2] === 'state' || c[2] === 'online'))) this.mark(`${c[0]}/${c[1]}`);
   }
 
-  private mark(target: string): void {
-    if (this.closed) return;
-    if (this.pending.size >= MAX_PENDING) {
-      this.pending.clear();
-      target = ALL;
-    }
-    this.pending.add(target);
-    this.scanner.kick();
+  protected scanTarget(target: string): Promise<void> {
+    return target.includes('/') ? this.check(target) : this.scanFront(target);
   }
 
-  private async scan(): Promise<void> {
-    while (this.pending.size > 0 && !this.closed) {
-      const targets = this.pending.has(ALL) ? [ALL] : [...this.pending];
-      this.pending.clear();
-      for (const t of targets) {
-        if (t === ALL) await this.scanAll();
-        else if (!t.includes('/')) await this.scanFront(t);
-        else await this.check(t);
-      }
-    }
-  }
-
-  private async scanAll(): Promise<void> {
-    const fronts = await this.client.directory(this.base).catch(ENOENT_OK);
+  protected async scanAll(): Promise<void> {
+    const fronts = await this.listOrEmpty(this.base);
     const seen = new Set<string>();
     for (const fe of fronts) {
       for (const key of await this.devidsOf(fe)) seen.add(key);
@@ -132,7 +81,7 @@ export class BackendWatcher {
 
   private async devidsOf(fe: string): Promise<string[]> {
     if (parseDomid(fe) === undefined) return [];
-    const ids = await this.client.directory(`${this.base}/${fe}`).catch(ENOENT_OK);
+    const ids = await this.listOrEmpty(`${this.base}/${fe}`);
     return ids.filter((id) => parseDevid(id) !== undefined).map((id) => `${fe}/${id}`);
   }
 
@@ -172,27 +121,5 @@ export class BackendWatcher {
     );
     this.devices.set(key, device);
     await device.start().catch((err: unknown) => this.log(`${backPath}: start: ${errMsg(err)}`));
-  }
-
-  private async drop(key: string): Promise<void> {
-    const d = this.devices.get(key);
-    if (d === undefined) return;
-    this.devices.delete(key);
-    await d.destroy();
-  }
-
-  /**
-   * Stop. `graceful`: each live device disconnects and writes Closed (a backend that goes
-   * away cleanly); otherwise only local resources are released, as if the process died.
-   */
-  async close(options: { graceful?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    for (const w of this.watches) w.dispose();
-    this.scanner.dispose();
-    await this.scanner.idle();
-    const all = [...this.devices.values()];
-    this.devices.clear();
-    await Promise.all(all.map((d) => (options.graceful === true ? d.shutdown() : d.destroy())));
   }
 }

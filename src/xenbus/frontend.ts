@@ -9,12 +9,12 @@
  */
 import { XenbusStateUnknown, type XenbusStateValue } from '../abi/io/xenbus.js';
 import type { DomId } from '../base/index.js';
-import type { XsClient, XsWatch } from '../xenstore/client/index.js';
-import { errMsg } from './backend-device.js';
+import type { XsClient } from '../xenstore/client/index.js';
+import { ALL, DeviceBus } from './device-bus.js';
+import { errMsg } from './device-machine.js';
 import { FrontendDevice, type FrontendDeviceOptions, type FrontendDriver } from './frontend-device.js';
 import { readOptional } from './keys.js';
 import { componentsBelow, domainHome, errorPath, parseBackendPath, parseDevid, parseDomid } from './paths.js';
-import { Reactor, pumpWatch } from './reactor.js';
 import { deviceFatal, readState, stateValue } from './state.js';
 
 export interface FrontendWatcherOptions extends FrontendDeviceOptions {
@@ -23,71 +23,36 @@ export interface FrontendWatcherOptions extends FrontendDeviceOptions {
   readonly log?: (msg: string) => void;
 }
 
-const MAX_PENDING = 256;
-
-export class FrontendWatcher {
-  readonly base: string;
-  private readonly devices = new Map<number, FrontendDevice>();
-  private readonly pending = new Set<number | 'all'>();
-  private readonly scanner: Reactor;
-  private watch: XsWatch | undefined;
-  private readonly log: (msg: string) => void;
-  private closed = false;
-
+/** Devices and rescan targets are keyed by devid. */
+export class FrontendWatcher extends DeviceBus<number, number, FrontendDevice> {
   constructor(
-    private readonly client: XsClient,
+    client: XsClient,
     private readonly driver: FrontendDriver,
     private readonly options: FrontendWatcherOptions,
   ) {
-    this.base = `${domainHome(options.selfDomid)}/device/${options.frontClass}`;
-    this.log = options.log ?? (() => undefined);
-    this.scanner = new Reactor(() => this.scan(), (err) => this.log(`${this.base}: scan: ${errMsg(err)}`));
+    super(client, `${domainHome(options.selfDomid)}/device/${options.frontClass}`, options.log);
   }
 
   async start(): Promise<void> {
-    this.watch = this.client.watch(this.base, undefined, { capacity: 64 });
-    pumpWatch(this.watch, (path) => this.onEvent(path));
-    await this.watch.ready;
-  }
-
-  get instances(): ReadonlyMap<number, FrontendDevice> {
-    return this.devices;
-  }
-
-  async idle(): Promise<void> {
-    for (let i = 0; i < 8; i++) {
-      await this.scanner.idle();
-      await Promise.all([...this.devices.values()].map((d) => d.idle()));
-      if (this.pending.size === 0) return;
-    }
+    await this.follow(this.base, 64, (path) => this.onEvent(path)).ready;
   }
 
   private onEvent(path: string): void {
     const c = componentsBelow(this.base, path);
-    if (c === undefined || this.closed) return;
-    const devid = c.length === 0 ? undefined : parseDevid(c[0]!);
-    if (c.length === 0 || this.pending.size >= MAX_PENDING) this.pending.add('all');
-    else if (devid !== undefined && (c.length === 1 || (c.length === 2 && ['state', 'backend', 'backend-id'].includes(c[1]!)))) {
-      this.pending.add(devid);
-    } else return;
-    this.scanner.kick();
-  }
-
-  private async scan(): Promise<void> {
-    while (this.pending.size > 0 && !this.closed) {
-      const all = this.pending.has('all');
-      const targets = [...this.pending].filter((t): t is number => t !== 'all');
-      this.pending.clear();
-      if (all) await this.scanAll();
-      else for (const d of targets) await this.check(d);
+    if (c === undefined) return;
+    if (c.length === 0) return this.mark(ALL);
+    const devid = parseDevid(c[0]!);
+    if (devid !== undefined && (c.length === 1 || (c.length === 2 && ['state', 'backend', 'backend-id'].includes(c[1]!)))) {
+      this.mark(devid);
     }
   }
 
-  private async scanAll(): Promise<void> {
-    const names = await this.client.directory(this.base).catch((err: unknown) => {
-      if ((err as { code?: string }).code === 'ENOENT') return [] as string[];
-      throw err;
-    });
+  protected scanTarget(devid: number): Promise<void> {
+    return this.check(devid);
+  }
+
+  protected async scanAll(): Promise<void> {
+    const names = await this.listOrEmpty(this.base);
     const ids = new Set(names.map(parseDevid).filter((d): d is number => d !== undefined));
     for (const d of [...this.devices.keys()]) if (!ids.has(d)) await this.drop(d);
     for (const d of ids) await this.check(d);
@@ -134,22 +99,8 @@ export class FrontendWatcher {
     return { backPath, backDomid };
   }
 
-  private async drop(devid: number): Promise<void> {
-    const d = this.devices.get(devid);
-    if (d === undefined) return;
-    this.devices.delete(devid);
-    await d.destroy('removed');
-  }
-
-  /** Stop. `graceful`: each device releases its rings and writes Closed (driver unload). */
-  async close(options: { graceful?: boolean } = {}): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.watch?.dispose();
-    this.scanner.dispose();
-    await this.scanner.idle();
-    const all = [...this.devices.values()];
-    this.devices.clear();
-    await Promise.all(all.map((d) => (options.graceful === true ? d.shutdown() : d.destroy('shutdown'))));
+  /** A close that is not graceful tells the driver why (it is not a removal). */
+  protected override destroyOnClose(d: FrontendDevice): Promise<void> {
+    return d.destroy('shutdown');
   }
 }
