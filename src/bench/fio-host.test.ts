@@ -20,29 +20,26 @@ interface Outcome {
   readonly console: string[];
 }
 
-/** Create a guest running `builtin:fio` with `extra`; resolve with its shutdown and console lines. */
+/**
+ * Create a guest running `builtin:fio` with `extra`; resolve with its shutdown and console
+ * lines. The guest is preserved after it stops (on_poweroff/on_crash = "preserve"), so its
+ * state can be read without racing the toolstack's destroy; then it is destroyed here.
+ */
 async function runGuest(host: Host, dir: string, name: string, extra: string): Promise<Outcome> {
   const lines: string[] = [];
   let domid = -1;
   const onConsole = (d: number, text: string): void => void (d === domid && lines.push(text));
   host.hv.on('console', onConsole);
   try {
-    const cfg = parseDomainConfig(`name = "${name}"\nkernel = "builtin:fio"\nextra = "${extra}"\nmemory = 16\ndisk = [ 'disk.img,raw,xvda,rw' ]\n`);
+    const cfg = parseDomainConfig(
+      `name = "${name}"\nkernel = "builtin:fio"\nextra = "${extra}"\nmemory = 16\ndisk = [ 'disk.img,raw,xvda,rw' ]\n` +
+        `on_poweroff = "preserve"\non_crash = "preserve"\n`,
+    );
     const d = await host.create(cfg, { paused: true, baseDir: dir });
-    domid = d.domid;
-    const done = new Promise<DomainInfo>((resolve) => {
-      const onShutdown = (id: number, info: DomainInfo | undefined): void => {
-        if (id !== domid || info === undefined || info.state !== 'shutdown') return;
-        if (info.shutdownReason === 'crash' && info.message === undefined) return;
-        host.hv.off('shutdown', onShutdown);
-        resolve(info);
-      };
-      host.hv.on('shutdown', onShutdown);
-    });
+    domid = d.domid; // before it runs: no console line is missed
     host.unpause(name);
-    const info = await done;
-    // The toolstack destroys it (on_poweroff/on_crash = destroy); wait until it is gone.
-    for (let i = 0; i < 400 && host.domains.has(domid); i++) await new Promise((r) => setTimeout(r, 10));
+    const info = await host.hv.waitForShutdown(domid, 30_000);
+    await host.destroy(name);
     return { info, console: lines };
   } finally {
     host.hv.off('console', onConsole);
