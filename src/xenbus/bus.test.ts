@@ -132,14 +132,29 @@ async function bothConnected(c: XsClient): Promise<void> {
   await waitForState(c, FE, connected, T);
 }
 
+/** Both buses running and the device connected end to end: where most scenarios start. */
+async function connectedPair(w: World, devOpts?: Parameters<typeof addDevice>[2]) {
+  const bl = new Log();
+  const fl = new Log();
+  const back = await startBack(w, bl);
+  const front = await startFront(w, fl);
+  await addDevice(w.tool, DEV, devOpts);
+  await bothConnected(w.tool);
+  return { bl, fl, back, front };
+}
+
+/** A backend alone, its device added and waiting in InitWait for a hand-driven frontend. */
+async function backAtInitWait(w: World, opts: { maxConnects?: number } = {}) {
+  const bl = new Log();
+  const back = await startBack(w, bl, opts);
+  await addDevice(w.tool, DEV);
+  await waitForState(w.tool, BE, isState(XenbusStateInitWait), T);
+  return { bl, back };
+}
+
 test('full connect, then hot-unplug: InitWait, Initialised, Connected; libxl ACLs; online=0 + Closing -> Closed -> removed', () =>
   withWorld(async (w) => {
-    const bl = new Log();
-    const fl = new Log();
-    const back = await startBack(w, bl);
-    const front = await startFront(w, fl);
-    await addDevice(w.tool, DEV, { backKeys: { params: 'disk.img', mode: 'w' }, frontKeys: { 'virtual-device': 51712 } });
-    await bothConnected(w.tool);
+    const { bl, fl, back, front } = await connectedPair(w, { backKeys: { params: 'disk.img', mode: 'w' }, frontKeys: { 'virtual-device': 51712 } });
     assert.deepEqual(bl.events, ['probe', 'connect 100']);
     assert.deepEqual(fl.events, ['create', 'initialise 100', 'connect 2048']);
     assert.deepEqual(await w.tool.getPerms(FE), [{ access: 'n', domid: 3 }, { access: 'r', domid: 0 }]);
@@ -166,10 +181,7 @@ test('full connect, then hot-unplug: InitWait, Initialised, Connected; libxl ACL
 
 test('unplug waits LIBXL_DESTROY_TIMEOUT (configurable) for a frontend that never closes, then removes anyway', () =>
   withWorld(async (w) => {
-    const bl = new Log();
-    const back = await startBack(w, bl);
-    await addDevice(w.tool, DEV);
-    await waitForState(w.tool, BE, isState(XenbusStateInitWait), T);
+    const { bl, back } = await backAtInitWait(w);
     // A frontend that publishes and connects, then ignores everything.
     await writeKeys(w.guest, FE, { 'ring-ref': 77, state: XenbusStateInitialised });
     await waitForState(w.tool, BE, connected, T);
@@ -185,10 +197,7 @@ test('unplug waits LIBXL_DESTROY_TIMEOUT (configurable) for a frontend that neve
 
 test('garbage in the frontend state: the backend disconnects, records the error and goes Closing, without throwing', () =>
   withWorld(async (w) => {
-    const bl = new Log();
-    const back = await startBack(w, bl);
-    await addDevice(w.tool, DEV);
-    await waitForState(w.tool, BE, isState(XenbusStateInitWait), T);
+    const { bl, back } = await backAtInitWait(w);
     await writeKeys(w.guest, FE, { 'ring-ref': 12, state: XenbusStateInitialised });
     await waitForState(w.tool, BE, connected, T);
     await w.guest.write(`${FE}/state`, 'Connected!');
@@ -210,10 +219,7 @@ test('garbage in the frontend state: the backend disconnects, records the error 
 
 test('a flapping frontend is bounded: coalesced steps, a connect budget, then marked bad and Closing', () =>
   withWorld(async (w) => {
-    const bl = new Log();
-    const back = await startBack(w, bl, { maxConnects: 3 });
-    await addDevice(w.tool, DEV);
-    await waitForState(w.tool, BE, isState(XenbusStateInitWait), T);
+    const { bl, back } = await backAtInitWait(w, { maxConnects: 3 });
     await w.guest.write(`${FE}/ring-ref`, '40');
     // 300 state writes as fast as the store takes them: far fewer steps, no crash.
     for (let i = 0; i < 300; i++) await w.guest.write(`${FE}/state`, String([1, 3, 6, 4, 5, 1][i % 6]));
@@ -246,13 +252,8 @@ test('a flapping frontend is bounded: coalesced steps, a connect budget, then ma
 
 test('the frontend domain dies (@releaseDomain): the backend disconnects and goes Closed; the toolstack then removes it', () =>
   withWorld(async (w) => {
-    const bl = new Log();
-    const fl = new Log();
     await w.tool.introduce(GUEST, 0, 0);
-    const back = await startBack(w, bl);
-    const front = await startFront(w, fl);
-    await addDevice(w.tool, DEV);
-    await bothConnected(w.tool);
+    const { bl, back, front } = await connectedPair(w);
     await front.close(); // the guest stops running: no goodbye
     await w.tool.release(GUEST); // xenstored deletes the guest's nodes, fires @releaseDomain
     await waitForState(w.tool, BE, isState(XenbusStateClosed), T);
@@ -267,12 +268,7 @@ test('the frontend domain dies (@releaseDomain): the backend disconnects and goe
 
 test('the backend is killed and a new one starts: it resets the frontend through Closed and both reconnect', () =>
   withWorld(async (w) => {
-    const bl = new Log();
-    const fl = new Log();
-    const back = await startBack(w, bl);
-    const front = await startFront(w, fl);
-    await addDevice(w.tool, DEV);
-    await bothConnected(w.tool);
+    const { fl, back, front } = await connectedPair(w);
     await back.close(); // killed: nothing written, its state still says Connected
     assert.deepEqual(await readState(w.tool, BE), { kind: 'state', state: XenbusStateConnected });
     const bl2 = new Log();
@@ -289,12 +285,7 @@ test('the backend is killed and a new one starts: it resets the frontend through
 
 test('the backend stops gracefully (Closed) and comes back: the frontend offers Initialising and reconnects', () =>
   withWorld(async (w) => {
-    const bl = new Log();
-    const fl = new Log();
-    const back = await startBack(w, bl);
-    const front = await startFront(w, fl);
-    await addDevice(w.tool, DEV);
-    await bothConnected(w.tool);
+    const { fl, back, front } = await connectedPair(w);
     await back.close({ graceful: true });
     await waitForState(w.tool, FE, isState(1), T); // Closed, then Initialising: ready to reconnect
     assert.ok(fl.events.includes('disconnect backend-closed'));
@@ -309,12 +300,7 @@ test('the backend stops gracefully (Closed) and comes back: the frontend offers 
 
 test('the frontend restarts (kexec): the new instance closes the old connection and both reconnect', () =>
   withWorld(async (w) => {
-    const bl = new Log();
-    const fl = new Log();
-    const back = await startBack(w, bl);
-    const front = await startFront(w, fl);
-    await addDevice(w.tool, DEV);
-    await bothConnected(w.tool);
+    const { bl, back, front } = await connectedPair(w);
     await front.close();
     const fl2 = new Log();
     const front2 = await startFront(w, fl2, { ref: 500 });
