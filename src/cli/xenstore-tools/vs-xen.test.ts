@@ -11,6 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { errorCode } from '../../base/index.js';
+import { skipUnlessInstalled } from '../../base/testing.js';
 import { connectXenstored, type XsClient } from '../../xenstore/client/index.js';
 import { formatPerm } from '../../xenstore/protocol/index.js';
 import { startXenstored, type RunningXenstored } from '../../xenstore/server/index.js';
@@ -18,7 +19,7 @@ import { sanitise } from './escape.js';
 import { oracleMissing, runOurs, runXen, type Outcome } from './oracle.js';
 import { CASES, TREE } from './vs-xen-cases.js';
 
-const skip = oracleMissing();
+const skip = skipUnlessInstalled(oracleMissing());
 let dir: string;
 let xs: RunningXenstored;
 let client: XsClient;

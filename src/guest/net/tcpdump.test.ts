@@ -14,6 +14,7 @@ import { PcapWriter } from '../../devices/net/bridge/pcap.js';
 import type { BridgePort } from '../../devices/net/bridge/port.js';
 import { NetStack } from './stack.js';
 import { FakeClock } from './test-support.js';
+import { skipUnlessInstalled } from '../../base/testing.js';
 
 const tcpdump = spawnSync('tcpdump', ['--version']).status === 0;
 
@@ -45,7 +46,7 @@ function capturedExchange(): Uint8Array {
   return pcap.bytes();
 }
 
-test('tcpdump decodes our frames and finds every checksum correct', { skip: tcpdump ? false : 'tcpdump is not installed' }, () => {
+test('tcpdump decodes our frames and finds every checksum correct', { skip: skipUnlessInstalled(tcpdump ? false : 'tcpdump is not installed') }, () => {
   const dir = mkdtempSync(join(tmpdir(), 'xenpv-pcap-'));
   try {
     const file = join(dir, 'net.pcap');

@@ -11,11 +11,12 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startXenstored, type RunningXenstored } from './index.js';
 import { TestClient } from './test-support.js';
+import { skipUnlessInstalled } from '../../base/testing.js';
 
 const haveUtils = existsSync('/usr/bin/xenstore-read');
 const havePyxs = existsSync('/usr/lib/python3/dist-packages/pyxs/__init__.py') && existsSync('/usr/bin/python3');
-const skipUtils = haveUtils ? false : 'Debian xenstore-utils not installed';
-const skipPyxs = havePyxs ? false : 'python3-pyxs not installed';
+const skipUtils = skipUnlessInstalled(haveUtils ? false : 'Debian xenstore-utils not installed');
+const skipPyxs = skipUnlessInstalled(havePyxs ? false : 'python3-pyxs not installed');
 
 let dir: string;
 let xs: RunningXenstored;

@@ -3,6 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { skipUnlessInstalled } from '../../../base/testing.js';
 
 export function tempDir(prefix: string): { path: string; file: (name: string) => string; remove: () => void } {
   const path = mkdtempSync(join(tmpdir(), `xenpv-${prefix}-`));
@@ -26,5 +27,6 @@ export function qemuIo(...args: string[]): RunResult {
 }
 
 /** Skip reason when qemu-img is missing (Debian qemu-utils); undefined when present. */
-export const noQemuImg: string | undefined =
-  spawnSync('qemu-img', ['--version']).status === 0 ? undefined : 'qemu-img (Debian qemu-utils) is not installed';
+export const noQemuImg: string | false = skipUnlessInstalled(
+  spawnSync('qemu-img', ['--version']).status === 0 ? false : 'qemu-img (Debian qemu-utils) is not installed',
+);
