@@ -3,18 +3,8 @@
  * as durable as the process), so `capabilities.flush` is false. Optionally backed by a
  * SharedArrayBuffer, so a test or another worker can look at the bytes directly.
  */
-import {
-  type BlockStorage,
-  type DiscardOptions,
-  type StorageCapabilities,
-  SECTOR_SIZE,
-  checkDiscardRange,
-  checkRange,
-  checkWritable,
-  counted,
-  newCounters,
-  storageError,
-} from './types.js';
+import { CheckedStorage } from './checked.js';
+import { type StorageCapabilities, SECTOR_SIZE, checkWritable, storageError } from './types.js';
 
 export interface MemoryStorageOptions {
   readonly readOnly?: boolean;
@@ -28,11 +18,10 @@ export interface MemoryStorageOptions {
 /** In-memory disks above this are refused: a spec from a config file must not exhaust memory. */
 export const MEMORY_DISK_MAX_BYTES = 8 * 1024 ** 3;
 
-export class MemoryStorage implements BlockStorage {
+export class MemoryStorage extends CheckedStorage {
   readonly logicalBlockSize: number;
   readonly physicalBlockSize = 4096;
   readonly readOnly: boolean;
-  readonly counters = newCounters();
   readonly description = 'memory';
   readonly capabilities: StorageCapabilities = {
     flush: false,
@@ -43,6 +32,7 @@ export class MemoryStorage implements BlockStorage {
   private readonly shared: boolean;
 
   constructor(sectors: number, options: MemoryStorageOptions = {}) {
+    super();
     this.readOnly = options.readOnly ?? false;
     this.logicalBlockSize = options.logicalBlockSize ?? SECTOR_SIZE;
     if (options.buffer !== undefined) {
@@ -66,33 +56,20 @@ export class MemoryStorage implements BlockStorage {
     return this.data;
   }
 
-  read(sectorOffset: number, dest: Uint8Array): Promise<void> {
-    return counted(this.counters.read, dest.byteLength, async () => {
-      checkRange('read', sectorOffset, dest.byteLength, this.sectorCount);
-      const start = sectorOffset * SECTOR_SIZE;
-      dest.set(this.data.subarray(start, start + dest.byteLength));
-    });
+  protected async doRead(sectorOffset: number, dest: Uint8Array): Promise<void> {
+    const start = sectorOffset * SECTOR_SIZE;
+    dest.set(this.data.subarray(start, start + dest.byteLength));
   }
 
-  write(sectorOffset: number, src: Uint8Array): Promise<void> {
-    return counted(this.counters.write, src.byteLength, async () => {
-      checkWritable('write', this.readOnly, this.description);
-      checkRange('write', sectorOffset, src.byteLength, this.sectorCount);
-      this.data.set(src, sectorOffset * SECTOR_SIZE);
-    });
+  protected async doWrite(sectorOffset: number, src: Uint8Array): Promise<void> {
+    this.data.set(src, sectorOffset * SECTOR_SIZE);
   }
 
-  flush(): Promise<void> {
-    return counted(this.counters.flush, 0, async () => undefined);
-  }
+  protected async doFlush(): Promise<void> {}
 
-  discard(sector: number, count: number, _options: DiscardOptions = {}): Promise<void> {
-    return counted(this.counters.discard, count * SECTOR_SIZE, async () => {
-      checkWritable('discard', this.readOnly, this.description);
-      checkDiscardRange(sector, count, this.sectorCount);
-      // Zeroing memory is also the secure variant: no other copy exists.
-      this.data.fill(0, sector * SECTOR_SIZE, (sector + count) * SECTOR_SIZE);
-    });
+  protected async doDiscard(sector: number, count: number): Promise<void> {
+    // Zeroing memory is also the secure variant: no other copy exists.
+    this.data.fill(0, sector * SECTOR_SIZE, (sector + count) * SECTOR_SIZE);
   }
 
   async resize(newSectors: number): Promise<void> {

@@ -21,18 +21,8 @@
  * every write is followed by a flush).
  */
 import type { ImageFile } from './image-file.js';
-import {
-  type BlockStorage,
-  type DiscardOptions,
-  type StorageCapabilities,
-  SECTOR_SIZE,
-  checkDiscardRange,
-  checkRange,
-  checkWritable,
-  counted,
-  newCounters,
-  storageError,
-} from './types.js';
+import { CheckedStorage } from './checked.js';
+import { type StorageCapabilities, SECTOR_SIZE, checkWritable, storageError } from './types.js';
 
 export type RawCacheMode = 'writeback' | 'writethrough';
 
@@ -49,12 +39,11 @@ const DISCARD_GRANULE = 4096;
 const ZERO_CHUNK = 1024 * 1024;
 const zeroes = new Uint8Array(ZERO_CHUNK);
 
-export class RawStorage implements BlockStorage {
+export class RawStorage extends CheckedStorage {
   readonly readOnly: boolean;
   readonly logicalBlockSize: number;
   readonly physicalBlockSize: number;
   readonly capabilities: StorageCapabilities;
-  readonly counters = newCounters();
   readonly description: string;
   private readonly syncEachWrite: boolean;
   private sectors: number;
@@ -64,6 +53,7 @@ export class RawStorage implements BlockStorage {
     sectors: number,
     options: RawStorageOptions,
   ) {
+    super();
     this.sectors = sectors;
     this.readOnly = (options.readOnly ?? false) || file.readOnly;
     this.logicalBlockSize = options.logicalBlockSize ?? SECTOR_SIZE;
@@ -94,37 +84,23 @@ export class RawStorage implements BlockStorage {
     return this.sectors;
   }
 
-  read(sectorOffset: number, dest: Uint8Array): Promise<void> {
-    return counted(this.counters.read, dest.byteLength, async () => {
-      checkRange('read', sectorOffset, dest.byteLength, this.sectors);
-      await this.io('read', () => this.file.read(sectorOffset * SECTOR_SIZE, dest));
-    });
+  protected async doRead(sectorOffset: number, dest: Uint8Array): Promise<void> {
+    await this.io('read', () => this.file.read(sectorOffset * SECTOR_SIZE, dest));
   }
 
-  write(sectorOffset: number, src: Uint8Array): Promise<void> {
-    return counted(this.counters.write, src.byteLength, async () => {
-      checkWritable('write', this.readOnly, this.description);
-      checkRange('write', sectorOffset, src.byteLength, this.sectors);
-      await this.io('write', () => this.file.write(sectorOffset * SECTOR_SIZE, src));
-      if (this.syncEachWrite) await this.io('flush', () => this.file.flush());
-    });
+  protected async doWrite(sectorOffset: number, src: Uint8Array): Promise<void> {
+    await this.io('write', () => this.file.write(sectorOffset * SECTOR_SIZE, src));
+    if (this.syncEachWrite) await this.io('flush', () => this.file.flush());
   }
 
-  flush(): Promise<void> {
-    return counted(this.counters.flush, 0, async () => {
-      if (this.readOnly || !this.file.hasVolatileCache) return;
-      await this.io('flush', () => this.file.flush());
-    });
+  protected async doFlush(): Promise<void> {
+    if (this.readOnly || !this.file.hasVolatileCache) return;
+    await this.io('flush', () => this.file.flush());
   }
 
-  discard(sector: number, count: number, options: DiscardOptions = {}): Promise<void> {
-    return counted(this.counters.discard, count * SECTOR_SIZE, async () => {
-      checkWritable('discard', this.readOnly, this.description);
-      if (options.secure === true) throw storageError('EOPNOTSUPP', `${this.description}: secure discard is not supported`);
-      checkDiscardRange(sector, count, this.sectors);
-      await this.io('discard', () => this.zeroRange(sector * SECTOR_SIZE, (sector + count) * SECTOR_SIZE));
-      if (this.syncEachWrite) await this.io('flush', () => this.file.flush());
-    });
+  protected async doDiscard(sector: number, count: number): Promise<void> {
+    await this.io('discard', () => this.zeroRange(sector * SECTOR_SIZE, (sector + count) * SECTOR_SIZE));
+    if (this.syncEachWrite) await this.io('flush', () => this.file.flush());
   }
 
   async resize(newSectors: number): Promise<void> {

@@ -21,18 +21,8 @@
  * anything that changes metadata (allocation, discard, flush) holds it exclusively.
  */
 import type { ImageFile } from '../image-file.js';
-import {
-  type BlockStorage,
-  type DiscardOptions,
-  type StorageCapabilities,
-  SECTOR_SIZE,
-  checkDiscardRange,
-  checkRange,
-  checkWritable,
-  counted,
-  newCounters,
-  storageError,
-} from '../types.js';
+import { CheckedStorage } from '../checked.js';
+import { type BlockStorage, type StorageCapabilities, SECTOR_SIZE, checkWritable, storageError } from '../types.js';
 import { ClusterIo } from './cluster-io.js';
 import { INCOMPAT } from './header.js';
 import { Qcow2Image } from './image.js';
@@ -50,12 +40,11 @@ export interface Qcow2Options {
 /** Dirty metadata tables past which a write triggers an early write-back. */
 const MAX_DIRTY_TABLES = 512;
 
-export class Qcow2Storage implements BlockStorage {
+export class Qcow2Storage extends CheckedStorage {
   readonly readOnly: boolean;
   readonly logicalBlockSize = SECTOR_SIZE;
   readonly physicalBlockSize: number;
   readonly capabilities: StorageCapabilities;
-  readonly counters = newCounters();
   readonly description: string;
   private readonly lock = new RwLock();
   private readonly io: ClusterIo;
@@ -67,6 +56,7 @@ export class Qcow2Storage implements BlockStorage {
     readOnly: boolean,
     cache: Qcow2CacheMode,
   ) {
+    super();
     const h = image.header;
     this.readOnly = readOnly;
     this.physicalBlockSize = Math.min(h.clusterSize, 4096);
@@ -112,41 +102,27 @@ export class Qcow2Storage implements BlockStorage {
     return Math.floor(this.image.size / SECTOR_SIZE);
   }
 
-  read(sectorOffset: number, dest: Uint8Array): Promise<void> {
-    return counted(this.counters.read, dest.byteLength, async () => {
-      checkRange('read', sectorOffset, dest.byteLength, this.sectorCount);
-      await this.lock.withShared(() => this.io.read(sectorOffset * SECTOR_SIZE, dest));
+  protected async doRead(sectorOffset: number, dest: Uint8Array): Promise<void> {
+    await this.lock.withShared(() => this.io.read(sectorOffset * SECTOR_SIZE, dest));
+  }
+
+  protected async doWrite(sectorOffset: number, src: Uint8Array): Promise<void> {
+    const offset = sectorOffset * SECTOR_SIZE;
+    const done = await this.lock.withShared(() => this.io.writeInPlace(offset, src));
+    if (!done) await this.lock.withExclusive(() => this.mutate(() => this.io.writeAllocating(offset, src)));
+    else if (!this.capabilities.flush) await this.image.barrier();
+  }
+
+  protected async doFlush(): Promise<void> {
+    if (this.readOnly) return;
+    await this.lock.withExclusive(async () => {
+      await this.image.sync();
+      await this.image.barrier();
     });
   }
 
-  write(sectorOffset: number, src: Uint8Array): Promise<void> {
-    return counted(this.counters.write, src.byteLength, async () => {
-      checkWritable('write', this.readOnly, this.description);
-      checkRange('write', sectorOffset, src.byteLength, this.sectorCount);
-      const offset = sectorOffset * SECTOR_SIZE;
-      const done = await this.lock.withShared(() => this.io.writeInPlace(offset, src));
-      if (!done) await this.lock.withExclusive(() => this.mutate(() => this.io.writeAllocating(offset, src)));
-      else if (!this.capabilities.flush) await this.image.barrier();
-    });
-  }
-
-  flush(): Promise<void> {
-    return counted(this.counters.flush, 0, async () => {
-      if (this.readOnly) return;
-      await this.lock.withExclusive(async () => {
-        await this.image.sync();
-        await this.image.barrier();
-      });
-    });
-  }
-
-  discard(sector: number, count: number, options: DiscardOptions = {}): Promise<void> {
-    return counted(this.counters.discard, count * SECTOR_SIZE, async () => {
-      checkWritable('discard', this.readOnly, this.description);
-      if (options.secure === true) throw storageError('EOPNOTSUPP', `${this.description}: secure discard is not supported`);
-      checkDiscardRange(sector, count, this.sectorCount);
-      await this.lock.withExclusive(() => this.mutate(() => this.io.discard(sector * SECTOR_SIZE, count * SECTOR_SIZE)));
-    });
+  protected async doDiscard(sector: number, count: number): Promise<void> {
+    await this.lock.withExclusive(() => this.mutate(() => this.io.discard(sector * SECTOR_SIZE, count * SECTOR_SIZE)));
   }
 
   /** Grow online (shrinking would drop guest data: refused). Durable when it resolves. */

@@ -1,0 +1,69 @@
+/**
+ * The part of the BlockStorage contract every store enforces the same way, in one place:
+ * each request is counted (requests, bytes, time, errors), writes and discards are refused
+ * on a read-only store, ranges are checked against the current size, and a secure discard
+ * is refused where `capabilities.discard.secureDiscard` does not promise it. A store
+ * implements only the `do*` methods, which see requests that passed those checks.
+ */
+import {
+  type BlockStorage,
+  type DiscardOptions,
+  type StorageCapabilities,
+  SECTOR_SIZE,
+  checkDiscardRange,
+  checkRange,
+  checkWritable,
+  counted,
+  newCounters,
+  storageError,
+} from './types.js';
+
+export abstract class CheckedStorage implements BlockStorage {
+  readonly counters = newCounters();
+  abstract readonly sectorCount: number;
+  abstract readonly logicalBlockSize: number;
+  abstract readonly physicalBlockSize: number;
+  abstract readonly readOnly: boolean;
+  abstract readonly capabilities: StorageCapabilities;
+  abstract readonly description: string;
+
+  /** `dest` lies inside the disk. */
+  protected abstract doRead(sectorOffset: number, dest: Uint8Array): Promise<void>;
+  /** `src` lies inside the disk, and the store is writable. */
+  protected abstract doWrite(sectorOffset: number, src: Uint8Array): Promise<void>;
+  protected abstract doFlush(): Promise<void>;
+  /** The range lies inside the disk, the store is writable, and `secure` is one it offers. */
+  protected abstract doDiscard(sector: number, count: number): Promise<void>;
+  abstract close(): Promise<void>;
+
+  read(sectorOffset: number, dest: Uint8Array): Promise<void> {
+    return counted(this.counters.read, dest.byteLength, async () => {
+      checkRange('read', sectorOffset, dest.byteLength, this.sectorCount);
+      await this.doRead(sectorOffset, dest);
+    });
+  }
+
+  write(sectorOffset: number, src: Uint8Array): Promise<void> {
+    return counted(this.counters.write, src.byteLength, async () => {
+      checkWritable('write', this.readOnly, this.description);
+      checkRange('write', sectorOffset, src.byteLength, this.sectorCount);
+      await this.doWrite(sectorOffset, src);
+    });
+  }
+
+  flush(): Promise<void> {
+    return counted(this.counters.flush, 0, () => this.doFlush());
+  }
+
+  discard(sector: number, count: number, options: DiscardOptions = {}): Promise<void> {
+    return counted(this.counters.discard, count * SECTOR_SIZE, async () => {
+      checkWritable('discard', this.readOnly, this.description);
+      if (options.secure === true && !this.capabilities.discard.secureDiscard) {
+        // blkif's secure discard promises the data is unrecoverable; a store that cannot keep that promise refuses.
+        throw storageError('EOPNOTSUPP', `${this.description}: secure discard is not supported`);
+      }
+      checkDiscardRange(sector, count, this.sectorCount);
+      await this.doDiscard(sector, count);
+    });
+  }
+}
