@@ -97,15 +97,7 @@ export class PagedMemory implements RingMemory {
       for (let i = 0, n = length >>> 2; i < n; i++) words[to + i] = from[base + i]!;
       return;
     }
-    let done = 0;
-    while (done < length) {
-      const at = offset + done;
-      const inPage = at & PAGE_MASK;
-      const n = Math.min(length - done, RING_PAGE_SIZE - inPage);
-      const page = this.pages[at >>> PAGE_SHIFT]!;
-      dst.set(page.subarray(inPage, inPage + n), dstOffset + done);
-      done += n;
-    }
+    this.eachPiece(offset, length, (page, inPage, done, n) => dst.set(page.subarray(inPage, inPage + n), dstOffset + done));
   }
 
   copyIn(offset: number, src: Uint8Array, srcOffset: number, length: number): void {
@@ -118,13 +110,20 @@ export class PagedMemory implements RingMemory {
       for (let i = 0, n = length >>> 2; i < n; i++) to[base + i] = words[from + i]!;
       return;
     }
+    this.eachPiece(offset, length, (page, inPage, done, n) => page.set(src.subarray(srcOffset + done, srcOffset + done + n), inPage));
+  }
+
+  /**
+   * Split [offset, offset+length) at page boundaries (the pages are not adjacent): `fn` gets
+   * each piece's page, its start in that page, how much came before it, and its length.
+   */
+  private eachPiece(offset: number, length: number, fn: (page: Uint8Array, inPage: number, done: number, n: number) => void): void {
     let done = 0;
     while (done < length) {
       const at = offset + done;
       const inPage = at & PAGE_MASK;
       const n = Math.min(length - done, RING_PAGE_SIZE - inPage);
-      const page = this.pages[at >>> PAGE_SHIFT]!;
-      page.set(src.subarray(srcOffset + done, srcOffset + done + n), inPage);
+      fn(this.pages[at >>> PAGE_SHIFT]!, inPage, done, n);
       done += n;
     }
   }
