@@ -11,7 +11,7 @@ import { BugError } from '../base/index.js';
 import { toRingMemory, type RingMemoryInput } from './memory.js';
 import { RingSlots } from './slots.js';
 import {
-  needsNotify,
+  pushAndCheckNotify,
   SRING_REQ_EVENT,
   SRING_REQ_PROD,
   SRING_RSP_EVENT,
@@ -102,15 +102,12 @@ export class BackRing<Req, Rsp> {
     return true;
   }
 
-  /** RING_PUSH_RESPONSES_AND_CHECK_NOTIFY: publish rsp_prod, then test rsp_event. */
+  /** RING_PUSH_RESPONSES_AND_CHECK_NOTIFY: publish rsp_prod; true when the front must be notified. */
   pushResponses(): boolean {
-    if (this.brokenBy !== undefined) return false;
+    if (this.brokenBy !== undefined || this.rspProdPvt === this.rspPushed) return false;
     const oldProd = this.rspPushed;
-    const newProd = this.rspProdPvt;
-    if (newProd === oldProd) return false;
-    this.slots.mem.store32(SRING_RSP_PROD, newProd);
-    this.rspPushed = newProd;
-    return needsNotify(newProd, oldProd, this.slots.mem.load32(SRING_RSP_EVENT));
+    this.rspPushed = this.rspProdPvt;
+    return pushAndCheckNotify(this.slots.mem, SRING_RSP_PROD, SRING_RSP_EVENT, oldProd, this.rspPushed);
   }
 
   /**
@@ -132,11 +129,15 @@ export class BackRing<Req, Rsp> {
     // also refused: the front's producer never moves backwards.
     const ahead = (prod - this.rspProdPvt) >>> 0;
     if (ahead > this.slots.size || ahead < ((this.reqProdSeen - this.rspProdPvt) >>> 0)) {
-      this.brokenBy = { reason: 'request-prod-overflow', prod, against: this.rspProdPvt, size: this.slots.size };
-      this.options.onBroken?.(this.brokenBy);
+      this.markBroken({ reason: 'request-prod-overflow', prod, against: this.rspProdPvt, size: this.slots.size });
       return false;
     }
     this.reqProdSeen = prod;
     return true;
+  }
+
+  private markBroken(broken: RingBroken): void {
+    this.brokenBy = broken;
+    this.options.onBroken?.(broken);
   }
 }

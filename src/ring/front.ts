@@ -12,7 +12,7 @@ import { toRingMemory, type RingMemoryInput } from './memory.js';
 import { RingSlots } from './slots.js';
 import {
   initSharedRing,
-  needsNotify,
+  pushAndCheckNotify,
   SRING_REQ_EVENT,
   SRING_REQ_PROD,
   SRING_RSP_EVENT,
@@ -91,19 +91,12 @@ export class FrontRing<Req, Rsp> {
     return true;
   }
 
-  /**
-   * RING_PUSH_REQUESTS_AND_CHECK_NOTIFY: publish req_prod (the Atomics store orders the slot
-   * writes before it), then read req_event (the store→load order of Atomics is the full mb)
-   * and return whether the back must be notified.
-   */
+  /** RING_PUSH_REQUESTS_AND_CHECK_NOTIFY: publish req_prod; true when the back must be notified. */
   pushRequests(): boolean {
-    if (this.brokenBy !== undefined) return false;
+    if (this.brokenBy !== undefined || this.reqProdPvt === this.reqPushed) return false;
     const oldProd = this.reqPushed;
-    const newProd = this.reqProdPvt;
-    if (newProd === oldProd) return false;
-    this.slots.mem.store32(SRING_REQ_PROD, newProd);
-    this.reqPushed = newProd;
-    return needsNotify(newProd, oldProd, this.slots.mem.load32(SRING_REQ_EVENT));
+    this.reqPushed = this.reqProdPvt;
+    return pushAndCheckNotify(this.slots.mem, SRING_REQ_PROD, SRING_REQ_EVENT, oldProd, this.reqPushed);
   }
 
   /** RING_HAS_UNCONSUMED_RESPONSES, reading rsp_prod once and validating it. */

@@ -89,6 +89,17 @@ export function needsNotify(newProd: number, oldProd: number, event: number): bo
   return ((newProd - event) >>> 0) < ((newProd - oldProd) >>> 0);
 }
 
+/**
+ * What RING_PUSH_REQUESTS_AND_CHECK_NOTIFY and RING_PUSH_RESPONSES_AND_CHECK_NOTIFY share,
+ * over the producer and event index of their direction: publish `newProd` (the Atomics store
+ * orders the slot writes before it), then read the peer's event index (the store→load order
+ * of Atomics is the full mb) and say whether the peer must be notified.
+ */
+export function pushAndCheckNotify(mem: RingMemory, prodOffset: number, eventOffset: number, oldProd: number, newProd: number): boolean {
+  mem.store32(prodOffset, newProd);
+  return needsNotify(newProd, oldProd, mem.load32(eventOffset));
+}
+
 /** Why a ring stopped: the peer's producer index claimed more entries than can exist. */
 export interface RingBroken {
   readonly reason: 'request-prod-overflow' | 'response-prod-overflow';
