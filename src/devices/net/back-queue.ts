@@ -22,8 +22,6 @@ import {
   NETRXF_more_data,
   XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
   XEN_NETIF_EXTRA_FLAG_MORE,
-  XEN_NETIF_GSO_TYPE_TCPV4,
-  XEN_NETIF_GSO_TYPE_TCPV6,
 } from '../../abi/io/netif.js';
 import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
 import type { Disposable, DomId, EvtchnPort, GrantRef } from '../../base/index.js';
@@ -31,7 +29,7 @@ import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type Gra
 import { BackRing } from '../../ring/index.js';
 import type { FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
-import { RX_BACK_CODEC, TX_RING_CODEC, type RxSlotOut, type TxSlot } from './protocol.js';
+import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits } from './tx-parse.js';
 
 /** What a queue needs from its vif (NetBack). */
@@ -311,10 +309,7 @@ function pageOf(m: GrantMapping): Uint8Array {
 /** The extra-info slots after a packet's first rx slot: GSO, then hash (Linux's order). */
 function rxExtraList(extras: RxExtras): NetifExtraInfo[] {
   const list: NetifExtraInfo[] = [];
-  if (extras.gso !== undefined) {
-    const type = extras.gso.type === 'tcpv4' ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
-    list.push({ kind: 'gso', flags: 0, size: extras.gso.size, type, features: 0 });
-  }
+  if (extras.gso !== undefined) list.push(gsoExtraInfo(extras.gso));
   if (extras.hash !== undefined) {
     list.push({ kind: 'hash', flags: 0, type: extras.hash.typeBit, algorithm: XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ, value: extras.hash.value });
   }

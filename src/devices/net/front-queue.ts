@@ -25,8 +25,6 @@ import {
   NETTXF_extra_info,
   NETTXF_more_data,
   XEN_NETIF_EXTRA_FLAG_MORE,
-  XEN_NETIF_GSO_TYPE_TCPV4,
-  XEN_NETIF_GSO_TYPE_TCPV6,
 } from '../../abi/io/netif.js';
 import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
 import { BoundedQueue, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
@@ -34,7 +32,7 @@ import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.
 import { FrontRing } from '../../ring/index.js';
 import type { FrameInfo } from './bridge/index.js';
 import type { GrantedPage, PagePool } from './front-pages.js';
-import { RX_FRONT_CODEC, TX_FRONT_CODEC, type RxSlot, type TxSlotOut } from './protocol.js';
+import { RX_FRONT_CODEC, TX_FRONT_CODEC, gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
 export interface RxFrameInfo extends FrameInfo {
   /** The backend's hash of the frame (XEN_NETIF_EXTRA_TYPE_HASH), when hashing is on. */
@@ -151,8 +149,7 @@ export class FrontQueue implements Disposable {
   private gsoExtra(info: FrameInfo): TxSlotOut | undefined {
     const g = info.gso;
     if (g === undefined || !(g.type === 'tcpv4' ? this.ctx.back.gsoV4 : this.ctx.back.gsoV6)) return undefined;
-    const type = g.type === 'tcpv4' ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
-    return { kind: 'extra', extra: { kind: 'gso', flags: 0, size: g.size, type, features: 0 } };
+    return { kind: 'extra', extra: gsoExtraInfo(g) };
   }
 
   /** Put one frame on the ring if slots and pages allow; publish and notify. */
@@ -313,9 +310,9 @@ export class FrontQueue implements Disposable {
         const e = this.nextRx();
         if (e === undefined) return void c.rxErrors++; // missing extra: the packet is lost
         const x = e.slot.extra();
-        if (x.kind === 'gso' && (x.type === XEN_NETIF_GSO_TYPE_TCPV4 || x.type === XEN_NETIF_GSO_TYPE_TCPV6) && x.size > 0) {
-          gso = { type: x.type === XEN_NETIF_GSO_TYPE_TCPV4 ? 'tcpv4' : 'tcpv6', size: x.size };
-        } else if (x.kind === 'hash') hash = { type: x.type, value: x.value };
+        const gsoType = x.kind === 'gso' ? gsoTypeOf(x.type) : undefined;
+        if (x.kind === 'gso' && gsoType !== undefined && x.size > 0) gso = { type: gsoType, size: x.size };
+        else if (x.kind === 'hash') hash = { type: x.type, value: x.value };
         else if (x.kind === 'unknown') error = true;
         extras = (x.flags & XEN_NETIF_EXTRA_FLAG_MORE) !== 0;
       }

@@ -14,6 +14,8 @@ import {
   NETIF_TX_RESPONSE,
   XEN_NETIF_CTRL_REQUEST,
   XEN_NETIF_CTRL_RESPONSE,
+  XEN_NETIF_GSO_TYPE_TCPV4,
+  XEN_NETIF_GSO_TYPE_TCPV6,
 } from '../../abi/io/netif.js';
 import {
   decodeNetifExtraInfo,
@@ -246,4 +248,20 @@ export const CTRL_RING_CODEC: RingCodec<XenNetifCtrlRequest, XenNetifCtrlRespons
 /** Where a queue's keys live: the device dir for one queue, `queue-N/` for several (netif.h). */
 export function queueDir(deviceDir: string, queue: number, numQueues: number): string {
   return numQueues === 1 ? deviceDir : `${deviceDir}/queue-${queue}`;
+}
+
+/** The GSO types xenpv carries (a frame's `gso.type`); netif.h has no others in use. */
+export type GsoType = 'tcpv4' | 'tcpv6';
+
+/** The GSO extra-info slot (XEN_NETIF_EXTRA_TYPE_GSO) for a frame of `gso`; flags 0 (the last extra). */
+export function gsoExtraInfo(gso: { readonly type: GsoType; readonly size: number }): NetifExtraInfo {
+  const type = gso.type === 'tcpv4' ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
+  return { kind: 'gso', flags: 0, size: gso.size, type, features: 0 };
+}
+
+/** A peer's XEN_NETIF_GSO_TYPE_* as our name; undefined for any other number. */
+export function gsoTypeOf(wire: number): GsoType | undefined {
+  if (wire === XEN_NETIF_GSO_TYPE_TCPV4) return 'tcpv4';
+  if (wire === XEN_NETIF_GSO_TYPE_TCPV6) return 'tcpv6';
+  return undefined;
 }

@@ -24,12 +24,10 @@ import {
   NETTXF_extra_info,
   NETTXF_more_data,
   XEN_NETIF_EXTRA_FLAG_MORE,
-  XEN_NETIF_GSO_TYPE_TCPV4,
-  XEN_NETIF_GSO_TYPE_TCPV6,
 } from '../../abi/io/netif.js';
 import type { NetifExtraInfo } from '../../abi/io/netif-codec.js';
 import { PAGE_SIZE } from '../../hv/platform.js';
-import type { TxSlot } from './protocol.js';
+import { gsoTypeOf, type TxSlot } from './protocol.js';
 
 export interface TxSlotSource {
   /** Requests published and not yet taken. */
@@ -116,9 +114,8 @@ function readChain(firstSize: number, firstFlags: number, src: TxSlotSource, lim
 function gsoOf(e: NetifExtraInfo | undefined): TxPacket['gso'] | string | undefined {
   if (e === undefined || e.kind !== 'gso') return undefined;
   if (e.size === 0) return 'GSO size must not be zero';
-  if (e.type === XEN_NETIF_GSO_TYPE_TCPV4) return { type: 'tcpv4', size: e.size };
-  if (e.type === XEN_NETIF_GSO_TYPE_TCPV6) return { type: 'tcpv6', size: e.size };
-  return `bad GSO type ${e.type}`;
+  const type = gsoTypeOf(e.type);
+  return type === undefined ? `bad GSO type ${e.type}` : { type, size: e.size };
 }
 
 /**
