@@ -90,3 +90,19 @@ test('internetChecksum of empty and odd-length data', () => {
   assert.equal(internetChecksum(Uint8Array.of(0x01), 0, 1), 0xfeff, 'an odd byte is padded with zero');
   assert.equal(foldSum(0x2fffd), 0xffff);
 });
+
+test('internetChecksum: the word-at-a-time sum agrees with RFC 1071 at any buffer offset, start and length', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ minLength: 0, maxLength: 400 }), fc.nat(7), fc.nat(9), fc.nat(0xffff), (data, shift, start, initial) => {
+      const backing = new Uint8Array(data.length + 16);
+      const buf = backing.subarray(shift, shift + data.length + 8);
+      buf.set(data, Math.min(start, 8));
+      const from = Math.min(start, 8);
+      const to = from + data.length;
+      const bytes = [...buf.subarray(from, to)];
+      const want = reference(initial === 0 ? bytes : [initial >> 8, initial & 0xff, ...bytes]);
+      assert.equal(internetChecksum(buf, from, to, initial), want);
+    }),
+    { numRuns: 2000 },
+  );
+});
