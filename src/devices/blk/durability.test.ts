@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { MemoryImageFile } from './storage/image-file.js';
 import { RawStorage } from './storage/raw.js';
 import { VolatileCacheFile, seededRng } from './storage/volatile-cache.js';
-import { withBlkEnv } from './test-support.js';
+import { startPair, withBlkEnv } from './test-support.js';
 
 const SECTORS = 256;
 const REGION = 16; // sectors per region; each region is written in sequence
@@ -47,11 +47,7 @@ async function scenario(cache: 'writeback' | 'writethrough', seed: number): Prom
     const storage = await RawStorage.open(file, { cache });
     const rnd = seededRng(seed * 7 + 1);
     file.armCut(100 + Math.floor(rnd() * 300));
-    await env.addVbd();
-    const back = env.newBack(storage, { persistent: seed % 2 === 0 });
-    const front = env.newFront({ maxQueues: 2 });
-    await back.start();
-    await front.start();
+    const { front } = await startPair(env, storage, { back: { persistent: seed % 2 === 0 }, front: { maxQueues: 2 } });
     assert.equal(front.info.features.flush, cache === 'writeback', 'flush advertised exactly when there is a volatile cache');
     const acked = new Array<number>(REGIONS).fill(0);
     const durable = new Array<number>(REGIONS).fill(0);

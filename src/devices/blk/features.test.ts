@@ -10,7 +10,7 @@ import { MemoryStorage } from './storage/memory.js';
 import { storageError, type BlockStorage } from './storage/types.js';
 import { RawBack } from './raw-back.js';
 import { RawFront } from './raw-front.js';
-import { pattern, until, withBlkEnv } from './test-support.js';
+import { pattern, startPair, until, withBlkEnv } from './test-support.js';
 
 function withCache(disk: MemoryStorage, overrides: Partial<BlockStorage>): BlockStorage {
   const caps = { ...disk.capabilities, flush: true };
@@ -24,11 +24,7 @@ test('EOPNOTSUPP from storage: answered as such, and the feature node is withdra
       flush: () => Promise.reject(storageError('EOPNOTSUPP', 'no flush here')),
       discard: () => Promise.reject(storageError('EOPNOTSUPP', 'no discard here')),
     });
-    await env.addVbd();
-    const back = env.newBack(storage);
-    const front = env.newFront();
-    await back.start();
-    await front.start();
+    const { back, front } = await startPair(env, storage);
     assert.equal(front.info.features.flush, true);
     await assert.rejects(front.flush(), (e) => errorCode(e) === 'EOPNOTSUPP');
     await assert.rejects(front.discard(0, 8), (e) => errorCode(e) === 'EOPNOTSUPP');
@@ -79,11 +75,7 @@ test('WRITE_BARRIER: earlier writes complete before it, later writes wait for it
 test('sector-size 4096: sector fields stay 512-byte units, I/O must be whole blocks', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(512, { logicalBlockSize: 4096 });
-    await env.addVbd();
-    const back = env.newBack(disk);
-    const front = env.newFront();
-    await back.start();
-    await front.start();
+    const { front } = await startPair(env, disk);
     assert.equal(front.info.sectorSize, 4096);
     assert.equal(front.info.sectors, 512, '512-byte units, as Xen 4.20 and Linux');
     await front.write(8, pattern(8, 16, 4));
@@ -96,11 +88,7 @@ test('sector-size 4096: sector fields stay 512-byte units, I/O must be whole blo
 test('online resize: the backend rewrites sectors and state, the frontend sees the new size', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(256);
-    await env.addVbd();
-    const back = env.newBack(disk);
-    const front = env.newFront();
-    await back.start();
-    await front.start();
+    const { back, front } = await startPair(env, disk);
     const seen: number[] = [];
     front.onResize((s) => seen.push(s));
     await front.write(0, pattern(0, 8, 1));
@@ -122,11 +110,7 @@ for (const trusted of [true, false]) {
   test(`persistent pages reused with trusted=${trusted ? 1 : 0}: ${trusted ? 'stale bytes may remain' : 'zeroed, the backend sees payload only (R4)'}`, () =>
     withBlkEnv(async (env) => {
       const disk = new MemoryStorage(256);
-      await env.addVbd({ trusted });
-      const back = env.newBack(disk);
-      const front = env.newFront({ persistent: true, maxQueues: 1, maxIndirectSegments: 0 });
-      await back.start();
-      await front.start();
+      const { front } = await startPair(env, disk, { vbd: { trusted }, front: { persistent: true, maxQueues: 1, maxIndirectSegments: 0 } });
       await front.write(0, new Uint8Array(4096).fill(0xaa));
       await front.write(8, new Uint8Array(512).fill(0x55));
       // The pool is LIFO: the second write reused the first page. Look at it as the backend can.
@@ -146,11 +130,7 @@ test('discard-enable = 0 (toolstack veto): no feature-discard, and DISCARD is re
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(256);
     disk.bytes.fill(7, 0, 4096);
-    await env.addVbd({ backKeys: { 'discard-enable': 0 } });
-    const back = env.newBack(disk);
-    const front = env.newFront();
-    await back.start();
-    await front.start();
+    const { front } = await startPair(env, disk, { vbd: { backKeys: { 'discard-enable': 0 } } });
     assert.equal(await env.xs0.readString(`${env.backPath}/feature-discard`), '0');
     assert.equal(front.info.features.discard, false);
     await assert.rejects(front.discard(0, 8), (e) => errorCode(e) === 'EOPNOTSUPP');
@@ -162,11 +142,7 @@ test('discard with the secure flag: offered by the memory store, honoured end to
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(256);
     disk.bytes.fill(9);
-    await env.addVbd();
-    const back = env.newBack(disk);
-    const front = env.newFront();
-    await back.start();
-    await front.start();
+    const { back, front } = await startPair(env, disk);
     assert.equal(front.info.features.discardSecure, true);
     assert.equal(front.info.features.discardGranularity, 512);
     await front.discard(16, 16, { secure: true });

@@ -12,16 +12,12 @@ import { removeDevice } from '../../xenbus/toolstack.js';
 import { blkBackendDriver, type BlkBack } from './back.js';
 import { blkFrontendDriver, type BlkFront } from './front.js';
 import { MemoryStorage } from './storage/memory.js';
-import { pattern, until, withBlkEnv } from './test-support.js';
+import { pattern, startPair, until, withBlkEnv } from './test-support.js';
 
 test('hot-unplug while connected: the backend closes within the wait, the guest sees ENODEV', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(256);
-    await env.addVbd();
-    const back = env.newBack(disk);
-    const front = env.newFront();
-    await back.start();
-    await front.start();
+    const { back, front } = await startPair(env, disk);
     await front.write(0, pattern(0, 8, 1));
     const t0 = Date.now();
     const result = await removeDevice(env.xs0, env.dev);
@@ -50,11 +46,7 @@ test('hot-unplug with a dead backend: the configurable wait times out, pending I
         return disk.write(sector, src);
       },
     });
-    await env.addVbd();
-    const back = env.newBack(gated);
-    const front = env.newFront();
-    await back.start();
-    await front.start();
+    const { back, front } = await startPair(env, gated);
     const stuck = front.write(0, pattern(0, 8, 1));
     await until(() => back.info().inFlight === 1, 2000, 'write in flight');
     await back.kill();

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStorage } from './storage/memory.js';
-import { pattern, withBlkEnv } from './test-support.js';
+import { pattern, startPair, withBlkEnv } from './test-support.js';
 import type { BlkBackOptions } from './back.js';
 import type { BlkFrontOptions } from './front.js';
 
@@ -88,11 +88,7 @@ for (const c of CASES) {
   test(`round trip: ${c.name}`, () =>
     withBlkEnv(async (env) => {
       const disk = new MemoryStorage(4096);
-      await env.addVbd({ trusted: c.trusted });
-      const back = env.newBack(disk, c.back);
-      const front = env.newFront(c.front);
-      await back.start();
-      await front.start();
+      const { back, front } = await startPair(env, disk, { vbd: { trusted: c.trusted }, back: c.back, front: c.front });
       c.expect(front.info.features);
       const bi = back.info();
       assert.deepEqual([bi.protocol, bi.queues, bi.ringPages, bi.persistent], [front.info.features.protocol, front.info.features.queues, front.info.features.ringPages, front.info.features.persistent]);
@@ -133,11 +129,7 @@ for (const trusted of [true, false]) {
   test(`BlkBuffer I/O, trusted=${trusted ? 1 : 0}: ${trusted ? 'pages granted in place' : 'bounced, the caller\'s pages never granted'}`, () =>
     withBlkEnv(async (env) => {
       const disk = new MemoryStorage(2048);
-      await env.addVbd({ trusted });
-      const back = env.newBack(disk, { persistent: false });
-      const front = env.newFront({ persistent: false, maxIndirectSegments: 64 });
-      await back.start();
-      await front.start();
+      const { front } = await startPair(env, disk, { vbd: { trusted }, back: { persistent: false }, front: { persistent: false, maxIndirectSegments: 64 } });
       const buf = front.allocBuffer(100 * 4096);
       buf.copyIn(0, pattern(16, 800, 7));
       // Watch which frames the backend gets granted: the sim grant table records the frame per ref.

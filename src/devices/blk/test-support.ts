@@ -90,6 +90,20 @@ export async function withBlkEnv(fn: (env: BlkEnv) => Promise<void>, guestPages 
   });
 }
 
+/** Where most scenarios start: the vbd added, a backend on `storage` and a frontend, both started. */
+export async function startPair(
+  env: BlkEnv,
+  storage: BlockStorage,
+  options: { vbd?: Parameters<BlkEnv['addVbd']>[0]; back?: BlkBackOptions; front?: BlkFrontOptions } = {},
+): Promise<{ back: BlkBack; front: BlkFront }> {
+  await env.addVbd(options.vbd);
+  const back = env.newBack(storage, options.back);
+  const front = env.newFront(options.front);
+  await back.start();
+  await front.start();
+  return { back, front };
+}
+
 /** Deterministic bytes for sector-addressed data (each sector says which it is and which write). */
 export function pattern(sector: number, sectors: number, tag: number): Uint8Array {
   const b = new Uint8Array(sectors * 512);
