@@ -6,14 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { encodeMessage, encodeRequest, FrameParser, latin1, type XsMessage, type XsRequest } from '../protocol/index.js';
 import { JournalPersistence } from './persist.js';
 import { Xenstored } from './xenstored.js';
-import { TestClient } from './test-support.js';
+import { SocketTestClient, TestClient } from './test-support.js';
 
 function tempState(): { dir: string; state: string } {
   const dir = mkdtempSync(join(tmpdir(), 'xs-persist-'));
@@ -99,45 +97,6 @@ function startDaemon(socket: string, state: string): Promise<Daemon> {
   });
 }
 
-class Pipe {
-  private readonly parser = new FrameParser();
-  private readonly waiting = new Map<number, (m: XsMessage) => void>();
-  private id = 1;
-  dead = false;
-
-  constructor(private readonly sock: Socket) {
-    sock.on('data', (c) => {
-      for (const m of this.parser.push(c).messages) this.waiting.get(m.reqId)?.(m);
-    });
-    sock.on('error', () => {});
-    sock.on('close', () => {
-      this.dead = true;
-      for (const w of this.waiting.values()) w({ type: 16, reqId: 0, txId: 0, payload: new Uint8Array(Buffer.from('CLOSED')) });
-      this.waiting.clear();
-    });
-  }
-
-  static open(path: string): Promise<Pipe> {
-    return new Promise((resolve, reject) => {
-      const s = connect(path, () => resolve(new Pipe(s)));
-      s.once('error', reject);
-    });
-  }
-
-  call(req: XsRequest): Promise<string> {
-    const reqId = this.id++;
-    const { type, payload } = encodeRequest(req);
-    return new Promise((resolve) => {
-      this.waiting.set(reqId, (m) => resolve(latin1(m.payload).replace(/\0$/, '')));
-      this.sock.write(encodeMessage({ type, reqId, txId: 0, payload }));
-    });
-  }
-
-  close(): void {
-    this.sock.destroy();
-  }
-}
-
 test('SIGKILL mid-workload: every acknowledged write survives the restart', { skip: existsSync(cli) ? false : 'bin/xenpv.js missing' }, async () => {
   const { dir, state } = tempState();
   const socket = join(dir, 'socket');
@@ -148,7 +107,7 @@ test('SIGKILL mid-workload: every acknowledged write survives the restart', { sk
     for (let round = 0; round < 3; round++) {
       const daemon = await startDaemon(socket, state);
       live.add(daemon);
-      const p = await Pipe.open(socket);
+      const p = await SocketTestClient.open(socket);
       for (const [k, v] of acked) assert.equal(await p.call({ op: 'read', path: k }), v, `round ${round}: ${k} lost`);
       const killAt = Date.now() + 150 + round * 70;
       const writers = [0, 1, 2, 3].map(async (w) => {
@@ -172,7 +131,7 @@ test('SIGKILL mid-workload: every acknowledged write survives the restart', { sk
     }
     const daemon = await startDaemon(socket, state);
     live.add(daemon);
-    const p = await Pipe.open(socket);
+    const p = await SocketTestClient.open(socket);
     assert.ok(acked.size > 50, `only ${acked.size} writes acknowledged`);
     for (const [k, v] of acked) assert.equal(await p.call({ op: 'read', path: k }), v, `${k} lost`);
     p.close();

@@ -1,7 +1,9 @@
 /**
  * Test support (not a test): an in-process client that talks to a `Xenstored` through a local
  * transport, synchronously. Used by the server's tests and available to other layers' tests.
+ * And a raw client on the daemon's Unix socket, for tests that need real connections.
  */
+import { connect, type Socket } from 'node:net';
 import {
   decodeErrorPayload,
   decodeSingleString,
@@ -148,4 +150,53 @@ export class TestClient {
 
 export function str(r: Reply): string {
   return r.ok ? latin1(r.payload).replace(/\0$/, '') : r.error;
+}
+
+/**
+ * A raw client on the daemon's Unix socket: frames requests and matches replies by req_id.
+ * When the connection goes, `dead` is set, `closed` resolves and every pending call resolves
+ * "CLOSED" (an XS_ERROR), so a test writing through a daemon it kills never hangs.
+ */
+export class SocketTestClient {
+  private readonly parser = new FrameParser();
+  private readonly waiting = new Map<number, (m: XsMessage) => void>();
+  private nextId = 1;
+  dead = false;
+  readonly closed: Promise<void>;
+
+  constructor(readonly sock: Socket) {
+    sock.on('data', (c) => {
+      for (const m of this.parser.push(c).messages) this.waiting.get(m.reqId)?.(m);
+    });
+    sock.on('error', () => {});
+    this.closed = new Promise((resolve) =>
+      sock.once('close', () => {
+        this.dead = true;
+        for (const w of this.waiting.values()) w({ type: XsOp.error, reqId: 0, txId: 0, payload: new Uint8Array(Buffer.from('CLOSED')) });
+        this.waiting.clear();
+        resolve();
+      }),
+    );
+  }
+
+  static open(path: string): Promise<SocketTestClient> {
+    return new Promise((resolve, reject) => {
+      const s = connect(path, () => resolve(new SocketTestClient(s)));
+      s.once('error', reject);
+    });
+  }
+
+  /** Send `req`; the reply's payload as text, without its trailing NUL. */
+  call(req: XsRequest): Promise<string> {
+    const reqId = this.nextId++;
+    const { type, payload } = encodeRequest(req);
+    return new Promise((resolve) => {
+      this.waiting.set(reqId, (m) => resolve(latin1(m.payload).replace(/\0$/, '')));
+      this.sock.write(encodeMessage({ type, reqId, txId: 0, payload }));
+    });
+  }
+
+  close(): void {
+    this.sock.destroy();
+  }
 }
