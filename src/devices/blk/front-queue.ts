@@ -144,31 +144,10 @@ export class FrontQueue {
 
   private build(chunk: Chunk, id: number, pages: GrantedPage[], persistent: boolean[]): { req: BlkifRequestOut; shadow: Shadow } {
     const rid = BigInt(id);
-    if (chunk.kind === 'discard') {
-      const req: BlkifRequestOut = {
-        kind: 'discard',
-        operation: BLKIF_OP_DISCARD,
-        flag: chunk.secure === true ? BLKIF_DISCARD_SECURE : 0,
-        handle: 0,
-        id: rid,
-        sector_number: BigInt(chunk.sector),
-        nr_sectors: BigInt(chunk.sectors),
-      };
-      return { req, shadow: { chunk, operation: BLKIF_OP_DISCARD, pages: [], persistent: [] } };
-    }
+    if (chunk.kind === 'discard') return buildDiscard(chunk, rid);
     const operation = opOf(chunk.kind);
-    const nseg = Math.ceil(chunk.sectors / 8);
-    const seg: BlkifSegment[] = [];
-    const inPlace = this.zeroCopy(chunk);
-    for (let i = 0; i < nseg; i++) {
-      const read = chunk.kind === 'read';
-      const page = inPlace !== undefined ? this.borrowPage(inPlace, (chunk.offset >>> 12) + i, read) : this.dataPage(read, persistent);
-      if (inPlace !== undefined) persistent.push(false);
-      pages.push(page);
-      const sectors = Math.min(8, chunk.sectors - i * 8);
-      if (!read && inPlace === undefined) chunk.buf!.copyOut(chunk.offset + i * 4096, page.bytes.subarray(0, sectors * 512));
-      seg.push({ gref: page.ref, first_sect: 0, last_sect: sectors - 1 });
-    }
+    const seg = this.segments(chunk, pages, persistent);
+    const nseg = seg.length;
     if (nseg <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
       const req: BlkifRequestOut = { kind: 'rw', operation, nr_segments: nseg, handle: 0, id: rid, sector_number: BigInt(chunk.sector), seg };
       return { req, shadow: { chunk, operation, pages, persistent } };
@@ -186,6 +165,26 @@ export class FrontQueue {
     };
     // The response names the indirect_op (Linux blkback does; Linux blkfront insists).
     return { req, shadow: { chunk, operation, pages, persistent } };
+  }
+
+  /**
+   * One segment per 4 KiB of the chunk, each on a page the backend may use: the caller's own
+   * (zero-copy), a persistent one or a fresh grant; a write's data is copied in here.
+   */
+  private segments(chunk: Chunk, pages: GrantedPage[], persistent: boolean[]): BlkifSegment[] {
+    const nseg = Math.ceil(chunk.sectors / 8);
+    const seg: BlkifSegment[] = [];
+    const inPlace = this.zeroCopy(chunk);
+    for (let i = 0; i < nseg; i++) {
+      const read = chunk.kind === 'read';
+      const page = inPlace !== undefined ? this.borrowPage(inPlace, (chunk.offset >>> 12) + i, read) : this.dataPage(read, persistent);
+      if (inPlace !== undefined) persistent.push(false);
+      pages.push(page);
+      const sectors = Math.min(8, chunk.sectors - i * 8);
+      if (!read && inPlace === undefined) chunk.buf!.copyOut(chunk.offset + i * 4096, page.bytes.subarray(0, sectors * 512));
+      seg.push({ gref: page.ref, first_sect: 0, last_sect: sectors - 1 });
+    }
+    return seg;
   }
 
   /** A page for data: from the persistent pool, else freshly granted (read-only for writes). */
@@ -307,6 +306,20 @@ export class FrontQueue {
     for (const p of this.ringPages) this.reclaimer.release(p);
     return unfinished.sort((a, b) => a.seq - b.seq);
   }
+}
+
+/** A discard carries no data pages: the request names only the range (and SECURE). */
+function buildDiscard(chunk: Chunk, rid: bigint): { req: BlkifRequestOut; shadow: Shadow } {
+  const req: BlkifRequestOut = {
+    kind: 'discard',
+    operation: BLKIF_OP_DISCARD,
+    flag: chunk.secure === true ? BLKIF_DISCARD_SECURE : 0,
+    handle: 0,
+    id: rid,
+    sector_number: BigInt(chunk.sector),
+    nr_sectors: BigInt(chunk.sectors),
+  };
+  return { req, shadow: { chunk, operation: BLKIF_OP_DISCARD, pages: [], persistent: [] } };
 }
 
 function opOf(kind: Exclude<Chunk['kind'], 'discard'>): BlkifRwOp {
