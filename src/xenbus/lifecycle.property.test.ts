@@ -17,6 +17,7 @@ import { FrontendWatcher } from './frontend.js';
 import type { FrontendDriver } from './frontend-device.js';
 import { readUint } from './keys.js';
 import { backendPath, frontendPath, type DeviceId } from './paths.js';
+import type { XsClient } from '../xenstore/client/index.js';
 import { startTestStore } from './testing.js';
 import { addDevice, prepareDomainHome, removeDevice } from './toolstack.js';
 
@@ -34,47 +35,77 @@ const step: fc.Arbitrary<Step> = fc.oneof(
   { weight: 2, arbitrary: fc.constant<Step>({ kind: 'pause' }) },
 );
 
+/** Write `steps` into the peer's directory `dir`, as a hostile peer would. */
+async function play(peer: XsClient, dir: string, steps: readonly Step[]): Promise<void> {
+  for (const s of steps) {
+    if (s.kind === 'state') await peer.write(`${dir}/state`, s.value);
+    else if (s.kind === 'ring-ref') await peer.write(`${dir}/ring-ref`, s.value);
+    else if (s.kind === 'rm-state') await peer.rm(`${dir}/state`).catch(() => undefined);
+    else await new Promise((r) => setTimeout(r, 1));
+  }
+}
+
+/** A backend driver that counts its connects and the connections still live. */
+function countingBackDriver(n: { live: number; connects: number }): BackendDriver {
+  return {
+    async probe(ctx) {
+      return {
+        async connect() {
+          await readUint(ctx.client, ctx.frontPath, 'ring-ref', { min: 8, max: 1 << 20 });
+          n.connects++;
+          n.live++;
+        },
+        disconnect() {
+          n.live--;
+        },
+      };
+    },
+  };
+}
+
+/** A frontend driver that counts its initialisations and the rings still live. */
+function countingFrontDriver(n: { live: number; initialises: number }): FrontendDriver {
+  return {
+    async create(ctx) {
+      return {
+        async initialise() {
+          n.initialises++;
+          n.live++;
+          await ctx.client.write(`${ctx.frontPath}/ring-ref`, '9');
+          return XenbusStateInitialised;
+        },
+        async connect() {
+          await readUint(ctx.client, ctx.backPath, 'ring-ref', { default: 8, min: 8 });
+        },
+        disconnect() {
+          n.live--;
+        },
+      };
+    },
+  };
+}
+
 test('R9: any frontend state sequence leaves the backend consistent and, after unplug, nothing held', async () => {
   await fc.assert(
     fc.asyncProperty(fc.array(step, { minLength: 1, maxLength: 40 }), async (steps) => {
       const store = startTestStore();
       const tool = store.connect(0);
       const guest = store.connect(DEV.frontDomid);
-      let live = 0;
-      let connects = 0;
-      const driver: BackendDriver = {
-        async probe(ctx) {
-          return {
-            async connect() {
-              await readUint(ctx.client, ctx.frontPath, 'ring-ref', { min: 8, max: 1 << 20 });
-              connects++;
-              live++;
-            },
-            disconnect() {
-              live--;
-            },
-          };
-        },
-      };
-      const back = new BackendWatcher(store.connect(0), driver, { backDomid: 0 as DomId, backClass: 'vbd', maxConnects: 4 });
+      const n = { live: 0, connects: 0 };
+      const back = new BackendWatcher(store.connect(0), countingBackDriver(n), { backDomid: 0 as DomId, backClass: 'vbd', maxConnects: 4 });
       try {
         await prepareDomainHome(tool, DEV.frontDomid);
         await back.start();
         await addDevice(tool, DEV, { frontKeys: { 'ring-ref': 8 } });
-        for (const s of steps) {
-          if (s.kind === 'state') await guest.write(`${FE}/state`, s.value);
-          else if (s.kind === 'ring-ref') await guest.write(`${FE}/ring-ref`, s.value);
-          else if (s.kind === 'rm-state') await guest.rm(`${FE}/state`).catch(() => undefined);
-          else await new Promise((r) => setTimeout(r, 1));
-        }
+        await play(guest, FE, steps);
         await back.idle();
-        assert.ok(live === 0 || live === 1, `live connections ${live}`);
-        assert.ok(connects <= 4, `connects ${connects} beyond the budget`);
+        assert.ok(n.live === 0 || n.live === 1, `live connections ${n.live}`);
+        assert.ok(n.connects <= 4, `connects ${n.connects} beyond the budget`);
         await guest.write(`${FE}/state`, '6');
         const r = await removeDevice(tool, DEV, { timeoutMs: 2000 });
         await back.idle();
         assert.equal(r.timedOut, false, 'a frontend at Closed lets the unplug finish');
-        assert.equal(live, 0, 'every connect undone');
+        assert.equal(n.live, 0, 'every connect undone');
         assert.equal(back.instances.size, 0);
       } finally {
         await back.close();
@@ -92,40 +123,16 @@ test('R9, the other way: any backend state sequence leaves the frontend balanced
       const store = startTestStore();
       const tool = store.connect(0);
       const hostile = store.connect(0);
-      let live = 0;
-      let initialises = 0;
-      const driver: FrontendDriver = {
-        async create(ctx) {
-          return {
-            async initialise() {
-              initialises++;
-              live++;
-              await ctx.client.write(`${ctx.frontPath}/ring-ref`, '9');
-              return XenbusStateInitialised;
-            },
-            async connect() {
-              await readUint(ctx.client, ctx.backPath, 'ring-ref', { default: 8, min: 8 });
-            },
-            disconnect() {
-              live--;
-            },
-          };
-        },
-      };
-      const front = new FrontendWatcher(store.connect(DEV.frontDomid), driver, { selfDomid: DEV.frontDomid, frontClass: 'vbd', maxInitialises: 4 });
+      const n = { live: 0, initialises: 0 };
+      const front = new FrontendWatcher(store.connect(DEV.frontDomid), countingFrontDriver(n), { selfDomid: DEV.frontDomid, frontClass: 'vbd', maxInitialises: 4 });
       try {
         await prepareDomainHome(tool, DEV.frontDomid);
         await front.start();
         await addDevice(tool, DEV);
-        for (const s of steps) {
-          if (s.kind === 'state') await hostile.write(`${BE}/state`, s.value);
-          else if (s.kind === 'ring-ref') await hostile.write(`${BE}/ring-ref`, s.value);
-          else if (s.kind === 'rm-state') await hostile.rm(`${BE}/state`).catch(() => undefined);
-          else await new Promise((r) => setTimeout(r, 1));
-        }
+        await play(hostile, BE, steps);
         await front.idle();
-        assert.ok(live === 0 || live === 1, `live rings ${live}`);
-        assert.ok(initialises <= 4, `initialises ${initialises} beyond the budget`);
+        assert.ok(n.live === 0 || n.live === 1, `live rings ${n.live}`);
+        assert.ok(n.initialises <= 4, `initialises ${n.initialises} beyond the budget`);
         // The toolstack removes the device (force): the frontend lets go of everything.
         await tool.rm(FE);
         await tool.rm(BE);
@@ -133,7 +140,7 @@ test('R9, the other way: any backend state sequence leaves the frontend balanced
         await new Promise((r) => setTimeout(r, 2));
         await front.idle();
         assert.equal(front.instances.size, 0);
-        assert.equal(live, 0, 'every initialise undone');
+        assert.equal(n.live, 0, 'every initialise undone');
       } finally {
         await front.close();
         store.close();
