@@ -27,7 +27,7 @@ import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/
 import type { Disposable, DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
-import type { FrameInfo } from './bridge/index.js';
+import { FrameSlab, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits } from './tx-parse.js';
@@ -82,6 +82,8 @@ export class BackQueue implements Disposable {
   private readonly txEvt: EvtchnBinding;
   private readonly rxEvt: EvtchnBinding;
   private readonly limiter: CreditLimiter;
+  /** Private frames copied out of the guest's pages (handed to the bridge, never reused). */
+  private readonly slab = new FrameSlab();
   private pendingFirst: TxSlot | undefined;
   private txScheduled = false;
   private serving = false;
@@ -231,7 +233,7 @@ export class BackQueue implements Disposable {
 
   /** Copy the packet into a private frame, answer it, and give the frame to the bridge. */
   private txPacket(p: TxPacket): void {
-    const frame = new Uint8Array(p.size);
+    const frame = this.slab.alloc(p.size);
     const ops: GrantCopyOp[] = [];
     let at = 0;
     for (const f of p.frags) {

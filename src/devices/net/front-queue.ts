@@ -30,7 +30,7 @@ import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.j
 import { BoundedQueue, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
 import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
-import type { FrameInfo } from './bridge/index.js';
+import { FrameSlab, type FrameInfo } from './bridge/index.js';
 import type { GrantedPage, PagePool } from './front-pages.js';
 import { RX_FRONT_CODEC, TX_FRONT_CODEC, gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
@@ -91,6 +91,8 @@ export class FrontQueue implements Disposable {
   private rxProd = 0;
   private rxCons = 0;
   private readonly backlog: BoundedQueue<Pending>;
+  /** Private copies: received frames (out of our shared rx pages) and backlogged transmits. */
+  private readonly slab = new FrameSlab();
   private scheduled = false;
   private serving = false;
   private dead = false;
@@ -141,7 +143,7 @@ export class FrontQueue implements Disposable {
       return false;
     }
     if (this.backlog.length === 0 && this.tryPut(frame, info)) return true;
-    if (this.backlog.push({ frame: frame.slice(), info })) return true;
+    if (this.backlog.push({ frame: this.slab.copy(frame), info })) return true;
     this.ctx.counters.txDropped++;
     return false;
   }
@@ -305,7 +307,7 @@ export class FrontQueue implements Disposable {
     for (let slots = 1; cur !== undefined; slots++) {
       const r = cur.slot.rsp;
       if (r.status < 0 || r.offset + r.status > PAGE_SIZE || slots > this.ctx.maxRxSlots) error = true;
-      else parts.push(cur.buf.bytes.slice(r.offset, r.offset + r.status)); // copy once, out of the shared page
+      else parts.push(cur.buf.bytes.subarray(r.offset, r.offset + r.status)); // copied once below, after validation
       while (extras) {
         const e = this.nextRx();
         if (e === undefined) return void c.rxErrors++; // missing extra: the packet is lost
@@ -321,7 +323,7 @@ export class FrontQueue implements Disposable {
       if (cur === undefined) error = true; // "Need more slots"
     }
     if (error) return void c.rxErrors++;
-    const frame = concat(parts);
+    const frame = concat(parts, this.slab);
     c.rxPackets++;
     c.rxBytes += frame.length;
     const info: RxFrameInfo = {
@@ -350,9 +352,12 @@ export class FrontQueue implements Disposable {
   }
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+/** One private copy of the packet's parts (views of our shared rx pages): each byte read once. */
+function concat(parts: Uint8Array[], slab: FrameSlab): Uint8Array {
+  if (parts.length === 1) return slab.copy(parts[0]!);
+  let len = 0;
+  for (const p of parts) len += p.length;
+  const out = slab.alloc(len);
   let at = 0;
   for (const p of parts) {
     out.set(p, at);

@@ -58,7 +58,7 @@ function receiveIpv4(stack: NetStack, frame: Uint8Array, info: RxInfo): void {
   if (skipCsum) stack.counters.rxCsumSkipped++;
   if (info.csumBlank === true && info.fillBlank === true && fillL4Checksum(frame)) stack.counters.rxCsumFilled++;
   if (h.protocol === IPPROTO_ICMP) return receiveIcmp(stack, frame, h, l4, end, skipCsum, broadcast);
-  if (h.protocol === IPPROTO_UDP) return receiveUdp(stack, frame, h, l4, end, skipCsum, broadcast);
+  if (h.protocol === IPPROTO_UDP) return receiveUdp(stack, frame, h, l4, end, skipCsum, broadcast, info);
   return stack.drop('ipUnknownProtocol');
 }
 
@@ -90,7 +90,7 @@ function receiveIcmp(
 }
 
 function receiveUdp(
-  stack: NetStack, frame: Uint8Array, h: Ipv4Header, l4: number, end: number, skipCsum: boolean, broadcast: boolean,
+  stack: NetStack, frame: Uint8Array, h: Ipv4Header, l4: number, end: number, skipCsum: boolean, broadcast: boolean, info: RxInfo,
 ): void {
   if (end - l4 < UDP_HLEN) return stack.drop('udpBadLength');
   const length = (frame[l4 + 4]! << 8) | frame[l4 + 5]!;
@@ -114,7 +114,7 @@ function receiveUdp(
     srcPort: (frame[l4]! << 8) | frame[l4 + 1]!,
     dstIp: h.dst,
     dstPort,
-    payload: frame.slice(l4 + UDP_HLEN, l4 + length),
+    payload: info.owned === true ? frame.subarray(l4 + UDP_HLEN, l4 + length) : stack.slab.copy(frame.subarray(l4 + UDP_HLEN, l4 + length)),
   });
   if (!ok) stack.drop('udpQueueFull');
 }

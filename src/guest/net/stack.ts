@@ -19,6 +19,7 @@ import { XenpvError, type Disposable } from '../../base/index.js';
 import { BROADCAST_MAC, ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, macKey, parseMac } from '../../devices/net/bridge/mac.js';
 import { IPPROTO_ICMP, IPPROTO_UDP, foldSum, internetChecksum, ipv4PseudoSum } from '../../devices/net/bridge/checksum.js';
 import { PLAIN_FRAME, type FrameInfo } from '../../devices/net/bridge/port.js';
+import { FrameSlab } from '../../devices/net/bridge/slab.js';
 import { Ipv4Interface, isMulticastIpv4, toIpv4, type Ipv4 } from './addr.js';
 import { ARP_LEN, ARP_REQUEST, ArpTable, DEFAULT_ARP_LIMITS, writeArp, type ArpLimits } from './arp.js';
 import { DEFAULT_TTL, IPV4_HLEN, writeIpv4Header } from './ipv4.js';
@@ -53,6 +54,11 @@ export interface RxInfo {
    * before the stack uses it, for a caller that keeps or forwards the frame.
    */
   readonly fillBlank?: boolean;
+  /**
+   * The caller gives `frame` away (it never touches it again): the stack keeps views of it
+   * (a UDP payload) instead of copying. netfront's frames are private copies it hands over.
+   */
+  readonly owned?: boolean;
 }
 
 export interface EchoReply {
@@ -92,6 +98,8 @@ export class NetStack implements UdpHost {
   readonly sockets = new Map<number, UdpSocket>();
   readonly echoHandlers = new Map<number, (r: EchoReply) => void>();
   private readonly sendFrame: (frame: Uint8Array, info: FrameInfo) => void;
+  /** Frames we build and payloads we keep (a fresh buffer each, without a malloc each). */
+  readonly slab = new FrameSlab();
   private ipId = 0;
   private nextEphemeral = EPHEMERAL_FIRST;
   private icmpTokens = ICMP_ERROR_BURST;
@@ -260,7 +268,7 @@ export class NetStack implements UdpHost {
       this.counters.ipNoRoute++;
       return 'no-route';
     }
-    const frame = new Uint8Array(ETH_HLEN + IPV4_HLEN + l4Length);
+    const frame = this.slab.alloc(ETH_HLEN + IPV4_HLEN + l4Length);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpv4Header(frame, ETH_HLEN, { src: this.address, dst, protocol, id: this.ipId, ttl: this.ttl, payloadLength: l4Length });
     fill(frame, ETH_HLEN + IPV4_HLEN);

@@ -74,7 +74,8 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     txChecksumOffload: o.get('csum') === 'offload',
     send: (f, info) => void front.transmit(f, info),
   });
-  front.onReceive = (f, info) => stack.receive(f, { csumBlank: info.csumBlank, dataValidated: info.dataValidated });
+  // netfront's frames are private copies it never touches again: the stack keeps views of them.
+  front.onReceive = (f, info) => stack.receive(f, { csumBlank: info.csumBlank, dataValidated: info.dataValidated, owned: true });
   const until = async (done: () => boolean, timeoutMs: number): Promise<boolean> => {
     const end = performance.now() + timeoutMs;
     while (!done() && performance.now() < end && (await env.running())) {

@@ -4,3 +4,4 @@ export * from './fdb.js';
 export * from './port.js';
 export * from './bridge.js';
 export * from './pcap.js';
+export * from './slab.js';

@@ -1,0 +1,41 @@
+/**
+ * Packet buffers carved from shared chunks, as Node's Buffer pool carves small Buffers.
+ *
+ * `new Uint8Array(1514)` costs ~0.86 µs on Node 20 (a malloc'd backing store, external
+ * memory accounting that drives GC); a view into a 64 KiB chunk costs ~0.08 µs. Every packet
+ * on the PV path needs one or two private buffers (netback's copy out of the guest, netfront's
+ * copy out of its rx page, the stack's frame), so they come from here.
+ *
+ * Views are never reused: a chunk is dropped when full and freed by GC once its last view
+ * dies, so ownership stays as simple as with `new Uint8Array` (whoever holds a view owns
+ * those bytes). Chunks start zeroed; a view's bytes belong to it alone. Views share the
+ * chunk's `.buffer`: code that walks `.buffer` must use `byteOffset`/`byteLength`.
+ */
+const CHUNK_BYTES = 64 * 1024;
+/** Larger requests (GSO frames) get their own buffer: they would waste most of a chunk. */
+const MAX_SLAB_ALLOC = 16 * 1024;
+
+export class FrameSlab {
+  private chunk = new ArrayBuffer(CHUNK_BYTES);
+  private at = 0;
+
+  /** A zeroed, private `len`-byte buffer (8-aligned in its chunk, so word-wise checksums line up). */
+  alloc(len: number): Uint8Array {
+    if (len > MAX_SLAB_ALLOC) return new Uint8Array(len);
+    const need = (len + 7) & ~7;
+    if (this.at + need > CHUNK_BYTES) {
+      this.chunk = new ArrayBuffer(CHUNK_BYTES);
+      this.at = 0;
+    }
+    const v = new Uint8Array(this.chunk, this.at, len);
+    this.at += need;
+    return v;
+  }
+
+  /** A private copy of `src` (e.g. out of a shared page: one read of each byte). */
+  copy(src: Uint8Array): Uint8Array {
+    const v = this.alloc(src.length);
+    v.set(src);
+    return v;
+  }
+}
