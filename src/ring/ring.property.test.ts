@@ -10,7 +10,7 @@ import { BackRing } from './back.js';
 import { FrontRing } from './front.js';
 import { PagedMemory } from './memory.js';
 import { SRING_REQ_PROD, SRING_RSP_PROD } from './sring.js';
-import { initRingAt, scatteredPages, testCodec } from './test-support.js';
+import { initRingAt, scatteredPages, testCodec, type TestRequest, type TestResponse } from './test-support.js';
 
 const M = 2 ** 32;
 const mod = (x: number): number => ((x % M) + M) % M;
@@ -90,96 +90,136 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 const startArb = fc.oneof(fc.integer({ min: 0xffffff00, max: 0xffffffff }), fc.constant(0xfffffff0), fc.nat({ max: 0xffffffff }));
 const geometryArb = fc.record({ entry: fc.constantFrom(8, 12, 20, 36, 64, 112), pages: fc.integer({ min: 1, max: 3 }) });
 
+/** One run of the property: both ends on one ring, the model beside them, an op at a time. */
+class Run {
+  readonly mem: PagedMemory;
+  readonly front: FrontRing<TestRequest, TestResponse>;
+  readonly back: BackRing<TestRequest, TestResponse>;
+  readonly model: Model;
+  private readonly sent: number[] = []; // ids in put order
+  private taken = 0; // how many of `sent` the back has read
+  private answered = 0; // how many the back answered
+  private collected = 0;
+  private readonly takenIds: number[] = [];
+
+  constructor(entry: number, pages: number, start: number) {
+    this.mem = new PagedMemory(scatteredPages(pages));
+    initRingAt(this.mem, start);
+    const codec = testCodec(entry);
+    this.front = FrontRing.attach(this.mem, codec, start);
+    this.back = BackRing.attach(this.mem, codec, start);
+    this.model = new Model(this.front.size, start);
+  }
+
+  apply(o: Op): void {
+    switch (o.op) {
+      case 'put':
+        return this.put(o.k);
+      case 'pushReq':
+        return this.pushReq();
+      case 'take':
+        return this.take(o.k);
+      case 'respond':
+        return this.respond(o.k);
+      case 'pushRsp':
+        return this.pushRsp();
+      case 'collect':
+        return this.collect(o.k);
+      case 'finalReq':
+        return this.finalReq();
+      case 'finalRsp':
+        return this.finalRsp();
+    }
+  }
+
+  /** After every op: the shared producers and the front's free count agree with the model. */
+  checkShared(): void {
+    const { mem, model } = this;
+    assert.equal(mem.load32(SRING_REQ_PROD), model.reqProd);
+    assert.equal(mem.load32(SRING_RSP_PROD), model.rspProd);
+    assert.equal(this.front.freeRequests(), model.size - mod(model.reqProdPvt - model.rspCons));
+  }
+
+  private put(k: number): void {
+    const n = this.model.put(k);
+    for (let i = 0; i < n; i++) {
+      const id = this.model.nextId++;
+      assert.ok(this.front.putRequest({ id, words: [id ^ 0x5a5a5a5a] }));
+      this.sent.push(id);
+    }
+    if (n < k) assert.equal(this.front.putRequest({ id: -1 >>> 0, words: [] }), false);
+  }
+
+  private pushReq(): void {
+    const model = this.model;
+    const moved = model.reqProd !== model.reqProdPvt;
+    const expect = model.pushReq();
+    assert.equal(this.front.pushRequests(), expect);
+    if (moved && model.backAsleep) assert.ok(expect, 'a sleeping back must be woken');
+    if (expect) model.backAsleep = false;
+  }
+
+  private take(k: number): void {
+    const model = this.model;
+    model.backAsleep = false;
+    assert.equal(this.back.unconsumedRequests(), Math.min(mod(model.reqProd - model.reqCons), model.size - mod(model.reqCons - model.rspProdPvt)));
+    const n = model.take(k);
+    for (let i = 0; i < n; i++) {
+      const req = this.back.nextRequest();
+      assert.ok(req);
+      assert.equal(req.id, this.sent[this.taken]);
+      assert.equal(req.words[0], (req.id ^ 0x5a5a5a5a) >>> 0);
+      this.takenIds.push(req.id);
+      this.taken++;
+    }
+    if (n < k) assert.equal(this.back.nextRequest(), undefined);
+  }
+
+  private respond(k: number): void {
+    this.model.backAsleep = false;
+    const n = this.model.respond(k);
+    for (let i = 0; i < n; i++) assert.ok(this.back.putResponse({ id: this.takenIds[this.answered++]!, status: 0 }));
+  }
+
+  private pushRsp(): void {
+    const model = this.model;
+    const moved = model.rspProd !== model.rspProdPvt;
+    const expect = model.pushRsp();
+    assert.equal(this.back.pushResponses(), expect);
+    if (moved && model.frontAsleep) assert.ok(expect, 'a sleeping front must be woken');
+    if (expect) model.frontAsleep = false;
+  }
+
+  private collect(k: number): void {
+    this.model.frontAsleep = false;
+    const n = this.model.collect(k);
+    for (let i = 0; i < n; i++) assert.equal(this.front.nextResponse()?.id, this.sent[this.collected++]);
+    if (n < k) assert.equal(this.front.nextResponse(), undefined);
+  }
+
+  private finalReq(): void {
+    const work = this.model.finalReq();
+    assert.equal(this.back.finalCheckForRequests(), work);
+    this.model.backAsleep = !work;
+  }
+
+  private finalRsp(): void {
+    const work = this.model.finalRsp();
+    assert.equal(this.front.finalCheckForResponses(), work);
+    this.model.frontAsleep = !work;
+  }
+}
+
 test('front/back rings match the ring.h model across the 2^32 wrap', () => {
   fc.assert(
     fc.property(geometryArb, startArb, fc.array(opArb, { minLength: 10, maxLength: 150, size: 'max' }), ({ entry, pages }, start, ops) => {
-      const mem = new PagedMemory(scatteredPages(pages));
-      initRingAt(mem, start);
-      const codec = testCodec(entry);
-      const front = FrontRing.attach(mem, codec, start);
-      const back = BackRing.attach(mem, codec, start);
-      const model = new Model(front.size, start);
-      const sent: number[] = []; // ids in put order
-      let taken = 0; // how many of `sent` the back has read
-      let answered = 0; // how many the back answered
-      let collected = 0;
-      const takenIds: number[] = [];
-
+      const run = new Run(entry, pages, start);
       for (const o of ops) {
-        switch (o.op) {
-          case 'put': {
-            const n = model.put(o.k);
-            for (let i = 0; i < n; i++) {
-              const id = model.nextId++;
-              assert.ok(front.putRequest({ id, words: [id ^ 0x5a5a5a5a] }));
-              sent.push(id);
-            }
-            if (n < o.k) assert.equal(front.putRequest({ id: -1 >>> 0, words: [] }), false);
-            break;
-          }
-          case 'pushReq': {
-            const moved = model.reqProd !== model.reqProdPvt;
-            const expect = model.pushReq();
-            assert.equal(front.pushRequests(), expect);
-            if (moved && model.backAsleep) assert.ok(expect, 'a sleeping back must be woken');
-            if (expect) model.backAsleep = false;
-            break;
-          }
-          case 'take': {
-            model.backAsleep = false;
-            assert.equal(back.unconsumedRequests(), Math.min(mod(model.reqProd - model.reqCons), model.size - mod(model.reqCons - model.rspProdPvt)));
-            const n = model.take(o.k);
-            for (let i = 0; i < n; i++) {
-              const req = back.nextRequest();
-              assert.ok(req);
-              assert.equal(req.id, sent[taken]);
-              assert.equal(req.words[0], (req.id ^ 0x5a5a5a5a) >>> 0);
-              takenIds.push(req.id);
-              taken++;
-            }
-            if (n < o.k) assert.equal(back.nextRequest(), undefined);
-            break;
-          }
-          case 'respond': {
-            model.backAsleep = false;
-            const n = model.respond(o.k);
-            for (let i = 0; i < n; i++) assert.ok(back.putResponse({ id: takenIds[answered++]!, status: 0 }));
-            break;
-          }
-          case 'pushRsp': {
-            const moved = model.rspProd !== model.rspProdPvt;
-            const expect = model.pushRsp();
-            assert.equal(back.pushResponses(), expect);
-            if (moved && model.frontAsleep) assert.ok(expect, 'a sleeping front must be woken');
-            if (expect) model.frontAsleep = false;
-            break;
-          }
-          case 'collect': {
-            model.frontAsleep = false;
-            const n = model.collect(o.k);
-            for (let i = 0; i < n; i++) assert.equal(front.nextResponse()?.id, sent[collected++]);
-            if (n < o.k) assert.equal(front.nextResponse(), undefined);
-            break;
-          }
-          case 'finalReq': {
-            const work = model.finalReq();
-            assert.equal(back.finalCheckForRequests(), work);
-            model.backAsleep = !work;
-            break;
-          }
-          case 'finalRsp': {
-            const work = model.finalRsp();
-            assert.equal(front.finalCheckForResponses(), work);
-            model.frontAsleep = !work;
-            break;
-          }
-        }
-        assert.equal(mem.load32(SRING_REQ_PROD), model.reqProd);
-        assert.equal(mem.load32(SRING_RSP_PROD), model.rspProd);
-        assert.equal(front.freeRequests(), model.size - mod(model.reqProdPvt - model.rspCons));
+        run.apply(o);
+        run.checkShared();
       }
-      assert.equal(front.broken, undefined);
-      assert.equal(back.broken, undefined);
+      assert.equal(run.front.broken, undefined);
+      assert.equal(run.back.broken, undefined);
     }),
     { numRuns: 400 },
   );
