@@ -9,7 +9,7 @@ import fc from 'fast-check';
 import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { errorCode, type DomId, type GrantRef } from '../../base/index.js';
 import { RawBack } from './raw-back.js';
-import { until, withBlkEnv } from './test-support.js';
+import { until, withBlkEnv, type BlkEnv } from './test-support.js';
 
 type Action =
   | { kind: 'ok'; pick: number }
@@ -27,6 +27,41 @@ const action: fc.Arbitrary<Action> = fc.oneof(
   { weight: 1, arbitrary: fc.record({ kind: fc.constant('wrong-op' as const), pick: fc.nat(7) }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'overflow' as const }) },
 );
+
+/** A request the frontend put on the ring, as the raw backend answers it. */
+type Posted = { id: bigint; sector: number; gref: number } | undefined;
+
+/**
+ * Answer as `a` says, recording in `answered` the request it used up. 'skip': nothing to act
+ * on; 'hostile': the answer broke the protocol (the frontend must give up).
+ */
+function play(env: BlkEnv, raw: RawBack, a: Action, open: readonly Posted[], answered: bigint[]): 'skip' | 'fine' | 'hostile' {
+  const live = open.filter((o) => o !== undefined && !answered.includes(o.id));
+  if (a.kind === 'ok' || a.kind === 'error' || a.kind === 'wrong-op') {
+    const o = live[a.pick % Math.max(1, live.length)];
+    if (o === undefined) return 'skip';
+    if (a.kind === 'ok') {
+      const m = env.dom0.grants.map(env.guestId as DomId, [o.gref as GrantRef], true);
+      m.pages[0]!.fill(o.sector + 1, 0, 512);
+      m.dispose();
+    }
+    raw.respond({ id: o.id, operation: a.kind === 'wrong-op' ? BLKIF_OP_WRITE : BLKIF_OP_READ, status: a.kind === 'error' ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY });
+    answered.push(o.id);
+    return a.kind === 'wrong-op' ? 'hostile' : 'fine';
+  }
+  if (a.kind === 'bogus-id') {
+    if (live.length === 0) return 'skip';
+    raw.respond({ id: a.id, operation: BLKIF_OP_READ, status: 0 });
+    answered.push(live[0]!.id);
+  } else if (a.kind === 'duplicate') {
+    if (answered.length === 0 || live.length === 0) return 'skip';
+    raw.respond({ id: answered[0]!, operation: BLKIF_OP_READ, status: 0 });
+    answered.push(live[0]!.id);
+  } else {
+    raw.setRspProd(1000);
+  }
+  return 'hostile';
+}
 
 test('property: hostile response sequences never complete a request twice or with foreign data', async () => {
   await fc.assert(
@@ -47,36 +82,13 @@ test('property: hostile response sequences never complete a request twice or wit
           ),
         );
         const reqs = await raw.waitRequests(6);
-        const open = reqs.map((r) => (r.kind === 'rw' ? { id: r.id, sector: Number(r.sector_number), gref: r.seg[0]!.gref } : undefined));
+        const open: Posted[] = reqs.map((r) => (r.kind === 'rw' ? { id: r.id, sector: Number(r.sector_number), gref: r.seg[0]!.gref } : undefined));
         const answered: bigint[] = [];
         let hostile = false;
         for (const a of actions) {
-          const live = open.filter((o) => o !== undefined && !answered.includes(o.id));
-          if (a.kind === 'ok' || a.kind === 'error' || a.kind === 'wrong-op') {
-            const o = live[a.pick % Math.max(1, live.length)];
-            if (o === undefined) continue;
-            if (a.kind === 'ok') {
-              const m = env.dom0.grants.map(env.guestId as DomId, [o.gref as GrantRef], true);
-              m.pages[0]!.fill(o.sector + 1, 0, 512);
-              m.dispose();
-            }
-            raw.respond({ id: o.id, operation: a.kind === 'wrong-op' ? BLKIF_OP_WRITE : BLKIF_OP_READ, status: a.kind === 'error' ? BLKIF_RSP_ERROR : BLKIF_RSP_OKAY });
-            if (a.kind === 'wrong-op') hostile = true;
-            answered.push(o.id);
-          } else if (a.kind === 'bogus-id') {
-            if (live.length === 0) continue;
-            raw.respond({ id: a.id, operation: BLKIF_OP_READ, status: 0 });
-            hostile = true;
-            answered.push(live[0]!.id);
-          } else if (a.kind === 'duplicate') {
-            if (answered.length === 0 || live.length === 0) continue;
-            raw.respond({ id: answered[0]!, operation: BLKIF_OP_READ, status: 0 });
-            hostile = true;
-            answered.push(live[0]!.id);
-          } else {
-            raw.setRspProd(1000);
-            hostile = true;
-          }
+          const how = play(env, raw, a, open, answered);
+          if (how === 'skip') continue;
+          hostile = how === 'hostile';
           if (hostile) break;
           await new Promise((r) => setTimeout(r, 2));
         }
