@@ -44,38 +44,7 @@ export async function withBlkEnv(fn: (env: BlkEnv) => Promise<void>, guestPages 
     dom0.events.startAsync();
     guest.events.startAsync();
     const store = startTestStore();
-    const xs0 = store.connect(0);
-    const xsGuest = store.connect(guestId);
-    const dev: DeviceId = { frontClass: 'vbd', backClass: 'vbd', frontDomid: guestId, backDomid: 0 as DomId, devid: VDEV_XVDA };
-    const backs: BlkBack[] = [];
-    const fronts: BlkFront[] = [];
-    const env: BlkEnv = {
-      hv,
-      store,
-      dom0,
-      guest,
-      guestId,
-      xs0,
-      xsGuest,
-      dev,
-      backPath: backendPath(dev),
-      frontPath: frontendPath(dev),
-      addVbd: (o = {}) =>
-        addDevice(xs0, dev, {
-          frontKeys: { 'virtual-device': VDEV_XVDA, 'device-type': 'disk', ...(o.trusted === false ? { trusted: 0 } : {}) },
-          backKeys: { mode: o.mode ?? 'w', params: 'test', type: 'file', dev: 'xvda', 'device-type': 'disk', ...o.backKeys },
-        }),
-      newBack: (storage, options) => {
-        const b = new BlkBack(dom0, xs0, storage, backendPath(dev), options);
-        backs.push(b);
-        return b;
-      },
-      newFront: (options) => {
-        const f = new BlkFront(guest, xsGuest, frontendPath(dev), { closingDrainMs: 50, ...options });
-        fronts.push(f);
-        return f;
-      },
-    };
+    const { env, backs, fronts } = newEnv(hv, guest, guestId, store);
     try {
       await fn(env);
     } finally {
@@ -88,6 +57,44 @@ export async function withBlkEnv(fn: (env: BlkEnv) => Promise<void>, guestPages 
     }
     assertNoLeaks(['grant-mapping', 'grant-access', 'evtchn-port', 'xs-watch', 'xs-transaction']);
   });
+}
+
+/** The env over a running guest and store; every BlkBack and BlkFront it makes is recorded for teardown. */
+function newEnv(hv: Hypervisor, guest: SimPlatform, guestId: DomId, store: TestStore): { env: BlkEnv; backs: BlkBack[]; fronts: BlkFront[] } {
+  const dom0 = hv.dom0;
+  const xs0 = store.connect(0);
+  const xsGuest = store.connect(guestId);
+  const dev: DeviceId = { frontClass: 'vbd', backClass: 'vbd', frontDomid: guestId, backDomid: 0 as DomId, devid: VDEV_XVDA };
+  const backs: BlkBack[] = [];
+  const fronts: BlkFront[] = [];
+  const env: BlkEnv = {
+    hv,
+    store,
+    dom0,
+    guest,
+    guestId,
+    xs0,
+    xsGuest,
+    dev,
+    backPath: backendPath(dev),
+    frontPath: frontendPath(dev),
+    addVbd: (o = {}) =>
+      addDevice(xs0, dev, {
+        frontKeys: { 'virtual-device': VDEV_XVDA, 'device-type': 'disk', ...(o.trusted === false ? { trusted: 0 } : {}) },
+        backKeys: { mode: o.mode ?? 'w', params: 'test', type: 'file', dev: 'xvda', 'device-type': 'disk', ...o.backKeys },
+      }),
+    newBack: (storage, options) => {
+      const b = new BlkBack(dom0, xs0, storage, backendPath(dev), options);
+      backs.push(b);
+      return b;
+    },
+    newFront: (options) => {
+      const f = new BlkFront(guest, xsGuest, frontendPath(dev), { closingDrainMs: 50, ...options });
+      fronts.push(f);
+      return f;
+    },
+  };
+  return { env, backs, fronts };
 }
 
 /** Where most scenarios start: the vbd added, a backend on `storage` and a frontend, both started. */
