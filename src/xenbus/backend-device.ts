@@ -83,15 +83,7 @@ export class BackendDevice extends DeviceMachine<BackendInstance> {
     private readonly driver: BackendDriver,
     options: BackendDeviceOptions = {},
   ) {
-    super({
-      client: ctx.client,
-      ownPath: ctx.backPath,
-      peerPath: ctx.frontPath,
-      errorPath: ctx.errorPath,
-      log: (msg) => ctx.log(msg),
-      describeError: String,
-      budget: { max: options.maxConnects ?? 8, windowMs: options.connectWindowMs ?? 10_000 },
-    });
+    super(ctx, { side: 'back', describeError: String, budget: { max: options.maxConnects ?? 8, windowMs: options.connectWindowMs ?? 10_000 } });
   }
 
   get isConnected(): boolean {

@@ -19,18 +19,31 @@ export interface RemovableInstance {
   remove?(): Promise<void> | void;
 }
 
-export interface MachineEnds {
+/** What both ends' contexts (BackendContext, FrontendContext) hold. */
+export interface MachineContext {
   readonly client: XsClient;
-  /** Our own device directory: the only `state` we write. */
-  readonly ownPath: string;
-  /** The other end's directory, whose `state` we follow. */
-  readonly peerPath: string;
+  readonly backPath: string;
+  readonly frontPath: string;
+  /** Where a fatal error is recorded (xenbus_dev_fatal's error node, under our home). */
   readonly errorPath: string;
   log(msg: string): void;
+}
+
+export interface MachineOptions {
+  /** Which end we are: our own directory is the only `state` we write; the other we follow. */
+  readonly side: 'back' | 'front';
   /** How a step's thrown error is written to the log. */
   readonly describeError: (err: unknown) => string;
   /** Connect cycles allowed per window before the peer is given up. */
   readonly budget: { readonly max: number; readonly windowMs: number };
+}
+
+interface MachineEnds {
+  readonly client: XsClient;
+  readonly ownPath: string;
+  readonly peerPath: string;
+  readonly errorPath: string;
+  log(msg: string): void;
 }
 
 export abstract class DeviceMachine<I extends RemovableInstance> {
@@ -41,9 +54,20 @@ export abstract class DeviceMachine<I extends RemovableInstance> {
   /** Times the driver connected, for tests and stats. */
   connects = 0;
 
-  constructor(private readonly ends: MachineEnds) {
-    this.reactor = new Reactor(() => this.step(), (err) => ends.log(`${ends.ownPath}: ${ends.describeError(err)}`));
-    this.budget = new RateBudget(ends.budget.max, ends.budget.windowMs);
+  private readonly ends: MachineEnds;
+
+  constructor(ctx: MachineContext, options: MachineOptions) {
+    const back = options.side === 'back';
+    const ends: MachineEnds = {
+      client: ctx.client,
+      ownPath: back ? ctx.backPath : ctx.frontPath,
+      peerPath: back ? ctx.frontPath : ctx.backPath,
+      errorPath: ctx.errorPath,
+      log: (msg) => ctx.log(msg),
+    };
+    this.ends = ends;
+    this.reactor = new Reactor(() => this.step(), (err) => ends.log(`${ends.ownPath}: ${options.describeError(err)}`));
+    this.budget = new RateBudget(options.budget.max, options.budget.windowMs);
   }
 
   kick(): void {

@@ -87,15 +87,7 @@ export class FrontendDevice extends DeviceMachine<FrontendInstance> {
     private readonly driver: FrontendDriver,
     options: FrontendDeviceOptions = {},
   ) {
-    super({
-      client: ctx.client,
-      ownPath: ctx.frontPath,
-      peerPath: ctx.backPath,
-      errorPath: ctx.errorPath,
-      log: (msg) => ctx.log(msg),
-      describeError: errMsg,
-      budget: { max: options.maxInitialises ?? 8, windowMs: options.initialiseWindowMs ?? 10_000 },
-    });
+    super(ctx, { side: 'front', describeError: errMsg, budget: { max: options.maxInitialises ?? 8, windowMs: options.initialiseWindowMs ?? 10_000 } });
   }
 
   get isConnected(): boolean {
