@@ -75,7 +75,6 @@ export interface BackendDeviceOptions {
 export type BackendPhase = 'probing' | 'resetting' | 'running' | 'bad' | 'finished';
 
 export class BackendDevice extends DeviceMachine<BackendInstance> {
-  private connected = false;
   phase: BackendPhase = 'probing';
 
   constructor(
@@ -84,10 +83,6 @@ export class BackendDevice extends DeviceMachine<BackendInstance> {
     options: BackendDeviceOptions = {},
   ) {
     super(ctx, { side: 'back', describeError: String, budget: { max: options.maxConnects ?? 8, windowMs: options.connectWindowMs ?? 10_000 } });
-  }
-
-  get isConnected(): boolean {
-    return this.connected;
   }
 
   /** Probe and start following the frontend. */

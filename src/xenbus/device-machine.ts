@@ -51,6 +51,8 @@ export abstract class DeviceMachine<I extends RemovableInstance> {
   private watch: XsWatch | undefined;
   private readonly reactor: Reactor;
   protected readonly budget: RateBudget;
+  /** The driver's `connect` succeeded and has not been undone. */
+  protected connected = false;
   /** Times the driver connected, for tests and stats. */
   connects = 0;
 
@@ -68,6 +70,10 @@ export abstract class DeviceMachine<I extends RemovableInstance> {
     this.ends = ends;
     this.reactor = new Reactor(() => this.step(), (err) => ends.log(`${ends.ownPath}: ${options.describeError(err)}`));
     this.budget = new RateBudget(options.budget.max, options.budget.windowMs);
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
   }
 
   kick(): void {

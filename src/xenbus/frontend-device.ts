@@ -76,7 +76,6 @@ export type FrontendPhase = 'starting' | 'resetting' | 'running' | 'bad' | 'remo
 
 export class FrontendDevice extends DeviceMachine<FrontendInstance> {
   private initialised = false;
-  private connected = false;
   private closedByBackend = false;
   /** The backend state the previous step acted on: InitWait means "restarted" only as a change. */
   private lastBackend: XenbusStateValue = XenbusStateUnknown;
@@ -88,10 +87,6 @@ export class FrontendDevice extends DeviceMachine<FrontendInstance> {
     options: FrontendDeviceOptions = {},
   ) {
     super(ctx, { side: 'front', describeError: errMsg, budget: { max: options.maxInitialises ?? 8, windowMs: options.initialiseWindowMs ?? 10_000 } });
-  }
-
-  get isConnected(): boolean {
-    return this.connected;
   }
 
   async start(prior: XenbusStateValue): Promise<void> {
