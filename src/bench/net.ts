@@ -3,14 +3,16 @@
  *
  * (a) guest-to-guest UDP throughput and packet rate, 64-byte and 1472-byte payloads (a
  *     1514-byte frame), through NetStack → netfront → netback → bridge → netback → netfront →
- *     NetStack, two sim guests and dom0 in this process; against a raw SharedArrayBuffer copy
- *     of the same frame size between two workers. `net.udp_1500_mbps.pv_vs_raw_copy`, aim 0.5.
- * (b) GSO: 60000-byte TCPv4 super-frames with their GSO extra, both ends negotiated it.
- * (c) ping round trip (ICMP echo through the same path, one at a time) against the
+ *     NetStack in the toolstack's layout (net-workers.ts: each guest a vCPU worker, netbacks and
+ *     the bridge in dom0); against a raw SharedArrayBuffer copy of the same frame size between
+ *     two workers. `net.udp_1500_mbps.pv_vs_raw_copy`, aim 0.5.
+ * (b) ping round trip (ICMP echo through the same path, one at a time) against the
  *     event-channel round trip between two sim domains. `net.ping_rtt_us.vs_evtchn_roundtrip`.
+ * (c) the same path with everything on one event loop (`net.inproc.*`), and GSO: 60000-byte
+ *     TCPv4 super-frames with their GSO extra, both ends negotiated it.
  *
- * The sender keeps a bounded window of datagrams in flight (sent - received), so the figure
- * is what the path sustains, not how fast a queue overflows; losses are reported.
+ * In-process, the sender keeps a bounded window of datagrams in flight (sent - received), so
+ * the figure is what the path sustains, not how fast a queue overflows; losses are reported.
  */
 import { Worker } from 'node:worker_threads';
 import { sleep } from '../base/index.js';
@@ -18,19 +20,23 @@ import { measureEvtchnRoundTrip } from '../hv/sim/roundtrip.js';
 import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../guest/pvnet/test-support.js';
 import { alternate, compare, summarize, type BenchOptions, type BenchSuite, type SuiteOutput } from './harness.js';
 import { RAW_HEADER, type RawCopyJob, type RawCopyReport } from './net-raw-worker.js';
+import { WorkerBed } from './net-workers.js';
 
 const WORKER = new URL('./net-raw-worker.js', import.meta.url);
 
 interface Plan {
   readonly runs: number;
+  /** Worker-layout UDP runs (each boots two guests) and their length. */
+  readonly workerRuns: number;
+  readonly workerMs: number;
   readonly warmupRuns: number;
   readonly durationMs: number;
   readonly pings: number;
   readonly rawPackets: number;
 }
 
-const FULL: Plan = { runs: 5, warmupRuns: 1, durationMs: 400, pings: 300, rawPackets: 200_000 };
-const QUICK: Plan = { runs: 1, warmupRuns: 0, durationMs: 40, pings: 20, rawPackets: 5000 };
+const FULL: Plan = { runs: 5, workerRuns: 3, workerMs: 1000, warmupRuns: 1, durationMs: 400, pings: 300, rawPackets: 200_000 };
+const QUICK: Plan = { runs: 1, workerRuns: 1, workerMs: 300, warmupRuns: 0, durationMs: 40, pings: 20, rawPackets: 5000 };
 const WINDOW = 128;
 
 type Sample = { value: number; extra?: Record<string, number> };
@@ -136,45 +142,85 @@ async function warmArp(a: NetGuest, b: NetGuest): Promise<void> {
   s.close();
 }
 
-async function measure(plan: Plan): Promise<SuiteOutput> {
-  let out: SuiteOutput = { results: [], comparisons: [] };
+type Summary = ReturnType<typeof summarize>;
+
+/** The layout the toolstack runs: guests in vCPU workers, netbacks and the bridge in dom0. */
+async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u64: Summary[]; ping: Summary; ev: Summary }> {
+  const bed = await WorkerBed.start();
+  try {
+    const r = (name: string, unit: string, better: 'higher' | 'lower', s: Sample[]) =>
+      summarize(name, unit, better, s.map((x) => x.value), s.map((x) => x.extra ?? {}));
+    const u1500 = await alternate(plan.workerRuns, 0, () => bed.udp(1472, plan.workerMs), () => rawCopyRun(1514, plan.rawPackets));
+    const u64 = await alternate(plan.workerRuns, 0, () => bed.udp(64, plan.workerMs), () => rawCopyRun(106, plan.rawPackets));
+    const ping = r('net.ping_rtt_us', 'us', 'lower', [await bed.ping(plan.pings)]);
+    const evs: Sample[] = [];
+    for (let i = 0; i < plan.runs; i++) {
+      evs.push({ value: (await measureEvtchnRoundTrip(bed.hv, { iterations: plan.pings * 10, warmup: 100 })).usPerRoundTrip });
+    }
+    return {
+      u1500: [r('net.udp_1500_mbps', 'Mbit/s', 'higher', u1500.value), r('net.raw_copy_1514_mbps', 'Mbit/s', 'higher', u1500.baseline)],
+      u64: [r('net.udp_64_mbps', 'Mbit/s', 'higher', u64.value), r('net.raw_copy_106_mbps', 'Mbit/s', 'higher', u64.baseline)],
+      ping,
+      ev: r('net.evtchn_roundtrip_us', 'us', 'lower', evs),
+    };
+  } finally {
+    await bed.close();
+  }
+}
+
+/** The same path with both guests' stacks and netfronts on dom0's event loop (one thread). */
+async function measureInProcess(plan: Plan): Promise<Summary[]> {
+  let out: Summary[] = [];
   await withNet(async (env) => {
     const [a, b] = env.guests as [NetGuest, NetGuest];
     await warmArp(a, b);
     await warmArp(b, a);
-    const u1500 = await alternate(plan.runs, plan.warmupRuns, () => udpRun(a, b, 1472, plan.durationMs), () => rawCopyRun(1514, plan.rawPackets));
-    const u64 = await alternate(plan.runs, plan.warmupRuns, () => udpRun(a, b, 64, plan.durationMs), () => rawCopyRun(106, plan.rawPackets));
-    const gso: Sample[] = [];
-    for (let i = 0; i < plan.runs; i++) gso.push(await gsoRun(a, b, plan.durationMs));
-    const rtt = await alternate(plan.runs, plan.warmupRuns, () => pingRun(env, a, b, plan.pings), async () => ({
-      value: (await measureEvtchnRoundTrip(env.hv, { iterations: plan.pings * 10, warmup: 100 })).usPerRoundTrip,
-    }));
     const r = (name: string, unit: string, better: 'higher' | 'lower', s: Sample[]) =>
       summarize(name, unit, better, s.map((x) => x.value), s.map((x) => x.extra ?? {}));
-    const pv1500 = r('net.udp_1500_mbps', 'Mbit/s', 'higher', u1500.value);
-    const raw1500 = r('net.raw_copy_1514_mbps', 'Mbit/s', 'higher', u1500.baseline);
-    const pv64 = r('net.udp_64_mbps', 'Mbit/s', 'higher', u64.value);
-    const raw64 = r('net.raw_copy_106_mbps', 'Mbit/s', 'higher', u64.baseline);
-    const g = r('net.gso_60000_mbps', 'Mbit/s', 'higher', gso);
-    const ping = r('net.ping_rtt_us', 'us', 'lower', rtt.value);
-    const ev = r('net.evtchn_roundtrip_us', 'us', 'lower', rtt.baseline);
-    out = {
-      results: [pv1500, raw1500, pv64, raw64, g, ping, ev],
-      comparisons: [
-        compare('net.udp_1500_mbps.pv_vs_raw_copy', pv1500, raw1500, 0.5),
-        compare('net.udp_64_mbps.pv_vs_raw_copy', pv64, raw64),
-        compare('net.ping_rtt_us.vs_evtchn_roundtrip', ping, ev),
-      ],
-      notes: [
-        'PV path: two sim guests and dom0 share this process and its event loop (netfront, netback, bridge, NetStack all run here); each hop is a grant copy plus an event-channel notification.',
-        `UDP: at most ${WINDOW} datagrams in flight; "lost" in the extras counts what never arrived. Frame sizes: 1472 + 42 = 1514 bytes, 64 + 42 = 106 bytes.`,
-        'raw copy: two workers, a 256-slot SharedArrayBuffer ring, one copy in and one copy out per packet, timed Atomics waits.',
-        'ping: sequential ICMP echoes with 56 data bytes; evtchn: round trips between two sim domains in two workers (hv/sim/roundtrip).',
-        `${plan.runs} timed runs per figure (medians), figure and baseline alternating.`,
-      ],
-    };
+    const u1500: Sample[] = [];
+    const u64: Sample[] = [];
+    const gso: Sample[] = [];
+    const rtt: Sample[] = [];
+    for (let i = 0; i < plan.warmupRuns + plan.runs; i++) {
+      const s = [await udpRun(a, b, 1472, plan.durationMs), await udpRun(a, b, 64, plan.durationMs), await gsoRun(a, b, plan.durationMs), await pingRun(env, a, b, plan.pings)];
+      if (i < plan.warmupRuns) continue;
+      u1500.push(s[0]!);
+      u64.push(s[1]!);
+      gso.push(s[2]!);
+      rtt.push(s[3]!);
+    }
+    out = [
+      r('net.inproc.udp_1500_mbps', 'Mbit/s', 'higher', u1500),
+      r('net.inproc.udp_64_mbps', 'Mbit/s', 'higher', u64),
+      r('net.gso_60000_mbps', 'Mbit/s', 'higher', gso),
+      r('net.inproc.ping_rtt_us', 'us', 'lower', rtt),
+    ];
   });
   return out;
+}
+
+async function measure(plan: Plan): Promise<SuiteOutput> {
+  const w = await measureWorkers(plan);
+  const inproc = await measureInProcess(plan);
+  const [pv1500, raw1500] = w.u1500 as [Summary, Summary];
+  const [pv64, raw64] = w.u64 as [Summary, Summary];
+  return {
+    results: [pv1500, raw1500, pv64, raw64, w.ping, w.ev, ...inproc],
+    comparisons: [
+      compare('net.udp_1500_mbps.pv_vs_raw_copy', pv1500, raw1500, 0.5),
+      compare('net.udp_64_mbps.pv_vs_raw_copy', pv64, raw64),
+      compare('net.ping_rtt_us.vs_evtchn_roundtrip', w.ping, w.ev),
+      compare('net.inproc.udp_1500_mbps.pv_vs_raw_copy', inproc[0]!, raw1500),
+    ],
+    notes: [
+      'PV path (net.udp_*, net.ping_rtt_us): the toolstack layout. A Host in this process (xenstored, xenbr0, both netbacks on dom0\'s event loop); each guest a vCPU worker created from examples/pv-guest.cfg running builtin:udp-send / udp-recv / ping over its own netfront and NetStack. Guests are created fresh for every run.',
+      'The sender waits while its netfront backlog is non-empty (ring back-pressure); "lost" = sent - received at the receiver, bridge_drops = frames xenbr0 dropped for a full receiver queue. kicks_per_packet_* = event-channel notifications sent per datagram on each ring after ring.h suppression (tx_req: sender to netback, tx_rsp: netback to sender, rx_rsp: netback to receiver, rx_post: receiver to netback); upcalls_per_packet_* = event handler runs in each guest.',
+      `Frame sizes: 1472 + 42 = 1514 bytes, 64 + 42 = 106 bytes; Mbit/s counts whole frames. ${plan.workerRuns} runs of ${plan.workerMs} ms per UDP figure, alternating with the raw copy.`,
+      'raw copy: two workers, a 256-slot SharedArrayBuffer ring, one copy in and one copy out per packet, a notify per packet, timed Atomics waits.',
+      'ping: sequential ICMP echoes (56 data bytes, 5 ms apart, one in flight), median of the reply times the guest prints; evtchn: round trips between two sim domains in two workers (hv/sim/roundtrip).',
+      `net.inproc.* and net.gso_60000_mbps: both guests' stacks and netfronts, both netbacks and the bridge on one event loop (no thread hand-offs); GSO: 60000-byte TCPv4 super-frames with their GSO extra, counted at the receiving netfront. ${plan.runs} runs of ${plan.durationMs} ms.`,
+    ],
+  };
 }
 
 export const netSuite: BenchSuite = {

@@ -60,6 +60,8 @@ export interface BackCounters {
   rateDeferrals: number;
   events: number;
   eventsDeferred: number;
+  /** Event-channel notifications sent to the frontend (kicks after ring.h's suppression). */
+  notifies: number;
 }
 
 export interface QueueConfig {
@@ -117,6 +119,11 @@ export class BackQueue implements Disposable {
   private own<T extends Disposable>(d: T): T {
     this.owned.push(d);
     return d;
+  }
+
+  private kick(evt: EvtchnBinding): void {
+    this.vif.counters.notifies++;
+    evt.notify();
   }
 
   /** An event: a hint. Counted, rate-bounded (R6), and turned into at most one scheduled run. */
@@ -199,7 +206,7 @@ export class BackQueue implements Disposable {
     }
     // A fatal verdict tore the queue down: no response, no notification (Linux: vif->disabled).
     if (this.disposed || this.vif.disabled) return;
-    if (this.txRing.pushResponses()) this.txEvt.notify();
+    if (this.txRing.pushResponses()) this.kick(this.txEvt);
     if (this.pendingFirst !== undefined) return;
     if (done === this.vif.limits.txBudget || this.txRing.finalCheckForRequests()) this.kickTx();
   }
@@ -292,7 +299,7 @@ export class BackQueue implements Disposable {
       this.rxRing.putResponse({ kind: 'rsp', rsp: { id: r.id, offset: 0, flags: more | first, status: st } });
       if (i === 0) for (const e of extraList) this.rxRing.putResponse({ kind: 'extra', extra: e });
     });
-    if (this.rxRing.pushResponses()) this.rxEvt.notify();
+    if (this.rxRing.pushResponses()) this.kick(this.rxEvt);
   }
 
   dispose(): void {

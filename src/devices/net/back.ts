@@ -56,7 +56,7 @@ export interface NetBackStats {
 }
 
 function zeroCounters(): BackCounters {
-  return { txErrors: 0, txDropReasons: {}, rxErrors: 0, rxFiltered: 0, rateDeferrals: 0, events: 0, eventsDeferred: 0 };
+  return { txErrors: 0, txDropReasons: {}, rxErrors: 0, rxFiltered: 0, rateDeferrals: 0, events: 0, eventsDeferred: 0, notifies: 0 };
 }
 
 export class NetBack {

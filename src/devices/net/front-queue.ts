@@ -51,6 +51,8 @@ export interface FrontCounters {
   rxErrors: number;
   rxDropped: number;
   events: number;
+  /** Event-channel notifications sent to the backend (kicks after ring.h's suppression). */
+  notifies: number;
 }
 
 export interface FrontQueueContext {
@@ -67,6 +69,8 @@ export interface FrontQueueContext {
   readonly counters: FrontCounters;
   receive(frame: Uint8Array, info: RxFrameInfo): void;
   broken(reason: string): void;
+  /** The backlog emptied after responses came back: a paced sender may go on. */
+  txRoom(): void;
 }
 
 interface Pending {
@@ -172,10 +176,15 @@ export class FrontQueue implements Disposable {
       this.tx.putRequest({ kind: 'req', req: { gref: page.ref, offset: 0, flags, id, size: i === 0 ? frame.length : chunk.length } });
       if (i === 0 && extra) this.tx.putRequest(extra);
     }
-    if (this.tx.pushRequests()) this.txEvt.notify();
+    if (this.tx.pushRequests()) this.kick(this.txEvt);
     this.ctx.counters.txPackets++;
     this.ctx.counters.txBytes += frame.length;
     return true;
+  }
+
+  /** Frames wait for ring slots or pages: a sender that respects back-pressure waits. */
+  get txBacklogged(): boolean {
+    return !this.dead && this.backlog.length > 0;
   }
 
   /** Nothing waits to be sent or answered. */
@@ -187,7 +196,7 @@ export class FrontQueue implements Disposable {
   putRaw(slots: readonly TxSlotOut[]): boolean {
     if (this.dead || this.tx.freeRequests() < slots.length) return false;
     for (const s of slots) this.tx.putRequest(s);
-    if (this.tx.pushRequests()) this.txEvt.notify();
+    if (this.tx.pushRequests()) this.kick(this.txEvt);
     return true;
   }
 
@@ -197,6 +206,11 @@ export class FrontQueue implements Disposable {
     if (id === undefined) return undefined;
     this.txInFlight[id] = 1;
     return { id, page: this.txBufs[id]! };
+  }
+
+  private kick(evt: EvtchnBinding): void {
+    this.ctx.counters.notifies++;
+    evt.notify();
   }
 
   private onEvent(): void {
@@ -231,7 +245,9 @@ export class FrontQueue implements Disposable {
       this.reapTx();
       const more = this.receiveBatch();
       if (this.dead) return;
+      const backlogged = this.backlog.length > 0;
       this.flushBacklog();
+      if (backlogged && this.backlog.length === 0) this.ctx.txRoom();
       if (more || this.tx.finalCheckForResponses() || this.rx.finalCheckForResponses()) this.later();
     } finally {
       this.serving = false;
@@ -267,7 +283,7 @@ export class FrontQueue implements Disposable {
       this.rxProd = (this.rxProd + 1) >>> 0;
       posted = true;
     }
-    if (posted && this.rx.pushRequests()) this.rxEvt.notify();
+    if (posted && this.rx.pushRequests()) this.kick(this.rxEvt);
   }
 
   /** Take the next response, returning its slot's buffer to the free list. */

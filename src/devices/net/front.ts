@@ -81,7 +81,7 @@ interface BackFeatures {
 }
 
 export class NetFront {
-  readonly counters: FrontCounters = { txPackets: 0, txBytes: 0, txErrors: 0, txDropped: 0, rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0, events: 0 };
+  readonly counters: FrontCounters = { txPackets: 0, txBytes: 0, txErrors: 0, txDropped: 0, rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0, events: 0, notifies: 0 };
   onReceive: ((frame: Uint8Array, info: RxFrameInfo) => void) | undefined;
   mac: Uint8Array = new Uint8Array(6);
   mtu = DEFAULT_MTU;
@@ -101,6 +101,7 @@ export class NetFront {
   private up = false;
   private brokenReason: string | undefined;
   private readonly upWaiters: (() => void)[] = [];
+  private txWaiters: (() => void)[] = [];
   private mapping: number[] = [];
   private disposed = false;
 
@@ -297,6 +298,7 @@ export class NetFront {
       counters: this.counters,
       receive: (frame: Uint8Array, info: RxFrameInfo) => this.onReceive?.(frame, info),
       broken: (r: string) => this.markBroken(r),
+      txRoom: () => this.wakeTxWaiters(),
     };
   }
 
@@ -365,6 +367,35 @@ export class NetFront {
   get pendingPages(): number {
     for (const p of this.oldPools) p.retryNow();
     return this.oldPools.reduce((n, p) => n + p.pending, this.pool?.pending ?? 0);
+  }
+
+  /**
+   * Back-pressure for a sender (a UDP socket's full send buffer): true while frames wait in a
+   * queue's backlog for ring slots. `waitTxRoom` resolves when the backlogs empty (or after
+   * `timeoutMs`), so a stream sender waits for the backend instead of filling the backlog
+   * until it drops.
+   */
+  get txBacklogged(): boolean {
+    return this.queues.some((q) => q.txBacklogged);
+  }
+
+  waitTxRoom(timeoutMs: number): Promise<void> {
+    if (!this.txBacklogged) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, timeoutMs);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.txWaiters.push(done);
+    });
+  }
+
+  private wakeTxWaiters(): void {
+    if (this.txWaiters.length === 0 || this.txBacklogged) return;
+    const w = this.txWaiters;
+    this.txWaiters = [];
+    for (const f of w) f();
   }
 
   /** Wait (up to `timeoutMs`) until every frame handed to `transmit` was answered by the backend. */

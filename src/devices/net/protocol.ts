@@ -120,8 +120,8 @@ export const FRONT_DEFAULTS = {
   maxQueues: 4,
   /** Granted pages per queue for transmit data (one slot each). */
   txBuffers: 64,
-  /** Receive buffers posted per queue. */
-  rxBuffers: 64,
+  /** Receive buffers posted per queue: the whole 256-slot ring, as Linux netfront posts NET_RX_RING_SIZE (a receiver woken late still has room for a burst). */
+  rxBuffers: 256,
   /** Frames held while the tx ring or buffers are full; beyond this they are dropped. */
   txBacklog: 256,
   /** Responses handled per event before yielding. */

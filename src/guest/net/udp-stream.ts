@@ -37,6 +37,12 @@ export interface StreamReport {
   /** Sender: datagrams the stack could not send (ARP queue or table full, no route). */
   readonly sendFailures?: number;
   readonly complete?: boolean;
+  /** Event-channel upcalls the NIC's queues took during the program (added by the guest program). */
+  readonly nicEvents?: number;
+  /** Event-channel notifications the NIC sent to its backend (added by the guest program). */
+  readonly nicNotifies?: number;
+  /** Frames the NIC dropped on transmit (backlog full, link down), added by the guest program. */
+  readonly nicTxDropped?: number;
 }
 
 function rates(bytes: number, packets: number, durationMs: number): { mbps: number; pps: number } {

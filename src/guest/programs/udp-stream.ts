@@ -23,13 +23,24 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
       dst, port: numberOption(o, 'port', 5001, 1, 65535), size: numberOption(o, 'size', 1472, 16, 65507),
       durationMs: numberOption(o, 'duration', 1000, 1), ...(pps !== undefined ? { pps } : {}),
     });
+    const events0 = eth.front.counters.events;
+    const notifies0 = eth.front.counters.notifies;
+    const dropped0 = eth.front.counters.txDropped;
     while (!sender.done && (await env.running())) {
+      // Back-pressure: while frames wait for ring slots, wait for the backend to take some
+      // (a full socket send buffer) instead of growing the backlog until netfront drops.
+      if (eth.front.txBacklogged) {
+        await eth.front.waitTxRoom(20);
+        continue;
+      }
       const next = sender.pump(64);
       eth.stack.tick();
       const wait = next === undefined ? 0 : next - performance.now();
       await (wait > 1 ? env.sleep(wait) : new Promise<void>((r) => setImmediate(r)));
     }
-    const report = sender.report();
+    const report: StreamReport = {
+      ...sender.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0, nicTxDropped: eth.front.counters.txDropped - dropped0,
+    };
     env.log(JSON.stringify({ udp: report }));
     return report;
   } finally {
@@ -42,9 +53,11 @@ export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
   const eth = await bringUpEth0(env, o);
   try {
     const rx = new UdpStreamReceiver(eth.stack, numberOption(o, 'port', 5001, 1, 65535));
+    const events0 = eth.front.counters.events;
+    const notifies0 = eth.front.counters.notifies;
     env.log(`udp-recv: listening on ${formatIpv4(eth.stack.address)}`);
     await eth.until(() => rx.done, numberOption(o, 'timeout', 30_000, 1));
-    const report = rx.report();
+    const report: StreamReport = { ...rx.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0 };
     env.log(JSON.stringify({ udp: report }));
     return report;
   } finally {
