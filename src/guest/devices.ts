@@ -41,6 +41,16 @@ export function kernelDisk(devid: number): BlkFront | undefined {
   return sharedDisks.get(devid);
 }
 
+/** Every disk the kernel probed, by devid (a shell lists them). */
+export function kernelDisks(): ReadonlyMap<number, BlkFront> {
+  return sharedDisks;
+}
+
+/** Every NIC the kernel probed, by devid. */
+export function kernelNics(): ReadonlyMap<number, NetFront> {
+  return sharedNics;
+}
+
 let sharedConsole: ConsoleFront | undefined;
 
 /**

@@ -8,6 +8,7 @@ import evtchnEcho from './evtchn-echo.js';
 import fio from './fio.js';
 import idle from './idle.js';
 import ping from './ping.js';
+import shell from './shell.js';
 import shutdown from './shutdown.js';
 import { udpRecv, udpSend } from './udp-stream.js';
 
@@ -16,6 +17,7 @@ export const builtinPrograms: Readonly<Record<string, GuestProgram>> = {
   'evtchn-echo': evtchnEcho,
   fio,
   shutdown,
+  shell,
   crash,
   ping,
   'udp-send': udpSend,
