@@ -27,10 +27,13 @@ import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/
 import type { Disposable, DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
-import { FrameSlab, type FrameInfo } from './bridge/index.js';
+import { FrameSlab, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits } from './tx-parse.js';
+
+/** The longest a queue holds off for a congested destination that delivers nothing meanwhile. */
+const MAX_PAUSE_MS = 20;
 
 /** What a queue needs from its vif (NetBack). */
 export interface VifContext {
@@ -41,7 +44,8 @@ export interface VifContext {
   /** The frontend's receive features. */
   readonly rx: { readonly sg: boolean; readonly gsoV4: boolean; readonly gsoV6: boolean };
   readonly disabled: boolean;
-  input(frame: Uint8Array, info: FrameInfo): void;
+  /** Hand a frame to the bridge; returns the destination port if it is congested (back-pressure). */
+  input(frame: Uint8Array, info: FrameInfo): BridgePort | undefined;
   mcast(op: 'add' | 'del', addr: Uint8Array): boolean;
   /** A frontend violation that disables the vif (xenvif_fatal_tx_err). */
   fatal(reason: string): void;
@@ -88,6 +92,11 @@ export class BackQueue implements Disposable {
   private readonly slab = new FrameSlab();
   private pendingFirst: TxSlot | undefined;
   private txScheduled = false;
+  /** Back-pressure: a congested destination port we stopped taking the tx ring for. */
+  private pausedOn: BridgePort | undefined;
+  private pauseTimer: NodeJS.Timeout | undefined;
+  /** A destination that did not drain while we waited: not waited for again until it drains. */
+  private deaf: BridgePort | undefined;
   private serving = false;
   private timer: NodeJS.Timeout | undefined;
   private windowStart = 0;
@@ -180,7 +189,7 @@ export class BackQueue implements Disposable {
 
   /** Take up to a budget of packets; reschedule if more are waiting (the cond_resched analogue). */
   serveTx(): void {
-    if (this.disposed || this.vif.disabled || this.serving) return;
+    if (this.disposed || this.vif.disabled || this.serving || this.pausedOn !== undefined) return;
     this.serving = true;
     try {
       this.serveBudget();
@@ -191,7 +200,7 @@ export class BackQueue implements Disposable {
 
   private serveBudget(): void {
     let done = 0;
-    while (done < this.vif.limits.txBudget && !this.vif.disabled) {
+    while (done < this.vif.limits.txBudget && !this.vif.disabled && this.pausedOn === undefined) {
       const first = this.pendingFirst ?? this.txRing.nextRequest();
       if (first === undefined) break;
       if (!this.limiter.tryConsume(first.req.size)) {
@@ -208,6 +217,7 @@ export class BackQueue implements Disposable {
     if (this.disposed || this.vif.disabled) return;
     if (this.txRing.pushResponses()) this.kick(this.txEvt);
     if (this.pendingFirst !== undefined) return;
+    if (this.pausedOn !== undefined) return this.pause(this.pausedOn);
     if (done === this.vif.limits.txBudget || this.txRing.finalCheckForRequests()) this.kickTx();
   }
 
@@ -255,7 +265,38 @@ export class BackQueue implements Disposable {
       return;
     }
     const info: FrameInfo = { csumBlank: p.csumBlank, dataValidated: p.dataValidated, ...(p.gso === undefined ? {} : { gso: p.gso }) };
-    this.vif.input(frame, info);
+    const congested = this.vif.input(frame, info);
+    if (congested !== undefined && congested !== this.deaf) this.pausedOn = congested;
+  }
+
+  /**
+   * Stop taking the tx ring until `peer` drains: the guest's ring and then its netfront
+   * backlog fill, and its sender waits, instead of the bridge dropping at `peer`. A peer that
+   * delivers nothing within MAX_PAUSE_MS (a receiver that posts no buffers) is not waited for
+   * again until it drains, so it can cost its senders at most one pause; other traffic of
+   * this vif then flows, and frames to it are dropped at its queue as before.
+   */
+  private pause(peer: BridgePort): void {
+    const delivered = peer.counters.txPackets;
+    let resumed = false;
+    const resume = (): void => {
+      if (resumed) return;
+      resumed = true;
+      clearTimeout(this.pauseTimer);
+      this.pauseTimer = undefined;
+      if (this.pausedOn === peer) this.pausedOn = undefined;
+      this.kickTx();
+    };
+    this.pauseTimer = setTimeout(() => {
+      if (peer.counters.txPackets === delivered) {
+        this.deaf = peer;
+        peer.whenDrained(() => {
+          if (this.deaf === peer) this.deaf = undefined;
+        });
+      }
+      resume();
+    }, MAX_PAUSE_MS);
+    peer.whenDrained(resume);
   }
 
   /** One response per consumed slot, in ring order: data slots get `status`, extras NULL. */
@@ -306,6 +347,7 @@ export class BackQueue implements Disposable {
     if (this.disposed) return;
     this.disposed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
+    clearTimeout(this.pauseTimer);
     for (const d of this.owned.reverse()) d.dispose();
     this.owned.length = 0;
   }

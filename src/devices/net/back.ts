@@ -245,7 +245,12 @@ export class NetBack {
       rx: { sg: this.front?.sg ?? false, gsoV4: this.front?.gsoV4 ?? false, gsoV6: this.front?.gsoV6 ?? false },
       get disabled() { return self.fatalReason !== undefined; },
       counters: this.counters,
-      input: (frame, info) => { this.port?.input(frame, info, true); },
+      input: (frame, info) => {
+        const port = this.port;
+        if (port === undefined) return undefined;
+        port.input(frame, info, true);
+        return port.backPressure;
+      },
       mcast: (op, addr) => this.mcast(op, addr),
       fatal: (reason) => this.fatal(reason),
       rxPosted: () => this.rxPosted(),

@@ -313,3 +313,42 @@ test('a sink may remove its own port while frames are queued', () => {
   assert.equal(p.stats().txPackets, 1);
   assert.equal(p.stats().txDropped, 2, 'the rest of the queue was dropped when the port left');
 });
+
+test('back-pressure: known unicast into a half-full egress queue names that port; whenDrained fires once it drains to a quarter', async () => {
+  const { sb, pa, pb, pc } = setup();
+  pb.input(ethFrame(A, B)); // learn B on vif2.0
+  sb.accept = false;
+  const cap = 256; // DEFAULT_QUEUE_FRAMES
+  for (let i = 0; i < cap / 2 - 1; i++) {
+    pa.input(ethFrame(B, A));
+    assert.equal(pa.backPressure, undefined, `frame ${i}: below half`);
+  }
+  pa.input(ethFrame(B, A));
+  assert.equal(pa.backPressure, pb, 'half full: the sender is told');
+  assert.equal(pb.congested, true);
+  pa.input(ethFrame(BCAST, A));
+  assert.equal(pa.backPressure, undefined, 'flooding never asks a sender to hold off');
+  pc.input(ethFrame(B, C));
+  assert.equal(pc.backPressure, pb, 'any sender to the congested port is told');
+  let drained = 0;
+  pb.whenDrained(() => drained++);
+  sb.accept = true;
+  pb.wake();
+  assert.equal(drained, 1);
+  assert.equal(pb.congested, false);
+  assert.equal(sb.frames.length, cap / 2 + 2, 'every queued frame was delivered, none dropped');
+  pb.whenDrained(() => drained++); // not congested: called soon, once
+  await new Promise((r) => setImmediate(r));
+  assert.equal(drained, 2);
+});
+
+test('back-pressure: a port that leaves the bridge releases the senders waiting for it', () => {
+  const { sb, pa, pb, br } = setup();
+  pb.input(ethFrame(A, B));
+  sb.accept = false;
+  for (let i = 0; i < 200; i++) pa.input(ethFrame(B, A));
+  let released = 0;
+  pb.whenDrained(() => released++);
+  br.removePort(pb);
+  assert.equal(released, 1);
+});

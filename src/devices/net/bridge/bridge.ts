@@ -155,6 +155,7 @@ export class Bridge {
   }
 
   private ingress(port: BridgePort, input: Uint8Array, info: FrameInfo, owned: boolean): boolean {
+    port.backPressure = undefined;
     if (!this.validIngress(port, input, info)) return false;
     // Copy once: the owner may reuse its buffer; every egress port shares this copy.
     const frame = owned ? input : input.slice();
@@ -171,6 +172,8 @@ export class Bridge {
     } else if (dst !== undefined) {
       this.counters.forwarded++;
       this.egress(dst, frame, info);
+      // Known unicast: one receiver, so its sender may be held off (flooding never is).
+      if (dst.congested) port.backPressure = dst;
     } else {
       this.counters.flooded++;
       for (const p of this.portList) if (p !== port) this.egress(p, frame, info);

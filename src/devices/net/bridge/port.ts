@@ -107,6 +107,14 @@ export class BridgePort {
   private flushing = false;
   private stalled = false;
   private attached = true;
+  private drainWaiters: (() => void)[] = [];
+  /**
+   * Set by the bridge on every `input()`: the known-unicast destination port of that frame
+   * when its egress queue is now congested, else undefined. An owner that can hold off (netback
+   * stops taking the guest's tx ring, so the guest's own queue fills and its sender waits)
+   * waits with `whenDrained` instead of overflowing the destination.
+   */
+  backPressure: BridgePort | undefined;
 
   constructor(
     readonly name: string,
@@ -157,6 +165,34 @@ export class BridgePort {
     return { ...this.counters };
   }
 
+  /**
+   * Flow control, an 802.3x PAUSE analogue between ports (Linux's bridge has none: a stream
+   * faster than its receiver loses frames at the egress queue): the queue is half full.
+   */
+  get congested(): boolean {
+    return this.attached && (this.queue.length * 2 >= this.queue.capacity || this.queuedBytes * 2 >= this.queueBytesMax);
+  }
+
+  /** Below a quarter again: senders held off for this port may go on. */
+  private get drained(): boolean {
+    return this.queue.length * 4 <= this.queue.capacity && this.queuedBytes * 4 <= this.queueBytesMax;
+  }
+
+  /** Call `cb` once, when the queue has drained to a quarter or the port left the bridge. */
+  whenDrained(cb: () => void): void {
+    if (!this.attached || this.drained) {
+      queueMicrotask(cb);
+      return;
+    }
+    this.drainWaiters.push(cb);
+  }
+
+  private releaseWaiters(): void {
+    const waiters = this.drainWaiters;
+    this.drainWaiters = [];
+    for (const cb of waiters) cb();
+  }
+
   /** Largest frame this port takes without GSO: MTU + Ethernet header + one VLAN tag. */
   get maxPlainFrame(): number {
     return this.mtu + 14 + VLAN_HLEN;
@@ -198,6 +234,7 @@ export class BridgePort {
     } finally {
       this.flushing = false;
     }
+    if (this.drainWaiters.length > 0 && this.drained) this.releaseWaiters();
   }
 
   /** False only when the sink said "no room"; a throwing sink loses the frame, counted. */
@@ -224,5 +261,6 @@ export class BridgePort {
     this.counters.txDropped += this.queue.length - (this.flushing ? 1 : 0);
     this.queue.clear();
     this.queuedBytes = 0;
+    this.releaseWaiters();
   }
 }
