@@ -12,7 +12,7 @@ import type { ShellDisk, ShellWorld } from './world.js';
  * 64 KiB output queue (console/front.ts drops what does not fit).
  */
 export const MAX_READ_SECTORS = 16;
-/** Bytes one `blk write` takes (the line length bounds it first). */
+/** Bytes one `blk write` takes (a 4095-byte line holds 2045 bytes in hex). */
 export const MAX_WRITE_BYTES = 4096;
 
 export function findDisk(world: ShellWorld, name: string): ShellDisk {
@@ -59,8 +59,7 @@ async function read(c: CommandContext): Promise<void> {
   const d = findDisk(c.world, name);
   const info = connected(d);
   const sector = intArg(sectorArg, 'sector');
-  const count = countArg === undefined ? 1 : intArg(countArg, 'count', MAX_READ_SECTORS);
-  if (count === 0) throw new UsageError(`bad count '${countArg}' (1..${MAX_READ_SECTORS})`);
+  const count = countArg === undefined ? 1 : intArg(countArg, 'count', MAX_READ_SECTORS, 1);
   const from = sector * SECTOR;
   const span = covering(info, from, from + count * SECTOR);
   const buf = new Uint8Array(span.bytes);

@@ -27,10 +27,12 @@ export class UsageError extends Error {}
 /** A command failed; the shell prints `<command>: <message>`. */
 export class CommandError extends Error {}
 
-/** A non-negative integer argument (decimal or 0x hex) up to `max`. */
-export function intArg(text: string | undefined, what: string, max = Number.MAX_SAFE_INTEGER): number {
+/** An integer argument (decimal or 0x hex) in `min..max`. */
+export function intArg(text: string | undefined, what: string, max = Number.MAX_SAFE_INTEGER, min = 0): number {
   if (text === undefined) throw new UsageError(`missing ${what}`);
   const n = /^0x[0-9a-f]+$/i.test(text) ? parseInt(text.slice(2), 16) : /^[0-9]+$/.test(text) ? Number(text) : NaN;
-  if (!Number.isSafeInteger(n) || n > max) throw new UsageError(`bad ${what} '${text}'${max < Number.MAX_SAFE_INTEGER ? ` (0..${max})` : ''}`);
+  if (!Number.isSafeInteger(n) || n > max || n < min) {
+    throw new UsageError(`bad ${what} '${text}'${max < Number.MAX_SAFE_INTEGER ? ` (${min}..${max})` : ''}`);
+  }
   return n;
 }

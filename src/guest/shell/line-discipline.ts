@@ -28,7 +28,8 @@ export interface FeedResult {
   readonly events: readonly LineEvent[];
 }
 
-export const DEFAULT_MAX_LINE = 1024;
+/** n_tty's line buffer holds 4095 characters and the newline. */
+export const DEFAULT_MAX_LINE = 4095;
 
 const CTRL_C = 0x03;
 const CTRL_D = 0x04;

@@ -68,7 +68,7 @@ export function parsePingArgs(args: readonly string[]): PingArgs {
       if (v === undefined) throw new UsageError(`option ${a} needs a value`);
       return v;
     };
-    if (a === '-c') o.count = intArg(value(), 'count', PING_FOREVER) || badCount();
+    if (a === '-c') o.count = intArg(value(), 'count', PING_FOREVER, 1);
     else if (a === '-i') o.intervalMs = seconds(value(), 'interval', 0.01);
     else if (a === '-W') o.timeoutMs = seconds(value(), 'timeout', 0.001);
     else if (a === '-s') o.size = intArg(value(), 'packet size', 65507);
@@ -79,10 +79,6 @@ export function parsePingArgs(args: readonly string[]): PingArgs {
   }
   if (dst === undefined) throw new UsageError('missing destination');
   return { ...o, dst };
-}
-
-function badCount(): never {
-  throw new UsageError('bad count (1 or more)');
 }
 
 function seconds(text: string, what: string, min: number): number {
