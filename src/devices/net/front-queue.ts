@@ -98,6 +98,7 @@ export class FrontQueue implements Disposable {
   /** Private copies: received frames (out of our shared rx pages) and backlogged transmits. */
   private readonly slab = new FrameSlab();
   private scheduled = false;
+  private kickPending = false;
   private serving = false;
   private dead = false;
 
@@ -176,7 +177,7 @@ export class FrontQueue implements Disposable {
       this.tx.putRequest({ kind: 'req', req: { gref: page.ref, offset: 0, flags, id, size: i === 0 ? frame.length : chunk.length } });
       if (i === 0 && extra) this.tx.putRequest(extra);
     }
-    if (this.tx.pushRequests()) this.kick(this.txEvt);
+    if (this.tx.pushRequests()) this.kickLater();
     this.ctx.counters.txPackets++;
     this.ctx.counters.txBytes += frame.length;
     return true;
@@ -206,6 +207,21 @@ export class FrontQueue implements Disposable {
     if (id === undefined) return undefined;
     this.txInFlight[id] = 1;
     return { id, page: this.txBufs[id]! };
+  }
+
+  /**
+   * Requests are published at once, but the kick ring.h asks for is sent once per turn of the
+   * event loop, as Linux defers it under `xmit_more`: a sender that puts 64 frames in one go
+   * wakes the backend once, when all 64 are there, not for the first one (then again each
+   * time the backend catches up). The notification is late by the rest of this turn, never lost.
+   */
+  private kickLater(): void {
+    if (this.kickPending) return;
+    this.kickPending = true;
+    queueMicrotask(() => {
+      this.kickPending = false;
+      if (!this.dead) this.kick(this.txEvt);
+    });
   }
 
   private kick(evt: EvtchnBinding): void {
