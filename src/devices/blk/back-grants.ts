@@ -9,6 +9,9 @@
  * should be used". The cache is a Map in least-recently-used order; an entry used by an
  * in-flight request is never evicted. When the cache is full of busy entries, the request's
  * remaining refs are mapped for that request only ("fall back to non persistent mode").
+ * Only idle entries sit in the LRU list, so finding a victim is O(1): with QD32 × 256
+ * indirect segments against a 1024-entry cache, a scan past busy entries for every segment
+ * cost more than the I/O itself (3 ms per 1 MiB request).
  *
  * Persistent grants are mapped writable (the frontend grants them read-write: "allowing the
  * backend to map them with write access"). A frontend that grants one read-only gets that ref
@@ -30,6 +33,8 @@ interface CacheEntry {
 
 export class SegmentMapper {
   private readonly cache = new Map<number, CacheEntry>();
+  /** The idle (busy = 0) entries of `cache`, least recently used first: the eviction order. */
+  private readonly idle = new Map<number, CacheEntry>();
   /** Counters for `block-list` and tests. */
   readonly stats = { persistentHits: 0, persistentMaps: 0, transientMaps: 0, evictions: 0 };
 
@@ -59,10 +64,10 @@ export class SegmentMapper {
 
   private acquirePersistent(refs: readonly number[], writable: boolean): MappedPages {
     const pages: Uint8Array[] = new Array<Uint8Array>(refs.length);
-    const held: CacheEntry[] = [];
+    const held: number[] = [];
     const transient: number[] = [];
     const release = (): void => {
-      for (const e of held) e.busy--;
+      for (const ref of held) this.unbusy(ref);
     };
     try {
       for (let i = 0; i < refs.length; i++) {
@@ -71,8 +76,8 @@ export class SegmentMapper {
           transient.push(i);
           continue;
         }
-        e.busy++;
-        held.push(e);
+        if (e.busy++ === 0) this.idle.delete(refs[i]!);
+        held.push(refs[i]!);
         pages[i] = e.mapping.pages[0]!;
       }
       if (transient.length === 0) return { pages, release };
@@ -92,13 +97,16 @@ export class SegmentMapper {
     }
   }
 
+  /** A request let go of `ref`: once no request holds it, it is the most recently used idle entry. */
+  private unbusy(ref: number): void {
+    const e = this.cache.get(ref);
+    if (e !== undefined && --e.busy === 0) this.idle.set(ref, e);
+  }
+
   /** The cached mapping of `ref`, mapping it now if there is room; undefined = map it per request. */
   private lookup(ref: number): CacheEntry | undefined {
     const hit = this.cache.get(ref);
     if (hit !== undefined) {
-      // Re-insert: Map iteration order is the LRU order.
-      this.cache.delete(ref);
-      this.cache.set(ref, hit);
       this.stats.persistentHits++;
       return hit;
     }
@@ -118,9 +126,10 @@ export class SegmentMapper {
     return e;
   }
 
+  /** Unmap the least recently used idle entry; false when every entry is busy. */
   private evictOne(): boolean {
-    for (const [ref, e] of this.cache) {
-      if (e.busy > 0) continue;
+    for (const [ref, e] of this.idle) {
+      this.idle.delete(ref);
       this.cache.delete(ref);
       e.mapping.dispose();
       this.stats.evictions++;
@@ -133,5 +142,6 @@ export class SegmentMapper {
   dispose(): void {
     for (const e of this.cache.values()) e.mapping.dispose();
     this.cache.clear();
+    this.idle.clear();
   }
 }
