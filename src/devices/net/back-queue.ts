@@ -30,7 +30,7 @@ import { BackRing } from '../../ring/index.js';
 import { FrameSlab, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
-import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits } from './tx-parse.js';
+import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
 
 /** The longest a queue holds off for a congested destination that delivers nothing meanwhile. */
 const MAX_PAUSE_MS = 20;
@@ -93,6 +93,11 @@ export class BackQueue implements Disposable {
   private pendingFirst: TxSlot | undefined;
   private txScheduled = false;
   private rxKickPending = false;
+  /** The tx ring as the chain parser reads it (one object for the queue's life). */
+  private readonly txSource: TxSlotSource = {
+    available: () => this.txRing.unconsumedRequests(),
+    take: () => this.txRing.nextRequest()!,
+  };
   /** Back-pressure: a congested destination port we stopped taking the tx ring for. */
   private pausedOn: BridgePort | undefined;
   private pauseTimer: NodeJS.Timeout | undefined;
@@ -223,8 +228,7 @@ export class BackQueue implements Disposable {
   }
 
   private txOne(first: TxSlot): void {
-    const src = { available: () => this.txRing.unconsumedRequests(), take: () => this.txRing.nextRequest()! };
-    const v = parseTxPacket(first, src, this.vif.limits);
+    const v = parseTxPacket(first, this.txSource, this.vif.limits);
     switch (v.kind) {
       case 'fatal':
         this.vif.fatal(`queue ${this.index}: ${v.reason}`);
@@ -322,6 +326,7 @@ export class BackQueue implements Disposable {
   /** Write a frame into posted buffers (the caller checked `rxRoom`). */
   rxDeliver(frame: Uint8Array, info: FrameInfo, extras: RxExtras): void {
     const dataSlots = Math.max(1, Math.ceil(frame.length / PAGE_SIZE));
+    if (dataSlots === 1 && extras.gso === undefined && extras.hash === undefined) return this.rxDeliverOne(frame, info);
     const extraList = rxExtraList(extras);
     const reqs: NetifRxRequest[] = [];
     for (let i = 0; i < dataSlots + extraList.length; i++) reqs.push(this.rxRing.nextRequest()!);
@@ -341,6 +346,20 @@ export class BackQueue implements Disposable {
       this.rxRing.putResponse({ kind: 'rsp', rsp: { id: r.id, offset: 0, flags: more | first, status: st } });
       if (i === 0) for (const e of extraList) this.rxRing.putResponse({ kind: 'extra', extra: e });
     });
+    if (this.rxRing.pushResponses()) this.rxKickLater();
+  }
+
+  /** The common case of rxDeliver: a frame in one page, no extras (one copy, one response). */
+  private rxDeliverOne(frame: Uint8Array, info: FrameInfo): void {
+    const r = this.rxRing.nextRequest()!;
+    const [st] = this.vif.platform.grants.copy([{
+      source: { kind: 'local', buf: frame, offset: 0 },
+      dest: { kind: 'grant', domid: this.vif.frontDomid, ref: r.gref as GrantRef, offset: 0 },
+      len: frame.length,
+    }]);
+    if (st !== 0) this.vif.counters.rxErrors++;
+    const flags = info.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : info.dataValidated ? NETRXF_data_validated : 0;
+    this.rxRing.putResponse({ kind: 'rsp', rsp: { id: r.id, offset: 0, flags, status: st === 0 ? frame.length : NETIF_RSP_ERROR } });
     if (this.rxRing.pushResponses()) this.rxKickLater();
   }
 

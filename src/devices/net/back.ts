@@ -55,6 +55,8 @@ export interface NetBackStats {
   readonly multicast: readonly string[];
 }
 
+const NO_EXTRAS: RxExtras = Object.freeze({});
+
 function zeroCounters(): BackCounters {
   return { txErrors: 0, txDropReasons: {}, rxErrors: 0, rxFiltered: 0, rateDeferrals: 0, events: 0, eventsDeferred: 0, notifies: 0 };
 }
@@ -300,7 +302,7 @@ export class NetBack {
     const h = this.hash.hash(out);
     const q = this.queues[h === undefined ? 0 : this.hash.queueFor(h.value, this.queues.length)]!;
     const gsoOk = info.gso !== undefined && (info.gso.type === 'tcpv4' ? cfg.gsoV4 : cfg.gsoV6);
-    const extras: RxExtras = { ...(gsoOk ? { gso: info.gso } : {}), ...(h !== undefined ? { hash: h } : {}) };
+    const extras: RxExtras = !gsoOk && h === undefined ? NO_EXTRAS : { ...(gsoOk ? { gso: info.gso } : {}), ...(h !== undefined ? { hash: h } : {}) };
     if (!q.rxRoom(q.rxSlotsNeeded(out.length, extras))) {
       this.noteStall();
       return false;

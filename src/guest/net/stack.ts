@@ -76,6 +76,8 @@ interface Pending {
   readonly info: FrameInfo;
 }
 
+/** UDP with checksum offload: left partial for the receiver (netfront marks it so). */
+const CSUM_PARTIAL: FrameInfo = Object.freeze({ csumBlank: true, dataValidated: true });
 const EPHEMERAL_FIRST = 32768; // Linux ip_local_port_range
 const EPHEMERAL_LAST = 60999;
 /** ICMP error budget: a burst of 6, then one per second (Linux's XRLIM_BURST_FACTOR, icmp_ratelimit). */
@@ -197,23 +199,26 @@ export class NetStack implements UdpHost {
     }
     const len = UDP_HLEN + payload.length;
     const offload = this.txChecksumOffload;
-    const info = offload ? { csumBlank: true, dataValidated: true } : PLAIN_FRAME;
-    const r = this.ipSend(toIpv4(dst), IPPROTO_UDP, len, info, (buf, off) => {
-      buf[off] = srcPort >> 8;
-      buf[off + 1] = srcPort & 0xff;
-      buf[off + 2] = dstPort >> 8;
-      buf[off + 3] = dstPort & 0xff;
-      buf[off + 4] = len >> 8;
-      buf[off + 5] = len & 0xff;
-      buf.set(payload, off + UDP_HLEN);
-      const pseudo = ipv4PseudoSum(buf, ETH_HLEN, IPPROTO_UDP, len);
-      // Partial: the folded pseudo-header sum the receiver completes; full: RFC 768, 0 sent as all ones.
-      const sum = offload ? foldSum(pseudo) : internetChecksum(buf, off, off + len, pseudo) || 0xffff;
-      buf[off + 6] = sum >> 8;
-      buf[off + 7] = sum & 0xff;
-    });
-    if (r !== 'no-route') this.counters.udpTx++;
-    return r;
+    const info = offload ? CSUM_PARTIAL : PLAIN_FRAME;
+    const to = toIpv4(dst);
+    // Built in place, no closure: this is the per-datagram path of a stream sender.
+    const frame = this.ipFrame(to, IPPROTO_UDP, len);
+    if (frame === undefined) return 'no-route';
+    const off = ETH_HLEN + IPV4_HLEN;
+    frame[off] = srcPort >> 8;
+    frame[off + 1] = srcPort & 0xff;
+    frame[off + 2] = dstPort >> 8;
+    frame[off + 3] = dstPort & 0xff;
+    frame[off + 4] = len >> 8;
+    frame[off + 5] = len & 0xff;
+    frame.set(payload, off + UDP_HLEN);
+    const pseudo = ipv4PseudoSum(frame, ETH_HLEN, IPPROTO_UDP, len);
+    // Partial: the folded pseudo-header sum the receiver completes; full: RFC 768, 0 sent as all ones.
+    const sum = offload ? foldSum(pseudo) : internetChecksum(frame, off, off + len, pseudo) || 0xffff;
+    frame[off + 6] = sum >> 8;
+    frame[off + 7] = sum & 0xff;
+    this.counters.udpTx++;
+    return this.ipOut(to, frame, info);
   }
 
   /** Send an ICMP echo request; replies go to the handler registered for `id`. */
@@ -263,17 +268,28 @@ export class NetStack implements UdpHost {
   private ipSend(
     dst: Ipv4, protocol: number, l4Length: number, info: FrameInfo, fill: (buf: Uint8Array, off: number) => void,
   ): SendResult {
-    const hop = this.iface.nextHop(dst);
-    if (hop === undefined && dst !== this.address) {
+    const frame = this.ipFrame(dst, protocol, l4Length);
+    if (frame === undefined) return 'no-route';
+    fill(frame, ETH_HLEN + IPV4_HLEN);
+    return this.ipOut(dst, frame, info);
+  }
+
+  /** A fresh frame with its IPv4 header and EtherType, or undefined (counted) when `dst` has no route. */
+  private ipFrame(dst: Ipv4, protocol: number, l4Length: number): Uint8Array | undefined {
+    if (this.iface.nextHop(dst) === undefined && dst !== this.address) {
       this.counters.ipNoRoute++;
-      return 'no-route';
+      return undefined;
     }
     const frame = this.slab.alloc(ETH_HLEN + IPV4_HLEN + l4Length);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpv4Header(frame, ETH_HLEN, { src: this.address, dst, protocol, id: this.ipId, ttl: this.ttl, payloadLength: l4Length });
-    fill(frame, ETH_HLEN + IPV4_HLEN);
     frame[12] = ETHERTYPE_IPV4 >> 8;
     frame[13] = ETHERTYPE_IPV4 & 0xff;
+    return frame;
+  }
+
+  /** Send a built frame: loopback, broadcast, multicast, or to the next hop's MAC (queued on ARP). */
+  private ipOut(dst: Ipv4, frame: Uint8Array, info: FrameInfo): SendResult {
     if (dst === this.address) {
       // Loopback: straight back into our own receive path, as Linux's `lo` would.
       frame.set(this.mac, 0);
@@ -287,7 +303,7 @@ export class NetStack implements UdpHost {
       return this.transmitTo(Uint8Array.of(0x01, 0x00, 0x5e, (dst >>> 16) & 0x7f, (dst >>> 8) & 0xff, dst & 0xff), frame, info);
     }
     const overflowsBefore = this.arp.queueDrops;
-    const r = this.arp.resolve(hop!, { frame, info });
+    const r = this.arp.resolve(this.iface.nextHop(dst)!, { frame, info });
     if ('mac' in r) return this.transmitTo(r.mac, frame, info);
     // A full pending queue drops its oldest packet; a full table refuses this one.
     this.counters.arpDrops += this.arp.queueDrops - overflowsBefore + (r.queued ? 0 : 1);
