@@ -108,7 +108,7 @@ function runBoot(boot) {
       if (m) {
         got.push({ name: m[1], verdict: m[2], seconds: Number(m[3]), detail: m[4].trim() });
         console.log(`# [${since(start)} s] ${m[1]}: ${m[2]} in ${m[3]} s — ${m[4].trim()}`);
-      } else if (/^(domU\||blkback\||REALXEN-INFO|XENPV-BLKBACK)/.test(line)) console.log(`#   ${line}`);
+      } else if (/^(domU\||blkback\||dom0-dmesg\||REALXEN-INFO|XENPV-BLKBACK)/.test(line)) console.log(`#   ${line}`);
     };
     const onData = (d) => {
       const s = String(d).replace(/\r/g, '');

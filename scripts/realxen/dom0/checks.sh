@@ -64,9 +64,13 @@ check_blkback() {
   s=$(up)
   follow domU "$log"; follow blkback /tmp/blkback.log
   xl unpause $name
-  if ! wait_for 420 ended_or_dead $name $bpid; then
-    result blkback-linux-blkfront-ext4 FAIL "$s" "domU still running after 420 s"
-    prefixed domU "$log"; prefixed blkback /tmp/blkback.log 60; xl destroy $name
+  if ! wait_for 300 ended_or_dead $name $bpid; then
+    result blkback-linux-blkfront-ext4 FAIL "$s" "domU still running after 300 s"
+    echo "REALXEN-INFO blkback threads (wchan): $(for t in /proc/$bpid/task/*; do echo -n "$(cat $t/comm):$(cat $t/wchan) "; done)"
+    echo "REALXEN-INFO blkback main stack: $(cat /proc/$bpid/stack 2>/dev/null | head -12 | tr '\n' ' ')"
+    echo "REALXEN-INFO blkback mappings: $(wc -l </proc/$bpid/maps) ($(grep -c gntdev /proc/$bpid/maps) gntdev)"
+    dmesg | tail -25 | sed 's/^/dom0-dmesg| /'
+    prefixed domU "$log" 30; prefixed blkback /tmp/blkback.log 60; xl destroy $name
   elif ! kill -0 $bpid 2>/dev/null; then
     wait $bpid; local rc=$?
     result blkback-linux-blkfront-ext4 FAIL "$s" "xenpv blkback died (exit $rc) while the domU ran"

@@ -26,7 +26,7 @@ step "mke2fs -t ext4 done"
 mkdir -p /mnt && mount -t ext4 /dev/xvda /mnt || finish "FAIL mount ext4"
 step "mounted: $(grep xvda /proc/mounts)"
 mkdir -p /mnt/dir
-dd if=/dev/urandom of=/mnt/big.bin bs=1M count=48 2>/dev/null || finish "FAIL write big.bin"
+dd if=/dev/urandom of=/mnt/big.bin bs=1M count=24 2>/dev/null || finish "FAIL write big.bin"
 dd if=/dev/urandom of=/mnt/mid.bin bs=64k count=37 2>/dev/null
 for n in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16; do
   dd if=/dev/urandom of=/mnt/dir/small$n bs=$((n * 517)) count=1 2>/dev/null

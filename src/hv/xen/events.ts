@@ -8,11 +8,11 @@
  * handler runs, so an event raised while the handler works is delivered again, and handlers
  * re-check their rings (ring.h's final check) instead of relying on one event per request.
  */
-import { readSync, writeSync } from 'node:fs';
-import { XenpvError, errorCode, trackResource, type DomId, type EvtchnPort } from '../../base/index.js';
+import { writeSync } from 'node:fs';
+import { XenpvError, trackResource, type DomId, type EvtchnPort } from '../../base/index.js';
 import type { EventOps, EvtchnBinding } from '../platform.js';
 import { check, ioc, trace, type Native } from './ffi.js';
-import { FdPoller } from './poller.js';
+import { FdReader } from './poller.js';
 
 // <xen/sys/evtchn.h>
 export const IOCTL_EVTCHN_BIND_VIRQ = ioc('E', 0, 4);
@@ -33,16 +33,18 @@ export interface XenEventOptions {
 
 export class XenEventOps implements EventOps {
   private readonly handlers = new Map<number, { handler: () => void; untrack: () => void }>();
-  private readonly poller: FdPoller;
-  private readonly readBuf = new Uint8Array(4 * READ_BATCH);
+  private readonly reader: FdReader;
   private closed = false;
 
   constructor(
     private readonly native: Native,
+    /** /dev/xen/evtchn, opened blocking: its reads run on the thread pool (poller.ts). */
     private readonly fd: number,
+    /** Our domid: the stop wake-up is an event on a loopback channel to ourselves. */
+    private readonly self: DomId,
     private readonly options: XenEventOptions = {},
   ) {
-    this.poller = new FdPoller(native, fd, () => this.drain(), (rev) => this.options.onBroken?.(`evtchn fd poll revents 0x${rev.toString(16)}`));
+    this.reader = new FdReader(fd, 4 * READ_BATCH, (b) => this.deliver(b), (err) => this.options.onBroken?.(`evtchn read: ${err.message}`));
   }
 
   allocUnbound(remote: DomId, handler: () => void): EvtchnBinding {
@@ -67,14 +69,27 @@ export class XenEventOps implements EventOps {
     if (this.closed) return;
     this.closed = true;
     for (const port of [...this.handlers.keys()]) this.unbind(port);
-    await this.poller.stop();
+    await this.stopReader();
+  }
+
+  /** Stop reading; a read blocked in the pool is answered by a loopback event. */
+  private async stopReader(): Promise<void> {
+    const ports: number[] = [];
+    await this.reader.stop(() => {
+      const a = check(this.native, this.native.ioctl(this.fd, IOCTL_EVTCHN_BIND_UNBOUND_PORT, u32s([this.self])), 'wake: bind unbound');
+      ports.push(a);
+      const b = check(this.native, this.native.ioctl(this.fd, IOCTL_EVTCHN_BIND_INTERDOMAIN, u32s([this.self, a])), 'wake: bind loopback');
+      ports.push(b);
+      this.native.ioctl(this.fd, IOCTL_EVTCHN_NOTIFY, u32s([b]));
+    });
+    for (const p of ports) this.native.ioctl(this.fd, IOCTL_EVTCHN_UNBIND, u32s([p]));
   }
 
   private bind(req: number, args: number[], handler: () => void, what: string): EvtchnBinding {
     if (this.closed) throw new XenpvError('EBADF', 'the event channel device is closed');
     const port = check(this.native, this.native.ioctl(this.fd, req, u32s(args)), `bind event channel (${what})`) as EvtchnPort;
     this.handlers.set(port, { handler, untrack: trackResource('evtchn-port', `xen: port ${port} (${what})`) });
-    this.poller.start();
+    this.reader.start();
     let live = true;
     return {
       port,
@@ -98,32 +113,24 @@ export class XenEventOps implements EventOps {
     this.handlers.delete(port);
     h.untrack();
     this.native.ioctl(this.fd, IOCTL_EVTCHN_UNBIND, u32s([port]));
-    if (this.handlers.size === 0) void this.poller.stop();
+    if (this.handlers.size === 0 && !this.closed) void this.stopReader();
   }
 
   private unmask(ports: readonly number[]): void {
     writeSync(this.fd, u32s(ports));
   }
 
-  /** Read every pending port (the fd is non-blocking), unmask them, run their handlers. */
-  private drain(): void {
-    for (;;) {
-      let n: number;
-      try {
-        n = readSync(this.fd, this.readBuf, 0, this.readBuf.length, null);
-      } catch (err) {
-        if (errorCode(err) === 'EAGAIN') return;
-        this.options.onBroken?.(`evtchn read: ${(err as Error).message}`);
-        return;
-      }
-      const dv = new DataView(this.readBuf.buffer, 0, n - (n % 4));
-      const ports: number[] = [];
-      for (let off = 0; off < dv.byteLength; off += 4) ports.push(dv.getUint32(off, true));
-      const ours = ports.filter((p) => this.handlers.has(p));
-      if (ours.length > 0) this.unmask(ours);
-      for (const p of ours) this.run(p as EvtchnPort);
-      if (n < this.readBuf.length) return;
+  /** Ports read from the device: unmask ours, then run their handlers. */
+  private deliver(bytes: Uint8Array): void {
+    const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.length - (bytes.length % 4));
+    const ours: number[] = [];
+    for (let off = 0; off < dv.byteLength; off += 4) {
+      const port = dv.getUint32(off, true);
+      if (this.handlers.has(port) && !ours.includes(port)) ours.push(port);
     }
+    if (ours.length === 0) return;
+    this.unmask(ours);
+    for (const p of ours) this.run(p as EvtchnPort);
   }
 
   private run(port: EvtchnPort): void {

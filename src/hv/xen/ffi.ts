@@ -23,7 +23,7 @@ export interface Native {
   mmap(addr: NativePtr | null, len: number, prot: number, flags: number, fd: number, off: bigint): NativePtr;
   munmap(addr: NativePtr, len: number): number;
   /** `poll(fds, n, timeoutMs)` on a worker thread; the callback runs on this thread. */
-  pollAsync(fds: Uint8Array, n: number, timeoutMs: number, done: (err: unknown, rc: number) => void): void;
+  pollAsync(fds: NativePtr, n: number, timeoutMs: number, done: (err: unknown, rc: number) => void): void;
   /** A live view of native memory (no copy): valid only while the memory is mapped. */
   view(ptr: NativePtr, len: number): ArrayBuffer;
   address(ptr: NativePtr): bigint;

@@ -86,14 +86,14 @@ export async function loadXenPlatform(options: XenPlatformOptions = {}): Promise
   try {
     // Node opens every fd close-on-exec already.
     const rw = constants.O_RDWR;
-    const evtchn = open('evtchn', rw | constants.O_NONBLOCK);
+    const evtchn = open('evtchn', rw);
     const gntdev = open('gntdev', rw);
     const gntalloc = existsSync(`${devDir}/gntalloc`) ? open('gntalloc', rw) : undefined;
     const domid = await resolveDomid(n.native, options);
     const peer = options.grantPeer ?? (domid === 0 ? undefined : 0);
     const memory = new XenDomainMemory(n.native, gntalloc, peer === undefined ? undefined : (peer as DomId));
     const grants = new XenGrantOps(n.native, gntdev, memory);
-    const events = new XenEventOps(n.native, evtchn, options);
+    const events = new XenEventOps(n.native, evtchn, domid, options);
     return { ok: true, platform: new XenPlatform(domid, n.native, memory, grants, events, fds) };
   } catch (err) {
     for (const fd of fds) closeSync(fd);

@@ -1,30 +1,42 @@
 /**
- * Waiting for a device fd (/dev/xen/evtchn, /dev/xen/xenbus) without blocking the event loop:
- * `poll(2)` with a short timeout runs on koffi's worker thread, its answer comes back to this
- * thread as a callback, and only then does this thread read, which no longer blocks.
- * The timeout bounds how long `stop()` waits for the outstanding poll (R: every wait finite).
+ * Reading a device fd (/dev/xen/evtchn, /dev/xen/xenbus) without blocking the event loop:
+ * one blocking read(2) at a time runs on libuv's thread pool (fs.read), its bytes come back
+ * to this thread as a callback, and the next read is issued then.
+ *
+ * Why not poll(2) through koffi's asynchronous calls: that was the first design, and on a real
+ * dom0 it corrupted the malloc heap within seconds of the first event (koffi's async call
+ * re-armed from its own callback); plain fs.read on the thread pool has no native code of ours
+ * on another thread at all.
+ *
+ * A blocking read returns only when the device has data, so `stop()` takes a `wake` function
+ * that makes some arrive (a loopback event, a store request); stop resolves when the last read
+ * has come back, bounded by `STOP_TIMEOUT_MS`.
  */
-import { POLLERR, POLLHUP, POLLIN, POLLNVAL, type Native } from './ffi.js';
+import { read } from 'node:fs';
+import { errorCode } from '../../base/index.js';
 
-const POLL_TIMEOUT_MS = 100;
+const STOP_TIMEOUT_MS = 2000;
 
-export class FdPoller {
+export class FdReader {
   private running = false;
   private inFlight = false;
-  private readonly pollfd = new Uint8Array(8);
-  private idleResolve: (() => void) | undefined;
+  private idle: (() => void) | undefined;
+  private readonly buf: Uint8Array;
 
   constructor(
-    private readonly native: Native,
     private readonly fd: number,
-    /** Called on this thread when the fd is readable. */
-    private readonly onReadable: () => void,
-    /** Called once when the fd reports an error or hang-up; the poller stops. */
-    private readonly onBroken: (revents: number) => void,
+    bufSize: number,
+    /** Called on this thread with the bytes of each read (a copy). */
+    private readonly onData: (bytes: Uint8Array) => void,
+    /** Called once when a read fails; the reader stops. */
+    private readonly onError: (err: Error) => void,
   ) {
-    const dv = new DataView(this.pollfd.buffer);
-    dv.setInt32(0, fd, true);
-    dv.setInt16(4, POLLIN, true);
+    // Off the V8 heap (> 64 bytes): the thread pool writes into it while this thread runs.
+    this.buf = new Uint8Array(Math.max(bufSize, 128));
+  }
+
+  get reading(): boolean {
+    return this.running;
   }
 
   start(): void {
@@ -33,34 +45,46 @@ export class FdPoller {
     this.arm();
   }
 
-  /** Stop polling; resolves when no poll call is outstanding (within ~100 ms). */
-  stop(): Promise<void> {
+  /** Stop; if a read is outstanding, `wake()` must make the device answer it. */
+  stop(wake: () => void): Promise<void> {
     this.running = false;
     if (!this.inFlight) return Promise.resolve();
-    return new Promise((resolve) => (this.idleResolve = resolve));
+    return new Promise((resolve) => {
+      const timer = setTimeout(finish, STOP_TIMEOUT_MS);
+      timer.unref();
+      function finish(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.idle = finish;
+      try {
+        wake();
+      } catch {
+        // Nothing to wake it with: the timeout ends the wait; the read stays with the pool.
+      }
+    });
   }
 
   private arm(): void {
     if (!this.running || this.inFlight) return;
     this.inFlight = true;
-    new DataView(this.pollfd.buffer).setInt16(6, 0, true);
-    this.native.pollAsync(this.pollfd, 1, POLL_TIMEOUT_MS, (err, rc) => this.answered(err, rc));
+    read(this.fd, this.buf, 0, this.buf.length, null, (err, n) => this.answered(err, n));
   }
 
-  private answered(err: unknown, rc: number): void {
+  private answered(err: NodeJS.ErrnoException | null, n: number): void {
     this.inFlight = false;
-    this.idleResolve?.();
-    this.idleResolve = undefined;
-    if (!this.running) return;
-    const revents = new DataView(this.pollfd.buffer).getInt16(6, true);
-    if (err === null && rc > 0) {
-      if ((revents & (POLLERR | POLLHUP | POLLNVAL)) !== 0 && (revents & POLLIN) === 0) {
-        this.running = false;
-        this.onBroken(revents);
-        return;
-      }
-      if ((revents & POLLIN) !== 0) this.onReadable();
+    if (!this.running) {
+      this.idle?.();
+      this.idle = undefined;
+      return;
     }
+    if (err !== null) {
+      if (errorCode(err) === 'EINTR' || errorCode(err) === 'EAGAIN') return void setTimeout(() => this.arm(), 10);
+      this.running = false;
+      this.onError(err);
+      return;
+    }
+    if (n > 0) this.onData(this.buf.slice(0, n));
     this.arm();
   }
 }

@@ -5,14 +5,14 @@
  * kernel's relay of the same wire protocol (every domU has it).
  *
  * /dev/xen/xenbus takes one whole message per write and hands out replies and watch events
- * through read(2), which blocks: it is read only after poll(2), on a worker, says it is readable.
+ * through read(2), which blocks: its reads run on the thread pool (poller.ts).
  */
-import { closeSync, existsSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { createConnection, type Socket } from 'node:net';
 import { XenpvError, trackResource } from '../../base/index.js';
 import type { StoreTransport } from '../platform.js';
 import type { Native } from './ffi.js';
-import { FdPoller } from './poller.js';
+import { FdReader } from './poller.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -88,13 +88,12 @@ class SocketStore extends BaseTransport {
 }
 
 class XenbusDeviceStore extends BaseTransport {
-  private readonly poller: FdPoller;
-  private readonly buf = new Uint8Array(4096 + 16);
+  private readonly reader: FdReader;
 
-  constructor(native: Native, private readonly fd: number) {
+  constructor(private readonly fd: number) {
     super('/dev/xen/xenbus');
-    this.poller = new FdPoller(native, fd, () => this.readOnce(), (rev) => this.close(new XenpvError('ECONNRESET', `xenbus device poll 0x${rev.toString(16)}`)));
-    this.poller.start();
+    this.reader = new FdReader(fd, 4096 + 16, (b) => this.deliver(b), (err) => this.close(err));
+    this.reader.start();
   }
 
   write(bytes: Uint8Array): void {
@@ -106,25 +105,19 @@ class XenbusDeviceStore extends BaseTransport {
     this.close();
   }
 
-  private readOnce(): void {
-    try {
-      const n = readSync(this.fd, this.buf, 0, this.buf.length, null);
-      if (n > 0) this.deliver(this.buf.slice(0, n));
-    } catch (err) {
-      this.close(err as Error);
-    }
-  }
-
   private close(reason?: Error): void {
     if (this.closed) return;
     this.finish(reason);
-    // The fd is closed once no poll on it is outstanding.
-    void this.poller.stop().then(() => closeSync(this.fd));
+    // A read blocked in the pool ends when the store answers something: ask it for "/".
+    void this.reader.stop(() => writeSync(this.fd, WAKE_REQUEST)).then(() => closeSync(this.fd));
   }
 }
 
+/** XS_DIRECTORY "/" with a req_id no client of ours uses: its reply only unblocks a read. */
+const WAKE_REQUEST = new Uint8Array([1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff, 0, 0, 0, 0, 2, 0, 0, 0, 0x2f, 0]);
+
 /** Connect to the store: the socket if there is one, else /dev/xen/xenbus. */
-export async function openXenStore(native: Native, env: Env = process.env): Promise<StoreTransport> {
+export async function openXenStore(_native: Native, env: Env = process.env): Promise<StoreTransport> {
   const path = storeSocketPath(env);
   if (path !== undefined) {
     const sock = createConnection(path);
@@ -135,5 +128,5 @@ export async function openXenStore(native: Native, env: Env = process.env): Prom
     return new SocketStore(sock, path);
   }
   if (!existsSync('/dev/xen/xenbus')) throw new XenpvError('ENOENT', 'no xenstored socket and no /dev/xen/xenbus');
-  return new XenbusDeviceStore(native, openSync('/dev/xen/xenbus', 'r+'));
+  return new XenbusDeviceStore(openSync('/dev/xen/xenbus', 'r+'));
 }

@@ -18,7 +18,7 @@ import { IOCTL_EVTCHN_BIND_INTERDOMAIN, IOCTL_EVTCHN_BIND_UNBOUND_PORT, IOCTL_EV
 import { IOCTL_GNTDEV_GRANT_COPY, IOCTL_GNTDEV_MAP_GRANT_REF, IOCTL_GNTDEV_UNMAP_GRANT_REF, XenGrantOps } from './grants.js';
 import { IOCTL_GNTALLOC_ALLOC_GREF, IOCTL_GNTALLOC_DEALLOC_GREF, XenDomainMemory } from './memory.js';
 import { loadXenPlatform, xenUnavailableReason } from './platform.js';
-import { FdPoller } from './poller.js';
+import { FdReader } from './poller.js';
 import { MappedRegion } from './region.js';
 
 const onXen = existsSync('/dev/xen/evtchn');
@@ -82,27 +82,32 @@ test('a retired region reads zeros under its old views instead of faulting', asy
   r.retire();
 });
 
-test('the fd poller wakes the event loop when a FIFO becomes readable', { skip: spawnSync('mkfifo', ['--version']).status !== 0 && 'no mkfifo' }, async () => {
-  const n = await native();
+test('the fd reader delivers a FIFO\'s bytes while the event loop runs, and stops when woken', { skip: spawnSync('mkfifo', ['--version']).status !== 0 && 'no mkfifo' }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'xenpv-fifo-'));
   const path = join(dir, 'f');
   execFileSync('mkfifo', [path]);
-  const rfd = openSync(path, constants.O_RDONLY | constants.O_NONBLOCK);
-  const wfd = openSync(path, constants.O_WRONLY);
+  const fd = openSync(path, constants.O_RDWR); // blocking reads, and open never waits for a writer
   try {
     let ticks = 0;
-    const tick = setInterval(() => ticks++, 5); // the loop keeps running while poll waits
-    const readable = new Promise<void>((resolve) => {
-      const p = new FdPoller(n, rfd, () => void p.stop().then(resolve), () => assert.fail('broken'));
-      p.start();
-      setTimeout(() => writeFileSync(wfd, 'x'), 150);
-    });
-    await readable;
+    const tick = setInterval(() => ticks++, 5); // the loop keeps running while the read waits
+    const got: string[] = [];
+    const reader = new FdReader(fd, 256, (b) => got.push(Buffer.from(b).toString()), (err) => assert.fail(err));
+    reader.start();
+    await new Promise((r) => setTimeout(r, 120));
+    writeFileSync(fd, 'ping');
+    while (got.length === 0) await new Promise((r) => setTimeout(r, 5));
     clearInterval(tick);
-    assert.ok(ticks > 5, `event loop ran ${ticks} ticks while polling`);
+    assert.deepEqual(got, ['ping']);
+    assert.ok(ticks > 5, `event loop ran ${ticks} ticks while reading`);
+    let woken = false;
+    await reader.stop(() => {
+      woken = true;
+      writeFileSync(fd, 'x');
+    });
+    assert.ok(woken);
+    assert.deepEqual(got, ['ping'], 'bytes after stop are not delivered');
   } finally {
-    closeSync(rfd);
-    closeSync(wfd);
+    closeSync(fd);
     rmSync(dir, { recursive: true });
   }
 });
@@ -134,7 +139,7 @@ test('a refused ioctl is a XenpvError named by errno; private pages cannot be gr
   const n = await native();
   const fd = openSync('/dev/null', 'r+');
   try {
-    const ev = new XenEventOps(n, fd);
+    const ev = new XenEventOps(n, fd, 0 as DomId);
     assert.throws(() => ev.bindInterdomain(1 as DomId, 5 as EvtchnPort, () => undefined), (e: unknown) => e instanceof XenpvError && e.code === 'ENOTTY');
     await ev.close();
     const mem = new XenDomainMemory(n, undefined, undefined);
