@@ -116,7 +116,7 @@ export class WorkerBed {
       const times = replyTimesUs(pinger.consoleLines());
       if (times.length === 0) throw new Error(`bench net: no ping replies (${JSON.stringify(r)})`);
       times.sort((a, b) => a - b);
-      return { value: times[Math.floor(times.length / 2)]!, extra: { mean_us: (r.rtt?.avg ?? 0) * 1000, loss_percent: r.lossPercent } };
+      return { value: times[Math.floor(times.length / 2)]!, extra: { mean_us: (r.rtt?.avg ?? 0) * 1000, max_us: (r.rtt?.max ?? 0) * 1000, p90_us: times[Math.floor(times.length * 0.9)]!, loss_percent: r.lossPercent } };
     } finally {
       for (const g of guests) await g.finish();
     }

@@ -35,7 +35,7 @@ interface Plan {
   readonly rawPackets: number;
 }
 
-const FULL: Plan = { runs: 5, workerRuns: 3, workerMs: 1000, warmupRuns: 1, durationMs: 400, pings: 300, rawPackets: 200_000 };
+const FULL: Plan = { runs: 5, workerRuns: 3, workerMs: 3000, warmupRuns: 1, durationMs: 400, pings: 300, rawPackets: 200_000 };
 const QUICK: Plan = { runs: 1, workerRuns: 1, workerMs: 300, warmupRuns: 0, durationMs: 40, pings: 20, rawPackets: 5000 };
 const WINDOW = 128;
 

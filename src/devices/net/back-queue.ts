@@ -32,8 +32,12 @@ import { CreditLimiter } from './rate-limit.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
 
-/** The longest a queue holds off for a congested destination that delivers nothing meanwhile. */
-const MAX_PAUSE_MS = 20;
+/**
+ * The longest a queue holds off for a congested destination that delivers nothing meanwhile.
+ * A live receiver on a loaded 2-core machine can be off-CPU for tens of ms (20 ms still let
+ * 1% of a stream be dropped in bench net); a dead one costs its senders this much once.
+ */
+const MAX_PAUSE_MS = 100;
 
 /** What a queue needs from its vif (NetBack). */
 export interface VifContext {
