@@ -54,16 +54,67 @@ class Terminal {
     return this.tmux('capture-pane', '-p', '-J', '-t', 'shell', '-S', '-');
   }
 
+  /** The exit status of the pane's command, once it has exited. */
+  exitStatus(): Promise<string> {
+    return waitFor(async () => {
+      // tmux may show the pane dead a moment before it has the exit status.
+      const [dead, code] = (await this.tmux('display-message', '-p', '-t', 'shell', '#{pane_dead} #{pane_dead_status}')).trim().split(' ');
+      return dead === '1' && code !== undefined && code !== '' ? code : undefined;
+    }, 10_000, 'the pane to exit');
+  }
+
+  /** Type a line and Enter (tmux sends CR, as a terminal does). */
+  async type(line: string): Promise<void> {
+    await this.tmux('send-keys', '-t', 'shell', '-l', line);
+    await this.tmux('send-keys', '-t', 'shell', 'Enter');
+  }
+
   /** Type a line, then wait until the prompt after its output shows; returns that output. */
   async command(line: string, ms = 10_000): Promise<string> {
     const before = (await this.screen()).split(PROMPT).length;
-    await this.tmux('send-keys', '-t', 'shell', '-l', line);
-    await this.tmux('send-keys', '-t', 'shell', 'Enter');
+    await this.type(line);
     return waitFor(async () => {
       const parts = (await this.screen()).split(PROMPT);
       return parts.length > before ? parts[before - 1]! : undefined;
     }, ms, `the prompt after '${line}'`);
   }
+}
+
+/** A 1 MiB image with a mark at sector 5 (the guest must read it back), the configs, tmux's. */
+async function writeFixtures(dir: string): Promise<void> {
+  const img = await open(join(dir, 'disk.img'), 'w');
+  await img.truncate(1 << 20);
+  await img.write(Buffer.from('xenpv-e2e'), 0, 9, 5 * 512);
+  await img.close();
+  const cfg = (name: string, ip: string, disk: boolean): string =>
+    `name = "${name}"\nkernel = "builtin:shell"\nmemory = 8\nvif = [ 'bridge=xenbr0' ]\nextra = "ip=${ip}/24"\n` +
+    (disk ? `disk = [ 'disk.img,raw,xvda,rw' ]\n` : '');
+  await writeFile(join(dir, 's1.cfg'), cfg('s1', '10.0.0.1', true));
+  await writeFile(join(dir, 's2.cfg'), cfg('s2', '10.0.0.2', false));
+  // The pane stays after `xenpv create -c` exits, so its last screen and exit status can be read.
+  await writeFile(join(dir, 'tmux.conf'), 'set -g remain-on-exit on\nset -g history-limit 10000\n');
+}
+
+/** The host's own accounting: nothing of any guest left, dom0's watches back to before. */
+async function assertNothingLeft(runDir: string, before: HostAccounting): Promise<void> {
+  const acct = await callHost<HostAccounting>(runDir, 'accounting');
+  assert.deepEqual([acct.dom0Watches, acct.dom0Transactions], [before.dom0Watches, 0]);
+  assert.deepEqual(
+    { domains: acct.domains, zombies: acct.zombies, guestFrames: acct.guestFrames, dom0Ports: acct.dom0Ports, maptrack: acct.dom0Maptrack,
+      pins: acct.foreignPins, leftovers: acct.storeLeftovers, consoles: acct.consoles, storeDomains: acct.storeDomains },
+    { domains: 0, zombies: 0, guestFrames: 0, dom0Ports: 0, maptrack: 0, pins: 0, leftovers: [], consoles: 0, storeDomains: 0 },
+  );
+}
+
+/** `ping` without -c until two replies, then Ctrl+C: the statistics, then the prompt. */
+async function pingUntilCtrlC(term: Terminal): Promise<string> {
+  await term.type('ping -i 0.2 10.0.0.2');
+  await waitFor(async () => ((await term.screen()).match(/icmp_seq=2 /g)?.length === 2 ? true : undefined), 10_000, 'two replies');
+  await term.tmux('send-keys', '-t', 'shell', 'C-c');
+  return waitFor(async () => {
+    const s = await term.screen();
+    return s.trimEnd().endsWith(PROMPT) ? s : undefined;
+  }, 10_000, 'the prompt after Ctrl+C');
 }
 
 test('builtin:shell through tmux: help, devices, blk write/read, ping another guest, Ctrl+C, poweroff', { skip: noTmux, timeout: 60_000 }, async () => {
@@ -77,18 +128,7 @@ test('builtin:shell through tmux: help, devices, blk write/read, ping another gu
   };
   const term = new Terminal(join(dir, 'tmux.sock'), env);
   try {
-    // A 1 MiB image with a mark at sector 5 that the guest must read back.
-    const img = await open(join(dir, 'disk.img'), 'w');
-    await img.truncate(1 << 20);
-    await img.write(Buffer.from('xenpv-e2e'), 0, 9, 5 * 512);
-    await img.close();
-    const cfg = (name: string, ip: string, disk: boolean): string =>
-      `name = "${name}"\nkernel = "builtin:shell"\nmemory = 8\nvif = [ 'bridge=xenbr0' ]\nextra = "ip=${ip}/24"\n` +
-      (disk ? `disk = [ 'disk.img,raw,xvda,rw' ]\n` : '');
-    await writeFile(join(dir, 's1.cfg'), cfg('s1', '10.0.0.1', true));
-    await writeFile(join(dir, 's2.cfg'), cfg('s2', '10.0.0.2', false));
-    await writeFile(join(dir, 'tmux.conf'), 'set -g remain-on-exit on\nset -g history-limit 10000\n');
-
+    await writeFixtures(dir);
     await xenpv('host', 'start');
     const before = await callHost<HostAccounting>(runDir, 'accounting');
     await xenpv('create', 's2.cfg');
@@ -124,24 +164,15 @@ test('builtin:shell through tmux: help, devices, blk write/read, ping another gu
     assert.match(await term.command('ip addr'), /^ {4}inet 10\.0\.0\.1\/24 brd 10\.0\.0\.255 scope global eth0$/m);
 
     // Ctrl+C stops a ping without -c, which then prints its statistics.
-    await term.tmux('send-keys', '-t', 'shell', '-l', 'ping -i 0.2 10.0.0.2');
-    await term.tmux('send-keys', '-t', 'shell', 'Enter');
-    await waitFor(async () => ((await term.screen()).match(/icmp_seq=2 /g)?.length === 2 ? true : undefined), 10_000, 'two replies');
-    await term.tmux('send-keys', '-t', 'shell', 'C-c');
-    const stopped = await waitFor(async () => {
-      const s = await term.screen();
-      return s.trimEnd().endsWith(PROMPT) ? s : undefined;
-    }, 10_000, 'the prompt after Ctrl+C');
-    assert.match(stopped, /\^C\n\n--- 10\.0\.0\.2 ping statistics ---\n\d+ packets transmitted, \d+ received/);
+    assert.match(await pingUntilCtrlC(term), /\^C\n\n--- 10\.0\.0\.2 ping statistics ---\n\d+ packets transmitted, \d+ received/);
 
-    await term.tmux('send-keys', '-t', 'shell', '-l', 'poweroff');
-    await term.tmux('send-keys', '-t', 'shell', 'Enter');
-    // The console closes with the domain: `xenpv create -c` exits 0 and the pane is dead.
-    const status = await waitFor(async () => {
-      const [dead, code] = (await term.tmux('display-message', '-p', '-t', 'shell', '#{pane_dead} #{pane_dead_status}')).trim().split(' ');
-      return dead === '1' ? code : undefined;
-    }, 10_000, 'the console to close');
-    assert.equal(status, '0');
+    await term.type('poweroff');
+    const status = await term.exitStatus().catch(async (err: Error) => {
+      const acct = await callHost<HostAccounting>(runDir, 'accounting');
+      const names = (await callHost<DomainRow[]>(runDir, 'list')).map((r) => r.name);
+      throw new Error(`${err.message}; domains ${names.join(' ')}; consoles ${acct.consoles}; screen:\n${await term.screen()}`);
+    });
+    assert.equal(status, '0', 'the console closes with the domain and `xenpv create -c` exits 0');
     assert.match(await term.screen(), /^Powering off\.$/m);
     await waitFor(async () => ((await callHost<DomainRow[]>(runDir, 'list')).some((r) => r.name === 's1') ? undefined : true), 10_000, 's1 to go');
     assert.ok(!(await xenpv('list')).includes('s1'));
@@ -151,13 +182,7 @@ test('builtin:shell through tmux: help, devices, blk write/read, ping another gu
     assert.equal(bytes.subarray(5 * 512, 5 * 512 + 9).toString(), 'xenpv-e2e');
 
     await xenpv('destroy', 's2');
-    const acct = await callHost<HostAccounting>(runDir, 'accounting');
-    assert.deepEqual([acct.dom0Watches, acct.dom0Transactions], [before.dom0Watches, 0]);
-    assert.deepEqual(
-      { domains: acct.domains, zombies: acct.zombies, guestFrames: acct.guestFrames, dom0Ports: acct.dom0Ports, maptrack: acct.dom0Maptrack,
-        pins: acct.foreignPins, leftovers: acct.storeLeftovers, consoles: acct.consoles, storeDomains: acct.storeDomains },
-      { domains: 0, zombies: 0, guestFrames: 0, dom0Ports: 0, maptrack: 0, pins: 0, leftovers: [], consoles: 0, storeDomains: 0 },
-    );
+    await assertNothingLeft(runDir, before);
     await xenpv('host', 'stop');
     assert.ok(!existsSync(join(runDir, 'control.sock')), 'control.sock left behind');
   } finally {
