@@ -9,6 +9,7 @@ import { XenpvError, type DomId } from '../../base/index.js';
 import { BlkBack } from '../../devices/blk/index.js';
 import { openStorage } from '../../devices/blk/storage/open.js';
 import type { BlockStorage } from '../../devices/blk/storage/types.js';
+import { ThreadedDiskBackend, type BackendThreads, type DiskBackend } from './disk-thread.js';
 import { NetBack } from '../../devices/net/back.js';
 import type { BridgeSet } from '../../devices/net/bridge/index.js';
 import type { SimPlatform } from '../../hv/sim/platform.js';
@@ -21,8 +22,15 @@ export interface DiskDevice {
   readonly dev: DeviceId;
   readonly spec: DiskSpec;
   readonly target: string;
-  readonly back: BlkBack;
-  readonly storage: BlockStorage;
+  /** BlkBack on the host thread, or in a dom0 worker of its own (disk-thread.ts). */
+  readonly back: DiskBackend;
+  /** Its size; closed by stopBackend (the worker closes its own). */
+  readonly storage: DiskStorageView;
+}
+
+export interface DiskStorageView {
+  readonly sectorCount: number;
+  close(): Promise<void>;
 }
 
 export interface NicDevice {
@@ -37,6 +45,8 @@ export interface Dom0Services {
   readonly platform: SimPlatform;
   readonly store: XsClient;
   readonly bridges: BridgeSet;
+  /** Run each disk's backend in a dom0 worker thread of its own (DESIGN.md §3); absent: on this thread. */
+  readonly threads?: BackendThreads;
 }
 
 /** How long unplug waits for the backend to close (libxl: LIBXL_DESTROY_TIMEOUT, 10 s). */
@@ -54,24 +64,24 @@ export async function plugDisk(s: Dom0Services, domid: DomId, devid: number, spe
   if (spec.format !== 'raw' && spec.format !== 'qcow2') {
     throw new XenpvError('EOPNOTSUPP', `disk ${spec.vdev}: format ${spec.format} is not supported (raw, qcow2)`);
   }
-  const storage = await openStorage({ format: spec.format, target, readOnly: !spec.readwrite });
   const dev = devId('vbd', domid, devid);
+  const storageSpec = { format: spec.format, target, readOnly: !spec.readwrite } as const;
+  if (s.threads !== undefined) {
+    const back = await ThreadedDiskBackend.spawn(s.threads, backendPath(dev), storageSpec);
+    const storage: DiskStorageView = { get sectorCount() { return back.sectorCount; }, close: () => Promise.resolve() };
+    try {
+      await writeDiskDirs(s, dev, devid, spec, target);
+    } catch (err) {
+      await back.destroy();
+      await removeDevice(s.store, dev, { timeoutMs: 0, force: true }).catch(() => undefined);
+      throw err;
+    }
+    back.start();
+    return { kind: 'vbd', dev, spec, target, back, storage };
+  }
+  const storage = await openStorage(storageSpec);
   try {
-    await addDevice(s.store, dev, {
-      frontKeys: { 'virtual-device': devid, 'device-type': spec.devtype, trusted: spec.trusted ?? true ? 1 : 0 },
-      backKeys: {
-        params: target,
-        script: 'block',
-        type: 'phy',
-        mode: spec.readwrite ? 'w' : 'r',
-        'device-type': spec.devtype,
-        removable: spec.removable ? 1 : 0,
-        bootable: 1,
-        dev: devidToVdev(devid) ?? spec.vdev,
-        'discard-enable': spec.discard ?? true ? 1 : 0,
-        specification: 'xen',
-      },
-    });
+    await writeDiskDirs(s, dev, devid, spec, target);
     const back = new BlkBack(s.platform, s.store, storage, backendPath(dev));
     await back.start();
     return { kind: 'vbd', dev, spec, target, back, storage };
@@ -80,6 +90,25 @@ export async function plugDisk(s: Dom0Services, domid: DomId, devid: number, spe
     await removeDevice(s.store, dev, { timeoutMs: 0, force: true }).catch(() => undefined);
     throw err;
   }
+}
+
+/** Both directories, with libxl's keys (a failure leaves nothing behind). */
+async function writeDiskDirs(s: Dom0Services, dev: DeviceId, devid: number, spec: DiskSpec, target: string): Promise<void> {
+  await addDevice(s.store, dev, {
+    frontKeys: { 'virtual-device': devid, 'device-type': spec.devtype, trusted: spec.trusted ?? true ? 1 : 0 },
+    backKeys: {
+      params: target,
+      script: 'block',
+      type: 'phy',
+      mode: spec.readwrite ? 'w' : 'r',
+      'device-type': spec.devtype,
+      removable: spec.removable ? 1 : 0,
+      bootable: 1,
+      dev: devidToVdev(devid) ?? spec.vdev,
+      'discard-enable': spec.discard ?? true ? 1 : 0,
+      specification: 'xen',
+    },
+  });
 }
 
 export async function plugNic(s: Dom0Services, domid: DomId, vif: ResolvedVif): Promise<NicDevice> {

@@ -17,9 +17,10 @@ import { BridgeSet } from '../../devices/net/bridge/index.js';
 import { Hypervisor } from '../../hv/sim/hypervisor.js';
 import { GUEST_KERNEL_URL } from '../../guest/entry.js';
 import type { XsClient } from '../../xenstore/client/index.js';
-import { startXenstored, type RunningXenstored } from '../../xenstore/server/index.js';
+import { connectInProcess, startXenstored, type RunningXenstored } from '../../xenstore/server/index.js';
 import type { DomainConfig, ShutdownAction } from '../config/index.js';
 import { createDomain, destroyDomain, type CreateOptions, type Domain, type DomainEnv } from '../domain/domain.js';
+import type { BackendThreads } from '../domain/disk-thread.js';
 import { connectLocal, ringMapperFor } from './store.js';
 import { HostDevices } from './host-devices.js';
 import { domainRow, hostInfo, type DomainRow, type HostInfo } from './views.js';
@@ -82,7 +83,12 @@ export class Host {
   }
 
   get env(): DomainEnv {
-    return { hv: this.hv, platform: this.hv.dom0, store: this.store, bridges: this.bridges, kernelFallback: 'builtin:idle' };
+    return { hv: this.hv, platform: this.hv.dom0, store: this.store, bridges: this.bridges, kernelFallback: 'builtin:idle', threads: this.threads };
+  }
+
+  /** Disk backends run in dom0 worker threads, one per guest disk (DESIGN.md §3). */
+  private get threads(): BackendThreads {
+    return { hv: this.hv, connectStore: () => connectInProcess(this.xs.daemon, 0), log: (line) => this.options.log?.(line) };
   }
 
   /** A domain by numeric id or by name (xl's domain-id argument). Throws ESRCH. */

@@ -9,10 +9,12 @@
 import { open } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { MemoryStorage } from './memory.js';
+import type { ImageFile } from './image-file.js';
 import { NodeImageFile } from './node-file.js';
 import { QCOW2_MAGIC } from './qcow2/header.js';
 import { Qcow2Storage } from './qcow2/qcow2.js';
 import { RawStorage } from './raw.js';
+import { SyncImageFile } from './sync-file.js';
 import { type BlockStorage, SECTOR_SIZE, storageError } from './types.js';
 
 export type StorageFormat = 'raw' | 'qcow2' | 'memory';
@@ -25,6 +27,11 @@ export interface StorageSpec {
   readonly readOnly?: boolean;
   readonly direct?: boolean;
   readonly cache?: CacheMode;
+  /**
+   * The calling thread serves only this disk (a per-device backend worker): move file data
+   * with synchronous pread/pwrite on it instead of libuv's pool (sync-file.ts). Not with `direct`.
+   */
+  readonly sync?: boolean;
 }
 
 /** Backing chains longer than this are refused (a loop of backing files must not recurse forever). */
@@ -60,12 +67,20 @@ async function openAt(spec: StorageSpec, depth: number): Promise<BlockStorage> {
   }
 }
 
-function openFile(spec: StorageSpec): Promise<NodeImageFile> {
-  return NodeImageFile.open(spec.target, {
+async function openFile(spec: StorageSpec): Promise<ImageFile> {
+  const dsync = spec.cache === 'writethrough';
+  const file = await NodeImageFile.open(spec.target, {
     readOnly: spec.readOnly ?? false,
-    cache: spec.cache === 'writethrough' ? 'dsync' : 'writeback',
+    cache: dsync ? 'dsync' : 'writeback',
     direct: spec.direct ?? false,
   });
+  if (spec.sync !== true || file.direct) return file;
+  try {
+    return new SyncImageFile(file, dsync);
+  } catch (err) {
+    await file.close();
+    throw err;
+  }
 }
 
 async function openBacking(image: string, name: string, format: string | undefined, depth: number): Promise<BlockStorage> {
