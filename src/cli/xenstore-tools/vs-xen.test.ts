@@ -26,7 +26,7 @@ let client: XsClient;
 let env: Record<string, string>;
 
 before(async () => {
-  if (skip !== undefined) return;
+  if (skip) return;
   dir = mkdtempSync(join(tmpdir(), 'xenpv-tools-'));
   xs = await startXenstored({ socketPath: join(dir, 'socket') });
   env = { XENSTORED_PATH: xs.socketPath! };
@@ -34,7 +34,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (skip !== undefined) return;
+  if (skip) return;
   client.close();
   await xs.close();
   rmSync(dir, { recursive: true, force: true });
