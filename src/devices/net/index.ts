@@ -15,6 +15,16 @@
  * checks every response (R5) and goes to a sticky error state on a broken ring. Event storms
  * are bounded per queue (a budget per event, an allowance per window).
  *
+ * Flow control (not in Linux, whose bridge drops a stream faster than its receiver): a
+ * known-unicast frame into a half-full bridge egress queue makes the sender's netback stop
+ * taking its tx ring until that queue drains (bridge/port.ts `backPressure`, back-queue.ts
+ * `pause`), so the guest's ring and netfront backlog fill and a sender that honours
+ * `NetFront.txBacklogged`/`waitTxRoom` waits. A receiver that delivers nothing for 100 ms is
+ * not waited for (frames to it are dropped at its queue, as before).
+ *
+ * Per-packet costs kept low: packet buffers come from 64 KiB slab chunks (bridge/slab.ts),
+ * kicks are sent once per event-loop turn after ring.h's check (netfront tx, netback rx).
+ *
  * Not implemented: the static gref mapping ("staging grants", NOT_SUPPORTED as in Linux),
  * XDP headroom (Linux-only keys), the deprecated gso_prefix, bounce buffers for trusted=0
  * (netfront always copies received data out of shared pages once, and transmit pages hold only
