@@ -71,7 +71,12 @@ export class BackQueue {
   /** Mappings held by requests in flight, released on close if storage never answers. */
   private readonly held = new Set<() => void>();
   private pushPending = false;
-  private readonly buffers = new BufferPool();
+  /**
+   * One bounce buffer per request in flight: with a synchronous storage (a backend thread of
+   * its own) a whole batch is in flight at once, and 8 per size made most 128 KiB requests
+   * allocate (GC was the backend thread's top cost).
+   */
+  private readonly buffers = new BufferPool(BACK_LIMITS.maxInFlight);
 
   /** Map the ring and bind the port; throws (XenpvError) if the frontend's values are bad. */
   constructor(

@@ -65,8 +65,13 @@ export const BACK_LIMITS = {
   maxQueues: 4,
   /** MAX_INDIRECT_SEGMENTS in Linux blkback. */
   maxIndirectSegments: 256,
-  /** Persistently mapped grants per queue (Linux max_persistent_grants 1024). */
-  maxPersistentGrants: 1024,
+  /**
+   * Persistently mapped grants per queue: Linux blkback's max_persistent_grants default,
+   * 1056 = a 32-slot ring of 32-segment (indirect) requests plus their indirect pages, which
+   * is exactly the pool of a default blkfront. At 1024 a default frontend cycling through its
+   * 1056 pages missed the LRU cache on every segment (evict + map + unmap per page).
+   */
+  maxPersistentGrants: 1056,
   /** Requests dispatched to storage and not yet answered, per queue (back-pressure beyond). */
   maxInFlight: 64,
   /** Requests decoded per serve batch before yielding to the event loop (R6). */
