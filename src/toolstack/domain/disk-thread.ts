@@ -108,6 +108,15 @@ export class ThreadedDiskBackend implements DiskBackend {
     await this.exited;
   }
 
+  /**
+   * Die like a crashed backend: the thread is terminated without releasing anything, and
+   * the exit path reclaims what it held (BlkBack.kill's counterpart, for crash tests).
+   */
+  async kill(): Promise<void> {
+    await this.worker.terminate();
+    await this.exited;
+  }
+
   private onMessage(m: FromWorker): void {
     if (m.type === 'info') this.latest = m.info;
     else if (m.type === 'stopped') {
