@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,6 +48,7 @@ test('the disk backend runs in its own thread and reports its figures', async ()
     const d = await host.create(cfg('t1', 'disk.img,raw,xvda,rw'), { baseDir: dir });
     const disk = d.disks.get(51712)!;
     assert.ok(disk.back instanceof ThreadedDiskBackend);
+    if (process.platform === 'linux') assert.ok(disk.back.osTid !== undefined && existsSync(`/proc/self/task/${disk.back.osTid}`), 'its task id is ours');
     await until(() => disk.back.isConnected);
     const info = disk.back.info();
     assert.equal(info.connected, true);

@@ -37,7 +37,7 @@ export interface DiskBackend {
 }
 
 type FromWorker =
-  | { type: 'opened'; info: BlkBackInfo }
+  | { type: 'opened'; info: BlkBackInfo; osTid: number | undefined }
   | { type: 'error'; code: string; message: string }
   | { type: 'info' | 'stopped'; info: BlkBackInfo }
   | { type: 'log'; line: string };
@@ -54,6 +54,11 @@ export class ThreadedDiskBackend implements DiskBackend {
     private readonly handle: PlatformHandle,
     private readonly store: StoreTransport,
     first: BlkBackInfo,
+    /**
+     * The thread's Linux task id (/proc/self/task/<id>): dom0 CPU accounting must count it
+     * (e.g. a sampler of the threads alive before the guest was created misses it).
+     */
+    readonly osTid: number | undefined,
   ) {
     this.latest = first;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -80,7 +85,7 @@ export class ThreadedDiskBackend implements DiskBackend {
       const code = first.type === 'error' ? first.code : 'EIO';
       throw new XenpvError(code, first.type === 'error' ? first.message : `disk backend thread failed: ${String(first)}`);
     }
-    return new ThreadedDiskBackend(threads, worker, handle, store, first.info);
+    return new ThreadedDiskBackend(threads, worker, handle, store, first.info, first.osTid);
   }
 
   /** Disk size in 512-byte sectors (as opened). */

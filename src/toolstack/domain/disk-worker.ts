@@ -5,7 +5,7 @@
  *
  *   in:  { type: 'start' } once the toolstack has written the device directories;
  *        { type: 'stop' } to tear down (without touching the store, like BlkBack.destroy).
- *   out: { type: 'opened', info } or { type: 'error', code, message };
+ *   out: { type: 'opened', info, osTid } or { type: 'error', code, message };
  *        { type: 'info', info } whenever block-list/domstats figures change (at most every 50 ms);
  *        { type: 'stopped', info }.
  *
@@ -13,6 +13,7 @@
  * page-cache pread/pwrite on it are cheaper than libuv's pool by an order of magnitude
  * (storage/sync-file.ts). The store is a dom0 connection bridged over a MessagePort.
  */
+import { readlinkSync } from 'node:fs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errorCode } from '../../base/index.js';
 import { BlkBack } from '../../devices/blk/index.js';
@@ -42,6 +43,16 @@ function portTransport(port: MessagePort): StoreTransport {
   };
 }
 
+/** This thread's Linux task id (for per-thread CPU accounting by the host); undefined elsewhere. */
+function osThreadId(): number | undefined {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    return Number.isSafeInteger(tid) ? tid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 async function open(job: DiskWorkerJob): Promise<BlockStorage | undefined> {
   try {
     const storage = await openStorage({ ...job.storage, sync: true });
@@ -59,7 +70,7 @@ async function main(job: DiskWorkerJob): Promise<void> {
   platform.events.startAsync();
   const xs = new XsClient(portTransport(job.store));
   const back = new BlkBack(platform, xs, storage, job.backPath, { log: (m) => parentPort!.postMessage({ type: 'log', line: m }) });
-  parentPort!.postMessage({ type: 'opened', info: back.info() });
+  parentPort!.postMessage({ type: 'opened', info: back.info(), osTid: osThreadId() });
   let last = '';
   const report = (type: 'info' | 'stopped'): void => {
     const info = back.info();
