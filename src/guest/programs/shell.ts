@@ -10,6 +10,10 @@
  * and eth0 answers pings. The network options are net-common's (the address of vif `vif=`,
  * default 10.0.0.<domid>/24); the other vifs are listed without an address. Input typed
  * during boot is held (up to 4 KiB) and read when the prompt comes.
+ *
+ * Keys are a tty's in canonical mode (guest/shell/line-discipline.ts); Ctrl+C cancels the
+ * line or the running command; Ctrl+D on an empty line does NOT power off (this shell is
+ * the guest's only program, as bash's `ignoreeof`): it says to type `poweroff`.
  */
 import type { BlkFront } from '../../devices/blk/index.js';
 import { formatMac } from '../../devices/net/bridge/mac.js';
