@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `npm run test:realxen`: xenpv against real Xen. Builds Xen 4.17, a Debian dom0 and domU and
 // this project from Debian's packages (scripts/realxen/build.sh, cached in .cache/realxen),
+// (QEMU's -initrd splits its modules at commas: the dom0 command line has none.)
 // boots Xen in QEMU (TCG: this kind of machine's KVM cannot run Xen) and reads the checks'
 // results from the serial console. Each QEMU run has a hard timeout. Missing prerequisites
 // are a loud SKIP, never a pass. Prints one line per check and `N passed, N failed, N skipped`.
@@ -70,7 +71,7 @@ function build() {
 }
 
 function qemuArgs(boot) {
-  const dom0 = `console=hvc0 earlyprintk=xen loglevel=4 realxen.checks=${boot.checks.join(',')} realxen.xenstored=${boot.xenstored}${process.env.XENPV_XEN_TRACE === '1' ? ' realxen.trace=1' : ''}`;
+  const dom0 = `console=hvc0 earlyprintk=xen loglevel=4 realxen.checks=${boot.checks.join('+')} realxen.xenstored=${boot.xenstored}${process.env.XENPV_XEN_TRACE === '1' ? ' realxen.trace=1' : ''}${process.env.REALXEN_BLKBACK ? ` realxen.blkback=${process.env.REALXEN_BLKBACK.replaceAll(',', ':')}` : ''}`;
   return [String(qemuTimeout), 'qemu-system-x86_64', '-accel', process.env.REALXEN_ACCEL ?? 'tcg,thread=multi',
     '-cpu', process.env.REALXEN_CPU ?? 'max,-smap', '-m', '3G', '-smp', '2', '-nographic', '-no-reboot',
     '-kernel', join(cache, 'xen'),

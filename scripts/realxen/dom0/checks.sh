@@ -1,9 +1,10 @@
 #!/bin/bash
-# Runs in the test dom0: the checks named in $1 (comma-separated), each reporting
+# Runs in the test dom0: the checks named in $1 (separated by +), each reporting
 #   REALXEN-RESULT <name> PASS|FAIL <seconds> <detail>
 # on the console. Every wait is bounded. The guest's console is echoed (prefixed) on failure.
 set -u
 X=/opt/xenpv
+BLKBACK_OPTS=$(sed -n 's/.*realxen.blkback=\([^ ]*\).*/\1/p' /proc/cmdline | tr ':' ' ')
 NODE=$X/node
 up() { cut -d' ' -f1 /proc/uptime; }
 T0=$(up)
@@ -51,7 +52,7 @@ check_blkback() {
   result blkback-domain-created PASS "$s" "dom$domid created paused"
   s=$(up)
   XENPV_XEN_TRACE=${XENPV_XEN_TRACE:-0} $NODE $X/realxen/xenpv-blkback.mjs --domid "$domid" \
-    --disk "format=raw,vdev=xvda,access=rw,target=$img" >/tmp/blkback.log 2>&1 &
+    --disk "format=raw,vdev=xvda,access=rw,target=$img" $BLKBACK_OPTS >/tmp/blkback.log 2>&1 &
   local bpid=$!
   if ! wait_for 60 grep -q 'XENPV-BLKBACK READY' /tmp/blkback.log; then
     result blkback-started FAIL "$s" "xenpv blkback did not come up"; prefixed blkback /tmp/blkback.log
@@ -74,8 +75,9 @@ check_blkback() {
   elif ! kill -0 $bpid 2>/dev/null; then
     wait $bpid; local rc=$?
     result blkback-linux-blkfront-ext4 FAIL "$s" "xenpv blkback died (exit $rc) while the domU ran"
-    prefixed blkback /tmp/blkback.log 80; prefixed domU "$log" 40; xl destroy $name
-  elif crashed_note $name "$log"; then
+    dmesg | grep -iE 'segfault|general protection|traps:|gntdev|xen' | tail -10 | sed 's/^/dom0-dmesg| /'
+    prefixed blkback /tmp/blkback.log 40; prefixed domU "$log" 40; xl destroy $name
+  elif ! grep -q 'DOMU-RESULT' "$log" && crashed_note $name "$log"; then
     result blkback-linux-blkfront-ext4 FAIL "$s" "the domU crashed"; prefixed domU "$log" 80
   elif grep -q 'DOMU-RESULT PASS' "$log"; then
     result blkback-linux-blkfront-ext4 PASS "$s" "$(grep -m1 'DOMU-RESULT PASS' "$log" | tr -d '\r')"
@@ -84,6 +86,7 @@ check_blkback() {
     result blkback-linux-blkfront-ext4 FAIL "$s" "no DOMU-RESULT PASS in the guest console"
     prefixed domU "$log"
   fi
+  domain_gone $name || xl destroy $name
   kill -TERM $bpid 2>/dev/null
   wait_for 20 sh -c "! kill -0 $bpid 2>/dev/null" || kill -KILL $bpid
   unfollow
@@ -121,7 +124,7 @@ check_blkfront() {
   if ! wait_for 420 domain_ended $name; then
     result blkfront-kernel-blkback-io FAIL "$s" "domU still running after 420 s"; prefixed domU "$log"; xl destroy $name; return
   fi
-  if crashed_note $name "$log"; then
+  if ! grep -q 'XENPV-BLKFRONT PASS\|XENPV-BLKFRONT FAIL' "$log" && crashed_note $name "$log"; then
     result blkfront-kernel-blkback-io FAIL "$s" "the domU crashed"; prefixed domU "$log" 80
   elif grep -q 'XENPV-BLKFRONT PASS' "$log"; then
     result blkfront-kernel-blkback-io PASS "$s" "$(grep -m1 'XENPV-BLKFRONT PASS' "$log" | tr -d '\r')"
@@ -138,7 +141,7 @@ check_blkfront() {
 }
 
 echo "REALXEN-CHECKS-START $1 uptime=$T0"
-IFS=, read -ra names <<<"$1"
+IFS=+ read -ra names <<<"$1"
 for c in "${names[@]}"; do
   case "$c" in
     blkback) check_blkback ;;

@@ -8,8 +8,13 @@ import { loadXenPlatform } from '../dist/hv/xen/index.js';
 import { XsClient } from '../dist/xenstore/client/index.js';
 import { parseDiskSpec, vdevToDevid } from '../dist/toolstack/config/index.js';
 import { plugDisk, unplug } from '../dist/toolstack/domain/devices.js';
+import { BlkBack } from '../dist/devices/blk/index.js';
+import { openStorage } from '../dist/devices/blk/storage/open.js';
+import { addDevice, backendPath } from '../dist/xenbus/index.js';
 
-const { values } = parseArgs({ options: { domid: { type: 'string' }, disk: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { domid: { type: 'string' }, disk: { type: 'string' }, 'data-path': { type: 'string' }, persistent: { type: 'string' }, 'max-indirect': { type: 'string' } },
+});
 const domid = Number(values.domid);
 const spec = parseDiskSpec(values.disk ?? '');
 const devid = vdevToDevid(spec.vdev);
@@ -25,12 +30,33 @@ const store = new XsClient(await platform.openStore());
 const services = { platform, store, bridges: undefined };
 let disk;
 try {
-  disk = await plugDisk(services, domid, devid, spec, spec.target);
+  disk = values['data-path'] === undefined && values.persistent === undefined && values['max-indirect'] === undefined
+    ? await plugDisk(services, domid, devid, spec, spec.target)
+    : await plugWithOptions();
 } catch (err) {
   console.log(`XENPV-BLKBACK FATAL plug: ${err.code ?? ''} ${err.message}`);
   process.exit(3);
 }
 console.log(`XENPV-BLKBACK READY platform=${platform.describe()} backend=${disk.back.backPath} storage=${disk.storage.description}`);
+
+/**
+ * plugDisk with BlkBack options it does not take: the same directories through the same
+ * toolstack helper (addDevice, libxl's keys and permissions), then BlkBack with the options.
+ */
+async function plugWithOptions() {
+  const storage = await openStorage({ format: spec.format, target: spec.target, readOnly: !spec.readwrite });
+  const dev = { frontClass: 'vbd', backClass: 'vbd', frontDomid: domid, backDomid: 0, devid };
+  await addDevice(store, dev, {
+    frontKeys: { 'virtual-device': devid, 'device-type': spec.devtype, trusted: 1 },
+    backKeys: { params: spec.target, script: 'block', type: 'phy', mode: spec.readwrite ? 'w' : 'r', 'device-type': spec.devtype,
+      removable: 0, bootable: 1, dev: spec.vdev, 'discard-enable': 1, specification: 'xen' },
+  });
+  const options = { dataPath: values['data-path'] ?? 'map', persistent: values.persistent !== '0', maxIndirectSegments: Number(values['max-indirect'] ?? 256) };
+  console.log(`XENPV-BLKBACK options ${JSON.stringify(options)}`);
+  const back = new BlkBack(platform, store, storage, backendPath(dev), options);
+  await back.start();
+  return { kind: 'vbd', dev, spec, target: spec.target, back, storage };
+}
 
 const timer = setInterval(() => {
   const i = disk.back.info();
