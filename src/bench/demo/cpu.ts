@@ -48,9 +48,13 @@ const MAX_SAMPLES = 60_000;
 export class Dom0CpuSampler {
   private readonly samples: Sample[] = [];
   private readonly timer: NodeJS.Timeout | undefined;
+  private readonly tids: number[];
+  /** Subtracted from every sum: the CPU threads added later had used before they were added. */
+  private offset = 0;
 
   /** Start sampling the threads alive now (call before creating the guests being measured). */
-  constructor(private readonly tids: readonly number[] = threadIds()) {
+  constructor(tids: readonly number[] = threadIds()) {
+    this.tids = [...tids];
     if (threadsCpuNs(tids) === undefined) return;
     this.sample();
     this.timer = setInterval(() => this.sample(), PERIOD_MS);
@@ -61,8 +65,21 @@ export class Dom0CpuSampler {
     return this.timer !== undefined;
   }
 
+  /**
+   * Count a dom0 thread created after the sampler (a disk backend's worker, which the
+   * toolstack starts with the guest); its CPU counts from now on.
+   */
+  addThread(tid: number): void {
+    if (this.timer === undefined || this.tids.includes(tid)) return;
+    const before = threadsCpuNs([tid]);
+    if (before === undefined) return;
+    this.tids.push(tid);
+    this.offset += before;
+  }
+
   sample(): void {
-    const ns = threadsCpuNs(this.tids);
+    const total = threadsCpuNs(this.tids);
+    const ns = total === undefined ? undefined : total - this.offset;
     if (ns === undefined || this.samples.length >= MAX_SAMPLES) return;
     this.samples.push({ at: performance.now(), ns });
   }

@@ -15,6 +15,7 @@ import { closeSync, openSync, ftruncateSync, writeSync } from 'node:fs';
 import type { BlkBackInfo } from '../../devices/blk/back.js';
 import type { FioResult } from '../../guest/fio/job.js';
 import type { Host } from '../../toolstack/index.js';
+import { ThreadedDiskBackend } from '../../toolstack/domain/disk-thread.js';
 import { cpuSecondsPerGiB } from '../block-cpu.js';
 import { nativeLoop } from '../block-native.js';
 import { Dom0CpuSampler } from './cpu.js';
@@ -96,6 +97,9 @@ export async function pvDiskJob(ctx: DemoContext, plan: DemoPlan, s: DemoSamples
   ctx.step(`disk through PV: ${job.name} (fio in a guest)`);
   const sampler = new Dom0CpuSampler();
   const g = await startGuest(ctx, { name: `demo-disk-${index}`, program: 'fio', extra: `${job.fio} runtime=${plan.diskSeconds} time_based` });
+  // blkback runs in a dom0 thread of its own, started with the guest: count it too.
+  const back = ctx.host.domains.get(g.domid)?.disks.get(XVDA)?.back;
+  if (back instanceof ThreadedDiskBackend && back.osTid !== undefined) sampler.addThread(back.osTid);
   try {
     const back = await negotiated(ctx.host, g.domid);
     const { value, at } = await g.json<FioResult>('job', plan.diskSeconds * 1000 + 30_000);
