@@ -22,7 +22,7 @@ const timings = [];
 
 /** The boots: which checks run in each, under which xenstored. */
 const BOOTS = [
-  { name: 'c-xenstored', xenstored: 'c', checks: ['blkback'] },
+  { name: 'c-xenstored', xenstored: 'c', checks: ['blkback', 'blkfront'] },
 ];
 
 function skipAll(reason) {
@@ -88,7 +88,18 @@ const MILESTONES = [
   [/REALXEN-CHECKS-DONE/, 'checks done'],
 ];
 
-function runBoot(boot) {
+/** How long dom0 may take to come up before the boot counts as stalled (TCG boots do, rarely). */
+const DOM0_UP_S = Number(process.env.REALXEN_DOM0_UP_TIMEOUT ?? 240);
+
+/** One boot, retried once when dom0 never came up (a stall, not a check failing). */
+async function runBootWithRetry(boot) {
+  const first = await runBoot(boot, DOM0_UP_S);
+  if (first !== 'stalled') return;
+  console.log(`# dom0 did not come up within ${DOM0_UP_S} s: booting again (once)`);
+  await runBoot(boot, DOM0_UP_S);
+}
+
+function runBoot(boot, upTimeoutS) {
   return new Promise((resolve) => {
     const start = Date.now();
     const log = createWriteStream(join(cache, 'logs', `serial-${boot.name}.log`));
@@ -97,6 +108,12 @@ function runBoot(boot) {
     const got = [];
     let text = '';
     let pending = '';
+    let stalled = false;
+    const watchdog = setTimeout(() => {
+      if (seen.has('dom0 ready (xenstored, xenconsoled)')) return;
+      stalled = true;
+      qemu.kill('SIGTERM'); // the `timeout` wrapper we started; it passes the signal to QEMU
+    }, upTimeoutS * 1000);
     const onLine = (line) => {
       for (const [rx, what] of MILESTONES) {
         if (!seen.has(what) && rx.test(line)) {
@@ -124,7 +141,14 @@ function runBoot(boot) {
     qemu.stdout.on('data', onData);
     qemu.stderr.on('data', onData);
     qemu.on('close', (code) => {
+      clearTimeout(watchdog);
       log.end();
+      if (stalled) {
+        timings.push({ step: `${boot.name}: stalled boot (killed)`, seconds: Number(since(start)) });
+        console.log(`# ---- stalled boot of ${boot.name}, last 20 lines ----`);
+        console.log(text.split('\n').slice(-20).map((l) => `#| ${l}`).join('\n'));
+        return resolve('stalled');
+      }
       timings.push({ step: `${boot.name}: QEMU run (boot + checks + power-off)`, seconds: Number(since(start)) });
       const done = /REALXEN-CHECKS-DONE/.test(text);
       results.push(...got.map((r) => ({ ...r, name: `${boot.name}/${r.name}` })));
@@ -134,7 +158,7 @@ function runBoot(boot) {
         console.log(`# ---- console of ${boot.name} (last 150 lines; whole log in ${join(cache, 'logs', `serial-${boot.name}.log`)}) ----`);
         console.log(text.split('\n').slice(-150).map((l) => `#| ${l}`).join('\n'));
       }
-      resolve();
+      resolve('done');
     });
   });
 }
@@ -165,7 +189,7 @@ else {
     const only = process.env.REALXEN_CHECKS?.split(',');
     for (const boot of BOOTS) {
       const checks = only === undefined ? boot.checks : boot.checks.filter((c) => only.includes(c));
-      if (checks.length > 0) await runBoot({ ...boot, checks });
+      if (checks.length > 0) await runBootWithRetry({ ...boot, checks });
     }
   }
   finish();
