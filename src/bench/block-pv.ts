@@ -1,5 +1,6 @@
 /**
- * The PV path of `xenpv bench block`: a guest domain whose fio runs in its own worker thread
+ * The old PV path of `xenpv bench block`, kept for its `block.inproc.*` figures (the real
+ * layout is block-host.ts): a guest domain whose fio runs in its own worker thread
  * (guest/fio/guest-worker.ts, BlkFront on xvda), BlkBack in dom0 on this (main) thread over
  * the raw image file (page-cache I/O on libuv's pool, storage/node-file.ts), the store
  * in-process. Set up the way the blk tests and libxl do it: domain home, the vbd's two
@@ -17,14 +18,11 @@ import { startTestStore } from '../xenbus/testing.js';
 import { addDevice, prepareDomainHome } from '../xenbus/toolstack.js';
 import { threadCpuNs } from '../guest/fio/cpu.js';
 import { processCpuNs } from './block-cpu.js';
-import { SyncFileStorage } from './block-sync-storage.js';
 
 export interface PvConfig {
-  readonly name: 'plain' | 'tuned' | 'tuned_syncstore';
+  readonly name: 'plain' | 'tuned';
   readonly back: BlkBackOptions;
   readonly front: BlkFrontOptions;
-  /** 'sync': the diagnostic SyncFileStorage instead of the storage layer (block-sync-storage.ts). */
-  readonly storage?: 'layer' | 'sync';
 }
 
 /** blkif without any of its performance features: one queue, one ring page, 11 segments, grants mapped per request. */
@@ -40,9 +38,6 @@ export const TUNED: PvConfig = {
   back: { persistent: true, maxIndirectSegments: 256, maxQueues: 4, maxRingPageOrder: 4 },
   front: { persistent: true, maxIndirectSegments: 256, maxQueues: 4, maxRingPageOrder: 4 },
 };
-
-/** TUNED over synchronous pread/pwrite on blkback's thread: the transport's cost alone (diagnostic). */
-export const TUNED_SYNCSTORE: PvConfig = { ...TUNED, name: 'tuned_syncstore', storage: 'sync' };
 
 export interface PvJobOutput {
   readonly result: FioResult;
@@ -68,7 +63,7 @@ export async function withPvGuest<T>(hv: Hypervisor, imagePath: string, config: 
   const guestId = hv.createDomain({ name: `bench-${config.name}`, memoryPages: GUEST_PAGES, startInfo: false, maxGrantFrames: 256 });
   if (hv.info(guestId)?.state === 'paused') hv.unpause(guestId);
   const store = startTestStore();
-  const storage: BlockStorage = config.storage === 'sync' ? new SyncFileStorage(imagePath) : await openStorage({ format: 'raw', target: imagePath });
+  const storage: BlockStorage = await openStorage({ format: 'raw', target: imagePath });
   let back: BlkBack | undefined;
   let guest: FioGuest | undefined;
   try {

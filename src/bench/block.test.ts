@@ -1,7 +1,8 @@
 /**
  * `xenpv bench block --quick --json` keeps working: one object in the DESIGN §6 shape, every
- * figure of the issue present (PV plain and tuned, native cached, the storage layer async and
- * O_DIRECT, CPU per GiB), and the three comparisons the issue names. Nothing about speed.
+ * figure of the issue present (PV plain and tuned in the toolstack's layout, the earlier
+ * in-process layout under block.inproc.*, native cached, the storage layer async and O_DIRECT,
+ * CPU per GiB), and the three comparisons the issue names. Nothing about speed.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,22 +27,34 @@ test('xenpv bench block --quick --json: DESIGN §6 shape, the issue\'s figures a
   const direct = notes.some((n) => n.startsWith('native_direct: not measured')) ? [] : ['native_direct'];
   const jobs = ['randread_4k_qd1_iops', 'randread_4k_qd32_iops', 'seqread_1m_mbps', 'seqwrite_1m_mbps'];
   for (const job of jobs) {
-    for (const who of ['pv_plain', 'pv_tuned', 'pv_tuned_syncstore', 'native_async', ...direct]) {
-      const r = byName.get(`block.${job}.${who}`);
-      assert.ok(r !== undefined, `block.${job}.${who}`);
+    const names = [
+      ...['pv_plain', 'pv_tuned', 'native_async', ...direct].map((who) => `block.${job}.${who}`),
+      ...['pv_plain', 'pv_tuned'].map((who) => `block.inproc.${job}.${who}`),
+    ];
+    for (const name of names) {
+      const r = byName.get(name);
+      assert.ok(r !== undefined, name);
       assert.equal(r['unit'], job.endsWith('iops') ? 'IOPS' : 'MB/s');
-      assert.ok((r['median'] as number) > 0, `block.${job}.${who} moved data`);
+      assert.ok((r['median'] as number) > 0, `${name} moved data`);
     }
-    for (const cfg of ['plain', 'tuned']) {
-      const cpu = byName.get(`block.dom0_cpu_s_per_gib.${job.replace(/_(iops|mbps)$/, '')}.pv_${cfg}`);
-      assert.equal(cpu?.['unit'], 's/GiB');
-      assert.equal(cpu?.['better'], 'lower');
-      const extra = byName.get(`block.${job}.pv_${cfg}`)?.['extra'] as Record<string, number>;
-      for (const k of ['lat_p50_us', 'lat_p99_us', 'guest_cpu_s_per_gib', 'dom0_blkback_thread_cpu_s_per_gib', 'dom0_cpu_s_per_gib']) {
-        assert.equal(typeof extra[k], 'number', k);
+    for (const prefix of ['block', 'block.inproc']) {
+      for (const cfg of ['plain', 'tuned']) {
+        const cpu = byName.get(`${prefix}.dom0_cpu_s_per_gib.${job.replace(/_(iops|mbps)$/, '')}.pv_${cfg}`);
+        assert.equal(cpu?.['unit'], 's/GiB');
+        assert.equal(cpu?.['better'], 'lower');
+        const extra = byName.get(`${prefix}.${job}.pv_${cfg}`)?.['extra'] as Record<string, number>;
+        for (const k of ['lat_p50_us', 'lat_p99_us', 'guest_cpu_s_per_gib', 'dom0_blkback_thread_cpu_s_per_gib', 'dom0_cpu_s_per_gib']) {
+          assert.equal(typeof extra[k], 'number', `${prefix} ${cfg} ${job} ${k}`);
+        }
+        // On Linux (/proc) the real layout's dom0 CPU, backend thread included, is measured: it cannot be 0 or NaN.
+        if (prefix === 'block' && process.platform === 'linux') {
+          assert.ok(extra['dom0_cpu_s_per_gib']! > 0 && extra['dom0_blkback_thread_cpu_s_per_gib']! > 0, `${cfg} ${job} dom0 CPU measured`);
+          assert.ok(extra['dom0_cpu_s_per_gib']! >= extra['dom0_blkback_thread_cpu_s_per_gib']!, `${cfg} ${job}: dom0 counts the backend thread`);
+        }
       }
     }
   }
+  assert.ok(!byName.has('block.randread_4k_qd32_iops.pv_tuned_syncstore'), 'the syncstore diagnostic is gone (the real layout is synchronous storage)');
   for (const n of ['block.randread_4k_iops.native', 'block.seqread_1m_mbps.native', 'block.seqwrite_1m_mbps.native']) {
     assert.ok((byName.get(n)?.['median'] as number) > 0, n);
   }
@@ -60,6 +73,10 @@ test('xenpv bench block --quick --json: DESIGN §6 shape, the issue\'s figures a
   assert.equal(qd32['value'], byName.get('block.randread_4k_qd32_iops.pv_tuned')?.['median']);
   assert.equal(qd32['baseline'], byName.get('block.randread_4k_iops.native')?.['median']);
   assert.equal(qd32['aim'], 0.8);
-  assert.ok(notes.some((n) => /pv_tuned negotiated: persistent=true indirect-segments=256 queues=4 ring-pages=16/.test(n)), notes.join('\n'));
-  assert.ok(notes.some((n) => /pv_plain negotiated: persistent=false indirect-segments=0 queues=1 ring-pages=1/.test(n)));
+  // The real layout: plain = nothing offered; tuned = the toolstack's defaults under the guest blkfront's defaults.
+  assert.ok(notes.some((n) => /^pv_tuned negotiated: persistent=true indirect-segments=32 queues=4 ring-pages=1\b/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /^pv_plain negotiated: persistent=false indirect-segments=0 queues=1 ring-pages=1$/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /^inproc pv_tuned negotiated: persistent=true indirect-segments=256 queues=4 ring-pages=16$/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /^inproc pv_plain negotiated: persistent=false indirect-segments=0 queues=1 ring-pages=1$/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => n.includes("xenpv create examples/pv-guest.cfg") && n.includes('kernel="builtin:fio"')), notes.join('\n'));
 });

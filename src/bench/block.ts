@@ -3,16 +3,21 @@
  *
  *   4 KiB random reads at queue depth 1 and 32 (IOPS), 1 MiB sequential reads and writes (MB/s),
  *
- * through PV — fio in a guest worker (BlkFront) against BlkBack in dom0 over the raw image,
- * `plain` (no persistent grants, no indirect, one queue, one ring page) and `tuned` (persistent
- * grants + indirect + multi-queue + multi-page ring) — against the host process doing the same
- * I/O on the same file itself: synchronous pread/pwrite through the page cache (the baseline
- * of every comparison), and O_DIRECT through the storage layer's direct mode. Plus CPU seconds
- * per GiB moved: dom0 (blkback's thread, and dom0 as a whole) and the guest.
+ * through PV in the layout xenpv runs (block-host.ts: a Host in this process, `builtin:fio`
+ * in a guest created from examples/pv-guest.cfg, the disk's BlkBack in a dom0 worker thread
+ * of its own on synchronous pread/pwrite), `plain` (the backend offers no persistent grants,
+ * no indirect, one queue, one ring page) and `tuned` (the toolstack's default: persistent
+ * grants + indirect + multi-queue) — against the host process doing the same I/O on the same
+ * file itself: synchronous pread/pwrite through the page cache (the baseline of every
+ * comparison), and O_DIRECT through the storage layer's direct mode. Plus CPU seconds per GiB
+ * moved: dom0 (blkback's thread, and dom0 as a whole) and the guest.
  *
- * Rounds alternate the order of the four parts, so each figure and its baseline see the same
- * machine (harness.ts). Comparisons: the tuned PV figure against native cached pread/pwrite.
- * 1 MB = 10^6 bytes.
+ * `block.inproc.*`: the earlier layout (block-pv.ts: blkback on the main thread over the
+ * libuv-pool storage), kept for comparison with older runs.
+ *
+ * Rounds alternate the order of the parts, so each figure and its baseline see the same
+ * machine (harness.ts). Comparisons: the tuned PV figure (real layout) against native cached
+ * pread/pwrite. 1 MB = 10^6 bytes.
  */
 import { randomFillSync } from 'node:crypto';
 import { closeSync, openSync, writeSync } from 'node:fs';
@@ -20,11 +25,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { BlkFeatures } from '../devices/blk/index.js';
+import type { FioResult } from '../guest/fio/job.js';
 import { openStorage } from '../devices/blk/storage/open.js';
 import { Hypervisor } from '../hv/sim/hypervisor.js';
 import { cpuSecondsPerGiB } from './block-cpu.js';
 import { nativeLoop, storageLoop, type LoopOutput, type NativeKind } from './block-native.js';
-import { PLAIN, TUNED, TUNED_SYNCSTORE, withPvGuest, type PvConfig, type PvJobOutput } from './block-pv.js';
+import { HOST_PLAIN, HOST_TUNED, HostPvBed, type HostJobOutput } from './block-host.js';
+import { PLAIN, TUNED, withPvGuest, type PvConfig, type PvJobOutput } from './block-pv.js';
+import { EXAMPLE_IMAGE } from './demo/guests.js';
 import { compare, summarize, type BenchOptions, type BenchResult, type BenchSuite, type Better, type SuiteOutput } from './harness.js';
 
 interface Plan {
@@ -126,26 +134,40 @@ function fioArgs(plan: Plan, j: (typeof JOBS)[number], seed: number): string {
   return `rw=${rw} bs=${j.bs} iodepth=${qd} runtime=${plan.jobSeconds} time_based seed=${seed}`;
 }
 
-function addPv(s: Samples, cfg: PvConfig, key: string, o: PvJobOutput): void {
+/** One PV figure and its dom0 CPU figure; `prefix` is 'block' (real layout) or 'block.inproc'. */
+function addPv(s: Samples, prefix: string, cfg: string, key: string, o: { result: FioResult; guestCpuNs: number | undefined; backCpuNs: number | undefined; dom0CpuNs: number | undefined }): void {
   const r = o.result;
   const dir = r.read.ios > 0 ? r.read : r.write;
   const value = key.endsWith('_iops') ? dir.iops : dir.mbps;
   const dom0 = cpuSecondsPerGiB(o.dom0CpuNs, dir.bytes);
-  s.add(`block.${key}.pv_${cfg.name}`, unitOf(key), 'higher', value, {
+  s.add(`${prefix}.${key}.pv_${cfg}`, unitOf(key), 'higher', value, {
     lat_p50_us: dir.lat_us.p50,
     lat_p99_us: dir.lat_us.p99,
     guest_cpu_s_per_gib: cpuSecondsPerGiB(o.guestCpuNs, dir.bytes),
-    dom0_blkback_thread_cpu_s_per_gib: cpuSecondsPerGiB(o.dom0MainCpuNs, dir.bytes),
+    dom0_blkback_thread_cpu_s_per_gib: cpuSecondsPerGiB(o.backCpuNs, dir.bytes),
     dom0_cpu_s_per_gib: dom0,
   });
-  s.add(`block.dom0_cpu_s_per_gib.${key.replace(/_(iops|mbps)$/, '')}.pv_${cfg.name}`, 's/GiB', 'lower', dom0);
+  s.add(`${prefix}.dom0_cpu_s_per_gib.${key.replace(/_(iops|mbps)$/, '')}.pv_${cfg}`, 's/GiB', 'lower', dom0);
 }
 
-async function pvPart(plan: Plan, hv: Hypervisor, image: string, cfg: PvConfig, s: Samples, seed: number, features: Map<string, BlkFeatures>): Promise<void> {
+/** The earlier layout (block.inproc.*): blkback on this thread, the guest's fio in a worker. */
+async function inprocPart(plan: Plan, hv: Hypervisor, image: string, cfg: PvConfig, s: Samples, seed: number, features: Map<string, string>): Promise<void> {
   await withPvGuest(hv, image, cfg, async (g) => {
-    features.set(cfg.name, g.features);
-    for (const j of JOBS) addPv(s, cfg, j.key, await g.run(fioArgs(plan, j, seed)));
+    features.set(`inproc_${cfg.name}`, describeFeatures(g.features));
+    for (const j of JOBS) {
+      const o: PvJobOutput = await g.run(fioArgs(plan, j, seed));
+      addPv(s, 'block.inproc', cfg.name, j.key, { ...o, backCpuNs: o.dom0MainCpuNs });
+    }
   });
+}
+
+/** The real layout: one guest per job on the Host of this configuration. */
+async function hostPart(plan: Plan, bed: HostPvBed, cfg: string, s: Samples, seed: number, features: Map<string, string>): Promise<void> {
+  for (const j of JOBS) {
+    const o: HostJobOutput = await bed.run(fioArgs(plan, j, seed), plan.jobSeconds * 1000 + 30_000);
+    features.set(cfg, o.negotiated);
+    addPv(s, 'block', cfg, j.key, o);
+  }
 }
 
 /** A raw image of `mib` MiB with non-zero contents (no holes: a hole reads faster than data). */
@@ -159,17 +181,21 @@ function makeImage(path: string, mib: number): void {
   }
 }
 
-function describeFeatures(name: string, f: BlkFeatures | undefined): string {
-  if (f === undefined) return `${name}: not connected`;
-  return `${name}: persistent=${f.persistent} indirect-segments=${f.indirectSegments} queues=${f.queues} ring-pages=${f.ringPages} flush=${f.flush}`;
+function describeFeatures(f: BlkFeatures): string {
+  return `persistent=${f.persistent} indirect-segments=${f.indirectSegments} queues=${f.queues} ring-pages=${f.ringPages}`;
 }
 
-async function runRounds(plan: Plan, image: string): Promise<{ s: Samples; features: Map<string, BlkFeatures> }> {
+async function runRounds(plan: Plan, image: string, dir: string): Promise<{ s: Samples; features: Map<string, string>; commands: string[] }> {
   const s = new Samples();
-  const features = new Map<string, BlkFeatures>();
+  const features = new Map<string, string>();
   const hv = new Hypervisor({ maxMachineBytes: 2 ** 30, dom0Limits: { maxMaptrack: 65536 } });
   hv.dom0.events.startAsync();
+  const beds: HostPvBed[] = [];
   try {
+    const plain = await HostPvBed.start(HOST_PLAIN, dir, join(dir, 'run-plain'));
+    beds.push(plain);
+    const tuned = await HostPvBed.start(HOST_TUNED, dir, join(dir, 'run-tuned'));
+    beds.push(tuned);
     for (let round = 0; round < plan.warmupRuns + plan.runs; round++) {
       s.keep = round >= plan.warmupRuns;
       const seed = round + 1;
@@ -177,22 +203,25 @@ async function runRounds(plan: Plan, image: string): Promise<{ s: Samples; featu
         async () => nativePart(plan, image, s, seed),
         () => storagePart(plan, image, false, s, seed),
         () => storagePart(plan, image, true, s, seed),
-        () => pvPart(plan, hv, image, PLAIN, s, seed, features),
-        () => pvPart(plan, hv, image, TUNED, s, seed, features),
-        () => pvPart(plan, hv, image, TUNED_SYNCSTORE, s, seed, features),
+        () => hostPart(plan, plain, 'plain', s, seed, features),
+        () => hostPart(plan, tuned, 'tuned', s, seed, features),
+        () => inprocPart(plan, hv, image, PLAIN, s, seed, features),
+        () => inprocPart(plan, hv, image, TUNED, s, seed, features),
       ];
       for (let i = 0; i < parts.length; i++) await parts[(i + round) % parts.length]!();
     }
+    return { s, features, commands: beds.map((b) => b.command() ?? '') };
   } finally {
+    for (const b of beds) await b.close();
     hv.dom0.events.stopAsync();
     await hv.dispose();
   }
-  return { s, features };
 }
 
-function output(plan: Plan, s: Samples, features: Map<string, BlkFeatures>): SuiteOutput {
+function output(plan: Plan, s: Samples, features: Map<string, string>, commands: readonly string[]): SuiteOutput {
   const results = [...s.figures.keys()].map((n) => s.result(n));
   const native = (k: string): BenchResult => s.result(k.startsWith('randread') ? 'block.randread_4k_iops.native' : `block.${k}.native`);
+  const pool = process.env['UV_THREADPOOL_SIZE'] ?? 4;
   return {
     results,
     comparisons: [
@@ -203,33 +232,37 @@ function output(plan: Plan, s: Samples, features: Map<string, BlkFeatures>): Sui
     notes: [
       `image: ${plan.imageMiB} MiB raw file in ${tmpdir()}, written with random bytes first (cached: the machine has far more RAM).`,
       `native: synchronous readSync/writeSync (pread/pwrite) on the main thread into a plain Buffer, through the page cache; one request in flight, so block.randread_4k_iops.native is the baseline of QD1 and QD32 alike.`,
-      `native_async: the storage layer blkback uses (storage/raw.ts on node-file.ts: async FileHandle pread/pwrite on libuv's pool, page cache), driven by the host at the same depths: the ceiling of the PV path on this storage.`,
-      `native_direct: O_DIRECT through the storage layer's direct mode (aligned bounce pool of 8 × 1 MiB slots, libuv pool of ${process.env['UV_THREADPOOL_SIZE'] ?? 4} threads); QD as named, sequential at QD${plan.seqDepth}.`,
-      `pv: fio (builtin:fio's job runner) in a guest worker thread on BlkFront, blkback on the main thread over the raw file (page cache, libuv pool of ${process.env['UV_THREADPOOL_SIZE'] ?? 4} threads); sequential jobs at iodepth ${plan.seqDepth}; figures are what the guest saw.`,
-      describeFeatures('pv_plain negotiated', features.get('plain')),
-      describeFeatures('pv_tuned negotiated', features.get('tuned')),
-      'pv_tuned_syncstore (diagnostic, not a comparison): pv_tuned with blkback reading and writing the image by synchronous pread/pwrite on its own thread (bench/block-sync-storage.ts; it blocks the backend event loop, so it is not a real storage): pv_tuned_syncstore against native is what the PV transport costs by itself; pv_tuned against pv_tuned_syncstore is what async file I/O on libuv adds.',
-      'CPU: dom0_blkback_thread = the main thread (/proc/thread-self/schedstat); dom0 = process CPU minus the guest thread (blkback + libuv pool + V8 helper threads); guest = the guest worker thread. Per GiB the guest saw move.',
-      `${plan.runs} timed rounds (+${plan.warmupRuns} warm-up) of ${plan.jobSeconds} s jobs; the six parts rotate order each round.`,
+      `native_async: the storage layer's async raw file (storage/raw.ts on node-file.ts: FileHandle pread/pwrite on libuv's pool, page cache), driven by the host at the same depths.`,
+      `native_direct: O_DIRECT through the storage layer's direct mode (aligned bounce pool of 8 × 1 MiB slots, libuv pool of ${pool} threads); QD as named, sequential at QD${plan.seqDepth}.`,
+      `pv_plain / pv_tuned: the layout xenpv runs. A Host in this process; per job a guest created from examples/pv-guest.cfg with overrides (e.g. ${commands.at(-1) ?? 'n/a'}) running builtin:fio in its vCPU worker on the guest kernel's BlkFront (default options); the disk's BlkBack in a dom0 worker thread of its own, synchronous pread/pwrite on the image (toolstack/domain/disk-worker.ts). Sequential jobs at iodepth ${plan.seqDepth}; figures are what fio in the guest saw.`,
+      'pv_plain: the Host started with blkBack = { persistent: false, maxIndirectSegments: 0, maxQueues: 1, maxRingPageOrder: 0 } (HostOptions.blkBack, host-wide like Linux blkback\'s module parameters); pv_tuned: the toolstack\'s defaults.',
+      `pv_plain negotiated: ${features.get('plain') ?? 'not measured'}`,
+      `pv_tuned negotiated: ${features.get('tuned') ?? 'not measured'} (indirect-segments: the backend offers 256, the guest's blkfront uses at most its default 32)`,
+      'CPU (real layout), over fio\'s timed window: dom0 = every thread alive before the guest was created (main thread: xenstored, bridges, consoles; libuv pool; V8 helpers) plus the disk backend\'s worker thread (demo/cpu.ts Dom0CpuSampler); dom0_blkback_thread = that worker thread alone; guest = the threads created with the guest (its vCPU worker). Per GiB the guest saw move.',
+      `block.inproc.*: the earlier layout (bench/block-pv.ts), blkback on the main thread over the libuv-pool storage (pool of ${pool} threads), fio in a guest worker with explicit front options (tuned: persistent + 256 indirect + 4 queues + 16-page ring); dom0 = process CPU minus the guest thread, dom0_blkback_thread = the main thread. Not the layout xenpv runs; kept to compare with earlier runs.`,
+      `inproc pv_plain negotiated: ${features.get('inproc_plain') ?? 'not measured'}`,
+      `inproc pv_tuned negotiated: ${features.get('inproc_tuned') ?? 'not measured'}`,
+      `${plan.runs} timed rounds (+${plan.warmupRuns} warm-up) of ${plan.jobSeconds} s jobs; the seven parts rotate order each round.`,
     ],
   };
 }
 
 export const blockSuite: BenchSuite = {
   name: 'block',
-  description: 'PV block (plain and tuned) vs native pread/pwrite on the same image: 4 KiB random-read IOPS at QD1/QD32, 1 MiB sequential MB/s, CPU per GiB',
+  description: 'PV block (plain and tuned, in the toolstack\'s layout) vs native pread/pwrite on the same image: 4 KiB random-read IOPS at QD1/QD32, 1 MiB sequential MB/s, CPU per GiB',
   async run(options: BenchOptions): Promise<SuiteOutput> {
     const plan = options.quick ? QUICK : FULL;
     const dir = await mkdtemp(join(tmpdir(), 'xenpv-bench-block-'));
     try {
-      const image = join(dir, 'disk.img');
+      // The example config's image name, so its guests get this very file as xvda.
+      const image = join(dir, EXAMPLE_IMAGE);
       makeImage(image, plan.imageMiB);
       const load0 = loadavg();
-      const { s, features } = await runRounds(plan, image);
-      const out = output(plan, s, features);
+      const { s, features, commands } = await runRounds(plan, image, dir);
+      const out = output(plan, s, features, commands);
       const load = (l: number[]): string => l.map((x) => x.toFixed(2)).join(' / ');
       // performance.md §4.6: report every benchmark with the neighbour load at the time.
-      const note = `machine load (1/5/15-min load average on ${cpus().length} cores): ${load(load0)} at start, ${load(loadavg())} at end; the PV path needs three threads (guest, blkback, libuv pool) to wake each other, so it suffers more from a loaded machine than the one-thread native loop.`;
+      const note = `machine load (1/5/15-min load average on ${cpus().length} cores): ${load(load0)} at start, ${load(loadavg())} at end; the PV path needs two threads (guest vCPU, disk backend) to wake each other, so it suffers more from a loaded machine than the one-thread native loop.`;
       return { ...out, notes: [...(out.notes ?? []), ...s.unavailable, note] };
     } finally {
       await rm(dir, { recursive: true, force: true });

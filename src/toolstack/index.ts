@@ -25,3 +25,4 @@ export { runDir, controlSocket, pidFile, logFile, storeSocket } from './host/pat
 export { accounting, type DomainRow, type HostAccounting, type HostInfo } from './host/views.js';
 export type { BlockRow, NicRow } from './host/host-devices.js';
 export type { Domain, CreateOptions } from './domain/domain.js';
+export type { BlkBackFeatureOptions } from './domain/disk-thread.js';

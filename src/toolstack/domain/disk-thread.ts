@@ -9,7 +9,7 @@
  */
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { XenpvError } from '../../base/index.js';
-import type { BlkBackInfo } from '../../devices/blk/index.js';
+import type { BlkBackInfo, BlkBackOptions } from '../../devices/blk/index.js';
 import type { StorageSpec } from '../../devices/blk/storage/open.js';
 import type { PlatformHandle } from '../../hv/sim/platform.js';
 import type { Hypervisor } from '../../hv/sim/hypervisor.js';
@@ -20,9 +20,14 @@ const WORKER_URL = new URL('./disk-worker.js', import.meta.url);
 /** How long a stop waits for the worker to drain and release before it is terminated. */
 const STOP_TIMEOUT_MS = 5000;
 
+/** The features a disk backend offers (host-wide, like Linux blkback's module parameters). */
+export type BlkBackFeatureOptions = Pick<BlkBackOptions, 'persistent' | 'maxIndirectSegments' | 'maxQueues' | 'maxRingPageOrder'>;
+
 /** What the host needs to run backends in threads: the hypervisor and dom0 store connections. */
 export interface BackendThreads {
   readonly hv: Hypervisor;
+  /** Passed to every BlkBack; absent: BlkBack's defaults. */
+  readonly backOptions?: BlkBackFeatureOptions;
   /** A new privileged (dom0) connection to xenstored, for one backend thread. */
   connectStore(): StoreTransport;
   readonly log?: (line: string) => void;
@@ -75,7 +80,7 @@ export class ThreadedDiskBackend implements DiskBackend {
     store.onData((bytes) => port1.postMessage(bytes));
     store.onClose(() => port1.close());
     port1.on('message', (m: Uint8Array) => store.write(m));
-    const job: DiskWorkerJob = { platform: handle, store: port2, backPath, storage };
+    const job: DiskWorkerJob = { platform: handle, store: port2, backPath, storage, backOptions: threads.backOptions ?? {} };
     const worker = new Worker(WORKER_URL, { workerData: job, transferList: [port2] });
     const first = await firstMessage(worker);
     if (first.type !== 'opened') {

@@ -22,12 +22,15 @@ import type { BlockStorage } from '../../devices/blk/storage/types.js';
 import type { StoreTransport } from '../../hv/platform.js';
 import { SimPlatform, type PlatformHandle } from '../../hv/sim/platform.js';
 import { XsClient } from '../../xenstore/client/index.js';
+import type { BlkBackFeatureOptions } from './disk-thread.js';
 
 export interface DiskWorkerJob {
   readonly platform: PlatformHandle;
   readonly store: MessagePort;
   readonly backPath: string;
   readonly storage: StorageSpec;
+  /** The features offered (BackendThreads.backOptions); plain data, copied into the worker. */
+  readonly backOptions: BlkBackFeatureOptions;
 }
 
 const INFO_PERIOD_MS = 50;
@@ -69,7 +72,7 @@ async function main(job: DiskWorkerJob): Promise<void> {
   const platform = SimPlatform.attach(job.platform);
   platform.events.startAsync();
   const xs = new XsClient(portTransport(job.store));
-  const back = new BlkBack(platform, xs, storage, job.backPath, { log: (m) => parentPort!.postMessage({ type: 'log', line: m }) });
+  const back = new BlkBack(platform, xs, storage, job.backPath, { ...job.backOptions, log: (m) => parentPort!.postMessage({ type: 'log', line: m }) });
   parentPort!.postMessage({ type: 'opened', info: back.info(), osTid: osThreadId() });
   let last = '';
   const report = (type: 'info' | 'stopped'): void => {

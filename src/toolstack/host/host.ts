@@ -20,7 +20,7 @@ import type { XsClient } from '../../xenstore/client/index.js';
 import { connectInProcess, startXenstored, type RunningXenstored } from '../../xenstore/server/index.js';
 import type { DomainConfig, ShutdownAction } from '../config/index.js';
 import { createDomain, destroyDomain, type CreateOptions, type Domain, type DomainEnv } from '../domain/domain.js';
-import type { BackendThreads } from '../domain/disk-thread.js';
+import type { BackendThreads, BlkBackFeatureOptions } from '../domain/disk-thread.js';
 import { connectLocal, ringMapperFor } from './store.js';
 import { HostDevices } from './host-devices.js';
 import { domainRow, hostInfo, type DomainRow, type HostInfo } from './views.js';
@@ -32,6 +32,12 @@ export interface HostOptions {
   readonly storeSocket?: boolean;
   /** Upper bound of guest + dom0 memory (bytes, at most 4 GiB; default 2 GiB). */
   readonly maxMachineBytes?: number;
+  /**
+   * What every disk backend offers its frontend, host-wide, the way Linux blkback's module
+   * parameters (`xen_blkback.max_queues`, `max_ring_page_order`, `feature_persistent`) are:
+   * default BlkBack's own (everything on). `xenpv bench block` uses it for its "plain" PV figures.
+   */
+  readonly blkBack?: BlkBackFeatureOptions;
   readonly log?: (line: string) => void;
 }
 
@@ -88,7 +94,12 @@ export class Host {
 
   /** Disk backends run in dom0 worker threads, one per guest disk (DESIGN.md §3). */
   private get threads(): BackendThreads {
-    return { hv: this.hv, connectStore: () => connectInProcess(this.xs.daemon, 0), log: (line) => this.options.log?.(line) };
+    return {
+      hv: this.hv,
+      connectStore: () => connectInProcess(this.xs.daemon, 0),
+      log: (line) => this.options.log?.(line),
+      ...(this.options.blkBack === undefined ? {} : { backOptions: this.options.blkBack }),
+    };
   }
 
   /** A domain by numeric id or by name (xl's domain-id argument). Throws ESRCH. */

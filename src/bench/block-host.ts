@@ -1,0 +1,125 @@
+/**
+ * The PV path of `xenpv bench block` in the layout xenpv runs (`xenpv create`, `xenpv demo`):
+ * a `Host` in this process, the guest created from `examples/pv-guest.cfg` with overrides
+ * running `builtin:fio` in its vCPU worker (the guest kernel's BlkFront, default options),
+ * and the disk's BlkBack in a dom0 worker thread of its own over synchronous pread/pwrite on
+ * the image (toolstack/domain/disk-worker.ts).
+ *
+ * plain vs tuned is chosen in dom0, the only place a user can choose it: the Host's
+ * `blkBack` option (what every backend offers, like Linux blkback's module parameters).
+ * `plain` offers nothing (one queue, one ring page, no indirect, no persistent grants);
+ * `tuned` is the toolstack's default, everything offered — what the guest's blkfront then
+ * takes is its own default (persistent, 4 queues, indirect ≤ 32 segments, one ring page).
+ *
+ * One guest per fio job (builtin:fio runs one job and powers off). dom0 CPU over fio's timed
+ * window: every thread alive before the guest was created plus the backend's thread
+ * (demo/cpu.ts `Dom0CpuSampler`); the guest's: the threads that came with it.
+ */
+import type { BlkBackInfo } from '../devices/blk/index.js';
+import { FRONT_DEFAULTS } from '../devices/blk/protocol.js';
+import type { FioResult } from '../guest/fio/job.js';
+import { ThreadedDiskBackend } from '../toolstack/domain/disk-thread.js';
+import { Host, type BlkBackFeatureOptions } from '../toolstack/index.js';
+import { Dom0CpuSampler, threadIds } from './demo/cpu.js';
+import { startGuest, type DemoContext, type GuestSpec } from './demo/guests.js';
+
+export interface HostPvConfig {
+  readonly name: 'plain' | 'tuned';
+  /** Host-wide backend offer; undefined = the toolstack's default. */
+  readonly back: BlkBackFeatureOptions | undefined;
+}
+
+export const HOST_PLAIN: HostPvConfig = {
+  name: 'plain',
+  back: { persistent: false, maxIndirectSegments: 0, maxQueues: 1, maxRingPageOrder: 0 },
+};
+export const HOST_TUNED: HostPvConfig = { name: 'tuned', back: undefined };
+
+export interface HostJobOutput {
+  readonly result: FioResult;
+  /** dom0 (every thread but the guest's, the backend thread included) over fio's window. */
+  readonly dom0CpuNs: number | undefined;
+  /** The disk backend's worker thread alone. */
+  readonly backCpuNs: number | undefined;
+  /** The threads that appeared with the guest (its vCPU worker). */
+  readonly guestCpuNs: number | undefined;
+  /** What the backend negotiated, e.g. "persistent=true indirect-segments=32 queues=4 ring-pages=1". */
+  readonly negotiated: string;
+}
+
+const XVDA = 51712;
+const CONNECT_TIMEOUT_MS = 10_000;
+
+/** A Host for one PV configuration; the image is the example config's `pv-guest.img` in `baseDir`. */
+export class HostPvBed {
+  private runs = 0;
+
+  private constructor(
+    private readonly cfg: HostPvConfig,
+    private readonly host: Host,
+    private readonly ctx: DemoContext,
+  ) {}
+
+  static async start(cfg: HostPvConfig, baseDir: string, runDir: string): Promise<HostPvBed> {
+    const host = await Host.start({ runDir, storeSocket: false, maxMachineBytes: 2 ** 30, ...(cfg.back === undefined ? {} : { blkBack: cfg.back }) });
+    return new HostPvBed(cfg, host, { host, baseDir, commands: new Map(), step: () => undefined });
+  }
+
+  /** The `xenpv create` line of the last guest. */
+  command(): string | undefined {
+    return [...this.ctx.commands.values()].pop();
+  }
+
+  close(): Promise<void> {
+    return this.host.close();
+  }
+
+  /** One fio job (`extra`) in a fresh guest; fails if fio reports a failure or errors. */
+  async run(extra: string, timeoutMs: number): Promise<HostJobOutput> {
+    const dom0Tids = threadIds();
+    const dom0 = new Dom0CpuSampler(dom0Tids);
+    const spec: GuestSpec = { name: `bench-block-${this.cfg.name}-${++this.runs}`, program: 'fio', extra };
+    let back: ThreadedDiskBackend | undefined;
+    let backCpu: Dom0CpuSampler | undefined;
+    let guestCpu: Dom0CpuSampler | undefined;
+    const g = await startGuest(this.ctx, spec).catch((err: unknown) => {
+      dom0.stop();
+      throw err;
+    });
+    try {
+      const b = this.host.domains.get(g.domid)?.disks.get(XVDA)?.back;
+      if (b instanceof ThreadedDiskBackend) back = b;
+      const tid = back?.osTid;
+      if (tid !== undefined) {
+        dom0.addThread(tid);
+        backCpu = new Dom0CpuSampler([tid]);
+      }
+      guestCpu = new Dom0CpuSampler(threadIds().filter((t) => !dom0Tids.includes(t) && t !== tid));
+      const negotiated = await this.negotiated(back);
+      const { value, at } = await g.json<FioResult>('job', timeoutMs);
+      if (value.failure !== undefined || value.errors > 0) {
+        throw new Error(`bench block: fio failed in the guest: ${value.failure ?? `${value.errors} errors`}`);
+      }
+      const t0 = at - value.elapsed_s * 1000;
+      return { result: value, dom0CpuNs: dom0.between(t0, at), backCpuNs: backCpu?.between(t0, at), guestCpuNs: guestCpu.between(t0, at), negotiated };
+    } finally {
+      dom0.stop();
+      backCpu?.stop();
+      guestCpu?.stop();
+      await g.finish();
+    }
+  }
+
+  /** Wait (bounded) for the backend to connect; describe the features in use. */
+  private async negotiated(back: ThreadedDiskBackend | undefined): Promise<string> {
+    if (back === undefined) return 'not a threaded backend';
+    const end = performance.now() + CONNECT_TIMEOUT_MS;
+    while (!back.isConnected && performance.now() < end) await new Promise((r) => setTimeout(r, 5));
+    const info: BlkBackInfo = back.info();
+    if (!info.connected) return 'not connected';
+    // The backend's offer (its own key); the guest's blkfront, on its defaults, uses at most FRONT_DEFAULTS of it.
+    const offer = Number(await this.host.store.readString(`${info.backPath}/feature-max-indirect-segments`).catch(() => '0'));
+    const indirect = Math.min(Number.isSafeInteger(offer) ? offer : 0, FRONT_DEFAULTS.maxIndirectSegments);
+    return `persistent=${info.persistent} indirect-segments=${indirect} queues=${info.queues} ring-pages=${info.ringPages}`;
+  }
+}
