@@ -4,7 +4,20 @@
  * untouched: the tool parses them with getopt_long's rules, not commander's.
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { runDir, storeSocket } from '../../toolstack/index.js';
 import { xenstoreMain } from '../xenstore-tools.js';
+
+/**
+ * Xen's clients find the store through XENSTORED_PATH or XENSTORED_RUNDIR. `xenpv xenstore`
+ * honours both; when neither is set and a `xenpv host` runs in this run dir, it talks to that
+ * host's store, so `xenpv xenstore ls` works beside `xenpv list` with nothing exported.
+ */
+export function hostStoreEnv(env: NodeJS.ProcessEnv): void {
+  if (env.XENSTORED_PATH !== undefined || env.XENSTORED_RUNDIR !== undefined) return;
+  const sock = storeSocket(runDir(env));
+  if (existsSync(sock)) env.XENSTORED_PATH = sock;
+}
 
 export function registerXenstore(program: Command): void {
   program
@@ -16,6 +29,7 @@ export function registerXenstore(program: Command): void {
     .allowExcessArguments()
     .argument('[args...]')
     .action(async (args: string[]) => {
+      hostStoreEnv(process.env);
       process.exitCode = await xenstoreMain('xenstore', args);
     });
 }
