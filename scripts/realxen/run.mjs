@@ -6,7 +6,9 @@
 // results from the serial console. Each QEMU run has a hard timeout. Missing prerequisites
 // are a loud SKIP, never a pass. Prints one line per check and `N passed, N failed, N skipped`.
 //   env: REALXEN_CACHE, REALXEN_QEMU_TIMEOUT (s, default 600), REALXEN_ACCEL (default tcg,thread=multi),
-//        REALXEN_CPU (default max,-smap), REALXEN_CHECKS (default: all), REALXEN_SKIP_BUILD=1
+//        REALXEN_CPU (default max,-smap,-xsave), REALXEN_CHECKS (default: all), REALXEN_SKIP_BUILD=1,
+//        diagnosis: XENPV_XEN_TRACE=1, XENPV_XEN_KEEP_MAPS=1 (never unmap grants), REALXEN_NODE_OPTS
+//        (extra node options for the dom0 backend), REALXEN_BLKBACK (blkback options, see checks.sh)
 import { spawn, spawnSync } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -70,10 +72,24 @@ function build() {
   });
 }
 
+/**
+ * -smap: QEMU 7.2's 64-bit IRET pops the frame as a supervisor access, which SMAP refuses for a
+ * PV kernel on user pages (dom0 dies at once).
+ * -xsave: with XSAVE offered, the dom0 backend's node died within seconds to minutes of starting
+ * (SIGSEGV, `malloc(): corrupted top size`, V8 `IsSafeJsInt` assertions, int3 in builtins; one
+ * run returned wrong data), once even before the domU had loaded blkfront (no grant mapped, no
+ * event channel bound), and also with every grant unmap disabled (XENPV_XEN_KEEP_MAPS=1),
+ * with -avx,-avx2,-fma,-f16c and with TCG thread=single. So it is not xenpv's native code but
+ * FPU/SSE register state lost across context switches, most likely in the XSAVE-based state
+ * save/restore (Xen's for the vCPU, Linux's for the task) as QEMU 7.2's TCG emulates it.
+ * Without XSAVE (or with -cpu Nehalem) Xen and Linux fall back to FXSAVE and every run passed.
+ */
+const DEFAULT_CPU = 'max,-smap,-xsave';
+
 function qemuArgs(boot) {
-  const dom0 = `console=hvc0 earlyprintk=xen loglevel=4 realxen.checks=${boot.checks.join('+')} realxen.xenstored=${boot.xenstored}${process.env.XENPV_XEN_TRACE === '1' ? ' realxen.trace=1' : ''}${process.env.REALXEN_BLKBACK ? ` realxen.blkback=${process.env.REALXEN_BLKBACK.replaceAll(',', ':')}` : ''}`;
+  const dom0 = `console=hvc0 earlyprintk=xen loglevel=4 realxen.checks=${boot.checks.join('+')} realxen.xenstored=${boot.xenstored}${process.env.XENPV_XEN_TRACE === '1' ? ' realxen.trace=1' : ''}${process.env.XENPV_XEN_KEEP_MAPS === '1' ? ' realxen.keepmaps=1' : ''}${process.env.REALXEN_NODE_OPTS ? ` realxen.nodeopts=${process.env.REALXEN_NODE_OPTS.replaceAll(' ', ':')}` : ''}${process.env.REALXEN_BLKBACK ? ` realxen.blkback=${process.env.REALXEN_BLKBACK.replaceAll(',', ':')}` : ''}`;
   return [String(qemuTimeout), 'qemu-system-x86_64', '-accel', process.env.REALXEN_ACCEL ?? 'tcg,thread=multi',
-    '-cpu', process.env.REALXEN_CPU ?? 'max,-smap', '-m', '3G', '-smp', '2', '-nographic', '-no-reboot',
+    '-cpu', process.env.REALXEN_CPU ?? DEFAULT_CPU, '-m', '3G', '-smp', '2', '-nographic', '-no-reboot',
     '-kernel', join(cache, 'xen'),
     '-append', 'console=com1 com1=115200,8n1 dom0_mem=1G,max:1G dom0_max_vcpus=2 dom0=pv loglvl=all guest_loglvl=all noreboot bootscrub=0',
     '-initrd', `${join(cache, 'vmlinuz')} ${dom0},${join(cache, 'dom0-initrd.img')}`,

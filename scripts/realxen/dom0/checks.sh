@@ -6,6 +6,8 @@ set -u
 X=/opt/xenpv
 BLKBACK_OPTS=$(sed -n 's/.*realxen.blkback=\([^ ]*\).*/\1/p' /proc/cmdline | tr ':' ' ')
 NODE=$X/node
+# realxen.nodeopts=a:b (diagnosis): extra node options for the dom0 backend, ':' for spaces.
+NODE_OPTS=$(sed -n 's/.*realxen.nodeopts=\([^ ]*\).*/\1/p' /proc/cmdline | tr ':' ' ')
 up() { cut -d' ' -f1 /proc/uptime; }
 T0=$(up)
 result() { # name PASS|FAIL start-uptime detail...
@@ -51,7 +53,7 @@ check_blkback() {
   local domid; domid=$(xl domid $name)
   result blkback-domain-created PASS "$s" "dom$domid created paused"
   s=$(up)
-  XENPV_XEN_TRACE=${XENPV_XEN_TRACE:-0} $NODE $X/realxen/xenpv-blkback.mjs --domid "$domid" \
+  XENPV_XEN_TRACE=${XENPV_XEN_TRACE:-0} $NODE $NODE_OPTS $X/realxen/xenpv-blkback.mjs --domid "$domid" \
     --disk "format=raw,vdev=xvda,access=rw,target=$img" $BLKBACK_OPTS >/tmp/blkback.log 2>&1 &
   local bpid=$!
   if ! wait_for 60 grep -q 'XENPV-BLKBACK READY' /tmp/blkback.log; then

@@ -36,6 +36,7 @@ cd /root
 export HOME=/root TERM=dumb
 checks=$(sed -n 's/.*realxen.checks=\([^ ]*\).*/\1/p' /proc/cmdline)
 grep -q 'realxen.trace=1' /proc/cmdline && export XENPV_XEN_TRACE=1
+grep -q 'realxen.keepmaps=1' /proc/cmdline && export XENPV_XEN_KEEP_MAPS=1
 if [ -n "$checks" ]; then
   /opt/xenpv/realxen/checks.sh "$checks" </dev/null >/dev/hvc0 2>&1
   echo "REALXEN-POWEROFF" >/dev/hvc0

@@ -23,6 +23,11 @@ export const IOCTL_GNTDEV_GRANT_COPY = ioc('G', 8, 16);
 const SEGMENT_SIZE = 24;
 /** Ops per GRANT_COPY ioctl: bounds the staging memory (one page per op). */
 const COPY_BATCH = 32;
+/**
+ * XENPV_XEN_KEEP_MAPS=1 (diagnosis only): a disposed mapping stays mapped for the life of the
+ * process (no retire, no IOCTL_GNTDEV_UNMAP_GRANT_REF), to tell unmap-lifetime faults apart.
+ */
+const keepMaps = process.env['XENPV_XEN_KEEP_MAPS'] === '1';
 
 class XenGrantMapping implements GrantMapping {
   readonly pages: readonly Uint8Array[];
@@ -44,6 +49,7 @@ class XenGrantMapping implements GrantMapping {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    if (keepMaps) return this.untrack();
     this.region.retire();
     this.ops.releaseSlot(this.index, this.refs.length);
     this.untrack();
