@@ -73,6 +73,8 @@ check_blkback() {
     echo "REALXEN-INFO blkback main stack: $(cat /proc/$bpid/stack 2>/dev/null | head -12 | tr '\n' ' ')"
     echo "REALXEN-INFO blkback mappings: $(wc -l </proc/$bpid/maps) ($(grep -c gntdev /proc/$bpid/maps) gntdev)"
     dmesg | tail -25 | sed 's/^/dom0-dmesg| /'
+    # A backend that gave up on its frontend says why in its error node (xenbus_dev_fatal's place).
+    xenstore-ls -f /local/domain/0/error 2>/dev/null | head -5 | sed 's/^/xs-error| /'
     prefixed domU "$log" 30; prefixed blkback /tmp/blkback.log 60; xl destroy $name
   elif ! kill -0 $bpid 2>/dev/null; then
     wait $bpid; local rc=$?
