@@ -8,9 +8,8 @@
  */
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
-import { connect } from 'node:net';
 import { XenpvError } from '../../base/index.js';
-import { defaultSocketPath, makeLimits, QUOTA_NAMES, startXenstored, type Limits } from '../../xenstore/server/index.js';
+import { defaultSocketPath, makeLimits, QUOTA_NAMES, socketAnswers, startXenstored, type Limits } from '../../xenstore/server/index.js';
 
 interface XenstoredOpts {
   socket?: string;
@@ -53,17 +52,6 @@ async function foreground(opts: XenstoredOpts): Promise<void> {
   await xs.close();
 }
 
-function answers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(path);
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
-
 async function detach(opts: XenstoredOpts): Promise<void> {
   const socket = opts.socket ?? defaultSocketPath();
   limitsFrom(opts.quota); // refuse bad quotas before detaching
@@ -74,7 +62,7 @@ async function detach(opts: XenstoredOpts): Promise<void> {
   child.unref();
   for (let i = 0; i < 100; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    if (await answers(socket)) {
+    if (await socketAnswers(socket)) {
       process.stdout.write(`xenstored: pid ${child.pid}, socket ${socket}\n`);
       return;
     }

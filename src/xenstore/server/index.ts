@@ -10,7 +10,7 @@ import { Xenstored, type XenstoredOptions } from './xenstored.js';
 export { Xenstored, type XenstoredOptions, type Persistence } from './xenstored.js';
 export { DEFAULT_LIMITS, makeLimits, QUOTA_NAMES, type Limits } from './limits.js';
 export { RingTransport, type RingEndpoint, type RingMapper } from './ring.js';
-export { defaultSocketPath, listenSocket } from './socket.js';
+export { defaultSocketPath, listenSocket, socketAnswers } from './socket.js';
 export { JournalPersistence } from './persist.js';
 export { SERVER_FEATURES } from './features.js';
 export type { Connection, Transport } from './connection.js';

@@ -56,7 +56,8 @@ export interface SocketListener {
 }
 
 /** Is something already answering on `path`? */
-function probe(path: string): Promise<boolean> {
+/** Whether something accepts connections on the unix socket at `path` (a live daemon). */
+export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {
@@ -71,7 +72,7 @@ function probe(path: string): Promise<boolean> {
 export async function listenSocket(d: Xenstored, path: string): Promise<SocketListener> {
   mkdirSync(dirname(path), { recursive: true, mode: 0o755 });
   if (existsSync(path)) {
-    if (await probe(path)) throw new XenpvError('EADDRINUSE', `a xenstored already listens on ${path}`, { path });
+    if (await socketAnswers(path)) throw new XenpvError('EADDRINUSE', `a xenstored already listens on ${path}`, { path });
     unlinkSync(path);
   }
   const server = createServer((sock) => attachSocket(d, sock));
