@@ -4,6 +4,7 @@
  */
 import type { BlkCounters, BlkInfo } from '../../devices/blk/index.js';
 import { formatIpv4 } from '../net/addr.js';
+import { devidToVdev } from '../../xenbus/vdev.js';
 import type { ShellDisk, ShellNic } from './world.js';
 
 /** blkif.h: `sectors` and every sector number are 512-byte units, whatever `sector-size` says. */
@@ -69,19 +70,7 @@ export function humanSize(bytes: number): string {
  * xvd, `1<<28 | disk<<8 | part` extended xvd, 8 is sd, 3 and 22 are hd. Others: the number.
  */
 export function vdevName(devid: number): string {
-  const letters = (disk: number): string => {
-    let s = '';
-    for (let n = disk; n >= 0; n = Math.floor(n / 26) - 1) s = String.fromCharCode(97 + (n % 26)) + s;
-    return s;
-  };
-  const name = (bus: string, disk: number, part: number): string => `${bus}${letters(disk)}${part === 0 ? '' : part}`;
-  if (devid >= 1 << 28 && devid < 2 ** 29) return name('xvd', (devid >> 8) & 0xfffff, devid & 0xff);
-  const major = devid >> 8;
-  if (major === 202) return name('xvd', (devid >> 4) & 0xf, devid & 0xf);
-  if (major === 8) return name('sd', (devid >> 4) & 0xf, devid & 0xf);
-  if (major === 3) return name('hd', (devid >> 6) & 1, devid & 0x3f);
-  if (major === 22) return name('hd', 2 + ((devid >> 6) & 1), devid & 0x3f);
-  return String(devid);
+  return devidToVdev(devid) ?? String(devid);
 }
 
 /** Left-aligned columns, two spaces apart; the last column is not padded. */

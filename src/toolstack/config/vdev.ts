@@ -16,14 +16,35 @@
  * numbers before `hd`/`sd`.
  */
 import { ConfigError, COMMAND_LINE, type Origin } from './config-error.js';
+import {
+  decodeDevid,
+  diskLetters,
+  IDE0_MAJOR,
+  IDE1_MAJOR,
+  SD_MAJOR,
+  VDEV_EXTENDED,
+  XVD_MAJOR,
+  XVD_MAX_DISK,
+  XVD_MAX_PARTITION,
+  type VdevBus,
+  type VdevName,
+} from '../../xenbus/vdev.js';
 
-export type VdevBus = 'xvd' | 'hd' | 'sd';
-
-export interface VdevName {
-  readonly bus: VdevBus;
-  readonly disk: number;
-  readonly partition: number;
-}
+export {
+  decodeDevid,
+  devidToVdev,
+  diskLetters,
+  formatVdev,
+  IDE0_MAJOR,
+  IDE1_MAJOR,
+  SD_MAJOR,
+  VDEV_EXTENDED,
+  XVD_MAJOR,
+  XVD_MAX_DISK,
+  XVD_MAX_PARTITION,
+  type VdevBus,
+  type VdevName,
+} from '../../xenbus/vdev.js';
 
 /** A parsed vdev: its devid, and the disk it names unless it was given as a bare number. */
 export interface Vdev {
@@ -31,14 +52,6 @@ export interface Vdev {
   readonly name?: VdevName;
 }
 
-export const XVD_MAJOR = 202;
-export const SD_MAJOR = 8;
-export const IDE0_MAJOR = 3;
-export const IDE1_MAJOR = 22;
-export const VDEV_EXTENDED = 1 << 28;
-/** Limits of the extended form: disk < 2^20, partition < 256. */
-export const XVD_MAX_DISK = (1 << 20) - 1;
-export const XVD_MAX_PARTITION = 255;
 const INT_MAX = 0x7fffffff;
 
 interface BusLimits { readonly maxDisk: number; readonly maxPartition: number }
@@ -47,17 +60,6 @@ const LIMITS: Readonly<Record<VdevBus, BusLimits>> = {
   hd: { maxDisk: 3, maxPartition: 63 },
   sd: { maxDisk: 15, maxPartition: 15 },
 };
-
-/** `a`…`z`, `aa`…: the bijective base-26 letters of disk `index`. */
-export function diskLetters(index: number): string {
-  let n = index;
-  let out = '';
-  do {
-    out = String.fromCharCode(97 + (n % 26)) + out;
-    n = Math.floor(n / 26) - 1;
-  } while (n >= 0);
-  return out;
-}
 
 export function encodeVdev(v: VdevName): number {
   checkRange(v.bus, v.disk, v.partition, `${v.bus} disk ${v.disk} partition ${v.partition}`, COMMAND_LINE);
@@ -70,33 +72,6 @@ export function encodeVdev(v: VdevName): number {
     case 'sd':
       return (SD_MAJOR << 8) | (v.disk << 4) | v.partition;
   }
-}
-
-/** The disk a devid names, or undefined for numbers outside every documented form. */
-export function decodeDevid(devid: number): VdevName | undefined {
-  if (!Number.isInteger(devid) || devid < 0 || devid > INT_MAX) return undefined;
-  if (devid >= VDEV_EXTENDED) {
-    if (devid >= 2 * VDEV_EXTENDED) return undefined; // reserved for future use
-    return { bus: 'xvd', disk: (devid >> 8) & XVD_MAX_DISK, partition: devid & 0xff };
-  }
-  const major = devid >> 8;
-  switch (major) {
-    case XVD_MAJOR: return { bus: 'xvd', disk: (devid >> 4) & 0xf, partition: devid & 0xf };
-    case SD_MAJOR: return { bus: 'sd', disk: (devid >> 4) & 0xf, partition: devid & 0xf };
-    case IDE0_MAJOR: return { bus: 'hd', disk: (devid >> 6) & 1, partition: devid & 0x3f };
-    case IDE1_MAJOR: return { bus: 'hd', disk: 2 + ((devid >> 6) & 1), partition: devid & 0x3f };
-    default: return undefined;
-  }
-}
-
-export function formatVdev(v: VdevName): string {
-  return `${v.bus}${diskLetters(v.disk)}${v.partition === 0 ? '' : v.partition}`;
-}
-
-/** The canonical name for a devid (`51712` → `xvda`), or undefined if it names no disk. */
-export function devidToVdev(devid: number): string | undefined {
-  const v = decodeDevid(devid);
-  return v === undefined ? undefined : formatVdev(v);
 }
 
 /** Parses a vdev as written in a disk spec; errors point into `origin`. */
