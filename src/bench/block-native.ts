@@ -73,15 +73,7 @@ export function nativeLoop(path: string, kind: NativeKind, bs: number, seconds: 
   } finally {
     closeSync(fd);
   }
-  const elapsedNs = (performance.now() - t0) * 1e6;
-  const cpu1 = threadCpuNs();
-  return {
-    ops,
-    bytes: ops * bs,
-    elapsedNs,
-    mainCpuNs: cpu0 === undefined || cpu1 === undefined ? undefined : cpu1 - cpu0,
-    processCpuNs: processCpuNs() - proc0,
-  };
+  return loopOutput(ops, bs, t0, cpu0, proc0);
 }
 
 /**
@@ -104,6 +96,11 @@ export async function storageLoop(storage: BlockStorage, kind: NativeKind, bs: n
     }
   };
   await Promise.all(Array.from({ length: qd }, worker));
+  return loopOutput(ops, bs, t0, cpu0, proc0);
+}
+
+/** What a timed loop measured, from its start marks (wall clock, this thread's and the process's CPU). */
+function loopOutput(ops: number, bs: number, t0: number, cpu0: number | undefined, proc0: number): LoopOutput {
   const elapsedNs = (performance.now() - t0) * 1e6;
   const cpu1 = threadCpuNs();
   return {
