@@ -106,8 +106,14 @@ test('property: accounting recomputed from the tree equals the counters after ev
       dom0.write('/shared', '');
       dom0.setPerms('/shared', 'n0,b1,b2');
       const who = [dom0, g1, g2];
+      // dom0 is exempt from quotas, and a node it creates under a guest's home inherits the
+      // guest as owner (as in C xenstored), so once dom0 has created there the guest's count
+      // may pass its quota without any guest request having been let through.
+      const chargedByDom0 = new Set<number>();
       for (const c of cmds) {
         const cl = who[c.who]!;
+        const home = /^\/local\/domain\/([12])\//.exec(c.path);
+        if (c.who === 0 && home !== null && c.op !== 'rm') chargedByDom0.add(Number(home[1]));
         if (c.op === 'write') cl.write(c.path, 'v'.repeat(c.arg));
         else if (c.op === 'mkdir') cl.mkdir(c.path);
         else if (c.op === 'rm') cl.rm(c.path);
@@ -123,6 +129,7 @@ test('property: accounting recomputed from the tree equals the counters after ev
         assert.deepEqual(d.checkAccounting(), [], JSON.stringify(c));
         assert.equal(d.stats.internalErrors, 0);
         for (const id of [1, 2]) {
+          if (chargedByDom0.has(id)) continue;
           assert.ok(d.db.usageOf(id).nodes <= 6, `d${id} nodes ${d.db.usageOf(id).nodes}`);
           assert.ok(d.memoryOf(id) <= 2000, `d${id} memory ${d.memoryOf(id)}`);
         }
