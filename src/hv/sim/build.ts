@@ -110,6 +110,7 @@ export function buildDomain(table: DomainTable, alloc: ExtentAllocator, domid: n
   table.set(domid, DW.PAUSE, spec.paused ? 1 : 0);
   // Port 0 is never handed out (Xen marks it ECS_RESERVED).
   Atomics.store(table.machine.words(table.get(domid, DW.R_PORTS)), 0, STATE_RESERVED);
+  table.set(domid, DW.SHUTDOWN_CODE, 0); // none yet (a reused row must not keep the last one)
   table.set(domid, DW.STATE, DomainState.ALIVE);
   return { ctlBase, ctlFrames, memBase, memFrames: spec.memoryPages };
 }

@@ -306,14 +306,17 @@ export class Hypervisor extends EventEmitter {
     const rec = this.records.get(domid);
     if (rec === undefined) return undefined;
     const s = this.table.get(domid, DW.STATE);
-    const code = this.table.get(domid, DW.SHUTDOWN_CODE);
+    // reason + 1, or 0 while the shutting-down thread has claimed the state but not stored it yet.
+    const stored = this.table.get(domid, DW.SHUTDOWN_CODE);
+    const code = stored - 1;
+    const shut = s === DomainState.SHUTDOWN && stored !== 0;
     const state: DomainRunState =
-      s === DomainState.DYING ? 'dying' : s === DomainState.SHUTDOWN ? 'shutdown' : this.table.get(domid, DW.PAUSE) > 0 ? 'paused' : 'running';
+      s === DomainState.DYING ? 'dying' : shut ? 'shutdown' : this.table.get(domid, DW.PAUSE) > 0 ? 'paused' : 'running';
     return {
       domid: rec.domid,
       name: rec.name,
       state,
-      ...(s === DomainState.SHUTDOWN ? { shutdownCode: code, shutdownReason: shutdownReasonName(code) } : {}),
+      ...(shut ? { shutdownCode: code, shutdownReason: shutdownReasonName(code) } : {}),
       ...(rec.message !== undefined ? { message: rec.message } : {}),
       memoryPages: rec.extents.memFrames,
       vcpus: this.table.get(domid, DW.NR_VCPUS),

@@ -155,7 +155,9 @@ export function shutdownDomain(table: DomainTable, hc: EvtchnHypercalls, domid: 
   if (Atomics.compareExchange(table.words, at, DomainState.ALIVE, DomainState.SHUTDOWN) !== DomainState.ALIVE) {
     return false;
   }
-  table.set(domid, DW.SHUTDOWN_CODE, reason);
+  // Stored as reason + 1 after the state is claimed: a reader that sees SHUTDOWN with the word
+  // still 0 is between the two stores, not looking at a poweroff (code 0).
+  table.set(domid, DW.SHUTDOWN_CODE, reason + 1);
   bumpControl(table, domid);
   hc.sendGlobalVirq(VIRQ_DOM_EXC);
   return true;
