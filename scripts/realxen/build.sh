@@ -3,7 +3,8 @@
 # debootstrap), into a cache folder: Xen 4.17 (xen-hypervisor-4.17-amd64), Debian's kernel
 # (dom0 and domU), a debootstrapped dom0 root with xen-utils, this project with the host's node
 # binary, and two busybox initramfs. Needs root (debootstrap, chroot) and a Debian mirror.
-#   env: REALXEN_CACHE (default .cache/realxen), NODE_BIN (default: node on PATH)
+#   env: REALXEN_CACHE (default .cache/realxen), NODE_BIN (default: node on PATH),
+#        XENPV_DIST (the compiled project to copy, default dist/ of this checkout)
 # The slow parts (downloads, debootstrap, modules) are cached; the project, the domU initramfs
 # and the dom0 disk image are rebuilt each run. Prints BUILD-STEP <name> <seconds> lines.
 set -euo pipefail
@@ -11,6 +12,7 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 HERE=$ROOT/scripts/realxen
 C=${REALXEN_CACHE:-$ROOT/.cache/realxen}
 NODE_BIN=${NODE_BIN:-$(command -v node)}
+DIST=${XENPV_DIST:-$ROOT/dist}
 mkdir -p "$C/debs" "$C/logs"
 cd "$C"
 MIRROR=${MIRROR:-$(awk '/^URIs:/{print $2; exit}' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)}
@@ -90,11 +92,14 @@ lap dom0-initramfs
 X=rootfs/opt/xenpv
 rm -rf "$X" && mkdir -p "$X/node_modules/koffi/build/koffi" "$X/realxen"
 cp -L "$NODE_BIN" "$X/node"
-cp -a "$ROOT/dist" "$ROOT/bin" "$ROOT/package.json" "$X/"
+cp -a "$DIST" "$X/dist"
+cp -a "$ROOT/bin" "$ROOT/package.json" "$X/"
 cp -a "$ROOT/node_modules/commander" "$ROOT/node_modules/sprintf-js" "$X/node_modules/"
 (cd "$ROOT/node_modules/koffi" && cp -a package.json index.js indirect.js lib "$C/$X/node_modules/koffi/")
 cp -a "$ROOT/node_modules/koffi/build/koffi/linux_x64" "$X/node_modules/koffi/build/koffi/"
-cp "$HERE/dom0/checks.sh" "$HERE/dom0/xenpv-blkback.mjs" "$HERE/domu/xenpv-blkfront.mjs" "$X/realxen/"
+# Every dom0 script (checks, launchers) and the domU's blkfront program.
+cp "$HERE"/dom0/*.sh "$HERE"/dom0/*.mjs "$HERE/domu/xenpv-blkfront.mjs" "$X/realxen/"
+rm -f "$X/realxen/init.sh" "$X/realxen/initramfs-init.sh"
 cp "$HERE/dom0/init.sh" rootfs/sbin/xen-dom0-init; chmod +x rootfs/sbin/xen-dom0-init
 # Check 1: no disk in the file; xenpv's toolstack code writes the vbd directories itself.
 cat > rootfs/etc/xen/domu-blk.cfg <<EOF
