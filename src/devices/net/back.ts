@@ -211,7 +211,7 @@ export class NetBack {
       }
       const lockedMac = this.opts.lockMac === true && mac !== undefined ? parseMac(mac) : undefined;
       this.port = this.opts.bridge.addPort(this.name, { deliver: (f, i) => this.deliver(f, i) }, {
-        mtu, gso: cfg.gsoV4 || cfg.gsoV6, csumOffload: !cfg.noCsumOffload, ...(lockedMac ? { lockedMac } : {}),
+        mtu, gso: { tcpv4: cfg.gsoV4, tcpv6: cfg.gsoV6 }, csumOffload: !cfg.noCsumOffload, ...(lockedMac ? { lockedMac } : {}),
       });
     } catch (err) {
       this.disconnect();

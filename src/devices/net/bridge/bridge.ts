@@ -17,6 +17,7 @@ import { Fdb, DEFAULT_AGEING_MS, DEFAULT_FDB_MAX } from './fdb.js';
 import { BridgePort, type FrameInfo, type PortOptions, type PortSink } from './port.js';
 import { ETH_HLEN, formatMac, isGroupMac, isLinkLocalMac, isZeroMac, keyToMac, macKey } from './mac.js';
 import { fillL4Checksum } from './checksum.js';
+import { SEGMENT_INFO, segmentGso } from './gso.js';
 
 /** XEN_NETIF_MAX_TX_SIZE (netif.h): no netif packet is larger, GSO included. */
 export const DEFAULT_MAX_FRAME = 0xffff;
@@ -42,6 +43,10 @@ export interface BridgeStats {
   linkLocal: number;
   /** Checksum-blank frames the bridge completed for a port without checksum offload. */
   csumFilled: number;
+  /** GSO super-frames cut into segments for a port that did not negotiate their type. */
+  gsoSegmented: number;
+  /** GSO super-frames that could not be segmented (not TCP of their type, bad lengths): dropped. */
+  gsoRefused: number;
 }
 
 export function validIfName(name: string): boolean {
@@ -49,7 +54,7 @@ export function validIfName(name: string): boolean {
 }
 
 export class Bridge {
-  readonly counters: BridgeStats = { forwarded: 0, flooded: 0, filtered: 0, linkLocal: 0, csumFilled: 0 };
+  readonly counters: BridgeStats = { forwarded: 0, flooded: 0, filtered: 0, linkLocal: 0, csumFilled: 0, gsoSegmented: 0, gsoRefused: 0 };
   private readonly fdb: Fdb<BridgePort>;
   private readonly byName = new Map<string, BridgePort>();
   private portList: BridgePort[] = [];
@@ -183,6 +188,10 @@ export class Bridge {
 
   /** Hand a frame to a port, completing a blank checksum first if the port cannot take it. */
   private egress(port: BridgePort, frame: Uint8Array, info: FrameInfo): void {
+    if (info.gso !== undefined && !port.takesGso(info.gso.type)) {
+      this.egressSegments(port, frame, info);
+      return;
+    }
     if (!info.csumBlank || port.csumOffload) {
       port.enqueue(frame, info);
       return;
@@ -192,6 +201,22 @@ export class Bridge {
     const filled = frame.slice();
     if (fillL4Checksum(filled)) this.counters.csumFilled++;
     port.enqueue(filled, { ...info, csumBlank: false, dataValidated: true });
+  }
+
+  /**
+   * Software GSO (gso.ts) for a receiver without it: complete segments, checksums filled.
+   * A frame that cannot be segmented goes on as a plain frame: over the MTU, the port drops
+   * it (txTooBig); within it, its bogus GSO info is all that was wrong.
+   */
+  private egressSegments(port: BridgePort, frame: Uint8Array, info: FrameInfo): void {
+    const segments = segmentGso(frame, info.gso!);
+    if (segments === undefined) {
+      this.counters.gsoRefused++;
+      this.egress(port, frame, { csumBlank: info.csumBlank, dataValidated: info.dataValidated });
+      return;
+    }
+    this.counters.gsoSegmented++;
+    for (const s of segments) port.enqueue(s, SEGMENT_INFO);
   }
 }
 

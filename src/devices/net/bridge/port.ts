@@ -38,8 +38,11 @@ export interface PortSink {
 export interface PortOptions {
   /** Largest L3 payload of a non-GSO frame (the vif's MTU, xenstore `mtu`, default 1500). */
   readonly mtu?: number;
-  /** The receiver takes GSO super-frames (the frontend negotiated feature-gso-tcpv4/6). */
-  readonly gso?: boolean;
+  /**
+   * The receiver takes GSO super-frames (the frontend negotiated feature-gso-tcpv4/6): true
+   * for both types, or per type. A super-frame of a type it does not take is segmented.
+   */
+  readonly gso?: boolean | { readonly tcpv4: boolean; readonly tcpv6: boolean };
   /** The receiver takes checksum-blank frames; if false the bridge fills the checksum first. */
   readonly csumOffload?: boolean;
   readonly queueFrames?: number;
@@ -97,7 +100,9 @@ export class BridgePort {
   /** Counters; read them with `stats()` for a snapshot. */
   readonly counters: PortStats = zeroStats();
   readonly mtu: number;
+  /** Takes GSO super-frames of at least one type (see `takesGso`). */
   readonly gso: boolean;
+  private readonly gsoTypes: { readonly tcpv4: boolean; readonly tcpv6: boolean };
   readonly csumOffload: boolean;
   /** macKey of the only source address allowed in, if locked. */
   readonly lockedMac: number | undefined;
@@ -123,7 +128,9 @@ export class BridgePort {
     opts: PortOptions = {},
   ) {
     this.mtu = opts.mtu ?? DEFAULT_MTU;
-    this.gso = opts.gso ?? false;
+    const g = opts.gso ?? false;
+    this.gsoTypes = typeof g === 'boolean' ? { tcpv4: g, tcpv6: g } : { tcpv4: g.tcpv4, tcpv6: g.tcpv6 };
+    this.gso = this.gsoTypes.tcpv4 || this.gsoTypes.tcpv6;
     this.csumOffload = opts.csumOffload ?? true;
     this.lockedMac = opts.lockedMac === undefined ? undefined : macKey(opts.lockedMac);
     this.queue = new BoundedQueue<Queued>(opts.queueFrames ?? DEFAULT_QUEUE_FRAMES);
@@ -193,6 +200,11 @@ export class BridgePort {
     for (const cb of waiters) cb();
   }
 
+  /** The receiver negotiated GSO of this type. */
+  takesGso(type: 'tcpv4' | 'tcpv6'): boolean {
+    return this.gsoTypes[type];
+  }
+
   /** Largest frame this port takes without GSO: MTU + Ethernet header + one VLAN tag. */
   get maxPlainFrame(): number {
     return this.mtu + 14 + VLAN_HLEN;
@@ -201,7 +213,7 @@ export class BridgePort {
   /** Bridge-internal: queue a frame for this port and try to deliver. */
   enqueue(frame: Uint8Array, info: FrameInfo): void {
     if (!this.attached) return;
-    if (frame.length > this.maxPlainFrame && !(info.gso !== undefined && this.gso)) {
+    if (frame.length > this.maxPlainFrame && !(info.gso !== undefined && this.gsoTypes[info.gso.type])) {
       this.counters.txDropped++;
       this.counters.txTooBig++;
       return;
