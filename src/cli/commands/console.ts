@@ -1,23 +1,40 @@
 /**
- * `xenpv console DOM`: the guest's console 0 through the host (the console daemon's attach
- * stream). On a terminal stdin goes raw and Ctrl+] (0x1d) detaches, as in xl; otherwise stdin
- * is copied to the guest and output is printed until the console closes.
+ * `xenpv console DOM`: the guest's console 0 through the console daemon's attach stream: the
+ * host's (`xenpv host`, its control socket), else a console daemon running on its own in the
+ * run dir (`xenpv consoled` in a real Xen dom0, `console.sock`). On a terminal stdin goes raw
+ * and Ctrl+] (0x1d) detaches, as in xl; otherwise stdin is copied to the guest and output is
+ * printed until the console closes.
  */
+import { existsSync } from 'node:fs';
+import { consoleSocket, openConsoleSocket, type OpenedConsole } from '../../devices/console/index.js';
+import { errorCode, XenpvError } from '../../base/index.js';
 import { HostClient } from '../../toolstack/index.js';
 import { hostDir } from './host-client.js';
 
 const CTRL_RIGHT_BRACKET = 0x1d;
 
-export async function attachConsole(domain: string): Promise<void> {
-  const client = await HostClient.connect(hostDir());
-  let opened: Awaited<ReturnType<HostClient['console']>>;
+/** The host's console when a host runs; else the stand-alone console daemon's. */
+async function openConsole(domain: string): Promise<OpenedConsole> {
+  let client: HostClient;
   try {
-    opened = await client.console(domain);
+    client = await HostClient.connect(hostDir());
+  } catch (err) {
+    const path = consoleSocket(hostDir());
+    if (errorCode(err) !== 'EHOSTDOWN' || !existsSync(path)) {
+      throw new XenpvError('EHOSTDOWN', `neither a xenpv host nor a console daemon runs (run dir ${hostDir()}): start \`xenpv host start\`, or \`xenpv consoled\` in a Xen dom0`);
+    }
+    return openConsoleSocket(path, domain);
+  }
+  try {
+    return await client.console(domain);
   } catch (err) {
     client.close();
     throw err;
   }
-  const { socket: sock, first } = opened;
+}
+
+export async function attachConsole(domain: string): Promise<void> {
+  const { socket: sock, first } = await openConsole(domain);
   const tty = process.stdin.isTTY === true;
   await new Promise<void>((resolve) => {
     const done = (): void => {
@@ -42,6 +59,7 @@ export async function attachConsole(domain: string): Promise<void> {
     const show = (buf: Buffer): void => void process.stdout.write(buf);
     if (first.length > 0) show(first);
     sock.on('data', (b: Buffer | string) => show(typeof b === 'string' ? Buffer.from(b, 'binary') : b));
+    sock.resume();
     sock.on('close', done);
     process.once('SIGINT', done);
   });

@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { registerAbi } from './abi.js';
 import { registerBench } from './bench.js';
+import { registerConsoled } from './consoled.js';
 import { registerDemo } from './demo.js';
 import { registerDevices } from './devices.js';
 import { registerDomain } from './domain.js';
@@ -10,4 +11,4 @@ import { registerStats } from './stats.js';
 import { registerXenstore } from './xenstore.js';
 import { registerXenstored } from './xenstored.js';
 
-export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerDemo, registerBench, registerXenstore, registerXenstored, registerHost, registerDomain, registerDevices, registerStats];
+export const commands: ReadonlyArray<(program: Command) => void> = [registerAbi, registerDemo, registerBench, registerXenstore, registerXenstored, registerConsoled, registerHost, registerDomain, registerDevices, registerStats];

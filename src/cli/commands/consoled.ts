@@ -1,0 +1,89 @@
+/**
+ * `xenpv consoled [-F] [--socket PATH] [--log-dir DIR] [--timestamps]`: the console daemon
+ * alone, in a real Xen dom0 on the `xen` platform: xenconsoled's job done by xenpv's
+ * ConsoleDaemon (console 0 of every introduced domain, mapped through its reserved grant).
+ * `xenpv console DOM` attaches through its socket (default `<run dir>/console.sock`) when no
+ * `xenpv host` runs. Xen's xenconsoled must not run beside it: both would bind the same port.
+ *
+ * Without -F it starts itself again detached with -F, waits until the socket answers, prints
+ * the pid and returns (like `xenpv xenstored`). With -F it stays until SIGINT/SIGTERM.
+ */
+import type { Command } from 'commander';
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { XenpvError } from '../../base/index.js';
+import { ConsoleAttachServer, ConsoleDaemon, consoleSocket, consoleSocketAnswers } from '../../devices/console/index.js';
+import { loadXenPlatform } from '../../hv/xen/index.js';
+import { runDir } from '../../toolstack/index.js';
+import { XsClient } from '../../xenstore/client/index.js';
+
+interface ConsoledOpts {
+  socket?: string;
+  logDir?: string;
+  timestamps?: boolean;
+  foreground?: boolean;
+}
+
+const say = (m: string): void => void process.stderr.write(`xenpv consoled: ${m}\n`);
+
+async function foreground(opts: ConsoledOpts): Promise<void> {
+  const path = opts.socket ?? consoleSocket(runDir());
+  const r = await loadXenPlatform({ onError: (err, port) => say(`event port ${port}: ${String(err)}`) });
+  if (!r.ok) throw new XenpvError('ENODEV', `the xen platform is unavailable: ${r.reason}`);
+  const platform = r.platform;
+  const client = new XsClient(await platform.openStore());
+  if (opts.logDir !== undefined) mkdirSync(opts.logDir, { recursive: true });
+  mkdirSync(dirname(path), { recursive: true });
+  const daemon = new ConsoleDaemon({
+    platform,
+    client,
+    ...(opts.logDir === undefined ? {} : { logDir: opts.logDir }),
+    timestamps: opts.timestamps === true,
+    log: say,
+  });
+  let server: ConsoleAttachServer | undefined;
+  try {
+    await daemon.start();
+    server = await ConsoleAttachServer.listen({ path, daemon, client, log: say });
+    process.stdout.write(`xenpv consoled: ${platform.describe()}, attach socket ${path}${opts.logDir === undefined ? '' : `, logs in ${opts.logDir}`}\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+  } finally {
+    await server?.close();
+    await daemon.close();
+    client.close();
+    await platform.close();
+  }
+}
+
+async function detach(opts: ConsoledOpts): Promise<void> {
+  const path = opts.socket ?? consoleSocket(runDir());
+  const args = [process.argv[1]!, 'consoled', '-F', '--socket', path];
+  if (opts.logDir !== undefined) args.push('--log-dir', opts.logDir);
+  if (opts.timestamps === true) args.push('--timestamps');
+  const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
+  child.unref();
+  for (let i = 0; i < 200; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    if (await consoleSocketAnswers(path)) {
+      process.stdout.write(`xenpv consoled: pid ${child.pid}, socket ${path}\n`);
+      return;
+    }
+    if (child.exitCode !== null) break;
+  }
+  throw new XenpvError('ETIMEDOUT', `the console daemon did not start listening on ${path} (run it with -F to see why)`, { path });
+}
+
+export function registerConsoled(program: Command): void {
+  program
+    .command('consoled')
+    .description("the console daemon alone, in a real Xen dom0 (the xen platform): xenconsoled's job; `xenpv console` attaches through it")
+    .option('--socket <path>', 'attach socket (default: <run dir>/console.sock)')
+    .option('--log-dir <dir>', 'write each guest console to DIR/guest-<name>.log (xenconsoled --log=guest)')
+    .option('--timestamps', 'prefix each logged line with its time (xenconsoled --timestamp=guest)')
+    .option('-F, --foreground', 'stay in the foreground')
+    .action(async (opts: ConsoledOpts) => (opts.foreground === true ? foreground(opts) : detach(opts)));
+}
