@@ -21,6 +21,7 @@ export * from './config/index.js';
 export { Host, actionFor, type HostOptions, type ShutdownRequest } from './host/host.js';
 export { HostClient, callHost } from './host/rpc-client.js';
 export { runHost } from './host/daemon.js';
+export { parseUplinkSpec, formatUplinks, type UplinkSpec, type UplinkRow } from './host/uplinks.js';
 export { runDir, controlSocket, pidFile, logFile, storeSocket } from './host/paths.js';
 export { accounting, type DomainRow, type HostAccounting, type HostInfo } from './host/views.js';
 export type { BlockRow, NicRow } from './host/host-devices.js';

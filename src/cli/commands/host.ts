@@ -7,7 +7,7 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { XenpvError } from '../../base/index.js';
-import { callHost, logFile, pidFile, runHost } from '../../toolstack/index.js';
+import { callHost, formatUplinks, logFile, parseUplinkSpec, pidFile, runHost, type UplinkRow } from '../../toolstack/index.js';
 import { hostDir, progress, sleep } from './host-client.js';
 
 async function running(dir: string): Promise<number | undefined> {
@@ -18,17 +18,19 @@ async function running(dir: string): Promise<number | undefined> {
   }
 }
 
-async function start(foreground: boolean): Promise<void> {
+async function start(foreground: boolean, uplinkArgs: readonly string[]): Promise<void> {
+  const uplinks = uplinkArgs.map(parseUplinkSpec);
   const dir = hostDir();
   const pid = await running(dir);
   if (pid !== undefined) throw new XenpvError('EEXIST', `xenpv host already running (pid ${pid}, run dir ${dir})`);
   await mkdir(dir, { recursive: true });
   if (foreground) {
-    await runHost(dir, (line) => process.stderr.write(`${line}\n`));
+    await runHost(dir, (line) => process.stderr.write(`${line}\n`), { uplinks });
     return;
   }
   const log = await open(logFile(dir), 'a');
-  const child = spawn(process.execPath, [process.argv[1]!, 'host', 'start', '-F'], {
+  const args = uplinkArgs.flatMap((u) => ['--uplink', u]);
+  const child = spawn(process.execPath, [process.argv[1]!, 'host', 'start', '-F', ...args], {
     detached: true,
     stdio: ['ignore', log.fd, log.fd],
     env: { ...process.env, XENPV_RUN_DIR: dir },
@@ -43,6 +45,7 @@ async function start(foreground: boolean): Promise<void> {
     const p = await running(dir);
     if (p !== undefined) {
       process.stdout.write(`xenpv host: pid ${p}, run dir ${dir}\n`);
+      if (uplinks.length > 0) await printUplinks(dir);
       return;
     }
   }
@@ -74,6 +77,11 @@ async function status(): Promise<void> {
     throw new XenpvError('EHOSTDOWN', `xenpv host is not running (run dir ${dir})${stale ? ', stale pid file' : ''}`);
   }
   process.stdout.write(`xenpv host: pid ${pid}, run dir ${dir}\n`);
+  await printUplinks(dir);
+}
+
+async function printUplinks(dir: string): Promise<void> {
+  for (const line of formatUplinks(await callHost<UplinkRow[]>(dir, 'uplinks'))) process.stdout.write(`${line}\n`);
 }
 
 export function registerHost(program: Command): void {
@@ -84,13 +92,19 @@ export function registerHost(program: Command): void {
       'after',
       '\nRun dir: $XENPV_RUN_DIR, else /run/xenpv (root), $XDG_RUNTIME_DIR/xenpv or ~/.xenpv/run.\n' +
         'It holds control.sock, xenstored.sock (XENSTORED_PATH for xenstore-* tools), host.pid, host.log\n' +
-        'and guest-<name>.log console logs. Hosts with different run dirs run side by side.',
+        'and guest-<name>.log console logs. Hosts with different run dirs run side by side.\n\n' +
+        'Uplinks: --uplink xenbr0=tap:xpv0 gives bridge xenbr0 a Linux TAP interface xpv0 as a port (as\n' +
+        "dom0's NIC is a port of xenbr0 under xl), so Linux tools reach the guests: e.g. `ip addr add\n" +
+        '10.0.0.254/24 dev xpv0; ip link set xpv0 up; ping 10.0.0.1`, or move xpv0 into a network namespace.\n' +
+        'Needs root (CAP_NET_ADMIN) and /dev/net/tun; an uplink that cannot be created is reported by\n' +
+        '`xenpv host status` with the reason, and the host runs without it.',
     );
   host
     .command('start')
     .description('start the host (returns once it is ready); run dir: $XENPV_RUN_DIR')
     .option('-F, --foreground', 'stay in the foreground')
-    .action(async (o: { foreground?: boolean }) => start(o.foreground === true));
+    .option('--uplink <bridge=tap:ifname>', 'connect a bridge to a Linux TAP interface (repeatable), e.g. xenbr0=tap:xpv0', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (o: { foreground?: boolean; uplink: string[] }) => start(o.foreground === true, o.uplink));
   host.command('stop').description('destroy every guest and stop the host').action(stop);
-  host.command('status').description('is the host running').action(status);
+  host.command('status').description('is the host running; its bridge uplinks').action(status);
 }

@@ -6,12 +6,12 @@
  */
 import { existsSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
-import { Host } from './host.js';
+import { Host, type HostOptions } from './host.js';
 import { controlSocket, pidFile } from './paths.js';
 import { listenControl } from './rpc-server.js';
 
-export async function runHost(dir: string, log: (line: string) => void): Promise<void> {
-  const host = await Host.start({ runDir: dir, log });
+export async function runHost(dir: string, log: (line: string) => void, opts: Pick<HostOptions, 'uplinks'> = {}): Promise<void> {
+  const host = await Host.start({ ...opts, runDir: dir, log });
   const baseFrames = host.hv.framesInUse;
   const control = await listenControl(host, controlSocket(dir), baseFrames);
   await writeFile(pidFile(dir), `${process.pid}\n`);

@@ -23,6 +23,7 @@ import { createDomain, destroyDomain, type CreateOptions, type Domain, type Doma
 import type { BackendThreads, BlkBackFeatureOptions } from '../domain/disk-thread.js';
 import { connectLocal, ringMapperFor } from './store.js';
 import { HostDevices } from './host-devices.js';
+import { HostUplinks, type UplinkSpec } from './uplinks.js';
 import { domainRow, hostInfo, type DomainRow, type HostInfo } from './views.js';
 
 export interface HostOptions {
@@ -38,6 +39,8 @@ export interface HostOptions {
    * default BlkBack's own (everything on). `xenpv bench block` uses it for its "plain" PV figures.
    */
   readonly blkBack?: BlkBackFeatureOptions;
+  /** Bridge uplinks to Linux TAP interfaces (`xenpv host start --uplink xenbr0=tap:xpv0`). */
+  readonly uplinks?: readonly UplinkSpec[];
   readonly log?: (line: string) => void;
 }
 
@@ -62,6 +65,7 @@ export class Host {
     readonly store: XsClient,
     readonly consoles: ConsoleDaemon,
     readonly bridges: BridgeSet,
+    readonly uplinks: HostUplinks,
   ) {
     this.devices = new HostDevices(this);
     this.hv.on('shutdown', (domid: number) => void this.onShutdown(domid));
@@ -85,7 +89,9 @@ export class Host {
     await store.write('/local/domain/0/domid', '0');
     const consoles = new ConsoleDaemon({ platform: hv.dom0, client: connectLocal(xs.daemon, 0), logDir: options.runDir, log });
     await consoles.start();
-    return new Host(options, hv, xs, store, consoles, new BridgeSet());
+    const bridges = new BridgeSet();
+    const uplinks = await HostUplinks.start(bridges, options.uplinks ?? [], log);
+    return new Host(options, hv, xs, store, consoles, bridges, uplinks);
   }
 
   get env(): DomainEnv {
@@ -272,6 +278,7 @@ export class Host {
     await this.consoles.close();
     this.store.close();
     await this.xs.close();
+    await this.uplinks.close();
     this.bridges.dispose();
     await this.hv.dispose();
   }

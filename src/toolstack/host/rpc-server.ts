@@ -60,6 +60,7 @@ export function methods(host: Host, baseFrames: number, stop: () => void): Recor
     list: () => host.list(),
     domid: (p) => host.lookup(str(p, 'domain')).domid,
     info: () => host.info(),
+    uplinks: () => host.uplinks.list(),
     'block-attach': (p) => host.devices.blockAttach(str(p, 'domain'), strings(p, 'spec'), typeof p.cwd === 'string' ? p.cwd : undefined),
     'block-detach': (p) => host.devices.blockDetach(str(p, 'domain'), str(p, 'vdev'), p.force === true),
     'block-list': (p) => host.devices.blockList(str(p, 'domain')),
