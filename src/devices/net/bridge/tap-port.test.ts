@@ -12,7 +12,7 @@ import { ipv4PseudoSum, foldSum } from './checksum.js';
 import { superFrame, put16 } from './gso-test-support.js';
 import { RecordingSink } from './test-support.js';
 import { TapUplink } from './tap-port.js';
-import { configureInNs, inNs, ip, linkExists, skipTap, uniqueNames, withNetns } from './tap-test-support.js';
+import { configureInNs, inNs, ip, linkExists, skipTap, skipTapPing, uniqueNames, withNetns } from './tap-test-support.js';
 
 // The fake guest (a RecordingSink port) is 10.0.0.1 at :01; Linux in the namespace is 10.0.0.2 at :02.
 const GUEST_MAC = '00:16:3e:00:00:01';
@@ -116,4 +116,33 @@ test('a TAP name already open elsewhere is refused with the reason; the bridge g
 test('an invalid interface name is refused before anything is opened', async () => {
   await assert.rejects(TapUplink.open(new Bridge('xenbr0'), 'no spaces allowed'), (err: Error) => errorCode(err) === 'EINVAL');
   await assert.rejects(TapUplink.open(new Bridge('xenbr0'), 'sixteen-chars-xx'), (err: Error) => errorCode(err) === 'EINVAL');
+});
+
+test('an existing interface that is not a TAP is refused with the reason', { skip: skipTap }, async () => {
+  await assert.rejects(TapUplink.open(new Bridge('xenbr0'), 'lo'), (err: Error) => errorCode(err) === 'EINVAL' && /not a TAP device/.test(err.message));
+});
+
+test('frames from Linux are bounded in flight: a stalled event loop drops them, counted, and the uplink goes on', { skip: skipTapPing }, async () => {
+  const { ns, tap } = uniqueNames();
+  await withNetns(ns, async () => {
+    const bridge = new Bridge('xenbr0');
+    const uplink = await TapUplink.open(bridge, tap, { maxInFlight: 2 });
+    try {
+      await configureInNs(ns, tap, LINUX_MAC, '10.0.0.2/24');
+      // 30 broadcast pings, 5 ms apart, while this thread is blocked: each one a frame for the reader.
+      const pinging = inNs(ns, 'ping', '-b', '-c', '30', '-i', '0.005', '-W', '1', '10.0.0.255');
+      // The event loop stalls on purpose until the reader has read 20 frames (it counts in shared memory).
+      const nap = new Int32Array(new SharedArrayBuffer(4));
+      const end = performance.now() + 5000;
+      while (uplink.stats().linuxRead < 20 && performance.now() < end) Atomics.wait(nap, 0, 0, 10);
+      await pinging;
+      assert.ok(await waitFor(() => uplink.stats().linuxRead === uplink.stats().port.rxPackets + uplink.stats().rxQueueFull && uplink.stats().linuxRead >= 30));
+      const st = uplink.stats();
+      assert.ok(st.rxQueueFull >= 18, JSON.stringify(st));
+      assert.equal(st.state, 'up');
+    } finally {
+      await uplink.close();
+      bridge.dispose();
+    }
+  });
 });
