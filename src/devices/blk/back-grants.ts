@@ -27,14 +27,21 @@ export interface MappedPages {
 }
 
 interface CacheEntry {
+  readonly ref: number;
   readonly mapping: GrantMapping;
+  /** The mapped page (the mapping's only page). */
+  readonly page: Uint8Array;
   busy: number;
+  /** Neighbours in the idle list while busy = 0 (an intrusive list: no allocation per use). */
+  prev: CacheEntry | undefined;
+  next: CacheEntry | undefined;
 }
 
 export class SegmentMapper {
   private readonly cache = new Map<number, CacheEntry>();
-  /** The idle (busy = 0) entries of `cache`, least recently used first: the eviction order. */
-  private readonly idle = new Map<number, CacheEntry>();
+  /** The idle (busy = 0) entries of `cache`, least recently used at the head: the eviction order. */
+  private idleHead: CacheEntry | undefined;
+  private idleTail: CacheEntry | undefined;
   /** Counters for `block-list` and tests. */
   readonly stats = { persistentHits: 0, persistentMaps: 0, transientMaps: 0, evictions: 0 };
 
@@ -63,27 +70,29 @@ export class SegmentMapper {
   }
 
   private acquirePersistent(refs: readonly number[], writable: boolean): MappedPages {
-    const pages: Uint8Array[] = new Array<Uint8Array>(refs.length);
-    const held: number[] = [];
-    const transient: number[] = [];
+    const n = refs.length;
+    const pages: Uint8Array[] = new Array<Uint8Array>(n);
+    const held: CacheEntry[] = [];
+    let transient: number[] | undefined;
     const release = (): void => {
-      for (const ref of held) this.unbusy(ref);
+      for (let i = 0; i < held.length; i++) this.unbusy(held[i]!);
     };
     try {
-      for (let i = 0; i < refs.length; i++) {
+      for (let i = 0; i < n; i++) {
         const e = this.lookup(refs[i]!);
         if (e === undefined) {
-          transient.push(i);
+          (transient ??= []).push(i);
           continue;
         }
-        if (e.busy++ === 0) this.idle.delete(refs[i]!);
-        held.push(refs[i]!);
-        pages[i] = e.mapping.pages[0]!;
+        if (e.busy++ === 0) this.unlinkIdle(e);
+        held.push(e);
+        pages[i] = e.page;
       }
-      if (transient.length === 0) return { pages, release };
-      const m = this.grants.map(this.domid, transient.map((i) => refs[i]!) as GrantRef[], writable);
+      if (transient === undefined) return { pages, release };
+      const t = transient;
+      const m = this.grants.map(this.domid, t.map((i) => refs[i]!) as GrantRef[], writable);
       this.stats.transientMaps++;
-      transient.forEach((i, k) => (pages[i] = m.pages[k]!));
+      t.forEach((i, k) => (pages[i] = m.pages[k]!));
       return {
         pages,
         release: () => {
@@ -97,10 +106,22 @@ export class SegmentMapper {
     }
   }
 
-  /** A request let go of `ref`: once no request holds it, it is the most recently used idle entry. */
-  private unbusy(ref: number): void {
-    const e = this.cache.get(ref);
-    if (e !== undefined && --e.busy === 0) this.idle.set(ref, e);
+  /** A request let go of an entry: once no request holds it, it is the most recently used idle one. */
+  private unbusy(e: CacheEntry): void {
+    if (--e.busy !== 0 || this.cache.get(e.ref) !== e) return;
+    e.prev = this.idleTail;
+    e.next = undefined;
+    if (this.idleTail !== undefined) this.idleTail.next = e;
+    else this.idleHead = e;
+    this.idleTail = e;
+  }
+
+  private unlinkIdle(e: CacheEntry): void {
+    if (e.prev !== undefined) e.prev.next = e.next;
+    else if (this.idleHead === e) this.idleHead = e.next;
+    if (e.next !== undefined) e.next.prev = e.prev;
+    else if (this.idleTail === e) this.idleTail = e.prev;
+    e.prev = e.next = undefined;
   }
 
   /** The cached mapping of `ref`, mapping it now if there is room; undefined = map it per request. */
@@ -120,7 +141,7 @@ export class SegmentMapper {
       if (errorCode(err) === undefined) throw err;
       return undefined;
     }
-    const e = { mapping, busy: 0 };
+    const e: CacheEntry = { ref, mapping, page: mapping.pages[0]!, busy: 0, prev: undefined, next: undefined };
     this.cache.set(ref, e);
     this.stats.persistentMaps++;
     return e;
@@ -128,20 +149,19 @@ export class SegmentMapper {
 
   /** Unmap the least recently used idle entry; false when every entry is busy. */
   private evictOne(): boolean {
-    for (const [ref, e] of this.idle) {
-      this.idle.delete(ref);
-      this.cache.delete(ref);
-      e.mapping.dispose();
-      this.stats.evictions++;
-      return true;
-    }
-    return false;
+    const e = this.idleHead;
+    if (e === undefined) return false;
+    this.unlinkIdle(e);
+    this.cache.delete(e.ref);
+    e.mapping.dispose();
+    this.stats.evictions++;
+    return true;
   }
 
   /** Unmap every persistent grant. Call only once no request holds pages (after draining). */
   dispose(): void {
     for (const e of this.cache.values()) e.mapping.dispose();
     this.cache.clear();
-    this.idle.clear();
+    this.idleHead = this.idleTail = undefined;
   }
 }

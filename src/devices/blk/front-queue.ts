@@ -81,6 +81,7 @@ export class FrontQueue {
   private readonly pool: PersistentPool | undefined;
   private closed = false;
   private scheduled = false;
+  private publishPending = false;
 
   constructor(
     private readonly platform: Platform,
@@ -139,7 +140,21 @@ export class FrontQueue {
     }
     this.shadow[id] = built.shadow;
     this.ring.putRequest(built.req);
-    if (this.ring.pushRequests()) this.evtchn.notify();
+    this.schedulePublish();
+  }
+
+  /**
+   * Publish the requests put since the last push once the current burst of submissions is
+   * over (a microtask: the guest's completions resubmit in the microtasks that follow a
+   * drain), with one RING_PUSH_REQUESTS_AND_CHECK_NOTIFY and at most one notify for all.
+   */
+  private schedulePublish(): void {
+    if (this.publishPending) return;
+    this.publishPending = true;
+    queueMicrotask(() => {
+      this.publishPending = false;
+      if (!this.closed && this.ring.pushRequests()) this.evtchn.notify();
+    });
   }
 
   private build(chunk: Chunk, id: number, pages: GrantedPage[], persistent: boolean[]): { req: BlkifRequestOut; shadow: Shadow } {

@@ -128,7 +128,6 @@ export class BlkFront {
   private queues: FrontQueue[] = [];
   private queued: Chunk[] = [];
   private seq = 0;
-  private rr = 0;
   private backPath = '';
   private backDomid: DomId = 0 as DomId;
   private infoValue: BlkInfo | undefined;
@@ -332,13 +331,15 @@ export class BlkFront {
     }
   }
 
+  /**
+   * The first queue with room. A program runs on one vCPU, and Linux maps a CPU to one
+   * hardware queue: requests go together on one ring (one push, one notify, one backend pass
+   * for all of them) and spill to the next ring only when it is full.
+   */
   private pickQueue(): FrontQueue | undefined {
     for (let i = 0; i < this.queues.length; i++) {
-      const q = this.queues[(this.rr + i) % this.queues.length]!;
-      if (q.hasRoom) {
-        this.rr = (this.rr + i + 1) % this.queues.length;
-        return q;
-      }
+      const q = this.queues[i]!;
+      if (q.hasRoom) return q;
     }
     return undefined;
   }

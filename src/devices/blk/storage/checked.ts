@@ -9,11 +9,15 @@ import {
   type BlockStorage,
   type DiscardOptions,
   type StorageCapabilities,
+  type SyncBlockIo,
   SECTOR_SIZE,
+  SYNC_IOV_MAX,
+  byteLengthOf,
   checkDiscardRange,
   checkRange,
   checkWritable,
   counted,
+  countedSync,
   newCounters,
   storageError,
 } from './types.js';
@@ -53,6 +57,38 @@ export abstract class CheckedStorage implements BlockStorage {
 
   flush(): Promise<void> {
     return counted(this.counters.flush, 0, () => this.doFlush());
+  }
+
+  /**
+   * A store's synchronous data path with the same checks and counters as `read`/`write`;
+   * `readv`/`writev` see only requests that passed them.
+   */
+  protected checkedSyncIo(
+    readv: (sectorOffset: number, dests: readonly Uint8Array[]) => void,
+    writev: (sectorOffset: number, srcs: readonly Uint8Array[]) => void,
+  ): SyncBlockIo {
+    const iovCheck = (what: string, n: number): void => {
+      if (n > SYNC_IOV_MAX) throw storageError('ERANGE', `${what}: ${n} buffers (at most ${SYNC_IOV_MAX})`);
+    };
+    return {
+      readv: (sectorOffset, dests) => {
+        const bytes = byteLengthOf(dests);
+        countedSync(this.counters.read, bytes, () => {
+          iovCheck('read', dests.length);
+          checkRange('read', sectorOffset, bytes, this.sectorCount);
+          readv(sectorOffset, dests);
+        });
+      },
+      writev: (sectorOffset, srcs) => {
+        const bytes = byteLengthOf(srcs);
+        countedSync(this.counters.write, bytes, () => {
+          iovCheck('write', srcs.length);
+          checkWritable('write', this.readOnly, this.description);
+          checkRange('write', sectorOffset, bytes, this.sectorCount);
+          writev(sectorOffset, srcs);
+        });
+      },
+    };
   }
 
   discard(sector: number, count: number, options: DiscardOptions = {}): Promise<void> {

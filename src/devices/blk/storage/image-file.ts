@@ -26,6 +26,18 @@ export interface ImageFile {
    */
   punchHole(offset: number, length: number): Promise<boolean>;
   close(): Promise<void>;
+  /**
+   * Optional synchronous data path (sync-file.ts): `read`/`write`/`flush` on the calling
+   * thread, over several buffers back to back from `offset` (preadv/pwritev).
+   */
+  readonly sync?: SyncFileIo;
+}
+
+export interface SyncFileIo {
+  /** Like `read` over `dests` back to back; bytes past the end of the file read as zero. */
+  readv(offset: number, dests: readonly Uint8Array[]): void;
+  writev(offset: number, srcs: readonly Uint8Array[]): void;
+  flush(): void;
 }
 
 /** Bytes in memory; grows on write past the end. No volatile cache. */

@@ -4,7 +4,7 @@
  * SharedArrayBuffer, so a test or another worker can look at the bytes directly.
  */
 import { CheckedStorage } from './checked.js';
-import { type StorageCapabilities, SECTOR_SIZE, checkWritable, storageError } from './types.js';
+import { type StorageCapabilities, type SyncBlockIo, SECTOR_SIZE, checkWritable, storageError } from './types.js';
 
 export interface MemoryStorageOptions {
   readonly readOnly?: boolean;
@@ -13,6 +13,8 @@ export interface MemoryStorageOptions {
   /** Allocate a SharedArrayBuffer rather than an ArrayBuffer. */
   readonly shared?: boolean;
   readonly logicalBlockSize?: number;
+  /** Also offer the synchronous data path (`syncIo`), as a backend thread's file does. */
+  readonly sync?: boolean;
 }
 
 /** In-memory disks above this are refused: a spec from a config file must not exhaust memory. */
@@ -30,6 +32,7 @@ export class MemoryStorage extends CheckedStorage {
   };
   private data: Uint8Array;
   private readonly shared: boolean;
+  readonly syncIo: SyncBlockIo | undefined;
 
   constructor(sectors: number, options: MemoryStorageOptions = {}) {
     super();
@@ -44,6 +47,23 @@ export class MemoryStorage extends CheckedStorage {
     } else {
       this.shared = options.shared ?? false;
       this.data = allocate(sectors, this.shared);
+    }
+    this.syncIo = options.sync !== true ? undefined : this.checkedSyncIo((sector, dests) => this.copyOut(sector, dests), (sector, srcs) => this.copyIn(sector, srcs));
+  }
+
+  private copyOut(sector: number, dests: readonly Uint8Array[]): void {
+    let at = sector * SECTOR_SIZE;
+    for (const d of dests) {
+      d.set(this.data.subarray(at, at + d.byteLength));
+      at += d.byteLength;
+    }
+  }
+
+  private copyIn(sector: number, srcs: readonly Uint8Array[]): void {
+    let at = sector * SECTOR_SIZE;
+    for (const s of srcs) {
+      this.data.set(s, at);
+      at += s.byteLength;
     }
   }
 

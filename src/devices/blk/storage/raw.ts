@@ -22,7 +22,7 @@
  */
 import type { ImageFile } from './image-file.js';
 import { CheckedStorage } from './checked.js';
-import { type StorageCapabilities, SECTOR_SIZE, checkWritable, storageError } from './types.js';
+import { type StorageCapabilities, type SyncBlockIo, SECTOR_SIZE, checkWritable, storageError } from './types.js';
 
 export type RawCacheMode = 'writeback' | 'writethrough';
 
@@ -47,6 +47,8 @@ export class RawStorage extends CheckedStorage {
   readonly description: string;
   private readonly syncEachWrite: boolean;
   private sectors: number;
+  /** The file's synchronous path, checked and counted (checked.ts), when it has one. */
+  readonly syncIo: SyncBlockIo | undefined;
 
   private constructor(
     private readonly file: ImageFile,
@@ -72,6 +74,17 @@ export class RawStorage extends CheckedStorage {
         secureDiscard: false,
       },
     };
+    const sync = file.sync;
+    this.syncIo =
+      sync === undefined
+        ? undefined
+        : this.checkedSyncIo(
+            (sector, dests) => this.syncIoCall('read', () => sync.readv(sector * SECTOR_SIZE, dests)),
+            (sector, srcs) => {
+              this.syncIoCall('write', () => sync.writev(sector * SECTOR_SIZE, srcs));
+              if (this.syncEachWrite) this.syncIoCall('flush', () => sync.flush());
+            },
+          );
   }
 
   /** Serve `file` as a raw disk; its size is rounded down to whole sectors. */
@@ -144,11 +157,23 @@ export class RawStorage extends CheckedStorage {
     try {
       return await fn();
     } catch (err) {
-      const code = (err as { code?: unknown }).code;
-      if (code === 'EROFS' || code === 'ERANGE' || code === 'EOPNOTSUPP') throw err;
-      const mapped = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' ? 'ENOSPC' : 'EIO';
-      throw storageError(mapped, `${this.description}: ${op} failed: ${String(code ?? err)}`, { op, code }, err);
+      throw this.mapError(op, err);
     }
+  }
+
+  private syncIoCall(op: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      throw this.mapError(op, err);
+    }
+  }
+
+  private mapError(op: string, err: unknown): unknown {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'EROFS' || code === 'ERANGE' || code === 'EOPNOTSUPP') return err;
+    const mapped = code === 'ENOSPC' || code === 'EDQUOT' || code === 'EFBIG' ? 'ENOSPC' : 'EIO';
+    return storageError(mapped, `${this.description}: ${op} failed: ${String(code ?? err)}`, { op, code }, err);
   }
 }
 

@@ -12,12 +12,20 @@
  * fallocate runs as a child process anyway); a second descriptor with the same flags
  * carries the data. O_DIRECT files are not wrapped (their aligned bounce pool is async).
  */
-import { closeSync, constants, fdatasyncSync, openSync, readSync, writeSync } from 'node:fs';
-import type { ImageFile } from './image-file.js';
+import { closeSync, constants, fdatasyncSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
+import type { ImageFile, SyncFileIo } from './image-file.js';
 import { storageError } from './types.js';
 
 export class SyncImageFile implements ImageFile {
   private fd: number | undefined;
+  /** The data path without promises, for a caller on this thread (storage `syncIo`). */
+  readonly sync: SyncFileIo = {
+    readv: (offset, dests) => this.readvSync(offset, dests),
+    writev: (offset, srcs) => this.writevSync(offset, srcs),
+    flush: () => {
+      if (!this.readOnly) fdatasyncSync(this.open());
+    },
+  };
 
   /** `dsync`: the wrapped file was opened O_DSYNC (writethrough); the data descriptor must be too. */
   constructor(
@@ -74,6 +82,43 @@ export class SyncImageFile implements ImageFile {
     fdatasyncSync(this.open());
   }
 
+  /**
+   * preadv over `dests` back to back from `offset`. A short count (a signal, the end of the
+   * file) continues from where it stopped; what lies past the end reads as zero.
+   */
+  private readvSync(offset: number, dests: readonly Uint8Array[]): void {
+    const fd = this.open();
+    let iov = dests;
+    let at = offset;
+    for (;;) {
+      const want = lengthOf(iov);
+      if (want === 0) return;
+      const n = iov.length === 1 ? readSync(fd, iov[0]!, 0, want, at) : readvSync(fd, iov as Uint8Array[], at);
+      if (n === want) return;
+      if (n === 0) {
+        for (const d of iov) d.fill(0);
+        return;
+      }
+      iov = advance(iov, n);
+      at += n;
+    }
+  }
+
+  private writevSync(offset: number, srcs: readonly Uint8Array[]): void {
+    if (this.readOnly) throw storageError('EROFS', `${this.name} is open read-only`);
+    const fd = this.open();
+    let iov = srcs;
+    let at = offset;
+    for (;;) {
+      const want = lengthOf(iov);
+      if (want === 0) return;
+      const n = iov.length === 1 ? writeSync(fd, iov[0]!, 0, want, at) : writevSync(fd, iov as Uint8Array[], at);
+      if (n === want) return;
+      iov = advance(iov, n);
+      at += n;
+    }
+  }
+
   truncate(size: number): Promise<void> {
     return this.inner.truncate(size);
   }
@@ -92,4 +137,17 @@ export class SyncImageFile implements ImageFile {
     if (this.fd === undefined) throw storageError('EINVAL', `${this.name} is closed`);
     return this.fd;
   }
+}
+
+function lengthOf(iov: readonly Uint8Array[]): number {
+  let n = 0;
+  for (let i = 0; i < iov.length; i++) n += iov[i]!.byteLength;
+  return n;
+}
+
+/** The buffers left after `done` bytes of `iov` were transferred (the first one cut). */
+function advance(iov: readonly Uint8Array[], done: number): Uint8Array[] {
+  let i = 0;
+  while (done >= iov[i]!.byteLength) done -= iov[i++]!.byteLength;
+  return [iov[i]!.subarray(done), ...iov.slice(i + 1)];
 }

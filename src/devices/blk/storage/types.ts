@@ -89,7 +89,26 @@ export interface DiscardOptions {
   readonly secure?: boolean;
 }
 
+/**
+ * The synchronous data path of a store whose I/O may block the calling thread: offered only
+ * where that is cheaper than the async path and blocks nobody else (a backend in a thread of
+ * its own on page-cache pread/pwrite: sync-file.ts). Same contract, checks and counters as
+ * `read`/`write`, for the buffers taken back to back from `sectorOffset` (each a multiple of
+ * 512 bytes; at most `SYNC_IOV_MAX` of them): one preadv/pwritev instead of a bounce copy
+ * per request, so a backend can read straight into the guest's granted pages.
+ * Errors are thrown (the same XenpvErrors the async calls reject with).
+ */
+export interface SyncBlockIo {
+  readv(sectorOffset: number, dests: readonly Uint8Array[]): void;
+  writev(sectorOffset: number, srcs: readonly Uint8Array[]): void;
+}
+
+/** Linux's UIO_MAXIOV: the most buffers one preadv/pwritev takes. */
+export const SYNC_IOV_MAX = 1024;
+
 export interface BlockStorage {
+  /** Present when the store offers its synchronous data path (see SyncBlockIo). */
+  readonly syncIo?: SyncBlockIo;
   /** Size in 512-byte sectors. Changes only through `resize`. */
   readonly sectorCount: number;
   /** Bytes; the smallest unit the store can write without read-modify-write (blkif `sector-size`). */
@@ -135,6 +154,28 @@ export async function counted<T>(counter: OpCounter, bytes: number, fn: () => Pr
   } finally {
     counter.timeNs += Number(process.hrtime.bigint() - start);
   }
+}
+
+/** `counted` for the synchronous path: a request, its bytes, its time, an error if `fn` throws. */
+export function countedSync(counter: OpCounter, bytes: number, fn: () => void): void {
+  const start = process.hrtime.bigint();
+  counter.requests++;
+  try {
+    fn();
+    counter.bytes += bytes;
+  } catch (err) {
+    counter.errors++;
+    throw err;
+  } finally {
+    counter.timeNs += Number(process.hrtime.bigint() - start);
+  }
+}
+
+/** Total bytes of `bufs`. */
+export function byteLengthOf(bufs: readonly Uint8Array[]): number {
+  let n = 0;
+  for (let i = 0; i < bufs.length; i++) n += bufs[i]!.byteLength;
+  return n;
 }
 
 /**

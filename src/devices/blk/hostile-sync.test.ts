@@ -1,0 +1,189 @@
+/**
+ * blkback's synchronous data path (back-sync.ts: storage with `syncIo`, requests served inside
+ * the serve pass, adjacent ones in one preadv/pwritev) against a hostile or merely unusual
+ * frontend: refusals, bad grants, rewrites of the ring slot or the indirect page during the
+ * I/O, partial segments, a failing run, and the coalescing itself.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY, BLKIF_REQUEST } from '../../abi/io/blkif.js';
+import type { BlkifRequestOut } from '../../abi/io/blkif-codec.js';
+import { XenpvError } from '../../base/index.js';
+import { MemoryStorage } from './storage/memory.js';
+import type { BlockStorage, SyncBlockIo } from './storage/types.js';
+import { RawFront } from './raw-front.js';
+import { pattern, until, withBlkEnv, type BlkEnv } from './test-support.js';
+
+const rw = (operation: 0 | 1, id: bigint, sector: number, gref: number, first = 0, last = 7): BlkifRequestOut => ({
+  kind: 'rw', operation, nr_segments: 1, handle: 0, id, sector_number: BigInt(sector), seg: [{ gref, first_sect: first, last_sect: last }],
+});
+
+const state = (env: BlkEnv): Promise<string> => env.xs0.readString(`${env.backPath}/state`);
+
+/** A sync store whose syncIo calls are recorded and may be hooked (`before` runs ahead of each). */
+function spyStorage(disk: MemoryStorage, before: (op: 'readv' | 'writev', sector: number, n: number) => void = () => undefined) {
+  const calls: [string, number, number][] = [];
+  const inner = disk.syncIo!;
+  const syncIo: SyncBlockIo = {
+    readv: (sector, dests) => {
+      calls.push(['readv', sector, dests.length]);
+      before('readv', sector, dests.length);
+      inner.readv(sector, dests);
+    },
+    writev: (sector, srcs) => {
+      calls.push(['writev', sector, srcs.length]);
+      before('writev', sector, srcs.length);
+      inner.writev(sector, srcs);
+    },
+  };
+  const storage: BlockStorage = Object.assign(Object.create(disk) as BlockStorage, { syncIo });
+  return { storage, calls };
+}
+
+async function connected(env: BlkEnv, storage: BlockStorage, persistent = false) {
+  await env.addVbd();
+  const back = env.newBack(storage, { persistent });
+  await back.start();
+  const raw = new RawFront(env);
+  await raw.connect();
+  await until(async () => (await state(env)) === '4', 3000, 'backend Connected');
+  return { back, raw };
+}
+
+async function finish(env: BlkEnv, raw: RawFront): Promise<void> {
+  await env.xsGuest.write(`${env.frontPath}/state`, '6');
+  await until(async () => ['6', '5'].includes(await state(env)), 3000, 'backend closes');
+  await until(() => env.hv.dom0.grants.maptrack.live().length === 0, 3000, 'backend unmaps');
+  await raw.dispose();
+}
+
+test('sync path: adjacent writes become one pwritev, then adjacent reads one preadv, data intact', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(256, { sync: true });
+    const { storage, calls } = spyStorage(disk);
+    const { raw } = await connected(env, storage);
+    const pages = [0, 1, 2, 3].map((i) => {
+      const p = raw.dataPage(false);
+      p.bytes.set(pattern(16 + i * 8, 8, 1));
+      return p;
+    });
+    raw.send(...pages.map((p, i) => rw(BLKIF_OP_WRITE, BigInt(i), 16 + i * 8, p.ref)));
+    const w = await raw.waitResponses(4);
+    assert.ok(w.every((r) => r.status === BLKIF_RSP_OKAY && r.operation === BLKIF_OP_WRITE));
+    assert.deepEqual(calls, [['writev', 16, 4]], 'one call for the four adjacent requests');
+    assert.deepEqual(disk.bytes.subarray(16 * 512, 48 * 512), pattern(16, 32, 1));
+    const into = [0, 1, 2, 3].map(() => raw.dataPage(true));
+    // Out of disk order on the ring: 2 and 3 follow each other, 0 and 1 too, but not 3 and 0.
+    raw.send(rw(BLKIF_OP_READ, 12n, 32, into[2]!.ref), rw(BLKIF_OP_READ, 13n, 40, into[3]!.ref), rw(BLKIF_OP_READ, 10n, 16, into[0]!.ref), rw(BLKIF_OP_READ, 11n, 24, into[1]!.ref));
+    const r = await raw.waitResponses(8);
+    assert.ok(r.slice(4).every((x) => x.status === BLKIF_RSP_OKAY && x.operation === BLKIF_OP_READ));
+    assert.deepEqual(calls.slice(1), [['readv', 32, 2], ['readv', 16, 2]]);
+    into.forEach((p, i) => assert.deepEqual(p.bytes, pattern(16 + i * 8, 8, 1), `page ${i}`));
+    await finish(env, raw);
+  }));
+
+test('sync path: partial segments move only their sectors', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(64, { sync: true });
+    disk.bytes.set(pattern(0, 64, 2));
+    const { raw } = await connected(env, disk, true);
+    const page = raw.dataPage(true, 0xaa);
+    raw.send(rw(BLKIF_OP_READ, 1n, 8, page.ref, 2, 4));
+    const [rsp] = await raw.waitResponses(1);
+    assert.equal(rsp!.status, BLKIF_RSP_OKAY);
+    assert.ok(page.bytes.subarray(0, 1024).every((b) => b === 0xaa), 'before first_sect untouched');
+    assert.deepEqual(page.bytes.subarray(1024, 2560), pattern(8, 3, 2));
+    assert.ok(page.bytes.subarray(2560).every((b) => b === 0xaa), 'after last_sect untouched');
+    const src = raw.dataPage(false);
+    src.bytes.set(pattern(40, 8, 3));
+    raw.send(rw(BLKIF_OP_WRITE, 2n, 20, src.ref, 5, 6));
+    await raw.waitResponses(2);
+    assert.deepEqual(disk.bytes.subarray(20 * 512, 22 * 512), pattern(40, 8, 3).subarray(5 * 512, 7 * 512));
+    assert.deepEqual(disk.bytes.subarray(22 * 512, 23 * 512), pattern(22, 1, 2), 'the next sector kept');
+    await finish(env, raw);
+  }));
+
+test('sync path: bad grants, bad ranges and unknown ops are refused one by one; the ring keeps working', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(64, { sync: true });
+    const { raw } = await connected(env, disk, true);
+    const good = raw.dataPage(true);
+    const roPage = raw.dataPage(false);
+    raw.send(
+      rw(BLKIF_OP_READ, 1n, 0, 0),
+      rw(BLKIF_OP_READ, 2n, 8, 0x7fffffff),
+      rw(BLKIF_OP_READ, 3n, 0, roPage.ref),
+      rw(BLKIF_OP_WRITE, 4n, 60, roPage.ref),
+      rw(BLKIF_OP_WRITE, 5n, 0, roPage.ref, 6, 2),
+      rw(BLKIF_OP_READ, 6n, 0, good.ref),
+    );
+    raw.ring.putRequest({ kind: 'rw', operation: 9 as 0, nr_segments: 0, handle: 0, id: 7n, sector_number: 0n, seg: [] });
+    raw.send();
+    const byId = new Map((await raw.waitResponses(7)).map((r) => [r.id, r.status]));
+    assert.deepEqual([1n, 2n, 3n, 4n, 5n, 6n, 7n].map((i) => byId.get(i)), [
+      BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY, BLKIF_RSP_EOPNOTSUPP,
+    ]);
+    assert.ok(roPage.bytes.every((b) => b === 0), 'nothing written into a read-only grant');
+    assert.ok(disk.bytes.every((b) => b === 0), 'no refused request touched the disk');
+    await finish(env, raw);
+  }));
+
+test('sync path: a slot and an indirect page rewritten during the I/O change nothing (copy-once)', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(256, { sync: true });
+    let slots: Uint8Array | undefined;
+    let indirect: Uint8Array | undefined;
+    const f = BLKIF_REQUEST.layouts.x86_64.fields;
+    const { storage, calls } = spyStorage(disk, () => {
+      const v = new DataView(slots!.buffer, slots!.byteOffset);
+      for (let s = 0; s < 4; s++) {
+        v.setBigUint64(64 + s * 112 + f.id, 999n, true);
+        v.setBigUint64(64 + s * 112 + f.sector_number, 200n, true);
+      }
+      const iv = new DataView(indirect!.buffer, indirect!.byteOffset);
+      for (let i = 0; i < 12; i++) {
+        iv.setUint32(i * 8, 3, true);
+        iv.setUint8(i * 8 + 5, 200);
+      }
+    });
+    const { raw } = await connected(env, storage);
+    slots = raw.pages[0]!.bytes;
+    const data = Array.from({ length: 12 }, (_, i) => raw.dataPage(false, i + 1));
+    const ind = raw.dataPage(false);
+    indirect = ind.bytes;
+    const v = new DataView(ind.bytes.buffer, ind.bytes.byteOffset);
+    data.forEach((p, i) => {
+      v.setUint32(i * 8, p.ref, true);
+      v.setUint8(i * 8 + 4, 0);
+      v.setUint8(i * 8 + 5, 7);
+    });
+    raw.send({ kind: 'indirect', operation: 6, indirect_op: BLKIF_OP_WRITE, nr_segments: 12, id: 9n, sector_number: 16n, handle: 0, indirect_grefs: [ind.ref, 0, 0, 0, 0, 0, 0, 0] });
+    const [rsp] = await raw.waitResponses(1);
+    assert.deepEqual(rsp, { id: 9n, operation: BLKIF_OP_WRITE, status: BLKIF_RSP_OKAY });
+    assert.deepEqual(calls, [['writev', 16, 12]]);
+    for (let i = 0; i < 12; i++) {
+      assert.ok(disk.bytes.subarray((16 + i * 8) * 512, (24 + i * 8) * 512).every((b) => b === i + 1), `page ${i} from its original grant`);
+    }
+    assert.ok(disk.bytes.subarray(200 * 512).every((b) => b === 0), 'the rewritten sector was never used');
+    await finish(env, raw);
+  }));
+
+test('sync path: when a run fails, each request gets its own status', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(256, { sync: true });
+    // The medium fails for any transfer that touches sector 24.
+    const { storage, calls } = spyStorage(disk, (_op, sector, n) => {
+      if (sector <= 24 && 24 < sector + n * 8) throw new XenpvError('EIO', 'bad sector 24');
+    });
+    const { raw, back } = await connected(env, storage);
+    const pages = [0, 1, 2].map((i) => raw.dataPage(false, i + 1));
+    raw.send(...pages.map((p, i) => rw(BLKIF_OP_WRITE, BigInt(i), 16 + i * 8, p.ref)));
+    const byId = new Map((await raw.waitResponses(3)).map((r) => [r.id, r.status]));
+    assert.deepEqual([0n, 1n, 2n].map((i) => byId.get(i)), [BLKIF_RSP_OKAY, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY]);
+    assert.deepEqual(calls, [['writev', 16, 3], ['writev', 16, 1], ['writev', 24, 1], ['writev', 32, 1]]);
+    assert.ok(disk.bytes.subarray(16 * 512, 24 * 512).every((b) => b === 1));
+    assert.ok(disk.bytes.subarray(32 * 512, 40 * 512).every((b) => b === 3));
+    assert.equal(back.counters.write.errors, 1);
+    assert.equal(back.counters.write.requests, 3);
+    await finish(env, raw);
+  }));
