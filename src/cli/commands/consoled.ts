@@ -40,6 +40,9 @@ async function foreground(opts: ConsoledOpts): Promise<void> {
     client,
     ...(opts.logDir === undefined ? {} : { logDir: opts.logDir }),
     timestamps: opts.timestamps === true,
+    // libxl's create waits for console/tty (xenconsoled's pty path). There is no pty here:
+    // the key names where the console is, for `xenpv console` (`xl console` cannot use it).
+    tty: () => `xenpv-console:${path}`,
     log: say,
   });
   let server: ConsoleAttachServer | undefined;

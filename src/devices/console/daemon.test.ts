@@ -26,7 +26,7 @@ import { eventually, guestWithConsole, type GuestConsole } from './test-support.
 
 async function withDaemon(
   fn: (hv: Hypervisor, store: TestStore, daemon: ConsoleDaemon, logs: string[]) => Promise<void>,
-  options: { logDir?: string; secondary?: boolean } = {},
+  options: { logDir?: string; secondary?: boolean; tty?: (domid: number) => string } = {},
 ): Promise<void> {
   await withHypervisor(async (hv) => {
     const store = startTestStore();
@@ -184,3 +184,30 @@ test('console 0 keys that are not ours (type=ioemu) or malformed are left alone'
     g.front.dispose();
     g.guest.dispose();
   }));
+
+test("a served console's tty key is written (libxl's create waits for it), and only once it is served", () =>
+  withDaemon(
+    async (hv, store, daemon) => {
+      const tool = store.connect(0);
+      const g = await createGuest(hv, store, 'delta');
+      await eventually(() => daemon.console(g.domid) !== undefined, 'served');
+      await daemon.idle();
+      assert.equal(await tool.readString(`/local/domain/${g.domid}/console/tty`), `xenpv:dom${g.domid}`);
+      // A console whose keys are not ours (type ioemu) is not served: no tty from us.
+      const h = guestWithConsole(hv);
+      await prepareDomainHome(tool, h.domid, 'epsilon');
+      const si = h.guest.startInfo!;
+      await writePrimaryConsole(tool, h.domid, { frame: si.consoleFrame, port: si.consolePort, type: 'ioemu' });
+      await tool.introduce(h.domid, si.storeFrame, si.storePort);
+      await eventually(() => daemon.list().length === 1, 'one console');
+      await daemon.idle();
+      await assert.rejects(tool.readString(`/local/domain/${h.domid}/console/tty`), (e) => errorCode(e) === 'ENOENT');
+      for (const x of [g, h]) {
+        await tool.release(x.domid);
+        x.front.dispose();
+        x.guest.dispose();
+      }
+      tool.close();
+    },
+    { tty: (d) => `xenpv:dom${d}` },
+  ));

@@ -39,6 +39,12 @@ export interface ConsoleDaemonOptions {
   readonly ratePeriodMs?: number;
   /** Also serve secondary consoles (`backend/console/<fe>/<n>`). */
   readonly secondary?: boolean;
+  /**
+   * What to write to a served console 0's `console/tty` (xenconsoled writes its pty's path
+   * there). libxl's domain create waits for that key (console_xswait) and fails the create
+   * when it does not come, so a daemon serving real Xen's toolstack must set it.
+   */
+  readonly tty?: (domid: number) => string;
   readonly log?: (msg: string) => void;
 }
 
@@ -89,6 +95,7 @@ class DomainConsole {
     await this.disconnect();
     this.keys = keys;
     this.back = await this.daemon.openPrimary(this.domid, keys);
+    if (this.back !== undefined) await this.daemon.publishTty(this.domid);
   }
 
   async disconnect(): Promise<void> {
@@ -177,6 +184,13 @@ export class ConsoleDaemon {
       this.logMsg(`dom${domid}: cannot connect console: ${errMsg(err)}`);
       return undefined;
     }
+  }
+
+  /** `console/tty`, once the console is served (see ConsoleDaemonOptions.tty). */
+  async publishTty(domid: DomId): Promise<void> {
+    const tty = this.options.tty?.(domid);
+    if (tty === undefined) return;
+    await this.client.write(`${primaryConsolePath(domid)}/tty`, tty).catch((err) => this.logMsg(`dom${domid}: cannot write console/tty: ${errMsg(err)}`));
   }
 
   private async backOptions(domid: number, key: string, suffix: string): Promise<ConsoleBackOptions> {
