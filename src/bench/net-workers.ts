@@ -13,6 +13,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { threadCpuNs } from '../guest/fio/cpu.js';
 import type { PingResult } from '../guest/net/ping.js';
 import type { StreamReport } from '../guest/net/udp-stream.js';
 import { Host } from '../toolstack/index.js';
@@ -71,7 +72,11 @@ export class WorkerBed {
         name: 'bench-net-send', program: 'udp-send', extra: `dst=10.0.0.${recv.domid} port=${PORT} size=${size} duration=${durationMs}`, noDisk: true,
       });
       guests.push(send);
+      await send.line(/^udp-send: streaming/, 30_000);
+      // dom0's share: this thread (netbacks, xenbr0, xenstored) over the stream.
+      const dom0Cpu0 = threadCpuNs();
       const tx = (await send.json<StreamReport>('udp', durationMs + 30_000)).value;
+      const dom0Cpu1 = threadCpuNs();
       const rx = (await recv.json<StreamReport>('udp', durationMs + 30_000)).value;
       const sendVif = this.vif(send);
       const recvVif = this.vif(recv);
@@ -95,6 +100,10 @@ export class WorkerBed {
           kicks_per_packet_rx_post: per(rx.nicNotifies ?? 0, rx.packets),
           upcalls_per_packet_sender: per(tx.nicEvents ?? 0, tx.packets),
           upcalls_per_packet_receiver: per(rx.nicEvents ?? 0, rx.packets),
+          // CPU µs per datagram on each thread (/proc/thread-self/schedstat), 0 where unknown.
+          cpu_us_per_packet_sender: per((tx.cpuMs ?? 0) * 1000, tx.packets),
+          cpu_us_per_packet_dom0: per(dom0Cpu0 === undefined || dom0Cpu1 === undefined ? 0 : (dom0Cpu1 - dom0Cpu0) / 1000, tx.packets),
+          cpu_us_per_packet_receiver: per((rx.cpuMs ?? 0) * 1000, rx.packets),
         },
       };
     } finally {

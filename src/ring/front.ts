@@ -120,11 +120,16 @@ export class FrontRing<Req, Rsp> {
    * RING_FINAL_CHECK_FOR_RESPONSES: before sleeping, ask for a notification on the very next
    * response (`rsp_event = rsp_cons + 1`), then look again so a response that raced the
    * store is not slept through. True means: do not sleep, there is work.
+   *
+   * `ahead` > 1 moderates: the notification comes only after that many more responses (a
+   * consumer that just frees buffers, like Linux netfront's tx ring once set `rsp_event`
+   * half-way to the outstanding requests). The caller keeps `ahead` ≤ outstanding requests,
+   * or it may sleep through the last of them.
    */
-  finalCheckForResponses(): boolean {
+  finalCheckForResponses(ahead = 1): boolean {
     if (this.unconsumedResponses() > 0) return true;
     if (this.brokenBy !== undefined) return false;
-    this.slots.mem.store32(SRING_RSP_EVENT, (this.rspCons + 1) >>> 0);
+    this.slots.mem.store32(SRING_RSP_EVENT, (this.rspCons + Math.max(1, ahead)) >>> 0);
     return this.unconsumedResponses() > 0;
   }
 

@@ -154,3 +154,16 @@ test('a producer index moving back behind a value already read breaks the reader
   assert.equal(p.front.unconsumedResponses(), 0);
   assert.equal(p.front.broken?.reason, 'response-prod-overflow');
 });
+
+test('finalCheckForResponses(ahead): rsp_event ahead by that many; the back notifies only when it is crossed', () => {
+  const { mem, front, back } = pair(64);
+  for (let i = 0; i < 8; i++) front.putRequest({ id: i, words: [] });
+  front.pushRequests();
+  assert.equal(front.finalCheckForResponses(4), false);
+  assert.equal(mem.load32(SRING_RSP_EVENT), 4);
+  for (let i = 0; i < 3; i++) back.putResponse({ id: back.nextRequest()!.id, status: 0 });
+  assert.equal(back.pushResponses(), false, 'three responses: below the moderated event');
+  back.putResponse({ id: back.nextRequest()!.id, status: 0 });
+  assert.equal(back.pushResponses(), true, 'the fourth crosses it');
+  assert.equal(front.finalCheckForResponses(0), true, 'responses waiting: no sleep');
+});

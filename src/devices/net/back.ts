@@ -210,7 +210,8 @@ export class NetBack {
         this.ctrl = new BackCtrl(this.opts.platform, this.frontDomid, cfg.ctrl.ref, cfg.ctrl.port, ctx, this.limits.ctrlBudget, (r) => this.fatal(r));
       }
       const lockedMac = this.opts.lockMac === true && mac !== undefined ? parseMac(mac) : undefined;
-      this.port = this.opts.bridge.addPort(this.name, { deliver: (f, i) => this.deliver(f, i) }, {
+      // deliver() copies the frame into the guest's posted buffers and keeps nothing (cut-through).
+      this.port = this.opts.bridge.addPort(this.name, { deliver: (f, i) => this.deliver(f, i), copiesFrame: true }, {
         mtu, gso: { tcpv4: cfg.gsoV4, tcpv6: cfg.gsoV6 }, csumOffload: !cfg.noCsumOffload, ...(lockedMac ? { lockedMac } : {}),
       });
     } catch (err) {
@@ -247,10 +248,10 @@ export class NetBack {
       rx: { sg: this.front?.sg ?? false, gsoV4: this.front?.gsoV4 ?? false, gsoV6: this.front?.gsoV6 ?? false },
       get disabled() { return self.fatalReason !== undefined; },
       counters: this.counters,
-      input: (frame, info) => {
+      input: (frame, info, owned) => {
         const port = this.port;
         if (port === undefined) return undefined;
-        port.input(frame, info, true);
+        port.input(frame, info, owned);
         return port.backPressure;
       },
       mcast: (op, addr) => this.mcast(op, addr),

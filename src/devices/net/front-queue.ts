@@ -264,7 +264,10 @@ export class FrontQueue implements Disposable {
       const backlogged = this.backlog.length > 0;
       this.flushBacklog();
       if (backlogged && this.backlog.length === 0) this.ctx.txRoom();
-      if (more || this.tx.finalCheckForResponses() || this.rx.finalCheckForResponses()) this.later();
+      // tx responses only give buffers back: ask to be woken when half of what is out has
+      // been answered (Linux netfront's tx rsp_event), not for each batch the backend pushes.
+      const txAhead = this.tx.outstanding() >>> 1;
+      if (more || this.tx.finalCheckForResponses(txAhead) || this.rx.finalCheckForResponses()) this.later();
     } finally {
       this.serving = false;
     }

@@ -118,8 +118,12 @@ export const BACK_LIMITS = {
 /** Defaults of xenpv's netfront. */
 export const FRONT_DEFAULTS = {
   maxQueues: 4,
-  /** Granted pages per queue for transmit data (one slot each). */
-  txBuffers: 64,
+  /**
+   * Granted pages per queue for transmit data (one slot each): the whole 256-slot ring, as
+   * Linux netfront can have NET_TX_RING_SIZE requests out. With 64, a sender had at most 64
+   * frames in flight and stalled on every backend wake-up (bench net: 123k pps, threads idle).
+   */
+  txBuffers: 256,
   /** Receive buffers posted per queue: the whole 256-slot ring, as Linux netfront posts NET_RX_RING_SIZE (a receiver woken late still has room for a burst). */
   rxBuffers: 256,
   /** Frames held while the tx ring or buffers are full; beyond this they are dropped. */

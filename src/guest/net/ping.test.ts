@@ -84,3 +84,25 @@ test('ping an address nobody has: Destination Host Unreachable, 100% loss', () =
   assert.equal(ping.result().rtt, undefined);
   assert.equal(a.stack.onHostUnreachable, undefined, 'the hook is restored');
 });
+
+test('adaptive ping (-A): the next request leaves when the reply arrives; a lost one waits out the interval', () => {
+  const { a, b, clock } = twoStacks();
+  delayEchoRequests(b.stack, clock, (seq) => [0.5, 1, -1, 0.25][seq - 1]!);
+  // When each request reaches b, before its delay: when a sent it.
+  const sentAt: number[] = [];
+  const delayed = b.stack.receive.bind(b.stack);
+  b.stack.receive = (f: Uint8Array, info?: RxInfo) => {
+    if (f.length > 41 && f[23] === 1 && f[34] === 8) sentAt.push(clock.nowMs);
+    delayed(f, info);
+  };
+  const ping = new Ping(a.stack, { dst: '10.0.0.2', count: 4, intervalMs: 1000, timeoutMs: 100, id: 9, adaptive: true });
+  run(ping, a.stack, clock);
+  // (the first leaves once ARP resolved): then on each reply, and a full interval after the lost one
+  assert.deepEqual(sentAt.map((t) => t - sentAt[0]!), [0, 0.5, 1.5, 1001.5]);
+  assert.deepEqual(ping.lines.slice(1, 4), [
+    '64 bytes from 10.0.0.2: icmp_seq=1 ttl=64 time=0.500 ms',
+    '64 bytes from 10.0.0.2: icmp_seq=2 ttl=64 time=1.00 ms',
+    '64 bytes from 10.0.0.2: icmp_seq=4 ttl=64 time=0.250 ms',
+  ]);
+  assert.deepEqual([ping.result().transmitted, ping.result().received], [4, 3]);
+});

@@ -26,6 +26,12 @@ export interface PingOptions {
   /** -W, how long to wait for replies after the last request (default 10 s). */
   readonly timeoutMs?: number;
   readonly id?: number;
+  /**
+   * -A, adaptive: one request in flight, the next sent as soon as the reply to the last one
+   * arrives (from the reply handler, no timer in between); `intervalMs` then only bounds the
+   * wait for a reply that was lost.
+   */
+  readonly adaptive?: boolean;
 }
 
 export interface PingResult {
@@ -60,6 +66,7 @@ export class Ping implements Disposable {
   private readonly dst: Ipv4;
   private readonly count: number;
   private readonly intervalMs: number;
+  private readonly adaptive: boolean;
   private readonly timeoutMs: number;
   private readonly id: number;
   private readonly data: Uint8Array;
@@ -80,6 +87,7 @@ export class Ping implements Disposable {
     this.dst = toIpv4(opts.dst);
     this.count = opts.count;
     this.intervalMs = opts.intervalMs ?? 1000;
+    this.adaptive = opts.adaptive ?? false;
     this.timeoutMs = opts.timeoutMs ?? 10_000;
     const size = opts.size ?? 56;
     if (!Number.isInteger(this.count) || this.count < 1) throw new XenpvError('EINVAL', `bad count ${opts.count}`, {});
@@ -120,7 +128,7 @@ export class Ping implements Disposable {
     const seq = this.transmitted + 1;
     this.transmitted = seq;
     this.sentAt.set(seq, now);
-    this.nextSendAt = (this.nextSendAt === 0 ? now : this.nextSendAt) + this.intervalMs;
+    this.nextSendAt = (this.nextSendAt === 0 || this.adaptive ? now : this.nextSendAt) + this.intervalMs;
     const r = this.stack.sendEchoRequest(this.dst, this.id, seq & 0xffff, this.data);
     if (r === 'no-route') {
       this.errors++;
@@ -143,6 +151,8 @@ export class Ping implements Disposable {
       `${r.bytes} bytes from ${formatIpv4(r.src)}: icmp_seq=${r.seq} ttl=${r.ttl} time=${formatRtt(rtt)} ms` +
         (dup ? ' (DUP!)' : '') + (intact ? '' : ' (wrong data)'),
     );
+    // Adaptive: the answer to the newest request sends the next one right now.
+    if (this.adaptive && !dup && r.seq === (this.transmitted & 0xffff) && this.transmitted < this.count) this.sendOne(this.stack.clock());
   }
 
   private onUnreachable(n: number): void {

@@ -43,6 +43,8 @@ export interface StreamReport {
   readonly nicNotifies?: number;
   /** Frames the NIC dropped on transmit (backlog full, link down), added by the guest program. */
   readonly nicTxDropped?: number;
+  /** CPU time of the guest's vCPU thread over the program's stream (added by the guest program). */
+  readonly cpuMs?: number;
 }
 
 function rates(bytes: number, packets: number, durationMs: number): { mbps: number; pps: number } {

@@ -1,6 +1,7 @@
 /**
  * `builtin:ping`, extra = `dst=<ip> [count=3] [interval=1000] [size=56] [timeout=10000]
- * [ip=<addr>/<prefix>] [vif=0]`: iputils-style lines on the console, then one JSON line
+ * [ip=<addr>/<prefix>] [vif=0] [adaptive=1]` (adaptive: iputils' -A, the next request as soon as a
+ * reply arrives, one in flight): iputils-style lines on the console, then one JSON line
  * with the result (`{"ping": {...}}`).
  */
 import { Ping, type PingResult } from '../net/ping.js';
@@ -17,6 +18,7 @@ export async function runPing(env: NetProgramEnv): Promise<PingResult> {
       intervalMs: numberOption(o, 'interval', 1000, 0),
       size: numberOption(o, 'size', 56, 0, 65507),
       timeoutMs: numberOption(o, 'timeout', 10_000, 1),
+      adaptive: o.get('adaptive') === '1',
     });
     let printed = 0;
     await eth.until(() => {

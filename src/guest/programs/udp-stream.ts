@@ -4,6 +4,7 @@
  * `builtin:udp-recv`, extra = `[port=5001] [timeout=30000]`: the UDP stream tool over eth0.
  * Each ends with one JSON line `{"udp": <StreamReport>}` (throughput, packet rate, loss).
  */
+import { threadCpuNs } from '../fio/cpu.js';
 import { formatIpv4, toIpv4 } from '../net/addr.js';
 import { UdpStreamReceiver, UdpStreamSender, type StreamReport } from '../net/udp-stream.js';
 import type { GuestContext } from '../program.js';
@@ -30,6 +31,8 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
     const events0 = eth.front.counters.events;
     const notifies0 = eth.front.counters.notifies;
     const dropped0 = eth.front.counters.txDropped;
+    env.log('udp-send: streaming');
+    const cpu0 = threadCpuNs();
     while (!sender.done && (await env.running())) {
       // Back-pressure: while frames wait for ring slots, wait for the backend to take some
       // (a full socket send buffer) instead of growing the backlog until netfront drops.
@@ -44,6 +47,7 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
     }
     const report: StreamReport = {
       ...sender.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0, nicTxDropped: eth.front.counters.txDropped - dropped0,
+      ...cpuSince(cpu0),
     };
     env.log(JSON.stringify({ udp: report }));
     return report;
@@ -60,13 +64,20 @@ export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
     const events0 = eth.front.counters.events;
     const notifies0 = eth.front.counters.notifies;
     env.log(`udp-recv: listening on ${formatIpv4(eth.stack.address)}`);
+    const cpu0 = threadCpuNs();
     await eth.until(() => rx.done, numberOption(o, 'timeout', 30_000, 1));
-    const report: StreamReport = { ...rx.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0 };
+    const report: StreamReport = { ...rx.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0, ...cpuSince(cpu0) };
     env.log(JSON.stringify({ udp: report }));
     return report;
   } finally {
     await eth.close();
   }
+}
+
+/** This vCPU thread's CPU time since `cpu0` (nothing where the OS does not tell). */
+function cpuSince(cpu0: number | undefined): { cpuMs?: number } {
+  const now = threadCpuNs();
+  return cpu0 === undefined || now === undefined ? {} : { cpuMs: (now - cpu0) / 1e6 };
 }
 
 export async function udpSend(ctx: GuestContext): Promise<void> {

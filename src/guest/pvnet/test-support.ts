@@ -67,7 +67,8 @@ const RECORD_LIMIT = 10_000;
 type Base = Omit<NetEnv, 'addGuest' | 'addBackendOnly'> & { readonly cleanups: (() => Promise<void>)[] };
 
 async function addDomainAndBack(env: Base, spec: GuestSpec, n: number): Promise<BackendOnly & { mac: string; mtu: number }> {
-  const domid = env.hv.createDomain({ memoryPages: 1536, startInfo: false });
+  // 10 MiB: room for 4 queues of 2 ring pages + 256 tx + 256 rx buffer pages each (netfront).
+  const domid = env.hv.createDomain({ memoryPages: 2560, startInfo: false });
   const platform = SimPlatform.attach(env.hv.platformHandle(domid));
   platform.events.startAsync();
   const client = env.store.connect(domid);

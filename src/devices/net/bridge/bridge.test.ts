@@ -211,6 +211,49 @@ test('input copies the frame: the caller may reuse its buffer', () => {
   assert.equal(sb.frames[0]!.frame[20], 0x11);
 });
 
+/** A sink that copies what it keeps (as netback does), recording the frames it was handed. */
+class CopyingSink {
+  readonly copiesFrame = true;
+  readonly handed: Uint8Array[] = [];
+  readonly kept: Uint8Array[] = [];
+  accept = true;
+  deliver(frame: Uint8Array): boolean {
+    this.handed.push(frame);
+    if (!this.accept) return false;
+    this.kept.push(frame.slice());
+    return true;
+  }
+}
+
+test('cut-through: a copying sink gets a borrowed frame as is; what must wait, or floods, is copied', () => {
+  const br = new Bridge('xenbr0', { clock: new FakeClock(1000).now });
+  const pa = br.addPort(vifName(1, 0), new RecordingSink());
+  const sb = new CopyingSink();
+  const pb = br.addPort(vifName(2, 0), sb);
+  const sc = new RecordingSink();
+  br.addPort(vifName(3, 0), sc);
+  pb.input(ethFrame(A, B)); // learn B (flooded: A is not known yet)
+  const flooded = sc.frames.length;
+  const f = ethFrame(B, A, 0x0800, 10, 0x11);
+  pa.input(f, undefined, false);
+  assert.equal(sb.handed[0], f, 'no copy on the way to a sink that copies');
+  assert.equal(sc.frames.length, flooded, 'known unicast: not flooded');
+  sb.accept = false;
+  const g = ethFrame(B, A, 0x0800, 10, 0x22);
+  pa.input(g, undefined, false);
+  g.fill(0); // the sender reuses its buffer
+  sb.accept = true;
+  pb.wake();
+  assert.equal(sb.kept.length, 2);
+  assert.notEqual(sb.handed.at(-1), g, 'a refused frame waits as a copy');
+  assert.equal(sb.kept[1]![20], 0x22);
+  const h = ethFrame(C, A, 0x0800, 10, 0x33); // C unknown: flooded
+  pa.input(h, undefined, false);
+  h.fill(0);
+  assert.equal(sc.frames.at(-1)!.frame[20], 0x33);
+  assert.equal(sb.kept.at(-1)![20], 0x33);
+});
+
 test('a port that cannot take blank checksums gets them filled; others get them blank', () => {
   const br = new Bridge('xenbr0', { clock: () => 0 });
   const blank = new RecordingSink();

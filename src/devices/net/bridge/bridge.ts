@@ -162,8 +162,10 @@ export class Bridge {
   private ingress(port: BridgePort, input: Uint8Array, info: FrameInfo, owned: boolean): boolean {
     port.backPressure = undefined;
     if (!this.validIngress(port, input, info)) return false;
-    // Copy once: the owner may reuse its buffer; every egress port shares this copy.
-    const frame = owned ? input : input.slice();
+    // Copy once, and only where needed: the owner of a frame it does not give away (`owned`
+    // false) reuses its buffer, so flooding shares one copy, and a known-unicast frame is
+    // copied only if it has to wait in its port's queue (BridgePort.enqueue).
+    const frame = input;
     port.counters.rxPackets++;
     port.counters.rxBytes += frame.length;
     this.fdb.learn(macKey(frame, 6), port);
@@ -176,24 +178,25 @@ export class Bridge {
       this.counters.filtered++;
     } else if (dst !== undefined) {
       this.counters.forwarded++;
-      this.egress(dst, frame, info);
+      this.egress(dst, frame, info, owned);
       // Known unicast: one receiver, so its sender may be held off (flooding never is).
       if (dst.congested) port.backPressure = dst;
     } else {
       this.counters.flooded++;
-      for (const p of this.portList) if (p !== port) this.egress(p, frame, info);
+      const shared = owned ? frame : frame.slice();
+      for (const p of this.portList) if (p !== port) this.egress(p, shared, info);
     }
     return true;
   }
 
   /** Hand a frame to a port, completing a blank checksum first if the port cannot take it. */
-  private egress(port: BridgePort, frame: Uint8Array, info: FrameInfo): void {
+  private egress(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned = true): void {
     if (info.gso !== undefined && !port.takesGso(info.gso.type)) {
       this.egressSegments(port, frame, info);
       return;
     }
     if (!info.csumBlank || port.csumOffload) {
-      port.enqueue(frame, info);
+      port.enqueue(frame, info, owned);
       return;
     }
     // Linux's skb_checksum_help for a device without checksum offload; the copy keeps

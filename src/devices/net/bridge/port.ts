@@ -33,6 +33,12 @@ export interface PortSink {
    * Return false when there is no room now: the bridge keeps the frame and waits for `wake()`.
    */
   deliver(frame: Uint8Array, info: FrameInfo): boolean;
+  /**
+   * deliver() copies whatever it keeps before it returns (netback: into the guest's posted
+   * buffers), so the bridge may hand it a frame its sender reuses afterwards, without a copy
+   * of its own, when nothing is queued before it.
+   */
+  readonly copiesFrame?: boolean;
 }
 
 export interface PortOptions {
@@ -210,8 +216,11 @@ export class BridgePort {
     return this.mtu + 14 + VLAN_HLEN;
   }
 
-  /** Bridge-internal: queue a frame for this port and try to deliver. */
-  enqueue(frame: Uint8Array, info: FrameInfo): void {
+  /**
+   * Bridge-internal: queue a frame for this port and try to deliver. `owned` false: the
+   * sender reuses `frame` once this returns; what has to wait in the queue is copied first.
+   */
+  enqueue(frame: Uint8Array, info: FrameInfo, owned = true): void {
     if (!this.attached) return;
     if (frame.length > this.maxPlainFrame && !(info.gso !== undefined && this.gsoTypes[info.gso.type])) {
       this.counters.txDropped++;
@@ -223,9 +232,36 @@ export class BridgePort {
       this.counters.txQueueFull++;
       return;
     }
+    if (!owned) {
+      if (this.cutThrough(frame, info)) return;
+      frame = frame.slice();
+    }
     this.queue.push({ frame, info });
     this.queuedBytes += frame.length;
     if (!this.stalled) this.flush();
+  }
+
+  /**
+   * A borrowed frame straight to a sink that copies (`copiesFrame`) when nothing waits before
+   * it: true when delivered (or lost to a throwing sink, counted). False: the caller queues a
+   * copy. Nested enqueues from inside the sink only queue (as in flush), delivered after it.
+   */
+  private cutThrough(frame: Uint8Array, info: FrameInfo): boolean {
+    if (this.sink.copiesFrame !== true || this.stalled || this.flushing || this.queue.length > 0) return false;
+    this.flushing = true;
+    let taken: boolean;
+    try {
+      taken = this.deliverOne(frame, info);
+    } finally {
+      this.flushing = false;
+    }
+    if (!this.attached) return true; // the sink removed its own port: nothing to queue into
+    if (!taken) {
+      this.stalled = true;
+      return false;
+    }
+    if (this.queue.length > 0) this.flush();
+    return true;
   }
 
   private flush(): void {
@@ -235,7 +271,7 @@ export class BridgePort {
     this.flushing = true;
     try {
       for (let item = this.queue.peek(); item !== undefined && !this.stalled; item = this.queue.peek()) {
-        if (!this.deliverOne(item)) {
+        if (!this.deliverOne(item.frame, item.info)) {
           this.stalled = true;
           break;
         }
@@ -250,17 +286,17 @@ export class BridgePort {
   }
 
   /** False only when the sink said "no room"; a throwing sink loses the frame, counted. */
-  private deliverOne(item: Queued): boolean {
+  private deliverOne(frame: Uint8Array, info: FrameInfo): boolean {
     let accepted: boolean;
     try {
-      accepted = this.sink.deliver(item.frame, item.info);
+      accepted = this.sink.deliver(frame, info);
     } catch {
       this.counters.txErrors++;
       return true;
     }
     if (accepted) {
       this.counters.txPackets++;
-      this.counters.txBytes += item.frame.length;
+      this.counters.txBytes += frame.length;
     }
     return accepted;
   }
