@@ -127,6 +127,19 @@ disk = [ 'format=raw,vdev=xvda,access=rw,target=/var/lib/xen/images/kernel-blk.i
 on_poweroff = "destroy"
 on_crash = "preserve"
 EOF
+# Check 3: no disk; console 0 served by xenpv consoled. loglevel=7: the kernel's whole boot
+# log goes through the console (tens of KB through a 2 KB ring, so it wraps many times).
+cat > rootfs/etc/xen/domu-con.cfg <<EOF
+name = "domu-con"
+type = "pv"
+kernel = "/boot/vmlinux-$KVER"
+ramdisk = "/opt/xenpv/realxen/domu-initrd.img"
+extra = "console=hvc0 loglevel=7 realxen.domu=console"
+memory = 256
+vcpus = 1
+on_poweroff = "destroy"
+on_crash = "preserve"
+EOF
 lap project
 
 # ---- 5. domU initramfs: busybox, xen-blkfront, ext4, e2fsprogs' mke2fs; and a second one
@@ -148,6 +161,9 @@ cp -a "$X/dist" "$X/node_modules" "$X/package.json" initrd-domu/opt/xenpv/
 cp "$X/realxen/xenpv-blkfront.mjs" initrd-domu/opt/xenpv/realxen/
 (cd initrd-domu && find . | cpio -o -H newc --quiet) > "$X/realxen/domu-node-initrd.img"
 lap domu-initramfs
+# The CLI (`xenpv consoled`, `xenpv console` in check 3) loads every command, and `xenpv
+# demo`'s chart imports @resvg (native, 4 MB): dom0 gets it, the domU's blkfront needs none.
+cp -a "$ROOT/node_modules/@resvg" "$X/node_modules/"
 
 # ---- 6. the dom0 disk image (no loop mount needed) -----------------------------------------
 rm -f dom0.img

@@ -24,7 +24,7 @@ const timings = [];
 
 /** The boots: which checks run in each, under which xenstored. */
 const BOOTS = [
-  { name: 'c-xenstored', xenstored: 'c', checks: ['blkback', 'blkfront'] },
+  { name: 'c-xenstored', xenstored: 'c', checks: ['blkback', 'blkfront', 'console'] },
 ];
 
 function skipAll(reason) {

@@ -144,12 +144,16 @@ check_blkfront() {
   fi
 }
 
+# Check 3 (xenpv's console daemon and `xenpv console`) lives in its own file.
+. "$(dirname "$0")/checks-console.sh"
+
 echo "REALXEN-CHECKS-START $1 uptime=$T0"
 IFS=+ read -ra names <<<"$1"
 for c in "${names[@]}"; do
   case "$c" in
     blkback) check_blkback ;;
     blkfront) check_blkfront ;;
+    console) check_console ;;
     *) echo "REALXEN-RESULT $c FAIL 0 unknown check" ;;
   esac
 done

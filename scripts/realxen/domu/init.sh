@@ -17,6 +17,19 @@ if grep -q 'realxen.domu=blkfront' /proc/cmdline; then
   /opt/xenpv/node /opt/xenpv/realxen/xenpv-blkfront.mjs domu 2>&1
   finish "DONE blkfront"
 fi
+if grep -q 'realxen.domu=console' /proc/cmdline; then
+  # Check 3: hvc0 is carried by xenpv's console daemon in dom0. The kernel's boot messages
+  # (loglevel=7) went first; then this output, then a line typed into `xenpv console` in dom0,
+  # read from hvc0 and answered with its sha256, so dom0 knows it came through the in ring.
+  echo "DOMU-CONSOLE-INIT uptime=$(cut -d' ' -f1 /proc/uptime) stdin=$(readlink /proc/self/fd/0)"
+  echo "DOMU-CONSOLE-ASK type a line"
+  if read -r -t 180 line; then
+    echo "DOMU-CONSOLE-ANSWER $(printf %s "$line" | sha256sum | cut -d' ' -f1) (${#line} bytes)"
+  else
+    echo "DOMU-CONSOLE-NOINPUT"
+  fi
+  finish "DONE console"
+fi
 for m in $(cat /mods/load.list); do insmod /mods/$m 2>/dev/null; done
 i=0; while [ ! -b /dev/xvda ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
 [ -b /dev/xvda ] || finish "FAIL no /dev/xvda after 30 s (blkfront: $(dmesg | grep -i blkfront | tail -2))"
