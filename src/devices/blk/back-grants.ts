@@ -61,53 +61,48 @@ export class SegmentMapper {
    * platform's XenpvError (code GNTST_*) when any ref cannot be mapped; nothing stays mapped then.
    */
   acquire(refs: readonly number[], writable: boolean): MappedPages {
+    return this.acquireBy(refs.length, (i) => refs[i]!, writable);
+  }
+
+  /** `acquire` for the refs of a request's segments (no array of refs built on the hot path). */
+  acquireSegments(segments: readonly { readonly gref: number }[], writable: boolean): MappedPages {
+    return this.acquireBy(segments.length, (i) => segments[i]!.gref, writable);
+  }
+
+  private acquireBy(n: number, refAt: (i: number) => number, writable: boolean): MappedPages {
     if (!this.persistent) {
-      const m = this.grants.map(this.domid, refs as readonly GrantRef[], writable);
+      const refs = Array.from({ length: n }, (_, i) => refAt(i)) as GrantRef[];
+      const m = this.grants.map(this.domid, refs, writable);
       this.stats.transientMaps++;
       return { pages: m.pages, release: () => m.dispose() };
     }
-    return this.acquirePersistent(refs, writable);
-  }
-
-  private acquirePersistent(refs: readonly number[], writable: boolean): MappedPages {
-    const n = refs.length;
-    const pages: Uint8Array[] = new Array<Uint8Array>(n);
-    const held: CacheEntry[] = [];
-    let transient: number[] | undefined;
-    const release = (): void => {
-      for (let i = 0; i < held.length; i++) this.unbusy(held[i]!);
-    };
+    const hold = new PersistentHold(this, n);
     try {
+      let transient: number[] | undefined;
       for (let i = 0; i < n; i++) {
-        const e = this.lookup(refs[i]!);
-        if (e === undefined) {
-          (transient ??= []).push(i);
-          continue;
-        }
-        if (e.busy++ === 0) this.unlinkIdle(e);
-        held.push(e);
-        pages[i] = e.page;
+        const e = this.lookup(refAt(i));
+        if (e === undefined) (transient ??= []).push(i);
+        else hold.keep(i, e);
       }
-      if (transient === undefined) return { pages, release };
-      const t = transient;
-      const m = this.grants.map(this.domid, t.map((i) => refs[i]!) as GrantRef[], writable);
-      this.stats.transientMaps++;
-      t.forEach((i, k) => (pages[i] = m.pages[k]!));
-      return {
-        pages,
-        release: () => {
-          release();
-          m.dispose();
-        },
-      };
+      if (transient !== undefined) {
+        hold.transient = this.grants.map(this.domid, transient.map((i) => refAt(i)) as GrantRef[], writable);
+        this.stats.transientMaps++;
+        transient.forEach((i, k) => (hold.pages[i] = hold.transient!.pages[k]!));
+      }
+      return hold;
     } catch (err) {
-      release();
+      hold.release();
       throw err;
     }
   }
 
+  /** A request takes a cached entry: it leaves the idle list while anyone holds it. */
+  take(e: CacheEntry): void {
+    if (e.busy++ === 0) this.unlinkIdle(e);
+  }
+
   /** A request let go of an entry: once no request holds it, it is the most recently used idle one. */
-  private unbusy(e: CacheEntry): void {
+  unbusy(e: CacheEntry): void {
     if (--e.busy !== 0 || this.cache.get(e.ref) !== e) return;
     e.prev = this.idleTail;
     e.next = undefined;
@@ -163,5 +158,32 @@ export class SegmentMapper {
     for (const e of this.cache.values()) e.mapping.dispose();
     this.cache.clear();
     this.idleHead = this.idleTail = undefined;
+  }
+}
+
+/** One request's pages in persistent mode: cached entries it holds busy, plus any per-request mapping. */
+class PersistentHold implements MappedPages {
+  readonly pages: Uint8Array[];
+  private readonly held: CacheEntry[] = [];
+  transient: GrantMapping | undefined;
+
+  constructor(
+    private readonly mapper: SegmentMapper,
+    n: number,
+  ) {
+    this.pages = new Array<Uint8Array>(n);
+  }
+
+  keep(i: number, e: CacheEntry): void {
+    this.mapper.take(e);
+    this.held.push(e);
+    this.pages[i] = e.page;
+  }
+
+  release(): void {
+    for (let i = 0; i < this.held.length; i++) this.mapper.unbusy(this.held[i]!);
+    this.held.length = 0;
+    this.transient?.dispose();
+    this.transient = undefined;
   }
 }

@@ -42,7 +42,7 @@ import { blkifRingCodec } from './ring-codec.js';
 import type { BlockStorage } from './storage/types.js';
 
 /** Synchronous answers published together (see respondSync). */
-const PUSH_EVERY = Number(process.env['XENPV_BLK_PUSH_EVERY'] ?? 8);
+const PUSH_EVERY = 8;
 
 export interface QueueSetup {
   readonly index: number;
@@ -198,7 +198,7 @@ export class BackQueue {
     let mapped;
     try {
       // A READ writes into the frontend's pages; a WRITE only reads them.
-      mapped = this.mapper.acquire(data.segments.map((s) => s.gref), !data.write);
+      mapped = this.mapper.acquireSegments(data.segments, !data.write);
     } catch (err) {
       this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
       countOp(this.host.counters, data.write ? 'write' : 'read', 0, 0, true);
@@ -295,7 +295,7 @@ export class BackQueue {
     let mapped;
     try {
       // A READ writes into the frontend's pages; a WRITE only reads them.
-      mapped = this.mapper.acquire(data.segments.map((s) => s.gref), !data.write);
+      mapped = this.mapper.acquireSegments(data.segments, !data.write);
     } catch (err) {
       this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
       return BLKIF_RSP_ERROR;

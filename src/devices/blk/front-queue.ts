@@ -44,6 +44,8 @@ export interface Chunk {
   readonly secure?: boolean;
   /** Issue order, for replay after reconnect. */
   readonly seq: number;
+  /** The device's operation this chunk belongs to (BlkFront's bookkeeping; the queue never looks). */
+  op?: unknown;
 }
 
 export interface QueueFeatures {
@@ -82,6 +84,8 @@ export class FrontQueue {
   private closed = false;
   private scheduled = false;
   private publishPending = false;
+  /** Ids are shadow slots: below this. */
+  private readonly idLimit: bigint;
 
   constructor(
     private readonly platform: Platform,
@@ -102,6 +106,7 @@ export class FrontQueue {
       throw err;
     }
     this.shadow = new Array<Shadow | undefined>(this.ring.size).fill(undefined);
+    this.idLimit = BigInt(this.ring.size);
     this.freeIds = Array.from({ length: this.ring.size }, (_, i) => this.ring.size - 1 - i);
     const poolMax = this.ring.size * Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, features.indirectSegments + indirectPages(features.indirectSegments));
     this.pool = features.persistent ? new PersistentPool(platform, backend, poolMax, !features.trusted) : undefined;
@@ -271,7 +276,7 @@ export class FrontQueue {
   }
 
   private accept(rsp: BlkifResponse): boolean {
-    const slot = rsp.id < BigInt(this.shadow.length) ? Number(rsp.id) : -1;
+    const slot = rsp.id < this.idLimit ? Number(rsp.id) : -1;
     const s = slot >= 0 ? this.shadow[slot] : undefined;
     if (s === undefined) {
       this.owner.hostile(`queue ${this.index}: response for unknown or finished id ${rsp.id}`);

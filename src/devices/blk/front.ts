@@ -111,12 +111,11 @@ interface Op {
   remaining: number;
   status: number;
   readonly bytes: number;
-  readonly start: bigint;
+  /** performance.now() at submission (ms; no BigInt per operation on the hot path). */
+  readonly start: number;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
 }
-
-const INFLIGHT_CHUNK = new WeakMap<Chunk, Op>();
 
 export class BlkFront {
   readonly counters: BlkCounters = newBlkCounters();
@@ -314,8 +313,8 @@ export class BlkFront {
 
   private submitOp(kind: OpKind, bytes: number, chunks: Chunk[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      const op: Op = { kind, remaining: chunks.length, status: BLKIF_RSP_OKAY, bytes, start: process.hrtime.bigint(), resolve, reject };
-      for (const c of chunks) INFLIGHT_CHUNK.set(c, op);
+      const op: Op = { kind, remaining: chunks.length, status: BLKIF_RSP_OKAY, bytes, start: performance.now(), resolve, reject };
+      for (const c of chunks) c.op = op;
       this.queued.push(...chunks);
       this.pump();
     });
@@ -345,8 +344,8 @@ export class BlkFront {
   }
 
   private completed(chunk: Chunk, status: number): void {
-    const op = INFLIGHT_CHUNK.get(chunk);
-    INFLIGHT_CHUNK.delete(chunk);
+    const op = chunk.op as Op | undefined;
+    chunk.op = undefined;
     if (op !== undefined) {
       if (status !== BLKIF_RSP_OKAY && op.status === BLKIF_RSP_OKAY) op.status = status;
       if (status === BLKIF_RSP_EOPNOTSUPP) this.withdrawLocally(chunk.kind);
@@ -357,7 +356,7 @@ export class BlkFront {
 
   private finishOp(op: Op): void {
     const ok = op.status === BLKIF_RSP_OKAY;
-    countOp(this.counters, op.kind, ok ? op.bytes : 0, Number(process.hrtime.bigint() - op.start), !ok);
+    countOp(this.counters, op.kind, ok ? op.bytes : 0, Math.round((performance.now() - op.start) * 1e6), !ok);
     if (ok) op.resolve();
     else if (op.status === LOCAL_ENOMEM) op.reject(new XenpvError('ENOMEM', `${op.kind}: no guest memory or grant refs for the request`));
     else if (op.status === BLKIF_RSP_EOPNOTSUPP) op.reject(new XenpvError('EOPNOTSUPP', `${op.kind}: the backend answered EOPNOTSUPP`));
@@ -500,8 +499,8 @@ export class BlkFront {
     this.queued = [];
     const ops = new Set<Op>();
     for (const c of chunks) {
-      const op = INFLIGHT_CHUNK.get(c);
-      INFLIGHT_CHUNK.delete(c);
+      const op = c.op as Op | undefined;
+      c.op = undefined;
       if (op !== undefined) ops.add(op);
     }
     for (const op of ops) op.reject(err);
