@@ -111,7 +111,7 @@ interface Op {
   remaining: number;
   status: number;
   readonly bytes: number;
-  /** performance.now() at submission (ms; no BigInt per operation on the hot path). */
+  /** When it was submitted (ms, `tickTime`). */
   readonly start: number;
   readonly resolve: () => void;
   readonly reject: (err: Error) => void;
@@ -119,6 +119,8 @@ interface Op {
 
 export class BlkFront {
   readonly counters: BlkCounters = newBlkCounters();
+  /** `tickTime`'s reading for the current burst; -1 = none yet. */
+  private tickNow = -1;
   private readonly reclaimer: GrantReclaimer;
   private device: FrontendDevice | undefined;
   private ctx: FrontendContext | undefined;
@@ -311,9 +313,23 @@ export class BlkFront {
     return undefined;
   }
 
+  /**
+   * The clock for the device counters, read once per burst of work: the operations submitted
+   * (or completed) in one run of microtasks share a reading. At qd32 two clock reads per
+   * operation were ~10% of the guest's CPU per 4 KiB I/O; the counters' time stays exact to
+   * within one burst.
+   */
+  private tickTime(): number {
+    if (this.tickNow < 0) {
+      this.tickNow = performance.now();
+      queueMicrotask(() => (this.tickNow = -1));
+    }
+    return this.tickNow;
+  }
+
   private submitOp(kind: OpKind, bytes: number, chunks: Chunk[]): Promise<void> {
     return new Promise((resolve, reject) => {
-      const op: Op = { kind, remaining: chunks.length, status: BLKIF_RSP_OKAY, bytes, start: performance.now(), resolve, reject };
+      const op: Op = { kind, remaining: chunks.length, status: BLKIF_RSP_OKAY, bytes, start: this.tickTime(), resolve, reject };
       for (const c of chunks) c.op = op;
       this.queued.push(...chunks);
       this.pump();
@@ -356,7 +372,7 @@ export class BlkFront {
 
   private finishOp(op: Op): void {
     const ok = op.status === BLKIF_RSP_OKAY;
-    countOp(this.counters, op.kind, ok ? op.bytes : 0, Math.round((performance.now() - op.start) * 1e6), !ok);
+    countOp(this.counters, op.kind, ok ? op.bytes : 0, Math.round((this.tickTime() - op.start) * 1e6), !ok);
     if (ok) op.resolve();
     else if (op.status === LOCAL_ENOMEM) op.reject(new XenpvError('ENOMEM', `${op.kind}: no guest memory or grant refs for the request`));
     else if (op.status === BLKIF_RSP_EOPNOTSUPP) op.reject(new XenpvError('EOPNOTSUPP', `${op.kind}: the backend answered EOPNOTSUPP`));
