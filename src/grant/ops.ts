@@ -27,7 +27,7 @@ import {
   type Frame,
   type GrantRef,
 } from '../base/index.js';
-import { DomainState, DW, MACHINE_PAGE_SIZE, withLock, type DomainTable } from '../memory/index.js';
+import { DomainState, DW, MACHINE_PAGE_SIZE, lockWord, unlockWord, withLock, type DomainTable } from '../memory/index.js';
 import { Maptrack } from './maptrack.js';
 import { GranterView, pinGrant, unpinGrant } from './pin.js';
 import type { CopyPtr, GrantCopyOp, GrantMapping } from './types.js';
@@ -200,44 +200,74 @@ export class SimGrantOps {
   }
 
   copy(ops: readonly GrantCopyOp[]): number[] {
-    return ops.map((op) => this.copyOne(op));
+    const out = new Array<number>(ops.length);
+    for (let i = 0; i < ops.length; i++) out[i] = this.copyOne(ops[i]!);
+    return out;
   }
 
+  /**
+   * One GNTTABOP_copy op. The hot path of netback and blkback (one or two per packet), so it
+   * takes no closures or per-op objects: pin each grant side (source read, destination write),
+   * copy, unpin in reverse order.
+   */
   private copyOne(op: GrantCopyOp): number {
     const len = op.len;
-    if (!Number.isInteger(len) || len < 0 || !inBounds(op.source, len) || !inBounds(op.dest, len)) {
+    const s = op.source;
+    const d = op.dest;
+    if (!Number.isInteger(len) || len < 0 || !inBounds(s, len) || !inBounds(d, len)) {
       return GNTST_bad_copy_arg;
     }
-    const src = this.acquireSide(op.source, false);
-    if (typeof src === 'number') return src;
-    const dst = this.acquireSide(op.dest, true);
-    if (typeof dst === 'number') {
-      src.release();
-      return dst;
+    const sFrame = s.kind === 'grant' ? this.pinSide(s.domid, s.ref, false) : 0;
+    if (sFrame < 0) return sFrame;
+    const dFrame = d.kind === 'grant' ? this.pinSide(d.domid, d.ref, true) : 0;
+    if (dFrame < 0) {
+      if (s.kind === 'grant') this.unpinSide(s.domid, s.ref, false);
+      return dFrame;
     }
-    dst.bytes.set(src.bytes.subarray(op.source.offset, op.source.offset + len), op.dest.offset);
-    dst.release();
-    src.release();
+    const src = s.kind === 'grant' ? this.frameBytes(s.domid, sFrame) : s.buf;
+    const dst = d.kind === 'grant' ? this.frameBytes(d.domid, dFrame) : d.buf;
+    dst.set(src.subarray(s.offset, s.offset + len), d.offset);
+    if (d.kind === 'grant') this.unpinSide(d.domid, d.ref, true);
+    if (s.kind === 'grant') this.unpinSide(s.domid, s.ref, false);
     return GNTST_okay;
   }
 
-  private acquireSide(p: CopyPtr, write: boolean): { bytes: Uint8Array; release: () => void } | number {
-    if (p.kind === 'local') return { bytes: p.buf, release: () => {} };
-    const rd = this.table.acquire(p.domid);
-    if (rd === undefined) return GNTST_bad_domain;
-    const g = this.view(p.domid);
-    const res = this.locked(p.domid, () => pinGrant(g, p.ref, this.self, write));
+  /**
+   * Hold a reference on live domain `domid` and pin its `ref` under its grant lock: the
+   * granter's frame, or a GNTST_* status (< 0) with nothing held. Undo with `unpinSide`.
+   */
+  private pinSide(domid: number, ref: number, write: boolean): number {
+    if (this.table.enter(domid) < 0) return GNTST_bad_domain;
+    const g = this.view(domid);
+    const lock = this.table.at(domid, DW.GNT_LOCK);
+    lockWord(this.table.words, lock, this.tid);
+    let res: ReturnType<typeof pinGrant>;
+    try {
+      res = pinGrant(g, ref, this.self, write);
+    } finally {
+      unlockWord(this.table.words, lock);
+    }
     if (res.frame === undefined) {
-      rd.release();
+      this.table.exit(domid);
       return res.status;
     }
-    return {
-      bytes: this.table.machine.bytes(g.memBase + res.frame),
-      release: () => {
-        this.locked(p.domid, () => unpinGrant(g, p.ref, write));
-        rd.release();
-      },
-    };
+    return res.frame;
+  }
+
+  private unpinSide(domid: number, ref: number, write: boolean): void {
+    const g = this.view(domid);
+    const lock = this.table.at(domid, DW.GNT_LOCK);
+    lockWord(this.table.words, lock, this.tid);
+    try {
+      unpinGrant(g, ref, write);
+    } finally {
+      unlockWord(this.table.words, lock);
+    }
+    this.table.exit(domid);
+  }
+
+  private frameBytes(domid: number, frame: number): Uint8Array {
+    return this.table.machine.bytes(this.view(domid).memBase + frame);
   }
 
   private locked<T>(domid: number, fn: () => T): T {

@@ -114,9 +114,9 @@ export class BackQueue implements Disposable {
   private pendingFirst: TxSlot | undefined;
   private txScheduled = false;
   private rxKickPending = false;
-  /** Frames written to the rx ring (mod 2^32), and that count when we last kicked / last looked. */
+  /** Frames written to the rx ring (mod 2^32); that count before the owed kick, and when last looked. */
   private rxPushed = 0;
-  private rxKickedAt = 0;
+  private rxKickFrom = 0;
   private rxKickSeen = 0;
   /** The tx ring as the chain parser reads it (one object for the queue's life). */
   private readonly txSource: TxSlotSource = {
@@ -415,31 +415,32 @@ export class BackQueue implements Disposable {
   }
 
   /**
-   * rx responses are published at once; the kick they call for waits while this frontend is
-   * still being delivered to, so a stream wakes it once per burst of up to RX_KICK_BATCH frames
-   * instead of once per tx budget of the sender's vif (each wake of an idle vCPU costs the
-   * waker tens of µs of CPU on this platform). The kick goes out on the first event-loop turn
-   * that delivered nothing more, or once RX_KICK_BATCH frames wait, or when fewer than
-   * RX_KICK_LOW posted buffers are left: late by at most a few turns, never lost. A single
-   * frame (ping) is kicked one turn after it is written (Linux netback: once per rx batch).
+   * rx responses are published at once; the kick they call for goes out at the end of this
+   * task (a microtask) for a single frame (a ping, a request: no added latency), but waits
+   * while a burst is still being delivered, so a stream wakes the frontend once per burst of up
+   * to RX_KICK_BATCH frames rather than once per tx budget of the sender's vif (Linux netback
+   * kicks once per rx batch). A burst's kick goes out on the first event-loop turn that
+   * delivered nothing more, at RX_KICK_BATCH frames, or when fewer than RX_KICK_LOW posted
+   * buffers are left: late by at most a few turns, never lost.
    */
   private rxKickLater(): void {
     if (this.rxKickPending) return;
     this.rxKickPending = true;
-    this.rxKickSeen = this.rxPushed;
-    setImmediate(this.rxKickCheck);
+    // The frame that asked for this kick was counted just before.
+    this.rxKickFrom = this.rxKickSeen = (this.rxPushed - 1) >>> 0;
+    queueMicrotask(this.rxKickCheck);
   }
 
   private readonly rxKickCheck = (): void => {
     if (this.disposed) return;
-    const owed = (this.rxPushed - this.rxKickedAt) >>> 0;
-    if (this.rxPushed !== this.rxKickSeen && owed < RX_KICK_BATCH && this.rxRing.unconsumedRequests() >= RX_KICK_LOW) {
+    const owed = (this.rxPushed - this.rxKickFrom) >>> 0;
+    const growing = owed > 1 && this.rxPushed !== this.rxKickSeen;
+    if (growing && owed < RX_KICK_BATCH && this.rxRing.unconsumedRequests() >= RX_KICK_LOW) {
       this.rxKickSeen = this.rxPushed;
       setImmediate(this.rxKickCheck);
       return;
     }
     this.rxKickPending = false;
-    this.rxKickedAt = this.rxPushed;
     this.kick(this.rxEvt);
   };
 

@@ -22,8 +22,10 @@ export async function runPing(env: NetProgramEnv): Promise<PingResult> {
     });
     let printed = 0;
     await eth.until(() => {
-      if (!p.done) p.poll(); // Ping.poll after the end would print the summary again
+      // Print first, then send: a request is kicked to the backend at the end of this turn,
+      // and console output after it would hold the kick (and the measured round trip) back.
       while (printed < p.lines.length) env.log(p.lines[printed++]!);
+      if (!p.done) p.poll(); // Ping.poll after the end would print the summary again
       return p.done;
     }, Number.MAX_SAFE_INTEGER);
     while (printed < p.lines.length) env.log(p.lines[printed++]!);
