@@ -111,14 +111,14 @@ export class WorkerBed {
     }
   }
 
-  /** `count` sequential pings (one in flight) from a fresh guest to a listener; median RTT in µs. */
-  async ping(count: number): Promise<WorkerSample> {
+  /** `count` sequential pings `intervalMs` apart (one in flight) from a fresh guest to a listener; median RTT in µs. */
+  async ping(count: number, intervalMs: number): Promise<WorkerSample> {
     const guests: RunningGuest[] = [];
     try {
       const target = await this.receiver('bench-net-echo', 600_000);
       guests.push(target);
       const pinger = await startGuest(this.ctx, {
-        name: 'bench-net-ping', program: 'ping', extra: `dst=10.0.0.${target.domid} count=${count} interval=5 timeout=2000`, noDisk: true,
+        name: 'bench-net-ping', program: 'ping', extra: `dst=10.0.0.${target.domid} count=${count} interval=${intervalMs} timeout=2000`, noDisk: true,
       });
       guests.push(pinger);
       const r = (await pinger.json<PingResult>('ping', count * 50 + 30_000)).value;

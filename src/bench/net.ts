@@ -19,10 +19,14 @@ import { sleep } from '../base/index.js';
 import { measureEvtchnRoundTrip } from '../hv/sim/roundtrip.js';
 import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../guest/pvnet/test-support.js';
 import { alternate, compare, summarize, type BenchOptions, type BenchSuite, type SuiteOutput } from './harness.js';
+import type { PacedRoundTripJob, PacedRoundTripReport } from './net-evtchn-worker.js';
 import { RAW_HEADER, type RawCopyJob, type RawCopyReport } from './net-raw-worker.js';
 import { WorkerBed } from './net-workers.js';
 
 const WORKER = new URL('./net-raw-worker.js', import.meta.url);
+const EVTCHN_WORKER = new URL('./net-evtchn-worker.js', import.meta.url);
+/** The ping's pacing (net-workers.ts: interval=5), and its paced event-channel baseline's. */
+const PING_INTERVAL_MS = 5;
 
 interface Plan {
   readonly runs: number;
@@ -41,13 +45,13 @@ const WINDOW = 128;
 
 type Sample = { value: number; extra?: Record<string, number> };
 
-function runWorker(job: RawCopyJob): Promise<RawCopyReport> {
+function runWorker<J, R>(job: J, url = WORKER): Promise<R> {
   return new Promise((resolve, reject) => {
-    const w = new Worker(WORKER, { workerData: job });
-    let r: RawCopyReport | undefined;
-    w.on('message', (m: RawCopyReport) => (r = m));
+    const w = new Worker(url, { workerData: job });
+    let r: R | undefined;
+    w.on('message', (m: R) => (r = m));
     w.on('error', reject);
-    w.on('exit', (code) => (r !== undefined ? resolve(r) : reject(new Error(`raw copy worker exited ${code}`))));
+    w.on('exit', (code) => (r !== undefined ? resolve(r) : reject(new Error(`bench net worker exited ${code} without a report`))));
   });
 }
 
@@ -57,8 +61,36 @@ async function rawCopyRun(frameBytes: number, packets: number): Promise<Sample> 
   const slotBytes = 2048;
   const sab = new SharedArrayBuffer(RAW_HEADER + slots * slotBytes);
   const base = { sab, slots, slotBytes, packetBytes: frameBytes, packets };
-  const [, c] = await Promise.all([runWorker({ ...base, role: 'producer' }), runWorker({ ...base, role: 'consumer' })]);
+  const [, c] = await Promise.all([
+    runWorker<RawCopyJob, RawCopyReport>({ ...base, role: 'producer' }),
+    runWorker<RawCopyJob, RawCopyReport>({ ...base, role: 'consumer' }),
+  ]);
   return { value: (packets * frameBytes * 8) / (c.elapsedNs / 1e3), extra: { pps: packets / (c.elapsedNs / 1e9) } };
+}
+
+/**
+ * Event-channel round trips paced like the ping (one per PING_INTERVAL_MS), both ends on
+ * their event loop: the median µs. The like-for-like baseline of the paced ping, beside the
+ * back-to-back `measureEvtchnRoundTrip` the issue names.
+ */
+async function pacedEvtchnRun(hv: WorkerBed['hv'], count: number): Promise<Sample> {
+  const a = hv.createDomain({ name: 'rt-paced-ping', memoryPages: 16, startInfo: false });
+  const b = hv.createDomain({ name: 'rt-paced-pong', memoryPages: 16, startInfo: false });
+  try {
+    const port = hv.allocUnboundFor(b, a);
+    const ctl = new SharedArrayBuffer(8);
+    const common = { port, count, intervalMs: PING_INTERVAL_MS, ctl };
+    const [r] = await Promise.all([
+      runWorker<PacedRoundTripJob, PacedRoundTripReport>({ ...common, role: 'ping', platform: hv.platformHandle(a), remote: b }, EVTCHN_WORKER),
+      runWorker<PacedRoundTripJob, { answered: number }>({ ...common, role: 'pong', platform: hv.platformHandle(b), remote: a }, EVTCHN_WORKER),
+    ]);
+    const sorted = [...r.samplesUs].sort((x, y) => x - y);
+    if (sorted.length === 0) throw new Error('bench net: no paced event-channel round trip came back');
+    return { value: sorted[Math.floor(sorted.length / 2)]!, extra: { p90_us: sorted[Math.floor(sorted.length * 0.9)]!, lost: r.lost } };
+  } finally {
+    await hv.destroy(a);
+    await hv.destroy(b);
+  }
 }
 
 function yieldLoop(): Promise<void> {
@@ -145,14 +177,15 @@ async function warmArp(a: NetGuest, b: NetGuest): Promise<void> {
 type Summary = ReturnType<typeof summarize>;
 
 /** The layout the toolstack runs: guests in vCPU workers, netbacks and the bridge in dom0. */
-async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u64: Summary[]; ping: Summary; ev: Summary }> {
+async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u64: Summary[]; ping: Summary; ev: Summary; evPaced: Summary }> {
   const bed = await WorkerBed.start();
   try {
     const r = (name: string, unit: string, better: 'higher' | 'lower', s: Sample[]) =>
       summarize(name, unit, better, s.map((x) => x.value), s.map((x) => x.extra ?? {}));
     const u1500 = await alternate(plan.workerRuns, 0, () => bed.udp(1472, plan.workerMs), () => rawCopyRun(1514, plan.rawPackets));
     const u64 = await alternate(plan.workerRuns, 0, () => bed.udp(64, plan.workerMs), () => rawCopyRun(106, plan.rawPackets));
-    const ping = r('net.ping_rtt_us', 'us', 'lower', [await bed.ping(plan.pings)]);
+    const ping = r('net.ping_rtt_us', 'us', 'lower', [await bed.ping(plan.pings, PING_INTERVAL_MS)]);
+    const evPaced = r('net.evtchn_roundtrip_paced_us', 'us', 'lower', [await pacedEvtchnRun(bed.hv, plan.pings)]);
     const evs: Sample[] = [];
     for (let i = 0; i < plan.runs; i++) {
       evs.push({ value: (await measureEvtchnRoundTrip(bed.hv, { iterations: plan.pings * 10, warmup: 100 })).usPerRoundTrip });
@@ -162,6 +195,7 @@ async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u64: Summ
       u64: [r('net.udp_64_mbps', 'Mbit/s', 'higher', u64.value), r('net.raw_copy_106_mbps', 'Mbit/s', 'higher', u64.baseline)],
       ping,
       ev: r('net.evtchn_roundtrip_us', 'us', 'lower', evs),
+      evPaced,
     };
   } finally {
     await bed.close();
@@ -205,11 +239,12 @@ async function measure(plan: Plan): Promise<SuiteOutput> {
   const [pv1500, raw1500] = w.u1500 as [Summary, Summary];
   const [pv64, raw64] = w.u64 as [Summary, Summary];
   return {
-    results: [pv1500, raw1500, pv64, raw64, w.ping, w.ev, ...inproc],
+    results: [pv1500, raw1500, pv64, raw64, w.ping, w.ev, w.evPaced, ...inproc],
     comparisons: [
       compare('net.udp_1500_mbps.pv_vs_raw_copy', pv1500, raw1500, 0.5),
       compare('net.udp_64_mbps.pv_vs_raw_copy', pv64, raw64),
       compare('net.ping_rtt_us.vs_evtchn_roundtrip', w.ping, w.ev),
+      compare('net.ping_rtt_us.vs_evtchn_roundtrip_paced', w.ping, w.evPaced),
       compare('net.inproc.udp_1500_mbps.pv_vs_raw_copy', inproc[0]!, raw1500),
     ],
     notes: [
@@ -217,7 +252,7 @@ async function measure(plan: Plan): Promise<SuiteOutput> {
       'The sender waits while its netfront backlog is non-empty (ring back-pressure); "lost" = sent - received at the receiver, bridge_drops = frames xenbr0 dropped for a full receiver queue. kicks_per_packet_* = event-channel notifications sent per datagram on each ring after ring.h suppression (tx_req: sender to netback, tx_rsp: netback to sender, rx_rsp: netback to receiver, rx_post: receiver to netback); upcalls_per_packet_* = event handler runs in each guest.',
       `Frame sizes: 1472 + 42 = 1514 bytes, 64 + 42 = 106 bytes; Mbit/s counts whole frames. ${plan.workerRuns} runs of ${plan.workerMs} ms per UDP figure, alternating with the raw copy.`,
       'raw copy: two workers, a 256-slot SharedArrayBuffer ring, one copy in and one copy out per packet, a notify per packet, timed Atomics waits.',
-      'ping: sequential ICMP echoes (56 data bytes, 5 ms apart, one in flight), median of the reply times the guest prints; evtchn: round trips between two sim domains in two workers (hv/sim/roundtrip).',
+      `ping: sequential ICMP echoes (56 data bytes, ${PING_INTERVAL_MS} ms apart, one in flight), median of the reply times the guest prints. A ping crosses four event channels (guest -> dom0 -> guest -> dom0 -> guest), each waking a thread that was idle. evtchn: back-to-back round trips between two sim domains in two workers blocked in timed Atomics waits (hv/sim/roundtrip), the baseline the issue names; evtchn paced: one round trip every ${PING_INTERVAL_MS} ms between two workers that take events on their event loop as guests and dom0 do (net-evtchn-worker.ts), the like-for-like baseline of a paced ping (median).`,
       `net.inproc.* and net.gso_60000_mbps: both guests' stacks and netfronts, both netbacks and the bridge on one event loop (no thread hand-offs); GSO: 60000-byte TCPv4 super-frames with their GSO extra, counted at the receiving netfront. ${plan.runs} runs of ${plan.durationMs} ms.`,
     ],
   };
