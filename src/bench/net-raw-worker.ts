@@ -21,14 +21,25 @@ export interface RawCopyReport {
   readonly checksum: number;
 }
 
-/** Index words at the start of the buffer: [0] head (produced), [1] tail (consumed). */
+/** Index words at the start of the buffer: [0] head (produced), [1] tail (consumed), [2] workers ready. */
 export const RAW_HEADER = 64;
 
+/**
+ * Both workers start the clock together: a worker thread takes milliseconds to start, and a
+ * consumer that timed its wait for a late producer would report a slower copy than there is.
+ */
+function startTogether(idx: Int32Array): void {
+  Atomics.add(idx, 2, 1);
+  Atomics.notify(idx, 2);
+  for (let seen = Atomics.load(idx, 2); seen < 2; seen = Atomics.load(idx, 2)) Atomics.wait(idx, 2, seen, 10);
+}
+
 function run(job: RawCopyJob): RawCopyReport {
-  const idx = new Int32Array(job.sab, 0, 2);
+  const idx = new Int32Array(job.sab, 0, 3);
   const data = new Uint8Array(job.sab, RAW_HEADER, job.slots * job.slotBytes);
   const buf = new Uint8Array(job.packetBytes);
   let checksum = 0;
+  startTogether(idx);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < job.packets; i++) {
     if (job.role === 'producer') {
