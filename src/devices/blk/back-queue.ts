@@ -152,6 +152,7 @@ export class BackQueue {
   private serve(): void {
     let budget = BACK_LIMITS.batch;
     const ctx = this.host.context();
+    this.run?.mark();
     while (!this.closed && !this.barrier && this.inFlight < BACK_LIMITS.maxInFlight) {
       if (budget-- === 0) {
         this.endPass();

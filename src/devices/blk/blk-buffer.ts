@@ -65,11 +65,21 @@ export class BlkBuffer implements IoBuffer {
   }
 
   copyOut(offset: number, dst: Uint8Array): void {
-    this.walk(offset, dst.byteLength, (page, at, n, done) => dst.set(page.subarray(at, at + n), done));
+    const page = this.onePage(offset, dst.byteLength);
+    if (page !== undefined) dst.set(page.byteLength === dst.byteLength ? page : page.subarray(0, dst.byteLength));
+    else this.walk(offset, dst.byteLength, (p, at, n, done) => dst.set(p.subarray(at, at + n), done));
   }
 
   copyIn(offset: number, src: Uint8Array): void {
-    this.walk(offset, src.byteLength, (page, at, n, done) => page.set(src.subarray(done, done + n), at));
+    const page = this.onePage(offset, src.byteLength);
+    if (page !== undefined) page.set(src);
+    else this.walk(offset, src.byteLength, (p, at, n, done) => p.set(src.subarray(done, done + n), at));
+  }
+
+  /** The page holding [offset, +length) when it starts a page and fits in it (the frontend's per-segment copies). */
+  private onePage(offset: number, length: number): Uint8Array | undefined {
+    if ((offset & 4095) !== 0 || length > 4096 || offset < 0 || offset + length > this.byteLength) return undefined;
+    return this.pages[offset >>> 12];
   }
 
   /** The buffer's bytes as one new array (a copy). */

@@ -201,7 +201,7 @@ export class FrontQueue {
       if (inPlace !== undefined) persistent.push(false);
       pages.push(page);
       const sectors = Math.min(8, chunk.sectors - i * 8);
-      if (!read && inPlace === undefined) chunk.buf!.copyOut(chunk.offset + i * 4096, page.bytes.subarray(0, sectors * 512));
+      if (!read && inPlace === undefined) chunk.buf!.copyOut(chunk.offset + i * 4096, sectors === 8 ? page.bytes : page.bytes.subarray(0, sectors * 512));
       seg.push({ gref: page.ref, first_sect: 0, last_sect: sectors - 1 });
     }
     return seg;
@@ -291,7 +291,8 @@ export class FrontQueue {
     if (s.chunk.kind === 'read' && rsp.status === 0 && s.pages[0]?.borrowed === undefined) {
       const c = s.chunk;
       for (let i = 0, left = c.sectors * 512; left > 0; i++, left -= 4096) {
-        c.buf!.copyIn(c.offset + i * 4096, s.pages[i]!.bytes.subarray(0, Math.min(4096, left)));
+        const bytes = s.pages[i]!.bytes;
+        c.buf!.copyIn(c.offset + i * 4096, left >= 4096 ? bytes : bytes.subarray(0, left));
       }
     }
     this.releasePages(s);

@@ -156,24 +156,6 @@ export async function counted<T>(counter: OpCounter, bytes: number, fn: () => Pr
   }
 }
 
-/**
- * `counted` for the synchronous path: a request, its bytes, its time, an error if `fn` throws.
- * Timed with performance.now() (no BigInt per request: this runs once per syscall).
- */
-export function countedSync(counter: OpCounter, bytes: number, fn: () => void): void {
-  const start = performance.now();
-  counter.requests++;
-  try {
-    fn();
-    counter.bytes += bytes;
-  } catch (err) {
-    counter.errors++;
-    throw err;
-  } finally {
-    counter.timeNs += Math.round((performance.now() - start) * 1e6);
-  }
-}
-
 /** Total bytes of `bufs`. */
 export function byteLengthOf(bufs: readonly Uint8Array[]): number {
   let n = 0;
