@@ -21,8 +21,9 @@
  * - With a store that has a synchronous data path (`storage.syncIo`), READ/WRITE (direct or
  *   indirect) are served inside the serve pass itself (back-sync.ts): no promise per request,
  *   data straight between file and granted pages, adjacent requests in one syscall. The pass
- *   then publishes every response it produced at once and notifies at most once
- *   (RING_PUSH_RESPONSES_AND_CHECK_NOTIFY), before RING_FINAL_CHECK_FOR_REQUESTS. Flush,
+ *   publishes its responses in groups (every PUSH_EVERY, and at its end, before
+ *   RING_FINAL_CHECK_FOR_REQUESTS), each push notifying only when
+ *   RING_PUSH_RESPONSES_AND_CHECK_NOTIFY says the frontend waits. Flush,
  *   barrier and discard keep the asynchronous path; a pending run is moved before any of them
  *   is dispatched, so issue order is kept.
  */
