@@ -9,6 +9,7 @@
 import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { XenpvError } from '../../base/index.js';
+import { startXenDom0Store } from './xenstored-xen.js';
 import { defaultSocketPath, makeLimits, QUOTA_NAMES, socketAnswers, startXenstored, type Limits } from '../../xenstore/server/index.js';
 
 interface XenstoredOpts {
@@ -16,6 +17,7 @@ interface XenstoredOpts {
   state?: string;
   foreground?: boolean;
   quota?: string[];
+  xen?: boolean;
 }
 
 /** `-Q name=value` (C xenstored's --quota), with the quota names of GET_QUOTA. */
@@ -37,13 +39,17 @@ function limitsFrom(specs: readonly string[] = []): Limits {
 }
 
 async function foreground(opts: XenstoredOpts): Promise<void> {
-  const xs = await startXenstored({
+  const log = (m: string): void => void process.stderr.write(`xenstored: ${m}\n`);
+  const start = {
     limits: limitsFrom(opts.quota),
     socketPath: opts.socket ?? defaultSocketPath(),
     ...(opts.state === undefined ? {} : { stateFile: opts.state }),
-    log: (m) => process.stderr.write(`xenstored: ${m}\n`),
-  });
-  process.stdout.write(`xenstored: listening on ${xs.socketPath}\n`);
+    log,
+  };
+  const xs = opts.xen === true ? await startXenDom0Store(start, log) : await startXenstored(start);
+  const running = 'xs' in xs ? xs.xs : xs;
+  const where = 'localSource' in xs ? ` and dom0's ring (${xs.localSource})` : '';
+  process.stdout.write(`xenstored: listening on ${running.socketPath}${where}\n`);
   await new Promise<void>((resolve) => {
     const stop = (): void => resolve();
     process.once('SIGINT', stop);
@@ -57,6 +63,7 @@ async function detach(opts: XenstoredOpts): Promise<void> {
   limitsFrom(opts.quota); // refuse bad quotas before detaching
   const args = [process.argv[1]!, 'xenstored', '-F', '--socket', socket];
   if (opts.state !== undefined) args.push('--state', opts.state);
+  if (opts.xen === true) args.push('--xen');
   for (const q of opts.quota ?? []) args.push('--quota', q);
   const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
   child.unref();
@@ -77,6 +84,7 @@ export function registerXenstored(program: Command): void {
     .option('--socket <path>', 'unix socket (default: $XENSTORED_PATH, else $XENSTORED_RUNDIR/socket, else a run dir)')
     .option('--state <file>', 'keep the tree, permissions and quota settings in FILE across restarts')
     .option('-Q, --quota <name=value>', 'set a quota (nodes, watches, outstanding, memory, transactions, ...); repeatable', (v: string, acc: string[] = []) => [...acc, v])
+    .option('--xen', "replace Xen's xenstored in a real dom0: serve dom0's own ring, guests' rings on INTRODUCE, follow domain deaths (VIRQ_DOM_EXC)")
     .option('-F, --foreground', 'stay in the foreground')
     .action(async (opts: XenstoredOpts) => {
       if (opts.foreground === true) await foreground(opts);

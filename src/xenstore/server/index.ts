@@ -51,3 +51,4 @@ export async function startXenstored(opts: StartOptions = {}): Promise<RunningXe
 }
 export { platformRingMapper } from './platform-ring.js';
 export { connectInProcess } from './local.js';
+export { dom0RingMapper, reconcileDomains, serveDom0, type Dom0Options, type DomainChanges, type DomainState, type LocalRing } from './dom0.js';
