@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NetStack, type EchoReply } from './stack.js';
-import { FakeClock, fromHex, twoStacks } from './test-support.js';
+import { FakeClock, attachStack, fromHex, twoStacks } from './test-support.js';
 import { formatIpv4, parseIpv4 } from './addr.js';
 import { errorCode } from '../../base/index.js';
 import { fillL4Checksum } from '../../devices/net/bridge/checksum.js';
@@ -41,6 +41,31 @@ test('UDP datagrams arrive with their payload, source and ports', () => {
   }
   assert.equal(rx.recv(), undefined);
   assert.equal(b.stack.counters.udpRx, 3);
+});
+
+test('sendCopies: datagrams built in one reused buffer arrive intact, also those that waited for ARP', () => {
+  const { clock, bridge, a, b } = twoStacks({ sendCopies: true });
+  const data = (n: number) => Uint8Array.from({ length: n }, (_, i) => (i * 7 + n) & 0xff);
+  const rx = b.stack.udpBind(5000);
+  const tx = a.stack.udpBind();
+  const sizes = [1472, 10, 700, 0];
+  for (const n of sizes) tx.send('10.0.0.2', 5000, data(n));
+  // 10.0.0.3 does not exist yet: these wait in ARP's pending queue (three at most).
+  const late = [20, 1400, 900];
+  for (const n of late) tx.send('10.0.0.3', 5000, data(n));
+  tx.send('10.0.0.2', 5000, data(333)); // reuses the buffer while the others wait
+  const c = attachStack(bridge, 'vif3.0', { mac: '00:16:3e:00:00:03', address: '10.0.0.3', prefix: 24, clock: clock.now });
+  const rc = c.stack.udpBind(5000);
+  clock.advance(1000);
+  a.stack.tick(); // ARP retransmits, 10.0.0.3 answers, the queue goes out
+  const drain = (s: typeof rx) => {
+    const out: number[][] = [];
+    for (let d = s.recv(); d !== undefined; d = s.recv()) out.push([...d.payload]);
+    return out;
+  };
+  assert.deepEqual(drain(rx), [...sizes, 333].map((n) => [...data(n)]));
+  assert.deepEqual(drain(rc), late.map((n) => [...data(n)]));
+  assert.equal(b.stack.counters.udpBadChecksum + c.stack.counters.udpBadChecksum, 0);
 });
 
 test('UDP with checksum offload end to end: blank checksums are trusted, or filled by the bridge', () => {

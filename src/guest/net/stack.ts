@@ -34,6 +34,11 @@ export interface NetStackOptions {
   readonly prefix: number;
   readonly gateway?: Ipv4 | string;
   readonly send: (frame: Uint8Array, info: FrameInfo) => void;
+  /**
+   * `send` keeps nothing of `frame` once it returns (netfront copies it into a granted page or
+   * its backlog): UDP datagrams are then built in one reused buffer, not a fresh one each.
+   */
+  readonly sendCopies?: boolean;
   /** Milliseconds, monotonic. */
   readonly clock: () => number;
   readonly mtu?: number;
@@ -72,7 +77,8 @@ export interface EchoReply {
 }
 
 interface Pending {
-  readonly frame: Uint8Array;
+  /** Replaced by a private copy when a datagram built in the reused buffer has to wait for ARP. */
+  frame: Uint8Array;
   readonly info: FrameInfo;
 }
 
@@ -102,6 +108,8 @@ export class NetStack implements UdpHost {
   private readonly sendFrame: (frame: Uint8Array, info: FrameInfo) => void;
   /** Frames we build and payloads we keep (a fresh buffer each, without a malloc each). */
   readonly slab = new FrameSlab();
+  /** Where UDP datagrams are built when `sendCopies` (the largest unfragmented frame fits). */
+  private readonly txScratch: Uint8Array | undefined;
   private ipId = 0;
   private nextEphemeral = EPHEMERAL_FIRST;
   private icmpTokens = ICMP_ERROR_BURST;
@@ -123,6 +131,7 @@ export class NetStack implements UdpHost {
     this.ignoreBroadcastEcho = opts.ignoreBroadcastEcho ?? true;
     this.clock = opts.clock;
     this.sendFrame = opts.send;
+    this.txScratch = opts.sendCopies === true ? new Uint8Array(ETH_HLEN + this.mtu) : undefined;
     this.arp = new ArpTable<Pending>(opts.clock, {
       request: (ip) => this.sendArp(ARP_REQUEST, BROADCAST_MAC, new Uint8Array(6), ip),
       flush: (_ip, mac, packets) => {
@@ -202,7 +211,7 @@ export class NetStack implements UdpHost {
     const info = offload ? CSUM_PARTIAL : PLAIN_FRAME;
     const to = toIpv4(dst);
     // Built in place, no closure: this is the per-datagram path of a stream sender.
-    const frame = this.ipFrame(to, IPPROTO_UDP, len);
+    const frame = this.ipFrame(to, IPPROTO_UDP, len, true);
     if (frame === undefined) return 'no-route';
     const off = ETH_HLEN + IPV4_HLEN;
     frame[off] = srcPort >> 8;
@@ -211,6 +220,8 @@ export class NetStack implements UdpHost {
     frame[off + 3] = dstPort & 0xff;
     frame[off + 4] = len >> 8;
     frame[off + 5] = len & 0xff;
+    frame[off + 6] = 0; // the checksum field is summed as zero (the buffer may be reused)
+    frame[off + 7] = 0;
     frame.set(payload, off + UDP_HLEN);
     const pseudo = ipv4PseudoSum(frame, ETH_HLEN, IPPROTO_UDP, len);
     // Partial: the folded pseudo-header sum the receiver completes; full: RFC 768, 0 sent as all ones.
@@ -275,12 +286,18 @@ export class NetStack implements UdpHost {
   }
 
   /** A fresh frame with its IPv4 header and EtherType, or undefined (counted) when `dst` has no route. */
-  private ipFrame(dst: Ipv4, protocol: number, l4Length: number): Uint8Array | undefined {
+  /**
+   * A frame with its IPv4 header and EtherType written; the caller writes the rest, every byte.
+   * `reuse`: in the reused buffer when `sendCopies` allows it (copied if it must wait: ipOut).
+   */
+  private ipFrame(dst: Ipv4, protocol: number, l4Length: number, reuse = false): Uint8Array | undefined {
     if (this.iface.nextHop(dst) === undefined && dst !== this.address) {
       this.counters.ipNoRoute++;
       return undefined;
     }
-    const frame = this.slab.alloc(ETH_HLEN + IPV4_HLEN + l4Length);
+    const len = ETH_HLEN + IPV4_HLEN + l4Length;
+    const scratch = this.txScratch;
+    const frame = reuse && scratch !== undefined && len <= scratch.length ? scratch.subarray(0, len) : this.slab.alloc(len);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpv4Header(frame, ETH_HLEN, { src: this.address, dst, protocol, id: this.ipId, ttl: this.ttl, payloadLength: l4Length });
     frame[12] = ETHERTYPE_IPV4 >> 8;
@@ -303,8 +320,10 @@ export class NetStack implements UdpHost {
       return this.transmitTo(Uint8Array.of(0x01, 0x00, 0x5e, (dst >>> 16) & 0x7f, (dst >>> 8) & 0xff, dst & 0xff), frame, info);
     }
     const overflowsBefore = this.arp.queueDrops;
-    const r = this.arp.resolve(this.iface.nextHop(dst)!, { frame, info });
+    const pending: Pending = { frame, info };
+    const r = this.arp.resolve(this.iface.nextHop(dst)!, pending);
     if ('mac' in r) return this.transmitTo(r.mac, frame, info);
+    if (r.queued && frame.buffer === this.txScratch?.buffer) pending.frame = this.slab.copy(frame);
     // A full pending queue drops its oldest packet; a full table refuses this one.
     this.counters.arpDrops += this.arp.queueDrops - overflowsBefore + (r.queued ? 0 : 1);
     return r.queued ? 'queued' : 'dropped';

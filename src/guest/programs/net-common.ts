@@ -73,6 +73,7 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     ...(o.has('gw') ? { gateway: o.get('gw')! } : {}),
     txChecksumOffload: o.get('csum') === 'offload',
     send: (f, info) => void front.transmit(f, info),
+    sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
   });
   // netfront's frames are private copies it never touches again: the stack keeps views of them.
   front.onReceive = (f, info) => stack.receive(f, { csumBlank: info.csumBlank, dataValidated: info.dataValidated, owned: true });

@@ -95,6 +95,7 @@ async function addGuest(env: Base, spec: GuestSpec): Promise<NetGuest> {
     mac, address: ip, prefix: 24, mtu, clock: () => performance.now(),
     txChecksumOffload: spec.txChecksumOffload ?? false,
     send: (f, info) => void front.transmit(f, info),
+    sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
   });
   front.onReceive = (frame, info) => {
     if (received.length < RECORD_LIMIT) received.push({ frame, info });
