@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -87,6 +87,20 @@ test('xenpv console with neither a host nor a console daemon says so', async () 
     con.stdin!.end();
     assert.equal(await exited(con), 1);
     assert.match(err, /neither a xenpv host nor a console daemon runs/);
+  } finally {
+    rmSync(runDir, { recursive: true, force: true });
+  }
+});
+
+test('xenpv consoled off Xen says why the xen platform is unavailable', { skip: existsSync('/dev/xen') ? 'this machine is a Xen domain' : false }, async () => {
+  const runDir = mkdtempSync(join(tmpdir(), 'xenpv-conscli-'));
+  try {
+    const d = cli(runDir, ['consoled', '-F']);
+    let err = '';
+    d.stderr!.on('data', (b: Buffer) => (err += String(b)));
+    assert.equal(await exited(d), 1);
+    assert.match(err, /the xen platform is unavailable: /);
+    assert.equal(existsSync(consoleSocket(runDir)), false, 'no socket left behind');
   } finally {
     rmSync(runDir, { recursive: true, force: true });
   }
