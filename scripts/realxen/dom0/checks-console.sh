@@ -26,9 +26,10 @@ check_console() {
   rm -f "$log" "$out" "$fifo" /tmp/consoled.log /tmp/con.err
   s=$(up)
   if ! stop_xenconsoled; then result console-daemon-started FAIL "$s" "xenconsoled did not stop"; return; fi
+  # Loading the CLI under TCG takes 13-43 s (it loads every command): generous waits below.
   $NODE $X/bin/xenpv.js consoled -F --log-dir "$logdir" >/tmp/consoled.log 2>&1 &
   local cpid=$!
-  if ! wait_for 60 grep -q 'attach socket' /tmp/consoled.log; then
+  if ! wait_for 180 grep -q 'attach socket' /tmp/consoled.log; then
     result console-daemon-started FAIL "$s" "xenpv consoled did not come up"; prefixed consoled /tmp/consoled.log 30
     console_cleanup "$cpid" ""; return
   fi
@@ -46,8 +47,8 @@ check_console() {
   local vpid=$!
   exec 7>"$fifo"
   xl unpause $name
-  if ! wait_for 180 grep -q 'DOMU-CONSOLE-ASK' "$out"; then
-    result console-boot-output FAIL "$s" "no DOMU-CONSOLE-ASK through xenpv console in 180 s"
+  if ! wait_for 300 grep -q 'DOMU-CONSOLE-ASK' "$out"; then
+    result console-boot-output FAIL "$s" "no DOMU-CONSOLE-ASK through xenpv console in 300 s"
     prefixed domU "$out" 40; prefixed console-err /tmp/con.err; prefixed consoled /tmp/consoled.log 30
     exec 7>&-; console_cleanup "$cpid" "$vpid"; return
   fi
