@@ -124,6 +124,7 @@ function gsoOf(e: NetifExtraInfo | undefined): TxPacket['gso'] | string | undefi
  */
 export function parseTxPacket(first: TxSlot, src: TxSlotSource, limits: TxParseLimits): TxVerdict {
   const req = first.req;
+  if ((req.flags & (NETTXF_extra_info | NETTXF_more_data)) === 0) return singleSlot(req);
   const answers: TxAnswer[] = [{ kind: 'data', id: req.id }];
   let extras: Extras = new Map();
   if ((req.flags & NETTXF_extra_info) !== 0) {
@@ -157,4 +158,20 @@ export function parseTxPacket(first: TxSlot, src: TxSlotSource, limits: TxParseL
     ...(hashExtra?.kind === 'hash' ? { hash: { type: hashExtra.type, value: hashExtra.value } } : {}),
   };
   return packet;
+}
+
+/**
+ * The common packet, one slot without extras: the same checks as the general path (a chain
+ * of none, no extras), without its map and intermediate objects.
+ */
+function singleSlot(req: TxSlot['req']): TxVerdict {
+  const answers: TxAnswer[] = [{ kind: 'data', id: req.id }];
+  if (req.size < ETH_HLEN) return { kind: 'drop', reason: `bad packet size ${req.size}`, answers };
+  if (req.offset + req.size > PAGE_SIZE) {
+    return { kind: 'fatal', reason: `first slot crosses its page: offset ${req.offset} size ${req.size}` };
+  }
+  return {
+    kind: 'packet', size: req.size, frags: [{ gref: req.gref, offset: req.offset, len: req.size }],
+    csumBlank: (req.flags & NETTXF_csum_blank) !== 0, dataValidated: (req.flags & NETTXF_data_validated) !== 0, answers,
+  };
 }

@@ -76,7 +76,9 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
   });
   // netfront's frames are private copies it never touches again: the stack keeps views of them.
-  front.onReceive = (f, info) => stack.receive(f, { csumBlank: info.csumBlank, dataValidated: info.dataValidated, owned: true });
+  // (one RxInfo per offload state, not one per frame)
+  const rxInfo = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => ({ csumBlank, dataValidated, owned: true })));
+  front.onReceive = (f, info) => stack.receive(f, rxInfo[(info.csumBlank ? 2 : 0) + (info.dataValidated ? 1 : 0)]!);
   const until = async (done: () => boolean, timeoutMs: number): Promise<boolean> => {
     const end = performance.now() + timeoutMs;
     while (!done() && performance.now() < end && (await env.running())) {
