@@ -22,8 +22,18 @@
  * `NetFront.txBacklogged`/`waitTxRoom` waits. A receiver that delivers nothing for 100 ms is
  * not waited for (frames to it are dropped at its queue, as before).
  *
- * Per-packet costs kept low: packet buffers come from 64 KiB slab chunks (bridge/slab.ts),
- * kicks are sent once per event-loop turn after ring.h's check (netfront tx, netback rx).
+ * Per-packet costs kept low: packet buffers come from 64 KiB slab chunks (bridge/slab.ts);
+ * netback copies a frame of a page or less into one reused private buffer, which xenbr0 hands
+ * straight to a netback that copies it into its guest's buffers (`PortSink.copiesFrame`), and
+ * copies only what has to wait in a queue or floods; one reused grant-copy op per direction;
+ * one-slot fast paths in netback's tx parser and netfront's rx; the guest stack builds UDP in
+ * one reused buffer (`sendCopies`). Wake-ups: netfront has the whole tx ring out (256 pages)
+ * and asks for tx completions half-way to what is outstanding (Linux netfront's tx
+ * `rsp_event`); netback kicks a single rx frame at the end of its task, a burst once it
+ * stops growing (<= 192 frames); netfront's tx kick goes once per event-loop turn.
+ * Where the rest goes (bench net, 1472-byte UDP, worker layout): about 1.5 us of CPU per
+ * packet in the sender, 3 in dom0 (of which ~1.8 are the two GNTTABOP_copy ops of the
+ * hypervisor model, ~0.9 us each), 1.7 in the receiver.
  *
  * Not implemented: the static gref mapping ("staging grants", NOT_SUPPORTED as in Linux),
  * XDP headroom (Linux-only keys), the deprecated gso_prefix, bounce buffers for trusted=0
