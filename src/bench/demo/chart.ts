@@ -4,7 +4,6 @@
  * device model exists). Hand-written SVG; the PNG is the same SVG rendered by resvg with
  * DejaVu Sans (Debian: fonts-dejavu-core), falling back to any system sans font.
  */
-import { Resvg } from '@resvg/resvg-js';
 import type { DemoRow } from './figures.js';
 
 const COLS = 3;
@@ -74,8 +73,12 @@ export function chartSvg(rows: readonly DemoRow[], title: string, subtitle: stri
   ].join('\n') + '\n';
 }
 
-/** The SVG as PNG, twice its size for sharp text. */
-export function renderPng(svg: string): Buffer {
+/**
+ * The SVG as PNG, twice its size for sharp text. resvg (a native binary) is loaded here, not at
+ * import: every `xenpv` command loads this module, and a dom0 needs no renderer to serve disks.
+ */
+export async function renderPng(svg: string): Promise<Buffer> {
+  const { Resvg } = await import('@resvg/resvg-js');
   const r = new Resvg(svg, {
     fitTo: { mode: 'zoom', value: 2 },
     background: '#ffffff',

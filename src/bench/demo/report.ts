@@ -132,6 +132,6 @@ export async function writeDemoReport(report: DemoReport, dir: string): Promise<
   await writeFile(files.json, JSON.stringify(report, null, 2) + '\n');
   await writeFile(files.md, markdown(report));
   await writeFile(files.svg, svg);
-  await writeFile(files.png, renderPng(svg));
+  await writeFile(files.png, await renderPng(svg));
   return files;
 }
