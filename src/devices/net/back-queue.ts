@@ -114,6 +114,7 @@ export class BackQueue implements Disposable {
   private pendingFirst: TxSlot | undefined;
   private txScheduled = false;
   private rxKickPending = false;
+  private txKickPending = false;
   /** Frames written to the rx ring (mod 2^32); that count before the owed kick, and when last looked. */
   private rxPushed = 0;
   private rxKickFrom = 0;
@@ -252,7 +253,9 @@ export class BackQueue implements Disposable {
     }
     // A fatal verdict tore the queue down: no response, no notification (Linux: vif->disabled).
     if (this.disposed || this.vif.disabled) return;
-    if (this.txRing.pushResponses()) this.kick(this.txEvt);
+    // The completion kick after the rx kicks of this task's frames (microtasks queued first):
+    // the receiver of a ping is woken before its sender hears its frame was taken.
+    if (this.txRing.pushResponses()) this.txKickLater();
     if (this.pendingFirst !== undefined) return;
     if (this.pausedOn !== undefined) return this.pause(this.pausedOn);
     if (done === this.vif.limits.txBudget || this.txRing.finalCheckForRequests()) this.kickTx();
@@ -423,6 +426,15 @@ export class BackQueue implements Disposable {
    * delivered nothing more, at RX_KICK_BATCH frames, or when fewer than RX_KICK_LOW posted
    * buffers are left: late by at most a few turns, never lost.
    */
+  private txKickLater(): void {
+    if (this.txKickPending) return;
+    this.txKickPending = true;
+    queueMicrotask(() => {
+      this.txKickPending = false;
+      if (!this.disposed && !this.vif.disabled) this.kick(this.txEvt);
+    });
+  }
+
   private rxKickLater(): void {
     if (this.rxKickPending) return;
     this.rxKickPending = true;

@@ -151,9 +151,30 @@ export class FrontQueue implements Disposable {
       return false;
     }
     if (this.backlog.length === 0 && this.tryPut(frame, info)) return true;
-    if (this.backlog.push({ frame: this.slab.copy(frame), info })) return true;
+    if (this.backlog.push({ frame: this.slab.copy(frame), info })) {
+      this.armTxCompletions();
+      return true;
+    }
     this.ctx.counters.txDropped++;
     return false;
+  }
+
+  /**
+   * tx completions only give pages back, so an event for them is asked for only while a frame
+   * waits for pages or slots (or `reapTx` is polled, as flush does): a ping or a request does
+   * not wake its sender a second time for its completion. Then half-way to what is
+   * outstanding (Linux netfront's tx `rsp_event`), not for each batch the backend pushes.
+   */
+  private armTxCompletions(): void {
+    if (this.dead) return;
+    if (this.tx.finalCheckForResponses(this.tx.outstanding() >>> 1)) this.later();
+  }
+
+  /** Take the tx completions that came back without an event (flush polls this). */
+  pollTx(): void {
+    if (this.dead || this.serving) return;
+    this.reapTx();
+    if (this.backlog.length > 0) this.flushBacklog();
   }
 
   private gsoExtra(info: FrameInfo): TxSlotOut | undefined {
@@ -201,6 +222,7 @@ export class FrontQueue implements Disposable {
     if (this.dead || this.tx.freeRequests() < slots.length) return false;
     for (const s of slots) this.tx.putRequest(s);
     if (this.tx.pushRequests()) this.kick(this.txEvt);
+    this.armTxCompletions(); // the caller wants the verdicts (multicast control, tests)
     return true;
   }
 
@@ -267,10 +289,9 @@ export class FrontQueue implements Disposable {
       const backlogged = this.backlog.length > 0;
       this.flushBacklog();
       if (backlogged && this.backlog.length === 0) this.ctx.txRoom();
-      // tx responses only give buffers back: ask to be woken when half of what is out has
-      // been answered (Linux netfront's tx rsp_event), not for each batch the backend pushes.
-      const txAhead = this.tx.outstanding() >>> 1;
-      if (more || this.tx.finalCheckForResponses(txAhead) || this.rx.finalCheckForResponses()) this.later();
+      // tx completions: an event only while frames wait for pages (armTxCompletions).
+      const txMore = this.backlog.length > 0 ? this.tx.finalCheckForResponses(this.tx.outstanding() >>> 1) : false;
+      if (more || txMore || this.rx.finalCheckForResponses()) this.later();
     } finally {
       this.serving = false;
     }

@@ -401,8 +401,10 @@ export class NetFront {
   /** Wait (up to `timeoutMs`) until every frame handed to `transmit` was answered by the backend. */
   async flush(timeoutMs = 1000): Promise<boolean> {
     const end = performance.now() + timeoutMs;
-    while (!this.queues.every((q) => q.txIdle) && performance.now() < end) await new Promise((r) => setTimeout(r, 1));
-    return this.queues.every((q) => q.txIdle);
+    // Completions raise no event unless something waits for pages (FrontQueue.armTxCompletions).
+    const idle = (): boolean => this.queues.every((q) => (q.pollTx(), q.txIdle));
+    while (!idle() && performance.now() < end) await new Promise((r) => setTimeout(r, 1));
+    return idle();
   }
 
   /**
