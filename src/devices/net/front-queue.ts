@@ -67,6 +67,8 @@ export interface FrontQueueContext {
   /** What the backend takes on transmit. */
   readonly back: { readonly sg: boolean; readonly gsoV4: boolean; readonly gsoV6: boolean };
   readonly counters: FrontCounters;
+  /** The receiver copies what it keeps before `receive` returns (NetFront.rxTransient). */
+  readonly rxTransient: boolean;
   receive(frame: Uint8Array, info: RxFrameInfo): void;
   broken(reason: string): void;
   /** The backlog emptied after responses came back: a paced sender may go on. */
@@ -101,6 +103,8 @@ export class FrontQueue implements Disposable {
   private kickPending = false;
   /** RxFrameInfo of a frame without GSO or hash, by (csum_blank, data_validated). */
   private readonly plainInfo: readonly RxFrameInfo[];
+  /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
+  private readonly rxScratch = new Uint8Array(PAGE_SIZE);
   private serving = false;
   private dead = false;
 
@@ -404,7 +408,15 @@ export class FrontQueue implements Disposable {
   private receiveSingle(r: RxSlot['rsp'], buf: GrantedPage): void {
     const c = this.ctx.counters;
     if (r.status < 0 || r.offset + r.status > PAGE_SIZE) return void c.rxErrors++;
-    const frame = this.slab.copy(buf.bytes.subarray(r.offset, r.offset + r.status));
+    const src = buf.bytes.subarray(r.offset, r.offset + r.status);
+    let frame: Uint8Array;
+    if (this.ctx.rxTransient) {
+      // Still one private copy of the shared page, into a buffer the receiver does not keep.
+      frame = this.rxScratch.subarray(0, src.length);
+      frame.set(src);
+    } else {
+      frame = this.slab.copy(src);
+    }
     c.rxPackets++;
     c.rxBytes += frame.length;
     this.ctx.receive(frame, this.plainInfo[((r.flags & NETRXF_csum_blank) !== 0 ? 2 : 0) + ((r.flags & NETRXF_data_validated) !== 0 ? 1 : 0)]!);

@@ -83,6 +83,12 @@ interface BackFeatures {
 export class NetFront {
   readonly counters: FrontCounters = { txPackets: 0, txBytes: 0, txErrors: 0, txDropped: 0, rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0, events: 0, notifies: 0 };
   onReceive: ((frame: Uint8Array, info: RxFrameInfo) => void) | undefined;
+  /**
+   * `onReceive` copies whatever it keeps before it returns: one-slot frames then come in one
+   * reused private buffer instead of a fresh one each (still copied once out of the shared
+   * page). Whoever sets `onReceive` sets this with it.
+   */
+  rxTransient = false;
   mac: Uint8Array = new Uint8Array(6);
   mtu = DEFAULT_MTU;
   private readonly features: NetFrontFeatures;
@@ -285,6 +291,7 @@ export class NetFront {
   }
 
   private queueContext(back: BackFeatures) {
+    const self = this;
     return {
       platform: this.opts.platform,
       backend: this.backendId,
@@ -297,6 +304,9 @@ export class NetFront {
       back: { sg: back.sg, gsoV4: back.gsoV4, gsoV6: back.gsoV6 },
       counters: this.counters,
       receive: (frame: Uint8Array, info: RxFrameInfo) => this.onReceive?.(frame, info),
+      get rxTransient() {
+        return self.rxTransient;
+      },
       broken: (r: string) => this.markBroken(r),
       txRoom: () => this.wakeTxWaiters(),
     };

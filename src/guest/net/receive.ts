@@ -109,12 +109,14 @@ function receiveUdp(
     return stack.drop('udpNoPort');
   }
   stack.counters.udpRx++;
+  const view = frame.subarray(l4 + UDP_HLEN, l4 + length);
+  const borrow = info.transient === true && info.owned !== true && socket.borrows;
   const ok = socket.push({
     srcIp: h.src,
     srcPort: (frame[l4]! << 8) | frame[l4 + 1]!,
     dstIp: h.dst,
     dstPort,
-    payload: info.owned === true ? frame.subarray(l4 + UDP_HLEN, l4 + length) : stack.slab.copy(frame.subarray(l4 + UDP_HLEN, l4 + length)),
-  });
+    payload: info.owned === true || borrow ? view : stack.slab.copy(view),
+  }, borrow ? stack.slab : undefined);
   if (!ok) stack.drop('udpQueueFull');
 }

@@ -64,6 +64,12 @@ export interface RxInfo {
    * (a UDP payload) instead of copying. netfront's frames are private copies it hands over.
    */
   readonly owned?: boolean;
+  /**
+   * The caller reuses `frame` once `receive` returns (netfront's `rxTransient`): the stack
+   * copies what it keeps, and hands a UDP payload to a socket that borrows as a view, copied
+   * only if it is still queued when the socket's `onReadable` returns.
+   */
+  readonly transient?: boolean;
 }
 
 export interface EchoReply {

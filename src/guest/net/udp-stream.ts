@@ -162,7 +162,8 @@ export class UdpStreamReceiver {
   private expected: number | undefined;
 
   constructor(private readonly stack: NetStack, port: number) {
-    this.socket = stack.udpBind(port);
+    // Each datagram is read at once (drain from onReadable): it may be borrowed.
+    this.socket = stack.udpBind(port, { borrow: true });
     this.socket.onReadable = () => this.drain();
   }
 

@@ -76,9 +76,11 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
   });
   // netfront's frames are private copies it never touches again: the stack keeps views of them.
-  // (one RxInfo per offload state, not one per frame)
-  const rxInfo = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => ({ csumBlank, dataValidated, owned: true })));
+  // The stack copies what it keeps (a borrowing socket: only what its reader leaves queued),
+  // so netfront may hand frames over in one reused buffer. One RxInfo per offload state.
+  const rxInfo = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => ({ csumBlank, dataValidated, transient: true })));
   front.onReceive = (f, info) => stack.receive(f, rxInfo[(info.csumBlank ? 2 : 0) + (info.dataValidated ? 1 : 0)]!);
+  front.rxTransient = true;
   const until = async (done: () => boolean, timeoutMs: number): Promise<boolean> => {
     const end = performance.now() + timeoutMs;
     while (!done() && performance.now() < end && (await env.running())) {
@@ -91,6 +93,7 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     await front.flush(1000); // what was sent reaches the backend before the rings go
     if (shared !== undefined) {
       front.onReceive = undefined; // the kernel's NIC outlives this program: only let go of it
+      front.rxTransient = false;
       return;
     }
     await front.dispose();
