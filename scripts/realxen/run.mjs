@@ -7,6 +7,7 @@
 // are a loud SKIP, never a pass. Prints one line per check and `N passed, N failed, N skipped`.
 //   env: REALXEN_CACHE, REALXEN_QEMU_TIMEOUT (s, default 600), REALXEN_ACCEL (default tcg,thread=multi),
 //        REALXEN_CPU (default max,-smap,-xsave), REALXEN_CHECKS (default: all), REALXEN_SKIP_BUILD=1,
+//        REALXEN_BOOTS (boot names, default: all),
 //        diagnosis: XENPV_XEN_TRACE=1, XENPV_XEN_KEEP_MAPS=1 (never unmap grants), REALXEN_NODE_OPTS
 //        (extra node options for the dom0 backend), REALXEN_BLKBACK (blkback options, see checks.sh)
 import { spawn, spawnSync } from 'node:child_process';
@@ -25,6 +26,8 @@ const timings = [];
 /** The boots: which checks run in each, under which xenstored. */
 const BOOTS = [
   { name: 'c-xenstored', xenstored: 'c', checks: ['blkback', 'blkfront', 'console'] },
+  // Check 4: xenpv's xenstored replaces Xen's; domUs boot on it, dom0's kernel blkback runs through it.
+  { name: 'xenpv-xenstored', xenstored: 'xenpv', checks: ['xenstored-dom0', 'blkback', 'blkfront', 'xenstored-lifecycle'] },
 ];
 
 function skipAll(reason) {
@@ -115,7 +118,9 @@ async function runBootWithRetry(boot) {
   const first = await runBoot(boot, DOM0_UP_S);
   if (first !== 'stalled') return;
   console.log(`# dom0 did not come up within ${DOM0_UP_S} s: booting again (once)`);
-  await runBoot(boot, DOM0_UP_S);
+  const second = await runBoot(boot, DOM0_UP_S);
+  // Twice stalled is a failure of the boot, not a silent "0 passed, 0 failed".
+  if (second === 'stalled') results.push({ name: `${boot.name}/boot`, verdict: 'FAIL', detail: `dom0 did not come up within ${DOM0_UP_S} s, twice` });
 }
 
 function runBoot(boot, upTimeoutS) {
@@ -145,7 +150,7 @@ function runBoot(boot, upTimeoutS) {
       if (m) {
         got.push({ name: m[1], verdict: m[2], seconds: Number(m[3]), detail: m[4].trim() });
         console.log(`# [${since(start)} s] ${m[1]}: ${m[2]} in ${m[3]} s — ${m[4].trim()}`);
-      } else if (/^(domU\||blkback\||dom0-dmesg\||xs-error\||REALXEN-INFO|XENPV-BLKBACK)/.test(line)) console.log(`#   ${line}`);
+      } else if (/^(domU\||blkback\||dom0-dmesg\||xs-error\||xenstored\||REALXEN-INFO|XENPV-BLKBACK)/.test(line)) console.log(`#   ${line}`);
     };
     const onData = (d) => {
       const s = String(d).replace(/\r/g, '');
@@ -206,7 +211,9 @@ else {
   const ok = process.env.REALXEN_SKIP_BUILD === '1' || (await build());
   if (ok) {
     const only = process.env.REALXEN_CHECKS?.split(',');
+    const bootsOnly = process.env.REALXEN_BOOTS?.split(',');
     for (const boot of BOOTS) {
+      if (bootsOnly !== undefined && !bootsOnly.includes(boot.name)) continue;
       const checks = only === undefined ? boot.checks : boot.checks.filter((c) => only.includes(c));
       if (checks.length > 0) await runBootWithRetry({ ...boot, checks });
     }

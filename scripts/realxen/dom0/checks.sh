@@ -144,6 +144,8 @@ check_blkfront() {
   fi
 }
 
+# Check 4 (xenpv's xenstored in place of Xen's) lives in its own file.
+. "$(dirname "$0")/checks-xenstored.sh"
 # Check 3 (xenpv's console daemon and `xenpv console`) lives in its own file.
 . "$(dirname "$0")/checks-console.sh"
 
@@ -154,6 +156,8 @@ for c in "${names[@]}"; do
     blkback) check_blkback ;;
     blkfront) check_blkfront ;;
     console) check_console ;;
+    xenstored-dom0) check_xenstored_dom0 ;;
+    xenstored-lifecycle) check_xenstored_lifecycle ;;
     *) echo "REALXEN-RESULT $c FAIL 0 unknown check" ;;
   esac
 done
