@@ -34,6 +34,8 @@ export async function startXenDom0Store(opts: StartOptions, log: (m: string) => 
     hypercalls = XenHypercalls.open(platform.native);
     local = openLocalStoreRing(platform.native);
     const hc = hypercalls;
+    // Startup steps in the log: a daemon that hangs while dom0 boots says where.
+    log(`dom0's store ring: port ${local.port} (${local.source}); hypervisor lists ${hc.listDomains().length} domain(s)`);
     const exists = (domid: number): boolean => {
       try {
         return hc.listDomains().some((d) => d.domid === domid);
