@@ -417,15 +417,7 @@ export class BackQueue implements Disposable {
     if (this.rxRing.pushResponses()) this.rxKickLater();
   }
 
-  /**
-   * rx responses are published at once; the kick they call for goes out at the end of this
-   * task (a microtask) for a single frame (a ping, a request: no added latency), but waits
-   * while a burst is still being delivered, so a stream wakes the frontend once per burst of up
-   * to RX_KICK_BATCH frames rather than once per tx budget of the sender's vif (Linux netback
-   * kicks once per rx batch). A burst's kick goes out on the first event-loop turn that
-   * delivered nothing more, at RX_KICK_BATCH frames, or when fewer than RX_KICK_LOW posted
-   * buffers are left: late by at most a few turns, never lost.
-   */
+  /** The tx completion kick, at the end of this task (after the rx kicks queued before it). */
   private txKickLater(): void {
     if (this.txKickPending) return;
     this.txKickPending = true;
@@ -435,6 +427,15 @@ export class BackQueue implements Disposable {
     });
   }
 
+  /**
+   * rx responses are published at once; the kick they call for goes out at the end of this
+   * task (a microtask) for a single frame (a ping, a request: no added latency), but waits
+   * while a burst is still being delivered, so a stream wakes the frontend once per burst of up
+   * to RX_KICK_BATCH frames rather than once per tx budget of the sender's vif (Linux netback
+   * kicks once per rx batch). A burst's kick goes out on the first event-loop turn that
+   * delivered nothing more, at RX_KICK_BATCH frames, or when fewer than RX_KICK_LOW posted
+   * buffers are left: late by at most a few turns, never lost.
+   */
   private rxKickLater(): void {
     if (this.rxKickPending) return;
     this.rxKickPending = true;
