@@ -26,6 +26,9 @@ export interface NetProgramEnv {
   running(): Promise<boolean>;
 }
 
+/** Longest an idle program sleeps before it looks at the domain's state (shutdown) again. */
+const IDLE_MAX_MS = 50;
+
 /** `key=value` words of `extra`; bare words are ignored. */
 export function options(argv: readonly string[]): Map<string, string> {
   const m = new Map<string, string>();
@@ -53,8 +56,12 @@ export function requiredOption(o: Map<string, string>, key: string): string {
 export interface Eth0 extends Disposable {
   readonly front: NetFront;
   readonly stack: NetStack;
-  /** Run the stack's timers every few ms until `done()` or `timeoutMs`. */
-  until(done: () => boolean, timeoutMs: number): Promise<boolean>;
+  /**
+   * Run the stack's timers until `done()` or `timeoutMs`: `done` is checked again whenever a
+   * frame arrives, a stack timer or `nextAt()` (a program's own deadline, ms on
+   * performance.now) is due, or IDLE_MAX_MS passed; no polling in between.
+   */
+  until(done: () => boolean, timeoutMs: number, nextAt?: () => number | undefined): Promise<boolean>;
   close(): Promise<void>;
 }
 
@@ -75,17 +82,32 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     send: (f, info) => void front.transmit(f, info),
     sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
   });
-  // netfront's frames are private copies it never touches again: the stack keeps views of them.
   // The stack copies what it keeps (a borrowing socket: only what its reader leaves queued),
   // so netfront may hand frames over in one reused buffer. One RxInfo per offload state.
   const rxInfo = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => ({ csumBlank, dataValidated, transient: true })));
-  front.onReceive = (f, info) => stack.receive(f, rxInfo[(info.csumBlank ? 2 : 0) + (info.dataValidated ? 1 : 0)]!);
+  let wakeUp: (() => void) | undefined;
+  front.onReceive = (f, info) => {
+    stack.receive(f, rxInfo[(info.csumBlank ? 2 : 0) + (info.dataValidated ? 1 : 0)]!);
+    wakeUp?.();
+  };
   front.rxTransient = true;
-  const until = async (done: () => boolean, timeoutMs: number): Promise<boolean> => {
+  /** Sleep up to `ms`, or until the next frame arrives. */
+  const idle = (ms: number): Promise<void> => new Promise((resolve) => {
+    const timer = setTimeout(wake, ms);
+    function wake(): void {
+      clearTimeout(timer);
+      wakeUp = undefined;
+      resolve();
+    }
+    wakeUp = wake;
+  });
+  const until = async (done: () => boolean, timeoutMs: number, nextAt?: () => number | undefined): Promise<boolean> => {
     const end = performance.now() + timeoutMs;
     while (!done() && performance.now() < end && (await env.running())) {
       stack.tick();
-      await env.sleep(1);
+      const now = performance.now();
+      const at = Math.min(end, now + IDLE_MAX_MS, stack.nextTimer() ?? Infinity, nextAt?.() ?? Infinity);
+      await idle(Math.max(0, at - now));
     }
     return done();
   };
