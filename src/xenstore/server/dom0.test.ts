@@ -34,12 +34,18 @@ test('dom0 ring: the kernel-side page and port carry requests as domain 0, privi
     const kernelPage = new XenstoreGuestPage(hv.dom0.memory.page(frame));
     const replies: XsMessage[] = [];
     const parser = new FrameParser();
-    const kernel = hv.dom0.events.adopt(kernelPort, () => replies.push(...parser.push(kernelPage.replies.read()).messages));
+    let kernelEvents = 0;
+    const kernel = hv.dom0.events.adopt(kernelPort, () => {
+      kernelEvents++;
+      replies.push(...parser.push(kernelPage.replies.read()).messages);
+    });
     let disposed = false;
     const local = { page: hv.dom0.memory.page(frame), port: kernelPort, dispose: () => (disposed = true) };
     const d = new Xenstored({ ringMapper: dom0RingMapper(hv.dom0, local) });
     const serving = serveDom0(d, { platform: hv.dom0, localRing: local, listDomains: () => states(hv) });
     try {
+      // The kernel waits for a first event before it probes: one comes with an empty ring.
+      await until(() => kernelEvents > 0, 'the start-up event on the kernel port');
       const { type, payload } = encodeRequest({ op: 'write', path: '/tool/x', value: new TextEncoder().encode('from-kernel') });
       kernelPage.requests.write(encodeMessage({ type, reqId: 9, txId: 0, payload }));
       kernel.notify();

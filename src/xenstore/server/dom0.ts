@@ -47,7 +47,18 @@ export function dom0RingMapper(platform: Platform, local: LocalRing | undefined)
   const guests = platformRingMapper(platform);
   return (domid, gfn, port) => {
     if (domid !== DOM0 || local === undefined) return guests(domid, gfn, port);
-    return ringEndpoint(platform, DOM0, local.page, port, () => local.dispose());
+    const ep = ringEndpoint(platform, DOM0, local.page, port, () => local.dispose());
+    // dom0's kernel probes its xenbus devices on the first event from its store (Linux's
+    // xenbus_probe_thread waits for "any trigger of xb_waitq"); an empty ring at our start
+    // would otherwise leave it waiting. So signal once as soon as the transport listens, as
+    // C xenstored's dom0_init does. A spurious event only makes the kernel re-check its ring.
+    return {
+      ...ep,
+      onEvent: (h) => {
+        ep.onEvent(h);
+        queueMicrotask(() => ep.notify());
+      },
+    };
   };
 }
 
