@@ -38,7 +38,11 @@ import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits, type T
  * 1% of a stream be dropped in bench net); a dead one costs its senders this much once.
  */
 const MAX_PAUSE_MS = 100;
-/** rx kick coalescing (rxKickLater): most frames a frontend waits for, fewest buffers it may have left. */
+/**
+ * rx kick coalescing (rxKickLater): a burst smaller than RX_KICK_MIN frames is kicked at once;
+ * a larger one waits while it grows, up to RX_KICK_BATCH frames or RX_KICK_LOW posted buffers left.
+ */
+const RX_KICK_MIN = 32;
 const RX_KICK_BATCH = 192;
 const RX_KICK_LOW = 64;
 
@@ -429,10 +433,10 @@ export class BackQueue implements Disposable {
 
   /**
    * rx responses are published at once; the kick they call for goes out at the end of this
-   * task (a microtask) for a single frame (a ping, a request: no added latency), but waits
-   * while a burst is still being delivered, so a stream wakes the frontend once per burst of up
-   * to RX_KICK_BATCH frames rather than once per tx budget of the sender's vif (Linux netback
-   * kicks once per rx batch). A burst's kick goes out on the first event-loop turn that
+   * task (a microtask) for a single frame or a short burst (a ping, a request, a window of a
+   * few GSO frames: no added latency), but a stream's burst waits while it is still growing,
+   * so a stream wakes the frontend once per burst of up to RX_KICK_BATCH frames rather than
+   * once per tx budget of the sender's vif (Linux netback kicks once per rx batch). A burst's kick goes out on the first event-loop turn that
    * delivered nothing more, at RX_KICK_BATCH frames, or when fewer than RX_KICK_LOW posted
    * buffers are left: late by at most a few turns, never lost.
    */
@@ -447,7 +451,7 @@ export class BackQueue implements Disposable {
   private readonly rxKickCheck = (): void => {
     if (this.disposed) return;
     const owed = (this.rxPushed - this.rxKickFrom) >>> 0;
-    const growing = owed > 1 && this.rxPushed !== this.rxKickSeen;
+    const growing = owed >= RX_KICK_MIN && this.rxPushed !== this.rxKickSeen;
     if (growing && owed < RX_KICK_BATCH && this.rxRing.unconsumedRequests() >= RX_KICK_LOW) {
       this.rxKickSeen = this.rxPushed;
       setImmediate(this.rxKickCheck);

@@ -154,6 +154,10 @@ export class FrontQueue implements Disposable {
       this.ctx.counters.txDropped++;
       return false;
     }
+    // Completions come back without an event while nothing waits (armTxCompletions): take
+    // what is there on each transmit, so the most recently freed (cache-warm) pages are used
+    // again, and a frame is not backlogged for want of pages already given back.
+    this.reapTx();
     if (this.backlog.length === 0 && this.tryPut(frame, info)) return true;
     if (this.backlog.push({ frame: this.slab.copy(frame), info })) {
       this.armTxCompletions();
