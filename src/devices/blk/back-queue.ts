@@ -21,9 +21,11 @@
  * - With a store that has a synchronous data path (`storage.syncIo`), READ/WRITE (direct or
  *   indirect) are served inside the serve pass itself (back-sync.ts): no promise per request,
  *   data straight between file and granted pages, adjacent requests in one syscall. The pass
- *   publishes its responses in groups (every PUSH_EVERY, and at its end, before
- *   RING_FINAL_CHECK_FOR_REQUESTS), each push notifying only when
- *   RING_PUSH_RESPONSES_AND_CHECK_NOTIFY says the frontend waits. Flush,
+ *   publishes its responses at its end (at most `BACK_LIMITS.batch`), before
+ *   RING_FINAL_CHECK_FOR_REQUESTS, notifying only when RING_PUSH_RESPONSES_AND_CHECK_NOTIFY
+ *   says the frontend waits. (Pushing every 8 inside the pass, to let the frontend start on the
+ *   first completions earlier, cost both threads more CPU per I/O in wake-ups than the overlap
+ *   gained on the 2-core bench machine.) Flush,
  *   barrier and discard keep the asynchronous path; a pending run is moved before any of them
  *   is dispatched, so issue order is kept.
  */
@@ -41,9 +43,6 @@ import { BACK_LIMITS } from './protocol.js';
 import { planIndirect, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
 import { blkifRingCodec } from './ring-codec.js';
 import type { BlockStorage } from './storage/types.js';
-
-/** Synchronous answers published together (see respondSync). */
-const PUSH_EVERY = 8;
 
 export interface QueueSetup {
   readonly index: number;
@@ -83,8 +82,6 @@ export class BackQueue {
   /** Mappings held by requests in flight, released on close if storage never answers. */
   private readonly held = new Set<() => void>();
   private pushPending = false;
-  /** Responses of the synchronous path put since the last push. */
-  private unpushed = 0;
   /**
    * One bounce buffer per request in flight: with a synchronous storage (a backend thread of
    * its own) a whole batch is in flight at once, and 8 per size made most 128 KiB requests
@@ -178,7 +175,7 @@ export class BackQueue {
   private endPass(): void {
     if (this.closed) return;
     this.run?.flush();
-    this.publish();
+    if (this.ring.pushResponses()) this.evtchn.notify();
   }
 
   /**
@@ -218,20 +215,9 @@ export class BackQueue {
     if (!this.closed) this.respondSync(e.id, e.operation, status);
   }
 
-  /**
-   * Answer a request served synchronously. Every PUSH_EVERY answers the responses are
-   * published (notifying only if the frontend waits for them), so the frontend works on the
-   * first completions while this pass serves the rest: both threads busy at once instead of
-   * taking turns over a whole ring.
-   */
+  /** Answer a request served synchronously; the pass publishes it at its end. */
   private respondSync(id: bigint, operation: number, status: number): void {
     this.ring.putResponse({ id, operation, status });
-    if (++this.unpushed >= PUSH_EVERY) this.publish();
-  }
-
-  private publish(): void {
-    this.unpushed = 0;
-    if (this.ring.pushResponses()) this.evtchn.notify();
   }
 
   private refuse(plan: Extract<Plan, { kind: 'reject' }>): void {
