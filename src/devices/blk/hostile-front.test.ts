@@ -8,47 +8,21 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { BLKIF_REQUEST } from '../../abi/io/blkif.js';
-import type { BlkifRequestOut } from '../../abi/io/blkif-codec.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage } from './storage/types.js';
 import { RawFront } from './raw-front.js';
-import { pattern, until, withBlkEnv, type BlkEnv } from './test-support.js';
-
-const rw = (operation: 0 | 1, id: bigint, sector: number, gref: number, first = 0, last = 7): BlkifRequestOut => ({
-  kind: 'rw', operation, nr_segments: 1, handle: 0, id, sector_number: BigInt(sector), seg: [{ gref, first_sect: first, last_sect: last }],
-});
-
-async function backState(env: BlkEnv): Promise<string> {
-  return env.xs0.readString(`${env.backPath}/state`);
-}
-
-/** Backend up, raw frontend connected; returns both. */
-async function connected(env: BlkEnv, storage: BlockStorage = new MemoryStorage(64), mode: 'r' | 'w' = 'w', dataPath: 'map' | 'copy' = 'map') {
-  await env.addVbd({ mode });
-  const back = env.newBack(storage, { persistent: false, dataPath });
-  await back.start();
-  const raw = new RawFront(env);
-  await raw.connect();
-  await until(async () => (await backState(env)) === '4', 3000, 'backend Connected');
-  return { back, raw };
-}
-
-async function finish(env: BlkEnv, raw: RawFront): Promise<void> {
-  await env.xsGuest.write(`${env.frontPath}/state`, '6');
-  await until(async () => ['6', '5'].includes(await backState(env)), 3000, 'backend closes');
-  await until(() => env.hv.dom0.grants.maptrack.live().length === 0, 3000, 'backend unmaps');
-  await raw.dispose();
-}
+import { backState, connectRaw, finishRaw, rw } from './raw-support.js';
+import { pattern, until, withBlkEnv } from './test-support.js';
 
 test('hostile front: overflowed req_prod halts the ring and closes the device', () =>
   withBlkEnv(async (env) => {
-    const { back, raw } = await connected(env);
+    const { back, raw } = await connectRaw(env);
     raw.setReqProd(raw.ring.size + 5);
     await until(async () => (await backState(env)) === '5', 3000, 'backend Closing');
     assert.equal(back.isConnected, false, 'rings dropped');
     const err = await env.xs0.readString(`/local/domain/0/error/backend/vbd/${env.guestId}/51712/error`);
     assert.match(err, /request-prod-overflow/);
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 test('hostile front: a slot rewritten after the backend read it changes nothing (copy-once)', () =>
@@ -68,7 +42,7 @@ test('hostile front: a slot rewritten after the backend read it changes nothing 
         return disk.write(sector, src);
       },
     });
-    const { raw } = await connected(env, spy);
+    const { raw } = await connectRaw(env, spy);
     slot = raw.pages[0]!.bytes;
     const page = raw.dataPage(false);
     page.bytes.set(pattern(8, 8, 3));
@@ -78,7 +52,7 @@ test('hostile front: a slot rewritten after the backend read it changes nothing 
     assert.deepEqual(writes, [8]);
     assert.deepEqual(disk.bytes.subarray(8 * 512, 16 * 512), pattern(8, 8, 3));
     assert.ok(disk.bytes.subarray(40 * 512, 48 * 512).every((b) => b === 0), 'the rewritten sector was never used');
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 test('hostile front: an indirect page rewritten after the backend copied it changes nothing', () =>
@@ -105,7 +79,7 @@ test('hostile front: an indirect page rewritten after the backend copied it chan
         return disk.read(sector, dst);
       },
     });
-    const { raw } = await connected(env, spy);
+    const { raw } = await connectRaw(env, spy);
     const data = Array.from({ length: 12 }, (_, i) => raw.dataPage(false, i + 1));
     const ind = raw.dataPage(false);
     indirect = ind.bytes;
@@ -133,12 +107,12 @@ test('hostile front: an indirect page rewritten after the backend copied it chan
     const rsps = await raw.waitResponses(2);
     assert.deepEqual(rsps[1], { id: 10n, operation: BLKIF_OP_READ, status: BLKIF_RSP_OKAY });
     into.forEach((p, i) => assert.ok(p.bytes.every((b) => b === i + 1), `read page ${i}`));
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 for (const dataPath of ['map', 'copy'] as const) test(`hostile front: bad grant refs get BLKIF_RSP_ERROR, and the ring keeps working (${dataPath})`, () =>
   withBlkEnv(async (env) => {
-    const { raw } = await connected(env, new MemoryStorage(64), 'w', dataPath);
+    const { raw } = await connectRaw(env, new MemoryStorage(64), { dataPath });
     const good = raw.dataPage(true);
     const roPage = raw.dataPage(false);
     raw.send(
@@ -152,13 +126,13 @@ for (const dataPath of ['map', 'copy'] as const) test(`hostile front: bad grant 
     const byId = new Map(rsps.map((r) => [r.id, r.status]));
     assert.deepEqual([1n, 2n, 3n, 4n, 5n].map((i) => byId.get(i)), [BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY]);
     assert.ok(roPage.bytes.every((b) => b === 0), 'nothing written into a read-only grant');
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 test('hostile front: segments outside the page, sectors past the end, unknown ops', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(64);
-    const { raw } = await connected(env, disk);
+    const { raw } = await connectRaw(env, disk);
     const page = raw.dataPage(false, 0xee);
     raw.send(
       rw(BLKIF_OP_WRITE, 1n, 0, page.ref, 0, 8),
@@ -172,13 +146,13 @@ test('hostile front: segments outside the page, sectors past the end, unknown op
     const byId = new Map(rsps.map((r) => [r.id, r.status]));
     assert.deepEqual([1n, 2n, 3n, 4n, 5n].map((i) => byId.get(i)), [BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_EOPNOTSUPP]);
     assert.ok(disk.bytes.every((b) => b === 0), 'no refused request touched the disk');
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 test('hostile front: writes to a read-only disk (mode r) are refused', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(64);
-    const { raw } = await connected(env, disk, 'r');
+    const { raw } = await connectRaw(env, disk, { mode: 'r' });
     assert.equal(await env.xs0.readString(`${env.backPath}/info`), '4', 'VDISK_READONLY');
     assert.equal(await env.xs0.readString(`${env.backPath}/feature-flush-cache`), '0');
     const page = raw.dataPage(false, 0x11);
@@ -189,7 +163,7 @@ test('hostile front: writes to a read-only disk (mode r) are refused', () =>
     assert.equal(rsps.find((r) => r.id === 1n)?.status, BLKIF_RSP_ERROR);
     assert.notEqual(rsps.find((r) => r.id === 2n)?.status, BLKIF_RSP_OKAY);
     assert.ok(disk.bytes.every((b) => b === 0));
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 const GARBAGE: [string, Record<string, string>][] = [
@@ -220,13 +194,13 @@ for (const [name, keys] of GARBAGE) {
       await until(async () => (await backState(env)) === '5', 3000, 'backend Closing');
       assert.equal(back.isConnected, false);
       assert.equal(env.hv.dom0.grants.maptrack.live().length, 0, 'nothing left mapped');
-      await finish(env, raw);
+      await finishRaw(env, raw);
     }));
 }
 
 test('hostile front: state flapping while connected leaves no mapping, port or watch behind', () =>
   withBlkEnv(async (env) => {
-    const { back, raw } = await connected(env);
+    const { back, raw } = await connectRaw(env);
     const page = raw.dataPage(true);
     raw.send(rw(BLKIF_OP_READ, 1n, 0, page.ref));
     let seed = 7;

@@ -7,18 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY, BLKIF_REQUEST } from '../../abi/io/blkif.js';
-import type { BlkifRequestOut } from '../../abi/io/blkif-codec.js';
 import { XenpvError } from '../../base/index.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage, SyncBlockIo } from './storage/types.js';
-import { RawFront } from './raw-front.js';
-import { pattern, until, withBlkEnv, type BlkEnv } from './test-support.js';
-
-const rw = (operation: 0 | 1, id: bigint, sector: number, gref: number, first = 0, last = 7): BlkifRequestOut => ({
-  kind: 'rw', operation, nr_segments: 1, handle: 0, id, sector_number: BigInt(sector), seg: [{ gref, first_sect: first, last_sect: last }],
-});
-
-const state = (env: BlkEnv): Promise<string> => env.xs0.readString(`${env.backPath}/state`);
+import { connectRaw, finishRaw, rw } from './raw-support.js';
+import { pattern, withBlkEnv } from './test-support.js';
 
 /** A sync store whose syncIo calls are recorded and may be hooked (`before` runs ahead of each). */
 function spyStorage(disk: MemoryStorage, before: (op: 'readv' | 'writev', sector: number, n: number) => void = () => undefined) {
@@ -40,28 +33,11 @@ function spyStorage(disk: MemoryStorage, before: (op: 'readv' | 'writev', sector
   return { storage, calls };
 }
 
-async function connected(env: BlkEnv, storage: BlockStorage, persistent = false) {
-  await env.addVbd();
-  const back = env.newBack(storage, { persistent });
-  await back.start();
-  const raw = new RawFront(env);
-  await raw.connect();
-  await until(async () => (await state(env)) === '4', 3000, 'backend Connected');
-  return { back, raw };
-}
-
-async function finish(env: BlkEnv, raw: RawFront): Promise<void> {
-  await env.xsGuest.write(`${env.frontPath}/state`, '6');
-  await until(async () => ['6', '5'].includes(await state(env)), 3000, 'backend closes');
-  await until(() => env.hv.dom0.grants.maptrack.live().length === 0, 3000, 'backend unmaps');
-  await raw.dispose();
-}
-
 test('sync path: adjacent writes become one pwritev, then adjacent reads one preadv, data intact', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(256, { sync: true });
     const { storage, calls } = spyStorage(disk);
-    const { raw } = await connected(env, storage);
+    const { raw } = await connectRaw(env, storage);
     const pages = [0, 1, 2, 3].map((i) => {
       const p = raw.dataPage(false);
       p.bytes.set(pattern(16 + i * 8, 8, 1));
@@ -79,14 +55,14 @@ test('sync path: adjacent writes become one pwritev, then adjacent reads one pre
     assert.ok(r.slice(4).every((x) => x.status === BLKIF_RSP_OKAY && x.operation === BLKIF_OP_READ));
     assert.deepEqual(calls.slice(1), [['readv', 32, 2], ['readv', 16, 2]]);
     into.forEach((p, i) => assert.deepEqual(p.bytes, pattern(16 + i * 8, 8, 1), `page ${i}`));
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 test('sync path: partial segments move only their sectors', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(64, { sync: true });
     disk.bytes.set(pattern(0, 64, 2));
-    const { raw } = await connected(env, disk, true);
+    const { raw } = await connectRaw(env, disk, { persistent: true });
     const page = raw.dataPage(true, 0xaa);
     raw.send(rw(BLKIF_OP_READ, 1n, 8, page.ref, 2, 4));
     const [rsp] = await raw.waitResponses(1);
@@ -100,13 +76,13 @@ test('sync path: partial segments move only their sectors', () =>
     await raw.waitResponses(2);
     assert.deepEqual(disk.bytes.subarray(20 * 512, 22 * 512), pattern(40, 8, 3).subarray(5 * 512, 7 * 512));
     assert.deepEqual(disk.bytes.subarray(22 * 512, 23 * 512), pattern(22, 1, 2), 'the next sector kept');
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 test('sync path: bad grants, bad ranges and unknown ops are refused one by one; the ring keeps working', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(64, { sync: true });
-    const { raw } = await connected(env, disk, true);
+    const { raw } = await connectRaw(env, disk, { persistent: true });
     const good = raw.dataPage(true);
     const roPage = raw.dataPage(false);
     raw.send(
@@ -125,7 +101,7 @@ test('sync path: bad grants, bad ranges and unknown ops are refused one by one; 
     ]);
     assert.ok(roPage.bytes.every((b) => b === 0), 'nothing written into a read-only grant');
     assert.ok(disk.bytes.every((b) => b === 0), 'no refused request touched the disk');
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 test('sync path: a slot and an indirect page rewritten during the I/O change nothing (copy-once)', () =>
@@ -146,7 +122,7 @@ test('sync path: a slot and an indirect page rewritten during the I/O change not
         iv.setUint8(i * 8 + 5, 200);
       }
     });
-    const { raw } = await connected(env, storage);
+    const { raw } = await connectRaw(env, storage);
     slots = raw.pages[0]!.bytes;
     const data = Array.from({ length: 12 }, (_, i) => raw.dataPage(false, i + 1));
     const ind = raw.dataPage(false);
@@ -165,7 +141,7 @@ test('sync path: a slot and an indirect page rewritten during the I/O change not
       assert.ok(disk.bytes.subarray((16 + i * 8) * 512, (24 + i * 8) * 512).every((b) => b === i + 1), `page ${i} from its original grant`);
     }
     assert.ok(disk.bytes.subarray(200 * 512).every((b) => b === 0), 'the rewritten sector was never used');
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
 
 test('sync path: when a run fails, each request gets its own status', () =>
@@ -175,7 +151,7 @@ test('sync path: when a run fails, each request gets its own status', () =>
     const { storage, calls } = spyStorage(disk, (_op, sector, n) => {
       if (sector <= 24 && 24 < sector + n * 8) throw new XenpvError('EIO', 'bad sector 24');
     });
-    const { raw, back } = await connected(env, storage);
+    const { raw, back } = await connectRaw(env, storage);
     const pages = [0, 1, 2].map((i) => raw.dataPage(false, i + 1));
     raw.send(...pages.map((p, i) => rw(BLKIF_OP_WRITE, BigInt(i), 16 + i * 8, p.ref)));
     const byId = new Map((await raw.waitResponses(3)).map((r) => [r.id, r.status]));
@@ -185,5 +161,5 @@ test('sync path: when a run fails, each request gets its own status', () =>
     assert.ok(disk.bytes.subarray(32 * 512, 40 * 512).every((b) => b === 3));
     assert.equal(back.counters.write.errors, 1);
     assert.equal(back.counters.write.requests, 3);
-    await finish(env, raw);
+    await finishRaw(env, raw);
   }));
