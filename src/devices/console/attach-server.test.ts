@@ -14,12 +14,10 @@ import { assertNoLeaks, errorCode } from '../../base/index.js';
 import type { Hypervisor } from '../../hv/sim/hypervisor.js';
 import { withHypervisor } from '../../hv/sim/testing.js';
 import { startTestStore, type TestStore } from '../../xenbus/testing.js';
-import { prepareDomainHome } from '../../xenbus/toolstack.js';
 import { callConsoleDaemon, openConsoleSocket } from './attach-client.js';
 import { ConsoleAttachServer, MAX_REQUEST } from './attach-server.js';
 import { ConsoleDaemon } from './daemon.js';
-import { writePrimaryConsole } from './protocol.js';
-import { eventually, guestWithConsole, type GuestConsole } from './test-support.js';
+import { createGuest, eventually, type GuestConsole } from './test-support.js';
 
 interface World {
   readonly hv: Hypervisor;
@@ -50,18 +48,6 @@ async function withServer(fn: (w: World) => Promise<void>): Promise<void> {
   });
   rmSync(dir, { recursive: true, force: true });
   assertNoLeaks(['xs-watch', 'xs-transaction', 'xs-connection']);
-}
-
-/** The toolstack's part for a new guest: home with its name, console keys, INTRODUCE. */
-async function createGuest(hv: Hypervisor, store: TestStore, name: string): Promise<GuestConsole> {
-  const g = guestWithConsole(hv);
-  const tool = store.connect(0);
-  await prepareDomainHome(tool, g.domid, name);
-  const si = g.guest.startInfo!;
-  await writePrimaryConsole(tool, g.domid, { frame: si.consoleFrame, port: si.consolePort });
-  await tool.introduce(g.domid, si.storeFrame, si.storePort);
-  tool.close();
-  return g;
 }
 
 function dispose(g: GuestConsole): void {

@@ -22,7 +22,7 @@ import type { ConsoleFront } from './front.js';
 import { consoleFrontendDriver } from './front.js';
 import { ConsoleDaemon } from './daemon.js';
 import { writePrimaryConsole } from './protocol.js';
-import { eventually, guestWithConsole, type GuestConsole } from './test-support.js';
+import { createGuest, eventually, guestWithConsole } from './test-support.js';
 
 async function withDaemon(
   fn: (hv: Hypervisor, store: TestStore, daemon: ConsoleDaemon, logs: string[]) => Promise<void>,
@@ -44,25 +44,13 @@ async function withDaemon(
   assertNoLeaks(['xs-watch', 'xs-transaction', 'xs-connection']);
 }
 
-/** The toolstack's part for a new guest: home, console keys, INTRODUCE. */
-async function createGuest(hv: Hypervisor, store: TestStore, name: string): Promise<GuestConsole> {
-  const g = guestWithConsole(hv);
-  const tool = store.connect(0);
-  await prepareDomainHome(tool, g.domid, name);
-  const si = g.guest.startInfo!;
-  await writePrimaryConsole(tool, g.domid, { frame: si.consoleFrame, port: si.consolePort, limit: 8192 });
-  await tool.introduce(g.domid, si.storeFrame, si.storePort);
-  tool.close();
-  return g;
-}
-
 function text(chunks: Buffer[]): string {
   return Buffer.concat(chunks).toString('latin1');
 }
 
 test('the daemon attaches on @introduceDomain, serves buffered and live output and input, detaches on @releaseDomain', () =>
   withDaemon(async (hv, store, daemon) => {
-    const g = await createGuest(hv, store, 'alpha');
+    const g = await createGuest(hv, store, 'alpha', 8192);
     g.front.write('early boot output\n'); // before anyone reads: buffered by the daemon
     await eventually(() => daemon.console(g.domid)?.stats.bytesOut === 18, 'the daemon to serve dom console');
     assert.equal(daemon.list()[0]?.buffered, 18);
@@ -91,8 +79,8 @@ test('each domain gets its own console, bounded buffer and guest-<name>.log', as
   try {
     await withDaemon(
       async (hv, store, daemon) => {
-        const a = await createGuest(hv, store, 'alpha');
-        const b = await createGuest(hv, store, 'beta');
+        const a = await createGuest(hv, store, 'alpha', 8192);
+        const b = await createGuest(hv, store, 'beta', 8192);
         await eventually(() => daemon.list().length === 2, 'two consoles');
         a.front.write('from alpha\n');
         const big = 'b'.repeat(20000);
@@ -124,7 +112,7 @@ test('each domain gets its own console, bounded buffer and guest-<name>.log', as
 test('a secondary console (device/console/1) connects through the xenbus handshake and unplugs cleanly', () =>
   withDaemon(
     async (hv, store, daemon) => {
-      const g = await createGuest(hv, store, 'gamma');
+      const g = await createGuest(hv, store, 'gamma', 8192);
       const dev: DeviceId = { frontClass: 'console', backClass: 'console', frontDomid: g.domid, backDomid: 0 as DomId, devid: 1 };
       let second: ConsoleFront | undefined;
       const fw = new FrontendWatcher(store.connect(g.domid), consoleFrontendDriver(g.guest, { onConsole: (f) => (second = f) }), {
@@ -189,7 +177,7 @@ test("a served console's tty key is written (libxl's create waits for it), and o
   withDaemon(
     async (hv, store, daemon) => {
       const tool = store.connect(0);
-      const g = await createGuest(hv, store, 'delta');
+      const g = await createGuest(hv, store, 'delta', 8192);
       await eventually(() => daemon.console(g.domid) !== undefined, 'served');
       await daemon.idle();
       assert.equal(await tool.readString(`/local/domain/${g.domid}/console/tty`), `xenpv:dom${g.domid}`);

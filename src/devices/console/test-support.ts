@@ -7,8 +7,11 @@ import { GNTTAB_RESERVED_CONSOLE } from '../../abi/grant_table.js';
 import type { DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import { SimPlatform } from '../../hv/sim/platform.js';
 import type { Hypervisor } from '../../hv/sim/hypervisor.js';
+import type { TestStore } from '../../xenbus/testing.js';
+import { prepareDomainHome } from '../../xenbus/toolstack.js';
 import { ConsoleBack, type ConsoleBackOptions } from './back.js';
 import { ConsoleFront, type ConsoleFrontOptions } from './front.js';
+import { writePrimaryConsole } from './protocol.js';
 
 export interface GuestConsole {
   readonly domid: DomId;
@@ -65,4 +68,19 @@ export function randomBytes(next: () => number, n: number): Uint8Array {
   const out = new Uint8Array(n);
   for (let i = 0; i < n; i++) out[i] = next() & 0xff;
   return out;
+}
+
+/**
+ * The toolstack's part for a new guest, as a console daemon sees it: home with its name, the
+ * console keys (with the daemon's buffer `limit`, if given), then INTRODUCE.
+ */
+export async function createGuest(hv: Hypervisor, store: TestStore, name: string, limit?: number): Promise<GuestConsole> {
+  const g = guestWithConsole(hv);
+  const tool = store.connect(0);
+  await prepareDomainHome(tool, g.domid, name);
+  const si = g.guest.startInfo!;
+  await writePrimaryConsole(tool, g.domid, { frame: si.consoleFrame, port: si.consolePort, ...(limit === undefined ? {} : { limit }) });
+  await tool.introduce(g.domid, si.storeFrame, si.storePort);
+  tool.close();
+  return g;
 }
