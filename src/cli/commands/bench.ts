@@ -3,7 +3,6 @@
  * Suites are registered in bench/suites.ts; `all` runs every one.
  */
 import type { Command } from 'commander';
-import { runBench } from '../../bench/run.js';
 import { suiteNames } from '../../bench/suites.js';
 
 interface BenchOpts {
@@ -21,6 +20,8 @@ export function registerBench(program: Command): void {
     .option('--json', 'print one JSON object (an array for all) instead of Markdown')
     .option('--out <dir>', 'also write <suite>.json and <suite>.md into DIR')
     .action(async (suite: string, opts: BenchOpts) => {
+      // Loaded when it runs: every other xenpv command starts without the benchmark code.
+      const { runBench } = await import('../../bench/run.js');
       await runBench(suite, {
         quick: opts.quick === true,
         json: opts.json === true,

@@ -8,7 +8,7 @@
 import { existsSync } from 'node:fs';
 import { consoleSocket, openConsoleSocket, type OpenedConsole } from '../../devices/console/index.js';
 import { errorCode, XenpvError } from '../../base/index.js';
-import { HostClient } from '../../toolstack/index.js';
+import { HostClient } from '../../toolstack/host/rpc-client.js';
 import { hostDir } from './host-client.js';
 
 const CTRL_RIGHT_BRACKET = 0x1d;

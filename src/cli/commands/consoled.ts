@@ -15,7 +15,7 @@ import { dirname } from 'node:path';
 import { XenpvError } from '../../base/index.js';
 import { ConsoleAttachServer, ConsoleDaemon, consoleSocket, consoleSocketAnswers } from '../../devices/console/index.js';
 import { loadXenPlatform } from '../../hv/xen/index.js';
-import { runDir } from '../../toolstack/index.js';
+import { runDir } from '../../toolstack/host/paths.js';
 import { XsClient } from '../../xenstore/client/index.js';
 
 interface ConsoledOpts {

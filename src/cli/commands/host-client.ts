@@ -2,7 +2,8 @@
  * What the host-talking commands share: the run dir, one RPC call, progress lines that show
  * on a terminal only (quiet in pipes), and the domain argument.
  */
-import { callHost, runDir } from '../../toolstack/index.js';
+import { callHost } from '../../toolstack/host/rpc-client.js';
+import { runDir } from '../../toolstack/host/paths.js';
 
 export function hostDir(): string {
   return runDir();

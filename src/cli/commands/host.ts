@@ -7,7 +7,9 @@ import type { Command } from 'commander';
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { XenpvError } from '../../base/index.js';
-import { callHost, formatUplinks, logFile, parseUplinkSpec, pidFile, runHost, type UplinkRow } from '../../toolstack/index.js';
+import { callHost } from '../../toolstack/host/rpc-client.js';
+import { logFile, pidFile } from '../../toolstack/host/paths.js';
+import { formatUplinks, parseUplinkSpec, type UplinkRow } from '../../toolstack/host/uplinks.js';
 import { hostDir, progress, sleep } from './host-client.js';
 
 async function running(dir: string): Promise<number | undefined> {
@@ -25,6 +27,7 @@ async function start(foreground: boolean, uplinkArgs: readonly string[]): Promis
   if (pid !== undefined) throw new XenpvError('EEXIST', `xenpv host already running (pid ${pid}, run dir ${dir})`);
   await mkdir(dir, { recursive: true });
   if (foreground) {
+    const { runHost } = await import('../../toolstack/host/daemon.js'); // the whole host: only here
     await runHost(dir, (line) => process.stderr.write(`${line}\n`), { uplinks });
     return;
   }

@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { runDir, storeSocket } from '../../toolstack/index.js';
+import { runDir, storeSocket } from '../../toolstack/host/paths.js';
 import { xenstoreMain } from '../xenstore-tools.js';
 
 /**
