@@ -51,11 +51,14 @@ export class Maptrack {
   /** Fill a claimed handle; it becomes visible to `live()` (state 2). */
   record(h: number, granter: number, ref: number, writable: boolean, gen: number, tid: number): void {
     const b = h * MAPTRACK_WORDS;
-    Atomics.store(this.words, b + MT_TID, tid);
-    Atomics.store(this.words, b + MT_GRANTER, granter | (writable ? 1 << 16 : 0));
-    Atomics.store(this.words, b + MT_REF, ref);
-    Atomics.store(this.words, b + MT_GEN, gen);
-    Atomics.store(this.words, b + MT_INUSE, 2);
+    const w = this.words;
+    // Plain writes, published by the one atomic store of state 2: a reader that sees 2 with
+    // Atomics.load also sees them (the store synchronizes with that load).
+    w[b + MT_TID] = tid;
+    w[b + MT_GRANTER] = granter | (writable ? 1 << 16 : 0);
+    w[b + MT_REF] = ref;
+    w[b + MT_GEN] = gen;
+    Atomics.store(w, b + MT_INUSE, 2);
   }
 
   /** Give back a handle; returns false if it was already free (a double release). */
@@ -64,6 +67,27 @@ export class Maptrack {
     if (old === 0) return false;
     this.table.add(this.domid, DW.MAPTRACK_USED, -1);
     return true;
+  }
+
+  /** Whether handle `h` holds a recorded mapping; the `*Of` readers below read its fields. */
+  isLive(h: number): boolean {
+    return Atomics.load(this.words, h * MAPTRACK_WORDS + MT_INUSE) === 2;
+  }
+
+  granterOf(h: number): number {
+    return Atomics.load(this.words, h * MAPTRACK_WORDS + MT_GRANTER) & 0xffff;
+  }
+
+  writableOf(h: number): boolean {
+    return (Atomics.load(this.words, h * MAPTRACK_WORDS + MT_GRANTER) & (1 << 16)) !== 0;
+  }
+
+  refOf(h: number): number {
+    return Atomics.load(this.words, h * MAPTRACK_WORDS + MT_REF) >>> 0;
+  }
+
+  genOf(h: number): number {
+    return Atomics.load(this.words, h * MAPTRACK_WORDS + MT_GEN);
   }
 
   entry(h: number): MaptrackEntry | undefined {

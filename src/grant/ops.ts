@@ -27,15 +27,19 @@ import {
   type Frame,
   type GrantRef,
 } from '../base/index.js';
-import { DomainState, DW, MACHINE_PAGE_SIZE, lockWord, unlockWord, withLock, type DomainTable } from '../memory/index.js';
+import { DomainState, DW, MACHINE_PAGE_SIZE, lockWord, unlockWord, type DomainTable } from '../memory/index.js';
 import { Maptrack } from './maptrack.js';
-import { GranterView, pinGrant, unpinGrant } from './pin.js';
+import { beginCopyAccess, endCopyAccess, GranterView, pinGrant, unpinGrant } from './pin.js';
 import type { CopyPtr, GrantCopyOp, GrantMapping } from './types.js';
+
+type GrantSide = Extract<CopyPtr, { kind: 'grant' }>;
 
 const PAGE = MACHINE_PAGE_SIZE;
 
 export class SimGrantOps {
   private readonly views = new Map<number, GranterView>();
+  /** The view used last: netback and blkback copy to and from one peer at a time. */
+  private lastView: GranterView | undefined;
   private readonly own: GranterView;
   private readonly refBits: Int32Array;
   readonly maptrack: Maptrack;
@@ -57,12 +61,19 @@ export class SimGrantOps {
 
   /** A (cached) view of domain `domid`'s grant table, for its current generation. */
   view(domid: number): GranterView {
-    const gen = this.table.get(domid, DW.GEN);
+    return this.viewAt(domid, this.table.get(domid, DW.GEN));
+  }
+
+  /** `view` for a generation the caller already read (DomainTable.enter's). */
+  private viewAt(domid: number, gen: number): GranterView {
+    const last = this.lastView;
+    if (last !== undefined && last.domid === domid && last.gen === gen) return last;
     let v = this.views.get(domid);
     if (v === undefined || v.gen !== gen) {
       v = new GranterView(this.table, domid, gen);
       this.views.set(domid, v);
     }
+    this.lastView = v;
     return v;
   }
 
@@ -125,37 +136,47 @@ export class SimGrantOps {
   // --- grantee side ----------------------------------------------------------------------
 
   map(remote: DomId, refs: readonly GrantRef[], writable: boolean): GrantMapping {
-    const handles: number[] = [];
-    const pages: Uint8Array[] = [];
-    for (const ref of refs) {
-      const r = this.mapOne(remote, ref, writable);
-      if (typeof r === 'number') {
-        for (const h of handles) this.unmapHandle(h);
-        const name = gntstName(r);
-        throw new XenpvError(name, `map of dom${remote} ref ${ref}: ${gntstMessage(r)}`, { remote, ref, status: r });
+    const n = refs.length;
+    const handles = new Array<number>(n);
+    const pages = new Array<Uint8Array>(n);
+    for (let i = 0; i < n; i++) {
+      const ref = refs[i]!;
+      const h = this.mapOne(remote, ref, writable, pages, i);
+      if (h < 0) {
+        for (let k = 0; k < i; k++) this.unmapHandle(handles[k]!);
+        throw new XenpvError(gntstName(h), `map of dom${remote} ref ${ref}: ${gntstMessage(h)}`, { remote, ref, status: h });
       }
-      handles.push(r.handle);
-      pages.push(r.page);
+      handles[i] = h;
     }
     return new SimGrantMapping(this, remote, refs, writable, pages, handles);
   }
 
-  private mapOne(remote: number, ref: number, writable: boolean): { handle: number; page: Uint8Array } | number {
-    const rd = this.table.acquire(remote);
-    if (rd === undefined) return GNTST_bad_domain;
+  /** Map one ref: its maptrack handle (>= 0, its page in `pages[i]`) or a GNTST_* status (< 0). */
+  private mapOne(remote: number, ref: number, writable: boolean, pages: Uint8Array[], i: number): number {
+    const gen = this.table.enter(remote);
+    if (gen < 0) return GNTST_bad_domain;
     try {
       const h = this.maptrack.claim();
       if (h === undefined) return GNTST_no_space;
-      const g = this.view(remote);
-      const res = this.locked(remote, () => pinGrant(g, ref, this.self, writable));
-      if (res.frame === undefined) {
-        this.maptrack.free(h);
-        return res.status;
+      const g = this.viewAt(remote, gen);
+      const words = this.table.words;
+      const lock = this.table.at(remote, DW.GNT_LOCK);
+      lockWord(words, lock, this.tid);
+      let frame: number;
+      try {
+        frame = pinGrant(g, ref, this.self, writable);
+      } finally {
+        unlockWord(words, lock);
       }
-      this.maptrack.record(h, remote, ref, writable, rd.gen, this.tid);
-      return { handle: h, page: this.table.machine.bytes(g.memBase + res.frame) };
+      if (frame < 0) {
+        this.maptrack.free(h);
+        return frame;
+      }
+      this.maptrack.record(h, remote, ref, writable, gen, this.tid);
+      pages[i] = g.page(frame);
+      return h;
     } finally {
-      rd.release();
+      this.table.exit(remote);
     }
   }
 
@@ -166,12 +187,21 @@ export class SimGrantOps {
   }
 
   private release(h: number): void {
-    const e = this.maptrack.entry(h);
-    if (e === undefined) return;
-    const g = this.view(e.granter);
-    if (g.gen !== e.gen) throw new BugError(`dom${e.granter} reclaimed while dom${this.self} maps ref ${e.ref}`);
-    this.locked(e.granter, () => unpinGrant(g, e.ref, e.writable));
-    this.maptrack.free(h);
+    const mt = this.maptrack;
+    if (!mt.isLive(h)) return;
+    const granter = mt.granterOf(h);
+    const ref = mt.refOf(h);
+    const g = this.view(granter);
+    if (g.gen !== mt.genOf(h)) throw new BugError(`dom${granter} reclaimed while dom${this.self} maps ref ${ref}`);
+    const words = this.table.words;
+    const lock = this.table.at(granter, DW.GNT_LOCK);
+    lockWord(words, lock, this.tid);
+    try {
+      unpinGrant(g, ref, mt.writableOf(h));
+    } finally {
+      unlockWord(words, lock);
+    }
+    mt.free(h);
   }
 
   /** Our domain still exists (alive or shut down, not destroyed). */
@@ -206,9 +236,11 @@ export class SimGrantOps {
   }
 
   /**
-   * One GNTTABOP_copy op. The hot path of netback and blkback (one or two per packet), so it
-   * takes no closures or per-op objects: pin each grant side (source read, destination write),
-   * copy, unpin in reverse order.
+   * One GNTTABOP_copy op, the hot path of netback and blkback (one or two per packet): no
+   * closures or per-op objects. With one grant side (the common case) the granter's grant
+   * lock is held across the check, the copy and the release (`copyWithGrant`); with two, each
+   * side is pinned under its own lock in turn (never both locks at once), copied, and unpinned
+   * in reverse order.
    */
   private copyOne(op: GrantCopyOp): number {
     const len = op.len;
@@ -217,18 +249,52 @@ export class SimGrantOps {
     if (!Number.isInteger(len) || len < 0 || !inBounds(s, len) || !inBounds(d, len)) {
       return GNTST_bad_copy_arg;
     }
-    const sFrame = s.kind === 'grant' ? this.pinSide(s.domid, s.ref, false) : 0;
+    if (s.kind === 'grant') {
+      if (d.kind === 'local') return this.copyWithGrant(s.domid, s.ref, s.offset, false, d.buf, d.offset, len);
+      return this.copyGrantToGrant(s, d, len);
+    }
+    if (d.kind === 'grant') return this.copyWithGrant(d.domid, d.ref, d.offset, true, s.buf, s.offset, len);
+    d.buf.set(s.buf.subarray(s.offset, s.offset + len), d.offset);
+    return GNTST_okay;
+  }
+
+  /**
+   * Copy between `buf` and granter `domid`'s `ref` (into the grant if `write`) under the
+   * granter's grant lock: one lock hold and one domain reference per op.
+   */
+  private copyWithGrant(domid: number, ref: number, off: number, write: boolean, buf: Uint8Array, bufOff: number, len: number): number {
+    const gen = this.table.enter(domid);
+    if (gen < 0) return GNTST_bad_domain;
+    const g = this.viewAt(domid, gen);
+    const words = this.table.words;
+    const lock = this.table.at(domid, DW.GNT_LOCK);
+    lockWord(words, lock, this.tid);
+    try {
+      const frame = beginCopyAccess(g, ref, this.self, write);
+      if (frame < 0) return frame;
+      const at = frame * PAGE + off;
+      if (write) g.mem.set(len === buf.length ? buf : buf.subarray(bufOff, bufOff + len), at);
+      else buf.set(g.mem.subarray(at, at + len), bufOff);
+      endCopyAccess(g, ref, write);
+      return GNTST_okay;
+    } finally {
+      unlockWord(words, lock);
+      this.table.exit(domid);
+    }
+  }
+
+  private copyGrantToGrant(s: GrantSide, d: GrantSide, len: number): number {
+    const sFrame = this.pinSide(s.domid, s.ref, false);
     if (sFrame < 0) return sFrame;
-    const dFrame = d.kind === 'grant' ? this.pinSide(d.domid, d.ref, true) : 0;
+    const dFrame = this.pinSide(d.domid, d.ref, true);
     if (dFrame < 0) {
-      if (s.kind === 'grant') this.unpinSide(s.domid, s.ref, false);
+      this.unpinSide(s.domid, s.ref, false);
       return dFrame;
     }
-    const src = s.kind === 'grant' ? this.frameBytes(s.domid, sFrame) : s.buf;
-    const dst = d.kind === 'grant' ? this.frameBytes(d.domid, dFrame) : d.buf;
-    dst.set(src.subarray(s.offset, s.offset + len), d.offset);
-    if (d.kind === 'grant') this.unpinSide(d.domid, d.ref, true);
-    if (s.kind === 'grant') this.unpinSide(s.domid, s.ref, false);
+    const sAt = sFrame * PAGE + s.offset;
+    this.view(d.domid).mem.set(this.view(s.domid).mem.subarray(sAt, sAt + len), dFrame * PAGE + d.offset);
+    this.unpinSide(d.domid, d.ref, true);
+    this.unpinSide(s.domid, s.ref, false);
     return GNTST_okay;
   }
 
@@ -237,21 +303,19 @@ export class SimGrantOps {
    * granter's frame, or a GNTST_* status (< 0) with nothing held. Undo with `unpinSide`.
    */
   private pinSide(domid: number, ref: number, write: boolean): number {
-    if (this.table.enter(domid) < 0) return GNTST_bad_domain;
-    const g = this.view(domid);
+    const gen = this.table.enter(domid);
+    if (gen < 0) return GNTST_bad_domain;
+    const g = this.viewAt(domid, gen);
     const lock = this.table.at(domid, DW.GNT_LOCK);
     lockWord(this.table.words, lock, this.tid);
-    let res: ReturnType<typeof pinGrant>;
+    let frame: number;
     try {
-      res = pinGrant(g, ref, this.self, write);
+      frame = pinGrant(g, ref, this.self, write);
     } finally {
       unlockWord(this.table.words, lock);
     }
-    if (res.frame === undefined) {
-      this.table.exit(domid);
-      return res.status;
-    }
-    return res.frame;
+    if (frame < 0) this.table.exit(domid);
+    return frame;
   }
 
   private unpinSide(domid: number, ref: number, write: boolean): void {
@@ -264,14 +328,6 @@ export class SimGrantOps {
       unlockWord(this.table.words, lock);
     }
     this.table.exit(domid);
-  }
-
-  private frameBytes(domid: number, frame: number): Uint8Array {
-    return this.table.machine.bytes(this.view(domid).memBase + frame);
-  }
-
-  private locked<T>(domid: number, fn: () => T): T {
-    return withLock(this.table.words, this.table.at(domid, DW.GNT_LOCK), this.tid, fn);
   }
 }
 
@@ -294,7 +350,7 @@ class SimGrantMapping implements GrantMapping {
     readonly pages: readonly Uint8Array[],
     private readonly handles: readonly number[],
   ) {
-    this.refs = [...refs];
+    this.refs = refs.slice();
     this.untrack = trackResource('grant-mapping', `dom${ops.self} maps dom${domid} refs [${refs.join(',')}]`);
   }
 

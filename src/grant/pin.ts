@@ -3,7 +3,8 @@
  * `acquire_grant_for_copy`, and the release in `unmap_common_complete` / `release_grant_for_copy`.
  *
  * Callers hold the granter's GNT_LOCK (a per-domain lock, where Xen has a per-active-entry
- * one). The shared entry belongs to the granting guest and may change at any moment: it is
+ * one). Active entries are written with plain stores: only lock holders read them for a
+ * decision, and the lock's release (an atomic exchange) publishes the writes. The shared entry belongs to the granting guest and may change at any moment: it is
  * only ever read through one atomic load per attempt, and changed by compareExchange.
  */
 import {
@@ -32,6 +33,9 @@ export class GranterView {
   readonly entries: number;
   readonly nrPages: number;
   readonly memBase: number;
+  /** The granter's guest memory (frames [0, nrPages)), for copies without a view per op. */
+  readonly mem: Uint8Array;
+  private readonly pages: (Uint8Array | undefined)[] = [];
 
   constructor(
     readonly table: DomainTable,
@@ -44,54 +48,65 @@ export class GranterView {
     const sab = table.machine.sab;
     this.shared = new Int32Array(sab, table.get(domid, DW.R_GNT_TABLE) * MACHINE_PAGE_SIZE, this.entries * 2);
     this.active = new Int32Array(sab, table.get(domid, DW.R_GNT_ACTIVE) * MACHINE_PAGE_SIZE, this.entries * 2);
+    this.mem = new Uint8Array(sab, this.memBase * MACHINE_PAGE_SIZE, this.nrPages * MACHINE_PAGE_SIZE);
+  }
+
+  /** A view of the granter's page `frame` (< nrPages), made once per frame and then shared. */
+  page(frame: number): Uint8Array {
+    let v = this.pages[frame];
+    if (v === undefined) {
+      v = this.mem.subarray(frame * MACHINE_PAGE_SIZE, (frame + 1) * MACHINE_PAGE_SIZE);
+      this.pages[frame] = v;
+    }
+    return v;
   }
 }
 
-export type PinResult = { status: typeof GNTST_okay; frame: number } | { status: number; frame?: undefined };
-
 /**
  * Pin `ref` of granter `g` for domain `self`, for writing if `write`. On success returns the
- * granter's frame (guest frame number) to access; on failure a GNTST_* status and nothing
- * changed.
+ * granter's frame (guest frame number, >= 0) to access; on failure a GNTST_* status (< 0)
+ * and nothing changed.
  */
-export function pinGrant(g: GranterView, ref: number, self: number, write: boolean): PinResult {
+export function pinGrant(g: GranterView, ref: number, self: number, write: boolean): number {
   // "Bad ref": the ref must lie inside the granter's table (Xen: ref >= nr_grant_entries).
-  if (!Number.isInteger(ref) || ref < 0 || ref >= g.entries) return { status: GNTST_bad_gntref };
+  if (!Number.isInteger(ref) || ref < 0 || ref >= g.entries) return GNTST_bad_gntref;
   const a = ref * 2;
   const act = Atomics.load(g.active, a);
   const pins = act & 0xffff;
-  if (pins !== 0 && act >>> 16 !== self) return { status: GNTST_permission_denied };
+  if (pins !== 0 && act >>> 16 !== self) return GNTST_permission_denied;
   const inc = write ? PIN_HSTW_INC : PIN_HSTR_INC;
   const field = write ? (pins & PIN_HSTW_MASK) >> 8 : pins & PIN_HSTR_MASK;
-  if (field + 1 >= PIN_OVERFLOW) return { status: GNTST_general_error };
+  if (field + 1 >= PIN_OVERFLOW) return GNTST_general_error;
 
   const needStatus = pins === 0 || (write && (pins & PIN_HSTW_MASK) === 0);
   let added = 0;
   if (needStatus) {
-    const r = setStatus(g, ref, self, write);
-    if (typeof r === 'number') return { status: r };
-    added = r.added;
+    added = setStatus(g, ref, self, write);
+    if (added < 0) return added;
   }
+  let frame: number;
   if (pins === 0) {
     // Copy the frame once at the first pin; every later pin uses the copy (Xen's act->frame).
-    const frame = Atomics.load(g.shared, a + 1) >>> 0;
+    frame = Atomics.load(g.shared, a + 1) >>> 0;
     if (frame >= g.nrPages) {
       if (added !== 0) Atomics.and(g.shared, a, ~added);
-      return { status: GNTST_bad_page };
+      return GNTST_bad_page;
     }
-    Atomics.store(g.active, a + 1, frame);
+    g.active[a + 1] = frame;
+  } else {
+    frame = Atomics.load(g.active, a + 1) >>> 0;
   }
-  Atomics.store(g.active, a, (pins + inc) | (self << 16));
+  g.active[a] = (pins + inc) | (self << 16);
   g.table.add(g.domid, DW.FOREIGN_PINS, 1);
-  return { status: GNTST_okay, frame: Atomics.load(g.active, a + 1) >>> 0 };
+  return frame;
 }
 
 /**
  * Check the shared entry names `self` with GTF_permit_access (and not GTF_readonly for a
  * write), and set GTF_reading (| GTF_writing) in the same compareExchange. Returns the flags
- * this call added, or a GNTST_* status.
+ * this call added (>= 0), or a GNTST_* status (< 0).
  */
-function setStatus(g: GranterView, ref: number, self: number, write: boolean): { added: number } | number {
+function setStatus(g: GranterView, ref: number, self: number, write: boolean): number {
   const a = ref * 2;
   for (let i = 0; i < SET_STATUS_RETRIES; i++) {
     const word = Atomics.load(g.shared, a);
@@ -101,7 +116,7 @@ function setStatus(g: GranterView, ref: number, self: number, write: boolean): {
     // "GTF_readonly: Restrict @domid to read-only mappings and accesses."
     if (write && (flags & GTF_readonly) !== 0) return GNTST_permission_denied;
     const want = GTF_reading | (write ? GTF_writing : 0);
-    if (Atomics.compareExchange(g.shared, a, word, word | want) === word) return { added: want & ~flags };
+    if (Atomics.compareExchange(g.shared, a, word, word | want) === word) return want & ~flags;
   }
   // Xen: "Shared grant entry is unstable." The granter keeps rewriting it.
   return GNTST_general_error;
@@ -115,8 +130,50 @@ export function unpinGrant(g: GranterView, ref: number, write: boolean): void {
   const field = write ? pins & PIN_HSTW_MASK : pins & PIN_HSTR_MASK;
   if (field === 0) throw new BugError(`unpin of ref ${ref} of domain ${g.domid} that is not pinned`);
   pins -= write ? PIN_HSTW_INC : PIN_HSTR_INC;
-  Atomics.store(g.active, a, pins === 0 ? 0 : pins | (act & ~0xffff));
+  g.active[a] = pins === 0 ? 0 : pins | (act & ~0xffff);
   if ((pins & PIN_HSTW_MASK) === 0) Atomics.and(g.shared, a, ~GTF_writing);
   if (pins === 0) Atomics.and(g.shared, a, ~(GTF_reading | GTF_writing));
   g.table.add(g.domid, DW.FOREIGN_PINS, -1);
+}
+
+/**
+ * GNTTABOP_copy's access to one grant side while the caller holds the granter's GNT_LOCK for
+ * the whole copy: the same checks, statuses and GTF_reading/GTF_writing updates as a
+ * `pinGrant` + `unpinGrant` pair around the copy, without writing the active entry or
+ * FOREIGN_PINS. Nobody can observe the pin count in between (every reader of the active entry
+ * holds the same lock), and the caller's domain reference (DomainTable.enter) keeps the
+ * granter's frames from being reclaimed. Returns the granter's frame (>= 0) or a GNTST_*
+ * status (< 0) with nothing changed; after the copy call `endCopyAccess` with the same args.
+ */
+export function beginCopyAccess(g: GranterView, ref: number, self: number, write: boolean): number {
+  if (!Number.isInteger(ref) || ref < 0 || ref >= g.entries) return GNTST_bad_gntref;
+  const a = ref * 2;
+  const pins = Atomics.load(g.active, a) & 0xffff;
+  if (pins === 0) {
+    const added = setStatus(g, ref, self, write);
+    if (added < 0) return added;
+    // The frame is read after the flags are set, as at a first pin (Xen's act->frame).
+    const frame = Atomics.load(g.shared, a + 1) >>> 0;
+    if (frame >= g.nrPages) {
+      if (added !== 0) Atomics.and(g.shared, a, ~added);
+      return GNTST_bad_page;
+    }
+    return frame;
+  }
+  if (Atomics.load(g.active, a) >>> 16 !== self) return GNTST_permission_denied;
+  const field = write ? (pins & PIN_HSTW_MASK) >> 8 : pins & PIN_HSTR_MASK;
+  if (field + 1 >= PIN_OVERFLOW) return GNTST_general_error;
+  if (write && (pins & PIN_HSTW_MASK) === 0) {
+    const r = setStatus(g, ref, self, true);
+    if (r < 0) return r;
+  }
+  return Atomics.load(g.active, a + 1) >>> 0;
+}
+
+/** Undo `beginCopyAccess` (same lock hold): clear what an unpin back to the entry's pins would. */
+export function endCopyAccess(g: GranterView, ref: number, write: boolean): void {
+  const a = ref * 2;
+  const pins = Atomics.load(g.active, a) & 0xffff;
+  if (pins === 0) Atomics.and(g.shared, a, ~(GTF_reading | GTF_writing));
+  else if (write && (pins & PIN_HSTW_MASK) === 0) Atomics.and(g.shared, a, ~GTF_writing);
 }
