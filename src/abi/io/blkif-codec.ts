@@ -123,11 +123,10 @@ export function decodeBlkifRequest(view: DataView, offset: number, abi: AbiName)
 function decodeRw(view: DataView, offset: number, abi: AbiName, operation: BlkifRwOp): BlkifRwRequest {
   const f = BLKIF_REQUEST.layouts[abi].fields;
   const nr = view.getUint8(offset + f.nr_segments);
-  const seg: BlkifSegment[] = [];
+  const count = nr < BLKIF_MAX_SEGMENTS_PER_REQUEST ? nr : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+  const seg = new Array<BlkifSegment>(count);
   const stride = BLKIF_REQUEST_SEGMENT.layouts.x86_64.size;
-  for (let i = 0; i < Math.min(nr, BLKIF_MAX_SEGMENTS_PER_REQUEST); i++) {
-    seg.push(decodeBlkifSegment(view, offset + f.seg + i * stride));
-  }
+  for (let i = 0; i < count; i++) seg[i] = decodeBlkifSegment(view, offset + f.seg + i * stride);
   return {
     kind: 'rw',
     operation,
@@ -175,7 +174,7 @@ function decodeIndirect(view: DataView, offset: number, abi: AbiName): BlkifIndi
  * zeroed first, so padding and unused segments never carry stale bytes to the peer.
  */
 export function encodeBlkifRequest(view: DataView, offset: number, abi: AbiName, req: BlkifRequestOut): void {
-  new Uint8Array(view.buffer, view.byteOffset + offset, BLKIF_REQUEST.layouts[abi].size).fill(0);
+  zeroBytes(view, offset, BLKIF_REQUEST.layouts[abi].size);
   switch (req.kind) {
     case 'rw':
       return encodeRw(view, offset, abi, req);
@@ -197,9 +196,8 @@ export function encodeBlkifRequest(view: DataView, offset: number, abi: AbiName,
       view.setBigUint64(offset + f.id, req.id, true);
       view.setBigUint64(offset + f.sector_number, req.sector_number, true);
       view.setUint16(offset + f.handle, req.handle, true);
-      req.indirect_grefs.slice(0, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST).forEach((g, i) => {
-        view.setUint32(offset + f.indirect_grefs + 4 * i, g, true);
-      });
+      const n = Math.min(req.indirect_grefs.length, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST);
+      for (let i = 0; i < n; i++) view.setUint32(offset + f.indirect_grefs + 4 * i, req.indirect_grefs[i]!, true);
       return;
     }
   }
@@ -216,7 +214,14 @@ function encodeRw(view: DataView, offset: number, abi: AbiName, req: BlkifRwRequ
   view.setBigUint64(offset + f.id, req.id, true);
   view.setBigUint64(offset + f.sector_number, req.sector_number, true);
   const stride = BLKIF_REQUEST_SEGMENT.layouts.x86_64.size;
-  req.seg.forEach((s, i) => encodeBlkifSegment(view, offset + f.seg + i * stride, s));
+  for (let i = 0; i < req.seg.length; i++) encodeBlkifSegment(view, offset + f.seg + i * stride, req.seg[i]!);
+}
+
+/** Zero `n` bytes of `view` at `offset` (no view object per slot: the ring's hot path). */
+function zeroBytes(view: DataView, offset: number, n: number): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) view.setUint32(offset + i, 0, true);
+  for (; i < n; i++) view.setUint8(offset + i, 0);
 }
 
 export function decodeBlkifResponse(view: DataView, offset: number, abi: AbiName): BlkifResponse {
@@ -231,7 +236,7 @@ export function decodeBlkifResponse(view: DataView, offset: number, abi: AbiName
 /** Write a response; the response's own bytes (padding included) are zeroed first. */
 export function encodeBlkifResponse(view: DataView, offset: number, abi: AbiName, rsp: BlkifResponse): void {
   const l = BLKIF_RESPONSE.layouts[abi];
-  new Uint8Array(view.buffer, view.byteOffset + offset, l.size).fill(0);
+  zeroBytes(view, offset, l.size);
   view.setBigUint64(offset + l.fields.id, rsp.id, true);
   view.setUint8(offset + l.fields.operation, rsp.operation);
   view.setInt16(offset + l.fields.status, rsp.status, true);

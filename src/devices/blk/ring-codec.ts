@@ -25,6 +25,9 @@ export function blkifRingCodec(abi: AbiName): RingCodec<BlkifRequest, BlkifRespo
       requestSize: BLKIF_REQUEST.layouts[abi].size,
       responseSize: BLKIF_RESPONSE.layouts[abi].size,
       entrySize: BLKIF_REQUEST.layouts[abi].size,
+      // encodeBlkifRequest/Response zero their whole struct first (ring-codec.test.ts checks
+      // the claim), so the ring does not zero the slot a second time.
+      encodesEveryByte: true,
       encodeRequest: (req, out) => {
         // Only the frontend encodes, and only kinds it builds (never 'unknown').
         encodeBlkifRequest(out, 0, abi, req as BlkifRequestOut);
