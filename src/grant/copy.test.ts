@@ -1,0 +1,112 @@
+/**
+ * GNTTABOP_copy with one grant side, which holds the granter's grant lock across its check,
+ * the copy and the release: the statuses and GTF_reading/GTF_writing updates of a pin/unpin
+ * pair, nothing left behind, and a three-thread race against mappers of the same entry.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Worker } from 'node:worker_threads';
+import {
+  GNTST_bad_page,
+  GNTST_okay,
+  GNTST_permission_denied,
+  GTF_permit_access,
+  GTF_reading,
+  GTF_readonly,
+} from '../abi/grant_table.js';
+import type { DomId, Frame, GrantRef } from '../base/index.js';
+import { DW, type DomainTable } from '../memory/index.js';
+import type { RaceJob, RaceResult } from './copy-race-worker.js';
+import { SimGrantOps } from './ops.js';
+import { grantTestTable } from './test-support.js';
+import type { GrantCopyOp } from './types.js';
+
+const GRANTER = 0 as DomId;
+
+function flags(ops: SimGrantOps, ref: number): number {
+  return Atomics.load(ops.view(ops.self).shared, ref * 2) & 0xffff;
+}
+
+function toGrant(domid: DomId, ref: GrantRef, buf: Uint8Array): GrantCopyOp[] {
+  return [{ source: { kind: 'local', buf, offset: 0 }, dest: { kind: 'grant', domid, ref, offset: 100 }, len: buf.length }];
+}
+
+function fromGrant(domid: DomId, ref: GrantRef, buf: Uint8Array): GrantCopyOp[] {
+  return [{ source: { kind: 'grant', domid, ref, offset: 100 }, dest: { kind: 'local', buf, offset: 0 }, len: buf.length }];
+}
+
+/** Nothing held on the granter's row: no pins, lock free, no references. */
+function assertIdle(t: DomainTable, domid: number): void {
+  for (const f of ['FOREIGN_PINS', 'GNT_LOCK', 'REFS'] as const) assert.equal(t.get(domid, DW[f]), 0, f);
+}
+
+test('copy into a grant mapped read-only by the copier: GTF_writing only for the copy, the mapping kept', () => {
+  const t = grantTestTable(2);
+  const granter = new SimGrantOps(t, GRANTER, t.newTid());
+  const back = new SimGrantOps(t, 1 as DomId, t.newTid());
+  const ref = granter.grantAccess(1 as DomId, 3 as Frame, false);
+  const m = back.map(GRANTER, [ref], false);
+  assert.equal(flags(granter, ref), GTF_permit_access | GTF_reading);
+  assert.deepEqual(back.copy(toGrant(GRANTER, ref, Uint8Array.of(7, 8, 9))), [GNTST_okay]);
+  assert.deepEqual([...m.pages[0]!.subarray(100, 103)], [7, 8, 9]);
+  // The read-only mapping's GTF_reading stays; the copy's GTF_writing is gone.
+  assert.equal(flags(granter, ref), GTF_permit_access | GTF_reading);
+  assert.equal(Atomics.load(granter.view(0).active, ref * 2) & 0xffff, 1, 'one read pin, as before the copy');
+  assert.equal(granter.endAccess(ref), false, 'still mapped');
+  m.dispose();
+  assert.equal(flags(granter, ref), GTF_permit_access);
+  assert.equal(granter.endAccess(ref), true);
+  assertIdle(t, 0);
+});
+
+test('copy refusals change nothing: a read-only grant written, another domain, a frame outside the granter', () => {
+  const t = grantTestTable(3);
+  const granter = new SimGrantOps(t, GRANTER, t.newTid());
+  const back = new SimGrantOps(t, 1 as DomId, t.newTid());
+  const other = new SimGrantOps(t, 2 as DomId, t.newTid());
+  const ro = granter.grantAccess(1 as DomId, 2 as Frame, true);
+  const buf = new Uint8Array(4);
+  assert.deepEqual(back.copy(toGrant(GRANTER, ro, buf)), [GNTST_permission_denied]);
+  assert.deepEqual(other.copy(fromGrant(GRANTER, ro, buf)), [GNTST_permission_denied]);
+  assert.deepEqual(back.copy(fromGrant(GRANTER, ro, buf)), [GNTST_okay]);
+  assert.equal(flags(granter, ro), GTF_permit_access | GTF_readonly);
+  // The granter names a frame it does not have: refused after the check, flags restored.
+  const bad = granter.grantAccess(1 as DomId, 1000 as Frame, false);
+  assert.deepEqual(back.copy(fromGrant(GRANTER, bad, buf)), [GNTST_bad_page]);
+  assert.equal(flags(granter, bad), GTF_permit_access, 'GTF_reading taken back');
+  assert.equal(granter.endAccess(ro), true);
+  assert.equal(granter.endAccess(bad), true);
+  assertIdle(t, 0);
+});
+
+function race(job: RaceJob): Promise<RaceResult> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(new URL('./copy-race-worker.js', import.meta.url), { workerData: job });
+    w.once('message', resolve);
+    w.once('error', reject);
+  });
+}
+
+test('three threads: two copiers and a mapper on one granter, statuses, values and flags hold throughout', async () => {
+  const t = grantTestTable(3);
+  const granter = new SimGrantOps(t, GRANTER, t.newTid());
+  const shared = granter.grantAccess(1 as DomId, 4 as Frame, false);
+  const second = granter.grantAccess(2 as DomId, 5 as Frame, false);
+  const base = { handle: t.handle, granter: GRANTER, iterations: 20000, start: new SharedArrayBuffer(4), parties: 3 };
+  const results = await Promise.all([
+    race({ ...base, role: 'copier', self: 1, ref: shared, at: 0 }),
+    race({ ...base, role: 'mapper', self: 1, ref: shared, at: 8 }),
+    race({ ...base, role: 'copier', self: 2, ref: second, at: 0 }),
+  ]);
+  for (const r of results) {
+    assert.deepEqual(r.problems, []);
+    assert.equal(r.ok, 20000);
+  }
+  for (const ref of [shared, second]) {
+    assert.equal(flags(granter, ref), GTF_permit_access);
+    assert.equal(Atomics.load(granter.view(0).active, ref * 2), 0, 'no pins left');
+    assert.equal(granter.endAccess(ref), true);
+  }
+  assertIdle(t, 0);
+  assert.equal(t.get(1, DW.MAPTRACK_USED), 0);
+});
