@@ -147,7 +147,7 @@ lap project
 rm -rf initrd-domu && mkdir -p initrd-domu/{bin,sbin,proc,sys,dev,mnt,tmp,etc}
 cp "$(command -v busybox)" initrd-domu/bin/busybox
 copy_mods initrd-domu/mods xen-blkfront ext4
-copy_mods initrd-domu/modx xen-evtchn xen-gntalloc xen-gntdev
+copy_mods initrd-domu/modx xen-evtchn xen-gntalloc xen-gntdev xen-privcmd
 mv initrd-domu/modx/load.list initrd-domu/mods/xen.list && mv initrd-domu/modx/* initrd-domu/mods/ && rmdir initrd-domu/modx
 copy_bin initrd-domu /usr/sbin/mke2fs
 mv initrd-domu/usr/sbin/mke2fs initrd-domu/sbin/mke2fs.real

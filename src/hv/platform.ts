@@ -80,6 +80,16 @@ export interface EventOps {
   bindInterdomain(remote: DomId, remotePort: EvtchnPort, handler: () => void): EvtchnBinding;
   /** EVTCHNOP_bind_virq (VIRQ_DOM_EXC etc.); dom0 only for global VIRQs. */
   bindVirq(virq: number, handler: () => void): EvtchnBinding;
+  /**
+   * Bind a port that is already open in this domain, allocated for it by someone else (the
+   * domain builder's xenstore and console ports of start_info), as a guest kernel binds them
+   * at boot: no EVTCHNOP to bind. Disposing stops delivery here; the port itself is closed on
+   * `sim` (EVTCHNOP_close, like every binding there) and left open on `xen` (Linux's evtchn
+   * device never closes a port it did not allocate). Throws XenpvError: EINVAL for a port that
+   * is not open, EEXIST if bound here already, ENOSYS where the platform cannot (xen: Linux
+   * before 6.6 has no IOCTL_EVTCHN_BIND_STATIC; a port the kernel bound itself is EBUSY).
+   */
+  adopt(port: EvtchnPort, handler: () => void): EvtchnBinding;
 }
 
 /** A byte-stream connection to the store (the socket, or the xenstore ring page + port). */

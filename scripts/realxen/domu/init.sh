@@ -14,7 +14,10 @@ if grep -q 'realxen.domu=blkfront' /proc/cmdline; then
   # devices the xen platform uses.
   for m in $(cat /mods/xen.list); do insmod /mods/$m 2>/dev/null; done
   step "xen devices: $(ls /dev/xen | tr '\n' ' ')"
-  /opt/xenpv/node /opt/xenpv/realxen/xenpv-blkfront.mjs domu 2>&1
+  # Bounded: a program stuck in the kernel would otherwise keep the domU up, its output unseen.
+  /opt/xenpv/node /opt/xenpv/realxen/xenpv-blkfront.mjs domu 2>&1 &
+  i=0; while kill -0 $! 2>/dev/null && [ $i -lt 360 ]; do sleep 0.5; i=$((i+1)); done
+  kill -0 $! 2>/dev/null && echo "XENPV-BLKFRONT FAIL still running after 180 s"
   finish "DONE blkfront"
 fi
 if grep -q 'realxen.domu=console' /proc/cmdline; then

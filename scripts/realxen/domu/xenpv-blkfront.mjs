@@ -25,7 +25,7 @@ function pattern(seed, sector, len) {
 const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 const say = (s) => console.log(`XENPV-BLKFRONT ${s}`);
 
-function fileSide(mode, img) {
+async function fileSide(mode, img) {
   const fd = openSync(img, 'r+');
   let bad = 0;
   for (const [sector, len] of mode === 'prepare' ? A : B) {
@@ -38,17 +38,82 @@ function fileSide(mode, img) {
   }
   closeSync(fd);
   say(mode === 'prepare' ? `prepared ${A.length} regions` : bad === 0 ? `PASS dom0 found all ${B.length} regions the domU wrote` : `FAIL ${bad} regions differ`);
+  if (mode === 'prepare') await dom0GrantCheck();
   process.exit(bad === 0 ? 0 : 1);
 }
 
+/** The same grant check in dom0, where privcmd lets endAccess read the grant entry. Informational. */
+async function dom0GrantCheck() {
+  try {
+    const { loadXenPlatform } = await import('../dist/hv/xen/index.js');
+    const r = await loadXenPlatform();
+    if (!r.ok) return say(`dom0 grant check: no xen platform: ${r.reason}`);
+    const bad = grantSelfCheck(r.platform);
+    await r.platform.close();
+    say(`dom0 grant check: ${bad === 0 ? 'ok' : `${bad} failed`}`);
+  } catch (err) {
+    say(`dom0 grant check threw: ${err.code ?? ''} ${err.message}`);
+  }
+}
+
+/**
+ * The xen platform's grants, against this domain's own gntdev (Xen lets a domain map its own
+ * grants): a read-only grant cannot be mapped writable, endAccess is false while the page is
+ * mapped, a writable grant carries writes both ways. Returns the number of failures.
+ */
+function grantSelfCheck(platform) {
+  const { grants, memory, domid } = platform;
+  const [frame] = memory.allocPages(1);
+  const page = memory.page(frame);
+  page.fill(0x5a);
+  let bad = 0;
+  const fail = (s) => { bad++; say(`grant check: ${s}`); };
+  step = 'grant check: read-only grant'; say(step);
+  const ro = grants.grantAccess(domid, frame, true);
+  let refused = false;
+  try { grants.map(domid, [ro], true).dispose(); } catch { refused = true; }
+  if (!refused) fail(`read-only ref ${ro} mapped writable`);
+  step = 'grant check: read-only self-map';
+  say(`grant check: read-only ref ${ro} ${refused ? 'refused' : 'ACCEPTED'} a writable map`);
+  const m = grants.map(domid, [ro], false);
+  step = 'grant check: endAccess while mapped'; say(step);
+  if (m.pages[0][100] !== 0x5a) fail(`read-only mapping reads ${m.pages[0][100]}, not 0x5a`);
+  const whileMapped = grants.endAccess(ro);
+  // A domU's Linux blocks privcmd hypercalls, so there endAccess cannot see the mapping (the
+  // platform says so); where it can see, true while mapped is a failure.
+  const blind = platform.endAccessSees.startsWith('cannot');
+  if (whileMapped && !blind) fail(`endAccess(${ro}) true while mapped (${platform.endAccessSees})`);
+  m.dispose();
+  if (!whileMapped) { if (!grants.endAccess(ro)) fail(`endAccess(${ro}) false after unmap`); }
+  step = 'grant check: writable grant'; say(step);
+  const rw = grants.grantAccess(domid, frame, false);
+  const w = grants.map(domid, [rw], true);
+  w.pages[0][7] = 0xa5;
+  page[8] = 0x3c;
+  if (page[7] !== 0xa5 || w.pages[0][8] !== 0x3c) fail('writable grant does not share the page');
+  w.dispose();
+  if (!grants.endAccess(rw)) fail(`endAccess(${rw}) false after unmap`);
+  memory.freePages([frame]);
+  say(`grant check: ${bad === 0 ? 'ok' : `${bad} failed`}: read-only ref ${ro} refused writable, mapped read-only; endAccess while mapped: ${whileMapped}; ${platform.endAccessSees}`);
+  return bad;
+}
+
+let step = 'starting';
+
 async function domuSide() {
   const t0 = Date.now();
+  // Say where it stands instead of leaving the check to time out without the guest's output.
+  const watchdog = setTimeout(() => { say(`FAIL watchdog: no result after 240 s (${step})`); process.exit(1); }, 240_000);
+  watchdog.unref();
   const { loadXenPlatform } = await import('../dist/hv/xen/index.js');
   const { XsClient } = await import('../dist/xenstore/client/index.js');
   const { BlkFront } = await import('../dist/devices/blk/index.js');
-  const r = await loadXenPlatform({ grantPeer: 0 });
+  const r = await loadXenPlatform();
   if (!r.ok) return say(`FAIL xen platform unavailable: ${r.reason}`);
   const platform = r.platform;
+  let bad = 0;
+  try { bad = grantSelfCheck(platform); } catch (err) { bad = 1; say(`grant check threw: ${err.code ?? ''} ${err.message}`); }
+  step = 'store'; say(step);
   const store = new XsClient(await platform.openStore());
   const devids = await store.directory(`/local/domain/${platform.domid}/device/vbd`);
   say(`platform ${platform.describe()}, vbds: ${devids.join(' ')}`);
@@ -57,15 +122,17 @@ async function domuSide() {
   await disk.start();
   clearTimeout(timer);
   const backend = new TextDecoder().decode(await store.read(`${disk.frontPath}/backend`));
+  step = 'connected';
   say(`connected in ${Date.now() - t0} ms to ${backend}: ${JSON.stringify(disk.info)}`);
-  let bad = 0;
   for (const [sector, len] of A) {
     const buf = new Uint8Array(len);
-    await disk.read(sector, buf);
+    try { await disk.read(sector, buf); } catch (err) { bad++; say(`read of ${len} bytes at sector ${sector} failed: ${err.message}`); continue; }
     if (!same(buf, pattern(1, sector, len))) { bad++; say(`read of dom0's data differs at sector ${sector}`); }
   }
+  step = 'reads done';
   say(`read ${A.length} regions dom0 wrote: ${bad === 0 ? 'all equal' : `${bad} differ`}`);
   await Promise.all(B.map(([sector, len]) => disk.write(sector, pattern(2, sector, len))));
+  step = 'writes done';
   await disk.flush();
   for (const [sector, len] of B) {
     const buf = new Uint8Array(len);
@@ -73,6 +140,7 @@ async function domuSide() {
     if (!same(buf, pattern(2, sector, len))) { bad++; say(`read-back differs at sector ${sector}`); }
   }
   say(`wrote ${B.length} regions concurrently, flushed, read back: counters ${JSON.stringify(disk.counters)}`);
+  step = `closing (read back; counters ${JSON.stringify(disk.counters)})`;
   await disk.close();
   store.close();
   await platform.close();
@@ -80,5 +148,5 @@ async function domuSide() {
 }
 
 const [mode, img] = process.argv.slice(2);
-if (mode === 'prepare' || mode === 'verify') fileSide(mode, img);
-else await domuSide().catch((err) => say(`FAIL ${err.code ?? ''} ${err.stack ?? err}`));
+if (mode === 'prepare' || mode === 'verify') await fileSide(mode, img);
+else await domuSide().catch((err) => { say(`FAIL ${err.code ?? ''} ${err.stack ?? err}`); process.exit(1); });

@@ -52,7 +52,6 @@ import { ArrayIoBuffer, BlkBuffer } from './blk-buffer.js';
 import { GrantReclaimer } from './front-grants.js';
 import { FrontQueue, LOCAL_ENOMEM, type Chunk, type QueueFeatures } from './front-queue.js';
 import { negotiate, publishRings, readDevice } from './front-handshake.js';
-import { FRONT_DEFAULTS } from './protocol.js';
 
 export interface BlkFrontOptions {
   /** Queues to ask for (≤ backend's multi-queue-max-queues). Default 4. */
@@ -426,7 +425,9 @@ export class BlkFront {
           hostile: (why) => void this.fatal(why),
         }));
       }
-      await publishRings(this.client, this.frontPath, queues, features, this.options.persistent ?? FRONT_DEFAULTS.persistent);
+      // Offer feature-persistent only when these queues will use it: a backend that saw our 1
+      // maps every grant writable and keeps it (Linux's blkback), which read-only grants refuse.
+      await publishRings(this.client, this.frontPath, queues, features, features.persistent);
     } catch (err) {
       this.requeue(queues.flatMap((q) => q.dispose()));
       throw err;

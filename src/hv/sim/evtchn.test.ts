@@ -11,6 +11,7 @@ import { DW } from '../../memory/index.js';
 import { SimPlatform } from './platform.js';
 import { eventually, withHypervisor } from './testing.js';
 import type { Hypervisor } from './hypervisor.js';
+import type { EventOps } from '../platform.js';
 
 function guest(hv: Hypervisor, config = {}): { domid: DomId; p: SimPlatform } {
   const domid = hv.createDomain({ memoryPages: 16, startInfo: false, ...config });
@@ -183,4 +184,29 @@ test('a paused domain gets no events until unpaused; async delivery on the event
     f.dispose();
     b.dispose();
     g.p.dispose();
+  }));
+
+test('EventOps.adopt (the contract): a port the builder opened is taken, events pending before it arrive, misuse is refused', () =>
+  withHypervisor((hv) => {
+    const domid = hv.createDomain({ memoryPages: 16 });
+    const p = SimPlatform.attach(hv.platformHandle(domid));
+    const ops: EventOps = p.events;
+    const port = p.startInfo!.storePort as EvtchnPort;
+    let dom0Got = 0;
+    const back = hv.dom0.events.bindInterdomain(domid, port, () => dom0Got++);
+    back.notify(); // before the guest has adopted its port: it waits, pending
+    let got = 0;
+    const b = ops.adopt(port, () => got++);
+    assert.equal(b.port, port);
+    p.poll(0);
+    assert.equal(got, 1, 'the event raised before adopt is delivered');
+    assert.equal(code(() => ops.adopt(port, () => undefined)), 'EEXIST');
+    assert.equal(code(() => ops.adopt(900 as EvtchnPort, () => undefined)), 'EINVAL', 'a port that is not open');
+    assert.equal(code(() => ops.adopt(0 as EvtchnPort, () => undefined)), 'EINVAL');
+    b.notify();
+    hv.dom0.poll(0);
+    assert.ok(dom0Got >= 1, 'the adopted port reaches the peer');
+    b.dispose();
+    back.dispose();
+    p.dispose();
   }));

@@ -20,6 +20,12 @@ export const IOCTL_EVTCHN_BIND_INTERDOMAIN = ioc('E', 1, 8);
 export const IOCTL_EVTCHN_BIND_UNBOUND_PORT = ioc('E', 2, 4);
 export const IOCTL_EVTCHN_UNBIND = ioc('E', 3, 4);
 export const IOCTL_EVTCHN_NOTIFY = ioc('E', 4, 4);
+/**
+ * Linux ≥ 6.6 (<xen/evtchn.h>, not in Xen 4.17's copy of the header): bind a port that is
+ * already open in this domain without any EVTCHNOP; unbinding leaves it open. Older kernels
+ * answer ENOTTY/ENOSYS, which `adopt` reports as ENOSYS.
+ */
+export const IOCTL_EVTCHN_BIND_STATIC = ioc('E', 7, 4);
 
 /** Ports read per read(2); the driver's ring holds more, the next poll gets them. */
 const READ_BATCH = 256;
@@ -59,6 +65,24 @@ export class XenEventOps implements EventOps {
     return this.bind(IOCTL_EVTCHN_BIND_VIRQ, [virq], handler, `virq ${virq}`);
   }
 
+  /**
+   * Take a port the toolstack opened for us (EventOps.adopt) through IOCTL_EVTCHN_BIND_STATIC.
+   * A port the kernel itself has bound (a Linux domU's own xenstore and console ports) is
+   * refused by the kernel (EBUSY): Linux gives userspace no way to share it.
+   */
+  adopt(port: EvtchnPort, handler: () => void): EvtchnBinding {
+    if (!Number.isInteger(port) || port <= 0 || port > 0xffffffff) throw new XenpvError('EINVAL', `bad port ${port}`, { port });
+    if (this.handlers.has(port)) throw new XenpvError('EEXIST', `port ${port} already bound here`, { port });
+    try {
+      return this.bind(IOCTL_EVTCHN_BIND_STATIC, [port], handler, `adopted port ${port}`, true);
+    } catch (err) {
+      if (err instanceof XenpvError && (err.code === 'ENOTTY' || err.code === 'ENOSYS')) {
+        throw new XenpvError('ENOSYS', `this kernel's /dev/xen/evtchn cannot adopt port ${port} (IOCTL_EVTCHN_BIND_STATIC needs Linux 6.6 or later)`, { port }, { cause: err });
+      }
+      throw err;
+    }
+  }
+
   /** Ports bound here (diagnostics). */
   get ports(): number[] {
     return [...this.handlers.keys()];
@@ -85,9 +109,11 @@ export class XenEventOps implements EventOps {
     for (const p of ports) this.native.ioctl(this.fd, IOCTL_EVTCHN_UNBIND, u32s([p]));
   }
 
-  private bind(req: number, args: number[], handler: () => void, what: string): EvtchnBinding {
+  private bind(req: number, args: number[], handler: () => void, what: string, given = false): EvtchnBinding {
     if (this.closed) throw new XenpvError('EBADF', 'the event channel device is closed');
-    const port = check(this.native, this.native.ioctl(this.fd, req, u32s(args)), `bind event channel (${what})`) as EvtchnPort;
+    const rc = check(this.native, this.native.ioctl(this.fd, req, u32s(args)), `bind event channel (${what})`);
+    // BIND_STATIC returns 0, not the port: the port is the one asked for.
+    const port = (given ? args[0]! : rc) as EvtchnPort;
     this.handlers.set(port, { handler, untrack: trackResource('evtchn-port', `xen: port ${port} (${what})`) });
     this.reader.start();
     let live = true;

@@ -6,7 +6,7 @@
  *   dispose retires the region (region.ts) and IOCTL_GNTDEV_UNMAP_GRANT_REF frees the slot.
  * - copy: IOCTL_GNTDEV_GRANT_COPY (the kernel's GNTTABOP_copy), our side through a native
  *   staging page per op, since the op names our memory by virtual address.
- * - grantAccess / endAccess: our pages come from gntalloc (memory.ts), granted when allocated.
+ * - grantAccess / endAccess: a gntalloc page per grant, mapped under our frame (memory.ts).
  */
 import { GNTCOPY_dest_gref, GNTCOPY_source_gref, GNTST } from '../../abi/grant_table.js';
 import { XenpvError, trackResource, type DomId, type Frame, type GrantRef } from '../../base/index.js';

@@ -1,17 +1,27 @@
 /**
- * Our own pages on a real Xen domain. A userspace process cannot write its kernel's grant
- * table, so pages that a peer must map come from /dev/xen/gntalloc: IOCTL_GNTALLOC_ALLOC_GREF
- * allocates a kernel page, grants it to one domain and returns the ref; mmap gives us the page.
+ * Our own pages on a real Xen domain, and the grants of them. A userspace process cannot
+ * write its kernel's grant table, so a grant is made through /dev/xen/gntalloc:
+ * IOCTL_GNTALLOC_ALLOC_GREF allocates a kernel page, grants it to the one domain named in that
+ * call (writable only with GNTALLOC_FLAG_WRITABLE) and returns the ref; mmap gives us the page.
  *
- * Consequence for the `DomainMemory`/`GrantOps` contract: gntalloc grants a page at the moment
- * it is allocated, to the one domain named then. So each frame here is granted (writable) to
- * the platform's `grantPeer` when allocated, and `grantAccess(remote, frame)` hands out that
- * ref when `remote` is the peer (EINVAL otherwise). A read-only request is granted writable:
- * the granter can only lose by that, never the peer. `endAccess` returns true: the kernel
- * ends the grant when the page is deallocated, deferring it while the peer still maps the
- * page (gnttab_end_foreign_access), so a freed frame is never handed to the peer's mapping.
+ * gntalloc grants a page when it allocates it, while the `DomainMemory`/`GrantOps` contract
+ * allocates a frame first and grants it later, to any domain, read-only or not. So a frame
+ * here is private memory until `grantAccess`, which allocates a gntalloc page for exactly that
+ * (remote, readonly) and maps it over the frame's address (MAP_FIXED), bytes kept: every view
+ * of the frame now reads and writes the granted page. `endAccess` maps private memory back over
+ * it (bytes kept) and deallocates the gntalloc page. One grant per frame at a time (EBUSY for a
+ * second): a gntalloc page has one grantee.
  *
- * Without gntalloc (or without a peer) frames are plain private pages that cannot be granted.
+ * What `endAccess` can know (reliability.md R8): Linux's gntalloc ends the grant when the page
+ * is deallocated, and while the grantee still maps it the kernel keeps the page and retries
+ * later (gnttab_end_foreign_access); the ioctl says nothing about which happened. Whether the
+ * grantee maps the page is the entry's GTF_reading/GTF_writing bits, which only the kernel and
+ * Xen see. So endAccess asks `inUse` (grant-status.ts, reading the entry through the grant
+ * table when this domain can map it: a PV dom0; a domU's Linux refuses every privcmd hypercall,
+ * EPERM, "No target domain found, blocking all hypercalls", seen on real Xen 4.17 with Debian's
+ * 6.1 kernel) and, when that cannot tell, answers true: the frame's
+ * memory is then ours again (private pages), never the page the grantee may still map, so
+ * reusing the frame cannot leak to or be corrupted by the grantee, which is R8's purpose.
  */
 import { XenpvError, trackResource, type DomId, type Frame, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type DomainMemory } from '../platform.js';
@@ -21,28 +31,37 @@ import { MappedRegion } from './region.js';
 // <xen/sys/gntalloc.h>
 export const IOCTL_GNTALLOC_ALLOC_GREF = ioc('G', 5, 24);
 export const IOCTL_GNTALLOC_DEALLOC_GREF = ioc('G', 6, 16);
-const GNTALLOC_FLAG_WRITABLE = 1;
+export const GNTALLOC_FLAG_WRITABLE = 1;
+/** struct ioctl_gntalloc_alloc_gref with one gref: domid u16, flags u16, count u32, index u64, gref_ids[1]. */
+export const ALLOC_GREF_LAYOUT = { size: 24, domid: 0, flags: 2, count: 4, index: 8, grefIds: 16 } as const;
+
+interface Grant {
+  readonly index: bigint;
+  readonly ref: GrantRef;
+  readonly remote: DomId;
+  readonly readonly: boolean;
+  readonly untrack: () => void;
+}
 
 interface OwnPage {
   readonly region: MappedRegion;
   readonly page: Uint8Array;
-  /** gntalloc's offset for the page, or undefined for a private page. */
-  readonly index: bigint | undefined;
-  readonly ref: GrantRef | undefined;
-  granted: boolean;
-  untrack: (() => void) | undefined;
+  grant: Grant | undefined;
 }
+
+/** Is `ref` (granted to `remote`) mapped by the grantee now? undefined: cannot be told here. */
+export type GrantInUse = (ref: GrantRef, remote: DomId) => boolean | undefined;
 
 export class XenDomainMemory implements DomainMemory {
   private readonly frames = new Map<number, OwnPage>();
   private readonly byRef = new Map<number, number>();
   private nextFrame = 1;
+  /** Set by the platform when the grant entries can be read (grant-status.ts). */
+  inUse: GrantInUse = () => undefined;
 
   constructor(
     private readonly native: Native,
     private readonly gntallocFd: number | undefined,
-    /** The one domain our pages are granted to (usually the backend domain), if any. */
-    readonly grantPeer: DomId | undefined,
     /** Most frames alive at once (bounds what a runaway caller can pin in the kernel). */
     readonly pageCount = 65536,
   ) {}
@@ -57,78 +76,92 @@ export class XenDomainMemory implements DomainMemory {
     if (!Number.isInteger(count) || count < 0) throw new XenpvError('EINVAL', `bad page count ${count}`);
     if (this.frames.size + count > this.pageCount) throw new XenpvError('ENOMEM', `more than ${this.pageCount} pages`);
     const out: Frame[] = [];
-    try {
-      for (let i = 0; i < count; i++) out.push(this.allocOne());
-    } catch (err) {
-      this.freePages(out);
-      throw err;
+    for (let i = 0; i < count; i++) {
+      const frame = this.nextFrame++ as Frame;
+      const region = MappedRegion.anonymous(this.native, PAGE_SIZE);
+      this.frames.set(frame, { region, page: new Uint8Array(region.buffer), grant: undefined });
+      out.push(frame);
     }
     return out;
   }
 
+  /** Free frames; a frame still granted has its grant ended first (gntalloc defers if mapped). */
   freePages(frames: readonly Frame[]): void {
     for (const f of frames) {
       const p = this.frames.get(f);
       if (p === undefined) continue;
       this.frames.delete(f);
-      p.untrack?.();
+      // Retiring first drops our mapping of a granted page without copying it back.
       p.region.retire();
-      if (p.index !== undefined) {
-        this.byRef.delete(p.ref!);
-        const req = new Uint8Array(16);
-        const dv = new DataView(req.buffer);
-        dv.setBigUint64(0, p.index, true);
-        dv.setUint32(8, 1, true);
-        this.native.ioctl(this.gntallocFd!, IOCTL_GNTALLOC_DEALLOC_GREF, req);
-      }
+      if (p.grant !== undefined) this.dropGrant(p, p.grant);
     }
   }
 
-  /** GrantOps.grantAccess for a frame of ours. */
-  grantOf(remote: DomId, frame: Frame, _readonly: boolean): GrantRef {
+  /** GrantOps.grantAccess: a gntalloc page for (remote, readonly) under the frame. */
+  grantOf(remote: DomId, frame: Frame, readonly: boolean): GrantRef {
     const p = this.frames.get(frame);
     if (p === undefined) throw new XenpvError('EINVAL', `frame ${frame} is not ours`, { frame });
-    if (p.ref === undefined || remote !== this.grantPeer) {
-      throw new XenpvError('EINVAL', `xen platform: frame ${frame} can only be granted to dom${this.grantPeer ?? '(none)'}`, { remote, frame });
+    if (this.gntallocFd === undefined) throw new XenpvError('ENODEV', 'xen platform: /dev/xen/gntalloc is not open, nothing can be granted', { remote, frame });
+    if (p.grant !== undefined) {
+      throw new XenpvError('EBUSY', `xen platform: frame ${frame} is already granted (ref ${p.grant.ref}); gntalloc gives a page one grantee`, { remote, frame });
     }
-    if (!p.granted) {
-      p.granted = true;
-      p.untrack = trackResource('grant-access', `xen: ref ${p.ref} to dom${remote}`);
+    const req = encodeAllocGref(remote, readonly);
+    check(this.native, this.native.ioctl(this.gntallocFd, IOCTL_GNTALLOC_ALLOC_GREF, req), 'IOCTL_GNTALLOC_ALLOC_GREF', { remote, frame });
+    const dv = new DataView(req.buffer);
+    const index = dv.getBigUint64(ALLOC_GREF_LAYOUT.index, true);
+    const ref = dv.getUint32(ALLOC_GREF_LAYOUT.grefIds, true) as GrantRef;
+    try {
+      p.region.adoptDevicePages(this.gntallocFd, index, `the gntalloc page of ref ${ref}`);
+    } catch (err) {
+      this.dealloc(index);
+      throw err;
     }
-    return p.ref;
+    const untrack = trackResource('grant-access', `xen: ref ${ref} to dom${remote}${readonly ? ' (ro)' : ''}`);
+    p.grant = { index, ref, remote, readonly, untrack };
+    this.byRef.set(ref, frame);
+    return ref;
   }
 
-  /** GrantOps.endAccess. */
+  /** GrantOps.endAccess: false, changing nothing, while the grantee is seen to map the page. */
   endGrant(ref: GrantRef): boolean {
     const frame = this.byRef.get(ref);
     const p = frame === undefined ? undefined : this.frames.get(frame);
-    if (p === undefined || !p.granted) throw new XenpvError('EINVAL', `ref ${ref} is not granted`, { ref });
-    p.granted = false;
-    p.untrack?.();
-    p.untrack = undefined;
+    if (p?.grant === undefined) throw new XenpvError('EINVAL', `ref ${ref} is not granted`, { ref });
+    if (this.inUse(ref, p.grant.remote) === true) return false;
+    this.dropGrant(p, p.grant);
     return true;
   }
 
-  private allocOne(): Frame {
-    const frame = this.nextFrame++ as Frame;
-    if (this.gntallocFd === undefined || this.grantPeer === undefined) {
-      const region = MappedRegion.anonymous(this.native, PAGE_SIZE);
-      this.frames.set(frame, { region, page: new Uint8Array(region.buffer), index: undefined, ref: undefined, granted: false, untrack: undefined });
-      return frame;
-    }
-    const req = new Uint8Array(24);
-    const dv = new DataView(req.buffer);
-    dv.setUint16(0, this.grantPeer, true);
-    dv.setUint16(2, GNTALLOC_FLAG_WRITABLE, true);
-    dv.setUint32(4, 1, true);
-    check(this.native, this.native.ioctl(this.gntallocFd, IOCTL_GNTALLOC_ALLOC_GREF, req), 'IOCTL_GNTALLOC_ALLOC_GREF');
-    const index = dv.getBigUint64(8, true);
-    const ref = dv.getUint32(16, true) as GrantRef;
-    const region = MappedRegion.map(this.native, this.gntallocFd, index, PAGE_SIZE, true, 'a gntalloc page');
-    const page = new Uint8Array(region.buffer);
-    page.fill(0);
-    this.frames.set(frame, { region, page, index, ref, granted: false, untrack: undefined });
-    this.byRef.set(ref, frame);
-    return frame;
+  /** The grant a frame has now (tests, diagnostics). */
+  grantOfFrame(frame: Frame): { readonly ref: GrantRef; readonly remote: DomId; readonly readonly: boolean } | undefined {
+    return this.frames.get(frame)?.grant;
   }
+
+  private dropGrant(p: OwnPage, g: Grant): void {
+    p.grant = undefined;
+    this.byRef.delete(g.ref);
+    g.untrack();
+    // Our mapping goes first (bytes kept in private pages), then the gntalloc page: the
+    // kernel frees it, ending the grant, once neither we nor the grantee map it.
+    if (p.region.mapped) p.region.toPrivatePages(`frame of ref ${g.ref}`);
+    this.dealloc(g.index);
+  }
+
+  private dealloc(index: bigint): void {
+    const req = new Uint8Array(16);
+    const dv = new DataView(req.buffer);
+    dv.setBigUint64(0, index, true);
+    dv.setUint32(8, 1, true);
+    this.native.ioctl(this.gntallocFd!, IOCTL_GNTALLOC_DEALLOC_GREF, req);
+  }
+}
+
+/** The IOCTL_GNTALLOC_ALLOC_GREF request for one page to `remote`. */
+export function encodeAllocGref(remote: DomId, readonly: boolean): Uint8Array {
+  const req = new Uint8Array(ALLOC_GREF_LAYOUT.size);
+  const dv = new DataView(req.buffer);
+  dv.setUint16(ALLOC_GREF_LAYOUT.domid, remote, true);
+  dv.setUint16(ALLOC_GREF_LAYOUT.flags, readonly ? 0 : GNTALLOC_FLAG_WRITABLE, true);
+  dv.setUint32(ALLOC_GREF_LAYOUT.count, 1, true);
+  return req;
 }

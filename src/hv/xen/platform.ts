@@ -15,14 +15,13 @@ import type { Platform, StoreTransport } from '../platform.js';
 import { loadNative, type Native } from './ffi.js';
 import { XenGrantOps } from './grants.js';
 import { XenEventOps, type XenEventOptions } from './events.js';
+import { GrantTableView } from './grant-status.js';
 import { XenDomainMemory } from './memory.js';
 import { openXenStore } from './store.js';
 
 export interface XenPlatformOptions extends XenEventOptions {
   /** The domain we run as; default 0 in a control domain, else asked of the store (`domid`). */
   readonly domid?: number;
-  /** Where our granted pages go (the backend domain of our frontends); default dom0 in a domU. */
-  readonly grantPeer?: number;
   /** The /dev/xen directory (tests). */
   readonly devDir?: string;
 }
@@ -40,14 +39,31 @@ export class XenPlatform implements Platform {
     readonly grants: XenGrantOps,
     readonly events: XenEventOps,
     private readonly fds: readonly number[],
-  ) {}
+    devDir = '/dev/xen',
+  ) {
+    // Our grant table is mapped at the first endAccess: a domain that never grants (a dom0
+    // running backends) never opens privcmd for it.
+    memory.inUse = (ref, remote) => {
+      if (this.grantTable === undefined) {
+        const t = GrantTableView.open(native, devDir);
+        this.grantTable = t.ok ? t.view : null;
+        this.endAccessSees = t.ok ? 'reads GTF_reading/GTF_writing in our grant table' : `cannot see the grantee's mappings: ${t.reason}`;
+      }
+      return this.grantTable?.inUse(ref, remote);
+    };
+  }
+
+  /** Reads our grant entries for endAccess (grant-status.ts); null where this domain cannot. */
+  private grantTable: GrantTableView | null | undefined;
+  /** How endAccess learns that a grantee still maps a page, or why it cannot. */
+  endAccessSees = 'not asked yet';
 
   openStore(): Promise<StoreTransport> {
     return openXenStore(this.native);
   }
 
   describe(): string {
-    return `xen dom${this.domid}`;
+    return this.grantTable === undefined ? `xen dom${this.domid}` : `xen dom${this.domid} (endAccess: ${this.endAccessSees})`;
   }
 
   /** Unbind every port, drop the staging memory and close the devices. */
@@ -56,6 +72,7 @@ export class XenPlatform implements Platform {
     this.closed = true;
     await this.events.close();
     this.grants.dispose();
+    this.grantTable?.close();
     for (const fd of this.fds) closeSync(fd);
   }
 }
@@ -90,11 +107,10 @@ export async function loadXenPlatform(options: XenPlatformOptions = {}): Promise
     const gntdev = open('gntdev', rw);
     const gntalloc = existsSync(`${devDir}/gntalloc`) ? open('gntalloc', rw) : undefined;
     const domid = await resolveDomid(n.native, options);
-    const peer = options.grantPeer ?? (domid === 0 ? undefined : 0);
-    const memory = new XenDomainMemory(n.native, gntalloc, peer === undefined ? undefined : (peer as DomId));
+    const memory = new XenDomainMemory(n.native, gntalloc);
     const grants = new XenGrantOps(n.native, gntdev, memory);
     const events = new XenEventOps(n.native, evtchn, domid, options);
-    return { ok: true, platform: new XenPlatform(domid, n.native, memory, grants, events, fds) };
+    return { ok: true, platform: new XenPlatform(domid, n.native, memory, grants, events, fds, devDir) };
   } catch (err) {
     for (const fd of fds) closeSync(fd);
     return { ok: false, reason: `opening ${devDir}: ${(err as Error).message}` };

@@ -86,6 +86,33 @@ export class MappedRegion {
   }
 
   /**
+   * Put `fd`'s pages at `offset` (a gntalloc page) under this region's address, keeping the
+   * bytes: every view of the region now reads and writes the device's pages. MAP_FIXED
+   * replaces the old pages atomically; the bytes are copied across by the calling thread, so
+   * a concurrent writer on another thread would lose its write (ours have none while granting).
+   */
+  adoptDevicePages(fd: number, offset: bigint, what: string): void {
+    this.swap(PROT_READ | PROT_WRITE, 0x01 /* MAP_SHARED */ | MAP_FIXED, fd, offset, what);
+  }
+
+  /** Back to private pages under the same address, keeping the bytes (the device's go). */
+  toPrivatePages(what: string): void {
+    this.swap(PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0n, what);
+  }
+
+  private swap(prot: number, flags: number, fd: number, offset: bigint, what: string): void {
+    if (!this.live) throw new XenpvError('EINVAL', `${what}: the region is retired`);
+    const bytes = new Uint8Array(this.buffer);
+    const keep = bytes.slice();
+    const p = this.native.mmap(this.ptr, this.length, prot, flags, fd, offset);
+    if (this.native.address(p) === MAP_FAILED) {
+      const errno = this.native.errno();
+      throw new XenpvError(errnoName(this.native, errno), `mmap of ${what} failed: ${errnoName(this.native, errno)}`, { errno });
+    }
+    bytes.set(keep);
+  }
+
+  /**
    * Drop the device mapping (the kernel unmaps the grants or our granted pages now) and
    * leave zero pages under any view still held. Idempotent.
    */
