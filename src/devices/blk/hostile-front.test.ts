@@ -11,7 +11,7 @@ import { BLKIF_REQUEST } from '../../abi/io/blkif.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage } from './storage/types.js';
 import { RawFront } from './raw-front.js';
-import { backState, connectRaw, finishRaw, rw } from './raw-support.js';
+import { backState, connectRaw, finishRaw, indirectWrite, rw } from './raw-support.js';
 import { pattern, until, withBlkEnv } from './test-support.js';
 
 test('hostile front: overflowed req_prod halts the ring and closes the device', () =>
@@ -80,16 +80,9 @@ test('hostile front: an indirect page rewritten after the backend copied it chan
       },
     });
     const { raw } = await connectRaw(env, spy);
-    const data = Array.from({ length: 12 }, (_, i) => raw.dataPage(false, i + 1));
-    const ind = raw.dataPage(false);
-    indirect = ind.bytes;
-    const v = new DataView(ind.bytes.buffer, ind.bytes.byteOffset);
-    data.forEach((p, i) => {
-      v.setUint32(i * 8, p.ref, true);
-      v.setUint8(i * 8 + 4, 0);
-      v.setUint8(i * 8 + 5, 7);
-    });
-    raw.send({ kind: 'indirect', operation: 6, indirect_op: BLKIF_OP_WRITE, nr_segments: 12, id: 9n, sector_number: 16n, handle: 0, indirect_grefs: [ind.ref, 0, 0, 0, 0, 0, 0, 0] });
+    const w = indirectWrite(raw, 12, 16);
+    indirect = w.indirect.bytes;
+    raw.send(w.req);
     const [rsp] = await raw.waitResponses(1);
     assert.deepEqual(rsp, { id: 9n, operation: BLKIF_OP_WRITE, status: BLKIF_RSP_OKAY }, 'answered with the indirect_op, as Linux blkback');
     assert.deepEqual(seen, [16, 12 * 4096]);
@@ -98,12 +91,13 @@ test('hostile front: an indirect page rewritten after the backend copied it chan
     }
     // A READ: the data lands in the pages named before the rewrite.
     const into = Array.from({ length: 12 }, () => raw.dataPage(true));
+    const v = new DataView(w.indirect.bytes.buffer, w.indirect.bytes.byteOffset);
     into.forEach((p, i) => {
       v.setUint32(i * 8, p.ref, true);
       v.setUint8(i * 8 + 4, 0);
       v.setUint8(i * 8 + 5, 7);
     });
-    raw.send({ kind: 'indirect', operation: 6, indirect_op: BLKIF_OP_READ, nr_segments: 12, id: 10n, sector_number: 16n, handle: 0, indirect_grefs: [ind.ref, 0, 0, 0, 0, 0, 0, 0] });
+    raw.send({ kind: 'indirect', operation: 6, indirect_op: BLKIF_OP_READ, nr_segments: 12, id: 10n, sector_number: 16n, handle: 0, indirect_grefs: [w.indirect.ref, 0, 0, 0, 0, 0, 0, 0] });
     const rsps = await raw.waitResponses(2);
     assert.deepEqual(rsps[1], { id: 10n, operation: BLKIF_OP_READ, status: BLKIF_RSP_OKAY });
     into.forEach((p, i) => assert.ok(p.bytes.every((b) => b === i + 1), `read page ${i}`));

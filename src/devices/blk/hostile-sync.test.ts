@@ -10,7 +10,7 @@ import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, B
 import { XenpvError } from '../../base/index.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage, SyncBlockIo } from './storage/types.js';
-import { connectRaw, finishRaw, rw } from './raw-support.js';
+import { connectRaw, finishRaw, indirectWrite, rw } from './raw-support.js';
 import { pattern, withBlkEnv } from './test-support.js';
 
 /** A sync store whose syncIo calls are recorded and may be hooked (`before` runs ahead of each). */
@@ -124,16 +124,9 @@ test('sync path: a slot and an indirect page rewritten during the I/O change not
     });
     const { raw } = await connectRaw(env, storage);
     slots = raw.pages[0]!.bytes;
-    const data = Array.from({ length: 12 }, (_, i) => raw.dataPage(false, i + 1));
-    const ind = raw.dataPage(false);
-    indirect = ind.bytes;
-    const v = new DataView(ind.bytes.buffer, ind.bytes.byteOffset);
-    data.forEach((p, i) => {
-      v.setUint32(i * 8, p.ref, true);
-      v.setUint8(i * 8 + 4, 0);
-      v.setUint8(i * 8 + 5, 7);
-    });
-    raw.send({ kind: 'indirect', operation: 6, indirect_op: BLKIF_OP_WRITE, nr_segments: 12, id: 9n, sector_number: 16n, handle: 0, indirect_grefs: [ind.ref, 0, 0, 0, 0, 0, 0, 0] });
+    const w = indirectWrite(raw, 12, 16);
+    indirect = w.indirect.bytes;
+    raw.send(w.req);
     const [rsp] = await raw.waitResponses(1);
     assert.deepEqual(rsp, { id: 9n, operation: BLKIF_OP_WRITE, status: BLKIF_RSP_OKAY });
     assert.deepEqual(calls, [['writev', 16, 12]]);

@@ -5,6 +5,7 @@
  */
 import type { BlkifRequestOut } from '../../abi/io/blkif-codec.js';
 import type { BlkBack, BlkBackOptions } from './back.js';
+import type { GrantedPage } from './front-grants.js';
 import { RawFront } from './raw-front.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage } from './storage/types.js';
@@ -42,4 +43,22 @@ export async function finishRaw(env: BlkEnv, raw: RawFront): Promise<void> {
   await until(async () => ['6', '5'].includes(await backState(env)), 3000, 'backend closes');
   await until(() => env.hv.dom0.grants.maptrack.live().length === 0, 3000, 'backend unmaps');
   await raw.dispose();
+}
+
+/**
+ * An indirect WRITE of `n` whole pages at `sector` (id 9): data page i is filled with i + 1, the
+ * indirect page lists them. Returns the request and the indirect page, for tests that rewrite
+ * the page while the backend works.
+ */
+export function indirectWrite(raw: RawFront, n: number, sector: number): { req: BlkifRequestOut; indirect: GrantedPage } {
+  const data = Array.from({ length: n }, (_, i) => raw.dataPage(false, i + 1));
+  const indirect = raw.dataPage(false);
+  const v = new DataView(indirect.bytes.buffer, indirect.bytes.byteOffset);
+  data.forEach((p, i) => {
+    v.setUint32(i * 8, p.ref, true);
+    v.setUint8(i * 8 + 4, 0);
+    v.setUint8(i * 8 + 5, 7);
+  });
+  const req: BlkifRequestOut = { kind: 'indirect', operation: 6, indirect_op: 1, nr_segments: n, id: 9n, sector_number: BigInt(sector), handle: 0, indirect_grefs: [indirect.ref, 0, 0, 0, 0, 0, 0, 0] };
+  return { req, indirect };
 }
