@@ -27,7 +27,7 @@ export const IOCTL_EVTCHN_NOTIFY = ioc('E', 4, 4);
  */
 export const IOCTL_EVTCHN_BIND_STATIC = ioc('E', 7, 4);
 
-/** Ports read per read(2); the driver's ring holds more, the next poll gets them. */
+/** Ports read per read(2); the driver's ring holds more, the next read gets them. */
 const READ_BATCH = 256;
 
 export interface XenEventOptions {

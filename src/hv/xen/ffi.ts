@@ -1,9 +1,9 @@
 /**
- * The native bridge of the `xen` platform: the four libc calls Node core lacks (`ioctl`,
- * `mmap`, `munmap`, `poll`), reached through koffi (an FFI package shipped with prebuilt
+ * The native bridge of the `xen` platform: the libc calls Node core lacks (`ioctl`,
+ * `mmap`, `munmap`), reached through koffi (an FFI package shipped with prebuilt
  * binaries, so nothing is compiled at install time). Everything above this file speaks to
- * Linux's Xen devices (/dev/xen/{gntdev,gntalloc,evtchn,xenbus}) with these four calls and
- * Node's own `fs`.
+ * Linux's Xen devices (/dev/xen/{gntdev,gntalloc,evtchn,xenbus}) with these calls and
+ * Node's own `fs` (blocking reads go to libuv's thread pool, poller.ts).
  *
  * Loading can fail (no koffi binary for this machine, no glibc): `loadNative()` then answers
  * with the reason instead of throwing, so the rest of xenpv works without it.
@@ -22,15 +22,13 @@ export interface Native {
   ioctl(fd: number, req: number, arg: Uint8Array | null): number;
   mmap(addr: NativePtr | null, len: number, prot: number, flags: number, fd: number, off: bigint): NativePtr;
   munmap(addr: NativePtr, len: number): number;
-  /** `poll(fds, n, timeoutMs)` on a worker thread; the callback runs on this thread. */
-  pollAsync(fds: NativePtr, n: number, timeoutMs: number, done: (err: unknown, rc: number) => void): void;
   /** A live view of native memory (no copy): valid only while the memory is mapped. */
   view(ptr: NativePtr, len: number): ArrayBuffer;
   address(ptr: NativePtr): bigint;
   errno(): number;
 }
 
-// <sys/mman.h>, <poll.h> on Linux x86_64.
+// <sys/mman.h> on Linux x86_64.
 export const PROT_READ = 0x1;
 export const PROT_WRITE = 0x2;
 export const MAP_SHARED = 0x01;
@@ -39,10 +37,6 @@ export const MAP_FIXED = 0x10;
 export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 export const MAP_FAILED = 0xffffffffffffffffn;
-export const POLLIN = 0x1;
-export const POLLERR = 0x8;
-export const POLLHUP = 0x10;
-export const POLLNVAL = 0x20;
 
 /** `_IOC(_IOC_NONE, type, nr, size)` of <asm-generic/ioctl.h>: dir 0 in bits 30-31. */
 export function ioc(type: string, nr: number, size: number): number {
@@ -90,7 +84,6 @@ function bindLibc(koffi: KoffiModule): Native {
   const ioctl = libc.func('int ioctl(int fd, unsigned long req, void *arg)');
   const mmap = libc.func('void *mmap(void *addr, size_t len, int prot, int flags, int fd, int64_t off)');
   const munmap = libc.func('int munmap(void *addr, size_t len)');
-  const poll = libc.func('int poll(void *fds, unsigned long n, int timeout)');
   return {
     koffi,
     ioctl: (fd, req, arg) => {
@@ -109,7 +102,6 @@ function bindLibc(koffi: KoffiModule): Native {
       trace(`munmap ${koffi.address(addr).toString(16)} len=${len}`);
       return munmap(addr, len) as number;
     },
-    pollAsync: (fds, n, timeoutMs, done) => poll.async(fds, n, timeoutMs, done),
     view: (ptr, len) => {
       trace(`view ${koffi.address(ptr).toString(16)} len=${len}`);
       return koffi.view(ptr, len);

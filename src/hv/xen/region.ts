@@ -64,11 +64,6 @@ export class MappedRegion {
     return new MappedRegion(native, ptr, length);
   }
 
-  /** The native pointer, for passing to C while the region is mapped. */
-  get pointer(): NativePtr {
-    return this.ptr;
-  }
-
   /** The native address of the first byte. */
   get address(): bigint {
     return this.native.address(this.ptr);
