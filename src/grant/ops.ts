@@ -159,15 +159,7 @@ export class SimGrantOps {
       const h = this.maptrack.claim();
       if (h === undefined) return GNTST_no_space;
       const g = this.viewAt(remote, gen);
-      const words = this.table.words;
-      const lock = this.table.at(remote, DW.GNT_LOCK);
-      lockWord(words, lock, this.tid);
-      let frame: number;
-      try {
-        frame = pinGrant(g, ref, this.self, writable);
-      } finally {
-        unlockWord(words, lock);
-      }
+      const frame = this.pinLocked(g, ref, writable);
       if (frame < 0) {
         this.maptrack.free(h);
         return frame;
@@ -193,15 +185,30 @@ export class SimGrantOps {
     const ref = mt.refOf(h);
     const g = this.view(granter);
     if (g.gen !== mt.genOf(h)) throw new BugError(`dom${granter} reclaimed while dom${this.self} maps ref ${ref}`);
-    const words = this.table.words;
-    const lock = this.table.at(granter, DW.GNT_LOCK);
-    lockWord(words, lock, this.tid);
-    try {
-      unpinGrant(g, ref, mt.writableOf(h));
-    } finally {
-      unlockWord(words, lock);
-    }
+    this.unpinLocked(g, ref, mt.writableOf(h));
     mt.free(h);
+  }
+
+  /** `pinGrant` under the granter's grant lock (no closure: map and copy are hot paths). */
+  private pinLocked(g: GranterView, ref: number, write: boolean): number {
+    const lock = this.table.at(g.domid, DW.GNT_LOCK);
+    lockWord(this.table.words, lock, this.tid);
+    try {
+      return pinGrant(g, ref, this.self, write);
+    } finally {
+      unlockWord(this.table.words, lock);
+    }
+  }
+
+  /** `unpinGrant` under the granter's grant lock. */
+  private unpinLocked(g: GranterView, ref: number, write: boolean): void {
+    const lock = this.table.at(g.domid, DW.GNT_LOCK);
+    lockWord(this.table.words, lock, this.tid);
+    try {
+      unpinGrant(g, ref, write);
+    } finally {
+      unlockWord(this.table.words, lock);
+    }
   }
 
   /** Our domain still exists (alive or shut down, not destroyed). */
@@ -305,28 +312,13 @@ export class SimGrantOps {
   private pinSide(domid: number, ref: number, write: boolean): number {
     const gen = this.table.enter(domid);
     if (gen < 0) return GNTST_bad_domain;
-    const g = this.viewAt(domid, gen);
-    const lock = this.table.at(domid, DW.GNT_LOCK);
-    lockWord(this.table.words, lock, this.tid);
-    let frame: number;
-    try {
-      frame = pinGrant(g, ref, this.self, write);
-    } finally {
-      unlockWord(this.table.words, lock);
-    }
+    const frame = this.pinLocked(this.viewAt(domid, gen), ref, write);
     if (frame < 0) this.table.exit(domid);
     return frame;
   }
 
   private unpinSide(domid: number, ref: number, write: boolean): void {
-    const g = this.view(domid);
-    const lock = this.table.at(domid, DW.GNT_LOCK);
-    lockWord(this.table.words, lock, this.tid);
-    try {
-      unpinGrant(g, ref, write);
-    } finally {
-      unlockWord(this.table.words, lock);
-    }
+    this.unpinLocked(this.view(domid), ref, write);
     this.table.exit(domid);
   }
 }
