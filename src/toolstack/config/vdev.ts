@@ -1,19 +1,8 @@
 /**
- * Virtual disk names and their xenstore numbers, per xen-vbd-interface(7):
- *
- *      1 << 28 | disk << 8 | partition      xvd, disks or partitions 16 onwards
- *    202 << 8 | disk << 4 | partition      xvd, disks and partitions up to 15
- *      8 << 8 | disk << 4 | partition      sd, disks and partitions up to 15
- *      3 << 8 | disk << 6 | partition      hd, disks 0..1, partitions 0..63
- *     22 << 8 | (disk-2) << 6 | partition  hd, disks 2..3, partitions 0..63
- *     2 << 28 onwards                      reserved for future use
- *
- * "The 1<<28 format handles disks up to (1<<20)-1 and partitions up to 255." Names are
- * `xvda`…`xvdz`, `xvdaa`… (bijective base 26), a partition number without leading zeros,
- * or `dNpM`. A bare number (decimal, 0x hex or 0 octal, at most INT_MAX) is the devid
- * itself: "this number is written directly to xenstore". The order of the checks follows
- * libxl__device_disk_dev_number, so `d0p0` and `xvd…` are tried before numbers, and
- * numbers before `hd`/`sd`.
+ * Parsing the vdev of a disk spec into its devid (xen-vbd-interface(7)); the numbering
+ * itself (the forms, decodeDevid, the names) is xenbus/vdev.ts's, re-exported here. The order
+ * of the checks follows libxl__device_disk_dev_number, so `d0p0` and `xvd…` are tried before
+ * numbers, and numbers before `hd`/`sd`.
  */
 import { ConfigError, COMMAND_LINE, type Origin } from './config-error.js';
 import {
@@ -30,21 +19,7 @@ import {
   type VdevName,
 } from '../../xenbus/vdev.js';
 
-export {
-  decodeDevid,
-  devidToVdev,
-  diskLetters,
-  formatVdev,
-  IDE0_MAJOR,
-  IDE1_MAJOR,
-  SD_MAJOR,
-  VDEV_EXTENDED,
-  XVD_MAJOR,
-  XVD_MAX_DISK,
-  XVD_MAX_PARTITION,
-  type VdevBus,
-  type VdevName,
-} from '../../xenbus/vdev.js';
+export * from '../../xenbus/vdev.js';
 
 /** A parsed vdev: its devid, and the disk it names unless it was given as a bare number. */
 export interface Vdev {
