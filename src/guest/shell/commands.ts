@@ -45,25 +45,21 @@ const sleep: Command = {
   },
 };
 
-const poweroff: Command = {
-  usage: ['poweroff'],
-  summary: 'stop the guest (reason poweroff)',
-  async run(c) {
-    noArgs(c.args);
-    c.out('Powering off.');
-    await c.world.shutdown('poweroff');
-  },
-};
+/** `poweroff` and `reboot`: say so, then stop the guest with that reason. */
+function stopCommand(reason: 'poweroff' | 'reboot', summary: string, message: string): Command {
+  return {
+    usage: [reason],
+    summary,
+    async run(c) {
+      noArgs(c.args);
+      c.out(message);
+      await c.world.shutdown(reason);
+    },
+  };
+}
 
-const reboot: Command = {
-  usage: ['reboot'],
-  summary: 'restart the guest (on_reboot)',
-  async run(c) {
-    noArgs(c.args);
-    c.out('Rebooting.');
-    await c.world.shutdown('reboot');
-  },
-};
+const poweroff = stopCommand('poweroff', 'stop the guest (reason poweroff)', 'Powering off.');
+const reboot = stopCommand('reboot', 'restart the guest (on_reboot)', 'Rebooting.');
 
 const crash: Command = {
   usage: ['crash <message...>'],
