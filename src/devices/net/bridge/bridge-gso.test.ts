@@ -77,3 +77,14 @@ test('segments beyond the receiver MTU are dropped as too big, not truncated', (
   assert.equal(small.frames.length, 0);
   assert.equal(p.stats().txTooBig, 3);
 });
+
+test('a refused GSO frame its sender reuses (owned false) is copied, not kept as its buffer', () => {
+  const { src, sinks, ports } = setup();
+  ports.none.input(ethFrame('00:16:3e:00:00:01', '00:16:3e:00:00:03'), { csumBlank: false, dataValidated: false }); // learn vif3.0's MAC
+  const buf = ethFrame('00:16:3e:00:00:03', '00:16:3e:00:00:01', 0x0800, 400);
+  const sent = buf.slice();
+  src.input(buf, GSO_V4, false);
+  buf.fill(0xee); // the sender's buffer, reused for its next frame
+  assert.equal(sinks.none.frames.length, 1);
+  assert.deepEqual(sinks.none.frames[0]!.frame, sent);
+});

@@ -192,7 +192,7 @@ export class Bridge {
   /** Hand a frame to a port, completing a blank checksum first if the port cannot take it. */
   private egress(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned = true): void {
     if (info.gso !== undefined && !port.takesGso(info.gso.type)) {
-      this.egressSegments(port, frame, info);
+      this.egressSegments(port, frame, info, owned);
       return;
     }
     if (!info.csumBlank || port.csumOffload) {
@@ -211,11 +211,12 @@ export class Bridge {
    * A frame that cannot be segmented goes on as a plain frame: over the MTU, the port drops
    * it (txTooBig); within it, its bogus GSO info is all that was wrong.
    */
-  private egressSegments(port: BridgePort, frame: Uint8Array, info: FrameInfo): void {
+  private egressSegments(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned: boolean): void {
     const segments = segmentGso(frame, info.gso!);
     if (segments === undefined) {
       this.counters.gsoRefused++;
-      this.egress(port, frame, { csumBlank: info.csumBlank, dataValidated: info.dataValidated });
+      // Still the sender's frame: a borrowed one (owned false) is copied if it has to wait.
+      this.egress(port, frame, { csumBlank: info.csumBlank, dataValidated: info.dataValidated }, owned);
       return;
     }
     this.counters.gsoSegmented++;
