@@ -13,10 +13,11 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { XenpvError } from '../../base/index.js';
-import { ConsoleAttachServer, ConsoleDaemon, consoleSocket, consoleSocketAnswers } from '../../devices/console/index.js';
+import { ConsoleAttachServer, ConsoleDaemon, consoleSocket } from '../../devices/console/index.js';
 import { loadXenPlatform } from '../../hv/xen/index.js';
 import { runDir } from '../../toolstack/host/paths.js';
 import { XsClient } from '../../xenstore/client/index.js';
+import { socketAnswers } from '../../xenstore/server/index.js';
 
 interface ConsoledOpts {
   socket?: string;
@@ -71,7 +72,7 @@ async function detach(opts: ConsoledOpts): Promise<void> {
   child.unref();
   for (let i = 0; i < 200; i++) {
     await new Promise((r) => setTimeout(r, 50));
-    if (await consoleSocketAnswers(path)) {
+    if (await socketAnswers(path)) {
       process.stdout.write(`xenpv consoled: pid ${child.pid}, socket ${path}\n`);
       return;
     }

@@ -14,12 +14,13 @@
  * The peer is any local process allowed to open the socket (0600: root's): its request is
  * bounded (MAX_REQUEST bytes, one line), malformed ones get EINVAL and the connection ends.
  */
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
 import { chmod, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { XenpvError, errorCode, toDomId } from '../../base/index.js';
 import type { XsClient } from '../../xenstore/client/index.js';
+import { socketAnswers } from '../../xenstore/server/socket.js';
 import { parseDomid } from '../../xenbus/paths.js';
 import type { ConsoleDaemon } from './daemon.js';
 
@@ -59,7 +60,7 @@ export class ConsoleAttachServer {
 
   /** Listen on `options.path`; refuses (EADDRINUSE) when a live daemon already answers there. */
   static async listen(options: ConsoleServerOptions): Promise<ConsoleAttachServer> {
-    if (await answers(options.path)) throw new XenpvError('EADDRINUSE', `a console daemon already listens on ${options.path}`, { path: options.path });
+    if (await socketAnswers(options.path)) throw new XenpvError('EADDRINUSE', `a console daemon already listens on ${options.path}`, { path: options.path });
     await rm(options.path, { force: true });
     let self: ConsoleAttachServer | undefined;
     const server = createServer((sock) => self?.accept(sock));
@@ -187,19 +188,4 @@ function parseRequest(line: string): Request | undefined {
   const p = o['params'];
   const params = typeof p === 'object' && p !== null && !Array.isArray(p) ? (p as Record<string, unknown>) : {};
   return { id: o['id'] ?? null, method: o['method'], params };
-}
-
-/** Whether something listens on `path` (a live daemon, not a stale socket file). */
-export function answers(path: string, timeoutMs = 1000): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection(path);
-    const timer = setTimeout(() => done(false), timeoutMs);
-    const done = (v: boolean): void => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(v);
-    };
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
 }

@@ -8,5 +8,5 @@ export { ConsoleBack, ConsoleStream, type ConsoleBackOptions, type ConsoleBackSt
 export { consoleBackendDriver, type ConsoleBackendHooks } from './back-driver.js';
 export { ConsoleFront, consoleFrontendDriver, type ConsoleFrontOptions, type ConsoleFrontStats, type ConsoleFrontDriverOptions } from './front.js';
 export { ConsoleDaemon, type ConsoleDaemonOptions, type ConsoleInfo } from './daemon.js';
-export { ConsoleAttachServer, consoleSocket, answers as consoleSocketAnswers, DEFAULT_ATTACH_WAIT_MS, MAX_REQUEST, type ConsoleServerOptions } from './attach-server.js';
+export { ConsoleAttachServer, consoleSocket, DEFAULT_ATTACH_WAIT_MS, MAX_REQUEST, type ConsoleServerOptions } from './attach-server.js';
 export { openConsoleSocket, callConsoleDaemon, type OpenedConsole } from './attach-client.js';

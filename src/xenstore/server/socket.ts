@@ -55,16 +55,21 @@ export interface SocketListener {
   close(): Promise<void>;
 }
 
-/** Is something already answering on `path`? */
-/** Whether something accepts connections on the unix socket at `path` (a live daemon). */
-export function socketAnswers(path: string): Promise<boolean> {
+/**
+ * Whether something accepts connections on the unix socket at `path` (a live daemon, not a
+ * stale socket file); false after `timeoutMs` without an answer.
+ */
+export function socketAnswers(path: string, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
-    s.once('connect', () => {
+    const timer = setTimeout(() => done(false), timeoutMs);
+    const done = (v: boolean): void => {
+      clearTimeout(timer);
       s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
+      resolve(v);
+    };
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
   });
 }
 
