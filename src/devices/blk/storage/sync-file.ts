@@ -14,7 +14,7 @@
  */
 import { closeSync, constants, fdatasyncSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
 import type { ImageFile, SyncFileIo } from './image-file.js';
-import { storageError } from './types.js';
+import { byteLengthOf, storageError } from './types.js';
 
 export class SyncImageFile implements ImageFile {
   private fd: number | undefined;
@@ -59,45 +59,34 @@ export class SyncImageFile implements ImageFile {
   }
 
   async read(offset: number, dest: Uint8Array): Promise<number> {
-    const fd = this.open();
-    let done = 0;
-    while (done < dest.byteLength) {
-      const n = readSync(fd, dest, done, dest.byteLength - done, offset + done);
-      if (n === 0) break;
-      done += n;
-    }
-    dest.fill(0, done);
-    return done;
+    return this.readvSync(offset, [dest]);
   }
 
   async write(offset: number, src: Uint8Array): Promise<void> {
-    if (this.readOnly) throw storageError('EROFS', `${this.name} is open read-only`);
-    const fd = this.open();
-    let done = 0;
-    while (done < src.byteLength) done += writeSync(fd, src, done, src.byteLength - done, offset + done);
+    this.writevSync(offset, [src]);
   }
 
   async flush(): Promise<void> {
-    if (this.readOnly) return;
-    fdatasyncSync(this.open());
+    this.sync.flush();
   }
 
   /**
    * preadv over `dests` back to back from `offset`. A short count (a signal, the end of the
-   * file) continues from where it stopped; what lies past the end reads as zero.
+   * file) continues from where it stopped; what lies past the end reads as zero. Returns the
+   * bytes that came from the file.
    */
-  private readvSync(offset: number, dests: readonly Uint8Array[]): void {
+  private readvSync(offset: number, dests: readonly Uint8Array[]): number {
     const fd = this.open();
     let iov = dests;
     let at = offset;
     for (;;) {
-      const want = lengthOf(iov);
-      if (want === 0) return;
+      const want = byteLengthOf(iov);
+      if (want === 0) return at - offset;
       const n = iov.length === 1 ? readSync(fd, iov[0]!, 0, want, at) : readvSync(fd, iov as Uint8Array[], at);
-      if (n === want) return;
+      if (n === want) return at + n - offset;
       if (n === 0) {
         for (const d of iov) d.fill(0);
-        return;
+        return at - offset;
       }
       iov = advance(iov, n);
       at += n;
@@ -110,7 +99,7 @@ export class SyncImageFile implements ImageFile {
     let iov = srcs;
     let at = offset;
     for (;;) {
-      const want = lengthOf(iov);
+      const want = byteLengthOf(iov);
       if (want === 0) return;
       const n = iov.length === 1 ? writeSync(fd, iov[0]!, 0, want, at) : writevSync(fd, iov as Uint8Array[], at);
       if (n === want) return;
@@ -137,12 +126,6 @@ export class SyncImageFile implements ImageFile {
     if (this.fd === undefined) throw storageError('EINVAL', `${this.name} is closed`);
     return this.fd;
   }
-}
-
-function lengthOf(iov: readonly Uint8Array[]): number {
-  let n = 0;
-  for (let i = 0; i < iov.length; i++) n += iov[i]!.byteLength;
-  return n;
 }
 
 /** The buffers left after `done` bytes of `iov` were transferred (the first one cut). */
