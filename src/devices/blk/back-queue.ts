@@ -35,7 +35,7 @@ import type { AbiName } from '../../abi/layout.js';
 import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, GrantCopyOp, GrantMapping, Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
-import { SegmentMapper } from './back-grants.js';
+import { SegmentMapper, type MappedPages } from './back-grants.js';
 import { SyncRun, type RunEntry } from './back-sync.js';
 import { BufferPool } from './buffer-pool.js';
 import { countOp, type BlkCounters, type OpKind } from './counters.js';
@@ -194,12 +194,8 @@ export class BackQueue {
     }
     if (p.kind !== 'rw') return false;
     const data = p.data;
-    let mapped;
-    try {
-      // A READ writes into the frontend's pages; a WRITE only reads them.
-      mapped = this.mapper.acquireSegments(data.segments, !data.write);
-    } catch (err) {
-      this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
+    const mapped = this.mapData(data);
+    if (mapped === undefined) {
       countOp(this.host.counters, data.write ? 'write' : 'read', 0, 0, true);
       this.respondSync(p.id, p.operation, BLKIF_RSP_ERROR);
       return true;
@@ -277,17 +273,22 @@ export class BackQueue {
     return status;
   }
 
+  /** Map a data request's segments (logged, undefined when the frontend's grants fail). */
+  private mapData(data: DataPlan): MappedPages | undefined {
+    try {
+      // A READ writes into the frontend's pages; a WRITE only reads them.
+      return this.mapper.acquireSegments(data.segments, !data.write);
+    } catch (err) {
+      this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
+      return undefined;
+    }
+  }
+
   /** Move the data of one request between its granted pages and storage. */
   private async doData(data: DataPlan): Promise<number> {
     if (this.setup.copy) return this.doDataByCopy(data);
-    let mapped;
-    try {
-      // A READ writes into the frontend's pages; a WRITE only reads them.
-      mapped = this.mapper.acquireSegments(data.segments, !data.write);
-    } catch (err) {
-      this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
-      return BLKIF_RSP_ERROR;
-    }
+    const mapped = this.mapData(data);
+    if (mapped === undefined) return BLKIF_RSP_ERROR;
     let released = false;
     const release = (): void => {
       if (released) return;
