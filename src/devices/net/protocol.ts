@@ -41,6 +41,7 @@ import {
   type XenNetifCtrlResponse,
 } from '../../abi/io/netif-codec.js';
 import type { RingCodec } from '../../ring/index.js';
+import type { GsoInfo, GsoType } from './bridge/port.js';
 
 export interface KeySpec {
   /** Who writes it: 'back' (backend dir), 'front' (frontend dir), 'toolstack' (libxl). */
@@ -254,11 +255,10 @@ export function queueDir(deviceDir: string, queue: number, numQueues: number): s
   return numQueues === 1 ? deviceDir : `${deviceDir}/queue-${queue}`;
 }
 
-/** The GSO types xenpv carries (a frame's `gso.type`); netif.h has no others in use. */
-export type GsoType = 'tcpv4' | 'tcpv6';
+export type { GsoType } from './bridge/port.js';
 
 /** The GSO extra-info slot (XEN_NETIF_EXTRA_TYPE_GSO) for a frame of `gso`; flags 0 (the last extra). */
-export function gsoExtraInfo(gso: { readonly type: GsoType; readonly size: number }): NetifExtraInfo {
+export function gsoExtraInfo(gso: GsoInfo): NetifExtraInfo {
   const type = gso.type === 'tcpv4' ? XEN_NETIF_GSO_TYPE_TCPV4 : XEN_NETIF_GSO_TYPE_TCPV6;
   return { kind: 'gso', flags: 0, size: gso.size, type, features: 0 };
 }

@@ -27,6 +27,7 @@ import {
 } from '../../abi/io/netif.js';
 import type { NetifExtraInfo } from '../../abi/io/netif-codec.js';
 import { PAGE_SIZE } from '../../hv/platform.js';
+import type { GsoInfo } from './bridge/port.js';
 import { gsoTypeOf, type TxSlot } from './protocol.js';
 
 export interface TxSlotSource {
@@ -52,7 +53,7 @@ export interface TxPacket {
   readonly frags: readonly TxFragment[];
   readonly csumBlank: boolean;
   readonly dataValidated: boolean;
-  readonly gso?: { readonly type: 'tcpv4' | 'tcpv6'; readonly size: number };
+  readonly gso?: GsoInfo;
   readonly hash?: { readonly type: number; readonly value: number };
   readonly answers: readonly TxAnswer[];
 }

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { MAX_GSO_SEGMENTS, TCP_CWR, TCP_FIN, TCP_PSH, segmentGso, type GsoKind } from './gso.js';
+import { MAX_GSO_SEGMENTS, TCP_CWR, TCP_FIN, TCP_PSH, segmentGso } from './gso.js';
+import type { GsoType } from './port.js';
 import { be16, be32, onesComplementOk, pseudoHeader, put16, superFrame, type Spec } from './gso-test-support.js';
 
 const specArb = fc.record({
@@ -77,7 +78,7 @@ test('GSO segmentation refuses what is not a TCP super-frame of its type', () =>
   const base: Spec = { v6: false, ipOptions: 0, tcpOptions: 0, seq: 1, ipId: 1, flags: 0x10, payload: new Uint8Array(3000) };
   const v4 = superFrame(base);
   const v6 = superFrame({ ...base, v6: true });
-  const cases: [string, Uint8Array, GsoKind, number][] = [
+  const cases: [string, Uint8Array, GsoType, number][] = [
     ['IPv4 frame as tcpv6', v4, 'tcpv6', 1448],
     ['IPv6 frame as tcpv4', v6, 'tcpv4', 1448],
     ['size 0', v4, 'tcpv4', 0],

@@ -26,9 +26,7 @@
 import { ETH_HLEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from './mac.js';
 import { IPPROTO_TCP, internetChecksum, ipv4PseudoSum, ipv6PseudoSum } from './checksum.js';
 import { FrameSlab } from './slab.js';
-import type { FrameInfo } from './port.js';
-
-export type GsoKind = 'tcpv4' | 'tcpv6';
+import type { FrameInfo, GsoInfo, GsoType } from './port.js';
 
 /**
  * A super-frame is at most XEN_NETIF_MAX_TX_SIZE (65535) bytes; with Linux's minimum send
@@ -55,7 +53,7 @@ export interface GsoLayout {
 }
 
 /** Check the headers of a TCP super-frame of `kind`; undefined if it is anything else. */
-export function parseGsoFrame(frame: Uint8Array, kind: GsoKind): GsoLayout | undefined {
+export function parseGsoFrame(frame: Uint8Array, kind: GsoType): GsoLayout | undefined {
   if (frame.length < ETH_HLEN) return undefined;
   const type = (frame[12]! << 8) | frame[13]!;
   const ip = ETH_HLEN;
@@ -96,7 +94,7 @@ const slab = new FrameSlab();
  */
 export function segmentGso(
   frame: Uint8Array,
-  gso: { readonly type: GsoKind; readonly size: number },
+  gso: GsoInfo,
   maxSegments = MAX_GSO_SEGMENTS,
 ): Uint8Array[] | undefined {
   const layout = parseGsoFrame(frame, gso.type);

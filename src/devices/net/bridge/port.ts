@@ -15,6 +15,15 @@
 import { BoundedQueue } from '../../../base/index.js';
 import { macKey } from './mac.js';
 
+/** The GSO types netif.h has in use (XEN_NETIF_GSO_TYPE_TCPV4/TCPV6). */
+export type GsoType = 'tcpv4' | 'tcpv6';
+
+/** A GSO super-frame's type and MSS (netif's GSO extra info). */
+export interface GsoInfo {
+  readonly type: GsoType;
+  readonly size: number;
+}
+
 /** Offload state that travels with a frame (netif TX flags / extra info → RX flags). */
 export interface FrameInfo {
   /** TCP/UDP checksum left blank for the receiver to fill (NETTXF_csum_blank / NETRXF_csum_blank). */
@@ -22,7 +31,7 @@ export interface FrameInfo {
   /** The sender vouches for the payload checksum (NETTXF_data_validated / NETRXF_data_validated). */
   readonly dataValidated: boolean;
   /** A GSO super-frame larger than the MTU, to be cut into `size`-byte TCP segments (netif GSO extra). */
-  readonly gso?: { readonly type: 'tcpv4' | 'tcpv6'; readonly size: number };
+  readonly gso?: GsoInfo;
 }
 
 export const PLAIN_FRAME: FrameInfo = Object.freeze({ csumBlank: false, dataValidated: false });
@@ -207,7 +216,7 @@ export class BridgePort {
   }
 
   /** The receiver negotiated GSO of this type. */
-  takesGso(type: 'tcpv4' | 'tcpv6'): boolean {
+  takesGso(type: GsoType): boolean {
     return this.gsoTypes[type];
   }
 
