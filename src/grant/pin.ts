@@ -68,35 +68,14 @@ export class GranterView {
  * and nothing changed.
  */
 export function pinGrant(g: GranterView, ref: number, self: number, write: boolean): number {
-  // "Bad ref": the ref must lie inside the granter's table (Xen: ref >= nr_grant_entries).
-  if (!Number.isInteger(ref) || ref < 0 || ref >= g.entries) return GNTST_bad_gntref;
+  // The checks and GTF_* updates are GNTTABOP_copy's; a pin also records itself.
+  const frame = beginCopyAccess(g, ref, self, write);
+  if (frame < 0) return frame;
   const a = ref * 2;
-  const act = Atomics.load(g.active, a);
-  const pins = act & 0xffff;
-  if (pins !== 0 && act >>> 16 !== self) return GNTST_permission_denied;
-  const inc = write ? PIN_HSTW_INC : PIN_HSTR_INC;
-  const field = write ? (pins & PIN_HSTW_MASK) >> 8 : pins & PIN_HSTR_MASK;
-  if (field + 1 >= PIN_OVERFLOW) return GNTST_general_error;
-
-  const needStatus = pins === 0 || (write && (pins & PIN_HSTW_MASK) === 0);
-  let added = 0;
-  if (needStatus) {
-    added = setStatus(g, ref, self, write);
-    if (added < 0) return added;
-  }
-  let frame: number;
-  if (pins === 0) {
-    // Copy the frame once at the first pin; every later pin uses the copy (Xen's act->frame).
-    frame = Atomics.load(g.shared, a + 1) >>> 0;
-    if (frame >= g.nrPages) {
-      if (added !== 0) Atomics.and(g.shared, a, ~added);
-      return GNTST_bad_page;
-    }
-    g.active[a + 1] = frame;
-  } else {
-    frame = Atomics.load(g.active, a + 1) >>> 0;
-  }
-  g.active[a] = (pins + inc) | (self << 16);
+  const pins = Atomics.load(g.active, a) & 0xffff;
+  // Copy the frame once at the first pin; every later pin uses the copy (Xen's act->frame).
+  if (pins === 0) g.active[a + 1] = frame;
+  g.active[a] = (pins + (write ? PIN_HSTW_INC : PIN_HSTR_INC)) | (self << 16);
   g.table.add(g.domid, DW.FOREIGN_PINS, 1);
   return frame;
 }
@@ -138,14 +117,15 @@ export function unpinGrant(g: GranterView, ref: number, write: boolean): void {
 
 /**
  * GNTTABOP_copy's access to one grant side while the caller holds the granter's GNT_LOCK for
- * the whole copy: the same checks, statuses and GTF_reading/GTF_writing updates as a
- * `pinGrant` + `unpinGrant` pair around the copy, without writing the active entry or
- * FOREIGN_PINS. Nobody can observe the pin count in between (every reader of the active entry
- * holds the same lock), and the caller's domain reference (DomainTable.enter) keeps the
+ * the whole copy: the checks, statuses and GTF_reading/GTF_writing updates of a pin (`pinGrant`
+ * is this plus the active entry and FOREIGN_PINS), with `endCopyAccess` as the matching unpin.
+ * Nobody can observe the pin count in between (every reader of the active entry holds the
+ * same lock), and the caller's domain reference (DomainTable.enter) keeps the
  * granter's frames from being reclaimed. Returns the granter's frame (>= 0) or a GNTST_*
  * status (< 0) with nothing changed; after the copy call `endCopyAccess` with the same args.
  */
 export function beginCopyAccess(g: GranterView, ref: number, self: number, write: boolean): number {
+  // "Bad ref": the ref must lie inside the granter's table (Xen: ref >= nr_grant_entries).
   if (!Number.isInteger(ref) || ref < 0 || ref >= g.entries) return GNTST_bad_gntref;
   const a = ref * 2;
   const pins = Atomics.load(g.active, a) & 0xffff;
