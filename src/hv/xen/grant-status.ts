@@ -14,12 +14,12 @@
  * auto-translated domain, a kernel that keeps the table elsewhere), `open` says why and
  * `endAccess` cannot observe the grantee (memory.ts says what it does then).
  */
-import { closeSync, constants, existsSync, openSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { GTF } from '../../abi/grant_table.js';
 import { XenpvError, type DomId, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE } from '../platform.js';
 import { check, errnoName, ioc, type Native } from './ffi.js';
-import { IOCTL_PRIVCMD_HYPERCALL } from './hypercall.js';
+import { PrivcmdChannel } from './hypercall.js';
 import { MappedRegion } from './region.js';
 
 /** <xen/sys/privcmd.h>: privcmd_mmapbatch_v2 {u32 num; u16 dom; u64 addr; pfn *arr; int *err}. */
@@ -45,30 +45,20 @@ export class GrantTableView {
 
   private constructor(
     private readonly native: Native,
-    private readonly privcmdFd: number,
-    private readonly buffer: MappedRegion,
-    private readonly bufferFd: number | undefined,
+    private readonly privcmd: PrivcmdChannel,
   ) {}
 
   /** Map our grant table, or the reason it cannot be read here. Never throws. */
   static open(native: Native, devDir = '/dev/xen'): { ok: true; view: GrantTableView } | { ok: false; reason: string } {
     if (!existsSync(`${devDir}/privcmd`)) return { ok: false, reason: `${devDir}/privcmd is missing` };
-    const fds: number[] = [];
+    let privcmd: PrivcmdChannel | undefined;
     try {
-      const privcmd = openSync(`${devDir}/privcmd`, constants.O_RDWR);
-      fds.push(privcmd);
-      let bufferFd: number | undefined;
-      let buffer: MappedRegion;
-      if (existsSync(`${devDir}/hypercall`)) {
-        bufferFd = openSync(`${devDir}/hypercall`, constants.O_RDWR);
-        fds.push(bufferFd);
-        buffer = MappedRegion.map(native, bufferFd, 0n, PAGE_SIZE, true, 'hypercall buffer');
-      } else buffer = MappedRegion.anonymous(native, PAGE_SIZE);
-      const view = new GrantTableView(native, privcmd, buffer, bufferFd);
+      privcmd = PrivcmdChannel.open(native, devDir, PAGE_SIZE);
+      const view = new GrantTableView(native, privcmd);
       view.remap();
       return { ok: true, view };
     } catch (err) {
-      for (const fd of fds) closeSync(fd);
+      privcmd?.close();
       return { ok: false, reason: `our grant table cannot be mapped: ${(err as Error).message}` };
     }
   }
@@ -98,9 +88,7 @@ export class GrantTableView {
   close(): void {
     this.table?.retire();
     this.table = undefined;
-    this.buffer.retire();
-    if (this.bufferFd !== undefined) closeSync(this.bufferFd);
-    closeSync(this.privcmdFd);
+    this.privcmd.close();
   }
 
   /** Ask Xen for the table's frames and map them all, replacing an older mapping. */
@@ -108,7 +96,7 @@ export class GrantTableView {
     const frames = this.frames();
     const bytes = new Uint8Array(this.buffer.buffer);
     const len = frames * PAGE_SIZE;
-    const region = MappedRegion.map(this.native, this.privcmdFd, 0n, len, false, 'our grant table');
+    const region = MappedRegion.map(this.native, this.privcmd.fd, 0n, len, false, 'our grant table');
     try {
       const req = new Uint8Array(MMAPBATCH_V2_LAYOUT.size);
       const dv = new DataView(req.buffer);
@@ -117,7 +105,7 @@ export class GrantTableView {
       dv.setBigUint64(MMAPBATCH_V2_LAYOUT.addr, region.address, true);
       dv.setBigUint64(MMAPBATCH_V2_LAYOUT.arr, this.buffer.address + BigInt(FRAMES_AT), true);
       dv.setBigUint64(MMAPBATCH_V2_LAYOUT.err, this.buffer.address + BigInt(ERRS_AT), true);
-      check(this.native, this.native.ioctl(this.privcmdFd, IOCTL_PRIVCMD_MMAPBATCH_V2, req), 'IOCTL_PRIVCMD_MMAPBATCH_V2 (own grant table)');
+      check(this.native, this.native.ioctl(this.privcmd.fd, IOCTL_PRIVCMD_MMAPBATCH_V2, req), 'IOCTL_PRIVCMD_MMAPBATCH_V2 (own grant table)');
       const errs = new DataView(bytes.buffer, ERRS_AT, 4 * frames);
       for (let i = 0; i < frames; i++) {
         if (errs.getInt32(4 * i, true) !== 0) throw new XenpvError('EIO', `grant table frame ${i} did not map (${errs.getInt32(4 * i, true)})`);
@@ -148,18 +136,17 @@ export class GrantTableView {
   }
 
   private grantTableOp(cmd: number, dv: DataView, statusAt: number, what: string): void {
-    const call = new Uint8Array(48);
-    const c = new DataView(call.buffer);
-    c.setBigUint64(0, BigInt(HYPERVISOR_GRANT_TABLE_OP), true);
-    c.setBigUint64(8, BigInt(cmd), true);
-    c.setBigUint64(16, this.buffer.address, true);
-    c.setBigUint64(24, 1n, true);
-    const rc = this.native.ioctl(this.privcmdFd, IOCTL_PRIVCMD_HYPERCALL, call);
+    const rc = this.privcmd.hypercall(HYPERVISOR_GRANT_TABLE_OP, BigInt(cmd), this.buffer.address, 1n);
     if (rc < 0) {
       const code = errnoName(this.native, this.native.errno());
       throw new XenpvError(code, `GNTTABOP_${what} refused (${code})`);
     }
     const status = dv.getInt16(statusAt, true);
     if (status !== 0) throw new XenpvError('EIO', `GNTTABOP_${what}: status ${status}`);
+  }
+
+  /** The one-page buffer the hypervisor reads our requests from and writes the frame list to. */
+  private get buffer(): MappedRegion {
+    return this.privcmd.buffer;
   }
 }

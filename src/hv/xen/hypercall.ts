@@ -26,6 +26,53 @@ import { MappedRegion } from './region.js';
 /** <xen/sys/privcmd.h>: struct privcmd_hypercall { __u64 op; __u64 arg[5]; }. */
 export const IOCTL_PRIVCMD_HYPERCALL = ioc('P', 0, 48);
 
+/**
+ * /dev/xen/privcmd and a hypercall-safe buffer of `length` bytes (see above), shared by every
+ * user of privcmd here (the domain list below, grant-status.ts's view of our grant table).
+ */
+export class PrivcmdChannel {
+  private constructor(
+    private readonly native: Native,
+    /** The privcmd fd, for its other ioctls and mmap. */
+    readonly fd: number,
+    readonly buffer: MappedRegion,
+    private readonly bufferFd: number | undefined,
+  ) {}
+
+  /** Throws (ENOENT and the like from open, or the mmap's XenpvError); leaks no fd. */
+  static open(native: Native, devDir: string, length: number): PrivcmdChannel {
+    const privcmd = openSync(`${devDir}/privcmd`, constants.O_RDWR);
+    let bufferFd: number | undefined;
+    try {
+      let buffer: MappedRegion;
+      if (existsSync(`${devDir}/hypercall`)) {
+        bufferFd = openSync(`${devDir}/hypercall`, constants.O_RDWR);
+        buffer = MappedRegion.map(native, bufferFd, 0n, length, true, 'hypercall buffer');
+      } else buffer = MappedRegion.anonymous(native, length);
+      return new PrivcmdChannel(native, privcmd, buffer, bufferFd);
+    } catch (err) {
+      if (bufferFd !== undefined) closeSync(bufferFd);
+      closeSync(privcmd);
+      throw err;
+    }
+  }
+
+  /** IOCTL_PRIVCMD_HYPERCALL `op(args...)`: the raw result (negative: errno says why). */
+  hypercall(op: number, ...args: bigint[]): number {
+    const call = new Uint8Array(48);
+    const dv = new DataView(call.buffer);
+    dv.setBigUint64(0, BigInt(op), true);
+    args.forEach((a, i) => dv.setBigUint64(8 * (i + 1), a, true));
+    return this.native.ioctl(this.fd, IOCTL_PRIVCMD_HYPERCALL, call);
+  }
+
+  close(): void {
+    this.buffer.retire();
+    if (this.bufferFd !== undefined) closeSync(this.bufferFd);
+    closeSync(this.fd);
+  }
+}
+
 /** Entries asked for per sysctl: the buffer is one page of request plus these. */
 const BATCH = 128;
 /** Domain ids below DOMID_FIRST_RESERVED: the most a listing can page through. */
@@ -36,42 +83,29 @@ export class XenHypercalls {
 
   private constructor(
     private readonly native: Native,
-    private readonly privcmdFd: number,
-    private readonly region: MappedRegion,
-    private readonly bufferFd: number | undefined,
+    private readonly channel: PrivcmdChannel,
   ) {}
 
   /** Open privcmd and a hypercall-safe buffer. Throws XenpvError when this is not a control domain. */
   static open(native: Native, devDir = '/dev/xen'): XenHypercalls {
-    const privcmd = openSync(`${devDir}/privcmd`, constants.O_RDWR);
     const length = PAGE_SIZE + Math.ceil((BATCH * DOMAININFO_SIZE) / PAGE_SIZE) * PAGE_SIZE;
-    let bufferFd: number | undefined;
-    try {
-      let region: MappedRegion;
-      if (existsSync(`${devDir}/hypercall`)) {
-        bufferFd = openSync(`${devDir}/hypercall`, constants.O_RDWR);
-        region = MappedRegion.map(native, bufferFd, 0n, length, true, 'hypercall buffer');
-      } else region = MappedRegion.anonymous(native, length);
-      return new XenHypercalls(native, privcmd, region, bufferFd);
-    } catch (err) {
-      if (bufferFd !== undefined) closeSync(bufferFd);
-      closeSync(privcmd);
-      throw err;
-    }
+    return new XenHypercalls(native, PrivcmdChannel.open(native, devDir, length));
   }
 
   /** Every domain the hypervisor has (XEN_SYSCTL_getdomaininfolist, paged by first_domain). */
   listDomains(): DomainInfo[] {
     if (this.closed) throw new XenpvError('EBADF', 'hypercall interface is closed');
-    const bytes = new Uint8Array(this.region.buffer);
+    const region = this.channel.buffer;
+    const bytes = new Uint8Array(region.buffer);
     const req = bytes.subarray(0, SYSCTL_SIZE);
     const entries = bytes.subarray(PAGE_SIZE, PAGE_SIZE + BATCH * DOMAININFO_SIZE);
     const out: DomainInfo[] = [];
     let first = 0;
     while (first < DOMID_LIMIT) {
       entries.fill(0);
-      encodeDomainInfoListRequest(req, first, BATCH, this.region.address + BigInt(PAGE_SIZE));
-      this.hypercall(HYPERVISOR_SYSCTL, this.region.address);
+      encodeDomainInfoListRequest(req, first, BATCH, region.address + BigInt(PAGE_SIZE));
+      const op = HYPERVISOR_SYSCTL;
+      check(this.native, this.channel.hypercall(op, region.address), `hypercall ${op}`, { op });
       const got = decodeDomainInfoList(req, entries, BATCH);
       out.push(...got);
       const last = got.at(-1);
@@ -83,20 +117,9 @@ export class XenHypercalls {
     return out;
   }
 
-  /** IOCTL_PRIVCMD_HYPERCALL: the hypercall's own result, or XenpvError(errno) when negative. */
-  private hypercall(op: number, arg0: bigint): number {
-    const call = new Uint8Array(48);
-    const dv = new DataView(call.buffer);
-    dv.setBigUint64(0, BigInt(op), true);
-    dv.setBigUint64(8, arg0, true);
-    return check(this.native, this.native.ioctl(this.privcmdFd, IOCTL_PRIVCMD_HYPERCALL, call), `hypercall ${op}`, { op });
-  }
-
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.region.retire();
-    if (this.bufferFd !== undefined) closeSync(this.bufferFd);
-    closeSync(this.privcmdFd);
+    this.channel.close();
   }
 }
