@@ -101,45 +101,25 @@ cp -a "$ROOT/node_modules/koffi/build/koffi/linux_x64" "$X/node_modules/koffi/bu
 cp "$HERE"/dom0/*.sh "$HERE"/dom0/*.mjs "$HERE/domu/xenpv-blkfront.mjs" "$X/realxen/"
 rm -f "$X/realxen/init.sh" "$X/realxen/initramfs-init.sh"
 cp "$HERE/dom0/init.sh" rootfs/sbin/xen-dom0-init; chmod +x rootfs/sbin/xen-dom0-init
+# The domUs' xl configs: domu_cfg NAME RAMDISK EXTRA MEMORY_MB [LINE] (LINE: a disk, say).
+domu_cfg() {
+  {
+    printf 'name = "%s"\ntype = "pv"\nkernel = "/boot/vmlinux-%s"\n' "$1" "$KVER"
+    printf 'ramdisk = "/opt/xenpv/realxen/%s"\nextra = "console=hvc0 %s"\n' "$2" "$3"
+    printf 'memory = %s\nvcpus = 1\n' "$4"
+    if [ $# -ge 5 ]; then printf '%s\n' "$5"; fi
+    printf 'on_poweroff = "destroy"\non_crash = "preserve"\n'
+  } > "rootfs/etc/xen/$1.cfg"
+}
 # Check 1: no disk in the file; xenpv's toolstack code writes the vbd directories itself.
-cat > rootfs/etc/xen/domu-blk.cfg <<EOF
-name = "domu-blk"
-type = "pv"
-kernel = "/boot/vmlinux-$KVER"
-ramdisk = "/opt/xenpv/realxen/domu-initrd.img"
-extra = "console=hvc0 loglevel=4"
-memory = 256
-vcpus = 1
-on_poweroff = "destroy"
-on_crash = "preserve"
-EOF
+domu_cfg domu-blk domu-initrd.img "loglevel=4" 256
 # Check 2: Linux's blkback serves the disk (xl writes the vbd, the block hotplug script
 # attaches the file to a loop device); the domU runs xenpv's blkfront in userspace.
-cat > rootfs/etc/xen/domu-front.cfg <<EOF
-name = "domu-front"
-type = "pv"
-kernel = "/boot/vmlinux-$KVER"
-ramdisk = "/opt/xenpv/realxen/domu-node-initrd.img"
-extra = "console=hvc0 loglevel=4 realxen.domu=blkfront"
-memory = 512
-vcpus = 1
-disk = [ 'format=raw,vdev=xvda,access=rw,target=/var/lib/xen/images/kernel-blk.img' ]
-on_poweroff = "destroy"
-on_crash = "preserve"
-EOF
+domu_cfg domu-front domu-node-initrd.img "loglevel=4 realxen.domu=blkfront" 512 \
+  "disk = [ 'format=raw,vdev=xvda,access=rw,target=/var/lib/xen/images/kernel-blk.img' ]"
 # Check 3: no disk; console 0 served by xenpv consoled. loglevel=7: the kernel's whole boot
 # log goes through the console (tens of KB through a 2 KB ring, so it wraps many times).
-cat > rootfs/etc/xen/domu-con.cfg <<EOF
-name = "domu-con"
-type = "pv"
-kernel = "/boot/vmlinux-$KVER"
-ramdisk = "/opt/xenpv/realxen/domu-initrd.img"
-extra = "console=hvc0 loglevel=7 realxen.domu=console"
-memory = 256
-vcpus = 1
-on_poweroff = "destroy"
-on_crash = "preserve"
-EOF
+domu_cfg domu-con domu-initrd.img "loglevel=7 realxen.domu=console" 256
 lap project
 
 # ---- 5. domU initramfs: busybox, xen-blkfront, ext4, e2fsprogs' mke2fs; and a second one
