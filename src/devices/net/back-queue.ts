@@ -131,6 +131,8 @@ export class BackQueue implements Disposable {
   /** Back-pressure: a congested destination port we stopped taking the tx ring for. */
   private pausedOn: BridgePort | undefined;
   private pauseTimer: NodeJS.Timeout | undefined;
+  /** Withdraws the pause's drain waiter from its peer (on timeout, on dispose). */
+  private cancelDrainWait: (() => void) | undefined;
   /** A destination that did not drain while we waited: not waited for again until it drains. */
   private deaf: BridgePort | undefined;
   private serving = false;
@@ -344,6 +346,8 @@ export class BackQueue implements Disposable {
       resumed = true;
       clearTimeout(this.pauseTimer);
       this.pauseTimer = undefined;
+      this.cancelDrainWait?.();
+      this.cancelDrainWait = undefined;
       if (this.pausedOn === peer) this.pausedOn = undefined;
       this.kickTx();
     };
@@ -356,7 +360,7 @@ export class BackQueue implements Disposable {
       }
       resume();
     }, MAX_PAUSE_MS);
-    peer.whenDrained(resume);
+    this.cancelDrainWait = peer.whenDrained(resume);
   }
 
   /** One response per consumed slot, in ring order: data slots get `status`, extras NULL. */
@@ -466,6 +470,7 @@ export class BackQueue implements Disposable {
     this.disposed = true;
     if (this.timer !== undefined) clearTimeout(this.timer);
     clearTimeout(this.pauseTimer);
+    this.cancelDrainWait?.();
     for (const d of this.owned.reverse()) d.dispose();
     this.owned.length = 0;
   }

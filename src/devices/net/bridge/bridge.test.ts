@@ -395,3 +395,17 @@ test('back-pressure: a port that leaves the bridge releases the senders waiting 
   br.removePort(pb);
   assert.equal(released, 1);
 });
+
+test('back-pressure: a drain waiter withdrawn with its cancel is not called when the port drains', () => {
+  const { sb, pa, pb } = setup();
+  pb.input(ethFrame(A, B));
+  sb.accept = false;
+  for (let i = 0; i < 200; i++) pa.input(ethFrame(B, A));
+  let kept = 0;
+  let withdrawn = 0;
+  pb.whenDrained(() => kept++);
+  for (let i = 0; i < 3; i++) pb.whenDrained(() => withdrawn++)();
+  sb.accept = true;
+  pb.wake();
+  assert.deepEqual([kept, withdrawn], [1, 0]);
+});

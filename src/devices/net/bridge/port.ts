@@ -34,6 +34,8 @@ export interface FrameInfo {
   readonly gso?: GsoInfo;
 }
 
+const NO_CANCEL = (): void => {};
+
 export const PLAIN_FRAME: FrameInfo = Object.freeze({ csumBlank: false, dataValidated: false });
 
 export interface PortSink {
@@ -127,7 +129,7 @@ export class BridgePort {
   private flushing = false;
   private stalled = false;
   private attached = true;
-  private drainWaiters: (() => void)[] = [];
+  private drainWaiters = new Set<() => void>();
   /**
    * Set by the bridge on every `input()`: the known-unicast destination port of that frame
    * when its egress queue is now congested, else undefined. An owner that can hold off (netback
@@ -200,18 +202,24 @@ export class BridgePort {
     return this.queue.length * 4 <= this.queue.capacity && this.queuedBytes * 4 <= this.queueBytesMax;
   }
 
-  /** Call `cb` once, when the queue has drained to a quarter or the port left the bridge. */
-  whenDrained(cb: () => void): void {
+  /**
+   * Call `cb` once, when the queue has drained to a quarter or the port left the bridge.
+   * Returns the cancel: a waiter that gave up (a sender's pause timed out) must not stay
+   * registered, or a port that never drains would collect one per pause without bound.
+   */
+  whenDrained(cb: () => void): () => void {
     if (!this.attached || this.drained) {
       queueMicrotask(cb);
-      return;
+      return NO_CANCEL;
     }
-    this.drainWaiters.push(cb);
+    const once = (): void => cb(); // its own identity: the same cb may wait twice
+    this.drainWaiters.add(once);
+    return () => void this.drainWaiters.delete(once);
   }
 
   private releaseWaiters(): void {
     const waiters = this.drainWaiters;
-    this.drainWaiters = [];
+    this.drainWaiters = new Set();
     for (const cb of waiters) cb();
   }
 
@@ -291,7 +299,7 @@ export class BridgePort {
     } finally {
       this.flushing = false;
     }
-    if (this.drainWaiters.length > 0 && this.drained) this.releaseWaiters();
+    if (this.drainWaiters.size > 0 && this.drained) this.releaseWaiters();
   }
 
   /** False only when the sink said "no room"; a throwing sink loses the frame, counted. */
