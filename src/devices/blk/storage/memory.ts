@@ -77,12 +77,11 @@ export class MemoryStorage extends CheckedStorage {
   }
 
   protected async doRead(sectorOffset: number, dest: Uint8Array): Promise<void> {
-    const start = sectorOffset * SECTOR_SIZE;
-    dest.set(this.data.subarray(start, start + dest.byteLength));
+    this.copyOut(sectorOffset, [dest]);
   }
 
   protected async doWrite(sectorOffset: number, src: Uint8Array): Promise<void> {
-    this.data.set(src, sectorOffset * SECTOR_SIZE);
+    this.copyIn(sectorOffset, [src]);
   }
 
   protected async doFlush(): Promise<void> {}
