@@ -85,6 +85,8 @@ export class ThreadedDiskBackend implements DiskBackend {
     const first = await firstMessage(worker);
     if (first.type !== 'opened') {
       await worker.terminate();
+      // It may have died after attaching (e.g. BlkBack's constructor threw): its listener slot.
+      reclaim(threads, handle, 'disk backend thread failed to start');
       store.dispose();
       port1.close();
       const code = first.type === 'error' ? first.code : 'EIO';
@@ -140,14 +142,18 @@ export class ThreadedDiskBackend implements DiskBackend {
   private afterExit(): void {
     this.stopped = true;
     this.store.dispose();
-    if (this.cleanStop) return;
-    try {
-      const r = this.threads.hv.reclaimThread(this.handle);
-      this.threads.log?.(`disk backend thread died: reclaimed ${r.mappings} mappings, ${r.ports} ports`);
-    } catch (err) {
-      // dom0 itself is gone (the host is stopping): nothing left to reclaim.
-      this.threads.log?.(`disk backend thread died: ${String(err)}`);
-    }
+    if (!this.cleanStop) reclaim(this.threads, this.handle, 'disk backend thread died');
+  }
+}
+
+/** Release what a dead backend thread held (its mappings, ports and listener slot). */
+function reclaim(threads: BackendThreads, handle: PlatformHandle, what: string): void {
+  try {
+    const r = threads.hv.reclaimThread(handle);
+    threads.log?.(`${what}: reclaimed ${r.mappings} mappings, ${r.ports} ports`);
+  } catch (err) {
+    // dom0 itself is gone (the host is stopping): nothing left to reclaim.
+    threads.log?.(`${what}: ${String(err)}`);
   }
 }
 
