@@ -392,11 +392,16 @@ export class NetFront {
   waitTxRoom(timeoutMs: number): Promise<void> {
     if (!this.txBacklogged) return Promise.resolve();
     return new Promise((resolve) => {
-      const timer = setTimeout(done, timeoutMs);
-      function done(): void {
+      const done = (): void => {
         clearTimeout(timer);
         resolve();
-      }
+      };
+      // A timed-out waiter leaves the list: a sender that polls this while the backend takes
+      // nothing would otherwise leave one behind per call.
+      const timer = setTimeout(() => {
+        this.txWaiters = this.txWaiters.filter((w) => w !== done);
+        resolve();
+      }, timeoutMs);
       this.txWaiters.push(done);
     });
   }
