@@ -68,13 +68,35 @@ async function open(job: DiskWorkerJob): Promise<BlockStorage | undefined> {
   }
 }
 
+/**
+ * The platform, the store connection and the backend over `storage`. If any of them fails, what
+ * was made is undone and the storage closed here: a file descriptor belongs to the process, so
+ * ending this thread would not close it.
+ */
+async function setUp(job: DiskWorkerJob, storage: BlockStorage): Promise<{ platform: SimPlatform; xs: XsClient; back: BlkBack } | undefined> {
+  let platform: SimPlatform | undefined;
+  let xs: XsClient | undefined;
+  try {
+    platform = SimPlatform.attach(job.platform);
+    platform.events.startAsync();
+    xs = new XsClient(portTransport(job.store));
+    const back = new BlkBack(platform, xs, storage, job.backPath, { ...job.backOptions, log: (m) => parentPort!.postMessage({ type: 'log', line: m }) });
+    return { platform, xs, back };
+  } catch (err) {
+    xs?.close();
+    platform?.dispose();
+    await storage.close().catch(() => undefined);
+    parentPort!.postMessage({ type: 'error', code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
+    return undefined;
+  }
+}
+
 async function main(job: DiskWorkerJob): Promise<void> {
   const storage = await open(job);
   if (storage === undefined) return void parentPort!.close();
-  const platform = SimPlatform.attach(job.platform);
-  platform.events.startAsync();
-  const xs = new XsClient(portTransport(job.store));
-  const back = new BlkBack(platform, xs, storage, job.backPath, { ...job.backOptions, log: (m) => parentPort!.postMessage({ type: 'log', line: m }) });
+  const started = await setUp(job, storage);
+  if (started === undefined) return void parentPort!.close();
+  const { platform, xs, back } = started;
   parentPort!.postMessage({ type: 'opened', info: back.info(), osTid: osThreadId() });
   let last = '';
   const report = (type: 'info' | 'stopped'): void => {
