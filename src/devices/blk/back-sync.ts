@@ -50,10 +50,6 @@ export class SyncRun {
     private readonly sink: RunSink,
   ) {}
 
-  get size(): number {
-    return this.entries.length;
-  }
-
   /** True when `data` may join the run: same direction, next on the disk, within the bounds. */
   fits(data: DataPlan): boolean {
     if (this.entries.length === 0) return true;
