@@ -291,9 +291,9 @@ export class NetStack implements UdpHost {
     return this.ipOut(dst, frame, info);
   }
 
-  /** A fresh frame with its IPv4 header and EtherType, or undefined (counted) when `dst` has no route. */
   /**
-   * A frame with its IPv4 header and EtherType written; the caller writes the rest, every byte.
+   * A frame with its IPv4 header and EtherType written, or undefined (counted) when `dst` has
+   * no route; the caller writes the rest, every byte.
    * `reuse`: in the reused buffer when `sendCopies` allows it (copied if it must wait: ipOut).
    */
   private ipFrame(dst: Ipv4, protocol: number, l4Length: number, reuse = false): Uint8Array | undefined {
