@@ -15,7 +15,7 @@
  */
 import { readSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
-import { CTL_IN_FLIGHT, CTL_QUEUE_FULL, CTL_READ, CTL_STOP, type TunWorkerData, type TunWorkerMessage } from './tun.js';
+import { CTL_IN_FLIGHT, CTL_QUEUE_FULL, CTL_READ, CTL_STOP, loadKoffi, type TunWorkerData, type TunWorkerMessage } from './tun.js';
 
 const POLL_TIMEOUT_MS = 100;
 const BATCH = 64;
@@ -79,13 +79,9 @@ function run(poll: Poll, errno: () => number, data: TunWorkerData): void {
 
 async function main(): Promise<void> {
   const data = workerData as TunWorkerData;
-  let koffi: typeof import('koffi');
-  try {
-    const mod = (await import('koffi')) as typeof import('koffi') & { default?: typeof import('koffi') };
-    koffi = mod.default ?? mod;
-  } catch (err) {
-    return post({ kind: 'error', reason: `the native bridge (koffi) did not load in the reader thread: ${(err as Error).message}` });
-  }
+  const k = await loadKoffi();
+  if (!k.ok) return post({ kind: 'error', reason: `in the reader thread: ${k.reason}` });
+  const koffi = k.koffi;
   const poll = koffi.load('libc.so.6').func('int poll(void *fds, unsigned long n, int timeout)');
   run((fds, n, t) => poll(fds, n, t) as number, () => koffi.errno(), data);
 }

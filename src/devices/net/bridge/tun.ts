@@ -39,7 +39,7 @@ type Bound = { readonly ok: true; readonly ioctl: Ioctl; readonly errno: () => n
 
 let bound: Bound | undefined;
 
-/** Load koffi and bind ioctl once per thread. Never throws. */
+/** Load koffi (in this thread: the TAP reader worker uses it too). Never throws. */
 export async function loadKoffi(): Promise<{ ok: true; koffi: KoffiModule } | { ok: false; reason: string }> {
   if (process.platform !== 'linux') return { ok: false, reason: `TAP devices need Linux (this is ${process.platform})` };
   try {
