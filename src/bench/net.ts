@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { sleep } from '../base/index.js';
 import { measureEvtchnRoundTrip } from '../hv/sim/roundtrip.js';
 import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../guest/pvnet/test-support.js';
-import { alternate, compare, summarize, type BenchOptions, type BenchSuite, type SuiteOutput } from './harness.js';
+import { alternate, compare, summarize, type BenchOptions, type Better, type BenchSuite, type SuiteOutput } from './harness.js';
 import type { PacedRoundTripJob, PacedRoundTripReport } from './net-evtchn-worker.js';
 import { RAW_HEADER, type RawCopyJob, type RawCopyReport } from './net-raw-worker.js';
 import { WorkerBed } from './net-workers.js';
@@ -176,25 +176,28 @@ async function warmArp(a: NetGuest, b: NetGuest): Promise<void> {
 
 type Summary = ReturnType<typeof summarize>;
 
+/** One figure from its runs' samples (values and extras). */
+function figure(name: string, unit: string, better: Better, s: readonly Sample[]): Summary {
+  return summarize(name, unit, better, s.map((x) => x.value), s.map((x) => x.extra ?? {}));
+}
+
 /** The layout the toolstack runs: guests in vCPU workers, netbacks and the bridge in dom0. */
 async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u64: Summary[]; ping: Summary; ev: Summary; evPaced: Summary }> {
   const bed = await WorkerBed.start();
   try {
-    const r = (name: string, unit: string, better: 'higher' | 'lower', s: Sample[]) =>
-      summarize(name, unit, better, s.map((x) => x.value), s.map((x) => x.extra ?? {}));
     const u1500 = await alternate(plan.workerRuns, 0, () => bed.udp(1472, plan.workerMs), () => rawCopyRun(1514, plan.rawPackets));
     const u64 = await alternate(plan.workerRuns, 0, () => bed.udp(64, plan.workerMs), () => rawCopyRun(106, plan.rawPackets));
-    const ping = r('net.ping_rtt_us', 'us', 'lower', [await bed.ping(plan.pings, PING_INTERVAL_MS)]);
-    const evPaced = r('net.evtchn_roundtrip_paced_us', 'us', 'lower', [await pacedEvtchnRun(bed.hv, plan.pings)]);
+    const ping = figure('net.ping_rtt_us', 'us', 'lower', [await bed.ping(plan.pings, PING_INTERVAL_MS)]);
+    const evPaced = figure('net.evtchn_roundtrip_paced_us', 'us', 'lower', [await pacedEvtchnRun(bed.hv, plan.pings)]);
     const evs: Sample[] = [];
     for (let i = 0; i < plan.runs; i++) {
       evs.push({ value: (await measureEvtchnRoundTrip(bed.hv, { iterations: plan.pings * 10, warmup: 100 })).usPerRoundTrip });
     }
     return {
-      u1500: [r('net.udp_1500_mbps', 'Mbit/s', 'higher', u1500.value), r('net.raw_copy_1514_mbps', 'Mbit/s', 'higher', u1500.baseline)],
-      u64: [r('net.udp_64_mbps', 'Mbit/s', 'higher', u64.value), r('net.raw_copy_106_mbps', 'Mbit/s', 'higher', u64.baseline)],
+      u1500: [figure('net.udp_1500_mbps', 'Mbit/s', 'higher', u1500.value), figure('net.raw_copy_1514_mbps', 'Mbit/s', 'higher', u1500.baseline)],
+      u64: [figure('net.udp_64_mbps', 'Mbit/s', 'higher', u64.value), figure('net.raw_copy_106_mbps', 'Mbit/s', 'higher', u64.baseline)],
       ping,
-      ev: r('net.evtchn_roundtrip_us', 'us', 'lower', evs),
+      ev: figure('net.evtchn_roundtrip_us', 'us', 'lower', evs),
       evPaced,
     };
   } finally {
@@ -209,8 +212,6 @@ async function measureInProcess(plan: Plan): Promise<Summary[]> {
     const [a, b] = env.guests as [NetGuest, NetGuest];
     await warmArp(a, b);
     await warmArp(b, a);
-    const r = (name: string, unit: string, better: 'higher' | 'lower', s: Sample[]) =>
-      summarize(name, unit, better, s.map((x) => x.value), s.map((x) => x.extra ?? {}));
     const u1500: Sample[] = [];
     const u64: Sample[] = [];
     const gso: Sample[] = [];
@@ -224,10 +225,10 @@ async function measureInProcess(plan: Plan): Promise<Summary[]> {
       rtt.push(s[3]!);
     }
     out = [
-      r('net.inproc.udp_1500_mbps', 'Mbit/s', 'higher', u1500),
-      r('net.inproc.udp_64_mbps', 'Mbit/s', 'higher', u64),
-      r('net.gso_60000_mbps', 'Mbit/s', 'higher', gso),
-      r('net.inproc.ping_rtt_us', 'us', 'lower', rtt),
+      figure('net.inproc.udp_1500_mbps', 'Mbit/s', 'higher', u1500),
+      figure('net.inproc.udp_64_mbps', 'Mbit/s', 'higher', u64),
+      figure('net.gso_60000_mbps', 'Mbit/s', 'higher', gso),
+      figure('net.inproc.ping_rtt_us', 'us', 'lower', rtt),
     ];
   });
   return out;
