@@ -61,7 +61,11 @@ function formatG(v: number): string {
   return String(Number(v.toPrecision(6)));
 }
 
+/** Requests are matched by their 16-bit icmp_seq, so at most this many are remembered. */
+const SEQ_SPACE = 0x10000;
+
 export class Ping implements Disposable {
+  /** Output not yet taken (`takeLines`); a ping that runs for ever keeps only what is unread. */
   readonly lines: string[] = [];
   private readonly dst: Ipv4;
   private readonly count: number;
@@ -70,9 +74,17 @@ export class Ping implements Disposable {
   private readonly timeoutMs: number;
   private readonly id: number;
   private readonly data: Uint8Array;
+  /** Send time by 16-bit sequence, oldest first (a reused sequence moves to the end). */
   private readonly sentAt = new Map<number, number>();
   private readonly answered = new Set<number>();
-  private readonly rtts: number[] = [];
+  private lastSentAt = 0;
+  private received = 0;
+  /** Round-trip statistics kept as running sums: a ping without -c has no end. */
+  private rttCount = 0;
+  private rttSum = 0;
+  private rttSquares = 0;
+  private rttMin = Infinity;
+  private rttMax = -Infinity;
   private readonly registration: Disposable;
   private readonly previousUnreachable: NetStack['onHostUnreachable'];
   private transmitted = 0;
@@ -104,6 +116,11 @@ export class Ping implements Disposable {
     this.lines.push(`PING ${formatIpv4(this.dst)} (${formatIpv4(this.dst)}) ${size}(${size + 28}) bytes of data.`);
   }
 
+  /** The output lines produced since the last call. */
+  takeLines(): string[] {
+    return this.lines.splice(0);
+  }
+
   get done(): boolean {
     return this.finishedAt !== undefined;
   }
@@ -113,7 +130,7 @@ export class Ping implements Disposable {
     const now = this.stack.clock();
     this.startedAt ??= now;
     while (this.transmitted < this.count && now >= this.nextSendAt) this.sendOne(now);
-    if (this.answered.size >= this.count || (this.transmitted === this.count && now >= this.lastDeadline())) {
+    if (this.received >= this.count || (this.transmitted === this.count && now >= this.lastDeadline())) {
       this.finish(now);
     }
     if (this.done) return undefined;
@@ -121,15 +138,20 @@ export class Ping implements Disposable {
   }
 
   private lastDeadline(): number {
-    return (this.sentAt.get(this.count) ?? 0) + this.timeoutMs;
+    return this.lastSentAt + this.timeoutMs;
   }
 
   private sendOne(now: number): void {
     const seq = this.transmitted + 1;
     this.transmitted = seq;
-    this.sentAt.set(seq, now);
+    const key = seq % SEQ_SPACE;
+    // After 65536 requests the sequence wraps: the new request replaces the old one's record.
+    this.sentAt.delete(key);
+    this.answered.delete(key);
+    this.sentAt.set(key, now);
+    this.lastSentAt = now;
     this.nextSendAt = (this.nextSendAt === 0 || this.adaptive ? now : this.nextSendAt) + this.intervalMs;
-    const r = this.stack.sendEchoRequest(this.dst, this.id, seq & 0xffff, this.data);
+    const r = this.stack.sendEchoRequest(this.dst, this.id, key, this.data);
     if (r === 'no-route') {
       this.errors++;
       this.lines.push(`ping: sendmsg: Network is unreachable`);
@@ -143,8 +165,15 @@ export class Ping implements Disposable {
     const rtt = this.stack.clock() - sent;
     const dup = this.answered.has(r.seq);
     if (dup) this.duplicates++;
-    else this.answered.add(r.seq);
-    this.rtts.push(rtt);
+    else {
+      this.answered.add(r.seq);
+      this.received++;
+    }
+    this.rttCount++;
+    this.rttSum += rtt;
+    this.rttSquares += rtt * rtt;
+    this.rttMin = Math.min(this.rttMin, rtt);
+    this.rttMax = Math.max(this.rttMax, rtt);
     const intact = r.data.length === this.data.length && r.data.every((b, i) => b === this.data[i]);
     if (!intact) this.corrupted++;
     this.lines.push(
@@ -171,8 +200,8 @@ export class Ping implements Disposable {
   }
 
   result(): PingResult {
-    const received = this.answered.size;
-    const n = this.rtts.length;
+    const received = this.received;
+    const n = this.rttCount;
     const base = {
       destination: formatIpv4(this.dst),
       transmitted: this.transmitted,
@@ -184,11 +213,11 @@ export class Ping implements Disposable {
       timeMs: Math.round((this.finishedAt ?? this.stack.clock()) - (this.startedAt ?? 0)),
     };
     if (n === 0) return base;
-    const avg = this.rtts.reduce((a, b) => a + b, 0) / n;
-    const sq = this.rtts.reduce((a, b) => a + b * b, 0) / n;
+    const avg = this.rttSum / n;
+    const sq = this.rttSquares / n;
     // iputils: mdev = sqrt(mean(t^2) - mean(t)^2), duplicates included.
     const mdev = Math.sqrt(Math.max(0, sq - avg * avg));
-    return { ...base, rtt: { min: Math.min(...this.rtts), avg, max: Math.max(...this.rtts), mdev } };
+    return { ...base, rtt: { min: this.rttMin, avg, max: this.rttMax, mdev } };
   }
 
   summary(): string[] {

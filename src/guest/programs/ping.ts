@@ -20,16 +20,15 @@ export async function runPing(env: NetProgramEnv): Promise<PingResult> {
       timeoutMs: numberOption(o, 'timeout', 10_000, 1),
       adaptive: o.get('adaptive') === '1',
     });
-    let printed = 0;
     let next: number | undefined;
     await eth.until(() => {
       // Print first, then send: a request is kicked to the backend at the end of this turn,
       // and console output after it would hold the kick (and the measured round trip) back.
-      while (printed < p.lines.length) env.log(p.lines[printed++]!);
+      for (const line of p.takeLines()) env.log(line);
       if (!p.done) next = p.poll(); // Ping.poll after the end would print the summary again
       return p.done;
     }, Number.MAX_SAFE_INTEGER, () => next);
-    while (printed < p.lines.length) env.log(p.lines[printed++]!);
+    for (const line of p.takeLines()) env.log(line);
     const result = p.result();
     env.log(JSON.stringify({ ping: result }));
     return result;

@@ -101,9 +101,8 @@ export const pingCommand: Command = {
     } catch (err) {
       throw new CommandError(err instanceof Error ? err.message : String(err));
     }
-    let printed = 0;
     const show = (): void => {
-      while (printed < p.lines.length) c.out(p.lines[printed++]!);
+      for (const line of p.takeLines()) c.out(line);
     };
     try {
       while (!c.signal.aborted) {
