@@ -50,7 +50,13 @@ export class XenEventOps implements EventOps {
     private readonly self: DomId,
     private readonly options: XenEventOptions = {},
   ) {
-    this.reader = new FdReader(fd, 4 * READ_BATCH, (b) => this.deliver(b), (err) => this.options.onBroken?.(`evtchn read: ${err.message}`));
+    this.reader = new FdReader(
+      fd,
+      4 * READ_BATCH,
+      (b) => this.deliver(b),
+      (err) => this.options.onBroken?.(`evtchn read: ${err.message}`),
+      () => this.options.onBroken?.('evtchn read: end of file'),
+    );
   }
 
   allocUnbound(remote: DomId, handler: () => void): EvtchnBinding {

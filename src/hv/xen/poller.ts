@@ -10,7 +10,10 @@
  *
  * A blocking read returns only when the device has data, so `stop()` takes a `wake` function
  * that makes some arrive (a loopback event, a store request); stop resolves when the last read
- * has come back, bounded by `STOP_TIMEOUT_MS`.
+ * has come back, bounded by `STOP_TIMEOUT_MS`, or at once when `start()` takes that read back.
+ *
+ * A read that returns 0 is end of file (the device or the pipe's writer went away): every
+ * further read would return 0 at once, so the reader ends there for good and says so once.
  */
 import { read } from 'node:fs';
 import { errorCode } from '../../base/index.js';
@@ -20,7 +23,9 @@ const STOP_TIMEOUT_MS = 2000;
 export class FdReader {
   private running = false;
   private inFlight = false;
-  private idle: (() => void) | undefined;
+  private ended = false;
+  /** Set while stop() waits for the outstanding read; one wait shared by every stop() call. */
+  private stopping: { readonly done: Promise<void>; readonly finish: () => void } | undefined;
   private readonly buf: Uint8Array;
 
   constructor(
@@ -30,6 +35,8 @@ export class FdReader {
     private readonly onData: (bytes: Uint8Array) => void,
     /** Called once when a read fails; the reader stops. */
     private readonly onError: (err: Error) => void,
+    /** Called once when a read returns 0 (end of file); the reader ends and start() does nothing after. */
+    private readonly onEnd: () => void,
   ) {
     // Off the V8 heap (> 64 bytes): the thread pool writes into it while this thread runs.
     this.buf = new Uint8Array(Math.max(bufSize, 128));
@@ -39,30 +46,45 @@ export class FdReader {
     return this.running;
   }
 
+  /**
+   * Start, or resume after stop(). A read still blocked from before the stop is kept, and its
+   * bytes are delivered: a second read would race it for the device's data, and dropping what
+   * it returns would lose events. So the stop that waited for it has nothing left to wait for.
+   */
   start(): void {
-    if (this.running) return;
+    if (this.running || this.ended) return;
     this.running = true;
+    this.endStopWait();
     this.arm();
   }
 
-  /** Stop; if a read is outstanding, `wake()` must make the device answer it. */
+  /** Stop; if a read is outstanding, `wake()` must make the device answer it (called once per wait). */
   stop(wake: () => void): Promise<void> {
     this.running = false;
     if (!this.inFlight) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(finish, STOP_TIMEOUT_MS);
+    if (this.stopping !== undefined) return this.stopping.done;
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.endStopWait(), STOP_TIMEOUT_MS);
       timer.unref();
-      function finish(): void {
+      finish = () => {
         clearTimeout(timer);
         resolve();
-      }
-      this.idle = finish;
-      try {
-        wake();
-      } catch {
-        // Nothing to wake it with: the timeout ends the wait; the read stays with the pool.
-      }
+      };
     });
+    this.stopping = { done, finish };
+    try {
+      wake();
+    } catch {
+      // Nothing to wake it with: the timeout ends the wait; the read stays with the pool.
+    }
+    return done;
+  }
+
+  private endStopWait(): void {
+    const s = this.stopping;
+    this.stopping = undefined;
+    s?.finish();
   }
 
   private arm(): void {
@@ -73,18 +95,21 @@ export class FdReader {
 
   private answered(err: NodeJS.ErrnoException | null, n: number): void {
     this.inFlight = false;
-    if (!this.running) {
-      this.idle?.();
-      this.idle = undefined;
-      return;
-    }
+    if (!this.running) return this.endStopWait();
     if (err !== null) {
       if (errorCode(err) === 'EINTR' || errorCode(err) === 'EAGAIN') return void setTimeout(() => this.arm(), 10);
       this.running = false;
       this.onError(err);
       return;
     }
-    if (n > 0) this.onData(this.buf.slice(0, n));
+    if (n === 0) {
+      // read(2): "zero indicates end of file". Re-arming would spin on it.
+      this.running = false;
+      this.ended = true;
+      this.onEnd();
+      return;
+    }
+    this.onData(this.buf.slice(0, n));
     this.arm();
   }
 }

@@ -92,7 +92,8 @@ class XenbusDeviceStore extends BaseTransport {
 
   constructor(private readonly fd: number) {
     super('/dev/xen/xenbus');
-    this.reader = new FdReader(fd, 4096 + 16, (b) => this.deliver(b), (err) => this.close(err));
+    const eof = (): void => this.close(new XenpvError('EPIPE', '/dev/xen/xenbus: end of file'));
+    this.reader = new FdReader(fd, 4096 + 16, (b) => this.deliver(b), (err) => this.close(err), eof);
     this.reader.start();
   }
 

@@ -95,7 +95,7 @@ test('the fd reader delivers a FIFO\'s bytes while the event loop runs, and stop
     let ticks = 0;
     const tick = setInterval(() => ticks++, 5); // the loop keeps running while the read waits
     const got: string[] = [];
-    const reader = new FdReader(fd, 256, (b) => got.push(Buffer.from(b).toString()), (err) => assert.fail(err));
+    const reader = new FdReader(fd, 256, (b) => got.push(Buffer.from(b).toString()), (err) => assert.fail(err), () => assert.fail('end of file'));
     reader.start();
     await new Promise((r) => setTimeout(r, 120));
     writeFileSync(fd, 'ping');
