@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { sleep } from '../base/index.js';
 import { measureEvtchnRoundTrip } from '../hv/sim/roundtrip.js';
 import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../guest/pvnet/test-support.js';
-import { alternate, compare, summarize, type BenchOptions, type Better, type BenchSuite, type SuiteOutput } from './harness.js';
+import { alternate, compare, median, summarize, type BenchOptions, type Better, type BenchSuite, type SuiteOutput } from './harness.js';
 import type { PacedRoundTripJob, PacedRoundTripReport } from './net-evtchn-worker.js';
 import { RAW_HEADER, type RawCopyJob, type RawCopyReport } from './net-raw-worker.js';
 import { WorkerBed } from './net-workers.js';
@@ -86,7 +86,7 @@ async function pacedEvtchnRun(hv: WorkerBed['hv'], count: number): Promise<Sampl
     ]);
     const sorted = [...r.samplesUs].sort((x, y) => x - y);
     if (sorted.length === 0) throw new Error('bench net: no paced event-channel round trip came back');
-    return { value: sorted[Math.floor(sorted.length / 2)]!, extra: { p90_us: sorted[Math.floor(sorted.length * 0.9)]!, lost: r.lost } };
+    return { value: median(sorted), extra: { p90_us: sorted[Math.floor(sorted.length * 0.9)]!, lost: r.lost } };
   } finally {
     await hv.destroy(a);
     await hv.destroy(b);
