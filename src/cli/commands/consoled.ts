@@ -5,11 +5,11 @@
  * `xenpv console DOM` attaches through its socket (default `<run dir>/console.sock`) when no
  * `xenpv host` runs. Xen's xenconsoled must not run beside it: both would bind the same port.
  *
- * Without -F it starts itself again detached with -F, waits until the socket answers, prints
- * the pid and returns (like `xenpv xenstored`). With -F it stays until SIGINT/SIGTERM.
+ * Without -F it starts itself again detached with -F (../daemonise.ts), waits until the socket
+ * answers, prints the pid and returns (like `xenpv xenstored`). With -F it stays until
+ * SIGINT/SIGTERM.
  */
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { XenpvError } from '../../base/index.js';
@@ -18,6 +18,7 @@ import { loadXenPlatform } from '../../hv/xen/index.js';
 import { runDir } from '../../toolstack/host/paths.js';
 import { XsClient } from '../../xenstore/client/index.js';
 import { socketAnswers } from '../../xenstore/server/index.js';
+import { daemonise } from '../daemonise.js';
 
 interface ConsoledOpts {
   socket?: string;
@@ -65,20 +66,12 @@ async function foreground(opts: ConsoledOpts): Promise<void> {
 
 async function detach(opts: ConsoledOpts): Promise<void> {
   const path = opts.socket ?? consoleSocket(runDir());
-  const args = [process.argv[1]!, 'consoled', '-F', '--socket', path];
+  const args = ['consoled', '-F', '--socket', path];
   if (opts.logDir !== undefined) args.push('--log-dir', opts.logDir);
   if (opts.timestamps === true) args.push('--timestamps');
-  const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
-  child.unref();
-  for (let i = 0; i < 200; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    if (await socketAnswers(path)) {
-      process.stdout.write(`xenpv consoled: pid ${child.pid}, socket ${path}\n`);
-      return;
-    }
-    if (child.exitCode !== null) break;
-  }
-  throw new XenpvError('ETIMEDOUT', `the console daemon did not start listening on ${path} (run it with -F to see why)`, { path });
+  const pid = await daemonise({ args, ready: () => socketAnswers(path), timeoutMs: 10_000 });
+  if (pid === undefined) throw new XenpvError('ETIMEDOUT', `the console daemon did not start listening on ${path} (run it with -F to see why)`, { path });
+  process.stdout.write(`xenpv consoled: pid ${pid}, socket ${path}\n`);
 }
 
 export function registerConsoled(program: Command): void {

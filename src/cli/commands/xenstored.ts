@@ -2,13 +2,13 @@
  * `xenpv xenstored [--socket PATH] [--state FILE] [-F]`: the store alone, for real Xen clients
  * (Debian's xenstore-utils, pyxs) and for our own tools.
  *
- * Without -F it starts itself again detached with -F, waits until the socket answers, prints
- * the pid and returns (like xenstored without --no-fork). With -F it stays in the foreground
- * until SIGINT/SIGTERM.
+ * Without -F it starts itself again detached with -F (../daemonise.ts), waits until the socket
+ * answers, prints the pid and returns (like xenstored without --no-fork). With -F it stays in
+ * the foreground until SIGINT/SIGTERM.
  */
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
 import { XenpvError } from '../../base/index.js';
+import { daemonise } from '../daemonise.js';
 import { startXenDom0Store } from './xenstored-xen.js';
 import { defaultSocketPath, makeLimits, QUOTA_NAMES, socketAnswers, startXenstored, type Limits } from '../../xenstore/server/index.js';
 
@@ -61,20 +61,13 @@ async function foreground(opts: XenstoredOpts): Promise<void> {
 async function detach(opts: XenstoredOpts): Promise<void> {
   const socket = opts.socket ?? defaultSocketPath();
   limitsFrom(opts.quota); // refuse bad quotas before detaching
-  const args = [process.argv[1]!, 'xenstored', '-F', '--socket', socket];
+  const args = ['xenstored', '-F', '--socket', socket];
   if (opts.state !== undefined) args.push('--state', opts.state);
   if (opts.xen === true) args.push('--xen');
   for (const q of opts.quota ?? []) args.push('--quota', q);
-  const child = spawn(process.execPath, args, { detached: true, stdio: 'ignore' });
-  child.unref();
-  for (let i = 0; i < 100; i++) {
-    await new Promise((r) => setTimeout(r, 50));
-    if (await socketAnswers(socket)) {
-      process.stdout.write(`xenstored: pid ${child.pid}, socket ${socket}\n`);
-      return;
-    }
-  }
-  throw new XenpvError('ETIMEDOUT', `xenstored did not start listening on ${socket}`, { socket });
+  const pid = await daemonise({ args, ready: () => socketAnswers(socket), timeoutMs: 5_000 });
+  if (pid === undefined) throw new XenpvError('ETIMEDOUT', `xenstored did not start listening on ${socket}`, { socket });
+  process.stdout.write(`xenstored: pid ${pid}, socket ${socket}\n`);
 }
 
 export function registerXenstored(program: Command): void {
