@@ -2,18 +2,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '../base/index.js';
 import { socketAnswers } from '../xenstore/server/index.js';
 import { daemonise } from './daemonise.js';
 
-/** Listens on argv[2] after 100 ms (a daemon starting up) and leaves on SIGTERM; `exit` as argv[3] dies at once. */
+/** Listens on argv[2] after 100 ms (a daemon starting up), says so on stdout, and leaves on SIGTERM; `exit` as argv[3] dies at once. */
 const STAND_IN = `import { createServer } from 'node:net';
 const [path, mode] = process.argv.slice(2);
 if (mode === 'exit') process.exit(3);
 setTimeout(() => {
+  console.log('listening, mark=' + process.env.XENPV_DAEMONISE_MARK); // before the socket exists: no race with the reader
   const srv = createServer((c) => c.destroy()).listen(path);
   process.once('SIGTERM', () => srv.close(() => process.exit(0)));
 }, 100);
@@ -38,13 +39,16 @@ function alive(pid: number): boolean {
   }
 }
 
-test('daemonise waits until the daemon answers, and the daemon runs detached in its own process group', () =>
+test('daemonise waits until the daemon answers; the daemon runs detached, with the given environment and log', () =>
   withScript(async (script, dir) => {
     const sock = join(dir, 's');
-    const pid = await daemonise({ script, args: [sock], ready: () => socketAnswers(sock), timeoutMs: 5000 });
+    const log = openSync(join(dir, 'log'), 'a');
+    const env = { ...process.env, XENPV_DAEMONISE_MARK: 'm1' };
+    const pid = await daemonise({ script, args: [sock], ready: () => socketAnswers(sock), timeoutMs: 5000, output: log, env }).finally(() => closeSync(log));
     assert.ok(pid !== undefined, 'the stand-in became ready');
     try {
       assert.equal(await socketAnswers(sock), true);
+      assert.equal(readFileSync(join(dir, 'log'), 'utf8'), 'listening, mark=m1\n');
       const pgid = Number(execFileSync('ps', ['-o', 'pgid=', '-p', String(pid)], { encoding: 'utf8' }).trim());
       assert.equal(pgid, pid, 'detached: a session of its own, so a terminal hang-up does not reach it');
     } finally {

@@ -5,9 +5,9 @@
  * xenstored` and `xenpv consoled` start themselves this way.
  *
  * Node cannot fork(2) a running event loop, so "again" means a fresh `node` on the same script;
- * the child's stdio is closed so that it outlives the terminal that started it.
+ * the child's stdio is closed (or a log file) so that it outlives the terminal that started it.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { sleep } from '../base/index.js';
 
 /** How often readiness is asked: a daemon's start-up takes tens to hundreds of ms. */
@@ -22,16 +22,21 @@ export interface DaemonSpec {
   readonly timeoutMs: number;
   /** The script to run; default: the one this process runs (`process.argv[1]`). */
   readonly script?: string;
+  /** An open file for the child's stdout and stderr (a log); default: none, both closed. */
+  readonly output?: number;
+  /** The child's environment; default: this process's. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 /**
  * Start the daemon detached and wait until it is ready: its pid, or undefined when it exited
  * or did not become ready in time (the caller says why, in its own words). A child that is
- * slow rather than dead is left running, as before: it may still come up.
+ * slow rather than dead is left running: it may still come up.
  */
 export async function daemonise(spec: DaemonSpec): Promise<number | undefined> {
   const script = spec.script ?? process.argv[1]!;
-  const child = spawn(process.execPath, [script, ...spec.args], { detached: true, stdio: 'ignore' });
+  const stdio: StdioOptions = spec.output === undefined ? 'ignore' : ['ignore', spec.output, spec.output];
+  const child = spawn(process.execPath, [script, ...spec.args], { detached: true, stdio, env: spec.env ?? process.env });
   child.unref();
   let failed = false; // spawn(2) itself failed: 'error' instead of a child
   child.once('error', () => (failed = true));

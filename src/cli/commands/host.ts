@@ -1,15 +1,15 @@
 /**
  * `xenpv host start [-F]`, `xenpv host stop`, `xenpv host status`: the host daemon
- * (toolstack/host). `start` re-runs itself detached with -F (output to host.log in the run
- * dir) and returns once the control socket answers; -F stays in the foreground.
+ * (toolstack/host). `start` re-runs itself detached with -F (../daemonise.ts; output to host.log
+ * in the run dir) and returns once the control socket answers; -F stays in the foreground.
  */
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
 import { mkdir, open, readFile } from 'node:fs/promises';
 import { XenpvError } from '../../base/index.js';
 import { callHost } from '../../toolstack/host/rpc-client.js';
 import { logFile, pidFile } from '../../toolstack/host/paths.js';
 import { formatUplinks, parseUplinkSpec, type UplinkRow } from '../../toolstack/host/uplinks.js';
+import { daemonise } from '../daemonise.js';
 import { hostDir, progress, sleep } from './host-client.js';
 
 async function running(dir: string): Promise<number | undefined> {
@@ -32,27 +32,18 @@ async function start(foreground: boolean, uplinkArgs: readonly string[]): Promis
     return;
   }
   const log = await open(logFile(dir), 'a');
-  const args = uplinkArgs.flatMap((u) => ['--uplink', u]);
-  const child = spawn(process.execPath, [process.argv[1]!, 'host', 'start', '-F', ...args], {
-    detached: true,
-    stdio: ['ignore', log.fd, log.fd],
+  progress(`starting xenpv host (run dir ${dir})...`);
+  const starting = daemonise({
+    args: ['host', 'start', '-F', ...uplinkArgs.flatMap((u) => ['--uplink', u])],
+    ready: async () => (await running(dir)) !== undefined,
+    timeoutMs: 15_000,
+    output: log.fd,
     env: { ...process.env, XENPV_RUN_DIR: dir },
   });
-  child.unref();
-  await log.close();
-  progress(`starting xenpv host (run dir ${dir})...`);
-  let exited = false;
-  child.once('exit', () => (exited = true));
-  for (let i = 0; i < 300 && !exited; i++) {
-    await sleep(50);
-    const p = await running(dir);
-    if (p !== undefined) {
-      process.stdout.write(`xenpv host: pid ${p}, run dir ${dir}\n`);
-      if (uplinks.length > 0) await printUplinks(dir);
-      return;
-    }
-  }
-  throw new XenpvError('ETIMEDOUT', `xenpv host did not start; see ${logFile(dir)}`);
+  const child = await starting.finally(() => log.close()); // the child has its own copy of the fd
+  if (child === undefined) throw new XenpvError('ETIMEDOUT', `xenpv host did not start; see ${logFile(dir)}`);
+  process.stdout.write(`xenpv host: pid ${child}, run dir ${dir}\n`);
+  if (uplinks.length > 0) await printUplinks(dir);
 }
 
 async function stop(): Promise<void> {
