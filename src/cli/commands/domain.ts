@@ -6,10 +6,10 @@
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { sprintf } from 'sprintf-js';
-import { XenpvError } from '../../base/index.js';
+import { XenpvError, sleep } from '../../base/index.js';
 import type { DomainRow, HostInfo } from '../../toolstack/index.js';
 import { attachConsole } from './console.js';
-import { progress, rpc, sleep } from './host-client.js';
+import { progress, rpc } from './host-client.js';
 
 const LIST_HEADER = 'Name                                        ID   Mem VCPUs\tState\tTime(s)';
 

@@ -17,5 +17,3 @@ export function rpc<T = unknown>(method: string, params: Record<string, unknown>
 export function progress(line: string): void {
   if (process.stderr.isTTY === true) process.stderr.write(`${line}\n`);
 }
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

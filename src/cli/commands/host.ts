@@ -5,12 +5,12 @@
  */
 import type { Command } from 'commander';
 import { mkdir, open, readFile } from 'node:fs/promises';
-import { XenpvError } from '../../base/index.js';
+import { XenpvError, sleep } from '../../base/index.js';
 import { callHost } from '../../toolstack/host/rpc-client.js';
 import { logFile, pidFile } from '../../toolstack/host/paths.js';
 import { formatUplinks, parseUplinkSpec, type UplinkRow } from '../../toolstack/host/uplinks.js';
 import { daemonise } from '../daemonise.js';
-import { hostDir, progress, sleep } from './host-client.js';
+import { hostDir, progress } from './host-client.js';
 
 async function running(dir: string): Promise<number | undefined> {
   try {

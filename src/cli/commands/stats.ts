@@ -4,9 +4,9 @@
  * prints plain rows for scripts, `-i N` iterations, `-d SECONDS` between them).
  */
 import type { Command } from 'commander';
-import { XenpvError } from '../../base/index.js';
+import { XenpvError, sleep } from '../../base/index.js';
 import type { DomainRow } from '../../toolstack/index.js';
-import { rpc, sleep } from './host-client.js';
+import { rpc } from './host-client.js';
 
 interface DomStats {
   readonly name: string;
