@@ -20,17 +20,19 @@ import {
   NETRXF_data_validated,
   NETRXF_extra_info,
   NETRXF_more_data,
+  NETTXF_csum_blank,
+  NETTXF_data_validated,
   XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
   XEN_NETIF_EXTRA_FLAG_MORE,
 } from '../../abi/io/netif.js';
-import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
+import type { NetifExtraInfo, NetifRxRequest, NetifTxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
 import type { Disposable, DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { FrameSlab, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
-import { parseTxPacket, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
+import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource, type TxVerdict } from './tx-parse.js';
 
 /**
  * The longest a queue holds off for a congested destination that delivers nothing meanwhile.
@@ -110,6 +112,12 @@ export class BackQueue implements Disposable {
    * its guest's buffer. Still one private copy of the guest's bytes, read once.
    */
   private readonly txScratch = new Uint8Array(PAGE_SIZE);
+  /** The last view of txScratch handed out: a stream's frames have one size (no view per packet). */
+  private txFrame = this.txScratch.subarray(0, 0);
+  /** Responses are encoded at once (putResponse): one mutable object each, not one per packet. */
+  private readonly txRsp: { id: number; status: number } = { id: 0, status: 0 };
+  private readonly rxRsp: { id: number; offset: number; flags: number; status: number } = { id: 0, offset: 0, flags: 0, status: 0 };
+  private readonly rxRspSlot: RxSlotOut = { kind: 'rsp', rsp: this.rxRsp };
   /** Grant-copy ops of one-fragment packets, rewritten for each (no per-packet objects). */
   private readonly txOp: MutableCopyOp<'grant', 'local'>;
   private readonly rxOp: MutableCopyOp<'local', 'grant'>;
@@ -268,7 +276,14 @@ export class BackQueue implements Disposable {
   }
 
   private txOne(first: TxSlot): void {
-    const v = parseTxPacket(first, this.txSource, this.vif.limits);
+    const req = first.req;
+    if (!isSingleSlot(req)) return this.txVerdict(parseTxPacket(first, this.txSource, this.vif.limits));
+    const fault = singleSlotFault(req);
+    if (fault !== undefined) return this.txVerdict(fault);
+    this.txSingle(req);
+  }
+
+  private txVerdict(v: TxVerdict): void {
     switch (v.kind) {
       case 'fatal':
         this.vif.fatal(`queue ${this.index}: ${v.reason}`);
@@ -296,25 +311,48 @@ export class BackQueue implements Disposable {
   /** Copy the packet into a private frame, answer it, and give the frame to the bridge. */
   private txPacket(p: TxPacket): void {
     const owned = p.size > PAGE_SIZE;
-    const frame = owned ? this.slab.alloc(p.size) : this.txScratch.subarray(0, p.size);
-    const ok = p.frags.length === 1 ? this.copyOneFrag(p.frags[0]!, frame) : this.copyFrags(p.frags, frame);
+    const frame = owned ? this.slab.alloc(p.size) : this.scratchFrame(p.size);
+    const ok = p.frags.length === 1 ? this.copyOneFrag(p.frags[0]!.gref, p.frags[0]!.offset, p.frags[0]!.len, frame) : this.copyFrags(p.frags, frame);
     this.answer(p.answers, ok ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
     if (!ok) {
       this.countTxDrop('grant copy failed');
       return;
     }
     const info = p.gso !== undefined ? { csumBlank: p.csumBlank, dataValidated: p.dataValidated, gso: p.gso } : frameInfo(p.csumBlank, p.dataValidated);
+    this.forward(frame, info, owned);
+  }
+
+  /**
+   * The common packet, a single slot that `singleSlotFault` passed: the same copy, answer and
+   * hand-over as txPacket, without a verdict, fragment list or answer list per packet.
+   */
+  private txSingle(req: NetifTxRequest): void {
+    const frame = this.scratchFrame(req.size);
+    const ok = this.copyOneFrag(req.gref, req.offset, req.size, frame);
+    this.putTxResponse(req.id, ok ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
+    if (!ok) return this.countTxDrop('grant copy failed');
+    this.forward(frame, frameInfo((req.flags & NETTXF_csum_blank) !== 0, (req.flags & NETTXF_data_validated) !== 0), false);
+  }
+
+  /** Hand a private frame to the bridge; hold off if its destination is congested. */
+  private forward(frame: Uint8Array, info: FrameInfo, owned: boolean): void {
     const congested = this.vif.input(frame, info, owned);
     if (congested !== undefined && congested !== this.deaf) this.pausedOn = congested;
   }
 
+  /** txScratch's first `size` bytes (size <= PAGE_SIZE), as the view handed out last if it fits. */
+  private scratchFrame(size: number): Uint8Array {
+    if (this.txFrame.length !== size) this.txFrame = this.txScratch.subarray(0, size);
+    return this.txFrame;
+  }
+
   /** The common packet: one fragment, one reused op. */
-  private copyOneFrag(f: TxPacket['frags'][number], frame: Uint8Array): boolean {
+  private copyOneFrag(gref: number, offset: number, len: number, frame: Uint8Array): boolean {
     const op = this.txOp;
-    op.source.ref = f.gref as GrantRef;
-    op.source.offset = f.offset;
+    op.source.ref = gref as GrantRef;
+    op.source.offset = offset;
     op.dest.buf = frame;
-    op.len = f.len;
+    op.len = len;
     const ok = this.vif.platform.grants.copy(this.txOpList)[0] === 0;
     op.dest.buf = this.txScratch; // hold no reference to a frame handed away
     return ok;
@@ -366,8 +404,16 @@ export class BackQueue implements Disposable {
   /** One response per consumed slot, in ring order: data slots get `status`, extras NULL. */
   private answer(answers: readonly TxAnswer[], status: number): void {
     for (const a of answers) {
-      this.txRing.putResponse(a.kind === 'data' ? { id: a.id, status } : { id: 0, status: NETIF_RSP_NULL });
+      if (a.kind === 'data') this.putTxResponse(a.id, status);
+      else this.putTxResponse(0, NETIF_RSP_NULL);
     }
+  }
+
+  private putTxResponse(id: number, status: number): void {
+    const r = this.txRsp;
+    r.id = id;
+    r.status = status;
+    this.txRing.putResponse(r);
   }
 
   /** Slots a frame needs on the rx ring: its data pages plus one per extra. */
@@ -419,8 +465,11 @@ export class BackQueue implements Disposable {
     const st = this.vif.platform.grants.copy(this.rxOpList)[0];
     op.source.buf = this.txScratch; // hold no reference to the sender's frame
     if (st !== 0) this.vif.counters.rxErrors++;
-    const flags = info.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : info.dataValidated ? NETRXF_data_validated : 0;
-    this.rxRing.putResponse({ kind: 'rsp', rsp: { id: r.id, offset: 0, flags, status: st === 0 ? frame.length : NETIF_RSP_ERROR } });
+    const rsp = this.rxRsp;
+    rsp.id = r.id;
+    rsp.flags = info.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : info.dataValidated ? NETRXF_data_validated : 0;
+    rsp.status = st === 0 ? frame.length : NETIF_RSP_ERROR;
+    this.rxRing.putResponse(this.rxRspSlot);
     this.rxPushed = (this.rxPushed + 1) >>> 0;
     if (this.rxRing.pushResponses()) this.rxKickLater();
   }

@@ -178,6 +178,17 @@ export class FrontQueue implements Disposable {
     if (this.tx.finalCheckForResponses(this.tx.outstanding() >>> 1)) this.later();
   }
 
+  /**
+   * One-slot frames the ring and pages take now without the backlog (after taking the
+   * completions already there): a sender that sends no more than this copies each frame
+   * once, into its granted page, instead of into the backlog first.
+   */
+  txSpace(): number {
+    if (this.dead || this.serving || this.backlog.length > 0) return 0;
+    this.reapTx();
+    return this.dead ? 0 : Math.min(this.tx.freeRequests(), this.txFree.length);
+  }
+
   /** Take the tx completions that came back without an event (flush polls this). */
   pollTx(): void {
     if (this.dead || this.serving) return;

@@ -389,6 +389,17 @@ export class NetFront {
     return this.queues.some((q) => q.txBacklogged);
   }
 
+  /**
+   * One-slot frames every queue takes now without backlogging them (a socket's send room):
+   * 0 while the device is down or a backlog waits. Takes the tx completions already there.
+   */
+  txSpace(): number {
+    if (!this.up || this.brokenReason !== undefined || this.queues.length === 0) return 0;
+    let n = Number.MAX_SAFE_INTEGER;
+    for (const q of this.queues) n = Math.min(n, q.txSpace());
+    return n;
+  }
+
   waitTxRoom(timeoutMs: number): Promise<void> {
     if (!this.txBacklogged) return Promise.resolve();
     return new Promise((resolve) => {

@@ -151,13 +151,14 @@ export class CreditLimiter {
    * spent: stop taking packets and call again at `retryAt()`.
    */
   tryConsume(size: number): boolean {
-    const now = this.clock();
+    // The clock is read only when time matters (a pending timer, credit short of `size`):
+    // not per packet of a queue with credit to spare, nor ever without a `rate`.
     if (this.timerAt !== undefined) {
-      if (now < this.timerAt) return false;
+      if (this.clock() < this.timerAt) return false;
       this.timerAt = undefined;
       this.addCredit(); // the credit timer fired
     }
-    if (this.remaining < size && this.exceeded(size, now)) {
+    if (this.remaining < size && this.exceeded(size, this.clock())) {
       this.deferrals++;
       return false;
     }

@@ -125,7 +125,7 @@ function gsoOf(e: NetifExtraInfo | undefined): TxPacket['gso'] | string | undefi
  */
 export function parseTxPacket(first: TxSlot, src: TxSlotSource, limits: TxParseLimits): TxVerdict {
   const req = first.req;
-  if ((req.flags & (NETTXF_extra_info | NETTXF_more_data)) === 0) return singleSlot(req);
+  if (isSingleSlot(req)) return singleSlot(req);
   const answers: TxAnswer[] = [{ kind: 'data', id: req.id }];
   let extras: Extras = new Map();
   if ((req.flags & NETTXF_extra_info) !== 0) {
@@ -161,16 +161,32 @@ export function parseTxPacket(first: TxSlot, src: TxSlotSource, limits: TxParseL
   return packet;
 }
 
+/** A request that is a whole packet by itself: no extra-info slots, no continuation. */
+export function isSingleSlot(req: TxSlot['req']): boolean {
+  return (req.flags & (NETTXF_extra_info | NETTXF_more_data)) === 0;
+}
+
+/**
+ * The verdict on a one-slot packet (`isSingleSlot`) that is refused, or undefined when it is
+ * a packet of `req.size` bytes at `req.offset` in `req.gref`: what netback's per-packet path
+ * checks without building a TxPacket (no objects for the common case).
+ */
+export function singleSlotFault(req: TxSlot['req']): Exclude<TxVerdict, TxPacket> | undefined {
+  if (req.size < ETH_HLEN) return { kind: 'drop', reason: `bad packet size ${req.size}`, answers: [{ kind: 'data', id: req.id }] };
+  if (req.offset + req.size > PAGE_SIZE) {
+    return { kind: 'fatal', reason: `first slot crosses its page: offset ${req.offset} size ${req.size}` };
+  }
+  return undefined;
+}
+
 /**
  * The common packet, one slot without extras: the same checks as the general path (a chain
  * of none, no extras), without its map and intermediate objects.
  */
 function singleSlot(req: TxSlot['req']): TxVerdict {
+  const bad = singleSlotFault(req);
+  if (bad !== undefined) return bad;
   const answers: TxAnswer[] = [{ kind: 'data', id: req.id }];
-  if (req.size < ETH_HLEN) return { kind: 'drop', reason: `bad packet size ${req.size}`, answers };
-  if (req.offset + req.size > PAGE_SIZE) {
-    return { kind: 'fatal', reason: `first slot crosses its page: offset ${req.offset} size ${req.size}` };
-  }
   return {
     kind: 'packet', size: req.size, frags: [{ gref: req.gref, offset: req.offset, len: req.size }],
     csumBlank: (req.flags & NETTXF_csum_blank) !== 0, dataValidated: (req.flags & NETTXF_data_validated) !== 0, answers,

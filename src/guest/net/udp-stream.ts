@@ -173,10 +173,12 @@ export class UdpStreamReceiver {
   }
 
   drain(): void {
-    for (let d = this.socket.recv(); d !== undefined; d = this.socket.recv()) this.take(d.payload);
+    // One clock reading per batch: the datagrams of one drain arrived together.
+    let now: number | undefined;
+    for (let d = this.socket.recv(); d !== undefined; d = this.socket.recv()) this.take(d.payload, (now ??= this.stack.clock()));
   }
 
-  private take(p: Uint8Array): void {
+  private take(p: Uint8Array, now: number): void {
     if (p.length < STREAM_HEADER || readU32(p, 0) !== STREAM_MAGIC) {
       this.malformed++;
       return;
@@ -190,7 +192,6 @@ export class UdpStreamReceiver {
       this.malformed++;
       return;
     }
-    const now = this.stack.clock();
     this.firstAt ??= now;
     this.lastAt = now;
     this.size = p.length;

@@ -40,7 +40,9 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
         await eth.front.waitTxRoom(20);
         continue;
       }
-      const next = sender.pump(64);
+      // No more than the ring takes now: a frame over it would be copied into the backlog
+      // first (one copy more); at least one, so a full ring backlogs one and we wait above.
+      const next = sender.pump(Math.max(1, Math.min(64, eth.front.txSpace())));
       eth.stack.tick();
       const wait = next === undefined ? 0 : next - performance.now();
       await (wait > 1 ? env.sleep(wait) : new Promise<void>((r) => setImmediate(r)));

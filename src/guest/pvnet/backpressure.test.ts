@@ -39,3 +39,20 @@ test('back-pressure: a receiver that stalls holds its sender off; nothing is dro
     assert.equal(port.stats().txQueueFull, 0);
     assert.equal(a.front.counters.txDropped, 0);
   }, [{}, { front: { buffers: { rx: 16 } } }]));
+
+test('txSpace: the frames the ring takes now; sending no more than it never backlogs, and it is 0 while a backlog waits', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    assert.equal(a.front.txSpace(), 8, 'the 8 transmit pages, all free');
+    // Synchronously: netback (on this event loop) takes nothing until we yield.
+    const frame = tcpFrame(a, b, 1000, 80, 100);
+    for (let i = 0; i < 8; i++) assert.ok(a.front.transmit(frame));
+    assert.equal(a.front.txBacklogged, false, 'txSpace frames went straight onto the ring');
+    assert.equal(a.front.txSpace(), 0, 'every page is out');
+    assert.ok(a.front.transmit(frame));
+    assert.equal(a.front.txBacklogged, true, 'one frame more waits in the backlog');
+    assert.equal(a.front.txSpace(), 0);
+    assert.ok(await until(env, () => a.front.txSpace() === 8, 3000), 'the pages come back and the backlog went out');
+    assert.equal(a.front.txBacklogged, false);
+    assert.ok(await until(env, () => b.front.counters.rxPackets >= 9, 3000), 'all nine arrived');
+  }, [{ front: { buffers: { tx: 8 } } }, {}]));

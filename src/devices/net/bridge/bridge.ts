@@ -17,6 +17,7 @@ import { Fdb, DEFAULT_AGEING_MS, DEFAULT_FDB_MAX } from './fdb.js';
 import { BridgePort, type FrameInfo, type PortOptions, type PortSink } from './port.js';
 import { ETH_HLEN, formatMac, isGroupMac, isLinkLocalMac, isZeroMac, keyToMac, macKey } from './mac.js';
 import { fillL4Checksum } from './checksum.js';
+import { taskClock } from './clock.js';
 import { SEGMENT_INFO, segmentGso } from './gso.js';
 
 /** XEN_NETIF_MAX_TX_SIZE (netif.h): no netif packet is larger, GSO included. */
@@ -27,7 +28,7 @@ export const DEFAULT_MAX_PORTS = 1024;
 const MAX_IFNAME = 15;
 
 export interface BridgeOptions {
-  /** Milliseconds, monotonic. Default: performance.now. */
+  /** Milliseconds, monotonic. Default: performance.now, read once per task (clock.ts). */
   readonly clock?: () => number;
   readonly ageingMs?: number;
   readonly fdbMax?: number;
@@ -63,7 +64,7 @@ export class Bridge {
 
   constructor(readonly name: string, opts: BridgeOptions = {}) {
     if (!validIfName(name)) throw new XenpvError('EINVAL', `invalid bridge name '${name}'`, { name });
-    const clock = opts.clock ?? (() => performance.now());
+    const clock = opts.clock ?? taskClock;
     this.fdb = new Fdb<BridgePort>(clock, opts.ageingMs ?? DEFAULT_AGEING_MS, opts.fdbMax ?? DEFAULT_FDB_MAX);
     this.maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME;
     this.maxPorts = opts.maxPorts ?? DEFAULT_MAX_PORTS;
