@@ -105,6 +105,13 @@ export class FrontQueue implements Disposable {
   private readonly plainInfo: readonly RxFrameInfo[];
   /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
   private readonly rxScratch = new Uint8Array(PAGE_SIZE);
+  /** The last view of rxScratch handed out (a stream's frames have one size). */
+  private rxFrame = this.rxScratch.subarray(0, 0);
+  /** The buffer of the response nextRxSlot took last. */
+  private rxTaken: GrantedPage | undefined;
+  /** The one-slot request, rewritten per frame (putRequest encodes it at once). */
+  private readonly txReq = { gref: 0, offset: 0, flags: 0, id: 0, size: 0 };
+  private readonly txReqSlot: TxSlotOut = { kind: 'req', req: this.txReq };
   private serving = false;
   private dead = false;
 
@@ -204,6 +211,7 @@ export class FrontQueue implements Disposable {
 
   /** Put one frame on the ring if slots and pages allow; publish and notify. */
   private tryPut(frame: Uint8Array, info: FrameInfo): boolean {
+    if (frame.length <= PAGE_SIZE && info.gso === undefined) return this.tryPutOne(frame, info);
     const dataSlots = Math.max(1, Math.ceil(frame.length / PAGE_SIZE));
     const extra = this.gsoExtra(info);
     if (this.tx.freeRequests() < dataSlots + (extra ? 1 : 0) || this.txFree.length < dataSlots) return false;
@@ -220,6 +228,29 @@ export class FrontQueue implements Disposable {
       this.tx.putRequest({ kind: 'req', req: { gref: page.ref, offset: 0, flags, id, size: i === 0 ? frame.length : chunk.length } });
       if (i === 0 && extra) this.tx.putRequest(extra);
     }
+    if (this.tx.pushRequests()) this.kickLater();
+    this.ctx.counters.txPackets++;
+    this.ctx.counters.txBytes += frame.length;
+    return true;
+  }
+
+  /**
+   * tryPut's common frame: one slot, no extra. The frame goes into its page whole (no view
+   * of it), and the request is written through one reused slot object (putRequest encodes
+   * it at once).
+   */
+  private tryPutOne(frame: Uint8Array, info: FrameInfo): boolean {
+    if (this.tx.freeRequests() < 1 || this.txFree.length < 1) return false;
+    const id = this.txFree.pop()!;
+    this.txInFlight[id] = 1;
+    const page = this.txBufs[id]!;
+    page.bytes.set(frame, 0);
+    const r = this.txReq;
+    r.gref = page.ref;
+    r.flags = (info.csumBlank ? NETTXF_csum_blank : 0) | (info.dataValidated ? NETTXF_data_validated : 0);
+    r.id = id;
+    r.size = frame.length;
+    this.tx.putRequest(this.txReqSlot);
     if (this.tx.pushRequests()) this.kickLater();
     this.ctx.counters.txPackets++;
     this.ctx.counters.txBytes += frame.length;
@@ -350,6 +381,12 @@ export class FrontQueue implements Disposable {
 
   /** Take the next response, returning its slot's buffer to the free list. */
   private nextRx(): { slot: RxSlot; buf: GrantedPage } | undefined {
+    const slot = this.nextRxSlot();
+    return slot === undefined ? undefined : { slot, buf: this.rxTaken! };
+  }
+
+  /** `nextRx` without the pair object: the buffer is left in `rxTaken`. */
+  private nextRxSlot(): RxSlot | undefined {
     const slot = this.rx.nextResponse();
     if (slot === undefined) return undefined;
     const at = this.rxCons & (this.rx.size - 1);
@@ -358,24 +395,26 @@ export class FrontQueue implements Disposable {
     this.rxAt[at] = -1;
     if (b < 0) return undefined; // cannot happen with a valid producer index: no request there
     this.rxFree.push(b);
-    return { slot, buf: this.rxBufs[b]! };
+    this.rxTaken = this.rxBufs[b]!;
+    return slot;
   }
 
   /** Up to a budget of packets; true if more responses are waiting. */
   private receiveBatch(): boolean {
     let n = 0;
     for (; n < this.ctx.rxBudget && !this.dead; n++) {
-      const first = this.nextRx();
-      if (first === undefined) break;
-      this.receiveOne(first);
+      const slot = this.nextRxSlot();
+      if (slot === undefined) break;
+      const buf = this.rxTaken!;
+      if ((slot.rsp.flags & (NETRXF_more_data | NETRXF_extra_info)) === 0) this.receiveSingle(slot.rsp, buf);
+      else this.receiveOne({ slot, buf });
     }
     this.postRx();
     return n === this.ctx.rxBudget;
   }
 
+  /** A packet of more than one slot, or with extras (receiveBatch takes one-slot packets to receiveSingle). */
   private receiveOne(first: { slot: RxSlot; buf: GrantedPage }): void {
-    const f0 = first.slot.rsp.flags;
-    if ((f0 & (NETRXF_more_data | NETRXF_extra_info)) === 0) return this.receiveSingle(first.slot.rsp, first.buf);
     const c = this.ctx.counters;
     const parts: Uint8Array[] = [];
     let error = false;
@@ -427,7 +466,8 @@ export class FrontQueue implements Disposable {
     let frame: Uint8Array;
     if (this.ctx.rxTransient) {
       // Still one private copy of the shared page, into a buffer the receiver does not keep.
-      frame = this.rxScratch.subarray(0, src.length);
+      if (this.rxFrame.length !== src.length) this.rxFrame = this.rxScratch.subarray(0, src.length);
+      frame = this.rxFrame;
       frame.set(src);
     } else {
       frame = this.slab.copy(src);

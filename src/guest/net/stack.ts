@@ -41,6 +41,12 @@ export interface NetStackOptions {
   readonly sendCopies?: boolean;
   /** Milliseconds, monotonic. */
   readonly clock: () => number;
+  /**
+   * ARP's clock (entry ageing, retransmission), default `clock`: it is read for every frame
+   * sent (is the neighbour stale?), so a program may give a coarser one (bridge/clock.ts
+   * `taskClock`: once per task), as Linux's neighbour code reads jiffies.
+   */
+  readonly arpClock?: () => number;
   readonly mtu?: number;
   readonly ttl?: number;
   readonly txChecksumOffload?: boolean;
@@ -116,6 +122,7 @@ export class NetStack implements UdpHost {
   readonly slab = new FrameSlab();
   /** Where UDP datagrams are built when `sendCopies` (the largest unfragmented frame fits). */
   private readonly txScratch: Uint8Array | undefined;
+  private txFrame: Uint8Array | undefined;
   private ipId = 0;
   private nextEphemeral = EPHEMERAL_FIRST;
   private icmpTokens = ICMP_ERROR_BURST;
@@ -138,7 +145,7 @@ export class NetStack implements UdpHost {
     this.clock = opts.clock;
     this.sendFrame = opts.send;
     this.txScratch = opts.sendCopies === true ? new Uint8Array(ETH_HLEN + this.mtu) : undefined;
-    this.arp = new ArpTable<Pending>(opts.clock, {
+    this.arp = new ArpTable<Pending>(opts.arpClock ?? opts.clock, {
       request: (ip) => this.sendArp(ARP_REQUEST, BROADCAST_MAC, new Uint8Array(6), ip),
       flush: (_ip, mac, packets) => {
         for (const p of packets) this.transmitTo(mac, p.frame, p.info);
@@ -303,12 +310,18 @@ export class NetStack implements UdpHost {
     }
     const len = ETH_HLEN + IPV4_HLEN + l4Length;
     const scratch = this.txScratch;
-    const frame = reuse && scratch !== undefined && len <= scratch.length ? scratch.subarray(0, len) : this.slab.alloc(len);
+    const frame = reuse && scratch !== undefined && len <= scratch.length ? this.scratchFrame(scratch, len) : this.slab.alloc(len);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpv4Header(frame, ETH_HLEN, { src: this.address, dst, protocol, id: this.ipId, ttl: this.ttl, payloadLength: l4Length });
     frame[12] = ETHERTYPE_IPV4 >> 8;
     frame[13] = ETHERTYPE_IPV4 & 0xff;
     return frame;
+  }
+
+  /** The first `len` bytes of the reused buffer, as the view handed out last if it fits (a stream's datagrams have one size). */
+  private scratchFrame(scratch: Uint8Array, len: number): Uint8Array {
+    if (this.txFrame?.length !== len) this.txFrame = scratch.subarray(0, len);
+    return this.txFrame;
   }
 
   /** Send a built frame: loopback, broadcast, multicast, or to the next hop's MAC (queued on ARP). */
@@ -325,9 +338,13 @@ export class NetStack implements UdpHost {
       // RFC 1112 §6.4: 01-00-5E-00-00-00 plus the low-order 23 bits of the group address.
       return this.transmitTo(Uint8Array.of(0x01, 0x00, 0x5e, (dst >>> 16) & 0x7f, (dst >>> 8) & 0xff, dst & 0xff), frame, info);
     }
+    const hop = this.iface.nextHop(dst)!;
+    // A known neighbour (every datagram of a stream but the first): no Pending, no result object.
+    const known = this.arp.lookup(hop);
+    if (known !== undefined) return this.transmitTo(known, frame, info);
     const overflowsBefore = this.arp.queueDrops;
     const pending: Pending = { frame, info };
-    const r = this.arp.resolve(this.iface.nextHop(dst)!, pending);
+    const r = this.arp.resolve(hop, pending);
     if ('mac' in r) return this.transmitTo(r.mac, frame, info);
     if (r.queued && frame.buffer === this.txScratch?.buffer) pending.frame = this.slab.copy(frame);
     // A full pending queue drops its oldest packet; a full table refuses this one.

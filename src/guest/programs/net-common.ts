@@ -9,6 +9,7 @@
 import { XenpvError, type Disposable } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
 import { NetFront, type NetFrontFeatures } from '../../devices/net/front.js';
+import { taskClock } from '../../devices/net/bridge/clock.js';
 import { XsClient } from '../../xenstore/client/index.js';
 import { kernelNic } from '../devices.js';
 import { NetStack } from '../net/stack.js';
@@ -76,7 +77,7 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
   if (shared === undefined) await front.start();
   await front.waitUp(numberOption(o, 'uptimeout', 10_000, 1));
   const stack = new NetStack({
-    mac: front.mac, address: addr!, prefix: Number(prefix ?? 24), mtu: front.mtu, clock: () => performance.now(),
+    mac: front.mac, address: addr!, prefix: Number(prefix ?? 24), mtu: front.mtu, clock: () => performance.now(), arpClock: taskClock,
     ...(o.has('gw') ? { gateway: o.get('gw')! } : {}),
     txChecksumOffload: o.get('csum') === 'offload',
     send: (f, info) => void front.transmit(f, info),
