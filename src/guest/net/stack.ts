@@ -353,8 +353,12 @@ export class NetStack implements UdpHost {
   }
 
   private transmitTo(dstMac: Uint8Array, frame: Uint8Array, info: FrameInfo): 'sent' {
-    frame.set(dstMac, 0);
-    frame.set(this.mac, 6);
+    // Twelve bytes by hand: two TypedArray.set calls cost more than the bytes (per datagram).
+    const mac = this.mac;
+    for (let i = 0; i < 6; i++) {
+      frame[i] = dstMac[i]!;
+      frame[6 + i] = mac[i]!;
+    }
     this.counters.txFrames++;
     this.counters.txBytes += frame.length;
     this.sendFrame(frame, info);

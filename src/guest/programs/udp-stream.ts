@@ -4,6 +4,7 @@
  * `builtin:udp-recv`, extra = `[port=5001] [timeout=30000]`: the UDP stream tool over eth0.
  * Each ends with one JSON line `{"udp": <StreamReport>}` (throughput, packet rate, loss).
  */
+import { taskClock } from '../../devices/net/bridge/clock.js';
 import { threadCpuNs } from '../fio/cpu.js';
 import { formatIpv4, toIpv4 } from '../net/addr.js';
 import { UdpStreamReceiver, UdpStreamSender, type StreamReport } from '../net/udp-stream.js';
@@ -62,7 +63,8 @@ export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
   const o = options(env.argv);
   const eth = await bringUpEth0(env, o);
   try {
-    const rx = new UdpStreamReceiver(eth.stack, numberOption(o, 'port', 5001, 1, 65535));
+    // Arrival times once per task, not per datagram (the receiver drains each one as it comes).
+    const rx = new UdpStreamReceiver(eth.stack, numberOption(o, 'port', 5001, 1, 65535), taskClock);
     const events0 = eth.front.counters.events;
     const notifies0 = eth.front.counters.notifies;
     env.log(`udp-recv: listening on ${formatIpv4(eth.stack.address)}`);
