@@ -7,6 +7,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import {
+  GNTST_bad_copy_arg,
+  GNTST_bad_domain,
+  GNTST_bad_gntref,
   GNTST_bad_page,
   GNTST_okay,
   GNTST_permission_denied,
@@ -76,6 +79,38 @@ test('copy refusals change nothing: a read-only grant written, another domain, a
   assert.equal(flags(granter, bad), GTF_permit_access, 'GTF_reading taken back');
   assert.equal(granter.endAccess(ro), true);
   assert.equal(granter.endAccess(bad), true);
+  assertIdle(t, 0);
+});
+
+test('a batch of ops to one granter (one lock hold): each op gets the status it gets alone, and nothing is left held', () => {
+  const t = grantTestTable(3);
+  const granter = new SimGrantOps(t, GRANTER, t.newTid());
+  const back = new SimGrantOps(t, 1 as DomId, t.newTid());
+  const rw = granter.grantAccess(1 as DomId, 3 as Frame, false);
+  const ro = granter.grantAccess(1 as DomId, 2 as Frame, true);
+  const bad = granter.grantAccess(1 as DomId, 1000 as Frame, false);
+  const buf = Uint8Array.of(1, 2, 3, 4);
+  const out = new Uint8Array(4);
+  const batch: GrantCopyOp[] = [
+    ...toGrant(GRANTER, rw, buf),
+    ...toGrant(GRANTER, ro, buf), // read-only: refused
+    ...fromGrant(GRANTER, bad, out), // a frame the granter does not have
+    { source: { kind: 'grant', domid: GRANTER, ref: rw, offset: 4094 }, dest: { kind: 'local', buf: out, offset: 0 }, len: 4 }, // crosses the page
+    ...fromGrant(GRANTER, 99_999 as GrantRef, out), // outside the table
+    ...fromGrant(GRANTER, rw, out), // reads back what the first op wrote
+    ...fromGrant(2 as DomId, rw, out), // another granter, which granted us nothing: its own run
+    ...fromGrant(3 as DomId, rw, out), // a domain that does not exist
+    ...fromGrant(GRANTER, rw, out), // the first granter again after them
+  ];
+  assert.deepEqual(back.copy(batch), [
+    GNTST_okay, GNTST_permission_denied, GNTST_bad_page, GNTST_bad_copy_arg, GNTST_bad_gntref, GNTST_okay,
+    GNTST_permission_denied, GNTST_bad_domain, GNTST_okay,
+  ]);
+  assert.deepEqual([...out], [1, 2, 3, 4]);
+  for (const ref of [rw, ro, bad]) {
+    assert.equal(flags(granter, ref) & ~GTF_readonly, GTF_permit_access, `ref ${ref}: no GTF_reading/GTF_writing left`);
+    assert.equal(granter.endAccess(ref), true);
+  }
   assertIdle(t, 0);
 });
 

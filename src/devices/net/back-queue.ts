@@ -25,12 +25,13 @@ import {
   XEN_NETIF_CTRL_HASH_ALGORITHM_TOEPLITZ,
   XEN_NETIF_EXTRA_FLAG_MORE,
 } from '../../abi/io/netif.js';
-import type { NetifExtraInfo, NetifRxRequest, NetifTxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
+import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
 import type { Disposable, DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { FrameSlab, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
+import { TxBatch, type MutableCopyOp, type MutableGrantPtr, type MutableLocalPtr } from './tx-batch.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource, type TxVerdict } from './tx-parse.js';
 
@@ -112,6 +113,8 @@ export class BackQueue implements Disposable {
    * its guest's buffer. Still one private copy of the guest's bytes, read once.
    */
   private readonly txScratch = new Uint8Array(PAGE_SIZE);
+  /** One-slot packets staged for one grant-copy call (tx-batch.ts). */
+  private readonly batch: TxBatch;
   /** The last view of txScratch handed out: a stream's frames have one size (no view per packet). */
   private txFrame = this.txScratch.subarray(0, 0);
   /** Responses are encoded at once (putResponse): one mutable object each, not one per packet. */
@@ -156,6 +159,7 @@ export class BackQueue implements Disposable {
     this.txOp = { source: grantSide(), dest: localSide(), len: 0 };
     this.rxOp = { source: localSide(), dest: grantSide(), len: 0 };
     this.txOpList = [this.txOp];
+    this.batch = new TxBatch(vif.frontDomid);
     this.rxOpList = [this.rxOp];
     const onBroken = (): void => vif.fatal(`queue ${index}: impossible number of requests`);
     try {
@@ -262,9 +266,17 @@ export class BackQueue implements Disposable {
         break;
       }
       this.pendingFirst = undefined;
-      this.txOne(first);
       done++;
+      const req = first.req;
+      if (isSingleSlot(req) && singleSlotFault(req) === undefined) {
+        this.batch.stage(req);
+        if (this.batch.full) this.flushBatch();
+      } else {
+        this.flushBatch(); // responses in ring order: the staged packets came first
+        this.txOne(first);
+      }
     }
+    this.flushBatch();
     // A fatal verdict tore the queue down: no response, no notification (Linux: vif->disabled).
     if (this.disposed || this.vif.disabled) return;
     // The completion kick after the rx kicks of this task's frames (microtasks queued first):
@@ -275,12 +287,32 @@ export class BackQueue implements Disposable {
     if (done === this.vif.limits.txBudget || this.txRing.finalCheckForRequests()) this.kickTx();
   }
 
+  /** A packet the batch does not take: more than one slot, extras, or a refused one-slot packet. */
   private txOne(first: TxSlot): void {
     const req = first.req;
-    if (!isSingleSlot(req)) return this.txVerdict(parseTxPacket(first, this.txSource, this.vif.limits));
-    const fault = singleSlotFault(req);
-    if (fault !== undefined) return this.txVerdict(fault);
-    this.txSingle(req);
+    this.txVerdict((isSingleSlot(req) ? singleSlotFault(req) : undefined) ?? parseTxPacket(first, this.txSource, this.vif.limits));
+  }
+
+  /**
+   * Copy the staged one-slot packets with one grant-copy call, answer each, and hand each
+   * private frame to the bridge. A destination that becomes congested stops the next batch
+   * (serveBudget), not the rest of this one: they were taken off the ring already.
+   */
+  private flushBatch(): void {
+    const b = this.batch;
+    const n = b.size;
+    if (n === 0) return;
+    const status = b.copy(this.vif.platform.grants);
+    for (let i = 0; i < n; i++) this.putTxResponse(b.id(i), status[i] === 0 ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
+    for (let i = 0; i < n && !this.vif.disabled; i++) {
+      if (status[i] !== 0) {
+        this.countTxDrop('grant copy failed');
+        continue;
+      }
+      const f = b.flags(i);
+      this.forward(b.frame(i), frameInfo((f & NETTXF_csum_blank) !== 0, (f & NETTXF_data_validated) !== 0), false);
+    }
+    b.clear();
   }
 
   private txVerdict(v: TxVerdict): void {
@@ -320,18 +352,6 @@ export class BackQueue implements Disposable {
     }
     const info = p.gso !== undefined ? { csumBlank: p.csumBlank, dataValidated: p.dataValidated, gso: p.gso } : frameInfo(p.csumBlank, p.dataValidated);
     this.forward(frame, info, owned);
-  }
-
-  /**
-   * The common packet, a single slot that `singleSlotFault` passed: the same copy, answer and
-   * hand-over as txPacket, without a verdict, fragment list or answer list per packet.
-   */
-  private txSingle(req: NetifTxRequest): void {
-    const frame = this.scratchFrame(req.size);
-    const ok = this.copyOneFrag(req.gref, req.offset, req.size, frame);
-    this.putTxResponse(req.id, ok ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
-    if (!ok) return this.countTxDrop('grant copy failed');
-    this.forward(frame, frameInfo((req.flags & NETTXF_csum_blank) !== 0, (req.flags & NETTXF_data_validated) !== 0), false);
   }
 
   /** Hand a private frame to the bridge; hold off if its destination is congested. */
@@ -525,14 +545,6 @@ export class BackQueue implements Disposable {
   }
 }
 
-type MutableGrantPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'grant' }>]: Extract<CopyPtr, { kind: 'grant' }>[K] };
-type MutableLocalPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'local' }>]: Extract<CopyPtr, { kind: 'local' }>[K] };
-type PtrOf<K extends CopyPtr['kind']> = K extends 'grant' ? MutableGrantPtr : MutableLocalPtr;
-interface MutableCopyOp<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
-  readonly source: PtrOf<S>;
-  readonly dest: PtrOf<D>;
-  len: number;
-}
 
 /** The four offload states of a plain frame, shared (FrameInfo is read-only). */
 const FRAME_INFOS: readonly FrameInfo[] = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => Object.freeze({ csumBlank, dataValidated })));

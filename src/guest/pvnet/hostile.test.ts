@@ -100,6 +100,29 @@ test('hostile: zero-length and short first fragments are answered with errors; z
     assert.equal(a.back.stats().fatal, undefined);
   }));
 
+test('hostile: a refused slot and a chain among one-slot packets in one batch: each answered, the good ones delivered in order', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    await pingOk(env, a, b, 1);
+    const frames = [1, 2, 3, 4].map((i) => tcpFrame(a, b, 7, 8, 100 * i));
+    const received0 = b.received.length;
+    const errors0 = a.front.counters.txErrors;
+    // One push: netback takes them in one tx batch (the one-slot packets copied by one call).
+    rawTx(a, [
+      { data: frames[0]! },
+      { data: pattern(10), size: 10 }, // shorter than an Ethernet header: NETIF_RSP_ERROR
+      { data: frames[1]! },
+      ...chainOf(frames[2]!, [60, frames[2]!.length - 60]),
+      { data: frames[3]! },
+    ]);
+    assert.ok(await until(env, () => b.received.length - received0 === 4), `${b.received.length - received0} of 4 delivered`);
+    assert.deepEqual(b.received.slice(received0).map((r) => r.frame), frames, 'intact and in ring order');
+    assert.equal(a.back.stats().back.txDropReasons['bad packet'], 1);
+    a.front.queue(0)!.pollTx();
+    assert.equal(a.front.counters.txErrors - errors0, 1, 'exactly the refused slot answered with an error');
+    assert.equal(a.back.stats().fatal, undefined);
+  }));
+
 test('hostile: an oversized fragment is answered with errors; a fragment crossing its page is fatal', () =>
   withNet(async (env) => {
     const [a, b, c] = env.guests as [NetGuest, NetGuest, NetGuest];
