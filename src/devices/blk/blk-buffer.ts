@@ -8,12 +8,22 @@
  * bio pages). With `trusted = 0` they are never granted: data is bounced through separate
  * zeroed pages (Linux's XSA-403 behaviour), so a backend only ever sees request payload.
  *
+ * A `persistent` BlkBuffer (io_uring's registered buffers, for blkif): with feature-persistent
+ * and a trusted backend, each page is granted read-write the first time I/O uses it and stays
+ * granted while the buffer lives, so the backend keeps it mapped like a page of the
+ * frontend's persistent pool. I/O on it then needs neither a copy (the pool's way) nor a map
+ * per request (zero copy's way). The grants end when the buffer is freed; a page the backend
+ * still maps is freed only once it lets go (R8, through the frontend's reclaimer). The cost:
+ * the backend may read and write those pages for as long as they are granted, which is why
+ * only a trusted backend gets them.
+ *
  * R8: a page whose grant could not be ended (the backend still maps it) must not be reused.
  * A BlkBuffer with such a page is "held" until the reclaimer ends the grant; I/O on a held
  * buffer is refused with EBUSY rather than exposing new data to the backend.
  */
-import { XenpvError, type Frame } from '../../base/index.js';
+import { XenpvError, type DomId, type Frame, type GrantRef } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
+import type { GrantedPage, GrantReclaimer } from './front-grants.js';
 
 /** What the queue needs from a caller's buffer. */
 export interface IoBuffer {
@@ -47,17 +57,46 @@ export class BlkBuffer implements IoBuffer {
   /** Pages whose grant the backend has not let go of yet (R8). */
   held = 0;
   private freed = false;
+  /** A persistent buffer's grants, page by page as I/O first used them, and to whom. */
+  private kept: { readonly remote: DomId; readonly pages: (GrantedPage | undefined)[] } | undefined;
 
-  /** `byteLength` bytes (whole 512-byte sectors) in ceil(byteLength / 4096) fresh zeroed pages. */
+  /**
+   * `byteLength` bytes (whole 512-byte sectors) in ceil(byteLength / 4096) fresh zeroed pages.
+   * `keep` makes a persistent buffer: the reclaimer that ends its grants when it is freed, and
+   * what to call once it is.
+   */
   constructor(
     private readonly platform: Platform,
     readonly byteLength: number,
+    private readonly keep?: { readonly reclaimer: GrantReclaimer; readonly freed: () => void },
   ) {
     if (!Number.isInteger(byteLength) || byteLength <= 0 || byteLength % 512 !== 0) {
       throw new XenpvError('EINVAL', `a buffer of ${byteLength} bytes (whole sectors needed)`);
     }
     this.frames = platform.memory.allocPages(Math.ceil(byteLength / 4096));
     this.pages = this.frames.map((f) => platform.memory.page(f));
+  }
+
+  get persistent(): boolean {
+    return this.keep !== undefined;
+  }
+
+  /**
+   * Page `index` granted read-write to `remote` for as long as the buffer lives (a persistent
+   * buffer only). Grants made to another domain (a backend that moved) are ended first.
+   */
+  keptPage(remote: DomId, index: number): GrantedPage {
+    if (this.kept?.remote !== remote) {
+      this.endKept();
+      this.kept = { remote, pages: new Array<GrantedPage | undefined>(this.frames.length) };
+    }
+    const have = this.kept.pages[index];
+    if (have !== undefined) return have;
+    const frame = this.frames[index]!;
+    const ref: GrantRef = this.platform.grants.grantAccess(remote, frame, false);
+    const page: GrantedPage = { frame, ref, bytes: this.pages[index]!, readonly: false, kept: true };
+    this.kept.pages[index] = page;
+    return page;
   }
 
   get isFreed(): boolean {
@@ -101,11 +140,28 @@ export class BlkBuffer implements IoBuffer {
     }
   }
 
-  /** Give the pages back to the domain. Refused while the backend still maps one (R8). */
+  /**
+   * Give the pages back to the domain. Refused while the backend still maps a page lent for a
+   * request (R8). A persistent buffer's grants are ended here; its frames go back once the
+   * backend has let go of every page (at once, unless it still maps one).
+   */
   free(): void {
     if (this.freed) return;
     if (this.held > 0) throw new XenpvError('EBUSY', `${this.held} page(s) still mapped by the backend`);
     this.freed = true;
-    this.platform.memory.freePages(this.frames);
+    this.endKept(() => this.platform.memory.freePages(this.frames));
+    this.keep?.freed();
+  }
+
+  /** End the kept grants through the reclaimer; `then` runs once all have ended. */
+  private endKept(then?: () => void): void {
+    const pages = (this.kept?.pages ?? []).filter((p) => p !== undefined);
+    this.kept = undefined;
+    let left = pages.length + 1;
+    const returned = (): void => {
+      if (--left === 0) then?.();
+    };
+    for (const p of pages) this.keep!.reclaimer.release({ ref: p.ref, frame: p.frame, borrowed: { deferred: () => undefined, returned } });
+    returned();
   }
 }

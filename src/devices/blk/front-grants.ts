@@ -20,9 +20,10 @@ export interface GrantedPage {
   readonly readonly: boolean;
   /** Set for a caller's BlkBuffer page granted in place (zero copy). */
   readonly borrowed?: BorrowedPage;
+  /** A persistent BlkBuffer's page: stays granted after the request (the buffer ends it). */
+  readonly kept?: true;
 }
 
-/** Pages whose grant could not be ended yet; retried on a timer until the backend unmaps. */
 /** A page granted from a caller's BlkBuffer: its frame is not ours to free. */
 export interface BorrowedPage {
   /** Called once the grant has ended (immediately, or when the backend finally unmaps). */
@@ -37,6 +38,7 @@ interface Waiting {
   readonly borrowed?: BorrowedPage;
 }
 
+/** Pages whose grant could not be ended yet; retried on a timer until the backend unmaps. */
 export class GrantReclaimer {
   private readonly waiting: Waiting[] = [];
   private timer: NodeJS.Timeout | undefined;

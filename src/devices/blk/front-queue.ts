@@ -74,6 +74,11 @@ interface Shadow {
   readonly persistent: readonly boolean[];
 }
 
+/** In-flight requests from which completion events are moderated (wakeAfter). */
+const MODERATE_FROM = 8;
+/** The longest a response waits for the event moderation saved (a libuv timer's resolution). */
+const MODERATION_MS = 1;
+
 export class FrontQueue {
   readonly ring: FrontRing<BlkifRequest, BlkifResponse>;
   readonly ringPages: GrantedPage[] = [];
@@ -83,6 +88,8 @@ export class FrontQueue {
   private readonly pool: PersistentPool | undefined;
   private closed = false;
   private scheduled = false;
+  /** The moderation's time bound (boundModeration). */
+  private moderation: NodeJS.Timeout | undefined;
   private publishPending = false;
   /** Ids are shadow slots: below this. */
   private readonly idLimit: bigint;
@@ -194,17 +201,28 @@ export class FrontQueue {
   private segments(chunk: Chunk, pages: GrantedPage[], persistent: boolean[]): BlkifSegment[] {
     const nseg = Math.ceil(chunk.sectors / 8);
     const seg: BlkifSegment[] = [];
-    const inPlace = this.zeroCopy(chunk);
+    const kept = this.keptBuffer(chunk);
+    const inPlace = kept === undefined ? this.zeroCopy(chunk) : undefined;
+    const read = chunk.kind === 'read';
     for (let i = 0; i < nseg; i++) {
-      const read = chunk.kind === 'read';
-      const page = inPlace !== undefined ? this.borrowPage(inPlace, (chunk.offset >>> 12) + i, read) : this.dataPage(read, persistent);
-      if (inPlace !== undefined) persistent.push(false);
+      const index = (chunk.offset >>> 12) + i;
+      let page: GrantedPage;
+      if (kept !== undefined) page = kept.keptPage(this.backend, index);
+      else if (inPlace !== undefined) page = this.borrowPage(inPlace, index, read);
+      else page = this.dataPage(read, persistent);
+      if (page.kept === true || inPlace !== undefined) persistent.push(false);
       pages.push(page);
       const sectors = Math.min(8, chunk.sectors - i * 8);
-      if (!read && inPlace === undefined) chunk.buf!.copyOut(chunk.offset + i * 4096, sectors === 8 ? page.bytes : page.bytes.subarray(0, sectors * 512));
+      if (!read && page.kept !== true && inPlace === undefined) chunk.buf!.copyOut(chunk.offset + i * 4096, sectors === 8 ? page.bytes : page.bytes.subarray(0, sectors * 512));
       seg.push({ gref: page.ref, first_sect: 0, last_sect: sectors - 1 });
     }
     return seg;
+  }
+
+  /** A persistent BlkBuffer whose own pages serve as persistent grants: feature-persistent with a trusted backend. */
+  private keptBuffer(chunk: Chunk): BlkBuffer | undefined {
+    if (!(chunk.buf instanceof BlkBuffer) || !chunk.buf.persistent || !this.features.trusted || this.pool === undefined) return undefined;
+    return chunk.buf;
   }
 
   /** A page for data: from the persistent pool, else freshly granted (read-only for writes). */
@@ -268,11 +286,45 @@ export class FrontQueue {
       if (this.closed) return;
       const rsp = this.ring.nextResponse();
       if (rsp === undefined) {
-        if (this.ring.broken !== undefined || !this.ring.finalCheckForResponses()) return;
+        if (this.ring.broken !== undefined) return;
+        const ahead = this.wakeAfter();
+        if (!this.ring.finalCheckForResponses(ahead)) {
+          if (ahead > 1) this.boundModeration();
+          return;
+        }
         continue;
       }
       if (!this.accept(rsp)) return;
     }
+  }
+
+  /**
+   * Completion moderation: how many responses to sleep through (rsp_event = rsp_cons + this).
+   * With many requests in flight, waking for every response a busy backend publishes costs
+   * both sides a wake-up per few requests; a quarter of those in flight lets the backend keep
+   * serving while this side resubmits in bursts (Linux netfront moderates tx completions
+   * the same way; NVMe calls it interrupt coalescing). A response that the next few do not
+   * follow waits at most MODERATION_MS (boundModeration).
+   */
+  private wakeAfter(): number {
+    const n = this.inFlight;
+    return n >= MODERATE_FROM ? n >>> 2 : 1;
+  }
+
+  /** (Re)start the moderation's time bound: when it expires, ask for an event on the next response. */
+  private boundModeration(): void {
+    if (this.moderation === undefined) {
+      this.moderation = setTimeout(() => this.moderationExpired(), MODERATION_MS);
+      // The guest's bound ports keep its thread alive; this timer must not on its own.
+      this.moderation.unref();
+    } else {
+      this.moderation.refresh();
+    }
+  }
+
+  private moderationExpired(): void {
+    if (this.closed || this.ring.broken !== undefined) return;
+    if (this.ring.finalCheckForResponses(1)) this.kick();
   }
 
   private accept(rsp: BlkifResponse): boolean {
@@ -288,7 +340,8 @@ export class FrontQueue {
     }
     this.shadow[slot] = undefined;
     this.freeIds.push(slot);
-    if (s.chunk.kind === 'read' && rsp.status === 0 && s.pages[0]?.borrowed === undefined) {
+    const first = s.pages[0];
+    if (s.chunk.kind === 'read' && rsp.status === 0 && first?.borrowed === undefined && first?.kept !== true) {
       const c = s.chunk;
       for (let i = 0, left = c.sectors * 512; left > 0; i++, left -= 4096) {
         const bytes = s.pages[i]!.bytes;
@@ -302,6 +355,7 @@ export class FrontQueue {
 
   private releasePages(s: Shadow): void {
     s.pages.forEach((p, i) => {
+      if (p.kept === true) return;
       if (s.persistent[i] === true) this.pool!.put(p);
       else this.reclaimer.release(p);
     });
@@ -314,6 +368,7 @@ export class FrontQueue {
   dispose(): Chunk[] {
     if (this.closed) return [];
     this.closed = true;
+    clearTimeout(this.moderation);
     const unfinished: Chunk[] = [];
     for (let i = 0; i < this.shadow.length; i++) {
       const s = this.shadow[i];

@@ -52,6 +52,7 @@ import { ArrayIoBuffer, BlkBuffer } from './blk-buffer.js';
 import { GrantReclaimer } from './front-grants.js';
 import { FrontQueue, LOCAL_ENOMEM, type Chunk, type QueueFeatures } from './front-queue.js';
 import { negotiate, publishRings, readDevice } from './front-handshake.js';
+import { MAX_KEPT_BYTES } from './protocol.js';
 
 export interface BlkFrontOptions {
   /** Queues to ask for (≤ backend's multi-queue-max-queues). Default 4. */
@@ -121,6 +122,8 @@ export class BlkFront {
   /** `tickTime`'s reading for the current burst; -1 = none yet. */
   private tickNow = -1;
   private readonly reclaimer: GrantReclaimer;
+  /** Pages of the live persistent buffers (allocBuffer). */
+  private keptPages = 0;
   private device: FrontendDevice | undefined;
   private ctx: FrontendContext | undefined;
   private ownWatch: XsWatch | undefined;
@@ -269,10 +272,17 @@ export class BlkFront {
   /**
    * A buffer of guest pages for zero-copy I/O: with a trusted backend (and no persistent
    * grants) its pages are granted in place; otherwise it is copied like any Uint8Array.
-   * Free it with `buf.free()` when no I/O uses it.
+   * `persistent`: with persistent grants and a trusted backend, its pages are themselves kept
+   * granted (blk-buffer.ts), for a buffer reused for many requests (fio's); up to
+   * `MAX_KEPT_BYTES` for the device, past which it is a plain buffer. Free it with
+   * `buf.free()` when no I/O uses it.
    */
-  allocBuffer(bytes: number): BlkBuffer {
-    return new BlkBuffer(this.platform, bytes);
+  allocBuffer(bytes: number, options: { persistent?: boolean } = {}): BlkBuffer {
+    const pages = Math.ceil(bytes / 4096);
+    if (options.persistent !== true || this.keptPages + pages > MAX_KEPT_BYTES / 4096) return new BlkBuffer(this.platform, bytes);
+    const buf = new BlkBuffer(this.platform, bytes, { reclaimer: this.reclaimer, freed: () => (this.keptPages -= pages) });
+    this.keptPages += pages;
+    return buf;
   }
 
   private dataOp(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): Promise<void> {
