@@ -23,17 +23,35 @@
  * not waited for (frames to it are dropped at its queue, as before).
  *
  * Per-packet costs kept low: packet buffers come from 64 KiB slab chunks (bridge/slab.ts);
- * netback copies a frame of a page or less into one reused private buffer, which xenbr0 hands
- * straight to a netback that copies it into its guest's buffers (`PortSink.copiesFrame`), and
- * copies only what has to wait in a queue or floods; one reused grant-copy op per direction;
- * one-slot fast paths in netback's tx parser and netfront's rx; the guest stack builds UDP in
- * one reused buffer (`sendCopies`). Wake-ups: netfront has the whole tx ring out (256 pages)
+ * netback takes one-slot tx packets in batches of up to 32 (tx-batch.ts, Linux's tx gops
+ * batch), copied out with one GNTTABOP_copy call (the hypervisor model then takes the
+ * granter's domain reference and grant lock once per run of ops), each into a private page
+ * that xenbr0 hands straight to a netback that copies it into its guest's buffers
+ * (`PortSink.copiesFrame`); only what has to wait in a queue or floods is copied again. Reused
+ * grant-copy ops, objects for the ring entries we write, and frame views; one-slot fast paths in
+ * netback's tx, netfront's tx and rx; no clock reading per frame (bridge/clock.ts `taskClock`
+ * for the FDB, ARP and the stream receiver; an unlimited credit reads none); the guest stack
+ * builds UDP in one reused buffer (`sendCopies`) and writes MACs byte by byte; udp-send sends
+ * no more than `NetFront.txSpace()` (nothing is copied into the backlog first). Wake-ups:
+ * netfront has the whole tx ring out (256 pages)
  * and asks for tx completions half-way to what is outstanding (Linux netfront's tx
  * `rsp_event`); netback kicks a single rx frame at the end of its task, a burst once it
  * stops growing (<= 192 frames); netfront's tx kick goes once per event-loop turn.
- * Where the rest goes (bench net, 1472-byte UDP, worker layout): about 1.5 us of CPU per
- * packet in the sender, 3 in dom0 (of which ~1.8 are the two GNTTABOP_copy ops of the
- * hypervisor model, ~0.9 us each), 1.7 in the receiver.
+ * Where the rest goes (bench net, 1472-byte UDP, worker layout, November 2026): about 0.8 us
+ * of CPU per packet in the sender, 1.5-1.6 in dom0 and 0.75-0.85 in the receiver with little
+ * else running (0.98 / 1.93 / 0.98 with another benchmark on the same two cores; before this
+ * round 1.2-1.3 / 2.1-2.5 / 1.0-1.2 in the same alternating runs), against ~0.44 per side
+ * for the raw copy; on one thread (inproc) the whole path is ~2.1-2.3 us. Of dom0's share,
+ * the two GNTTABOP_copy ops of the hypervisor model are ~0.45 us: an op's fixed cost (a
+ * subarray view and a TypedArray.set call on shared memory, the GTF_* compare-exchange and
+ * release) is larger than copying the 1514 bytes, so one grant-to-grant copy plus a private
+ * copy of the header would cost no less than today's two. The rest is the rings, the
+ * bridge and netback's bookkeeping, tens of ns each. Sender and receiver each copy the frame
+ * once (into the granted page, out of the shared page), ~0.15-0.25 us. Wake-ups are ~0.01
+ * kicks per packet per ring; in the worker layout dom0 instead waits on the run queue for
+ * ~40% of a stream (three busy threads on two cores), so the per-packet sum sets the rate.
+ * Copies on shared memory whose source and destination offsets differ mod 8 are 6-8x slower
+ * (V8's relaxed memcpy goes byte by byte): every copy on this path is at equal alignment.
  *
  * Not implemented: the static gref mapping ("staging grants", NOT_SUPPORTED as in Linux),
  * XDP headroom (Linux-only keys), the deprecated gso_prefix, bounce buffers for trusted=0
