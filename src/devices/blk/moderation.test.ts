@@ -1,6 +1,6 @@
 /**
  * Completion moderation (front-queue.ts wakeAfter / boundModeration): with many requests in
- * flight the frontend asks to be woken after a quarter of them, and blkback publishes its
+ * flight the frontend asks to be woken after half of them, and blkback publishes its
  * answers as it goes (back-queue.ts PUBLISH_EVERY). A response the next few do not follow
  * must still arrive, within the moderation's time bound, not when the others complete.
  */
@@ -33,7 +33,7 @@ test('moderated completions: a lone response among 16 in flight arrives while th
       return h.sector;
     };
     // The first answer wakes the frontend (nothing was moderated yet); the second comes
-    // while it waits for a quarter of the 15 left: only the time bound can deliver it.
+    // while it waits for half of the 15 left: only the time bound can deliver it.
     await release();
     await release();
     assert.equal(done.size, 2, 'the 14 others are still held at storage');
