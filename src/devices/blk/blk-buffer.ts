@@ -57,6 +57,9 @@ export class BlkBuffer implements IoBuffer {
   /** Pages whose grant the backend has not let go of yet (R8). */
   held = 0;
   private freed = false;
+  private framesFreed = false;
+  /** Kept grants handed to the reclaimer and not ended yet, of any backend (endKept). */
+  private ending = 0;
   /** A persistent buffer's grants, page by page as I/O first used them, and to whom. */
   private kept: { readonly remote: DomId; readonly pages: (GrantedPage | undefined)[] } | undefined;
 
@@ -141,27 +144,53 @@ export class BlkBuffer implements IoBuffer {
   }
 
   /**
-   * Give the pages back to the domain. Refused while the backend still maps a page lent for a
-   * request (R8). A persistent buffer's grants are ended here; its frames go back once the
-   * backend has let go of every page (at once, unless it still maps one).
+   * Give the pages back to the domain. Refused while a backend still maps a page lent for a
+   * request, or a kept page of a backend this buffer has moved away from (R8). A persistent
+   * buffer's grants are ended here; its frames go back once every one of its grants has
+   * ended (at once, unless the backend still maps a page).
    */
   free(): void {
     if (this.freed) return;
     if (this.held > 0) throw new XenpvError('EBUSY', `${this.held} page(s) still mapped by the backend`);
     this.freed = true;
-    this.endKept(() => this.platform.memory.freePages(this.frames));
+    this.endKept();
     this.keep?.freed();
+    this.framesBack();
   }
 
-  /** End the kept grants through the reclaimer; `then` runs once all have ended. */
-  private endKept(then?: () => void): void {
-    const pages = (this.kept?.pages ?? []).filter((p) => p !== undefined);
+  /**
+   * End the kept grants through the reclaimer. One the backend still maps holds the buffer
+   * (`held`, as a page lent for a request does) until it lets go: a buffer that moved to
+   * another backend must not show the old one new data (R8).
+   */
+  private endKept(): void {
+    const kept = this.kept;
     this.kept = undefined;
-    let left = pages.length + 1;
-    const returned = (): void => {
-      if (--left === 0) then?.();
-    };
-    for (const p of pages) this.keep!.reclaimer.release({ ref: p.ref, frame: p.frame, borrowed: { deferred: () => undefined, returned } });
-    returned();
+    if (kept === undefined) return;
+    for (const p of kept.pages) {
+      if (p === undefined) continue;
+      this.ending++;
+      let deferred = false;
+      const borrowed = {
+        deferred: () => {
+          deferred = true;
+          this.held++;
+        },
+        returned: () => {
+          if (deferred) this.held--;
+          this.ending--;
+          this.framesBack();
+        },
+      };
+      this.keep!.reclaimer.release({ ref: p.ref, frame: p.frame, borrowed });
+    }
+  }
+
+  /** Free the frames once the buffer is freed and none of its grants is left (endKept). */
+  private framesBack(): void {
+    if (this.freed && this.ending === 0 && !this.framesFreed) {
+      this.framesFreed = true;
+      this.platform.memory.freePages(this.frames);
+    }
   }
 }

@@ -6,7 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Frame } from '../../base/index.js';
+import type { DomId, Frame } from '../../base/index.js';
+import { BlkBuffer } from './blk-buffer.js';
+import { GrantReclaimer } from './front-grants.js';
 import { MAX_KEPT_BYTES } from './protocol.js';
 import { MemoryStorage } from './storage/memory.js';
 import { pattern, startPair, until, withBlkEnv, type BlkEnv } from './test-support.js';
@@ -101,3 +103,30 @@ test(`persistent buffers are bounded per device (MAX_KEPT_BYTES): past it allocB
     for (const b of [...kept.slice(1), over, again]) b.free();
     await front.close(2000);
   }, 4096));
+
+test('persistent BlkBuffer moved to another backend domain while the old one still maps a page: held, and its frames go back only after every grant ended (R8)', () =>
+  withBlkEnv(async (env) => {
+    const reclaimer = new GrantReclaimer(env.guest);
+    let freedCalls = 0;
+    const buf = new BlkBuffer(env.guest, 2 * 4096, { reclaimer, freed: () => freedCalls++ });
+    const old = buf.keptPage(0 as DomId, 0);
+    buf.keptPage(0 as DomId, 1);
+    const mapping = env.dom0.grants.map(env.guestId, [old.ref], true); // the old backend keeps page 0 mapped
+    try {
+      const moved = buf.keptPage(env.guestId, 0); // reconnected to another backend domain
+      assert.notEqual(moved.ref, old.ref);
+      assert.equal(buf.held, 1, 'the page the old backend maps holds the buffer');
+      assert.equal(reclaimer.pending, 1);
+      const freeBefore = env.guest.memory.freeCount;
+      assert.throws(() => buf.free(), /still mapped/);
+      mapping.dispose();
+      assert.equal(reclaimer.retry(), 0);
+      assert.equal(buf.held, 0);
+      buf.free();
+      assert.equal(freedCalls, 1);
+      assert.equal(env.guest.memory.freeCount, freeBefore + 2, 'both frames back once every grant ended');
+    } finally {
+      mapping.dispose();
+      reclaimer.dispose();
+    }
+  }));
