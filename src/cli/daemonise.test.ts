@@ -2,7 +2,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sleep } from '../base/index.js';
@@ -65,4 +66,21 @@ test('daemonise gives up as soon as the child has exited, not at the timeout', (
     const pid = await daemonise({ script, args: [sock, 'exit'], ready: () => socketAnswers(sock), timeoutMs: 20_000 });
     assert.equal(pid, undefined);
     assert.ok(Date.now() - t0 < 5000, `waited ${Date.now() - t0} ms for a dead child`);
+  }));
+
+test('daemonise refuses with EADDRINUSE, starting nothing, when a daemon already answers', () =>
+  withScript(async (_script, dir) => {
+    const sock = join(dir, 's');
+    const marker = join(dir, 'started');
+    const script = join(dir, 'mark.mjs');
+    writeFileSync(script, `import { writeFileSync } from 'node:fs';\nwriteFileSync(${JSON.stringify(marker)}, 'x');\n`);
+    const other = createServer((c) => c.destroy());
+    await new Promise<void>((r) => other.listen(sock, r));
+    try {
+      await assert.rejects(daemonise({ script, args: [sock], ready: () => socketAnswers(sock), timeoutMs: 5000 }), { code: 'EADDRINUSE' });
+      await sleep(300); // a child, had one been spawned, writes its marker at once
+      assert.equal(existsSync(marker), false, 'no child was started');
+    } finally {
+      await new Promise((r) => other.close(r));
+    }
   }));

@@ -8,7 +8,7 @@
  * the child's stdio is closed (or a log file) so that it outlives the terminal that started it.
  */
 import { spawn, type StdioOptions } from 'node:child_process';
-import { sleep } from '../base/index.js';
+import { sleep, XenpvError } from '../base/index.js';
 
 /** How often readiness is asked: a daemon's start-up takes tens to hundreds of ms. */
 const POLL_MS = 50;
@@ -31,9 +31,14 @@ export interface DaemonSpec {
 /**
  * Start the daemon detached and wait until it is ready: its pid, or undefined when it exited
  * or did not become ready in time (the caller says why, in its own words). A child that is
- * slow rather than dead is left running: it may still come up.
+ * slow rather than dead is left running: it may still come up. One that is ready already
+ * (another instance serves) is refused with EADDRINUSE before anything is started: the child
+ * would only fail to bind, after `ready` had answered for the other one.
  */
 export async function daemonise(spec: DaemonSpec): Promise<number | undefined> {
+  if (await spec.ready()) {
+    throw new XenpvError('EADDRINUSE', `${spec.args[0] ?? 'the daemon'} is already running (it answers); not started again`, { args: spec.args });
+  }
   const script = spec.script ?? process.argv[1]!;
   const stdio: StdioOptions = spec.output === undefined ? 'ignore' : ['ignore', spec.output, spec.output];
   const child = spawn(process.execPath, [script, ...spec.args], { detached: true, stdio, env: spec.env ?? process.env });
