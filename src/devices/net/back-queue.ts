@@ -33,7 +33,7 @@ import { FrameSlab, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { TxBatch, type MutableCopyOp, type MutableGrantPtr, type MutableLocalPtr } from './tx-batch.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
-import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource, type TxVerdict } from './tx-parse.js';
+import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
 
 /**
  * The longest a queue holds off for a congested destination that delivers nothing meanwhile.
@@ -287,12 +287,6 @@ export class BackQueue implements Disposable {
     if (done === this.vif.limits.txBudget || this.txRing.finalCheckForRequests()) this.kickTx();
   }
 
-  /** A packet the batch does not take: more than one slot, extras, or a refused one-slot packet. */
-  private txOne(first: TxSlot): void {
-    const req = first.req;
-    this.txVerdict((isSingleSlot(req) ? singleSlotFault(req) : undefined) ?? parseTxPacket(first, this.txSource, this.vif.limits));
-  }
-
   /**
    * Copy the staged one-slot packets with one grant-copy call, answer each, and hand each
    * private frame to the bridge. A destination that becomes congested stops the next batch
@@ -315,7 +309,12 @@ export class BackQueue implements Disposable {
     b.clear();
   }
 
-  private txVerdict(v: TxVerdict): void {
+  /**
+   * A packet the batch does not take: more than one slot, extras, or a refused one-slot packet
+   * (parseTxPacket gives it the verdict singleSlotFault gave in serveBudget).
+   */
+  private txOne(first: TxSlot): void {
+    const v = parseTxPacket(first, this.txSource, this.vif.limits);
     switch (v.kind) {
       case 'fatal':
         this.vif.fatal(`queue ${this.index}: ${v.reason}`);
@@ -544,7 +543,6 @@ export class BackQueue implements Disposable {
     this.owned.length = 0;
   }
 }
-
 
 /** The four offload states of a plain frame, shared (FrameInfo is read-only). */
 const FRAME_INFOS: readonly FrameInfo[] = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => Object.freeze({ csumBlank, dataValidated })));
