@@ -23,7 +23,7 @@
  */
 import { XenpvError, type DomId, type Frame, type GrantRef } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
-import type { GrantedPage, GrantReclaimer } from './front-grants.js';
+import type { BorrowedPage, GrantedPage, GrantReclaimer } from './front-grants.js';
 
 /** What the queue needs from a caller's buffer. */
 export interface IoBuffer {
@@ -170,20 +170,31 @@ export class BlkBuffer implements IoBuffer {
     for (const p of kept.pages) {
       if (p === undefined) continue;
       this.ending++;
-      let deferred = false;
-      const borrowed = {
-        deferred: () => {
-          deferred = true;
-          this.held++;
-        },
-        returned: () => {
-          if (deferred) this.held--;
-          this.ending--;
-          this.framesBack();
-        },
-      };
+      const borrowed = this.lend(() => {
+        this.ending--;
+        this.framesBack();
+      });
       this.keep!.reclaimer.release({ ref: p.ref, frame: p.frame, borrowed });
     }
+  }
+
+  /**
+   * The reclaimer's handle for a page of this buffer whose grant is to end: while the backend
+   * still maps it the buffer is held (I/O and free() refused, R8); `returned` runs once the
+   * grant has ended.
+   */
+  lend(returned?: () => void): BorrowedPage {
+    let deferred = false;
+    return {
+      deferred: () => {
+        deferred = true;
+        this.held++;
+      },
+      returned: () => {
+        if (deferred) this.held--;
+        returned?.();
+      },
+    };
   }
 
   /** Free the frames once the buffer is freed and none of its grants is left (endKept). */

@@ -245,17 +245,7 @@ export class FrontQueue {
   private borrowPage(buf: BlkBuffer, index: number, backendWrites: boolean): GrantedPage {
     const frame = buf.frames[index]!;
     const ref = this.platform.grants.grantAccess(this.backend, frame, !backendWrites);
-    let deferred = false;
-    const borrowed = {
-      deferred: () => {
-        deferred = true;
-        buf.held++;
-      },
-      returned: () => {
-        if (deferred) buf.held--;
-      },
-    };
-    return { frame, ref, bytes: buf.pages[index]!, readonly: !backendWrites, borrowed };
+    return { frame, ref, bytes: buf.pages[index]!, readonly: !backendWrites, borrowed: buf.lend() };
   }
 
   private indirectPages(seg: readonly BlkifSegment[], persistent: boolean[], pages: GrantedPage[]): GrantedPage[] {
