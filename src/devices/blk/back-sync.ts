@@ -14,6 +14,7 @@
  * The frontend may rewrite a WRITE's pages while we read them (its own race, as on Xen);
  * nothing it writes there can change what we validated, which was copied off the ring.
  */
+import { performance } from 'node:perf_hooks';
 import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { errorCode } from '../../base/index.js';
 import type { MappedPages } from './back-grants.js';
@@ -37,8 +38,8 @@ export interface RunSink {
 }
 
 export class SyncRun {
-  private readonly entries: RunEntry[] = [];
-  private readonly iov: Uint8Array[] = [];
+  private entries: RunEntry[] = [];
+  private iov: Uint8Array[] = [];
   private write = false;
   private sector = 0;
   private endSector = 0;
@@ -85,33 +86,38 @@ export class SyncRun {
 
   /** Move the run's data, release its mappings, report every request. */
   flush(): void {
-    const n = this.entries.length;
+    const entries = this.entries;
+    const n = entries.length;
     if (n === 0) return;
+    const iov = this.iov;
+    // Fresh arrays, not `length = 0`: that goes through V8's runtime and drops the backing
+    // store, so the next push allocates again (about 0.1 µs per request in blkback's profile).
+    this.entries = [];
+    this.iov = [];
     let failed: unknown;
     try {
-      this.transfer(this.sector, this.iov);
+      this.transfer(this.sector, iov);
     } catch (err) {
       failed = err;
     }
-    this.iov.length = 0;
-    if (failed !== undefined && n > 1) return this.oneByOne(this.entries.splice(0));
+    if (failed !== undefined && n > 1) return this.oneByOne(entries);
     const status = failed === undefined ? BLKIF_RSP_OKAY : this.statusOf(failed);
     const end = performance.now();
     const timeNs = Math.round((end - this.since) * 1e6);
     this.since = end;
-    const entries = this.entries;
     for (let i = 0; i < n; i++) {
       const e = entries[i]!;
       e.mapped.release();
       this.sink.done(e, status, timeNs);
     }
-    entries.length = 0;
   }
 
   /** Drop the run without moving anything (the queue is closing): only release the mappings. */
   discard(): void {
-    for (const e of this.entries.splice(0)) e.mapped.release();
-    this.iov.length = 0;
+    const entries = this.entries;
+    this.entries = [];
+    this.iov = [];
+    for (const e of entries) e.mapped.release();
   }
 
   /** After a failed run: each request on its own, so each gets its own status. */

@@ -36,6 +36,7 @@
  * rsp_prod, garbage in its keys: the device fails pending I/O with EIO, goes Closing, and
  * stays dead. Nothing throws into the event loop.
  */
+import { performance } from 'node:perf_hooks';
 import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { XenbusStateInitialised, XenbusStateUnknown } from '../../abi/io/xenbus.js';
 import type { AbiName } from '../../abi/layout.js';

@@ -5,6 +5,7 @@
  * is refused where `capabilities.discard.secureDiscard` does not promise it. A store
  * implements only the `do*` methods, which see requests that passed those checks.
  */
+import { performance } from 'node:perf_hooks';
 import {
   type BlockStorage,
   type DiscardOptions,
