@@ -18,6 +18,7 @@ import type { PingResult } from '../guest/net/ping.js';
 import type { StreamReport } from '../guest/net/udp-stream.js';
 import { Host } from '../toolstack/index.js';
 import { startGuest, type DemoContext, type RunningGuest } from './demo/guests.js';
+import { median } from './harness.js';
 
 const PORT = 5001;
 
@@ -125,7 +126,8 @@ export class WorkerBed {
       const times = replyTimesUs(pinger.consoleLines());
       if (times.length === 0) throw new Error(`bench net: no ping replies (${JSON.stringify(r)})`);
       times.sort((a, b) => a - b);
-      return { value: times[Math.floor(times.length / 2)]!, extra: { mean_us: (r.rtt?.avg ?? 0) * 1000, max_us: (r.rtt?.max ?? 0) * 1000, p90_us: times[Math.floor(times.length * 0.9)]!, loss_percent: r.lossPercent } };
+      // harness.median, as its paced baseline uses (the mean of the two middle samples when even).
+      return { value: median(times), extra: { mean_us: (r.rtt?.avg ?? 0) * 1000, max_us: (r.rtt?.max ?? 0) * 1000, p90_us: times[Math.floor(times.length * 0.9)]!, loss_percent: r.lossPercent } };
     } finally {
       for (const g of guests) await g.finish();
     }
