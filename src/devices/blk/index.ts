@@ -22,6 +22,8 @@
  *   disk.info;                               // sectors, sectorSize, readOnly, features
  *   disk.counters;                           // per op: requests, bytes, errors, timeNs
  *   const b = disk.allocBuffer(bytes);       // guest pages: zero-copy with a trusted backend
+ *   const k = disk.allocBuffer(bytes, { persistent: true }); // reused for many requests: its
+ *                                            // pages stay granted (feature-persistent), <= MAX_KEPT_BYTES
  *   await disk.close();                      // guest-side unplug
  * Many operations may be in flight at once (queue depth = ring slots over all queues; more
  * wait inside the frontend). Errors are XenpvError with code EIO (backend error or hostile
@@ -31,4 +33,4 @@ export { BlkBack, blkBackendDriver, type BlkBackInfo, type BlkBackOptions } from
 export { BlkFront, blkFrontendDriver, type BlkFeatures, type BlkFrontOptions, type BlkFrontState, type BlkInfo } from './front.js';
 export { BlkBuffer } from './blk-buffer.js';
 export { newBlkCounters, snapshotCounters, type BlkCounters, type BlkOpCounter, type OpKind } from './counters.js';
-export { BACK_LIMITS, BLK_KEYS, FRONT_DEFAULTS } from './protocol.js';
+export { BACK_LIMITS, BLK_KEYS, FRONT_DEFAULTS, MAX_KEPT_BYTES } from './protocol.js';
