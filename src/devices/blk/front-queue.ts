@@ -78,6 +78,8 @@ interface Shadow {
 const MODERATE_FROM = 8;
 /** The longest a response waits for the event moderation saved (a libuv timer's resolution). */
 const MODERATION_MS = 1;
+/** Responses taken in one wake-up that turn moderation back on (blkback publishes in fours). */
+const MODERATE_BURST = 4;
 
 export class FrontQueue {
   readonly ring: FrontRing<BlkifRequest, BlkifResponse>;
@@ -90,6 +92,8 @@ export class FrontQueue {
   private scheduled = false;
   /** The moderation's time bound (boundModeration). */
   private moderation: NodeJS.Timeout | undefined;
+  /** Whether completion events are moderated now (off after the bound expired: moderationExpired). */
+  private moderating = true;
   private publishPending = false;
   /** Ids are shadow slots: below this. */
   private readonly idLimit: bigint;
@@ -272,11 +276,13 @@ export class FrontQueue {
   }
 
   private drain(): void {
+    let got = 0;
     for (;;) {
       if (this.closed) return;
       const rsp = this.ring.nextResponse();
       if (rsp === undefined) {
         if (this.ring.broken !== undefined) return;
+        if (got >= MODERATE_BURST) this.moderating = true;
         const ahead = this.wakeAfter();
         if (!this.ring.finalCheckForResponses(ahead)) {
           if (ahead > 1) this.boundModeration();
@@ -285,6 +291,7 @@ export class FrontQueue {
         continue;
       }
       if (!this.accept(rsp)) return;
+      got++;
     }
   }
 
@@ -300,7 +307,7 @@ export class FrontQueue {
    */
   private wakeAfter(): number {
     const n = this.inFlight;
-    return n >= MODERATE_FROM ? n >>> 1 : 1;
+    return this.moderating && n >= MODERATE_FROM ? n >>> 1 : 1;
   }
 
   /** (Re)start the moderation's time bound: when it expires, ask for an event on the next response. */
@@ -314,8 +321,14 @@ export class FrontQueue {
     }
   }
 
+  /**
+   * The bound expired before the event: responses come slower than it (a disk with real
+   * latency, where waiting for others only delays each one). Stop moderating until a wake-up
+   * finds a burst again (drain: MODERATE_BURST), and ask for the next response now.
+   */
   private moderationExpired(): void {
     if (this.closed || this.ring.broken !== undefined) return;
+    this.moderating = false;
     if (this.ring.finalCheckForResponses(1)) this.kick();
   }
 

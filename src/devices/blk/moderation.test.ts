@@ -6,6 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { RawBack } from './raw-back.js';
 import { MemoryStorage } from './storage/memory.js';
 import { pattern, startPair, until, withBlkEnv } from './test-support.js';
 
@@ -41,4 +42,36 @@ test('moderated completions: a lone response among 16 in flight arrives while th
     await Promise.all(reads);
     bufs.forEach((b, s) => assert.deepEqual(b, pattern(s, 1, 3)));
     await front.close(2000);
+  }));
+
+test('moderation is set through rsp_event, turned off when its bound expires, and on again after a burst', () =>
+  withBlkEnv(async (env) => {
+    await env.addVbd();
+    const raw = new RawBack(env);
+    const front = env.newFront({ persistent: false, maxQueues: 1 });
+    const started = front.start();
+    await raw.connect();
+    await started;
+    // rsp_event as the frontend left it after taking each answer (read in the read's own
+    // continuation: the 1 ms bound may expire before a poll would look).
+    const armed = new Map<bigint, number>();
+    const reads = Array.from({ length: 16 }, (_, s) => front.read(s, new Uint8Array(512)));
+    const reqs = await raw.waitRequests(16);
+    reads.forEach((r, i) => void r.then(() => armed.set(reqs[i]!.id, raw.rspEvent), () => undefined));
+    const answer = async (...rs: typeof reqs): Promise<number> => {
+      raw.respond(...rs.map((r) => ({ id: r.id, operation: 0, status: 0 })));
+      await until(() => rs.every((r) => armed.has(r.id)), 1000, 'answers taken');
+      return armed.get(rs.at(-1)!.id)!;
+    };
+    // One answer taken, 15 in flight: wake me after half of them (rsp_cons 1 + 7).
+    assert.equal(await answer(reqs[0]!), 1 + 7);
+    // Nothing follows within the bound: the frontend asks for the next response instead...
+    await until(() => raw.rspEvent === 2, 1000, 'bound expired: rsp_event = rsp_cons + 1');
+    // ...and stays unmoderated while answers come one at a time (14 in flight, yet + 1).
+    assert.equal(await answer(reqs[1]!), 2 + 1);
+    // A burst of four in one wake-up turns it back on: rsp_cons 6 + half of the 10 left.
+    assert.equal(await answer(...reqs.slice(2, 6)), 6 + 5);
+    await answer(...reqs.slice(6));
+    await Promise.all(reads);
+    raw.dispose();
   }));

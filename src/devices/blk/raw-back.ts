@@ -59,6 +59,11 @@ export class RawBack {
     this.evtchn!.notify();
   }
 
+  /** The frontend's rsp_event: the response index it asked to be notified at. */
+  get rspEvent(): number {
+    return new DataView(this.mapping!.pages[0]!.buffer, this.mapping!.pages[0]!.byteOffset).getUint32(12, true);
+  }
+
   /** Write rsp_prod directly (a backend claiming more responses than requests). */
   setRspProd(v: number): void {
     new DataView(this.mapping!.pages[0]!.buffer, this.mapping!.pages[0]!.byteOffset).setUint32(8, v, true);
