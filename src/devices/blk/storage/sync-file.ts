@@ -35,7 +35,7 @@ export class SyncImageFile implements ImageFile {
     let flags = inner.readOnly ? constants.O_RDONLY : constants.O_RDWR;
     if (dsync && !inner.readOnly) flags |= constants.O_DSYNC;
     try {
-      this.fd = openSync(inner.name, flags);
+      this.fd = openNoAtime(inner.name, flags);
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       throw storageError('EINVAL', `cannot open ${inner.name}: ${code}`, { path: inner.name, code }, err);
@@ -133,4 +133,20 @@ function advance(iov: readonly Uint8Array[], done: number): Uint8Array[] {
   let i = 0;
   while (done >= iov[i]!.byteLength) done -= iov[i++]!.byteLength;
   return [iov[i]!.subarray(done), ...iov.slice(i + 1)];
+}
+
+/**
+ * Open with O_NOATIME where the kernel allows it (the file's owner, or CAP_FOWNER), else
+ * without: a guest's reads need not touch the image's access time, which cost ~2.5 % of a
+ * disk thread's CPU per 4 KiB pread (touch_atime, atime_needs_update, current_time in perf).
+ */
+function openNoAtime(path: string, flags: number): number {
+  const noAtime = constants.O_NOATIME;
+  if (noAtime === undefined) return openSync(path, flags);
+  try {
+    return openSync(path, flags | noAtime);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
+    return openSync(path, flags);
+  }
 }

@@ -4,7 +4,7 @@
  * as the async path, and a read past the end of a shorter file.
  */
 import assert from 'node:assert/strict';
-import { truncateSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { XenpvError } from '../../../base/index.js';
 import { openStorage } from './open.js';
@@ -78,6 +78,33 @@ test('raw sync: what lies past the end of the file reads as zero', async () => {
     assert.deepEqual(a, filled(8192, 1).subarray(0, 4096));
     assert.deepEqual(b.subarray(0, 2048), filled(8192, 1).subarray(4096, 6144));
     assert.ok(b.subarray(2048).every((x) => x === 0), 'past the end: zeroes');
+  } finally {
+    await s.close();
+  }
+});
+
+/** The open flags (octal in /proc/self/fdinfo) of every descriptor this process holds on `path`. */
+function openFlags(path: string): number[] {
+  return readdirSync('/proc/self/fd').flatMap((fd) => {
+    try {
+      if (readlinkSync(`/proc/self/fd/${fd}`) !== path) return [];
+      const m = /^flags:\s+([0-7]+)$/m.exec(readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+      return m === null ? [] : [parseInt(m[1]!, 8)];
+    } catch {
+      return []; // a descriptor closed while we looked
+    }
+  });
+}
+
+test('raw sync: the data descriptor is opened O_NOATIME (reads leave the image atime alone)', { skip: process.platform !== 'linux' && 'Linux only' }, async () => {
+  const path = dir.file('noatime.img');
+  writeFileSync(path, new Uint8Array(8192));
+  assert.deepEqual(openFlags(path), [], 'nothing holds the new image yet');
+  const s = await openStorage({ format: 'raw', target: path, sync: true });
+  try {
+    const flags = openFlags(path);
+    const noAtime = 0o1000000; // O_NOATIME on Linux
+    assert.ok(flags.some((f) => (f & noAtime) !== 0), `one of ${flags.map((f) => f.toString(8)).join(', ')} has O_NOATIME`);
   } finally {
     await s.close();
   }
