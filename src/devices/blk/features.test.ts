@@ -8,7 +8,7 @@ import { BLKIF_OP_WRITE, BLKIF_OP_WRITE_BARRIER, BLKIF_RSP_OKAY } from '../../ab
 import { errorCode } from '../../base/index.js';
 import { MemoryStorage } from './storage/memory.js';
 import { storageError, type BlockStorage } from './storage/types.js';
-import { RawBack } from './raw-back.js';
+import { startRawBack } from './raw-back.js';
 import { RawFront } from './raw-front.js';
 import { pattern, startPair, until, withBlkEnv } from './test-support.js';
 
@@ -154,11 +154,7 @@ test('discard with the secure flag: offered by the memory store, honoured end to
 
 test('a backend offering only feature-barrier gets flushes as empty WRITE_BARRIERs', () =>
   withBlkEnv(async (env) => {
-    await env.addVbd();
-    const raw = new RawBack(env);
-    const front = env.newFront({ persistent: false, maxQueues: 1 });
-    const started = front.start();
-    await raw.connect({ 'feature-flush-cache': 0, 'feature-barrier': 1 });
+    const { raw, front, started } = await startRawBack(env, { 'feature-flush-cache': 0, 'feature-barrier': 1 });
     await started;
     assert.deepEqual([front.info.features.flush, front.info.features.barrier], [false, true]);
     const flushed = front.flush();

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { errorCode, type DomId, type GrantRef } from '../../base/index.js';
-import { RawBack } from './raw-back.js';
+import { startRawBack, type RawBack } from './raw-back.js';
 import { until, withBlkEnv, type BlkEnv } from './test-support.js';
 
 type Action =
@@ -67,11 +67,7 @@ test('property: hostile response sequences never complete a request twice or wit
   await fc.assert(
     fc.asyncProperty(fc.array(action, { minLength: 1, maxLength: 8 }), async (actions) => {
       await withBlkEnv(async (env) => {
-        await env.addVbd();
-        const raw = new RawBack(env);
-        const front = env.newFront({ persistent: false, maxQueues: 1 });
-        const started = front.start();
-        await raw.connect();
+        const { raw, front, started } = await startRawBack(env);
         await started;
         const settled = new Map<number, 'ok' | 'err'>();
         const bufs = Array.from({ length: 6 }, () => new Uint8Array(512));

@@ -9,18 +9,9 @@ import assert from 'node:assert/strict';
 import { BLKIF_OP_READ, BLKIF_OP_WRITE } from '../../abi/io/blkif.js';
 import type { DomId, GrantRef } from '../../base/index.js';
 import { errorCode } from '../../base/index.js';
-import { RawBack } from './raw-back.js';
+import { startRawBack, type RawBack } from './raw-back.js';
 import { until, withBlkEnv, type BlkEnv } from './test-support.js';
 import type { BlkFront } from './front.js';
-
-async function setup(env: BlkEnv, props: Record<string, string | number> = {}): Promise<{ raw: RawBack; front: BlkFront; started: Promise<void> }> {
-  await env.addVbd();
-  const raw = new RawBack(env);
-  const front = env.newFront({ persistent: false, maxQueues: 1 });
-  const started = front.start();
-  await raw.connect(props);
-  return { raw, front, started };
-}
 
 async function expectBroken(env: BlkEnv, front: BlkFront, op: Promise<void>): Promise<void> {
   await assert.rejects(op, (err) => errorCode(err) === 'EIO');
@@ -38,7 +29,7 @@ const MISBEHAVIOURS: [string, (raw: RawBack, id: bigint) => void][] = [
 for (const [name, misbehave] of MISBEHAVIOURS) {
   test(`hostile back: ${name} fails pending I/O and closes the frontend`, () =>
     withBlkEnv(async (env) => {
-      const { raw, front, started } = await setup(env);
+      const { raw, front, started } = await startRawBack(env);
       await started;
       const op = front.read(0, new Uint8Array(4096));
       const [req] = await raw.waitRequests(1);
@@ -50,7 +41,7 @@ for (const [name, misbehave] of MISBEHAVIOURS) {
 
 test('hostile back: a duplicate response id completes nothing twice and closes the frontend', () =>
   withBlkEnv(async (env) => {
-    const { raw, front, started } = await setup(env);
+    const { raw, front, started } = await startRawBack(env);
     await started;
     const a = front.read(0, new Uint8Array(512));
     const b = front.read(8, new Uint8Array(512));
@@ -73,7 +64,7 @@ const BAD_PROPS: [string, Record<string, string>][] = [
 for (const [name, props] of BAD_PROPS) {
   test(`hostile back: ${name} — the frontend refuses to connect`, () =>
     withBlkEnv(async (env) => {
-      const { raw, started } = await setup(env, props);
+      const { raw, started } = await startRawBack(env, props);
       await assert.rejects(started, (err) => errorCode(err) === 'EIO');
       await until(async () => (await env.xsGuest.readString(`${env.frontPath}/state`)) === '5', 2000, 'frontend Closing');
       raw.dispose();
@@ -82,7 +73,7 @@ for (const [name, props] of BAD_PROPS) {
 
 test('hostile back: a data page still mapped after the response is never reused or freed (R8)', () =>
   withBlkEnv(async (env) => {
-    const { raw, front, started } = await setup(env);
+    const { raw, front, started } = await startRawBack(env);
     await started;
     const buf = new Uint8Array(512);
     const op = front.read(0, buf);

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { RawBack } from './raw-back.js';
+import { startRawBack } from './raw-back.js';
 import { MemoryStorage } from './storage/memory.js';
 import { pattern, startPair, until, withBlkEnv } from './test-support.js';
 
@@ -46,11 +46,7 @@ test('moderated completions: a lone response among 16 in flight arrives while th
 
 test('moderation is set through rsp_event, turned off when its bound expires, and on again after a burst', () =>
   withBlkEnv(async (env) => {
-    await env.addVbd();
-    const raw = new RawBack(env);
-    const front = env.newFront({ persistent: false, maxQueues: 1 });
-    const started = front.start();
-    await raw.connect();
+    const { raw, front, started } = await startRawBack(env);
     await started;
     // rsp_event as the frontend left it after taking each answer (read in the read's own
     // continuation: the 1 ms bound may expire before a poll would look).

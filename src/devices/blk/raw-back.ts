@@ -7,6 +7,7 @@ import type { DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, GrantMapping } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { blkifRingCodec } from './ring-codec.js';
+import type { BlkFront } from './front.js';
 import { until, type BlkEnv } from './test-support.js';
 
 export class RawBack {
@@ -78,4 +79,18 @@ export class RawBack {
     this.evtchn = undefined;
     this.mapping = undefined;
   }
+}
+
+/**
+ * The vbd added, a hand-driven backend and a BlkFront (no persistent grants, one queue) started
+ * against it, the backend Connected with `props`. `started` is the frontend's start, not awaited:
+ * a test of garbage properties expects it to fail.
+ */
+export async function startRawBack(env: BlkEnv, props: Record<string, string | number> = {}): Promise<{ raw: RawBack; front: BlkFront; started: Promise<void> }> {
+  await env.addVbd();
+  const raw = new RawBack(env);
+  const front = env.newFront({ persistent: false, maxQueues: 1 });
+  const started = front.start();
+  await raw.connect(props);
+  return { raw, front, started };
 }
