@@ -60,7 +60,12 @@ export class GrantReclaimer {
     }
     page.borrowed?.deferred();
     this.waiting.push({ ref: page.ref, frame: page.frame, borrowed: page.borrowed });
-    this.timer ??= setInterval(() => this.retry(), 10);
+    if (this.timer === undefined) {
+      this.timer = setInterval(() => this.retry(), 10);
+      // Retrying must not hold a thread whose work is done: a peer that never unmaps would
+      // keep it alive for ever (its pages stay allocated either way, R8).
+      this.timer.unref();
+    }
   }
 
   private done(w: { frame: Frame; borrowed?: BorrowedPage }): void {
