@@ -9,6 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SHUTDOWN_crash } from '../../abi/xen.js';
 import {
   decodeDomainInfo,
   decodeDomainInfoList,
@@ -20,7 +21,6 @@ import {
   DOMINF_SHUTDOWN_SHIFT,
   encodeDomainInfoListRequest,
   HYPERVISOR_SYSCTL,
-  SHUTDOWN_CRASH,
   SYSCTL_GETDOMAININFOLIST,
   SYSCTL_INTERFACE_VERSION,
   SYSCTL_OFF,
@@ -107,11 +107,11 @@ test('getdomaininfolist layouts and constants match Xen 4.17 headers (gcc)', { s
     shutdown: DOMINF_SHUTDOWN,
     shift: DOMINF_SHUTDOWN_SHIFT,
     mask: DOMINF_SHUTDOWN_MASK,
-    crash: SHUTDOWN_CRASH,
+    crash: SHUTDOWN_crash,
   };
   assert.deepEqual(ours, values);
   assert.equal(sample.length, DOMAININFO_SIZE);
-  assert.deepEqual(decodeDomainInfo(sample), { domid: 7, dying: true, shutdown: true, shutdownReason: SHUTDOWN_CRASH });
+  assert.deepEqual(decodeDomainInfo(sample), { domid: 7, dying: true, shutdown: true, shutdownReason: SHUTDOWN_crash });
 });
 
 test('a request names the buffer; the reply count is bounded by the request and the buffer', () => {

@@ -26,8 +26,6 @@ export const DOMINF_DYING = 1 << 0;
 export const DOMINF_SHUTDOWN = 1 << 2;
 export const DOMINF_SHUTDOWN_SHIFT = 16;
 export const DOMINF_SHUTDOWN_MASK = 255;
-/** SHUTDOWN_crash (sched.h): the reason code of a crashed domain. */
-export const SHUTDOWN_CRASH = 3;
 
 /** One domain as the hypervisor reports it. */
 export interface DomainInfo {
