@@ -58,12 +58,17 @@ function osThreadId(): number | undefined {
   }
 }
 
+/** Tell the toolstack this disk could not be served, and why. */
+function postError(err: unknown): void {
+  parentPort!.postMessage({ type: 'error', code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
+}
+
 async function open(job: DiskWorkerJob): Promise<BlockStorage | undefined> {
   try {
     const storage = await openStorage({ ...job.storage, sync: true });
     return storage;
   } catch (err) {
-    parentPort!.postMessage({ type: 'error', code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
+    postError(err);
     return undefined;
   }
 }
@@ -86,7 +91,7 @@ async function setUp(job: DiskWorkerJob, storage: BlockStorage): Promise<{ platf
     xs?.close();
     platform?.dispose();
     await storage.close().catch(() => undefined);
-    parentPort!.postMessage({ type: 'error', code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
+    postError(err);
     return undefined;
   }
 }
