@@ -15,7 +15,8 @@
  * `endAccess` cannot observe the grantee (memory.ts says what it does then).
  */
 import { existsSync } from 'node:fs';
-import { GTF } from '../../abi/grant_table.js';
+import { GNTTAB_QUERY_SIZE, GNTTAB_SETUP_TABLE, GNTTABOP, GRANT_ENTRY_V1, GTF } from '../../abi/grant_table.js';
+import { DOMID_SELF } from '../../abi/xen.js';
 import { XenpvError, type DomId, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE } from '../platform.js';
 import { check, errnoName, ioc, type Native } from './ffi.js';
@@ -25,16 +26,17 @@ import { MappedRegion } from './region.js';
 /** <xen/sys/privcmd.h>: privcmd_mmapbatch_v2 {u32 num; u16 dom; u64 addr; pfn *arr; int *err}. */
 export const IOCTL_PRIVCMD_MMAPBATCH_V2 = ioc('P', 4, 32);
 export const MMAPBATCH_V2_LAYOUT = { size: 32, num: 0, dom: 4, addr: 8, arr: 16, err: 24 } as const;
-/** struct gnttab_query_size {u16 dom; u32 nr_frames; u32 max_nr_frames; i16 status}. */
-export const QUERY_SIZE_LAYOUT = { size: 16, dom: 0, nrFrames: 4, maxNrFrames: 8, status: 12 } as const;
-/** struct gnttab_setup_table {u16 dom; u32 nr_frames; i16 status; XEN_GUEST_HANDLE(xen_pfn_t) frame_list}. */
-export const SETUP_TABLE_LAYOUT = { size: 24, dom: 0, nrFrames: 4, status: 8, frameList: 16 } as const;
+/** abi's struct gnttab_query_size (x86_64), under the names this file uses. */
+const QS = GNTTAB_QUERY_SIZE.layouts.x86_64;
+export const QUERY_SIZE_LAYOUT = { size: QS.size, dom: QS.fields.dom, nrFrames: QS.fields.nr_frames, maxNrFrames: QS.fields.max_nr_frames, status: QS.fields.status } as const;
+/** abi's struct gnttab_setup_table (x86_64), under the names this file uses. */
+const ST = GNTTAB_SETUP_TABLE.layouts.x86_64;
+export const SETUP_TABLE_LAYOUT = { size: ST.size, dom: ST.fields.dom, nrFrames: ST.fields.nr_frames, status: ST.fields.status, frameList: ST.fields.frame_list } as const;
+/** <xen/xen.h> __HYPERVISOR_grant_table_op (abi/ has no hypercall numbers). */
 const HYPERVISOR_GRANT_TABLE_OP = 20;
-const GNTTABOP_SETUP_TABLE = 2;
-const GNTTABOP_QUERY_SIZE = 6;
-const DOMID_SELF = 0x7ff0;
-/** grant_entry_v1: flags u16, domid u16, frame u32. */
-const ENTRY_SIZE = 8;
+/** grant_entry_v1: flags u16 @0, domid u16 @2, frame u32 @4. */
+const ENTRY = GRANT_ENTRY_V1.layouts.x86_64;
+const ENTRY_SIZE = ENTRY.size;
 /** Frames we map at most: the frame list and its error codes fit the one-page buffer. */
 const MAX_FRAMES = 224;
 const FRAMES_AT = 64;
@@ -78,9 +80,11 @@ export class GrantTableView {
     }
     const table = this.table;
     if (table === undefined || (ref + 1) * ENTRY_SIZE > table.length) return undefined;
-    const dv = new DataView(table.buffer);
-    const flags = dv.getUint16(ref * ENTRY_SIZE, true);
-    const domid = dv.getUint16(ref * ENTRY_SIZE + 2, true);
+    // flags and domid in one read: Xen sets GTF_reading/GTF_writing and our kernel rewrites
+    // the entry meanwhile, so two reads could pair one grant's domid with another's flags.
+    const head = new DataView(table.buffer).getUint32(ref * ENTRY_SIZE + ENTRY.fields.flags, true);
+    const flags = head & 0xffff;
+    const domid = head >>> 16;
     if ((flags & GTF.GTF_type_mask) !== GTF.GTF_permit_access || domid !== remote) return undefined;
     return (flags & (GTF.GTF_reading | GTF.GTF_writing)) !== 0;
   }
@@ -124,14 +128,14 @@ export class GrantTableView {
     const dv = new DataView(this.buffer.buffer);
     bytes.fill(0);
     dv.setUint16(QUERY_SIZE_LAYOUT.dom, DOMID_SELF, true);
-    this.grantTableOp(GNTTABOP_QUERY_SIZE, dv, QUERY_SIZE_LAYOUT.status, 'query_size');
+    this.grantTableOp(GNTTABOP.GNTTABOP_query_size, dv, QUERY_SIZE_LAYOUT.status, 'query_size');
     const nr = dv.getUint32(QUERY_SIZE_LAYOUT.nrFrames, true);
     if (nr === 0 || nr > MAX_FRAMES) throw new XenpvError('E2BIG', `grant table of ${nr} frames (at most ${MAX_FRAMES} are read)`);
     bytes.fill(0);
     dv.setUint16(SETUP_TABLE_LAYOUT.dom, DOMID_SELF, true);
     dv.setUint32(SETUP_TABLE_LAYOUT.nrFrames, nr, true);
     dv.setBigUint64(SETUP_TABLE_LAYOUT.frameList, this.buffer.address + BigInt(FRAMES_AT), true);
-    this.grantTableOp(GNTTABOP_SETUP_TABLE, dv, SETUP_TABLE_LAYOUT.status, 'setup_table');
+    this.grantTableOp(GNTTABOP.GNTTABOP_setup_table, dv, SETUP_TABLE_LAYOUT.status, 'setup_table');
     return nr;
   }
 
