@@ -10,6 +10,7 @@
  * each call, which is what older libxencall did.
  */
 import { closeSync, constants, existsSync, openSync } from 'node:fs';
+import { DOMID_FIRST_RESERVED } from '../../abi/xen.js';
 import { XenpvError } from '../../base/index.js';
 import { PAGE_SIZE } from '../platform.js';
 import {
@@ -75,8 +76,6 @@ export class PrivcmdChannel {
 
 /** Entries asked for per sysctl: the buffer is one page of request plus these. */
 const BATCH = 128;
-/** Domain ids below DOMID_FIRST_RESERVED: the most a listing can page through. */
-const DOMID_LIMIT = 0x7ff0;
 
 export class XenHypercalls {
   private closed = false;
@@ -101,7 +100,8 @@ export class XenHypercalls {
     const entries = bytes.subarray(PAGE_SIZE, PAGE_SIZE + BATCH * DOMAININFO_SIZE);
     const out: DomainInfo[] = [];
     let first = 0;
-    while (first < DOMID_LIMIT) {
+    // Domain ids below DOMID_FIRST_RESERVED: the most a listing can page through.
+    while (first < DOMID_FIRST_RESERVED) {
       entries.fill(0);
       encodeDomainInfoListRequest(req, first, BATCH, region.address + BigInt(PAGE_SIZE));
       const op = HYPERVISOR_SYSCTL;
