@@ -128,7 +128,8 @@ export function beginCopyAccess(g: GranterView, ref: number, self: number, write
   // "Bad ref": the ref must lie inside the granter's table (Xen: ref >= nr_grant_entries).
   if (!Number.isInteger(ref) || ref < 0 || ref >= g.entries) return GNTST_bad_gntref;
   const a = ref * 2;
-  const pins = Atomics.load(g.active, a) & 0xffff;
+  const act = Atomics.load(g.active, a);
+  const pins = act & 0xffff;
   if (pins === 0) {
     const added = setStatus(g, ref, self, write);
     if (added < 0) return added;
@@ -140,7 +141,7 @@ export function beginCopyAccess(g: GranterView, ref: number, self: number, write
     }
     return frame;
   }
-  if (Atomics.load(g.active, a) >>> 16 !== self) return GNTST_permission_denied;
+  if (act >>> 16 !== self) return GNTST_permission_denied;
   const field = write ? (pins & PIN_HSTW_MASK) >> 8 : pins & PIN_HSTR_MASK;
   if (field + 1 >= PIN_OVERFLOW) return GNTST_general_error;
   if (write && (pins & PIN_HSTW_MASK) === 0) {
