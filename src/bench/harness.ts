@@ -96,9 +96,21 @@ export function nowNs(): number {
 
 export function median(values: readonly number[]): number {
   if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
+  return sortedMedian([...values].sort((a, b) => a - b));
+}
+
+function sortedMedian(s: readonly number[]): number {
   const mid = s.length >> 1;
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/**
+ * Median (as `median`) and 90th percentile (the sample at floor(0.9 n)) of latency samples,
+ * sorted once. At least one sample.
+ */
+export function latencyFigures(samples: readonly number[]): { median: number; p90: number } {
+  const s = [...samples].sort((a, b) => a - b);
+  return { median: sortedMedian(s), p90: s[Math.floor(s.length * 0.9)]! };
 }
 
 /** Median, range and relative spread of repeated runs of one figure. */

@@ -18,7 +18,7 @@ import type { PingResult } from '../guest/net/ping.js';
 import type { StreamReport } from '../guest/net/udp-stream.js';
 import { Host } from '../toolstack/index.js';
 import { startGuest, type DemoContext, type RunningGuest } from './demo/guests.js';
-import { median } from './harness.js';
+import { latencyFigures } from './harness.js';
 
 const PORT = 5001;
 
@@ -125,9 +125,9 @@ export class WorkerBed {
       const r = (await pinger.json<PingResult>('ping', count * 50 + 30_000)).value;
       const times = replyTimesUs(pinger.consoleLines());
       if (times.length === 0) throw new Error(`bench net: no ping replies (${JSON.stringify(r)})`);
-      times.sort((a, b) => a - b);
       // harness.median, as its paced baseline uses (the mean of the two middle samples when even).
-      return { value: median(times), extra: { mean_us: (r.rtt?.avg ?? 0) * 1000, max_us: (r.rtt?.max ?? 0) * 1000, p90_us: times[Math.floor(times.length * 0.9)]!, loss_percent: r.lossPercent } };
+      const t = latencyFigures(times);
+      return { value: t.median, extra: { mean_us: (r.rtt?.avg ?? 0) * 1000, max_us: (r.rtt?.max ?? 0) * 1000, p90_us: t.p90, loss_percent: r.lossPercent } };
     } finally {
       for (const g of guests) await g.finish();
     }

@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { sleep } from '../base/index.js';
 import { measureEvtchnRoundTrip } from '../hv/sim/roundtrip.js';
 import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../guest/pvnet/test-support.js';
-import { alternate, compare, median, summarize, type BenchOptions, type Better, type BenchSuite, type SuiteOutput } from './harness.js';
+import { alternate, compare, latencyFigures, summarize, type BenchOptions, type Better, type BenchSuite, type SuiteOutput } from './harness.js';
 import type { PacedRoundTripJob, PacedRoundTripReport } from './net-evtchn-worker.js';
 import { RAW_HEADER, type RawCopyJob, type RawCopyReport } from './net-raw-worker.js';
 import { WorkerBed } from './net-workers.js';
@@ -84,9 +84,9 @@ async function pacedEvtchnRun(hv: WorkerBed['hv'], count: number): Promise<Sampl
       runWorker<PacedRoundTripJob, PacedRoundTripReport>({ ...common, role: 'ping', platform: hv.platformHandle(a), remote: b }, EVTCHN_WORKER),
       runWorker<PacedRoundTripJob, { answered: number }>({ ...common, role: 'pong', platform: hv.platformHandle(b), remote: a }, EVTCHN_WORKER),
     ]);
-    const sorted = [...r.samplesUs].sort((x, y) => x - y);
-    if (sorted.length === 0) throw new Error('bench net: no paced event-channel round trip came back');
-    return { value: median(sorted), extra: { p90_us: sorted[Math.floor(sorted.length * 0.9)]!, lost: r.lost } };
+    if (r.samplesUs.length === 0) throw new Error('bench net: no paced event-channel round trip came back');
+    const t = latencyFigures(r.samplesUs);
+    return { value: t.median, extra: { p90_us: t.p90, lost: r.lost } };
   } finally {
     await hv.destroy(a);
     await hv.destroy(b);
