@@ -26,7 +26,7 @@ import {
   XEN_NETIF_EXTRA_FLAG_MORE,
 } from '../../abi/io/netif.js';
 import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
-import type { Disposable, DomId, EvtchnPort, GrantRef } from '../../base/index.js';
+import { u32Add, u32Sub, type Disposable, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { FrameSlab, type BridgePort, type FrameInfo } from './bridge/index.js';
@@ -470,7 +470,7 @@ export class BackQueue implements Disposable {
       this.rxRing.putResponse({ kind: 'rsp', rsp: { id: r.id, offset: 0, flags: more | first, status: st } });
       if (i === 0) for (const e of extraList) this.rxRing.putResponse({ kind: 'extra', extra: e });
     });
-    this.rxPushed = (this.rxPushed + 1) >>> 0;
+    this.rxPushed = u32Add(this.rxPushed, 1);
     if (this.rxRing.pushResponses()) this.rxKickLater();
   }
 
@@ -489,7 +489,7 @@ export class BackQueue implements Disposable {
     rsp.flags = info.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : info.dataValidated ? NETRXF_data_validated : 0;
     rsp.status = st === 0 ? frame.length : NETIF_RSP_ERROR;
     this.rxRing.putResponse(this.rxRspSlot);
-    this.rxPushed = (this.rxPushed + 1) >>> 0;
+    this.rxPushed = u32Add(this.rxPushed, 1);
     if (this.rxRing.pushResponses()) this.rxKickLater();
   }
 
@@ -516,13 +516,13 @@ export class BackQueue implements Disposable {
     if (this.rxKickPending) return;
     this.rxKickPending = true;
     // The frame that asked for this kick was counted just before.
-    this.rxKickFrom = this.rxKickSeen = (this.rxPushed - 1) >>> 0;
+    this.rxKickFrom = this.rxKickSeen = u32Sub(this.rxPushed, 1);
     queueMicrotask(this.rxKickCheck);
   }
 
   private readonly rxKickCheck = (): void => {
     if (this.disposed) return;
-    const owed = (this.rxPushed - this.rxKickFrom) >>> 0;
+    const owed = u32Sub(this.rxPushed, this.rxKickFrom);
     const growing = owed >= RX_KICK_MIN && this.rxPushed !== this.rxKickSeen;
     if (growing && owed < RX_KICK_BATCH && this.rxRing.unconsumedRequests() >= RX_KICK_LOW) {
       this.rxKickSeen = this.rxPushed;

@@ -27,7 +27,7 @@ import {
   XEN_NETIF_EXTRA_FLAG_MORE,
 } from '../../abi/io/netif.js';
 import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
-import { BoundedQueue, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
+import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
 import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
 import { FrameSlab, type FrameInfo } from './bridge/index.js';
@@ -373,7 +373,7 @@ export class FrontQueue implements Disposable {
       const slot = this.rxProd & (this.rx.size - 1);
       this.rxAt[slot] = buf;
       this.rx.putRequest({ id: slot, gref: this.rxBufs[buf]!.ref });
-      this.rxProd = (this.rxProd + 1) >>> 0;
+      this.rxProd = u32Add(this.rxProd, 1);
       posted = true;
     }
     if (posted && this.rx.pushRequests()) this.kick(this.rxEvt);
@@ -390,7 +390,7 @@ export class FrontQueue implements Disposable {
     const slot = this.rx.nextResponse();
     if (slot === undefined) return undefined;
     const at = this.rxCons & (this.rx.size - 1);
-    this.rxCons = (this.rxCons + 1) >>> 0;
+    this.rxCons = u32Add(this.rxCons, 1);
     const b = this.rxAt[at]!;
     this.rxAt[at] = -1;
     if (b < 0) return undefined; // cannot happen with a valid producer index: no request there

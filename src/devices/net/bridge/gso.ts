@@ -23,6 +23,7 @@
  * GSO type, fragmented, with lengths that do not add up, or needing more than
  * `MAX_GSO_SEGMENTS` segments is refused (undefined), and the caller counts the drop.
  */
+import { u32Add } from '../../../base/index.js';
 import { ETH_HLEN, ETHERTYPE_IPV4, ETHERTYPE_IPV6 } from './mac.js';
 import { IPPROTO_TCP, internetChecksum, ipv4PseudoSum, ipv6PseudoSum } from './checksum.js';
 import { FrameSlab } from './slab.js';
@@ -116,7 +117,7 @@ function buildSegment(frame: Uint8Array, l: GsoLayout, from: number, len: number
   seg.set(frame.subarray(l.payload + from, l.payload + from + len), l.payload);
   const t = l.tcp;
   const dv = new DataView(seg.buffer, seg.byteOffset, seg.byteLength);
-  dv.setUint32(t + 4, (dv.getUint32(t + 4) + from) >>> 0);
+  dv.setUint32(t + 4, u32Add(dv.getUint32(t + 4), from));
   let flags = seg[t + 13]!;
   if (index !== count - 1) flags &= ~(TCP_FIN | TCP_PSH);
   if (index !== 0) flags &= ~TCP_CWR;
