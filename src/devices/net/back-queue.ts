@@ -29,7 +29,7 @@ import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/
 import { u32Add, u32Sub, type Disposable, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
-import { FrameSlab, type BridgePort, type FrameInfo } from './bridge/index.js';
+import { FrameSlab, ScratchFrame, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { TxBatch, type MutableCopyOp, type MutableGrantPtr, type MutableLocalPtr } from './tx-batch.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
@@ -112,11 +112,9 @@ export class BackQueue implements Disposable {
    * has to wait (BridgePort.enqueue), and the receiving netback copies straight from here into
    * its guest's buffer. Still one private copy of the guest's bytes, read once.
    */
-  private readonly txScratch = new Uint8Array(PAGE_SIZE);
+  private readonly txScratch = new ScratchFrame(PAGE_SIZE);
   /** One-slot packets staged for one grant-copy call (tx-batch.ts). */
   private readonly batch: TxBatch;
-  /** The last view of txScratch handed out: a stream's frames have one size (no view per packet). */
-  private txFrame = this.txScratch.subarray(0, 0);
   /** Responses are encoded at once (putResponse): one mutable object each, not one per packet. */
   private readonly txRsp: { id: number; status: number } = { id: 0, status: 0 };
   private readonly rxRsp: { id: number; offset: number; flags: number; status: number } = { id: 0, offset: 0, flags: 0, status: 0 };
@@ -155,7 +153,7 @@ export class BackQueue implements Disposable {
   constructor(private readonly vif: VifContext, readonly index: number, cfg: QueueConfig) {
     const p = vif.platform;
     const grantSide = (): MutableGrantPtr => ({ kind: 'grant', domid: vif.frontDomid, ref: 0 as GrantRef, offset: 0 });
-    const localSide = (): MutableLocalPtr => ({ kind: 'local', buf: this.txScratch, offset: 0 });
+    const localSide = (): MutableLocalPtr => ({ kind: 'local', buf: this.txScratch.bytes, offset: 0 });
     this.txOp = { source: grantSide(), dest: localSide(), len: 0 };
     this.rxOp = { source: localSide(), dest: grantSide(), len: 0 };
     this.txOpList = [this.txOp];
@@ -342,7 +340,7 @@ export class BackQueue implements Disposable {
   /** Copy the packet into a private frame, answer it, and give the frame to the bridge. */
   private txPacket(p: TxPacket): void {
     const owned = p.size > PAGE_SIZE;
-    const frame = owned ? this.slab.alloc(p.size) : this.scratchFrame(p.size);
+    const frame = owned ? this.slab.alloc(p.size) : this.txScratch.frame(p.size);
     const ok = p.frags.length === 1 ? this.copyOneFrag(p.frags[0]!.gref, p.frags[0]!.offset, p.frags[0]!.len, frame) : this.copyFrags(p.frags, frame);
     this.answer(p.answers, ok ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
     if (!ok) {
@@ -359,12 +357,6 @@ export class BackQueue implements Disposable {
     if (congested !== undefined && congested !== this.deaf) this.pausedOn = congested;
   }
 
-  /** txScratch's first `size` bytes (size <= PAGE_SIZE), as the view handed out last if it fits. */
-  private scratchFrame(size: number): Uint8Array {
-    if (this.txFrame.length !== size) this.txFrame = this.txScratch.subarray(0, size);
-    return this.txFrame;
-  }
-
   /** The common packet: one fragment, one reused op. */
   private copyOneFrag(gref: number, offset: number, len: number, frame: Uint8Array): boolean {
     const op = this.txOp;
@@ -373,7 +365,7 @@ export class BackQueue implements Disposable {
     op.dest.buf = frame;
     op.len = len;
     const ok = this.vif.platform.grants.copy(this.txOpList)[0] === 0;
-    op.dest.buf = this.txScratch; // hold no reference to a frame handed away
+    op.dest.buf = this.txScratch.bytes; // hold no reference to a frame handed away
     return ok;
   }
 
@@ -482,7 +474,7 @@ export class BackQueue implements Disposable {
     op.dest.ref = r.gref as GrantRef;
     op.len = frame.length;
     const st = this.vif.platform.grants.copy(this.rxOpList)[0];
-    op.source.buf = this.txScratch; // hold no reference to the sender's frame
+    op.source.buf = this.txScratch.bytes; // hold no reference to the sender's frame
     if (st !== 0) this.vif.counters.rxErrors++;
     const rsp = this.rxRsp;
     rsp.id = r.id;

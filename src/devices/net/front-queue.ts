@@ -30,7 +30,7 @@ import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.j
 import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
 import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
-import { FrameSlab, type FrameInfo } from './bridge/index.js';
+import { FrameSlab, ScratchFrame, type FrameInfo } from './bridge/index.js';
 import type { GrantedPage, PagePool } from './front-pages.js';
 import { RX_FRONT_CODEC, TX_FRONT_CODEC, gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
@@ -104,9 +104,7 @@ export class FrontQueue implements Disposable {
   /** RxFrameInfo of a frame without GSO or hash, by (csum_blank, data_validated). */
   private readonly plainInfo: readonly RxFrameInfo[];
   /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
-  private readonly rxScratch = new Uint8Array(PAGE_SIZE);
-  /** The last view of rxScratch handed out (a stream's frames have one size). */
-  private rxFrame = this.rxScratch.subarray(0, 0);
+  private readonly rxScratch = new ScratchFrame(PAGE_SIZE);
   /** The buffer of the response nextRxSlot took last. */
   private rxTaken: GrantedPage | undefined;
   /** The one-slot request, rewritten per frame (putRequest encodes it at once). */
@@ -466,8 +464,7 @@ export class FrontQueue implements Disposable {
     let frame: Uint8Array;
     if (this.ctx.rxTransient) {
       // Still one private copy of the shared page, into a buffer the receiver does not keep.
-      if (this.rxFrame.length !== src.length) this.rxFrame = this.rxScratch.subarray(0, src.length);
-      frame = this.rxFrame;
+      frame = this.rxScratch.frame(src.length);
       frame.set(src);
     } else {
       frame = this.slab.copy(src);

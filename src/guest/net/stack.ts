@@ -19,7 +19,7 @@ import { XenpvError, type Disposable } from '../../base/index.js';
 import { BROADCAST_MAC, ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, macKey, parseMac } from '../../devices/net/bridge/mac.js';
 import { IPPROTO_ICMP, IPPROTO_UDP, foldSum, internetChecksum, ipv4PseudoSum } from '../../devices/net/bridge/checksum.js';
 import { PLAIN_FRAME, type FrameInfo } from '../../devices/net/bridge/port.js';
-import { FrameSlab } from '../../devices/net/bridge/slab.js';
+import { FrameSlab, ScratchFrame } from '../../devices/net/bridge/slab.js';
 import { Ipv4Interface, isMulticastIpv4, toIpv4, type Ipv4 } from './addr.js';
 import { ARP_LEN, ARP_REQUEST, ArpTable, DEFAULT_ARP_LIMITS, writeArp, type ArpLimits } from './arp.js';
 import { DEFAULT_TTL, IPV4_HLEN, writeIpv4Header } from './ipv4.js';
@@ -121,8 +121,7 @@ export class NetStack implements UdpHost {
   /** Frames we build and payloads we keep (a fresh buffer each, without a malloc each). */
   readonly slab = new FrameSlab();
   /** Where UDP datagrams are built when `sendCopies` (the largest unfragmented frame fits). */
-  private readonly txScratch: Uint8Array | undefined;
-  private txFrame: Uint8Array | undefined;
+  private readonly txScratch: ScratchFrame | undefined;
   private ipId = 0;
   private nextEphemeral = EPHEMERAL_FIRST;
   private icmpTokens = ICMP_ERROR_BURST;
@@ -144,7 +143,7 @@ export class NetStack implements UdpHost {
     this.ignoreBroadcastEcho = opts.ignoreBroadcastEcho ?? true;
     this.clock = opts.clock;
     this.sendFrame = opts.send;
-    this.txScratch = opts.sendCopies === true ? new Uint8Array(ETH_HLEN + this.mtu) : undefined;
+    this.txScratch = opts.sendCopies === true ? new ScratchFrame(ETH_HLEN + this.mtu) : undefined;
     this.arp = new ArpTable<Pending>(opts.arpClock ?? opts.clock, {
       request: (ip) => this.sendArp(ARP_REQUEST, BROADCAST_MAC, new Uint8Array(6), ip),
       flush: (_ip, mac, packets) => {
@@ -310,18 +309,12 @@ export class NetStack implements UdpHost {
     }
     const len = ETH_HLEN + IPV4_HLEN + l4Length;
     const scratch = this.txScratch;
-    const frame = reuse && scratch !== undefined && len <= scratch.length ? this.scratchFrame(scratch, len) : this.slab.alloc(len);
+    const frame = reuse && scratch !== undefined && len <= scratch.bytes.length ? scratch.frame(len) : this.slab.alloc(len);
     this.ipId = (this.ipId + 1) & 0xffff;
     writeIpv4Header(frame, ETH_HLEN, { src: this.address, dst, protocol, id: this.ipId, ttl: this.ttl, payloadLength: l4Length });
     frame[12] = ETHERTYPE_IPV4 >> 8;
     frame[13] = ETHERTYPE_IPV4 & 0xff;
     return frame;
-  }
-
-  /** The first `len` bytes of the reused buffer, as the view handed out last if it fits (a stream's datagrams have one size). */
-  private scratchFrame(scratch: Uint8Array, len: number): Uint8Array {
-    if (this.txFrame?.length !== len) this.txFrame = scratch.subarray(0, len);
-    return this.txFrame;
   }
 
   /** Send a built frame: loopback, broadcast, multicast, or to the next hop's MAC (queued on ARP). */
@@ -346,7 +339,7 @@ export class NetStack implements UdpHost {
     const pending: Pending = { frame, info };
     const r = this.arp.resolve(hop, pending);
     if ('mac' in r) return this.transmitTo(r.mac, frame, info);
-    if (r.queued && frame.buffer === this.txScratch?.buffer) pending.frame = this.slab.copy(frame);
+    if (r.queued && frame.buffer === this.txScratch?.bytes.buffer) pending.frame = this.slab.copy(frame);
     // A full pending queue drops its oldest packet; a full table refuses this one.
     this.counters.arpDrops += this.arp.queueDrops - overflowsBefore + (r.queued ? 0 : 1);
     return r.queued ? 'queued' : 'dropped';

@@ -39,3 +39,24 @@ export class FrameSlab {
     return v;
   }
 }
+
+/**
+ * One reused buffer handed out as views of its first bytes, for a frame that is done with
+ * before the next is made (unlike FrameSlab's, these bytes are not private). A stream's
+ * frames have one size, so the view is made again only when the size changes.
+ */
+export class ScratchFrame {
+  readonly bytes: Uint8Array;
+  private view: Uint8Array;
+
+  constructor(size: number) {
+    this.bytes = new Uint8Array(size);
+    this.view = this.bytes.subarray(0, 0);
+  }
+
+  /** The first `len` bytes (len <= bytes.length), as the view handed out last if it has that length. */
+  frame(len: number): Uint8Array {
+    if (this.view.length !== len) this.view = this.bytes.subarray(0, len);
+    return this.view;
+  }
+}
