@@ -15,7 +15,7 @@ import { XenpvError, type DomId, type EvtchnPort, type Frame, type GrantRef } fr
 import { XenEventOps } from './events.js';
 import { loadNative, type Native } from './ffi.js';
 import { GrantTableView, IOCTL_PRIVCMD_MMAPBATCH_V2, MMAPBATCH_V2_LAYOUT, QUERY_SIZE_LAYOUT, SETUP_TABLE_LAYOUT } from './grant-status.js';
-import { ALLOC_GREF_LAYOUT, encodeAllocGref, GNTALLOC_FLAG_WRITABLE, IOCTL_GNTALLOC_ALLOC_GREF, IOCTL_GNTALLOC_DEALLOC_GREF, XenDomainMemory } from './memory.js';
+import { ALLOC_GREF_LAYOUT, DEALLOC_GREF_LAYOUT, encodeAllocGref, GNTALLOC_FLAG_WRITABLE, IOCTL_GNTALLOC_ALLOC_GREF, IOCTL_GNTALLOC_DEALLOC_GREF, XenDomainMemory } from './memory.js';
 import { MappedRegion } from './region.js';
 
 async function native(): Promise<Native> {
@@ -47,18 +47,21 @@ const size = (name: string, type: string): string => `printf("${name} %lu\\n", (
 
 test('gntalloc, privcmd and grant-table layouts are the C headers\' layouts', { skip: !haveGcc && 'no gcc or libxen-dev headers' }, () => {
   const a = 'struct ioctl_gntalloc_alloc_gref';
+  const d = 'struct ioctl_gntalloc_dealloc_gref';
   const m = 'privcmd_mmapbatch_v2_t';
   const q = 'struct gnttab_query_size';
   const s = 'struct gnttab_setup_table';
   const c = fromC([
     size('a.size', a), off('a.domid', a, 'domid'), off('a.flags', a, 'flags'), off('a.count', a, 'count'), off('a.index', a, 'index'), off('a.grefIds', a, 'gref_ids'),
     'printf("writable %d\\n", GNTALLOC_FLAG_WRITABLE);',
+    size('d.size', d), off('d.index', d, 'index'), off('d.count', d, 'count'),
     `printf("mmapbatch %lu\\n", (unsigned long)IOCTL_PRIVCMD_MMAPBATCH_V2);`,
     size('m.size', m), off('m.num', m, 'num'), off('m.dom', m, 'dom'), off('m.addr', m, 'addr'), off('m.arr', m, 'arr'), off('m.err', m, 'err'),
     size('q.size', q), off('q.nrFrames', q, 'nr_frames'), off('q.maxNrFrames', q, 'max_nr_frames'), off('q.status', q, 'status'),
     size('s.size', s), off('s.nrFrames', s, 'nr_frames'), off('s.status', s, 'status'), off('s.frameList', s, 'frame_list'),
   ]);
   assert.deepEqual({ size: c['a.size'], domid: c['a.domid'], flags: c['a.flags'], count: c['a.count'], index: c['a.index'], grefIds: c['a.grefIds'] }, ALLOC_GREF_LAYOUT);
+  assert.deepEqual({ size: c['d.size'], index: c['d.index'], count: c['d.count'] }, DEALLOC_GREF_LAYOUT);
   assert.equal(GNTALLOC_FLAG_WRITABLE, c['writable']);
   assert.equal(IOCTL_PRIVCMD_MMAPBATCH_V2, c['mmapbatch']);
   assert.deepEqual({ size: c['m.size'], num: c['m.num'], dom: c['m.dom'], addr: c['m.addr'], arr: c['m.arr'], err: c['m.err'] }, MMAPBATCH_V2_LAYOUT);

@@ -29,11 +29,13 @@ import { check, ioc, type Native } from './ffi.js';
 import { MappedRegion } from './region.js';
 
 // <xen/sys/gntalloc.h>
-export const IOCTL_GNTALLOC_ALLOC_GREF = ioc('G', 5, 24);
-export const IOCTL_GNTALLOC_DEALLOC_GREF = ioc('G', 6, 16);
 export const GNTALLOC_FLAG_WRITABLE = 1;
 /** struct ioctl_gntalloc_alloc_gref with one gref: domid u16, flags u16, count u32, index u64, gref_ids[1]. */
 export const ALLOC_GREF_LAYOUT = { size: 24, domid: 0, flags: 2, count: 4, index: 8, grefIds: 16 } as const;
+/** struct ioctl_gntalloc_dealloc_gref: index u64, count u32. */
+export const DEALLOC_GREF_LAYOUT = { size: 16, index: 0, count: 8 } as const;
+export const IOCTL_GNTALLOC_ALLOC_GREF = ioc('G', 5, ALLOC_GREF_LAYOUT.size);
+export const IOCTL_GNTALLOC_DEALLOC_GREF = ioc('G', 6, DEALLOC_GREF_LAYOUT.size);
 
 interface Grant {
   readonly index: bigint;
@@ -148,10 +150,10 @@ export class XenDomainMemory implements DomainMemory {
   }
 
   private dealloc(index: bigint): void {
-    const req = new Uint8Array(16);
+    const req = new Uint8Array(DEALLOC_GREF_LAYOUT.size);
     const dv = new DataView(req.buffer);
-    dv.setBigUint64(0, index, true);
-    dv.setUint32(8, 1, true);
+    dv.setBigUint64(DEALLOC_GREF_LAYOUT.index, index, true);
+    dv.setUint32(DEALLOC_GREF_LAYOUT.count, 1, true);
     this.native.ioctl(this.gntallocFd!, IOCTL_GNTALLOC_DEALLOC_GREF, req);
   }
 }
