@@ -10,6 +10,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 
 export const BENCH_SCHEMA = 1;
 
@@ -87,6 +88,17 @@ export function machineInfo(): MachineInfo {
     os: `${platform()} ${release()}`,
     memoryBytes: totalmem(),
   };
+}
+
+/** Run a benchmark worker on `workerData`; its report is the last message it posted before it exited. */
+export function workerReport<R>(url: URL, workerData: unknown, what: string): Promise<R> {
+  return new Promise((resolve, reject) => {
+    const w = new Worker(url, { workerData });
+    let report: R | undefined;
+    w.on('message', (m: R) => (report = m));
+    w.on('error', reject);
+    w.on('exit', (code) => (report !== undefined ? resolve(report) : reject(new Error(`${what} exited ${code} without a report`))));
+  });
 }
 
 /** Nanoseconds from a monotonic clock (process.hrtime.bigint), as a number. */

@@ -14,11 +14,10 @@
  * In-process, the sender keeps a bounded window of datagrams in flight (sent - received), so
  * the figure is what the path sustains, not how fast a queue overflows; losses are reported.
  */
-import { Worker } from 'node:worker_threads';
 import { sleep } from '../base/index.js';
 import { measureEvtchnRoundTrip } from '../hv/sim/roundtrip.js';
 import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../guest/pvnet/test-support.js';
-import { alternate, compare, latencyFigures, summarize, type BenchOptions, type Better, type BenchSuite, type SuiteOutput } from './harness.js';
+import { alternate, compare, latencyFigures, summarize, workerReport, type BenchOptions, type Better, type BenchSuite, type SuiteOutput } from './harness.js';
 import type { PacedRoundTripJob, PacedRoundTripReport } from './net-evtchn-worker.js';
 import { RAW_HEADER, type RawCopyJob, type RawCopyReport } from './net-raw-worker.js';
 import { WorkerBed } from './net-workers.js';
@@ -45,16 +44,6 @@ const WINDOW = 128;
 
 type Sample = { value: number; extra?: Record<string, number> };
 
-function runWorker<J, R>(job: J, url = WORKER): Promise<R> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(url, { workerData: job });
-    let r: R | undefined;
-    w.on('message', (m: R) => (r = m));
-    w.on('error', reject);
-    w.on('exit', (code) => (r !== undefined ? resolve(r) : reject(new Error(`bench net worker exited ${code} without a report`))));
-  });
-}
-
 /** Megabits per second of `frameBytes`-byte packets through a raw SAB ring between two workers. */
 async function rawCopyRun(frameBytes: number, packets: number): Promise<Sample> {
   const slots = 256;
@@ -62,8 +51,8 @@ async function rawCopyRun(frameBytes: number, packets: number): Promise<Sample> 
   const sab = new SharedArrayBuffer(RAW_HEADER + slots * slotBytes);
   const base = { sab, slots, slotBytes, packetBytes: frameBytes, packets };
   const [, c] = await Promise.all([
-    runWorker<RawCopyJob, RawCopyReport>({ ...base, role: 'producer' }),
-    runWorker<RawCopyJob, RawCopyReport>({ ...base, role: 'consumer' }),
+    workerReport<RawCopyReport>(WORKER, { ...base, role: 'producer' } satisfies RawCopyJob, 'bench net raw-copy producer'),
+    workerReport<RawCopyReport>(WORKER, { ...base, role: 'consumer' } satisfies RawCopyJob, 'bench net raw-copy consumer'),
   ]);
   return { value: (packets * frameBytes * 8) / (c.elapsedNs / 1e3), extra: { pps: packets / (c.elapsedNs / 1e9) } };
 }
@@ -81,8 +70,8 @@ async function pacedEvtchnRun(hv: WorkerBed['hv'], count: number): Promise<Sampl
     const ctl = new SharedArrayBuffer(8);
     const common = { port, count, intervalMs: PING_INTERVAL_MS, ctl };
     const [r] = await Promise.all([
-      runWorker<PacedRoundTripJob, PacedRoundTripReport>({ ...common, role: 'ping', platform: hv.platformHandle(a), remote: b }, EVTCHN_WORKER),
-      runWorker<PacedRoundTripJob, { answered: number }>({ ...common, role: 'pong', platform: hv.platformHandle(b), remote: a }, EVTCHN_WORKER),
+      workerReport<PacedRoundTripReport>(EVTCHN_WORKER, { ...common, role: 'ping', platform: hv.platformHandle(a), remote: b } satisfies PacedRoundTripJob, 'bench net paced ping'),
+      workerReport<{ answered: number }>(EVTCHN_WORKER, { ...common, role: 'pong', platform: hv.platformHandle(b), remote: a } satisfies PacedRoundTripJob, 'bench net paced pong'),
     ]);
     if (r.samplesUs.length === 0) throw new Error('bench net: no paced event-channel round trip came back');
     const t = latencyFigures(r.samplesUs);

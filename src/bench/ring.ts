@@ -11,10 +11,9 @@
  *     timed waits) against a raw Atomics.wait/notify ping-pong between two workers. Aim:
  *     ratio <= 1.5 ("better": "lower").
  */
-import { Worker } from 'node:worker_threads';
 import { Hypervisor } from '../hv/sim/hypervisor.js';
 import { measureEvtchnRoundTrip, measureRawPingPong } from '../hv/sim/roundtrip.js';
-import { alternate, compare, summarize, type BenchOptions, type BenchSuite, type SuiteOutput } from './harness.js';
+import { alternate, compare, summarize, workerReport, type BenchOptions, type BenchSuite, type SuiteOutput } from './harness.js';
 import type { RingBenchJob, RingBenchReport } from './ring-worker.js';
 
 const WORKER = new URL('./ring-worker.js', import.meta.url);
@@ -31,15 +30,7 @@ const FULL: Plan = { runs: 7, warmupRuns: 1, warmupMs: 150, durationMs: 700, rou
 const QUICK: Plan = { runs: 3, warmupRuns: 0, warmupMs: 20, durationMs: 60, roundTrips: 500 };
 
 function runWorker(job: RingBenchJob): Promise<RingBenchReport> {
-  return new Promise((resolve, reject) => {
-    const worker = new Worker(WORKER, { workerData: job });
-    let report: RingBenchReport | undefined;
-    worker.on('message', (m: RingBenchReport) => (report = m));
-    worker.on('error', reject);
-    worker.on('exit', (code) =>
-      report !== undefined ? resolve(report) : reject(new Error(`ring bench worker ${job.role} exited ${code}`)),
-    );
-  });
+  return workerReport(WORKER, job, `ring bench worker ${job.role}`);
 }
 
 type Sample = { value: number; extra: Record<string, number> };
