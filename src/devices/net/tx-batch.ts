@@ -12,6 +12,7 @@
 import type { DomId, GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type GrantCopyOp, type GrantOps } from '../../hv/platform.js';
 import type { NetifTxRequest } from '../../abi/io/netif-codec.js';
+import { ScratchFrame } from './bridge/slab.js';
 
 export type MutableGrantPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'grant' }>]: Extract<CopyPtr, { kind: 'grant' }>[K] };
 export type MutableLocalPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'local' }>]: Extract<CopyPtr, { kind: 'local' }>[K] };
@@ -27,7 +28,7 @@ export interface MutableCopyOp<S extends CopyPtr['kind'], D extends CopyPtr['kin
 export const TX_BATCH = 32;
 
 export class TxBatch {
-  private readonly pages: Uint8Array[] = [];
+  private readonly pages: ScratchFrame[] = [];
   private readonly ops: MutableCopyOp<'grant', 'local'>[] = [];
   /** The ops of the staged packets, handed to GrantOps.copy (its length is `size`). */
   private readonly list: GrantCopyOp[] = [];
@@ -37,9 +38,9 @@ export class TxBatch {
 
   constructor(frontDomid: DomId) {
     for (let i = 0; i < TX_BATCH; i++) {
-      const page = new Uint8Array(PAGE_SIZE);
+      const page = new ScratchFrame(PAGE_SIZE);
       this.pages.push(page);
-      this.ops.push({ source: { kind: 'grant', domid: frontDomid, ref: 0 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: page.subarray(0, 0), offset: 0 }, len: 0 });
+      this.ops.push({ source: { kind: 'grant', domid: frontDomid, ref: 0 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: page.frame(0), offset: 0 }, len: 0 });
     }
   }
 
@@ -61,8 +62,7 @@ export class TxBatch {
     op.source.ref = req.gref as GrantRef;
     op.source.offset = req.offset;
     op.len = req.size;
-    // A stream's packets have one size: the page's view is made again only when it changes.
-    if (op.dest.buf.length !== req.size) op.dest.buf = this.pages[i]!.subarray(0, req.size);
+    op.dest.buf = this.pages[i]!.frame(req.size); // a stream's packets: one size, one view
     this.ids[i] = req.id;
     this.flagWords[i] = req.flags;
     this.list.push(op);
