@@ -29,7 +29,7 @@ import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/
 import { u32Add, u32Sub, type Disposable, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
-import { FrameSlab, ScratchFrame, type BridgePort, type FrameInfo } from './bridge/index.js';
+import { FrameSlab, OffloadInfos, ScratchFrame, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { TxBatch, type MutableCopyOp, type MutableGrantPtr, type MutableLocalPtr } from './tx-batch.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
@@ -537,10 +537,10 @@ export class BackQueue implements Disposable {
 }
 
 /** The four offload states of a plain frame, shared (FrameInfo is read-only). */
-const FRAME_INFOS: readonly FrameInfo[] = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => Object.freeze({ csumBlank, dataValidated })));
+const FRAME_INFOS = new OffloadInfos<FrameInfo>((csumBlank, dataValidated) => ({ csumBlank, dataValidated }));
 
 function frameInfo(csumBlank: boolean, dataValidated: boolean): FrameInfo {
-  return FRAME_INFOS[(csumBlank ? 2 : 0) + (dataValidated ? 1 : 0)]!;
+  return FRAME_INFOS.get(csumBlank, dataValidated);
 }
 
 function pageOf(m: GrantMapping): Uint8Array {

@@ -30,7 +30,7 @@ import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.j
 import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
 import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
-import { FrameSlab, ScratchFrame, type FrameInfo } from './bridge/index.js';
+import { FrameSlab, OffloadInfos, ScratchFrame, type FrameInfo } from './bridge/index.js';
 import type { GrantedPage, PagePool } from './front-pages.js';
 import { RX_FRONT_CODEC, TX_FRONT_CODEC, gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
@@ -102,7 +102,7 @@ export class FrontQueue implements Disposable {
   private scheduled = false;
   private kickPending = false;
   /** RxFrameInfo of a frame without GSO or hash, by (csum_blank, data_validated). */
-  private readonly plainInfo: readonly RxFrameInfo[];
+  private readonly plainInfo: OffloadInfos<RxFrameInfo>;
   /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
   private readonly rxScratch = new ScratchFrame(PAGE_SIZE);
   /** The buffer of the response nextRxSlot took last. */
@@ -114,7 +114,7 @@ export class FrontQueue implements Disposable {
   private dead = false;
 
   constructor(private readonly ctx: FrontQueueContext, readonly index: number, split: boolean) {
-    this.plainInfo = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => Object.freeze({ csumBlank, dataValidated, queue: index })));
+    this.plainInfo = new OffloadInfos<RxFrameInfo>((csumBlank, dataValidated) => ({ csumBlank, dataValidated, queue: index }));
     const pages = ctx.pool.grant(2 + ctx.txBuffers + ctx.rxBuffers, false);
     [this.txPage, this.rxPage] = [pages[0]!, pages[1]!];
     this.txBufs = pages.slice(2, 2 + ctx.txBuffers);
@@ -471,7 +471,7 @@ export class FrontQueue implements Disposable {
     }
     c.rxPackets++;
     c.rxBytes += frame.length;
-    this.ctx.receive(frame, this.plainInfo[((r.flags & NETRXF_csum_blank) !== 0 ? 2 : 0) + ((r.flags & NETRXF_data_validated) !== 0 ? 1 : 0)]!);
+    this.ctx.receive(frame, this.plainInfo.get((r.flags & NETRXF_csum_blank) !== 0, (r.flags & NETRXF_data_validated) !== 0));
   }
 
   /** Stop everything; the rings and pages go back through the pool (deferred if still mapped). */

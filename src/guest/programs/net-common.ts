@@ -10,9 +10,10 @@ import { XenpvError, type Disposable } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
 import { NetFront, type NetFrontFeatures } from '../../devices/net/front.js';
 import { taskClock } from '../../devices/net/bridge/clock.js';
+import { OffloadInfos } from '../../devices/net/bridge/port.js';
 import { XsClient } from '../../xenstore/client/index.js';
 import { kernelNic } from '../devices.js';
-import { NetStack } from '../net/stack.js';
+import { NetStack, type RxInfo } from '../net/stack.js';
 import type { GuestContext } from '../program.js';
 
 export interface NetProgramEnv {
@@ -85,10 +86,10 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
   });
   // The stack copies what it keeps (a borrowing socket: only what its reader leaves queued),
   // so netfront may hand frames over in one reused buffer. One RxInfo per offload state.
-  const rxInfo = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => ({ csumBlank, dataValidated, transient: true })));
+  const rxInfo = new OffloadInfos<RxInfo>((csumBlank, dataValidated) => ({ csumBlank, dataValidated, transient: true }));
   let wakeUp: (() => void) | undefined;
   front.onReceive = (f, info) => {
-    stack.receive(f, rxInfo[(info.csumBlank ? 2 : 0) + (info.dataValidated ? 1 : 0)]!);
+    stack.receive(f, rxInfo.get(info.csumBlank, info.dataValidated));
     wakeUp?.();
   };
   front.rxTransient = true;

@@ -38,6 +38,22 @@ const NO_CANCEL = (): void => {};
 
 export const PLAIN_FRAME: FrameInfo = Object.freeze({ csumBlank: false, dataValidated: false });
 
+/**
+ * One shared, read-only info object per offload state (csum_blank, data_validated): per-frame
+ * code picks one instead of making an object per frame.
+ */
+export class OffloadInfos<T> {
+  private readonly infos: readonly T[];
+
+  constructor(make: (csumBlank: boolean, dataValidated: boolean) => T) {
+    this.infos = [false, true].flatMap((csumBlank) => [false, true].map((dataValidated) => Object.freeze(make(csumBlank, dataValidated))));
+  }
+
+  get(csumBlank: boolean, dataValidated: boolean): T {
+    return this.infos[(csumBlank ? 2 : 0) + (dataValidated ? 1 : 0)]!;
+  }
+}
+
 export interface PortSink {
   /**
    * Take one frame. The bytes are shared with other ports and must not be modified.
