@@ -180,7 +180,12 @@ export class FrontQueue implements Disposable {
    */
   private armTxCompletions(): void {
     if (this.dead) return;
-    if (this.tx.finalCheckForResponses(this.tx.outstanding() >>> 1)) this.later();
+    if (this.askTxCompletions()) this.later();
+  }
+
+  /** Ask for an event half-way to what is outstanding; true if completions already wait. */
+  private askTxCompletions(): boolean {
+    return this.tx.finalCheckForResponses(this.tx.outstanding() >>> 1);
   }
 
   /**
@@ -338,7 +343,7 @@ export class FrontQueue implements Disposable {
       this.flushBacklog();
       if (backlogged && this.backlog.length === 0) this.ctx.txRoom();
       // tx completions: an event only while frames wait for pages (armTxCompletions).
-      const txMore = this.backlog.length > 0 ? this.tx.finalCheckForResponses(this.tx.outstanding() >>> 1) : false;
+      const txMore = this.backlog.length > 0 && this.askTxCompletions();
       if (more || txMore || this.rx.finalCheckForResponses()) this.later();
     } finally {
       this.serving = false;
