@@ -358,7 +358,7 @@ function copyLocked(g: GranterView, self: number, op: GrantCopyOp): number {
   const at = frame * PAGE + side.offset;
   const buf = local.buf;
   if (write) g.mem.set(len === buf.length ? buf : buf.subarray(local.offset, local.offset + len), at);
-  else buf.set(g.mem.subarray(at, at + len), local.offset);
+  else buf.set(g.span(at, len), local.offset);
   endCopyAccess(g, side.ref, write);
   return GNTST_okay;
 }

@@ -5,7 +5,8 @@
  * Callers hold the granter's GNT_LOCK (a per-domain lock, where Xen has a per-active-entry
  * one). Active entries are written with plain stores: only lock holders read them for a
  * decision, and the lock's release (an atomic exchange) publishes the writes. The shared entry belongs to the granting guest and may change at any moment: it is
- * only ever read through one atomic load per attempt, and changed by compareExchange.
+ * read once per attempt (an aligned 32-bit read, which cannot tear), and changed only by a
+ * compareExchange against the word that was checked, or by atomic and/or.
  */
 import {
   GNTST_bad_gntref,
@@ -25,6 +26,9 @@ import { PIN_HSTR_INC, PIN_HSTR_MASK, PIN_HSTW_INC, PIN_HSTW_MASK, PIN_OVERFLOW 
 
 /** How often to retry the compareExchange before calling the entry unstable (Xen: 4). */
 const SET_STATUS_RETRIES = 4;
+
+/** Cached copy spans per granter view (a power of two: a netfront's 256 tx pages fit). */
+const SPAN_CACHE = 512;
 
 /** Views of one domain's grant table and active entries. */
 export class GranterView {
@@ -49,6 +53,27 @@ export class GranterView {
     this.shared = new Int32Array(sab, table.get(domid, DW.R_GNT_TABLE) * MACHINE_PAGE_SIZE, this.entries * 2);
     this.active = new Int32Array(sab, table.get(domid, DW.R_GNT_ACTIVE) * MACHINE_PAGE_SIZE, this.entries * 2);
     this.mem = new Uint8Array(sab, this.memBase * MACHINE_PAGE_SIZE, this.nrPages * MACHINE_PAGE_SIZE);
+  }
+
+  /**
+   * The span views `span` made last, direct-mapped by frame: a copy out of a granted page
+   * (netback's tx, blkback's writes) reuses its view while the same frame is copied at the same
+   * offset and length, which a stream's pages are, instead of making one per op (a view over
+   * the machine's growable SharedArrayBuffer costs more than copying a 1514-byte frame).
+   */
+  private readonly spanAt = new Int32Array(SPAN_CACHE).fill(-1);
+  private readonly spanLen = new Int32Array(SPAN_CACHE);
+  private readonly spans: Uint8Array[] = new Array<Uint8Array>(SPAN_CACHE);
+
+  /** `mem.subarray(at, at + len)` (inside one frame), cached as above. */
+  span(at: number, len: number): Uint8Array {
+    const i = (at >>> 12) & (SPAN_CACHE - 1);
+    if (this.spanAt[i] === at && this.spanLen[i] === len) return this.spans[i]!;
+    const v = this.mem.subarray(at, at + len);
+    this.spanAt[i] = at;
+    this.spanLen[i] = len;
+    this.spans[i] = v;
+    return v;
   }
 
   /** A view of the granter's page `frame` (< nrPages), made once per frame and then shared. */
@@ -88,7 +113,9 @@ export function pinGrant(g: GranterView, ref: number, self: number, write: boole
 function setStatus(g: GranterView, ref: number, self: number, write: boolean): number {
   const a = ref * 2;
   for (let i = 0; i < SET_STATUS_RETRIES; i++) {
-    const word = Atomics.load(g.shared, a);
+    // One read of the word per attempt (an aligned Int32Array read cannot tear); the
+    // compareExchange below succeeds only if the word is still exactly what was checked.
+    const word = g.shared[a]!;
     const flags = word & 0xffff;
     // grant_table.h: "GTF_permit_access: Allow @domid to map/access @frame."
     if ((flags & GTF_type_mask) !== GTF_permit_access || word >>> 16 !== self) return GNTST_permission_denied;
@@ -128,13 +155,15 @@ export function beginCopyAccess(g: GranterView, ref: number, self: number, write
   // "Bad ref": the ref must lie inside the granter's table (Xen: ref >= nr_grant_entries).
   if (!Number.isInteger(ref) || ref < 0 || ref >= g.entries) return GNTST_bad_gntref;
   const a = ref * 2;
-  const act = Atomics.load(g.active, a);
+  // Plain reads of the active entry: only holders of the lock we hold write it.
+  const act = g.active[a]!;
   const pins = act & 0xffff;
   if (pins === 0) {
     const added = setStatus(g, ref, self, write);
     if (added < 0) return added;
-    // The frame is read after the flags are set, as at a first pin (Xen's act->frame).
-    const frame = Atomics.load(g.shared, a + 1) >>> 0;
+    // The frame is read after the flags are set, as at a first pin (Xen's act->frame): the
+    // granter wrote it before the flags our compareExchange saw, so this read sees it.
+    const frame = g.shared[a + 1]! >>> 0;
     if (frame >= g.nrPages) {
       if (added !== 0) Atomics.and(g.shared, a, ~added);
       return GNTST_bad_page;
@@ -148,13 +177,13 @@ export function beginCopyAccess(g: GranterView, ref: number, self: number, write
     const r = setStatus(g, ref, self, true);
     if (r < 0) return r;
   }
-  return Atomics.load(g.active, a + 1) >>> 0;
+  return g.active[a + 1]! >>> 0;
 }
 
 /** Undo `beginCopyAccess` (same lock hold): clear what an unpin back to the entry's pins would. */
 export function endCopyAccess(g: GranterView, ref: number, write: boolean): void {
   const a = ref * 2;
-  const pins = Atomics.load(g.active, a) & 0xffff;
+  const pins = g.active[a]! & 0xffff;
   if (pins === 0) Atomics.and(g.shared, a, ~(GTF_reading | GTF_writing));
   else if (write && (pins & PIN_HSTW_MASK) === 0) Atomics.and(g.shared, a, ~GTF_writing);
 }

@@ -79,3 +79,31 @@ export class PagePool {
     this.retryNow();
   }
 }
+
+/**
+ * Views of spans of a fixed list of pages, the last one per page kept: netback writes each
+ * rx buffer at the same offset and length for a stream's frames, so the receive path reuses
+ * its view instead of making one per frame (a view of guest memory, a growable
+ * SharedArrayBuffer, costs about as much as copying the frame out of it).
+ */
+export class SpanCache {
+  private readonly offsets: Int32Array;
+  private readonly lengths: Int32Array;
+  private readonly views: Uint8Array[];
+
+  constructor(private readonly pages: readonly GrantedPage[]) {
+    this.offsets = new Int32Array(pages.length).fill(-1);
+    this.lengths = new Int32Array(pages.length);
+    this.views = new Array<Uint8Array>(pages.length);
+  }
+
+  /** `pages[i].bytes.subarray(offset, offset + len)`; the caller checked the span lies in the page. */
+  get(i: number, offset: number, len: number): Uint8Array {
+    if (this.offsets[i] === offset && this.lengths[i] === len) return this.views[i]!;
+    const v = this.pages[i]!.bytes.subarray(offset, offset + len);
+    this.offsets[i] = offset;
+    this.lengths[i] = len;
+    this.views[i] = v;
+    return v;
+  }
+}

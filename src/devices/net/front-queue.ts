@@ -31,7 +31,7 @@ import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort } fr
 import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, ScratchFrame, type FrameInfo } from './bridge/index.js';
-import type { GrantedPage, PagePool } from './front-pages.js';
+import { SpanCache, type GrantedPage, type PagePool } from './front-pages.js';
 import { RX_FRONT_CODEC, TX_FRONT_CODEC, gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
 export interface RxFrameInfo extends FrameInfo {
@@ -107,6 +107,10 @@ export class FrontQueue implements Disposable {
   private readonly rxScratch = new ScratchFrame(PAGE_SIZE);
   /** The buffer of the response nextRxSlot took last. */
   private rxTaken: GrantedPage | undefined;
+  /** Its index in rxBufs. */
+  private rxTakenIndex = 0;
+  /** Views of the received spans of our rx buffers (receiveSingle). */
+  private readonly rxSpans: SpanCache;
   /** The one-slot request, rewritten per frame (putRequest encodes it at once). */
   private readonly txReq = { gref: 0, offset: 0, flags: 0, id: 0, size: 0 };
   private readonly txReqSlot: TxSlotOut = { kind: 'req', req: this.txReq };
@@ -119,6 +123,7 @@ export class FrontQueue implements Disposable {
     [this.txPage, this.rxPage] = [pages[0]!, pages[1]!];
     this.txBufs = pages.slice(2, 2 + ctx.txBuffers);
     this.rxBufs = pages.slice(2 + ctx.txBuffers);
+    this.rxSpans = new SpanCache(this.rxBufs);
     const onBroken = (): void => ctx.broken(`queue ${index}: response producer overflow`);
     this.tx = FrontRing.init(this.txPage.bytes, TX_FRONT_CODEC, { onBroken });
     this.rx = FrontRing.init(this.rxPage.bytes, RX_FRONT_CODEC, { onBroken });
@@ -399,6 +404,7 @@ export class FrontQueue implements Disposable {
     if (b < 0) return undefined; // cannot happen with a valid producer index: no request there
     this.rxFree.push(b);
     this.rxTaken = this.rxBufs[b]!;
+    this.rxTakenIndex = b;
     return slot;
   }
 
@@ -409,7 +415,7 @@ export class FrontQueue implements Disposable {
       const slot = this.nextRxSlot();
       if (slot === undefined) break;
       const buf = this.rxTaken!;
-      if ((slot.rsp.flags & (NETRXF_more_data | NETRXF_extra_info)) === 0) this.receiveSingle(slot.rsp, buf);
+      if ((slot.rsp.flags & (NETRXF_more_data | NETRXF_extra_info)) === 0) this.receiveSingle(slot.rsp, this.rxTakenIndex);
       else this.receiveOne({ slot, buf });
     }
     this.postRx();
@@ -462,10 +468,10 @@ export class FrontQueue implements Disposable {
    * The common frame, one slot without extras: the checks of the general path (status and
    * offset + size within the page), one private copy, offload flags from a shared table.
    */
-  private receiveSingle(r: RxSlot['rsp'], buf: GrantedPage): void {
+  private receiveSingle(r: RxSlot['rsp'], buf: number): void {
     const c = this.ctx.counters;
     if (r.status < 0 || r.offset + r.status > PAGE_SIZE) return void c.rxErrors++;
-    const src = buf.bytes.subarray(r.offset, r.offset + r.status);
+    const src = this.rxSpans.get(buf, r.offset, r.status);
     let frame: Uint8Array;
     if (this.ctx.rxTransient) {
       // Still one private copy of the shared page, into a buffer the receiver does not keep.
