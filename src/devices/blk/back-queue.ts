@@ -208,7 +208,6 @@ export class BackQueue {
       this.respondSync(p.id, p.operation, BLKIF_RSP_ERROR);
       return true;
     }
-    if (!run.fits(data)) run.flush();
     run.add({ id: p.id, operation: p.operation, data, mapped });
     return true;
   }

@@ -10,7 +10,9 @@ import {
   type BlockStorage,
   type DiscardOptions,
   type StorageCapabilities,
+  type SyncBlockBatch,
   type SyncBlockIo,
+  type SyncBlockOp,
   SECTOR_SIZE,
   SYNC_IOV_MAX,
   byteLengthOf,
@@ -66,24 +68,70 @@ export abstract class CheckedStorage implements BlockStorage {
   protected checkedSyncIo(
     readv: (sectorOffset: number, dests: readonly Uint8Array[]) => void,
     writev: (sectorOffset: number, srcs: readonly Uint8Array[]) => void,
+    batch?: SyncBlockBatch,
   ): SyncBlockIo {
-    return {
+    const io: SyncBlockIo = {
       readv: (sectorOffset, dests) => this.syncCall(false, sectorOffset, dests, readv),
       writev: (sectorOffset, srcs) => this.syncCall(true, sectorOffset, srcs, writev),
     };
+    if (batch === undefined) return io;
+    return { ...io, batch: { maxOps: batch.maxOps, maxBuffers: batch.maxBuffers, run: (ops, errors) => this.batchCall(ops, errors, batch) } };
+  }
+
+  /**
+   * `syncCall`'s checks and counters for each op of a batch; the ops that pass go to the
+   * store together. The batch's time is shared out evenly among its ops.
+   */
+  private batchCall(ops: readonly SyncBlockOp[], errors: unknown[], batch: SyncBlockBatch): void {
+    const start = performance.now();
+    let passed: SyncBlockOp[] | undefined;
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const err = this.syncCheck(op.write, op.sector, op.bufs);
+      errors[i] = err;
+      if (err !== undefined && passed === undefined) passed = ops.slice(0, i);
+      else if (err === undefined && passed !== undefined) passed.push(op);
+    }
+    if (passed === undefined) {
+      batch.run(ops, errors);
+    } else if (passed.length > 0) {
+      const inner: unknown[] = [];
+      batch.run(passed, inner);
+      for (let i = 0, k = 0; i < ops.length; i++) if (errors[i] === undefined) errors[i] = inner[k++];
+    }
+    const share = Math.round(((performance.now() - start) * 1e6) / Math.max(1, ops.length));
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const counter = op.write ? this.counters.write : this.counters.read;
+      counter.requests++;
+      counter.timeNs += share;
+      if (errors[i] === undefined) counter.bytes += byteLengthOf(op.bufs);
+      else counter.errors++;
+    }
+  }
+
+  /** What `syncCall` refuses before any I/O, as an error, or undefined. */
+  private syncCheck(write: boolean, sectorOffset: number, bufs: readonly Uint8Array[]): unknown {
+    const what = write ? 'write' : 'read';
+    try {
+      if (bufs.length > SYNC_IOV_MAX) throw storageError('ERANGE', `${what}: ${bufs.length} buffers (at most ${SYNC_IOV_MAX})`);
+      if (write) checkWritable(what, this.readOnly, this.description);
+      checkRange(what, sectorOffset, byteLengthOf(bufs), this.sectorCount);
+      return undefined;
+    } catch (err) {
+      return err;
+    }
   }
 
   /** One checked, counted synchronous transfer (`counted`'s rules, without a closure or BigInt per call). */
   private syncCall(write: boolean, sectorOffset: number, bufs: readonly Uint8Array[], io: (sectorOffset: number, bufs: readonly Uint8Array[]) => void): void {
-    const what = write ? 'write' : 'read';
     const counter = write ? this.counters.write : this.counters.read;
     const bytes = byteLengthOf(bufs);
     const start = performance.now();
     counter.requests++;
     try {
-      if (bufs.length > SYNC_IOV_MAX) throw storageError('ERANGE', `${what}: ${bufs.length} buffers (at most ${SYNC_IOV_MAX})`);
-      if (write) checkWritable(what, this.readOnly, this.description);
-      checkRange(what, sectorOffset, bytes, this.sectorCount);
+      const refused = this.syncCheck(write, sectorOffset, bufs);
+      if (refused !== undefined) throw refused;
       io(sectorOffset, bufs);
       counter.bytes += bytes;
     } catch (err) {

@@ -38,6 +38,22 @@ export interface SyncFileIo {
   readv(offset: number, dests: readonly Uint8Array[]): void;
   writev(offset: number, srcs: readonly Uint8Array[]): void;
   flush(): void;
+  /** Present where many transfers go in one system call (sync-file.ts, Linux AIO). */
+  readonly batch?: SyncFileBatch;
+}
+
+/** One transfer of a batch: `bufs` back to back from byte `offset`. */
+export interface SyncFileOp {
+  readonly write: boolean;
+  readonly offset: number;
+  readonly bufs: readonly Uint8Array[];
+}
+
+/** readv/writev for each op, together: `errors[i]` is what op i would have thrown, or undefined. */
+export interface SyncFileBatch {
+  readonly maxOps: number;
+  readonly maxBuffers: number;
+  run(ops: readonly SyncFileOp[], errors: unknown[]): void;
 }
 
 /** Bytes in memory; grows on write past the end. No volatile cache. */

@@ -14,6 +14,7 @@ import { NodeImageFile } from './node-file.js';
 import { QCOW2_MAGIC } from './qcow2/header.js';
 import { Qcow2Storage } from './qcow2/qcow2.js';
 import { RawStorage } from './raw.js';
+import { LinuxAio } from './linux-aio.js';
 import { SyncImageFile } from './sync-file.js';
 import { type BlockStorage, SECTOR_SIZE, storageError } from './types.js';
 
@@ -32,7 +33,17 @@ export interface StorageSpec {
    * with synchronous pread/pwrite on it instead of libuv's pool (sync-file.ts). Not with `direct`.
    */
   readonly sync?: boolean;
+  /**
+   * With `sync`: move a backend pass's transfers in one Linux AIO submission where the kernel
+   * and koffi allow it (linux-aio.ts); default true. XENPV_BLK_AIO=0 in the environment turns
+   * it off everywhere (a diagnostic switch, to compare the two paths).
+   */
+  readonly aio?: boolean;
 }
+
+/** Transfers (one per run of adjacent requests) and buffers one AIO submission takes at most: a ring pass. */
+const AIO_MAX_OPS = 64;
+const AIO_MAX_BUFFERS = 2048;
 
 /** Backing chains longer than this are refused (a loop of backing files must not recurse forever). */
 const MAX_BACKING_DEPTH = 8;
@@ -75,9 +86,12 @@ async function openFile(spec: StorageSpec): Promise<ImageFile> {
     direct: spec.direct ?? false,
   });
   if (spec.sync !== true || file.direct) return file;
+  const aio = spec.aio !== false && process.env['XENPV_BLK_AIO'] !== '0' ? LinuxAio.create(AIO_MAX_OPS, AIO_MAX_BUFFERS) : undefined;
   try {
-    return new SyncImageFile(file, dsync);
+    // Without AIO (koffi or io_setup unavailable: the reason is in `aio`) every run is one preadv/pwritev.
+    return new SyncImageFile(file, dsync, typeof aio === 'object' ? aio : undefined);
   } catch (err) {
+    if (typeof aio === 'object') aio.close();
     await file.close();
     throw err;
   }

@@ -20,9 +20,9 @@
  * resolves (the file is expected to be opened O_DSYNC; if it still has a volatile cache,
  * every write is followed by a flush).
  */
-import type { ImageFile } from './image-file.js';
+import type { ImageFile, SyncFileIo } from './image-file.js';
 import { CheckedStorage } from './checked.js';
-import { type StorageCapabilities, type SyncBlockIo, SECTOR_SIZE, checkWritable, storageError } from './types.js';
+import { type StorageCapabilities, type SyncBlockBatch, type SyncBlockIo, SECTOR_SIZE, checkWritable, storageError } from './types.js';
 
 export type RawCacheMode = 'writeback' | 'writethrough';
 
@@ -84,7 +84,35 @@ export class RawStorage extends CheckedStorage {
               this.syncIoCall('write', () => sync.writev(sector * SECTOR_SIZE, srcs));
               if (this.syncEachWrite) this.syncIoCall('flush', () => sync.flush());
             },
+            sync.batch === undefined ? undefined : this.rawBatch(sync),
           );
+  }
+
+  /** The file's batch in sectors, its errors mapped like the one-by-one path's (writethrough: one flush after). */
+  private rawBatch(sync: SyncFileIo): SyncBlockBatch {
+    const batch = sync.batch!;
+    return {
+      maxOps: batch.maxOps,
+      maxBuffers: batch.maxBuffers,
+      run: (ops, errors) => {
+        batch.run(
+          ops.map((op) => ({ write: op.write, offset: op.sector * SECTOR_SIZE, bufs: op.bufs })),
+          errors,
+        );
+        let wrote = false;
+        for (let i = 0; i < ops.length; i++) {
+          if (errors[i] !== undefined) errors[i] = this.mapError(ops[i]!.write ? 'write' : 'read', errors[i]);
+          else if (ops[i]!.write) wrote = true;
+        }
+        if (!wrote || !this.syncEachWrite) return;
+        // Writethrough: an OKAY promises the write is durable, so a failed flush fails them all.
+        try {
+          this.syncIoCall('flush', () => sync.flush());
+        } catch (err) {
+          for (let i = 0; i < ops.length; i++) if (ops[i]!.write && errors[i] === undefined) errors[i] = err;
+        }
+      },
+    };
   }
 
   /** Serve `file` as a raw disk; its size is rounded down to whole sectors. */

@@ -13,25 +13,35 @@
  * carries the data. O_DIRECT files are not wrapped (their aligned bounce pool is async).
  */
 import { closeSync, constants, fdatasyncSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
-import type { ImageFile, SyncFileIo } from './image-file.js';
+import { constants as osConstants } from 'node:os';
+import type { ImageFile, SyncFileIo, SyncFileOp } from './image-file.js';
+import type { LinuxAio } from './linux-aio.js';
 import { byteLengthOf, storageError } from './types.js';
 
 export class SyncImageFile implements ImageFile {
   private fd: number | undefined;
   /** The data path without promises, for a caller on this thread (storage `syncIo`). */
-  readonly sync: SyncFileIo = {
-    readv: (offset, dests) => this.readvSync(offset, dests),
-    writev: (offset, srcs) => this.writevSync(offset, srcs),
-    flush: () => {
-      if (!this.readOnly) fdatasyncSync(this.open());
-    },
-  };
+  readonly sync: SyncFileIo;
+  /** Per-op results of the last AIO run (reused: no array per batch). */
+  private readonly results: number[] = [];
 
-  /** `dsync`: the wrapped file was opened O_DSYNC (writethrough); the data descriptor must be too. */
+  /**
+   * `dsync`: the wrapped file was opened O_DSYNC (writethrough); the data descriptor must be too.
+   * `aio`: a Linux AIO context for batches (this file closes it), or undefined for none.
+   */
   constructor(
     private readonly inner: ImageFile,
     dsync: boolean,
+    private readonly aio?: LinuxAio,
   ) {
+    const sync: SyncFileIo = {
+      readv: (offset, dests) => this.readvSync(offset, dests),
+      writev: (offset, srcs) => this.writevSync(offset, srcs),
+      flush: () => {
+        if (!this.readOnly) fdatasyncSync(this.open());
+      },
+    };
+    this.sync = aio === undefined ? sync : { ...sync, batch: { maxOps: aio.maxOps, maxBuffers: aio.maxBuffers, run: (ops, errors) => this.batch(aio, ops, errors) } };
     let flags = inner.readOnly ? constants.O_RDONLY : constants.O_RDWR;
     if (dsync && !inner.readOnly) flags |= constants.O_DSYNC;
     try {
@@ -93,6 +103,36 @@ export class SyncImageFile implements ImageFile {
     }
   }
 
+  /**
+   * All of `ops` in one io_submit. A short transfer (the end of the file, a signal) is
+   * finished the way readvSync/writevSync finish theirs; a failed one gets its errno as the
+   * `code` a Node fs call would have thrown.
+   */
+  private batch(aio: LinuxAio, ops: readonly SyncFileOp[], errors: unknown[]): void {
+    if (this.readOnly && ops.some((op) => op.write)) throw storageError('EROFS', `${this.name} is open read-only`);
+    const results = this.results;
+    aio.run(this.open(), ops, results);
+    for (let i = 0; i < ops.length; i++) {
+      const op = ops[i]!;
+      const done = results[i]!;
+      errors[i] = undefined;
+      if (done < 0) errors[i] = errnoError(-done, op.write ? 'pwritev' : 'preadv');
+      else if (done < byteLengthOf(op.bufs)) errors[i] = this.finish(op, done);
+    }
+  }
+
+  /** The rest of a short batch transfer, synchronously: its error, or undefined. */
+  private finish(op: SyncFileOp, done: number): unknown {
+    try {
+      const rest = advance(op.bufs, done);
+      if (op.write) this.writevSync(op.offset + done, rest);
+      else this.readvSync(op.offset + done, rest);
+      return undefined;
+    } catch (err) {
+      return err;
+    }
+  }
+
   private writevSync(offset: number, srcs: readonly Uint8Array[]): void {
     if (this.readOnly) throw storageError('EROFS', `${this.name} is open read-only`);
     const fd = this.open();
@@ -117,6 +157,7 @@ export class SyncImageFile implements ImageFile {
   }
 
   async close(): Promise<void> {
+    this.aio?.close();
     if (this.fd !== undefined) closeSync(this.fd);
     this.fd = undefined;
     await this.inner.close();
@@ -126,6 +167,13 @@ export class SyncImageFile implements ImageFile {
     if (this.fd === undefined) throw storageError('EINVAL', `${this.name} is closed`);
     return this.fd;
   }
+}
+
+/** errno `n` as the error a Node fs call throws (`code` = its name), for the storage's error mapping. */
+function errnoError(n: number, syscall: string): NodeJS.ErrnoException {
+  const names = osConstants.errno as Record<string, number>;
+  const code = Object.keys(names).find((k) => names[k] === n) ?? `E${n}`;
+  return Object.assign(new Error(`${code}: ${syscall} failed`), { code, errno: -n, syscall });
 }
 
 /** The buffers left after `done` bytes of `iov` were transferred (the first one cut). */

@@ -101,6 +101,26 @@ export interface DiscardOptions {
 export interface SyncBlockIo {
   readv(sectorOffset: number, dests: readonly Uint8Array[]): void;
   writev(sectorOffset: number, srcs: readonly Uint8Array[]): void;
+  /** Present where the store moves many transfers in one system call (Linux AIO). */
+  readonly batch?: SyncBlockBatch;
+}
+
+/** One transfer of a batch: `bufs` back to back from `sector`. */
+export interface SyncBlockOp {
+  readonly write: boolean;
+  readonly sector: number;
+  readonly bufs: readonly Uint8Array[];
+}
+
+/**
+ * Several transfers performed together, each with its own outcome: `errors[i]` becomes what
+ * readv/writev would have thrown for op i, or undefined. Returns when all are done (an OKAY
+ * may be answered for each at once). At most `maxOps` ops and `maxBuffers` buffers in all.
+ */
+export interface SyncBlockBatch {
+  readonly maxOps: number;
+  readonly maxBuffers: number;
+  run(ops: readonly SyncBlockOp[], errors: unknown[]): void;
 }
 
 /** Linux's UIO_MAXIOV: the most buffers one preadv/pwritev takes. */

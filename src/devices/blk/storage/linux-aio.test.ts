@@ -1,0 +1,170 @@
+/**
+ * Linux AIO batches (linux-aio.ts) on real files, and the storage batch built on them
+ * (sync-file.ts, raw.ts, checked.ts): many transfers at their own offsets in one
+ * submission, each with its own outcome, bytes checked against what pread/pwrite see.
+ */
+import assert from 'node:assert/strict';
+import { closeSync, openSync, readFileSync, readSync, truncateSync, writeFileSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { BugError, XenpvError } from '../../../base/index.js';
+import { LinuxAio } from './linux-aio.js';
+import { openStorage } from './open.js';
+import { tempDir } from './test-util.js';
+import type { SyncBlockOp } from './types.js';
+
+const dir = tempDir('linux-aio');
+after(() => dir.remove());
+
+function filled(bytes: number, seed: number): Uint8Array {
+  const b = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) b[i] = (i * 13 + seed * 31 + (i >> 9)) & 0xff;
+  return b;
+}
+
+function aio(): LinuxAio {
+  const a = LinuxAio.create(16, 64);
+  assert.ok(typeof a === 'object', `Linux AIO is available on the machines xenpv runs on: ${String(a)}`);
+  return a;
+}
+
+test('linux aio: a batch of reads at scattered offsets fills SharedArrayBuffer pages as pread would', () => {
+  const path = dir.file('r.img');
+  const content = filled(1 << 20, 1);
+  writeFileSync(path, content);
+  const fd = openSync(path, 'r');
+  const a = aio();
+  try {
+    const sab = new SharedArrayBuffer(16 * 4096);
+    const offsets = [7, 0, 200, 13, 255, 64, 1, 99].map((p) => p * 4096);
+    // Op 3 scatters one 8 KiB transfer over two pages in reverse order of memory.
+    const ops = offsets.map((offset, i) => ({ write: false, offset, bufs: i === 3 ? [new Uint8Array(sab, 12 * 4096, 4096), new Uint8Array(sab, 11 * 4096, 4096)] : [new Uint8Array(sab, i * 4096, 4096)] }));
+    const results: number[] = [];
+    a.run(fd, ops, results);
+    assert.deepEqual(results, ops.map((op) => op.bufs.length * 4096));
+    ops.forEach((op, i) => {
+      const got = Buffer.concat(op.bufs.map((b) => Buffer.from(b)));
+      assert.deepEqual(new Uint8Array(got), content.subarray(op.offset, op.offset + got.length), `op ${i}`);
+    });
+  } finally {
+    a.close();
+    closeSync(fd);
+  }
+});
+
+test('linux aio: writes land where pread finds them; a refused op gets its errno and the others still run', () => {
+  const path = dir.file('w.img');
+  writeFileSync(path, new Uint8Array(256 * 1024));
+  const rw = openSync(path, 'r+');
+  const a = aio();
+  try {
+    const data = [filled(4096, 2), filled(8192, 3), filled(512, 4)];
+    const ops = [
+      { write: true, offset: 40960, bufs: [data[0]!] },
+      { write: true, offset: 4096, bufs: [data[1]!.subarray(0, 4096), data[1]!.subarray(4096)] },
+      { write: true, offset: 512 * 301, bufs: [data[2]!] },
+    ];
+    const results: number[] = [];
+    a.run(rw, ops, results);
+    assert.deepEqual(results, [4096, 8192, 512]);
+    const file = readFileSync(path);
+    assert.deepEqual(new Uint8Array(file.subarray(40960, 45056)), data[0]);
+    assert.deepEqual(new Uint8Array(file.subarray(4096, 12288)), data[1]);
+    assert.deepEqual(new Uint8Array(file.subarray(512 * 301, 512 * 302)), data[2]);
+  } finally {
+    closeSync(rw);
+  }
+  // On a read-only descriptor the kernel refuses the write at submission; the reads around it are done.
+  const ro = openSync(path, 'r');
+  try {
+    const pages = [new Uint8Array(4096), new Uint8Array(4096), new Uint8Array(4096)];
+    const results: number[] = [];
+    a.run(ro, [{ write: false, offset: 0, bufs: [pages[0]!] }, { write: true, offset: 0, bufs: [pages[1]!] }, { write: false, offset: 40960, bufs: [pages[2]!] }], results);
+    assert.equal(results[0], 4096);
+    assert.equal(results[1], -9, 'EBADF for the write');
+    assert.equal(results[2], 4096);
+    assert.deepEqual(pages[2], filled(4096, 2));
+  } finally {
+    a.close();
+    closeSync(ro);
+  }
+});
+
+test('linux aio: bounds are enforced and a closed context is refused', () => {
+  const a = aio();
+  const fd = openSync(dir.file('r.img'), 'r');
+  try {
+    const page = (): Uint8Array => new Uint8Array(4096);
+    assert.throws(() => a.run(fd, Array.from({ length: 17 }, () => ({ write: false, offset: 0, bufs: [page()] })), []), BugError);
+    assert.throws(() => a.run(fd, [{ write: false, offset: 0, bufs: Array.from({ length: 65 }, page) }], []), BugError);
+    a.close();
+    a.close();
+    assert.throws(() => a.run(fd, [{ write: false, offset: 0, bufs: [page()] }], []), BugError);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('raw storage batch: per-op outcomes (a range error among good ops), a read past the end of a shorter file reads zero, counters count', async () => {
+  const path = dir.file('s.img');
+  const content = filled(64 * 1024, 5);
+  writeFileSync(path, content);
+  const s = await openStorage({ format: 'raw', target: path, sync: true });
+  try {
+    const batch = s.syncIo?.batch;
+    assert.ok(batch !== undefined, 'a sync-opened raw file offers a batch');
+    const bufs = [new Uint8Array(4096), new Uint8Array(4096), new Uint8Array(4096), new Uint8Array(2048)];
+    // The file shrinks behind the store's back: sector 112.. now lies past its end.
+    truncateSync(path, 56 * 1024 + 1024);
+    const ops: SyncBlockOp[] = [
+      { write: false, sector: 8, bufs: [bufs[0]!] },
+      { write: false, sector: 128, bufs: [bufs[1]!] },
+      { write: true, sector: 16, bufs: [filled(4096, 9)] },
+      { write: false, sector: 112, bufs: [bufs[2]!, bufs[3]!] },
+    ];
+    const errors: unknown[] = [];
+    batch.run(ops, errors);
+    assert.equal(errors[0], undefined);
+    assert.ok(errors[1] instanceof XenpvError && errors[1].code === 'ERANGE', 'sector 128 is past the disk');
+    assert.equal(errors[2], undefined);
+    assert.equal(errors[3], undefined);
+    assert.deepEqual(bufs[0], content.subarray(4096, 8192));
+    assert.deepEqual(bufs[2]!.subarray(0, 1024), content.subarray(56 * 1024, 57 * 1024));
+    assert.ok(bufs[2]!.subarray(1024).every((b) => b === 0) && bufs[3]!.every((b) => b === 0), 'past the end of the file reads as zero');
+    const check = new Uint8Array(4096);
+    const fd = openSync(path, 'r');
+    readSync(fd, check, 0, 4096, 16 * 512);
+    closeSync(fd);
+    assert.deepEqual(check, filled(4096, 9));
+    assert.equal(s.counters.read.requests, 3);
+    assert.equal(s.counters.read.errors, 1);
+    assert.equal(s.counters.read.bytes, 4096 + 6144);
+    assert.equal(s.counters.write.bytes, 4096);
+  } finally {
+    await s.close();
+  }
+});
+
+test('raw storage batch: a read-only disk refuses the writes of a batch and serves its reads', async () => {
+  const path = dir.file('s.img');
+  const s = await openStorage({ format: 'raw', target: path, sync: true, readOnly: true });
+  try {
+    const errors: unknown[] = [];
+    const into = new Uint8Array(4096);
+    s.syncIo!.batch!.run([{ write: true, sector: 0, bufs: [new Uint8Array(4096)] }, { write: false, sector: 8, bufs: [into] }], errors);
+    assert.ok(errors[0] instanceof XenpvError && errors[0].code === 'EROFS');
+    assert.equal(errors[1], undefined);
+    assert.deepEqual(into, filled(64 * 1024, 5).subarray(4096, 8192));
+  } finally {
+    await s.close();
+  }
+});
+
+test('raw storage: aio=false (or XENPV_BLK_AIO=0) keeps the one-call-per-run path', async () => {
+  const s = await openStorage({ format: 'raw', target: dir.file('s.img'), sync: true, aio: false });
+  try {
+    assert.equal(s.syncIo?.batch, undefined);
+    assert.ok(s.syncIo !== undefined);
+  } finally {
+    await s.close();
+  }
+});

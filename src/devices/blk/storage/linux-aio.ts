@@ -1,0 +1,219 @@
+/**
+ * Linux native AIO (io_setup / io_submit / io_getevents) for a disk thread's synchronous data
+ * path: many transfers, each at its own offset, in one system call.
+ *
+ * Why: a 4 KiB random read through `readSync` costs the disk thread a syscall entry and exit
+ * plus Node's binding (~0.4 µs) per request; blkback answers a whole ring pass of requests,
+ * so one io_submit for the pass pays those once. On this machine kind a loop of 32-read
+ * batches ran at 0.76 µs per read against 1.07 µs for pread. QEMU's Xen block backend
+ * (xen-block with aio=native) submits the same way.
+ *
+ * On a buffered (not O_DIRECT) descriptor Linux performs each transfer inside io_submit, so
+ * every event is ready when it returns; io_getevents then only collects them. The kernel
+ * reads and writes the callers' buffers by address: an address is taken from the buffer's
+ * own ArrayBuffer (which V8 never moves once `.buffer` was read) only for the length of one
+ * `run`, which waits for every event before it returns, so no address outlives its call.
+ *
+ * Reached through koffi, the FFI package the xen platform already ships; where it cannot load
+ * (or the kernel refuses io_setup) `LinuxAio.create` answers with the reason and the disk
+ * thread keeps its one-syscall-per-run path.
+ */
+import { createRequire } from 'node:module';
+import { BugError } from '../../../base/index.js';
+import type { SyncFileOp } from './image-file.js';
+
+type KoffiModule = typeof import('koffi');
+
+// <asm/unistd_64.h>
+const SYS_io_setup = 206;
+const SYS_io_destroy = 207;
+const SYS_io_getevents = 208;
+const SYS_io_submit = 209;
+// <linux/aio_abi.h>
+const IOCB_CMD_PREADV = 7;
+const IOCB_CMD_PWRITEV = 8;
+/** sizeof(struct iocb), sizeof(struct io_event), sizeof(struct iovec) on x86_64. */
+const IOCB_BYTES = 64;
+const EVENT_BYTES = 32;
+const IOVEC_BYTES = 16;
+const TWO_32 = 2 ** 32;
+
+/** One transfer: `bufs` back to back from byte `offset` of the file. */
+export type AioOp = SyncFileOp;
+
+interface Calls {
+  setup: (nr: number, ctx: BigUint64Array) => number;
+  destroy: (ctx: number) => number;
+  submit: (ctx: number, nr: number, iocbpp: number) => number;
+  getevents: (ctx: number, min: number, nr: number, events: number, timeout: number) => number;
+  /** memcpy(p, p, 0): returns `p`, i.e. the address koffi passes for a typed array. */
+  addressOf: (view: Uint8Array) => number;
+  errno: () => number;
+}
+
+let bound: Calls | string | undefined;
+
+function bind(): Calls | string {
+  if (bound !== undefined) return bound;
+  if (process.platform !== 'linux' || process.arch !== 'x64') return (bound = `Linux AIO needs Linux on x86_64 (this is ${process.platform}/${process.arch})`);
+  try {
+    const req = createRequire(import.meta.url);
+    const mod = req('koffi') as KoffiModule & { default?: KoffiModule };
+    const koffi = mod.default ?? mod;
+    const libc = koffi.load('libc.so.6');
+    const memcpy = libc.func('uint64_t memcpy(void *, void *, size_t)') as (dst: Uint8Array, src: Uint8Array, n: number) => number;
+    // glibc's syscall() is an assembly stub that moves its integer arguments into place: a
+    // fixed prototype per use is as good as the variadic one, and cheaper to call.
+    bound = {
+      setup: libc.func('long syscall(long, long, _Out_ uint64_t *)').bind(null, SYS_io_setup) as Calls['setup'],
+      destroy: libc.func('long syscall(long, uint64_t)').bind(null, SYS_io_destroy) as Calls['destroy'],
+      submit: libc.func('long syscall(long, uint64_t, long, uint64_t)').bind(null, SYS_io_submit) as Calls['submit'],
+      getevents: libc.func('long syscall(long, uint64_t, long, long, uint64_t, uint64_t)').bind(null, SYS_io_getevents) as Calls['getevents'],
+      addressOf: (view) => memcpy(view, view, 0),
+      errno: () => koffi.errno(),
+    };
+    const at = bound.addressOf(new Uint8Array(8));
+    if (typeof at !== 'number' || at === 0) bound = 'koffi did not give buffer addresses';
+  } catch (err) {
+    bound = `the native bridge (koffi) did not load: ${(err as Error).message}`;
+  }
+  return bound;
+}
+
+export class LinuxAio {
+  private readonly iocbs: Uint32Array;
+  private readonly iovecs: Uint32Array;
+  private readonly events: Int32Array;
+  /** The iocb pointer array io_submit reads (kept referenced: the kernel reads it by address). */
+  private readonly pointers: Uint32Array;
+  private readonly iocbAt: number;
+  private readonly iovecAt: number;
+  private readonly pointersAt: number;
+  private readonly eventsAt: number;
+  /** Base address of each ArrayBuffer seen (a buffer never moves; the entry dies with it). */
+  private readonly bases = new WeakMap<ArrayBufferLike, number>();
+  private ctx: number;
+
+  private constructor(
+    private readonly calls: Calls,
+    ctx: number,
+    /** Transfers per `run` at most. */
+    readonly maxOps: number,
+    /** Buffers per `run` at most, over all its transfers. */
+    readonly maxBuffers: number,
+  ) {
+    this.ctx = ctx;
+    this.iocbs = new Uint32Array(new ArrayBuffer(maxOps * IOCB_BYTES));
+    this.iovecs = new Uint32Array(new ArrayBuffer(maxBuffers * IOVEC_BYTES));
+    this.events = new Int32Array(new ArrayBuffer(maxOps * EVENT_BYTES));
+    const pointers = (this.pointers = new Uint32Array(new ArrayBuffer(maxOps * 8)));
+    this.iocbAt = this.addressOf(this.iocbs);
+    this.iovecAt = this.addressOf(this.iovecs);
+    this.eventsAt = this.addressOf(this.events);
+    this.pointersAt = this.addressOf(pointers);
+    for (let i = 0; i < maxOps; i++) setU64(pointers, i * 2, this.iocbAt + i * IOCB_BYTES);
+  }
+
+  /** An AIO context for up to `maxOps` transfers of `maxBuffers` buffers per run, or why not. */
+  static create(maxOps: number, maxBuffers: number): LinuxAio | string {
+    const calls = bind();
+    if (typeof calls === 'string') return calls;
+    const ctx = new BigUint64Array(1);
+    if (calls.setup(maxOps, ctx) !== 0) return `io_setup failed (errno ${calls.errno()})`;
+    return new LinuxAio(calls, Number(ctx[0]), maxOps, maxBuffers);
+  }
+
+  /**
+   * Perform `ops` on `fd`; `results[i]` becomes op i's byte count or -errno. Returns after
+   * every op completed. The caller keeps within `maxOps` and `maxBuffers`.
+   */
+  run(fd: number, ops: readonly AioOp[], results: number[]): void {
+    const n = ops.length;
+    if (this.ctx === 0) throw new BugError('LinuxAio used after close');
+    if (n > this.maxOps) throw new BugError(`${n} AIO transfers, at most ${this.maxOps}`);
+    let iov = 0;
+    for (let i = 0; i < n; i++) iov = this.prepare(i, fd, ops[i]!, iov);
+    let submitted = 0;
+    while (submitted < n) {
+      const got = this.calls.submit(this.ctx, n - submitted, this.pointersAt + submitted * 8);
+      if (got > 0) {
+        this.collect(got, results);
+        submitted += got;
+      } else {
+        // The first iocb of the rest was refused: syscall() answered -1 and its errno is the op's.
+        results[submitted] = -(this.calls.errno() || 5);
+        submitted++;
+      }
+    }
+  }
+
+  /** Release the kernel context. Idempotent. */
+  close(): void {
+    if (this.ctx === 0) return;
+    this.calls.destroy(this.ctx);
+    this.ctx = 0;
+  }
+
+  private prepare(i: number, fd: number, op: AioOp, iov: number): number {
+    const bufs = op.bufs;
+    if (iov + bufs.length > this.maxBuffers) throw new BugError(`AIO run over ${this.maxBuffers} buffers`);
+    const firstIov = iov;
+    for (let b = 0; b < bufs.length; b++) {
+      const v = bufs[b]!;
+      setU64(this.iovecs, iov * 4, this.addressOf(v)); // iov_base
+      setU64(this.iovecs, iov * 4 + 2, v.byteLength); // iov_len
+      iov++;
+    }
+    const w = this.iocbs;
+    const o = i * (IOCB_BYTES / 4);
+    w[o] = i; // aio_data: the op's index
+    w[o + 1] = 0;
+    w[o + 2] = 0; // aio_key
+    w[o + 3] = 0; // aio_rw_flags
+    w[o + 4] = op.write ? IOCB_CMD_PWRITEV : IOCB_CMD_PREADV; // aio_lio_opcode, aio_reqprio 0
+    w[o + 5] = fd;
+    setU64(w, o + 6, this.iovecAt + firstIov * IOVEC_BYTES); // aio_buf: the iovec array
+    setU64(w, o + 8, bufs.length); // aio_nbytes: iovcnt for PREADV/PWRITEV
+    setU64(w, o + 10, op.offset);
+    w[o + 12] = 0; // aio_reserved2
+    w[o + 13] = 0;
+    w[o + 14] = 0; // aio_flags
+    w[o + 15] = 0; // aio_resfd
+    return iov;
+  }
+
+  /** Wait for `count` events and store each result at its op's index. */
+  private collect(count: number, results: number[]): void {
+    let left = count;
+    while (left > 0) {
+      const got = this.calls.getevents(this.ctx, left, left, this.eventsAt, 0);
+      if (got < 0) {
+        if (this.calls.errno() === 4) continue; // EINTR
+        throw new BugError(`io_getevents failed (errno ${this.calls.errno()})`);
+      }
+      const e = this.events;
+      for (let k = 0; k < got; k++) {
+        const at = k * (EVENT_BYTES / 4);
+        // res is an s64; a transfer here is < 2^31 bytes and an error is -errno.
+        results[e[at]!] = e[at + 4]!;
+      }
+      left -= got;
+    }
+  }
+
+  private addressOf(view: ArrayBufferView): number {
+    const buffer = view.buffer;
+    let base = this.bases.get(buffer);
+    if (base === undefined) {
+      base = this.calls.addressOf(new Uint8Array(buffer, 0, Math.min(1, buffer.byteLength)));
+      this.bases.set(buffer, base);
+    }
+    return base + view.byteOffset;
+  }
+}
+
+/** Little-endian u64 at u32 index `at` (addresses and offsets are below 2^53). */
+function setU64(w: Uint32Array, at: number, value: number): void {
+  w[at] = value >>> 0;
+  w[at + 1] = Math.floor(value / TWO_32);
+}
