@@ -5,9 +5,17 @@ import type { AbiName } from '../layout.js';
 import {
   decodeBlkifRequest,
   decodeBlkifResponse,
+  decodeBlkifResponseInto,
+  encodeBlkifDiscardFields,
+  encodeBlkifIndirectFields,
+  encodeBlkifIndirectGref,
   encodeBlkifRequest,
   encodeBlkifResponse,
+  encodeBlkifRwFields,
+  encodeBlkifRwSegment,
+  zeroBlkifRequest,
   type BlkifRequestOut,
+  type BlkifResponseWords,
 } from './blkif-codec.js';
 import { BLKIF_OP_DISCARD, BLKIF_OP_INDIRECT, BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_REQUEST } from './blkif.js';
 
@@ -129,6 +137,81 @@ test('blkif: read/write requests round-trip on both ABIs (property)', () => {
       const { view } = slot(abi);
       encodeBlkifRequest(view, 0, abi, full);
       assert.deepEqual(decodeBlkifRequest(view, 0, abi), full);
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('blkif: the number encoders give the same bytes as the BigInt records for ids and sectors below 2^53 (property)', () => {
+  const u53 = fc.oneof(fc.nat({ max: 0xffffffff }), fc.maxSafeNat());
+  const arb = fc.record({
+    operation: fc.constantFrom(BLKIF_OP_READ, BLKIF_OP_WRITE),
+    handle: fc.nat({ max: 0xffff }),
+    id: u53,
+    sector: u53,
+    grefs: fc.array(fc.nat({ max: 0xffffffff }), { maxLength: 11 }),
+    nrSectors: u53,
+    abi: fc.constantFrom<AbiName>('x86_64', 'x86_32'),
+  });
+  fc.assert(
+    fc.property(arb, (r) => {
+      const seg = r.grefs.map((gref, i) => ({ gref, first_sect: i % 8, last_sect: 7 }));
+      const cases: [BlkifRequestOut, (v: DataView) => void][] = [
+        [
+          { kind: 'rw', operation: r.operation, nr_segments: seg.length, handle: r.handle, id: BigInt(r.id), sector_number: BigInt(r.sector), seg },
+          (v) => {
+            encodeBlkifRwFields(v, 0, r.abi, r.operation, seg.length, r.handle, r.id, r.sector);
+            seg.forEach((s, i) => encodeBlkifRwSegment(v, 0, r.abi, i, s.gref, s.first_sect, s.last_sect));
+          },
+        ],
+        [
+          { kind: 'discard', operation: BLKIF_OP_DISCARD, flag: 1, handle: r.handle, id: BigInt(r.id), sector_number: BigInt(r.sector), nr_sectors: BigInt(r.nrSectors) },
+          (v) => encodeBlkifDiscardFields(v, 0, r.abi, 1, r.handle, r.id, r.sector, r.nrSectors),
+        ],
+        [
+          { kind: 'indirect', operation: BLKIF_OP_INDIRECT, indirect_op: r.operation, nr_segments: 513, id: BigInt(r.id), sector_number: BigInt(r.sector), handle: r.handle, indirect_grefs: r.grefs.slice(0, 8) },
+          (v) => {
+            encodeBlkifIndirectFields(v, 0, r.abi, r.operation, 513, r.handle, r.id, r.sector);
+            r.grefs.slice(0, 8).forEach((g, i) => encodeBlkifIndirectGref(v, 0, r.abi, i, g));
+          },
+        ],
+      ];
+      for (const [req, byNumbers] of cases) {
+        const want = slot(r.abi);
+        encodeBlkifRequest(want.view, 0, r.abi, req);
+        const got = slot(r.abi);
+        zeroBlkifRequest(got.view, 0, r.abi);
+        byNumbers(got.view);
+        assert.deepEqual(got.bytes, want.bytes, req.kind);
+      }
+    }),
+    { numRuns: 200 },
+  );
+});
+
+test('blkif: a u64 from a number must be a safe non-negative integer; segment and gref indices are bounded', () => {
+  const { view } = slot('x86_64');
+  for (const bad of [-1, 2 ** 53, 1.5, Number.NaN]) {
+    assert.throws(() => encodeBlkifRwFields(view, 0, 'x86_64', BLKIF_OP_READ, 1, 0, bad, 0), RangeError, String(bad));
+  }
+  assert.throws(() => encodeBlkifRwSegment(view, 0, 'x86_64', 11, 1, 0, 7), RangeError);
+  assert.throws(() => encodeBlkifIndirectGref(view, 0, 'x86_64', 8, 1), RangeError);
+});
+
+test('blkif: decodeBlkifResponseInto reads the same response as decodeBlkifResponse, id as two u32 halves', () => {
+  const arb = fc.record({ id: fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), operation: fc.nat({ max: 255 }), status: fc.integer({ min: -32768, max: 32767 }) });
+  const out: BlkifResponseWords = { idLow: -1, idHigh: -1, operation: -1, status: 0 };
+  fc.assert(
+    fc.property(arb, fc.constantFrom<AbiName>('x86_64', 'x86_32'), (rsp, abi) => {
+      const view = new DataView(new Uint8Array(16).fill(0xee).buffer);
+      encodeBlkifResponse(view, 0, abi, rsp);
+      const want = decodeBlkifResponse(view, 0, abi);
+      const got = decodeBlkifResponseInto(view, 0, abi, out);
+      assert.equal(got, out, 'the caller\'s record, reused');
+      assert.deepEqual(
+        { id: (BigInt(got.idHigh) << 32n) | BigInt(got.idLow), operation: got.operation, status: got.status },
+        { id: want.id, operation: want.operation, status: want.status },
+      );
     }),
     { numRuns: 200 },
   );

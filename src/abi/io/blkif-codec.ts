@@ -96,10 +96,15 @@ export function decodeBlkifSegment(view: DataView, offset: number): BlkifSegment
 }
 
 export function encodeBlkifSegment(view: DataView, offset: number, s: BlkifSegment): void {
+  encodeBlkifSegmentFields(view, offset, s.gref, s.first_sect, s.last_sect);
+}
+
+/** `struct blkif_request_segment` from plain numbers (an indirect page's entry, or a slot's). */
+export function encodeBlkifSegmentFields(view: DataView, offset: number, gref: number, firstSect: number, lastSect: number): void {
   const f = BLKIF_REQUEST_SEGMENT.layouts.x86_64.fields;
-  view.setUint32(offset + f.gref, s.gref, true);
-  view.setUint8(offset + f.first_sect, s.first_sect);
-  view.setUint8(offset + f.last_sect, s.last_sect);
+  view.setUint32(offset + f.gref, gref, true);
+  view.setUint8(offset + f.first_sect, firstSect);
+  view.setUint8(offset + f.last_sect, lastSect);
   view.setUint16(offset + f.last_sect + 1, 0, true); // padding: never leak stale bytes
 }
 
@@ -174,47 +179,103 @@ function decodeIndirect(view: DataView, offset: number, abi: AbiName): BlkifIndi
  * zeroed first, so padding and unused segments never carry stale bytes to the peer.
  */
 export function encodeBlkifRequest(view: DataView, offset: number, abi: AbiName, req: BlkifRequestOut): void {
-  zeroBytes(view, offset, BLKIF_REQUEST.layouts[abi].size);
+  zeroBlkifRequest(view, offset, abi);
   switch (req.kind) {
     case 'rw':
       return encodeRw(view, offset, abi, req);
-    case 'discard': {
-      const f = BLKIF_REQUEST_DISCARD.layouts[abi].fields;
-      view.setUint8(offset + f.operation, BLKIF_OP_DISCARD);
-      view.setUint8(offset + f.flag, req.flag);
-      view.setUint16(offset + f.handle, req.handle, true);
-      view.setBigUint64(offset + f.id, req.id, true);
-      view.setBigUint64(offset + f.sector_number, req.sector_number, true);
-      view.setBigUint64(offset + f.nr_sectors, req.nr_sectors, true);
-      return;
-    }
+    case 'discard':
+      return encodeBlkifDiscardFields(view, offset, abi, req.flag, req.handle, req.id, req.sector_number, req.nr_sectors);
     case 'indirect': {
-      const f = BLKIF_REQUEST_INDIRECT.layouts[abi].fields;
-      view.setUint8(offset + f.operation, BLKIF_OP_INDIRECT);
-      view.setUint8(offset + f.indirect_op, req.indirect_op);
-      view.setUint16(offset + f.nr_segments, req.nr_segments, true);
-      view.setBigUint64(offset + f.id, req.id, true);
-      view.setBigUint64(offset + f.sector_number, req.sector_number, true);
-      view.setUint16(offset + f.handle, req.handle, true);
+      encodeBlkifIndirectFields(view, offset, abi, req.indirect_op, req.nr_segments, req.handle, req.id, req.sector_number);
       const n = Math.min(req.indirect_grefs.length, BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST);
-      for (let i = 0; i < n; i++) view.setUint32(offset + f.indirect_grefs + 4 * i, req.indirect_grefs[i]!, true);
+      for (let i = 0; i < n; i++) encodeBlkifIndirectGref(view, offset, abi, i, req.indirect_grefs[i]!);
       return;
     }
   }
 }
 
 function encodeRw(view: DataView, offset: number, abi: AbiName, req: BlkifRwRequest): void {
-  const f = BLKIF_REQUEST.layouts[abi].fields;
   if (req.seg.length > BLKIF_MAX_SEGMENTS_PER_REQUEST) {
     throw new RangeError(`blkif: ${req.seg.length} segments > ${BLKIF_MAX_SEGMENTS_PER_REQUEST}`);
   }
-  view.setUint8(offset + f.operation, req.operation);
-  view.setUint8(offset + f.nr_segments, req.nr_segments);
-  view.setUint16(offset + f.handle, req.handle, true);
-  view.setBigUint64(offset + f.id, req.id, true);
-  view.setBigUint64(offset + f.sector_number, req.sector_number, true);
-  const stride = BLKIF_REQUEST_SEGMENT.layouts.x86_64.size;
-  for (let i = 0; i < req.seg.length; i++) encodeBlkifSegment(view, offset + f.seg + i * stride, req.seg[i]!);
+  encodeBlkifRwFields(view, offset, abi, req.operation, req.nr_segments, req.handle, req.id, req.sector_number);
+  for (let i = 0; i < req.seg.length; i++) {
+    const s = req.seg[i]!;
+    encodeBlkifRwSegment(view, offset, abi, i, s.gref, s.first_sect, s.last_sect);
+  }
+}
+
+/*
+ * Field-by-field encoders from plain numbers: a frontend's hot path builds each request in its
+ * slot with no request record, segment records or BigInt per request. encodeBlkifRequest is
+ * written with them, so both give the same bytes. The slot must be zeroed first
+ * (zeroBlkifRequest); fields not written (e.g. a handle of 0) stay zero.
+ */
+
+/**
+ * A u64 field: a bigint, or a number that is a non-negative safe integer, written as two
+ * little-endian u32 halves (the bytes setBigUint64 writes, without making a BigInt).
+ */
+export type U64 = bigint | number;
+
+function setU64(view: DataView, offset: number, v: U64): void {
+  if (typeof v === 'bigint') {
+    view.setBigUint64(offset, v, true);
+    return;
+  }
+  if (!Number.isSafeInteger(v) || v < 0) throw new RangeError(`blkif: ${v} is not a u64 below 2^53`);
+  view.setUint32(offset, v >>> 0, true);
+  view.setUint32(offset + 4, Math.floor(v / 0x1_0000_0000), true);
+}
+
+/** Zero the whole request slot for the ABI (padding and unused segments included). */
+export function zeroBlkifRequest(view: DataView, offset: number, abi: AbiName): void {
+  zeroBytes(view, offset, BLKIF_REQUEST.layouts[abi].size);
+}
+
+/** `struct blkif_request` without its segments (READ, WRITE, WRITE_BARRIER, FLUSH_DISKCACHE). */
+export function encodeBlkifRwFields(view: DataView, offset: number, abi: AbiName, operation: number, nrSegments: number, handle: number, id: U64, sector: U64): void {
+  const f = BLKIF_REQUEST.layouts[abi].fields;
+  view.setUint8(offset + f.operation, operation);
+  view.setUint8(offset + f.nr_segments, nrSegments);
+  view.setUint16(offset + f.handle, handle, true);
+  setU64(view, offset + f.id, id);
+  setU64(view, offset + f.sector_number, sector);
+}
+
+/** Segment `index` (< BLKIF_MAX_SEGMENTS_PER_REQUEST) of a `struct blkif_request` slot. */
+export function encodeBlkifRwSegment(view: DataView, offset: number, abi: AbiName, index: number, gref: number, firstSect: number, lastSect: number): void {
+  if (index >= BLKIF_MAX_SEGMENTS_PER_REQUEST) throw new RangeError(`blkif: segment ${index} of ${BLKIF_MAX_SEGMENTS_PER_REQUEST}`);
+  const at = offset + BLKIF_REQUEST.layouts[abi].fields.seg + index * BLKIF_REQUEST_SEGMENT.layouts.x86_64.size;
+  encodeBlkifSegmentFields(view, at, gref, firstSect, lastSect);
+}
+
+/** `struct blkif_request_discard` (operation BLKIF_OP_DISCARD). */
+export function encodeBlkifDiscardFields(view: DataView, offset: number, abi: AbiName, flag: number, handle: number, id: U64, sector: U64, nrSectors: U64): void {
+  const f = BLKIF_REQUEST_DISCARD.layouts[abi].fields;
+  view.setUint8(offset + f.operation, BLKIF_OP_DISCARD);
+  view.setUint8(offset + f.flag, flag);
+  view.setUint16(offset + f.handle, handle, true);
+  setU64(view, offset + f.id, id);
+  setU64(view, offset + f.sector_number, sector);
+  setU64(view, offset + f.nr_sectors, nrSectors);
+}
+
+/** `struct blkif_request_indirect` (operation BLKIF_OP_INDIRECT) without its indirect_grefs. */
+export function encodeBlkifIndirectFields(view: DataView, offset: number, abi: AbiName, indirectOp: number, nrSegments: number, handle: number, id: U64, sector: U64): void {
+  const f = BLKIF_REQUEST_INDIRECT.layouts[abi].fields;
+  view.setUint8(offset + f.operation, BLKIF_OP_INDIRECT);
+  view.setUint8(offset + f.indirect_op, indirectOp);
+  view.setUint16(offset + f.nr_segments, nrSegments, true);
+  setU64(view, offset + f.id, id);
+  setU64(view, offset + f.sector_number, sector);
+  view.setUint16(offset + f.handle, handle, true);
+}
+
+/** `indirect_grefs[index]` (< BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST) of an indirect request. */
+export function encodeBlkifIndirectGref(view: DataView, offset: number, abi: AbiName, index: number, gref: number): void {
+  if (index >= BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST) throw new RangeError(`blkif: indirect page ${index} of ${BLKIF_MAX_INDIRECT_PAGES_PER_REQUEST}`);
+  view.setUint32(offset + BLKIF_REQUEST_INDIRECT.layouts[abi].fields.indirect_grefs + 4 * index, gref, true);
 }
 
 /** Zero `n` bytes of `view` at `offset` (no view object per slot: the ring's hot path). */
@@ -231,6 +292,27 @@ export function decodeBlkifResponse(view: DataView, offset: number, abi: AbiName
     operation: view.getUint8(offset + f.operation),
     status: view.getInt16(offset + f.status, true),
   };
+}
+
+/**
+ * A response as a frontend checks it, with the id as two u32 halves: no BigInt per response
+ * (a frontend's ids are small; a hostile `idHigh` is just another unknown id).
+ */
+export interface BlkifResponseWords {
+  idLow: number;
+  idHigh: number;
+  operation: number;
+  status: number;
+}
+
+/** decodeBlkifResponse into a caller's reused record (each field read once). */
+export function decodeBlkifResponseInto(view: DataView, offset: number, abi: AbiName, out: BlkifResponseWords): BlkifResponseWords {
+  const f = BLKIF_RESPONSE.layouts[abi].fields;
+  out.idLow = view.getUint32(offset + f.id, true);
+  out.idHigh = view.getUint32(offset + f.id + 4, true);
+  out.operation = view.getUint8(offset + f.operation);
+  out.status = view.getInt16(offset + f.status, true);
+  return out;
 }
 
 /** Write a response; the response's own bytes (padding included) are zeroed first. */

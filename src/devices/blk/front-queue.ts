@@ -15,22 +15,20 @@ import {
   BLKIF_MAX_SEGMENTS_PER_REQUEST,
   BLKIF_OP_DISCARD,
   BLKIF_OP_FLUSH_DISKCACHE,
-  BLKIF_OP_INDIRECT,
   BLKIF_OP_READ,
   BLKIF_OP_WRITE,
   BLKIF_OP_WRITE_BARRIER,
-  BLKIF_DISCARD_SECURE,
   BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
 } from '../../abi/io/blkif.js';
-import { encodeBlkifSegment, type BlkifRequest, type BlkifRequestOut, type BlkifResponse, type BlkifRwOp, type BlkifSegment } from '../../abi/io/blkif-codec.js';
+import { encodeBlkifSegmentFields, type BlkifResponseWords, type BlkifRwOp } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import type { DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
 import { BlkBuffer, type IoBuffer } from './blk-buffer.js';
 import { GrantReclaimer, grantNewPage, PersistentPool, type GrantedPage } from './front-grants.js';
+import { frontRingCodec, Slot } from './front-slot.js';
 import { indirectPages } from './request.js';
-import { blkifRingCodec } from './ring-codec.js';
 
 /** One ring request's worth of a guest operation. */
 export interface Chunk {
@@ -66,14 +64,6 @@ export interface QueueOwner {
   hostile(why: string): void;
 }
 
-interface Shadow {
-  readonly chunk: Chunk;
-  readonly operation: number;
-  /** Data pages then indirect pages. */
-  readonly pages: readonly GrantedPage[];
-  readonly persistent: readonly boolean[];
-}
-
 /** In-flight requests from which completion events are moderated (wakeAfter). */
 const MODERATE_FROM = 8;
 /** The longest a response waits for the event moderation saved (a libuv timer's resolution). */
@@ -82,10 +72,11 @@ const MODERATION_MS = 1;
 const MODERATE_BURST = 4;
 
 export class FrontQueue {
-  readonly ring: FrontRing<BlkifRequest, BlkifResponse>;
+  readonly ring: FrontRing<Slot, BlkifResponseWords>;
   readonly ringPages: GrantedPage[] = [];
   readonly evtchn: EvtchnBinding;
-  private readonly shadow: (Shadow | undefined)[];
+  /** The shadow table: slot i is request id i (front-slot.ts), in flight while it has a chunk. */
+  private readonly slots: Slot[] = [];
   private readonly freeIds: number[];
   private readonly pool: PersistentPool | undefined;
   private closed = false;
@@ -95,8 +86,12 @@ export class FrontQueue {
   /** Whether completion events are moderated now (off after the bound expired: moderationExpired). */
   private moderating = true;
   private publishPending = false;
-  /** Ids are shadow slots: below this. */
-  private readonly idLimit: bigint;
+  /** The microtasks of schedulePublish and kick, made once (not a closure per burst). */
+  private readonly publishTask = (): void => this.publish();
+  private readonly drainTask = (): void => {
+    this.scheduled = false;
+    this.drain();
+  };
 
   constructor(
     private readonly platform: Platform,
@@ -108,7 +103,7 @@ export class FrontQueue {
   ) {
     try {
       for (let i = 0; i < 1 << features.order; i++) this.ringPages.push(grantNewPage(platform, backend, false));
-      this.ring = FrontRing.init(this.ringPages.map((p) => p.bytes), blkifRingCodec(features.abi), {
+      this.ring = FrontRing.init(this.ringPages.map((p) => p.bytes), frontRingCodec(features.abi), {
         onBroken: (b) => this.owner.hostile(`queue ${index}: ${b.reason} (rsp_prod ${b.prod})`),
       });
       this.evtchn = platform.events.allocUnbound(backend, () => this.kick());
@@ -116,8 +111,7 @@ export class FrontQueue {
       for (const p of this.ringPages) reclaimer.release(p);
       throw err;
     }
-    this.shadow = new Array<Shadow | undefined>(this.ring.size).fill(undefined);
-    this.idLimit = BigInt(this.ring.size);
+    for (let i = 0; i < this.ring.size; i++) this.slots.push(new Slot(i));
     this.freeIds = Array.from({ length: this.ring.size }, (_, i) => this.ring.size - 1 - i);
     const poolMax = this.ring.size * Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, features.indirectSegments + indirectPages(features.indirectSegments));
     this.pool = features.persistent ? new PersistentPool(platform, backend, poolMax, !features.trusted) : undefined;
@@ -141,21 +135,17 @@ export class FrontQueue {
 
   /** Put one chunk on the ring. The caller checked `hasRoom`. */
   submit(chunk: Chunk): void {
-    const id = this.freeIds.pop()!;
-    const taken: GrantedPage[] = [];
-    const persistent: boolean[] = [];
-    let built;
+    const slot = this.slots[this.freeIds.pop()!]!;
     try {
-      built = this.build(chunk, id, taken, persistent);
+      this.build(slot, chunk);
     } catch {
       // Out of guest memory or grant refs: nothing went on the ring; fail this chunk locally.
-      this.freeIds.push(id);
-      this.releasePages({ chunk, operation: 0, pages: taken, persistent });
+      this.releasePages(slot);
+      this.freeIds.push(slot.id);
       this.owner.completed(chunk, LOCAL_ENOMEM);
       return;
     }
-    this.shadow[id] = built.shadow;
-    this.ring.putRequest(built.req);
+    this.ring.putRequest(slot);
     this.schedulePublish();
   }
 
@@ -167,60 +157,47 @@ export class FrontQueue {
   private schedulePublish(): void {
     if (this.publishPending) return;
     this.publishPending = true;
-    queueMicrotask(() => {
-      this.publishPending = false;
-      if (!this.closed && this.ring.pushRequests()) this.evtchn.notify();
-    });
+    queueMicrotask(this.publishTask);
   }
 
-  private build(chunk: Chunk, id: number, pages: GrantedPage[], persistent: boolean[]): { req: BlkifRequestOut; shadow: Shadow } {
-    const rid = BigInt(id);
-    if (chunk.kind === 'discard') return buildDiscard(chunk, rid);
-    const operation = opOf(chunk.kind);
-    const seg = this.segments(chunk, pages, persistent);
-    const nseg = seg.length;
-    if (nseg <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
-      const req: BlkifRequestOut = { kind: 'rw', operation, nr_segments: nseg, handle: 0, id: rid, sector_number: BigInt(chunk.sector), seg };
-      return { req, shadow: { chunk, operation, pages, persistent } };
+  private publish(): void {
+    this.publishPending = false;
+    if (!this.closed && this.ring.pushRequests()) this.evtchn.notify();
+  }
+
+  /** Fill `slot` for `chunk`: its pages (a write's data copied in) and, past 11 segments, the indirect pages. */
+  private build(slot: Slot, chunk: Chunk): void {
+    if (chunk.kind === 'discard') {
+      // A discard carries no data pages: the request names only the range (and SECURE).
+      slot.begin(chunk, BLKIF_OP_DISCARD);
+      return;
     }
-    const indirect = this.indirectPages(seg, persistent, pages);
-    const req: BlkifRequestOut = {
-      kind: 'indirect',
-      operation: BLKIF_OP_INDIRECT,
-      indirect_op: operation,
-      nr_segments: nseg,
-      id: rid,
-      sector_number: BigInt(chunk.sector),
-      handle: 0,
-      indirect_grefs: indirect.map((p) => p.ref),
-    };
-    // The response names the indirect_op (Linux blkback does; Linux blkfront insists).
-    return { req, shadow: { chunk, operation, pages, persistent } };
+    // An indirect request's response names the indirect_op (Linux blkback does; Linux blkfront insists).
+    slot.begin(chunk, opOf(chunk.kind));
+    this.segments(slot, chunk);
+    if (slot.indirect) this.indirectPages(slot);
   }
 
   /**
    * One segment per 4 KiB of the chunk, each on a page the backend may use: the caller's own
    * (zero-copy), a persistent one or a fresh grant; a write's data is copied in here.
    */
-  private segments(chunk: Chunk, pages: GrantedPage[], persistent: boolean[]): BlkifSegment[] {
+  private segments(slot: Slot, chunk: Chunk): void {
     const nseg = Math.ceil(chunk.sectors / 8);
-    const seg: BlkifSegment[] = [];
     const kept = this.keptBuffer(chunk);
     const inPlace = kept === undefined ? this.zeroCopy(chunk) : undefined;
     const read = chunk.kind === 'read';
     for (let i = 0; i < nseg; i++) {
       const index = (chunk.offset >>> 12) + i;
-      let page: GrantedPage;
-      if (kept !== undefined) page = kept.keptPage(this.backend, index);
-      else if (inPlace !== undefined) page = this.borrowPage(inPlace, index, read);
-      else page = this.dataPage(read, persistent);
-      if (page.kept === true || inPlace !== undefined) persistent.push(false);
-      pages.push(page);
+      if (kept !== undefined) slot.addPage(kept.keptPage(this.backend, index), false);
+      else if (inPlace !== undefined) slot.addPage(this.borrowPage(inPlace, index, read), false);
+      else this.dataPage(slot, read);
+      slot.segments++;
+      if (read || kept !== undefined || inPlace !== undefined) continue;
+      const page = slot.pages[i]!;
       const sectors = Math.min(8, chunk.sectors - i * 8);
-      if (!read && page.kept !== true && inPlace === undefined) chunk.buf!.copyOut(chunk.offset + i * 4096, sectors === 8 ? page.bytes : page.bytes.subarray(0, sectors * 512));
-      seg.push({ gref: page.ref, first_sect: 0, last_sect: sectors - 1 });
+      chunk.buf!.copyOut(chunk.offset + i * 4096, sectors === 8 ? page.bytes : page.bytes.subarray(0, sectors * 512));
     }
-    return seg;
   }
 
   /** A persistent BlkBuffer whose own pages serve as persistent grants: feature-persistent with a trusted backend. */
@@ -229,11 +206,12 @@ export class FrontQueue {
     return chunk.buf;
   }
 
-  /** A page for data: from the persistent pool, else freshly granted (read-only for writes). */
-  private dataPage(backendWrites: boolean, persistent: boolean[]): GrantedPage {
+  /** A page for `slot`: from the persistent pool, else freshly granted (read-only for writes). */
+  private dataPage(slot: Slot, backendWrites: boolean): GrantedPage {
     const p = this.pool?.take();
-    persistent.push(p !== undefined);
-    return p ?? grantNewPage(this.platform, this.backend, !backendWrites);
+    const page = p ?? grantNewPage(this.platform, this.backend, !backendWrites);
+    slot.addPage(page, p !== undefined);
+    return page;
   }
 
   /**
@@ -252,27 +230,21 @@ export class FrontQueue {
     return { frame, ref, bytes: buf.pages[index]!, readonly: !backendWrites, borrowed: buf.lend() };
   }
 
-  private indirectPages(seg: readonly BlkifSegment[], persistent: boolean[], pages: GrantedPage[]): GrantedPage[] {
-    const out: GrantedPage[] = [];
-    for (let i = 0; i < seg.length; i += BLKIF_SEGMENTS_PER_INDIRECT_PAGE) {
-      const page = this.dataPage(false, persistent);
-      pages.push(page);
+  /** The segment list of an indirect request, in pages after the data pages (the backend only reads them). */
+  private indirectPages(slot: Slot): void {
+    for (let first = 0; first < slot.segments; first += BLKIF_SEGMENTS_PER_INDIRECT_PAGE) {
+      const page = this.dataPage(slot, false);
       const view = new DataView(page.bytes.buffer, page.bytes.byteOffset, 4096);
-      const part = seg.slice(i, i + BLKIF_SEGMENTS_PER_INDIRECT_PAGE);
-      part.forEach((s, k) => encodeBlkifSegment(view, k * 8, s));
-      out.push(page);
+      const end = Math.min(slot.segments, first + BLKIF_SEGMENTS_PER_INDIRECT_PAGE);
+      for (let i = first; i < end; i++) encodeBlkifSegmentFields(view, (i - first) * 8, slot.pages[i]!.ref, 0, slot.lastSect(i));
     }
-    return out;
   }
 
   /** Event handler: drain responses right after the upcall (never inside it). */
   kick(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
-    queueMicrotask(() => {
-      this.scheduled = false;
-      this.drain();
-    });
+    queueMicrotask(this.drainTask);
   }
 
   private drain(): void {
@@ -332,38 +304,41 @@ export class FrontQueue {
     if (this.ring.finalCheckForResponses(1)) this.kick();
   }
 
-  private accept(rsp: BlkifResponse): boolean {
-    const slot = rsp.id < this.idLimit ? Number(rsp.id) : -1;
-    const s = slot >= 0 ? this.shadow[slot] : undefined;
-    if (s === undefined) {
-      this.owner.hostile(`queue ${this.index}: response for unknown or finished id ${rsp.id}`);
+  private accept(rsp: BlkifResponseWords): boolean {
+    const s = rsp.idHigh === 0 && rsp.idLow < this.slots.length ? this.slots[rsp.idLow]! : undefined;
+    const chunk = s?.chunk;
+    if (s === undefined || chunk === undefined) {
+      const id = (BigInt(rsp.idHigh) << 32n) | BigInt(rsp.idLow);
+      this.owner.hostile(`queue ${this.index}: response for unknown or finished id ${id}`);
       return false;
     }
     if (rsp.operation !== s.operation) {
       this.owner.hostile(`queue ${this.index}: response op ${rsp.operation} for a request of op ${s.operation}`);
       return false;
     }
-    this.shadow[slot] = undefined;
-    this.freeIds.push(slot);
+    const status = rsp.status;
     const first = s.pages[0];
-    if (s.chunk.kind === 'read' && rsp.status === 0 && first?.borrowed === undefined && first?.kept !== true) {
-      const c = s.chunk;
-      for (let i = 0, left = c.sectors * 512; left > 0; i++, left -= 4096) {
+    if (chunk.kind === 'read' && status === 0 && s.segments > 0 && first!.borrowed === undefined && first!.kept !== true) {
+      for (let i = 0, left = chunk.sectors * 512; left > 0; i++, left -= 4096) {
         const bytes = s.pages[i]!.bytes;
-        c.buf!.copyIn(c.offset + i * 4096, left >= 4096 ? bytes : bytes.subarray(0, left));
+        chunk.buf!.copyIn(chunk.offset + i * 4096, left >= 4096 ? bytes : bytes.subarray(0, left));
       }
     }
     this.releasePages(s);
-    this.owner.completed(s.chunk, rsp.status);
+    this.freeIds.push(s.id);
+    this.owner.completed(chunk, status);
     return true;
   }
 
-  private releasePages(s: Shadow): void {
-    s.pages.forEach((p, i) => {
-      if (p.kept === true) return;
-      if (s.persistent[i] === true) this.pool!.put(p);
+  /** Give back a slot's pages (to the pool, or ended through the reclaimer) and free the slot's references. */
+  private releasePages(s: Slot): void {
+    for (let i = 0; i < s.pageCount; i++) {
+      const p = s.pages[i]!;
+      if (p.kept === true) continue;
+      if (s.pooled[i] === true) this.pool!.put(p);
       else this.reclaimer.release(p);
-    });
+    }
+    s.clear();
   }
 
   /**
@@ -375,32 +350,16 @@ export class FrontQueue {
     this.closed = true;
     clearTimeout(this.moderation);
     const unfinished: Chunk[] = [];
-    for (let i = 0; i < this.shadow.length; i++) {
-      const s = this.shadow[i];
-      if (s === undefined) continue;
+    for (const s of this.slots) {
+      if (s.chunk === undefined) continue;
       unfinished.push(s.chunk);
       this.releasePages(s);
-      this.shadow[i] = undefined;
     }
     this.evtchn.dispose();
     this.pool?.dispose(this.reclaimer);
     for (const p of this.ringPages) this.reclaimer.release(p);
     return unfinished.sort((a, b) => a.seq - b.seq);
   }
-}
-
-/** A discard carries no data pages: the request names only the range (and SECURE). */
-function buildDiscard(chunk: Chunk, rid: bigint): { req: BlkifRequestOut; shadow: Shadow } {
-  const req: BlkifRequestOut = {
-    kind: 'discard',
-    operation: BLKIF_OP_DISCARD,
-    flag: chunk.secure === true ? BLKIF_DISCARD_SECURE : 0,
-    handle: 0,
-    id: rid,
-    sector_number: BigInt(chunk.sector),
-    nr_sectors: BigInt(chunk.sectors),
-  };
-  return { req, shadow: { chunk, operation: BLKIF_OP_DISCARD, pages: [], persistent: [] } };
 }
 
 function opOf(kind: Exclude<Chunk['kind'], 'discard'>): BlkifRwOp {

@@ -107,21 +107,49 @@ export interface BlkInfo {
 export type BlkFrontState = 'init' | 'initialised' | 'connected' | 'closed' | 'broken' | 'gone';
 type Phase = BlkFrontState;
 
-interface Op {
-  readonly kind: OpKind;
-  remaining: number;
-  status: number;
-  readonly bytes: number;
-  /** When it was submitted (ms, `tickTime`). */
-  readonly start: number;
-  readonly resolve: () => void;
-  readonly reject: (err: Error) => void;
+/** One guest operation: its chunks answer it; its promise is the API. */
+class Op {
+  status: number = BLKIF_RSP_OKAY;
+  resolve: () => void = noop;
+  reject: (err: Error) => void = noop;
+
+  constructor(
+    readonly kind: OpKind,
+    /** Chunks not answered yet. */
+    public remaining: number,
+    readonly bytes: number,
+    /** When it was submitted (ms, `tickTime`). */
+    readonly start: number,
+  ) {}
+
+  /** The operation's promise, its resolving functions kept in the Op. */
+  promise(): Promise<void> {
+    const p = new Promise<void>(captureResolvers);
+    this.resolve = captured.resolve;
+    this.reject = captured.reject;
+    return p;
+  }
+}
+
+function noop(): void {}
+
+/**
+ * Promise.withResolvers (Node 22) by hand: one executor for every Op, which leaves the new
+ * promise's resolving functions here for Op.promise to take (no executor closure per I/O).
+ */
+const captured: { resolve: () => void; reject: (err: Error) => void } = { resolve: noop, reject: noop };
+function captureResolvers(resolve: () => void, reject: (err: Error) => void): void {
+  captured.resolve = resolve;
+  captured.reject = reject;
 }
 
 export class BlkFront {
   readonly counters: BlkCounters = newBlkCounters();
   /** `tickTime`'s reading for the current burst; -1 = none yet. */
   private tickNow = -1;
+  private readonly endTick = (): void => {
+    this.tickNow = -1;
+  };
   private readonly reclaimer: GrantReclaimer;
   /** Pages of the live persistent buffers (allocBuffer). */
   private keptPages = 0;
@@ -294,8 +322,15 @@ export class BlkFront {
     const err = this.checkRange(sector, buf.byteLength);
     if (err !== undefined) return Promise.reject(err);
     const perChunk = this.sectorsPerChunk();
-    const chunks: Chunk[] = [];
     const total = buf.byteLength / 512;
+    if (total <= perChunk) {
+      // One ring request (every 4 KiB I/O): no chunk list.
+      const op = new Op(kind, 1, buf.byteLength, this.tickTime());
+      const promise = op.promise();
+      this.enqueue({ kind, sector, sectors: total, buf, offset: 0, seq: this.seq++, op });
+      return promise;
+    }
+    const chunks: Chunk[] = [];
     for (let done = 0; done < total; done += perChunk) {
       const n = Math.min(perChunk, total - done);
       chunks.push({ kind, sector: sector + done, sectors: n, buf, offset: done * 512, seq: this.seq++ });
@@ -332,18 +367,30 @@ export class BlkFront {
   private tickTime(): number {
     if (this.tickNow < 0) {
       this.tickNow = performance.now();
-      queueMicrotask(() => (this.tickNow = -1));
+      queueMicrotask(this.endTick);
     }
     return this.tickNow;
   }
 
   private submitOp(kind: OpKind, bytes: number, chunks: Chunk[]): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const op: Op = { kind, remaining: chunks.length, status: BLKIF_RSP_OKAY, bytes, start: this.tickTime(), resolve, reject };
-      for (const c of chunks) c.op = op;
-      this.queued.push(...chunks);
-      this.pump();
-    });
+    const op = new Op(kind, chunks.length, bytes, this.tickTime());
+    const promise = op.promise();
+    for (const c of chunks) {
+      c.op = op;
+      this.queued.push(c);
+    }
+    this.pump();
+    return promise;
+  }
+
+  /** Issue one chunk now when nothing waits before it and a queue has room; else queue it. */
+  private enqueue(chunk: Chunk): void {
+    if (this.queued.length === 0 && this.phase === 'connected') {
+      const q = this.pickQueue();
+      if (q !== undefined) return q.submit(chunk);
+    }
+    this.queued.push(chunk);
+    this.pump();
   }
 
   /** Issue queued chunks, round-robin over queues with room, while connected. */

@@ -104,6 +104,9 @@ class Run {
   verified = 0;
   failure: string | undefined;
   private issued = 0;
+  /** The operation next() picked. */
+  private nextWrite = false;
+  private nextBlock = 0;
   private seqCursor = 0;
   private readonly random: () => number;
   private readonly deadline: number;
@@ -138,66 +141,71 @@ class Run {
     return this.failure !== undefined;
   }
 
-  /** The next operation, or undefined when the job is done. */
-  next(): { write: boolean; block: number } | undefined {
-    if (this.stopped || this.lastNow >= this.deadline) return undefined;
-    if (!this.job.timeBased && this.issued >= this.r.blocks) return undefined;
+  /** Pick the next operation into nextWrite/nextBlock (no record per I/O); false when the job is done. */
+  next(): boolean {
+    if (this.stopped || this.lastNow >= this.deadline) return false;
+    if (!this.job.timeBased && this.issued >= this.r.blocks) return false;
     this.issued++;
     const rw = this.job.rw;
-    const write = rw === 'write' || rw === 'randwrite' || (rw === 'randrw' && this.random() % 100 >= this.job.rwmixread);
+    this.nextWrite = rw === 'write' || rw === 'randwrite' || (rw === 'randrw' && this.random() % 100 >= this.job.rwmixread);
     let block = rw === 'read' || rw === 'write' ? this.seqCursor++ % this.r.blocks : this.random() % this.r.blocks;
     if (this.busy !== undefined) {
       // With verify, never two I/Os on one block at once: take the next free one.
       while (this.busy[block] !== 0) block = (block + 1) % this.r.blocks;
       this.busy[block] = 1;
     }
-    return { write, block };
+    this.nextBlock = block;
+    return true;
   }
 
+  /**
+   * Issue, wait, record, as fio does per I/O: the clock read right before the request and
+   * right after it completes. One await per I/O (the disk's own promise), no helper promise.
+   */
   async worker(buf: FioBuffer): Promise<void> {
     const bs = this.job.bs;
     const scratch = this.gen !== undefined ? new Uint8Array(bs) : undefined;
-    for (let op = this.next(); op !== undefined; op = this.next()) {
-      const offset = this.r.start + op.block * bs;
+    while (this.next()) {
+      const write = this.nextWrite;
+      const block = this.nextBlock;
+      const offset = this.r.start + block * bs;
       try {
-        if (op.write) await this.doWrite(buf, scratch, op.block, offset);
-        else await this.doRead(buf, scratch, op.block, offset, true);
+        const gen = write && scratch !== undefined ? this.fillWrite(buf, scratch, block, offset) : 0;
+        const t0 = now();
+        try {
+          await (write ? this.disk.write(offset / 512, buf) : this.disk.read(offset / 512, buf));
+        } catch (err) {
+          this.ioError(write ? 'write' : 'read', offset, err);
+          continue;
+        }
+        this.lastNow = now();
+        if (write) this.wrote(block, gen, this.lastNow - t0);
+        else this.readDone(buf, scratch, block, offset, this.lastNow - t0);
       } finally {
-        if (this.busy !== undefined) this.busy[op.block] = 0;
+        if (this.busy !== undefined) this.busy[block] = 0;
       }
     }
   }
 
-  private async doWrite(buf: FioBuffer, scratch: Uint8Array | undefined, block: number, offset: number): Promise<void> {
-    let gen = 0;
-    if (scratch !== undefined) {
-      gen = this.written![block] === 0 ? this.epoch : (this.gen![block]! + 1) >>> 0;
-      fillBlock(scratch, offset, gen, this.job.seed);
-      buf.copyIn(0, scratch);
-    }
-    const t0 = now();
-    try {
-      await this.disk.write(offset / 512, buf);
-    } catch (err) {
-      return this.ioError('write', offset, err);
-    }
-    this.lastNow = now();
-    this.write.record(this.job.bs, this.lastNow - t0);
-    if (scratch !== undefined) {
-      this.gen![block] = gen;
+  /** Verify: the block's next generation, its header and pattern put in `buf`. */
+  private fillWrite(buf: FioBuffer, scratch: Uint8Array, block: number, offset: number): number {
+    const gen = this.written![block] === 0 ? this.epoch : (this.gen![block]! + 1) >>> 0;
+    fillBlock(scratch, offset, gen, this.job.seed);
+    buf.copyIn(0, scratch);
+    return gen;
+  }
+
+  private wrote(block: number, gen: number, latencyNs: number): void {
+    this.write.record(this.job.bs, latencyNs);
+    if (this.gen !== undefined) {
+      this.gen[block] = gen;
       this.written![block] = 1;
     }
   }
 
-  private async doRead(buf: FioBuffer, scratch: Uint8Array | undefined, block: number, offset: number, timed: boolean): Promise<void> {
-    const t0 = now();
-    try {
-      await this.disk.read(offset / 512, buf);
-    } catch (err) {
-      return this.ioError('read', offset, err);
-    }
-    this.lastNow = now();
-    if (timed) this.read.record(this.job.bs, this.lastNow - t0);
+  /** A read completed: record it (its latency; undefined in the untimed verify phase) and check the block. */
+  private readDone(buf: FioBuffer, scratch: Uint8Array | undefined, block: number, offset: number, latencyNs: number | undefined): void {
+    if (latencyNs !== undefined) this.read.record(this.job.bs, latencyNs);
     if (scratch === undefined) return;
     const mine = this.written![block] !== 0;
     // A block a writing job has not written yet holds whatever was there: nothing to check.
@@ -206,6 +214,17 @@ class Run {
     const why = checkBlock(scratch, offset, mine ? this.gen![block] : undefined);
     this.verified++;
     if (why !== undefined) this.failure ??= `verify failed at offset ${offset} (block ${block}): ${why}`;
+  }
+
+  /** The verify phase's untimed read of a block. */
+  private async readBack(buf: FioBuffer, scratch: Uint8Array, block: number, offset: number): Promise<void> {
+    try {
+      await this.disk.read(offset / 512, buf);
+    } catch (err) {
+      return this.ioError('read', offset, err);
+    }
+    this.lastNow = now();
+    this.readDone(buf, scratch, block, offset, undefined);
   }
 
   private ioError(op: string, offset: number, err: unknown): void {
@@ -222,7 +241,7 @@ class Run {
       while (!this.stopped && cursor < this.r.blocks) {
         const block = cursor++;
         if (this.written![block] === 0) continue;
-        await this.doRead(buf, scratch, block, this.r.start + block * this.job.bs, false);
+        await this.readBack(buf, scratch, block, this.r.start + block * this.job.bs);
       }
     };
     await Promise.all(buffers.map(worker));

@@ -1,0 +1,122 @@
+/**
+ * A blkfront queue's shadow slots and the ring codec that writes a request straight from one.
+ *
+ * Linux blkfront keeps a `blk_shadow` per ring slot and uses its index as the request id; so
+ * does FrontQueue. A `Slot` is made once per ring entry and reused for every request that
+ * takes that id: it holds the chunk, the operation sent (a response must name it) and the
+ * pages granted for it. Everything the ring slot says follows from it, so the codec encodes
+ * the request from the slot itself with abi's field encoders (ids and sectors as numbers): no
+ * request record, segment records, page arrays or BigInt per request. The bytes are those of
+ * `encodeBlkifRequest` for the equivalent record (front-slot.test.ts).
+ */
+import { BLKIF_DISCARD_SECURE, BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_DISCARD, BLKIF_REQUEST, BLKIF_RESPONSE } from '../../abi/io/blkif.js';
+import {
+  decodeBlkifResponseInto,
+  encodeBlkifDiscardFields,
+  encodeBlkifIndirectFields,
+  encodeBlkifIndirectGref,
+  encodeBlkifResponse,
+  encodeBlkifRwFields,
+  encodeBlkifRwSegment,
+  zeroBlkifRequest,
+  type BlkifResponseWords,
+} from '../../abi/io/blkif-codec.js';
+import type { AbiName } from '../../abi/layout.js';
+import { BugError } from '../../base/index.js';
+import type { RingCodec } from '../../ring/index.js';
+import type { GrantedPage } from './front-grants.js';
+import type { Chunk } from './front-queue.js';
+
+/** One ring slot's request while it is in flight (Linux `struct blk_shadow`). */
+export class Slot {
+  /** The chunk in flight with this id; undefined while the slot is free. */
+  chunk: Chunk | undefined = undefined;
+  /** The operation sent (READ, WRITE, FLUSH, BARRIER, DISCARD): what the response must name. */
+  operation = 0;
+  /** Data segments: pages[0..segments) are data pages, one per 4 KiB of the chunk. */
+  segments = 0;
+  /** Pages granted for the request: the data pages, then the indirect pages (if any). */
+  pageCount = 0;
+  /** The pages by index; entries past pageCount are stale (reused arrays never shrink). */
+  readonly pages: (GrantedPage | undefined)[] = [];
+  /** Per page: it came from the queue's persistent pool (and goes back to it). */
+  readonly pooled: boolean[] = [];
+
+  constructor(
+    /** The request id: this slot's index in the shadow table. */
+    readonly id: number,
+  ) {}
+
+  /** Take the slot for `chunk`; pages are added with addPage. */
+  begin(chunk: Chunk, operation: number): void {
+    this.chunk = chunk;
+    this.operation = operation;
+    this.segments = 0;
+    this.pageCount = 0;
+  }
+
+  addPage(page: GrantedPage, pooled: boolean): void {
+    this.pages[this.pageCount] = page;
+    this.pooled[this.pageCount] = pooled;
+    this.pageCount++;
+  }
+
+  /** Drop the references the slot held (the pages are released by the queue first). */
+  clear(): void {
+    for (let i = 0; i < this.pageCount; i++) this.pages[i] = undefined;
+    this.pageCount = 0;
+    this.segments = 0;
+    this.chunk = undefined;
+  }
+
+  /** Whether the request goes out as BLKIF_OP_INDIRECT (more segments than a slot holds). */
+  get indirect(): boolean {
+    return this.segments > BLKIF_MAX_SEGMENTS_PER_REQUEST;
+  }
+
+  /** last_sect of data segment `i`: a chunk is page-aligned, so only its last page may be partial. */
+  lastSect(i: number): number {
+    const left = this.chunk!.sectors - i * 8;
+    return (left < 8 ? left : 8) - 1;
+  }
+}
+
+/** Write the request of `s` into a slot (zeroed first: padding and unused segments stay 0). */
+function encodeSlot(view: DataView, abi: AbiName, s: Slot): void {
+  const c = s.chunk;
+  if (c === undefined) throw new BugError('encoding a free blkfront slot');
+  zeroBlkifRequest(view, 0, abi);
+  if (s.operation === BLKIF_OP_DISCARD) {
+    encodeBlkifDiscardFields(view, 0, abi, c.secure === true ? BLKIF_DISCARD_SECURE : 0, 0, s.id, c.sector, c.sectors);
+  } else if (!s.indirect) {
+    encodeBlkifRwFields(view, 0, abi, s.operation, s.segments, 0, s.id, c.sector);
+    for (let i = 0; i < s.segments; i++) encodeBlkifRwSegment(view, 0, abi, i, s.pages[i]!.ref, 0, s.lastSect(i));
+  } else {
+    // The segments are in the indirect pages (written when the request was built).
+    encodeBlkifIndirectFields(view, 0, abi, s.operation, s.segments, 0, s.id, c.sector);
+    for (let k = s.segments; k < s.pageCount; k++) encodeBlkifIndirectGref(view, 0, abi, k - s.segments, s.pages[k]!.ref);
+  }
+}
+
+/**
+ * The blkif ring codec of one frontend queue: requests encoded from Slots, responses decoded
+ * into one record owned by the codec (the queue consumes each before taking the next), so a
+ * codec serves one ring. A front ring never reads requests.
+ */
+export function frontRingCodec(abi: AbiName): RingCodec<Slot, BlkifResponseWords> {
+  const rsp: BlkifResponseWords = { idLow: 0, idHigh: 0, operation: 0, status: 0 };
+  return {
+    requestSize: BLKIF_REQUEST.layouts[abi].size,
+    responseSize: BLKIF_RESPONSE.layouts[abi].size,
+    entrySize: BLKIF_REQUEST.layouts[abi].size,
+    // encodeSlot zeroes the whole request first, encodeBlkifResponse the whole response
+    // (front-slot.test.ts checks the claim), so the ring does not zero the slot again.
+    encodesEveryByte: true,
+    encodeRequest: (slot, out) => encodeSlot(out, abi, slot),
+    encodeResponse: (r, out) => encodeBlkifResponse(out, 0, abi, { id: (BigInt(r.idHigh) << 32n) | BigInt(r.idLow), operation: r.operation, status: r.status }),
+    decodeRequest: () => {
+      throw new BugError('a blkfront ring never reads requests');
+    },
+    decodeResponse: (bytes) => decodeBlkifResponseInto(bytes, 0, abi, rsp),
+  };
+}
