@@ -145,3 +145,30 @@ test('three threads: two copiers and a mapper on one granter, statuses, values a
   assertIdle(t, 0);
   assert.equal(t.get(1, DW.MAPTRACK_USED), 0);
 });
+
+test('copies out of grants read each page as it is now, at each op\'s own offset and length (cached views per frame)', () => {
+  const t = grantTestTable(2);
+  const granter = new SimGrantOps(t, GRANTER, t.newTid());
+  const back = new SimGrantOps(t, 1 as DomId, t.newTid());
+  const refA = granter.grantAccess(1 as DomId, 3 as Frame, true);
+  const refB = granter.grantAccess(1 as DomId, 4 as Frame, true);
+  const pageA = granter.view(0).page(3);
+  const pageB = granter.view(0).page(4);
+  const read = (ref: GrantRef, offset: number, len: number): number[] => {
+    const buf = new Uint8Array(len);
+    const op: GrantCopyOp = { source: { kind: 'grant', domid: GRANTER, ref, offset }, dest: { kind: 'local', buf, offset: 0 }, len };
+    assert.deepEqual(back.copy([op]), [GNTST_okay]);
+    return [...buf];
+  };
+  pageA.set([1, 2, 3, 4], 100);
+  pageB.set([5, 6, 7, 8], 100);
+  assert.deepEqual(read(refA, 100, 4), [1, 2, 3, 4]);
+  assert.deepEqual(read(refB, 100, 4), [5, 6, 7, 8]);
+  pageA.set([9, 10, 11, 12], 100); // the granter rewrites its page between two equal copies
+  assert.deepEqual(read(refA, 100, 4), [9, 10, 11, 12]);
+  assert.deepEqual(read(refA, 100, 2), [9, 10], 'same offset, shorter length');
+  assert.deepEqual(read(refA, 101, 4), [10, 11, 12, 0], 'same length, other offset');
+  assert.deepEqual(read(refB, 100, 4), [5, 6, 7, 8]);
+  assert.ok(granter.endAccess(refA) && granter.endAccess(refB));
+  assertIdle(t, GRANTER);
+});

@@ -109,14 +109,16 @@ function receiveUdp(
     return stack.drop('udpNoPort');
   }
   stack.counters.udpRx++;
-  const view = frame.subarray(l4 + UDP_HLEN, l4 + length);
   const borrow = info.transient === true && info.owned !== true && socket.borrows;
+  // An owned frame's payload is kept as it is; any other is read before the frame is reused.
+  const owned = info.owned === true;
+  const view = owned ? frame.subarray(l4 + UDP_HLEN, l4 + length) : stack.transientView(frame, l4 + UDP_HLEN, l4 + length);
   const ok = socket.push({
     srcIp: h.src,
     srcPort: (frame[l4]! << 8) | frame[l4 + 1]!,
     dstIp: h.dst,
     dstPort,
-    payload: info.owned === true || borrow ? view : stack.slab.copy(view),
+    payload: owned || borrow ? view : stack.slab.copy(view),
   }, borrow ? stack.slab : undefined);
   if (!ok) stack.drop('udpQueueFull');
 }

@@ -261,3 +261,31 @@ test('transient frames: a borrowing socket reads payloads in place during onRead
   assert.notEqual(l.payload.buffer, buf.buffer);
   assert.deepEqual([...plain.recv()!.payload], [7, 8, 9], 'a socket that does not borrow gets a copy');
 });
+
+test('transient frames in one reused view (netfront rxScratch): each datagram of a same-sized stream reads its own bytes, queued ones keep theirs', () => {
+  const { a, b } = twoStacks();
+  const buf = new Uint8Array(2048);
+  let view = buf.subarray(0, 0);
+  const orig = b.stack.receive.bind(b.stack);
+  b.stack.receive = (f: Uint8Array) => {
+    if (view.length !== f.length) view = buf.subarray(0, f.length); // one view per size, as ScratchFrame
+    view.set(f);
+    orig(view, { transient: true });
+    buf.fill(0xee);
+  };
+  const reader = b.stack.udpBind(5000, { borrow: true });
+  const seen: number[][] = [];
+  reader.onReadable = () => {
+    for (let d = reader.recv(); d !== undefined; d = reader.recv()) seen.push([...d.payload]);
+  };
+  const lazy = b.stack.udpBind(5001, { borrow: true });
+  const plain = b.stack.udpBind(5002);
+  const tx = a.stack.udpBind();
+  for (let i = 0; i < 3; i++) tx.send('10.0.0.2', 5000, Uint8Array.of(i, i + 1, i + 2, i + 3));
+  for (let i = 0; i < 2; i++) tx.send('10.0.0.2', 5001, Uint8Array.of(10 + i, 11, 12, 13));
+  tx.send('10.0.0.2', 5002, Uint8Array.of(20, 21, 22, 23));
+  assert.deepEqual(seen, [[0, 1, 2, 3], [1, 2, 3, 4], [2, 3, 4, 5]]);
+  assert.deepEqual([...lazy.recv()!.payload], [10, 11, 12, 13]);
+  assert.deepEqual([...lazy.recv()!.payload], [11, 11, 12, 13]);
+  assert.deepEqual([...plain.recv()!.payload], [20, 21, 22, 23]);
+});

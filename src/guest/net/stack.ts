@@ -123,6 +123,11 @@ export class NetStack implements UdpHost {
   /** Where UDP datagrams are built when `sendCopies` (the largest unfragmented frame fits). */
   private readonly txScratch: ScratchFrame | undefined;
   private ipId = 0;
+  /** transientView's last view, and the frame and span it was made for. */
+  private viewFrame: Uint8Array | undefined;
+  private viewStart = 0;
+  private viewEnd = 0;
+  private view: Uint8Array = new Uint8Array(0);
   private nextEphemeral = EPHEMERAL_FIRST;
   private icmpTokens = ICMP_ERROR_BURST;
   private icmpRefillAt = 0;
@@ -166,6 +171,21 @@ export class NetStack implements UdpHost {
    */
   receive(frame: Uint8Array, info: RxInfo = {}): void {
     receiveFrame(this, frame, info);
+  }
+
+  /**
+   * `frame.subarray(start, end)` for a view used only until the frame is reused (a borrowed
+   * payload, or the source of a private copy): a receiver handed the same reused frame with
+   * the same span (a stream's) gets the view it got last instead of a new one per datagram.
+   */
+  transientView(frame: Uint8Array, start: number, end: number): Uint8Array {
+    if (frame !== this.viewFrame || start !== this.viewStart || end !== this.viewEnd) {
+      this.view = frame.subarray(start, end);
+      this.viewFrame = frame;
+      this.viewStart = start;
+      this.viewEnd = end;
+    }
+    return this.view;
   }
 
   /** Run due timers (ARP retransmission and expiry). */

@@ -19,6 +19,13 @@ export interface FdbEntry<P> {
 
 export class Fdb<P> {
   private readonly entries = new Map<number, FdbEntry<P>>();
+  /**
+   * The entries `learn` and `lookup` found last (a stream learns its source and looks up its
+   * destination per frame): a MAC key is above 2^31, so a Map lookup hashes a heap number in
+   * the runtime each time. Forgotten whenever an entry is deleted.
+   */
+  private learnHit: FdbEntry<P> | undefined;
+  private lookupHit: FdbEntry<P> | undefined;
   /** Addresses not learned because the table was full. */
   fullDrops = 0;
   /** Stations that moved from one port to another. */
@@ -41,8 +48,10 @@ export class Fdb<P> {
   /** Record that `key` was seen as a source on `port` now. */
   learn(key: number, port: P): void {
     const now = this.clock();
-    const e = this.entries.get(key);
+    const hit = this.learnHit;
+    const e = hit !== undefined && hit.key === key ? hit : this.entries.get(key);
     if (e !== undefined) {
+      this.learnHit = e;
       if (e.port !== port) this.moves++;
       e.port = port;
       e.updated = now;
@@ -58,13 +67,21 @@ export class Fdb<P> {
 
   /** The port `key` was last seen on, unless the entry has aged out (then it is removed). */
   lookup(key: number): P | undefined {
-    const e = this.entries.get(key);
+    const hit = this.lookupHit;
+    const e = hit !== undefined && hit.key === key ? hit : this.entries.get(key);
     if (e === undefined) return undefined;
     if (this.expired(e, this.clock())) {
-      this.entries.delete(key);
+      this.delete(key);
       return undefined;
     }
+    this.lookupHit = e;
     return e.port;
+  }
+
+  private delete(key: number): void {
+    this.entries.delete(key);
+    this.learnHit = undefined;
+    this.lookupHit = undefined;
   }
 
   /** Remove every expired entry; returns how many went. */
@@ -73,7 +90,7 @@ export class Fdb<P> {
     let n = 0;
     for (const [k, e] of this.entries) {
       if (this.expired(e, now)) {
-        this.entries.delete(k);
+        this.delete(k);
         n++;
       }
     }
@@ -82,7 +99,7 @@ export class Fdb<P> {
 
   /** Forget every address learned on `port` (the port left the bridge). */
   flushPort(port: P): void {
-    for (const [k, e] of this.entries) if (e.port === port) this.entries.delete(k);
+    for (const [k, e] of this.entries) if (e.port === port) this.delete(k);
   }
 
   /** Live entries, for `brctl showmacs`-like listings. */
