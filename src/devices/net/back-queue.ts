@@ -31,6 +31,7 @@ import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type Gra
 import { BackRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, ScratchFrame, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
+import { RxBatch } from './rx-batch.js';
 import { TxBatch, type MutableCopyOp, type MutableGrantPtr, type MutableLocalPtr } from './tx-batch.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
@@ -61,8 +62,11 @@ export interface VifContext {
   /**
    * Hand a frame to the bridge; returns the destination port if it is congested (back-pressure).
    * `owned` false: the bridge copies what it keeps, the queue reuses `frame` afterwards.
+   * `held`: not before the burst opened with `beginBurst` ends (BridgePort.inputHeld).
    */
-  input(frame: Uint8Array, info: FrameInfo, owned: boolean): BridgePort | undefined;
+  input(frame: Uint8Array, info: FrameInfo, owned: boolean, held?: boolean): BridgePort | undefined;
+  /** Open a burst on the vif's port (the one to end it on), if it has one. */
+  beginBurst(): BridgePort | undefined;
   mcast(op: 'add' | 'del', addr: Uint8Array): boolean;
   /** A frontend violation that disables the vif (xenvif_fatal_tx_err). */
   fatal(reason: string): void;
@@ -115,6 +119,8 @@ export class BackQueue implements Disposable {
   private readonly txScratch = new ScratchFrame(PAGE_SIZE);
   /** One-slot packets staged for one grant-copy call (tx-batch.ts). */
   private readonly batch: TxBatch;
+  /** One-slot frames for the guest staged for one grant-copy call (rx-batch.ts). */
+  private readonly rxBatch: RxBatch;
   /** Responses are encoded at once (putResponse): one mutable object each, not one per packet. */
   private readonly txRsp: { id: number; status: number } = { id: 0, status: 0 };
   private readonly rxRsp: { id: number; offset: number; flags: number; status: number } = { id: 0, offset: 0, flags: 0, status: 0 };
@@ -158,6 +164,7 @@ export class BackQueue implements Disposable {
     this.rxOp = { source: localSide(), dest: grantSide(), len: 0 };
     this.txOpList = [this.txOp];
     this.batch = new TxBatch(vif.frontDomid);
+    this.rxBatch = new RxBatch(vif.frontDomid, this.txScratch.bytes);
     this.rxOpList = [this.rxOp];
     const onBroken = (): void => vif.fatal(`queue ${index}: impossible number of requests`);
     try {
@@ -296,13 +303,19 @@ export class BackQueue implements Disposable {
     if (n === 0) return;
     const status = b.copy(this.vif.platform.grants);
     for (let i = 0; i < n; i++) this.putTxResponse(b.id(i), status[i] === 0 ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
-    for (let i = 0; i < n && !this.vif.disabled; i++) {
-      if (status[i] !== 0) {
-        this.countTxDrop('grant copy failed');
-        continue;
+    // The batch's pages stay as they are until clear(): receivers may copy them at the burst's end.
+    const port = this.vif.beginBurst();
+    try {
+      for (let i = 0; i < n && !this.vif.disabled; i++) {
+        if (status[i] !== 0) {
+          this.countTxDrop('grant copy failed');
+          continue;
+        }
+        const f = b.flags(i);
+        this.forward(b.frame(i), frameInfo((f & NETTXF_csum_blank) !== 0, (f & NETTXF_data_validated) !== 0), false, true);
       }
-      const f = b.flags(i);
-      this.forward(b.frame(i), frameInfo((f & NETTXF_csum_blank) !== 0, (f & NETTXF_data_validated) !== 0), false);
+    } finally {
+      port?.endBurst();
     }
     b.clear();
   }
@@ -352,8 +365,8 @@ export class BackQueue implements Disposable {
   }
 
   /** Hand a private frame to the bridge; hold off if its destination is congested. */
-  private forward(frame: Uint8Array, info: FrameInfo, owned: boolean): void {
-    const congested = this.vif.input(frame, info, owned);
+  private forward(frame: Uint8Array, info: FrameInfo, owned: boolean, held = false): void {
+    const congested = this.vif.input(frame, info, owned, held);
     if (congested !== undefined && congested !== this.deaf) this.pausedOn = congested;
   }
 
@@ -439,10 +452,16 @@ export class BackQueue implements Disposable {
     return this.rxRing.unconsumedRequests() >= needed;
   }
 
-  /** Write a frame into posted buffers (the caller checked `rxRoom`). */
-  rxDeliver(frame: Uint8Array, info: FrameInfo, extras: RxExtras): void {
+  /**
+   * Write a frame into posted buffers (the caller checked `rxRoom`). `stable`: its bytes stay
+   * until `completeRx` (PortSink.complete), so a one-slot frame only takes its request now.
+   */
+  rxDeliver(frame: Uint8Array, info: FrameInfo, extras: RxExtras, stable = false): void {
     const dataSlots = Math.max(1, Math.ceil(frame.length / PAGE_SIZE));
-    if (dataSlots === 1 && extras.gso === undefined && extras.hash === undefined) return this.rxDeliverOne(frame, info);
+    const plain = dataSlots === 1 && extras.gso === undefined && extras.hash === undefined;
+    if (plain && stable) return this.stageRx(frame, info);
+    this.completeRx(); // responses in ring order: the staged frames took their requests first
+    if (plain) return this.rxDeliverOne(frame, info);
     const extraList = rxExtraList(extras);
     const reqs: NetifRxRequest[] = [];
     for (let i = 0; i < dataSlots + extraList.length; i++) reqs.push(this.rxRing.nextRequest()!);
@@ -454,7 +473,7 @@ export class BackQueue implements Disposable {
     }));
     const status = this.vif.platform.grants.copy(ops);
     if (status.some((s) => s !== 0)) this.vif.counters.rxErrors++;
-    const csum = info.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : info.dataValidated ? NETRXF_data_validated : 0;
+    const csum = rxCsumFlags(info);
     data.forEach((r, i) => {
       const more = i + 1 < data.length ? NETRXF_more_data : 0;
       const first = i === 0 ? csum | (extraList.length > 0 ? NETRXF_extra_info : 0) : 0;
@@ -464,6 +483,33 @@ export class BackQueue implements Disposable {
     });
     this.rxPushed = u32Add(this.rxPushed, 1);
     if (this.rxRing.pushResponses()) this.rxKickLater();
+  }
+
+  private stageRx(frame: Uint8Array, info: FrameInfo): void {
+    const r = this.rxRing.nextRequest()!;
+    this.rxBatch.stage(frame, r.gref, r.id, rxCsumFlags(info));
+    if (this.rxBatch.full) this.completeRx();
+  }
+
+  /** Copy the staged frames with one grant-copy call, then answer each in ring order. */
+  completeRx(): void {
+    const b = this.rxBatch;
+    const n = b.size;
+    if (n === 0) return;
+    if (this.disposed || this.vif.disabled) return b.clear(); // the rings are going away
+    const status = b.copy(this.vif.platform.grants);
+    const rsp = this.rxRsp;
+    for (let i = 0; i < n; i++) {
+      const ok = status[i] === 0;
+      if (!ok) this.vif.counters.rxErrors++;
+      rsp.id = b.id(i);
+      rsp.flags = b.flags(i);
+      rsp.status = ok ? b.len(i) : NETIF_RSP_ERROR;
+      this.rxRing.putResponse(this.rxRspSlot);
+    }
+    b.clear();
+    this.rxPushed = u32Add(this.rxPushed, n);
+    if (this.rxRing.pushResponses()) this.rxKickLater(n);
   }
 
   /** The common case of rxDeliver: a frame in one page, no extras (one copy, one response). */
@@ -478,7 +524,7 @@ export class BackQueue implements Disposable {
     if (st !== 0) this.vif.counters.rxErrors++;
     const rsp = this.rxRsp;
     rsp.id = r.id;
-    rsp.flags = info.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : info.dataValidated ? NETRXF_data_validated : 0;
+    rsp.flags = rxCsumFlags(info);
     rsp.status = st === 0 ? frame.length : NETIF_RSP_ERROR;
     this.rxRing.putResponse(this.rxRspSlot);
     this.rxPushed = u32Add(this.rxPushed, 1);
@@ -504,11 +550,11 @@ export class BackQueue implements Disposable {
    * delivered nothing more, at RX_KICK_BATCH frames, or when fewer than RX_KICK_LOW posted
    * buffers are left: late by at most a few turns, never lost.
    */
-  private rxKickLater(): void {
+  private rxKickLater(pushed = 1): void {
     if (this.rxKickPending) return;
     this.rxKickPending = true;
-    // The frame that asked for this kick was counted just before.
-    this.rxKickFrom = this.rxKickSeen = u32Sub(this.rxPushed, 1);
+    // The `pushed` frames that asked for this kick were counted just before.
+    this.rxKickFrom = this.rxKickSeen = u32Sub(this.rxPushed, pushed);
     queueMicrotask(this.rxKickCheck);
   }
 
@@ -528,6 +574,7 @@ export class BackQueue implements Disposable {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
+    this.rxBatch.clear();
     if (this.timer !== undefined) clearTimeout(this.timer);
     clearTimeout(this.pauseTimer);
     this.cancelDrainWait?.();
@@ -538,6 +585,11 @@ export class BackQueue implements Disposable {
 
 /** The four offload states of a plain frame, shared (FrameInfo is read-only). */
 const FRAME_INFOS = new OffloadInfos<FrameInfo>((csumBlank, dataValidated) => ({ csumBlank, dataValidated }));
+
+/** NETRXF_* checksum flags of a frame: a blank checksum also says data_validated, as Linux netback sets them. */
+function rxCsumFlags(info: FrameInfo): number {
+  return info.csumBlank ? NETRXF_csum_blank | NETRXF_data_validated : info.dataValidated ? NETRXF_data_validated : 0;
+}
 
 function frameInfo(csumBlank: boolean, dataValidated: boolean): FrameInfo {
   return FRAME_INFOS.get(csumBlank, dataValidated);

@@ -210,8 +210,10 @@ export class NetBack {
         this.ctrl = new BackCtrl(this.opts.platform, this.frontDomid, cfg.ctrl.ref, cfg.ctrl.port, ctx, this.limits.ctrlBudget, (r) => this.fatal(r));
       }
       const lockedMac = this.opts.lockMac === true && mac !== undefined ? parseMac(mac) : undefined;
-      // deliver() copies the frame into the guest's posted buffers and keeps nothing (cut-through).
-      this.port = this.opts.bridge.addPort(this.name, { deliver: (f, i) => this.deliver(f, i), copiesFrame: true }, {
+      // deliver() copies the frame into the guest's posted buffers and keeps nothing (cut-through);
+      // a stable frame is copied at complete(), with the rest of its burst in one grant-copy call.
+      const sink = { deliver: (f: Uint8Array, i: FrameInfo, stable?: boolean) => this.deliver(f, i, stable === true), complete: () => this.completeRx(), copiesFrame: true };
+      this.port = this.opts.bridge.addPort(this.name, sink, {
         mtu, gso: { tcpv4: cfg.gsoV4, tcpv6: cfg.gsoV6 }, csumOffload: !cfg.noCsumOffload, ...(lockedMac ? { lockedMac } : {}),
       });
     } catch (err) {
@@ -248,11 +250,17 @@ export class NetBack {
       rx: { sg: this.front?.sg ?? false, gsoV4: this.front?.gsoV4 ?? false, gsoV6: this.front?.gsoV6 ?? false },
       get disabled() { return self.fatalReason !== undefined; },
       counters: this.counters,
-      input: (frame, info, owned) => {
+      input: (frame, info, owned, held) => {
         const port = this.port;
         if (port === undefined) return undefined;
-        port.input(frame, info, owned);
+        if (held) port.inputHeld(frame, info);
+        else port.input(frame, info, owned);
         return port.backPressure;
+      },
+      beginBurst: () => {
+        const port = this.port;
+        port?.beginBurst();
+        return port;
       },
       mcast: (op, addr) => this.mcast(op, addr),
       fatal: (reason) => this.fatal(reason),
@@ -282,7 +290,7 @@ export class NetBack {
   }
 
   /** The bridge hands us a frame for the guest. False = no buffers now (the bridge keeps it). */
-  private deliver(frame: Uint8Array, info: FrameInfo): boolean {
+  private deliver(frame: Uint8Array, info: FrameInfo, stable: boolean): boolean {
     const cfg = this.front;
     if (cfg === undefined || this.fatalReason !== undefined || this.queues.length === 0) return true;
     if (cfg.multicastControl && isGroupMac(frame, 0) && macKey(frame, 0) !== 0xffffffffffff && !this.mcastList.has(macKey(frame, 0))) {
@@ -309,8 +317,14 @@ export class NetBack {
       return false;
     }
     this.stalledSince = undefined;
-    q.rxDeliver(out, outInfo, extras);
+    // A copy made here (the IPv6 checksum) is ours: stable too.
+    q.rxDeliver(out, outInfo, extras, stable || out !== frame);
     return true;
+  }
+
+  /** The bridge's burst ended (or a delivery run outside one): copy the frames the queues took. */
+  private completeRx(): void {
+    for (const q of this.queues) q.completeRx();
   }
 
   /** R7: a receiver that keeps us waiting is counted as stalled within rxStallMs. */

@@ -4,6 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { GNTST_permission_denied } from '../../abi/grant_table.js';
 import { NETIF_RSP_ERROR, NETTXF_more_data } from '../../abi/io/netif.js';
 import { Ping } from '../net/ping.js';
 import type { TxSlotOut } from '../../devices/net/protocol.js';
@@ -121,6 +122,39 @@ test('hostile: a refused slot and a chain among one-slot packets in one batch: e
     a.front.queue(0)!.pollTx();
     assert.equal(a.front.counters.txErrors - errors0, 1, 'exactly the refused slot answered with an error');
     assert.equal(a.back.stats().fatal, undefined);
+  }));
+
+test('rx batch: a copy into one posted buffer that fails (its grant revoked) answers that slot with NETIF_RSP_ERROR; the rest of the batch arrives in order', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    await pingOk(env, a, b, 1);
+    const frames = [1, 2, 3, 4].map((i) => tcpFrame(a, b, 7, 8, 100 * i));
+    const received0 = b.received.length;
+    const rxErrors0 = b.front.counters.rxErrors;
+    // dom0's grant copies: the first call of several copies into guest buffers (b's netback's
+    // rx batch of the frames below) has its second op refused, as Xen refuses a revoked grant.
+    const grants = env.hv.dom0.grants;
+    const copy = grants.copy.bind(grants);
+    let injected = 0;
+    grants.copy = (ops) => {
+      const status = copy(ops);
+      if (injected === 0 && ops.length >= 2 && ops.every((op) => op.dest.kind === 'grant')) {
+        injected = ops.length;
+        return status.map((st, i) => (i === 1 ? GNTST_permission_denied : st));
+      }
+      return status;
+    };
+    try {
+      rawTx(a, frames.map((f) => ({ data: f }))); // one push: one tx batch, one burst
+      assert.ok(await until(env, () => b.received.length - received0 === 3), `${b.received.length - received0} of 3 delivered`);
+    } finally {
+      grants.copy = copy;
+    }
+    assert.equal(injected, 4, 'the four frames were copied into b\'s buffers by one call');
+    assert.deepEqual(b.received.slice(received0).map((r) => r.frame), [frames[0], frames[2], frames[3]], 'intact and in ring order');
+    assert.equal(b.front.counters.rxErrors - rxErrors0, 1, 'the failed slot came back as an error');
+    assert.equal(b.back.stats().back.rxErrors, 1);
+    assert.equal(await pingOk(env, a, b, 2), 2, 'the vif keeps working');
   }));
 
 test('hostile: an oversized fragment is answered with errors; a fragment crossing its page is fatal', () =>

@@ -14,7 +14,7 @@
  */
 import { XenpvError } from '../../../base/index.js';
 import { Fdb, DEFAULT_AGEING_MS, DEFAULT_FDB_MAX } from './fdb.js';
-import { BridgePort, type FrameInfo, type PortOptions, type PortSink } from './port.js';
+import { BridgePort, type FrameInfo, type PortHost, type PortOptions, type PortSink } from './port.js';
 import { ETH_HLEN, formatMac, isGroupMac, isLinkLocalMac, isZeroMac, keyToMac, macKey } from './mac.js';
 import { fillL4Checksum } from './checksum.js';
 import { taskClock } from './clock.js';
@@ -61,6 +61,10 @@ export class Bridge {
   private portList: BridgePort[] = [];
   private readonly maxFrameSize: number;
   private readonly maxPorts: number;
+  /** Open bursts (PortHost.beginBurst), and the ports whose sinks complete at their end. */
+  private burstDepth = 0;
+  private burstStaged: BridgePort[] = [];
+  private readonly host: PortHost;
 
   constructor(readonly name: string, opts: BridgeOptions = {}) {
     if (!validIfName(name)) throw new XenpvError('EINVAL', `invalid bridge name '${name}'`, { name });
@@ -68,6 +72,25 @@ export class Bridge {
     this.fdb = new Fdb<BridgePort>(clock, opts.ageingMs ?? DEFAULT_AGEING_MS, opts.fdbMax ?? DEFAULT_FDB_MAX);
     this.maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME;
     this.maxPorts = opts.maxPorts ?? DEFAULT_MAX_PORTS;
+    const self = this;
+    this.host = {
+      ingress: (p, f, i, o, h) => this.ingress(p, f, i, o, h),
+      get inBurst() { return self.burstDepth > 0; },
+      beginBurst: () => void this.burstDepth++,
+      endBurst: () => this.endBurst(),
+      completeAtBurstEnd: (p) => void this.burstStaged.push(p),
+    };
+  }
+
+  /** The outermost burst ended: every port whose sink took stable frames completes them. */
+  private endBurst(): void {
+    if (this.burstDepth === 0) return;
+    if (--this.burstDepth > 0) return;
+    while (this.burstStaged.length > 0) {
+      const ports = this.burstStaged;
+      this.burstStaged = [];
+      for (const p of ports) p.completeStaged();
+    }
   }
 
   /** Attach a port named e.g. `vif3.0`. Names are unique per bridge. */
@@ -77,7 +100,7 @@ export class Bridge {
     if (this.portList.length >= this.maxPorts) {
       throw new XenpvError('ENOSPC', `${this.name} has ${this.maxPorts} ports already`, { bridge: this.name, name });
     }
-    const port = new BridgePort(name, sink, (p, f, i, o) => this.ingress(p, f, i, o), opts);
+    const port = new BridgePort(name, sink, this.host, opts);
     this.byName.set(name, port);
     this.portList = [...this.portList, port];
     return port;
@@ -160,7 +183,7 @@ export class Bridge {
     return true;
   }
 
-  private ingress(port: BridgePort, input: Uint8Array, info: FrameInfo, owned: boolean): boolean {
+  private ingress(port: BridgePort, input: Uint8Array, info: FrameInfo, owned: boolean, held: boolean): boolean {
     port.backPressure = undefined;
     if (!this.validIngress(port, input, info)) return false;
     // Copy once, and only where needed: the owner of a frame it does not give away (`owned`
@@ -179,7 +202,7 @@ export class Bridge {
       this.counters.filtered++;
     } else if (dst !== undefined) {
       this.counters.forwarded++;
-      this.egress(dst, frame, info, owned);
+      this.egress(dst, frame, info, owned, held);
       // Known unicast: one receiver, so its sender may be held off (flooding never is).
       if (dst.congested) port.backPressure = dst;
     } else {
@@ -191,13 +214,13 @@ export class Bridge {
   }
 
   /** Hand a frame to a port, completing a blank checksum first if the port cannot take it. */
-  private egress(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned = true): void {
+  private egress(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned = true, held = false): void {
     if (info.gso !== undefined && !port.takesGso(info.gso.type)) {
-      this.egressSegments(port, frame, info, owned);
+      this.egressSegments(port, frame, info, owned, held);
       return;
     }
     if (!info.csumBlank || port.csumOffload) {
-      port.enqueue(frame, info, owned);
+      port.enqueue(frame, info, owned, held);
       return;
     }
     // Linux's skb_checksum_help for a device without checksum offload; the copy keeps
@@ -212,12 +235,12 @@ export class Bridge {
    * A frame that cannot be segmented goes on as a plain frame: over the MTU, the port drops
    * it (txTooBig); within it, its bogus GSO info is all that was wrong.
    */
-  private egressSegments(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned: boolean): void {
+  private egressSegments(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned: boolean, held: boolean): void {
     const segments = segmentGso(frame, info.gso!);
     if (segments === undefined) {
       this.counters.gsoRefused++;
       // Still the sender's frame: a borrowed one (owned false) is copied if it has to wait.
-      this.egress(port, frame, { csumBlank: info.csumBlank, dataValidated: info.dataValidated }, owned);
+      this.egress(port, frame, { csumBlank: info.csumBlank, dataValidated: info.dataValidated }, owned, held);
       return;
     }
     this.counters.gsoSegmented++;

@@ -59,8 +59,14 @@ export interface PortSink {
   /**
    * Take one frame. The bytes are shared with other ports and must not be modified.
    * Return false when there is no room now: the bridge keeps the frame and waits for `wake()`.
+   * `stable`: the bytes stay as they are until the bridge calls `complete()`, so a sink that
+   * has `complete` may take the frame now (its ring slots) and copy it then, with the other
+   * frames of the burst in one batch (Linux netback's rx grant-copy batch). Otherwise
+   * deliver() copies what it keeps before it returns.
    */
-  deliver(frame: Uint8Array, info: FrameInfo): boolean;
+  deliver(frame: Uint8Array, info: FrameInfo, stable?: boolean): boolean;
+  /** Finish what deliver() took from stable frames (see `deliver`). */
+  complete?(): void;
   /**
    * deliver() copies whatever it keeps before it returns (netback: into the guest's posted
    * buffers), so the bridge may hand it a frame its sender reuses afterwards, without a copy
@@ -127,8 +133,17 @@ interface Queued {
   readonly info: FrameInfo;
 }
 
-/** The bridge's side of a port: where `input()` goes. */
-export type IngressHandler = (port: BridgePort, frame: Uint8Array, info: FrameInfo, owned: boolean) => boolean;
+/** The bridge's side of a port. */
+export interface PortHost {
+  /** Where `input()` goes; `held`: the frame stays unchanged until the open burst ends. */
+  ingress(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned: boolean, held: boolean): boolean;
+  /** A burst is open (`beginBurst`): completions wait for its end. */
+  readonly inBurst: boolean;
+  beginBurst(): void;
+  endBurst(): void;
+  /** Call `port.completeStaged()` when the open burst ends. */
+  completeAtBurstEnd(port: BridgePort): void;
+}
 
 export class BridgePort {
   /** Counters; read them with `stats()` for a snapshot. */
@@ -149,6 +164,10 @@ export class BridgePort {
   private stalled = false;
   private attached = true;
   private drainWaiters = new Set<() => void>();
+  /** The sink was handed stable frames it has not been told to complete yet. */
+  private staged = false;
+  /** This port waits in its bridge's list for the end of the open burst. */
+  private awaitingBurstEnd = false;
   /**
    * Set by the bridge on every `input()`: the known-unicast destination port of that frame
    * when its egress queue is now congested, else undefined. An owner that can hold off (netback
@@ -160,7 +179,7 @@ export class BridgePort {
   constructor(
     readonly name: string,
     private readonly sink: PortSink,
-    private readonly ingress: IngressHandler,
+    private readonly host: PortHost,
     opts: PortOptions = {},
   ) {
     this.mtu = opts.mtu ?? DEFAULT_MTU;
@@ -183,7 +202,30 @@ export class BridgePort {
       this.counters.rxDropped++;
       return false;
     }
-    return this.ingress(this, frame, info, owned);
+    return this.host.ingress(this, frame, info, owned, false);
+  }
+
+  /**
+   * `input` of a frame its owner leaves unchanged until the burst around this call ends
+   * (`beginBurst`/`endBurst`: netback's tx batch, whose private pages live until then), so a
+   * sink may copy it at the burst's end, batched. Outside a burst, a plain borrowed input.
+   */
+  inputHeld(frame: Uint8Array, info: FrameInfo): boolean {
+    if (!this.attached) {
+      this.counters.rxDropped++;
+      return false;
+    }
+    return this.host.ingress(this, frame, info, false, this.host.inBurst);
+  }
+
+  /** Open a burst of `inputHeld` frames; every beginBurst is matched by one endBurst. */
+  beginBurst(): void {
+    this.host.beginBurst();
+  }
+
+  /** Close it: sinks complete what they took from held frames (when no other burst is open). */
+  endBurst(): void {
+    this.host.endBurst();
   }
 
   /** The receiver has room again: deliver what is queued. */
@@ -256,7 +298,7 @@ export class BridgePort {
    * Bridge-internal: queue a frame for this port and try to deliver. `owned` false: the
    * sender reuses `frame` once this returns; what has to wait in the queue is copied first.
    */
-  enqueue(frame: Uint8Array, info: FrameInfo, owned = true): void {
+  enqueue(frame: Uint8Array, info: FrameInfo, owned = true, held = false): void {
     if (!this.attached) return;
     if (frame.length > this.maxPlainFrame && !(info.gso !== undefined && this.gsoTypes[info.gso.type])) {
       this.counters.txDropped++;
@@ -269,7 +311,7 @@ export class BridgePort {
       return;
     }
     if (!owned) {
-      if (this.cutThrough(frame, info)) return;
+      if (this.cutThrough(frame, info, held)) return;
       frame = this.slab.copy(frame);
     }
     this.queue.push({ frame, info });
@@ -282,15 +324,16 @@ export class BridgePort {
    * it: true when delivered (or lost to a throwing sink, counted). False: the caller queues a
    * copy. Nested enqueues from inside the sink only queue (as in flush), delivered after it.
    */
-  private cutThrough(frame: Uint8Array, info: FrameInfo): boolean {
+  private cutThrough(frame: Uint8Array, info: FrameInfo, held: boolean): boolean {
     if (this.sink.copiesFrame !== true || this.stalled || this.flushing || this.queue.length > 0) return false;
     this.flushing = true;
     let taken: boolean;
     try {
-      taken = this.deliverOne(frame, info);
+      taken = this.deliverOne(frame, info, held);
     } finally {
       this.flushing = false;
     }
+    this.settle();
     if (!this.attached) return true; // the sink removed its own port: nothing to queue into
     if (!taken) {
       this.stalled = true;
@@ -307,7 +350,8 @@ export class BridgePort {
     this.flushing = true;
     try {
       for (let item = this.queue.peek(); item !== undefined && !this.stalled; item = this.queue.peek()) {
-        if (!this.deliverOne(item.frame, item.info)) {
+        // A queued frame is the bridge's own (owned): stable until the sink completes it.
+        if (!this.deliverOne(item.frame, item.info, true)) {
           this.stalled = true;
           break;
         }
@@ -318,14 +362,38 @@ export class BridgePort {
     } finally {
       this.flushing = false;
     }
+    this.settle();
     if (this.drainWaiters.size > 0 && this.drained) this.releaseWaiters();
   }
 
-  /** False only when the sink said "no room"; a throwing sink loses the frame, counted. */
-  private deliverOne(frame: Uint8Array, info: FrameInfo): boolean {
-    let accepted: boolean;
+  /** After a delivery run: have the sink complete stable frames now, or at the burst's end. */
+  private settle(): void {
+    if (!this.staged) return;
+    if (!this.host.inBurst) return this.completeStaged();
+    if (this.awaitingBurstEnd) return;
+    this.awaitingBurstEnd = true;
+    this.host.completeAtBurstEnd(this);
+  }
+
+  /** Bridge-internal: the sink copies what it took from stable frames (a throwing sink is counted). */
+  completeStaged(): void {
+    this.awaitingBurstEnd = false;
+    if (!this.staged) return;
+    this.staged = false;
     try {
-      accepted = this.sink.deliver(frame, info);
+      this.sink.complete!();
+    } catch {
+      this.counters.txErrors++;
+    }
+  }
+
+  /** False only when the sink said "no room"; a throwing sink loses the frame, counted. */
+  private deliverOne(frame: Uint8Array, info: FrameInfo, stable: boolean): boolean {
+    let accepted: boolean;
+    const staging = stable && this.sink.complete !== undefined;
+    try {
+      accepted = this.sink.deliver(frame, info, staging);
+      if (staging) this.staged = true;
     } catch {
       this.counters.txErrors++;
       return true;

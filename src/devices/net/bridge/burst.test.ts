@@ -1,0 +1,116 @@
+/**
+ * Stable frames and completion (PortSink.deliver's `stable`, PortSink.complete): a frame
+ * held by its sender for a burst (inputHeld inside beginBurst/endBurst) and a frame the bridge
+ * queued are stable, and the sink is told to complete them at the burst's end or the end of
+ * the delivery run; a borrowed frame is never stable.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Bridge } from './bridge.js';
+import { vifName } from './mac.js';
+import type { FrameInfo, PortSink } from './port.js';
+import { ethFrame } from './test-support.js';
+
+const A = '00:16:3e:00:00:0a';
+const B = '00:16:3e:00:00:0b';
+
+/** A copying sink that defers stable frames to complete(), as netback does; logs what happens. */
+class StagingSink implements PortSink {
+  readonly copiesFrame = true;
+  readonly log: string[] = [];
+  readonly delivered: number[][] = [];
+  accept = true;
+  private staged: Uint8Array[] = [];
+
+  deliver(frame: Uint8Array, _info: FrameInfo, stable?: boolean): boolean {
+    if (!this.accept) return false;
+    this.log.push(stable === true ? 'stage' : 'copy');
+    if (stable === true) this.staged.push(frame);
+    else this.delivered.push([...frame.subarray(14, 16)]);
+    return true;
+  }
+
+  complete(): void {
+    this.log.push(`complete ${this.staged.length}`);
+    for (const f of this.staged) this.delivered.push([...f.subarray(14, 16)]);
+    this.staged = [];
+  }
+}
+
+function setup() {
+  const br = new Bridge('xenbr0');
+  const sa = new StagingSink();
+  const sb = new StagingSink();
+  const pa = br.addPort(vifName(1, 0), sa);
+  const pb = br.addPort(vifName(2, 0), sb);
+  pb.input(ethFrame(A, B)); // learn B (flooded to A: an owned copy, completed at once)
+  pa.input(ethFrame(B, A)); // learn A
+  sa.log.length = sb.log.length = 0;
+  sa.delivered.length = sb.delivered.length = 0;
+  return { br, sa, sb, pa, pb };
+}
+
+function frameFromA(n: number): Uint8Array {
+  const f = ethFrame(B, A);
+  f[14] = n;
+  f[15] = n + 1;
+  return f;
+}
+
+test('held frames of a burst are staged and completed once, when the burst ends', () => {
+  const { sb, pa } = setup();
+  const scratch = frameFromA(1); // the sender's reused page: unchanged until endBurst
+  pa.beginBurst();
+  pa.inputHeld(scratch, { csumBlank: false, dataValidated: false });
+  pa.inputHeld(frameFromA(3), { csumBlank: false, dataValidated: false });
+  assert.deepEqual(sb.log, ['stage', 'stage'], 'nothing completed inside the burst');
+  pa.endBurst();
+  assert.deepEqual(sb.log, ['stage', 'stage', 'complete 2']);
+  assert.deepEqual(sb.delivered, [[1, 2], [3, 4]]);
+  assert.equal(pa.counters.rxPackets, 2 + 1);
+});
+
+test('nested bursts complete at the outermost end; a held input outside any burst is a borrowed one', () => {
+  const { sb, pa, pb } = setup();
+  pa.beginBurst();
+  pb.beginBurst();
+  pa.inputHeld(frameFromA(5), { csumBlank: false, dataValidated: false });
+  pb.endBurst();
+  assert.deepEqual(sb.log, ['stage']);
+  pa.endBurst();
+  assert.deepEqual(sb.log, ['stage', 'complete 1']);
+  pa.endBurst(); // unmatched: ignored
+  pa.inputHeld(frameFromA(7), { csumBlank: false, dataValidated: false });
+  pa.input(frameFromA(9));
+  assert.deepEqual(sb.log, ['stage', 'complete 1', 'copy', 'copy'], 'copied before input returned');
+  assert.deepEqual(sb.delivered, [[5, 6], [7, 8], [9, 10]]);
+});
+
+test('frames the bridge queued are stable: a delivery run stages them and completes at its end', () => {
+  const { sb, pa, pb } = setup();
+  sb.accept = false;
+  const reused = frameFromA(11);
+  pa.input(reused); // no room: the bridge queues its own copy
+  reused[14] = 99; // the sender reuses its buffer
+  pa.input(frameFromA(13));
+  assert.deepEqual(sb.log, []);
+  sb.accept = true;
+  pb.wake();
+  assert.deepEqual(sb.log, ['stage', 'stage', 'complete 2']);
+  assert.deepEqual(sb.delivered, [[11, 12], [13, 14]], 'the queued copy, not the reused buffer');
+});
+
+test('a sink that throws in complete() is counted; the port goes on', () => {
+  const { sb, pa, pb } = setup();
+  sb.complete = () => {
+    throw new Error('sink bug');
+  };
+  const before = pb.counters.txPackets;
+  pa.beginBurst();
+  pa.inputHeld(frameFromA(1), { csumBlank: false, dataValidated: false });
+  pa.endBurst();
+  assert.equal(pb.counters.txErrors, 1);
+  pa.input(frameFromA(2));
+  assert.equal(pb.counters.txPackets, before + 2);
+  assert.equal(pb.counters.txErrors, 1);
+});
