@@ -278,9 +278,13 @@ export function encodeBlkifIndirectGref(view: DataView, offset: number, abi: Abi
   view.setUint32(offset + BLKIF_REQUEST_INDIRECT.layouts[abi].fields.indirect_grefs + 4 * index, gref, true);
 }
 
-/** Zero `n` bytes of `view` at `offset` (no view object per slot: the ring's hot path). */
+/**
+ * Zero `n` bytes of `view` at `offset` (no view object per slot: the ring's hot path). +0 as
+ * a float64 is eight zero bytes: half the stores of u32 words (a request slot is 14, not 28).
+ */
 function zeroBytes(view: DataView, offset: number, n: number): void {
   let i = 0;
+  for (; i + 8 <= n; i += 8) view.setFloat64(offset + i, 0);
   for (; i + 4 <= n; i += 4) view.setUint32(offset + i, 0, true);
   for (; i < n; i++) view.setUint8(offset + i, 0);
 }
