@@ -38,7 +38,7 @@ interface CacheEntry {
 }
 
 export class SegmentMapper {
-  private readonly cache = new Map<number, CacheEntry>();
+  private readonly cache = new RefTable<CacheEntry>();
   /** The idle (busy = 0) entries of `cache`, least recently used at the head: the eviction order. */
   private idleHead: CacheEntry | undefined;
   private idleTail: CacheEntry | undefined;
@@ -158,6 +158,54 @@ export class SegmentMapper {
     for (const e of this.cache.values()) e.mapping.dispose();
     this.cache.clear();
     this.idleHead = this.idleTail = undefined;
+  }
+}
+
+/**
+ * Cache entries by grant ref: refs below DIRECT_REFS (a default guest's whole grant table,
+ * 64 frames of 512) in an array, any other in a Map. A 1 MiB request looks up 256 refs, and
+ * Map lookups were 11 % of blkback's CPU on 1 MiB sequential reads.
+ */
+const DIRECT_REFS = 32768;
+
+class RefTable<T> {
+  private readonly direct: (T | undefined)[] = new Array<T | undefined>(DIRECT_REFS).fill(undefined);
+  private readonly others = new Map<number, T>();
+  private count = 0;
+
+  get size(): number {
+    return this.count;
+  }
+
+  get(ref: number): T | undefined {
+    return ref < DIRECT_REFS ? this.direct[ref] : this.others.get(ref);
+  }
+
+  /** `ref` must not be present. */
+  set(ref: number, value: T): void {
+    if (ref < DIRECT_REFS) this.direct[ref] = value;
+    else this.others.set(ref, value);
+    this.count++;
+  }
+
+  delete(ref: number): void {
+    if (this.get(ref) === undefined) return;
+    if (ref < DIRECT_REFS) this.direct[ref] = undefined;
+    else this.others.delete(ref);
+    this.count--;
+  }
+
+  values(): T[] {
+    const out: T[] = [];
+    if (this.count > this.others.size) for (const v of this.direct) if (v !== undefined) out.push(v);
+    for (const v of this.others.values()) out.push(v);
+    return out;
+  }
+
+  clear(): void {
+    if (this.count > this.others.size) this.direct.fill(undefined);
+    this.others.clear();
+    this.count = 0;
   }
 }
 

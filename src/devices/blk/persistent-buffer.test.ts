@@ -86,9 +86,9 @@ test('persistent BlkBuffer with trusted=0: never granted, bounced like any buffe
 
 test(`persistent buffers are bounded per device (MAX_KEPT_BYTES): past it allocBuffer gives a plain buffer`, () =>
   withBlkEnv(async (env) => {
-    const disk = new MemoryStorage(1024);
-    const { front } = await startPair(env, disk, { back: { maxQueues: 1 }, front: { persistent: true, maxQueues: 1 } });
     const bytes = MAX_KEPT_BYTES / 4;
+    const disk = new MemoryStorage(bytes / 512);
+    const { front } = await startPair(env, disk, { back: { maxQueues: 1 }, front: { persistent: true, maxQueues: 1 } });
     const kept = [0, 1, 2, 3].map(() => front.allocBuffer(bytes, { persistent: true }));
     assert.deepEqual(kept.map((b) => b.persistent), [true, true, true, true]);
     const over = front.allocBuffer(bytes, { persistent: true });
@@ -102,7 +102,7 @@ test(`persistent buffers are bounded per device (MAX_KEPT_BYTES): past it allocB
     assert.deepEqual(disk.bytes.subarray(0, bytes), pattern(0, bytes / 512, 9));
     for (const b of [...kept.slice(1), over, again]) b.free();
     await front.close(2000);
-  }, 4096));
+  }, 2048 + (MAX_KEPT_BYTES * 3) / 2 / 4096));
 
 test('persistent BlkBuffer moved to another backend domain while the old one still maps a page: held, and its frames go back only after every grant ended (R8)', () =>
   withBlkEnv(async (env) => {

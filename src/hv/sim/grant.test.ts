@@ -131,6 +131,19 @@ test('maptrack limit: GNTST_no_space past max live mappings; pin overflow: GNTST
     { dom0Limits: { maxMaptrack: 8 } },
   ));
 
+test('dom0\'s maptrack holds more than a blkback queue\'s persistent cache (hypervisor.ts DOM0_MAX_MAPTRACK)', () =>
+  withHypervisor((hv) => {
+    const { p } = guest(hv);
+    const [frame] = p.memory.allocPages(1) as [Frame];
+    // One frame granted under many refs: each ref is its own mapping for dom0.
+    const refs = Array.from({ length: 20000 }, () => p.grants.grantAccess(0 as DomId, frame, false));
+    const maps = hv.dom0.grants.map(p.domid, refs, false);
+    assert.equal(maps.pages.length, 20000, 'past the 16384 that dom0 had before');
+    maps.dispose();
+    for (const r of refs) p.grants.endAccess(r);
+    p.dispose();
+  }));
+
 test('copy: per-op statuses, read-only source only, page bounds, no pins left', () =>
   withHypervisor((hv) => {
     const { p } = guest(hv);

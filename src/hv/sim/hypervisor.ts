@@ -72,6 +72,13 @@ interface DomainRecord {
 
 const CONSOLE_LINES = 200;
 
+/**
+ * dom0's maptrack (live grant mappings): the backends of every guest map into it. A blkback
+ * queue may keep 9248 grants mapped persistently (devices/blk BACK_LIMITS), so 16384 would
+ * not hold one 4-queue disk; Xen's own default (max_maptrack_frames 1024) holds 262144.
+ */
+export const DOM0_MAX_MAPTRACK = 131072;
+
 export class Hypervisor extends EventEmitter {
   readonly table: DomainTable;
   private readonly alloc: ExtentAllocator;
@@ -90,7 +97,7 @@ export class Hypervisor extends EventEmitter {
     this.alloc = new ExtentAllocator(this.table.machine);
     this.hostTid = this.table.newTid();
     this.hc = new EvtchnHypercalls(this.table, this.hostTid);
-    const limits = { ...DEFAULT_LIMITS, ...options.dom0Limits };
+    const limits = { ...DEFAULT_LIMITS, maxMaptrack: DOM0_MAX_MAPTRACK, ...options.dom0Limits };
     const extents = buildDomain(this.table, this.alloc, 0, {
       ...limits,
       memoryPages: options.dom0Pages ?? 1024,
