@@ -58,7 +58,8 @@ export interface VifContext {
   readonly clock: () => number;
   /** The frontend's receive features. */
   readonly rx: { readonly sg: boolean; readonly gsoV4: boolean; readonly gsoV6: boolean };
-  readonly disabled: boolean;
+  /** The vif was disabled (a fatal frontend error). A method: an object literal with a getter is a dictionary, every load from it a generic IC. */
+  disabled(): boolean;
   /**
    * Hand a frame to the bridge; returns the destination port if it is congested (back-pressure).
    * `owned` false: the bridge copies what it keeps, the queue reuses `frame` afterwards.
@@ -250,7 +251,7 @@ export class BackQueue implements Disposable {
 
   /** Take up to a budget of packets; reschedule if more are waiting (the cond_resched analogue). */
   serveTx(): void {
-    if (this.disposed || this.vif.disabled || this.serving || this.pausedOn !== undefined) return;
+    if (this.disposed || this.vif.disabled() || this.serving || this.pausedOn !== undefined) return;
     this.serving = true;
     try {
       this.serveBudget();
@@ -261,7 +262,7 @@ export class BackQueue implements Disposable {
 
   private serveBudget(): void {
     let done = 0;
-    while (done < this.vif.limits.txBudget && !this.vif.disabled && this.pausedOn === undefined) {
+    while (done < this.vif.limits.txBudget && !this.vif.disabled() && this.pausedOn === undefined) {
       const first = this.pendingFirst ?? this.txRing.nextRequest();
       if (first === undefined) break;
       if (!this.limiter.tryConsume(first.req.size)) {
@@ -283,7 +284,7 @@ export class BackQueue implements Disposable {
     }
     this.flushBatch();
     // A fatal verdict tore the queue down: no response, no notification (Linux: vif->disabled).
-    if (this.disposed || this.vif.disabled) return;
+    if (this.disposed || this.vif.disabled()) return;
     // The completion kick after the rx kicks of this task's frames (microtasks queued first):
     // the receiver of a ping is woken before its sender hears its frame was taken.
     if (this.txRing.pushResponses()) this.txKickLater();
@@ -306,7 +307,7 @@ export class BackQueue implements Disposable {
     // The batch's pages stay as they are until clear(): receivers may copy them at the burst's end.
     const port = this.vif.beginBurst();
     try {
-      for (let i = 0; i < n && !this.vif.disabled; i++) {
+      for (let i = 0; i < n && !this.vif.disabled(); i++) {
         if (status[i] !== 0) {
           this.countTxDrop('grant copy failed');
           continue;
@@ -496,7 +497,7 @@ export class BackQueue implements Disposable {
     const b = this.rxBatch;
     const n = b.size;
     if (n === 0) return;
-    if (this.disposed || this.vif.disabled) return b.clear(); // the rings are going away
+    if (this.disposed || this.vif.disabled()) return b.clear(); // the rings are going away
     const status = b.copy(this.vif.platform.grants);
     const rsp = this.rxRsp;
     for (let i = 0; i < n; i++) {
@@ -537,7 +538,7 @@ export class BackQueue implements Disposable {
     this.txKickPending = true;
     queueMicrotask(() => {
       this.txKickPending = false;
-      if (!this.disposed && !this.vif.disabled) this.kick(this.txEvt);
+      if (!this.disposed && !this.vif.disabled()) this.kick(this.txEvt);
     });
   }
 

@@ -241,14 +241,13 @@ export class NetBack {
   }
 
   private vifContext(): VifContext {
-    const self = this;
     return {
       platform: this.opts.platform,
       frontDomid: this.frontDomid,
       limits: this.limits,
       clock: this.clock,
       rx: { sg: this.front?.sg ?? false, gsoV4: this.front?.gsoV4 ?? false, gsoV6: this.front?.gsoV6 ?? false },
-      get disabled() { return self.fatalReason !== undefined; },
+      disabled: () => this.fatalReason !== undefined,
       counters: this.counters,
       input: (frame, info, owned, held) => {
         const port = this.port;

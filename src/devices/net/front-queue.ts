@@ -68,7 +68,7 @@ export interface FrontQueueContext {
   readonly back: { readonly sg: boolean; readonly gsoV4: boolean; readonly gsoV6: boolean };
   readonly counters: FrontCounters;
   /** The receiver copies what it keeps before `receive` returns (NetFront.rxTransient). */
-  readonly rxTransient: boolean;
+  rxTransient(): boolean;
   receive(frame: Uint8Array, info: RxFrameInfo): void;
   broken(reason: string): void;
   /** The backlog emptied after responses came back: a paced sender may go on. */
@@ -473,7 +473,7 @@ export class FrontQueue implements Disposable {
     if (r.status < 0 || r.offset + r.status > PAGE_SIZE) return void c.rxErrors++;
     const src = this.rxSpans.get(buf, r.offset, r.status);
     let frame: Uint8Array;
-    if (this.ctx.rxTransient) {
+    if (this.ctx.rxTransient()) {
       // Still one private copy of the shared page, into a buffer the receiver does not keep.
       frame = this.rxScratch.frame(src.length);
       frame.set(src);

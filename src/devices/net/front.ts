@@ -291,7 +291,6 @@ export class NetFront {
   }
 
   private queueContext(back: BackFeatures) {
-    const self = this;
     return {
       platform: this.opts.platform,
       backend: this.backendId,
@@ -304,9 +303,9 @@ export class NetFront {
       back: { sg: back.sg, gsoV4: back.gsoV4, gsoV6: back.gsoV6 },
       counters: this.counters,
       receive: (frame: Uint8Array, info: RxFrameInfo) => this.onReceive?.(frame, info),
-      get rxTransient() {
-        return self.rxTransient;
-      },
+      // Methods, not getters: an object literal with a getter is a dictionary-mode object, and
+      // every property load from it (per packet) went through a generic LoadIC.
+      rxTransient: () => this.rxTransient,
       broken: (r: string) => this.markBroken(r),
       txRoom: () => this.wakeTxWaiters(),
     };

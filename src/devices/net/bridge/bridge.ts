@@ -72,10 +72,10 @@ export class Bridge {
     this.fdb = new Fdb<BridgePort>(clock, opts.ageingMs ?? DEFAULT_AGEING_MS, opts.fdbMax ?? DEFAULT_FDB_MAX);
     this.maxFrameSize = opts.maxFrameSize ?? DEFAULT_MAX_FRAME;
     this.maxPorts = opts.maxPorts ?? DEFAULT_MAX_PORTS;
-    const self = this;
+    // Methods only: an object literal with a getter would be a dictionary (generic loads per frame).
     this.host = {
       ingress: (p, f, i, o, h) => this.ingress(p, f, i, o, h),
-      get inBurst() { return self.burstDepth > 0; },
+      inBurst: () => this.burstDepth > 0,
       beginBurst: () => void this.burstDepth++,
       endBurst: () => this.endBurst(),
       completeAtBurstEnd: (p) => void this.burstStaged.push(p),

@@ -138,7 +138,7 @@ export interface PortHost {
   /** Where `input()` goes; `held`: the frame stays unchanged until the open burst ends. */
   ingress(port: BridgePort, frame: Uint8Array, info: FrameInfo, owned: boolean, held: boolean): boolean;
   /** A burst is open (`beginBurst`): completions wait for its end. */
-  readonly inBurst: boolean;
+  inBurst(): boolean;
   beginBurst(): void;
   endBurst(): void;
   /** Call `port.completeStaged()` when the open burst ends. */
@@ -215,7 +215,7 @@ export class BridgePort {
       this.counters.rxDropped++;
       return false;
     }
-    return this.host.ingress(this, frame, info, false, this.host.inBurst);
+    return this.host.ingress(this, frame, info, false, this.host.inBurst());
   }
 
   /** Open a burst of `inputHeld` frames; every beginBurst is matched by one endBurst. */
@@ -369,7 +369,7 @@ export class BridgePort {
   /** After a delivery run: have the sink complete stable frames now, or at the burst's end. */
   private settle(): void {
     if (!this.staged) return;
-    if (!this.host.inBurst) return this.completeStaged();
+    if (!this.host.inBurst()) return this.completeStaged();
     if (this.awaitingBurstEnd) return;
     this.awaitingBurstEnd = true;
     this.host.completeAtBurstEnd(this);
