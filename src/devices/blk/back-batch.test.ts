@@ -27,13 +27,13 @@ function batchStorage(disk: MemoryStorage, fault: Fault = () => undefined, throw
   const syncIo: SyncBlockIo = {
     readv: (sector, dests) => {
       singles.push(['readv', sector, dests.length]);
-      const err = fault({ write: false, sector, bufs: dests });
+      const err = fault({ write: false, sector, bufs: dests, bytes: dests.length * 4096 });
       if (err !== undefined) throw err;
       inner.readv(sector, dests);
     },
     writev: (sector, srcs) => {
       singles.push(['writev', sector, srcs.length]);
-      const err = fault({ write: true, sector, bufs: srcs });
+      const err = fault({ write: true, sector, bufs: srcs, bytes: srcs.length * 4096 });
       if (err !== undefined) throw err;
       inner.writev(sector, srcs);
     },

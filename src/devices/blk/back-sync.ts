@@ -134,7 +134,7 @@ export class SyncRun {
     // A lone run of one buffer is one pread; anything more goes through the batch, which also
     // spares Node's preadv binding its per-buffer checks (a 4 MiB run has 1024 buffers).
     if (runs.length === 1 && runs[0]!.iov.length === 1) return this.transfer(runs[0]!);
-    const ops = runs.map((r) => ({ write: r.write, sector: r.sector, bufs: r.iov }));
+    const ops = runs.map((r) => ({ write: r.write, sector: r.sector, bufs: r.iov, bytes: (r.endSector - r.sector) * 512 }));
     const errors: unknown[] = [];
     try {
       this.io.batch!.run(ops, errors);
@@ -221,7 +221,8 @@ function pushSegments(iov: Uint8Array[], data: DataPlan, pages: readonly Uint8Ar
   for (let i = 0; i < segs.length; i++) {
     const s = segs[i]!;
     const page = pages[i]!;
-    if (s.first_sect === 0 && s.last_sect === 7 && page.byteLength === 4096) iov.push(page);
+    // Mapped pages are whole 4 KiB pages (MappedPages): a whole-page segment is the page itself.
+    if (s.first_sect === 0 && s.last_sect === 7) iov.push(page);
     else iov.push(page.subarray(s.first_sect * 512, (s.last_sect + 1) * 512));
   }
 }

@@ -87,7 +87,7 @@ export abstract class CheckedStorage implements BlockStorage {
     let passed: SyncBlockOp[] | undefined;
     for (let i = 0; i < ops.length; i++) {
       const op = ops[i]!;
-      const err = this.syncCheck(op.write, op.sector, op.bufs);
+      const err = this.syncCheck(op.write, op.sector, op.bufs, op.bytes);
       errors[i] = err;
       if (err !== undefined && passed === undefined) passed = ops.slice(0, i);
       else if (err === undefined && passed !== undefined) passed.push(op);
@@ -105,18 +105,18 @@ export abstract class CheckedStorage implements BlockStorage {
       const counter = op.write ? this.counters.write : this.counters.read;
       counter.requests++;
       counter.timeNs += share;
-      if (errors[i] === undefined) counter.bytes += byteLengthOf(op.bufs);
+      if (errors[i] === undefined) counter.bytes += op.bytes;
       else counter.errors++;
     }
   }
 
   /** What `syncCall` refuses before any I/O, as an error, or undefined. */
-  private syncCheck(write: boolean, sectorOffset: number, bufs: readonly Uint8Array[]): unknown {
+  private syncCheck(write: boolean, sectorOffset: number, bufs: readonly Uint8Array[], bytes: number): unknown {
     const what = write ? 'write' : 'read';
     try {
       if (bufs.length > SYNC_IOV_MAX) throw storageError('ERANGE', `${what}: ${bufs.length} buffers (at most ${SYNC_IOV_MAX})`);
       if (write) checkWritable(what, this.readOnly, this.description);
-      checkRange(what, sectorOffset, byteLengthOf(bufs), this.sectorCount);
+      checkRange(what, sectorOffset, bytes, this.sectorCount);
       return undefined;
     } catch (err) {
       return err;
@@ -130,7 +130,7 @@ export abstract class CheckedStorage implements BlockStorage {
     const start = performance.now();
     counter.requests++;
     try {
-      const refused = this.syncCheck(write, sectorOffset, bufs);
+      const refused = this.syncCheck(write, sectorOffset, bufs, bytes);
       if (refused !== undefined) throw refused;
       io(sectorOffset, bufs);
       counter.bytes += bytes;

@@ -47,6 +47,8 @@ export interface SyncFileOp {
   readonly write: boolean;
   readonly offset: number;
   readonly bufs: readonly Uint8Array[];
+  /** The bufs' total length. */
+  readonly bytes: number;
 }
 
 /** readv/writev for each op, together: `errors[i]` is what op i would have thrown, or undefined. */

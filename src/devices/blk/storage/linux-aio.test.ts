@@ -21,6 +21,10 @@ function filled(bytes: number, seed: number): Uint8Array {
   return b;
 }
 
+function blockOp(write: boolean, sector: number, bufs: Uint8Array[]): SyncBlockOp {
+  return { write, sector, bufs, bytes: bufs.reduce((n, b) => n + b.byteLength, 0) };
+}
+
 function aio(): LinuxAio {
   const a = LinuxAio.create(16, 64);
   assert.ok(typeof a === 'object', `Linux AIO is available on the machines xenpv runs on: ${String(a)}`);
@@ -116,10 +120,10 @@ test('raw storage batch: per-op outcomes (a range error among good ops), a read 
     // The file shrinks behind the store's back: sector 112.. now lies past its end.
     truncateSync(path, 56 * 1024 + 1024);
     const ops: SyncBlockOp[] = [
-      { write: false, sector: 8, bufs: [bufs[0]!] },
-      { write: false, sector: 128, bufs: [bufs[1]!] },
-      { write: true, sector: 16, bufs: [filled(4096, 9)] },
-      { write: false, sector: 112, bufs: [bufs[2]!, bufs[3]!] },
+      blockOp(false, 8, [bufs[0]!]),
+      blockOp(false, 128, [bufs[1]!]),
+      blockOp(true, 16, [filled(4096, 9)]),
+      blockOp(false, 112, [bufs[2]!, bufs[3]!]),
     ];
     const errors: unknown[] = [];
     batch.run(ops, errors);
@@ -150,7 +154,7 @@ test('raw storage batch: a read-only disk refuses the writes of a batch and serv
   try {
     const errors: unknown[] = [];
     const into = new Uint8Array(4096);
-    s.syncIo!.batch!.run([{ write: true, sector: 0, bufs: [new Uint8Array(4096)] }, { write: false, sector: 8, bufs: [into] }], errors);
+    s.syncIo!.batch!.run([blockOp(true, 0, [new Uint8Array(4096)]), blockOp(false, 8, [into])], errors);
     assert.ok(errors[0] instanceof XenpvError && errors[0].code === 'EROFS');
     assert.equal(errors[1], undefined);
     assert.deepEqual(into, filled(64 * 1024, 5).subarray(4096, 8192));

@@ -39,7 +39,7 @@ const IOVEC_BYTES = 16;
 const TWO_32 = 2 ** 32;
 
 /** One transfer: `bufs` back to back from byte `offset` of the file. */
-export type AioOp = SyncFileOp;
+export type AioOp = Pick<SyncFileOp, 'write' | 'offset' | 'bufs'>;
 
 interface Calls {
   setup: (nr: number, ctx: BigUint64Array) => number;
@@ -92,6 +92,8 @@ export class LinuxAio {
   private readonly eventsAt: number;
   /** Base address of each ArrayBuffer seen (a buffer never moves; the entry dies with it). */
   private readonly bases = new WeakMap<ArrayBufferLike, number>();
+  /** Address of each view seen (a view's buffer and offset never change; it dies with the view). */
+  private readonly views = new WeakMap<ArrayBufferView, number>();
   private ctx: number;
 
   private constructor(
@@ -202,13 +204,19 @@ export class LinuxAio {
   }
 
   private addressOf(view: ArrayBufferView): number {
+    // By view first: a backend's mapped pages are the same view objects request after
+    // request, and `view.buffer` is a runtime call.
+    let at = this.views.get(view);
+    if (at !== undefined) return at;
     const buffer = view.buffer;
     let base = this.bases.get(buffer);
     if (base === undefined) {
       base = this.calls.addressOf(new Uint8Array(buffer, 0, Math.min(1, buffer.byteLength)));
       this.bases.set(buffer, base);
     }
-    return base + view.byteOffset;
+    at = base + view.byteOffset;
+    this.views.set(view, at);
+    return at;
   }
 }
 

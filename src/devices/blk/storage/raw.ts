@@ -96,7 +96,7 @@ export class RawStorage extends CheckedStorage {
       maxBuffers: batch.maxBuffers,
       run: (ops, errors) => {
         batch.run(
-          ops.map((op) => ({ write: op.write, offset: op.sector * SECTOR_SIZE, bufs: op.bufs })),
+          ops.map((op) => ({ write: op.write, offset: op.sector * SECTOR_SIZE, bufs: op.bufs, bytes: op.bytes })),
           errors,
         );
         let wrote = false;

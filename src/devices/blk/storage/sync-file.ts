@@ -117,7 +117,7 @@ export class SyncImageFile implements ImageFile {
       const done = results[i]!;
       errors[i] = undefined;
       if (done < 0) errors[i] = errnoError(-done, op.write ? 'pwritev' : 'preadv');
-      else if (done < byteLengthOf(op.bufs)) errors[i] = this.finish(op, done);
+      else if (done < op.bytes) errors[i] = this.finish(op, done);
     }
   }
 

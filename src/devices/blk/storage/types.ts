@@ -110,6 +110,8 @@ export interface SyncBlockOp {
   readonly write: boolean;
   readonly sector: number;
   readonly bufs: readonly Uint8Array[];
+  /** The bufs' total length, which the caller knows (a 4 MiB run has 1024 buffers to sum). */
+  readonly bytes: number;
 }
 
 /**
