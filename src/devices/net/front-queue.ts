@@ -114,6 +114,8 @@ export class FrontQueue implements Disposable {
   /** The one-slot request, rewritten per frame (putRequest encodes it at once). */
   private readonly txReq = { gref: 0, offset: 0, flags: 0, id: 0, size: 0 };
   private readonly txReqSlot: TxSlotOut = { kind: 'req', req: this.txReq };
+  /** The rx buffer request, rewritten per post (putRequest encodes it at once). */
+  private readonly rxReq = { id: 0, gref: 0 };
   private serving = false;
   private dead = false;
 
@@ -380,7 +382,10 @@ export class FrontQueue implements Disposable {
       const buf = this.rxFree.pop()!;
       const slot = this.rxProd & (this.rx.size - 1);
       this.rxAt[slot] = buf;
-      this.rx.putRequest({ id: slot, gref: this.rxBufs[buf]!.ref });
+      const req = this.rxReq;
+      req.id = slot;
+      req.gref = this.rxBufs[buf]!.ref;
+      this.rx.putRequest(req);
       this.rxProd = u32Add(this.rxProd, 1);
       posted = true;
     }
