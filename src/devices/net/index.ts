@@ -37,21 +37,31 @@
  * and asks for tx completions half-way to what is outstanding (Linux netfront's tx
  * `rsp_event`); netback kicks a single rx frame at the end of its task, a burst once it
  * stops growing (<= 192 frames); netfront's tx kick goes once per event-loop turn.
- * Where the rest goes (bench net, 1472-byte UDP, worker layout, November 2026): about 0.8 us
- * of CPU per packet in the sender, 1.5-1.6 in dom0 and 0.75-0.85 in the receiver with little
- * else running (0.98 / 1.93 / 0.98 with another benchmark on the same two cores; before this
- * round 1.2-1.3 / 2.1-2.5 / 1.0-1.2 in the same alternating runs), against ~0.44 per side
- * for the raw copy; on one thread (inproc) the whole path is ~2.1-2.3 us. Of dom0's share,
- * the two GNTTABOP_copy ops of the hypervisor model are ~0.45 us: an op's fixed cost (a
- * subarray view and a TypedArray.set call on shared memory, the GTF_* compare-exchange and
- * release) is larger than copying the 1514 bytes, so one grant-to-grant copy plus a private
- * copy of the header would cost no less than today's two. The rest is the rings, the
- * bridge and netback's bookkeeping, tens of ns each. Sender and receiver each copy the frame
- * once (into the granted page, out of the shared page), ~0.15-0.25 us. Wake-ups are ~0.01
- * kicks per packet per ring; in the worker layout dom0 instead waits on the run queue for
- * ~40% of a stream (three busy threads on two cores), so the per-packet sum sets the rate.
- * Copies on shared memory whose source and destination offsets differ mod 8 are 6-8x slower
- * (V8's relaxed memcpy goes byte by byte): every copy on this path is at equal alignment.
+ * netback's rx side stages one-slot frames the bridge hands over as stable (a tx batch's
+ * pages, held until the sender's burst ends, or frames the bridge queued) and copies them into
+ * the guest's buffers with one GNTTABOP_copy call per burst (rx-batch.ts, Linux's rx copy
+ * batch), responses after the copy. The per-packet context objects (VifContext, netfront's
+ * queue context, the bridge's PortHost) have methods, never getters: an object literal with a
+ * getter is a dictionary-mode object, and every load from it was a generic LoadIC call.
+ * Where the rest goes (bench net, 1472-byte UDP, worker layout, November 2026, with other
+ * engineers' tests sharing the two cores): about 0.7 us of CPU per packet in the sender,
+ * 1.0-1.1 in dom0 and 0.6 in the receiver (before this round 0.75-0.8 / 1.3-1.6 / 0.7-0.8 in
+ * the same alternating runs), ~2.3 in all; a run's throughput is what CPU the other
+ * processes leave (349 kpps x 2.3 us = 0.8 of a core in the final run). Four copies of the
+ * frame are left, one per hop (into the granted page, out of it in dom0, into the receiver's
+ * page, out of it), each ~70-80 ns: V8 copies anything touching a SharedArrayBuffer with a
+ * word-by-word relaxed memmove (~27 GB/s, however the copy is called: set, copyWithin,
+ * Buffer.copy), ~15% of dom0's share. The rest of the grant ops (checks, the GTF_*
+ * compare-exchange and release, the domain reference and grant lock, now once per batch each
+ * way) is ~10%; event-channel kicks (~0.005 per packet per ring) ~7%, as each wakes a thread
+ * that may then preempt dom0; the bridge and netback bookkeeping (ring slots, FDB, queues)
+ * tens of ns each. About a fifth of the frames (22% in one run) wait in the receiver's bridge
+ * queue while the receiver is behind and are copied once more (a slab view). One grant-to-grant copy per
+ * forwarded packet would not be cheaper: dom0 must still write its private copy of the header
+ * over the copied one (the sender can rewrite its page between dom0's header copy and the
+ * data copy, past the bridge's anti-spoofing check), so three ops replace two to save one
+ * 70 ns memmove. Copies on shared memory whose source and destination offsets differ mod 8
+ * are 6-8x slower: every copy on this path is at equal alignment.
  *
  * Not implemented: the static gref mapping ("staging grants", NOT_SUPPORTED as in Linux),
  * XDP headroom (Linux-only keys), the deprecated gso_prefix, bounce buffers for trusted=0
