@@ -1,6 +1,6 @@
 /**
  * Completion moderation (front-queue.ts wakeAfter / boundModeration): with many requests in
- * flight the frontend asks to be woken after half of them, and blkback publishes its
+ * flight the frontend asks to be woken after a quarter of them, and blkback publishes its
  * answers as it goes (back-queue.ts PUBLISH_EVERY). A response the next few do not follow
  * must still arrive, within the moderation's time bound, not when the others complete.
  */
@@ -34,7 +34,7 @@ test('moderated completions: a lone response among 16 in flight arrives while th
       return h.sector;
     };
     // The first answer wakes the frontend (nothing was moderated yet); the second comes
-    // while it waits for half of the 15 left: only the time bound can deliver it.
+    // while it waits for a quarter of the 15 left (3): only the time bound can deliver it.
     await release();
     await release();
     assert.equal(done.size, 2, 'the 14 others are still held at storage');
@@ -59,14 +59,14 @@ test('moderation is set through rsp_event, turned off when its bound expires, an
       await until(() => rs.every((r) => armed.has(r.id)), 1000, 'answers taken');
       return armed.get(rs.at(-1)!.id)!;
     };
-    // One answer taken, 15 in flight: wake me after half of them (rsp_cons 1 + 7).
-    assert.equal(await answer(reqs[0]!), 1 + 7);
+    // One answer taken, 15 in flight: wake me after a quarter of them (rsp_cons 1 + 3).
+    assert.equal(await answer(reqs[0]!), 1 + 3);
     // Nothing follows within the bound: the frontend asks for the next response instead...
     await until(() => raw.rspEvent === 2, 1000, 'bound expired: rsp_event = rsp_cons + 1');
     // ...and stays unmoderated while answers come one at a time (14 in flight, yet + 1).
     assert.equal(await answer(reqs[1]!), 2 + 1);
-    // A burst of four in one wake-up turns it back on: rsp_cons 6 + half of the 10 left.
-    assert.equal(await answer(...reqs.slice(2, 6)), 6 + 5);
+    // A burst of four in one wake-up turns it back on: rsp_cons 6 + a quarter of the 10 left.
+    assert.equal(await answer(...reqs.slice(2, 6)), 6 + 2);
     await answer(...reqs.slice(6));
     await Promise.all(reads);
     raw.dispose();
