@@ -12,7 +12,8 @@
  * The storage is opened here with `sync: true`: this thread serves only this disk, so
  * page-cache pread/pwrite on it are cheaper than libuv's pool by an order of magnitude
  * (storage/sync-file.ts); the storage then offers `syncIo`, and BlkBack serves READ/WRITE
- * with preadv/pwritev straight into the guest's granted pages (devices/blk/back-sync.ts).
+ * straight between the image and the guest's granted pages, a pass's transfers in one Linux
+ * AIO submission where available (storage/linux-aio.ts, devices/blk/back-sync.ts).
  * The store is a dom0 connection bridged over a MessagePort.
  */
 import { readlinkSync } from 'node:fs';
