@@ -6,7 +6,7 @@
  * `hasVolatileCache`, written bytes survive a power cut only after `flush()` resolves; without,
  * they survive once `write` resolves.
  */
-import { storageError } from './types.js';
+import { storageError, type SyncBatch, type SyncTransfer } from './types.js';
 
 export interface ImageFile {
   /** For messages: the path, or "memory". */
@@ -42,21 +42,13 @@ export interface SyncFileIo {
   readonly batch?: SyncFileBatch;
 }
 
-/** One transfer of a batch: `bufs` back to back from byte `offset`. */
-export interface SyncFileOp {
-  readonly write: boolean;
+/** A batch transfer from byte `offset` of the file. */
+export interface SyncFileOp extends SyncTransfer {
   readonly offset: number;
-  readonly bufs: readonly Uint8Array[];
-  /** The bufs' total length. */
-  readonly bytes: number;
 }
 
-/** readv/writev for each op, together: `errors[i]` is what op i would have thrown, or undefined. */
-export interface SyncFileBatch {
-  readonly maxOps: number;
-  readonly maxBuffers: number;
-  run(ops: readonly SyncFileOp[], errors: unknown[]): void;
-}
+/** readv/writev for each op, together (types.ts SyncBatch). */
+export type SyncFileBatch = SyncBatch<SyncFileOp>;
 
 /** Bytes in memory; grows on write past the end. No volatile cache. */
 export class MemoryImageFile implements ImageFile {

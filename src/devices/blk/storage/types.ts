@@ -105,13 +105,17 @@ export interface SyncBlockIo {
   readonly batch?: SyncBlockBatch;
 }
 
-/** One transfer of a batch: `bufs` back to back from `sector`. */
-export interface SyncBlockOp {
+/** One transfer of a batch: `bufs` back to back, from a place the op type names. */
+export interface SyncTransfer {
   readonly write: boolean;
-  readonly sector: number;
   readonly bufs: readonly Uint8Array[];
   /** The bufs' total length, which the caller knows (a 4 MiB run has 1024 buffers to sum). */
   readonly bytes: number;
+}
+
+/** A batch transfer from `sector` of a disk. */
+export interface SyncBlockOp extends SyncTransfer {
+  readonly sector: number;
 }
 
 /**
@@ -119,11 +123,14 @@ export interface SyncBlockOp {
  * readv/writev would have thrown for op i, or undefined. Returns when all are done (an OKAY
  * may be answered for each at once). At most `maxOps` ops and `maxBuffers` buffers in all.
  */
-export interface SyncBlockBatch {
+export interface SyncBatch<Op extends SyncTransfer> {
   readonly maxOps: number;
   readonly maxBuffers: number;
-  run(ops: readonly SyncBlockOp[], errors: unknown[]): void;
+  run(ops: readonly Op[], errors: unknown[]): void;
 }
+
+/** A disk's batch (storage `syncIo.batch`); a file's is SyncBatch<SyncFileOp> (image-file.ts). */
+export type SyncBlockBatch = SyncBatch<SyncBlockOp>;
 
 /** Linux's UIO_MAXIOV: the most buffers one preadv/pwritev takes. */
 export const SYNC_IOV_MAX = 1024;
