@@ -190,8 +190,12 @@ export class LinuxAio {
     while (left > 0) {
       const got = this.calls.getevents(this.ctx, left, left, this.eventsAt, 0);
       if (got < 0) {
-        if (this.calls.errno() === 4) continue; // EINTR
-        throw new BugError(`io_getevents failed (errno ${this.calls.errno()})`);
+        const errno = this.calls.errno();
+        if (errno === 4) continue; // EINTR
+        // Events still owed would land in a later run under its indices, and their transfers
+        // may still use this run's buffers: io_destroy waits for them, and the context is gone.
+        this.close();
+        throw new BugError(`io_getevents failed (errno ${errno})`);
       }
       const e = this.events;
       for (let k = 0; k < got; k++) {
