@@ -38,7 +38,7 @@ interface CacheEntry {
 }
 
 export class SegmentMapper {
-  private readonly cache = new RefTable<CacheEntry>();
+  private readonly cache: RefTable<CacheEntry>;
   /** The idle (busy = 0) entries of `cache`, least recently used at the head: the eviction order. */
   private idleHead: CacheEntry | undefined;
   private idleTail: CacheEntry | undefined;
@@ -50,7 +50,10 @@ export class SegmentMapper {
     private readonly domid: DomId,
     private readonly persistent: boolean,
     private readonly maxPersistent: number,
-  ) {}
+  ) {
+    // Only a persistent mapper caches: the others never fill the table, so no direct array for them.
+    this.cache = new RefTable<CacheEntry>(persistent ? DIRECT_REFS : 0);
+  }
 
   get persistentCount(): number {
     return this.cache.size;
@@ -169,28 +172,33 @@ export class SegmentMapper {
 const DIRECT_REFS = 32768;
 
 class RefTable<T> {
-  private readonly direct: (T | undefined)[] = new Array<T | undefined>(DIRECT_REFS).fill(undefined);
+  private readonly direct: (T | undefined)[];
   private readonly others = new Map<number, T>();
   private count = 0;
+
+  /** Refs below `directRefs` are array-indexed (0: all in the Map). */
+  constructor(private readonly directRefs: number) {
+    this.direct = new Array<T | undefined>(directRefs).fill(undefined);
+  }
 
   get size(): number {
     return this.count;
   }
 
   get(ref: number): T | undefined {
-    return ref < DIRECT_REFS ? this.direct[ref] : this.others.get(ref);
+    return ref < this.directRefs ? this.direct[ref] : this.others.get(ref);
   }
 
   /** `ref` must not be present. */
   set(ref: number, value: T): void {
-    if (ref < DIRECT_REFS) this.direct[ref] = value;
+    if (ref < this.directRefs) this.direct[ref] = value;
     else this.others.set(ref, value);
     this.count++;
   }
 
   delete(ref: number): void {
     if (this.get(ref) === undefined) return;
-    if (ref < DIRECT_REFS) this.direct[ref] = undefined;
+    if (ref < this.directRefs) this.direct[ref] = undefined;
     else this.others.delete(ref);
     this.count--;
   }
