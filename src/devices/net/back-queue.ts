@@ -32,7 +32,7 @@ import { BackRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, ScratchFrame, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { RxBatch } from './rx-batch.js';
-import { TxBatch, type MutableCopyOp, type MutableGrantPtr, type MutableLocalPtr } from './tx-batch.js';
+import { TxBatch, type MutableCopyOp } from './tx-batch.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
 
@@ -126,11 +126,9 @@ export class BackQueue implements Disposable {
   private readonly txRsp: { id: number; status: number } = { id: 0, status: 0 };
   private readonly rxRsp: { id: number; offset: number; flags: number; status: number } = { id: 0, offset: 0, flags: 0, status: 0 };
   private readonly rxRspSlot: RxSlotOut = { kind: 'rsp', rsp: this.rxRsp };
-  /** Grant-copy ops of one-fragment packets, rewritten for each (no per-packet objects). */
+  /** The grant-copy op of a one-fragment packet outside the batch, rewritten for each (no per-packet objects). */
   private readonly txOp: MutableCopyOp<'grant', 'local'>;
-  private readonly rxOp: MutableCopyOp<'local', 'grant'>;
   private readonly txOpList: readonly GrantCopyOp[];
-  private readonly rxOpList: readonly GrantCopyOp[];
   private pendingFirst: TxSlot | undefined;
   private txScheduled = false;
   private rxKickPending = false;
@@ -159,14 +157,10 @@ export class BackQueue implements Disposable {
 
   constructor(private readonly vif: VifContext, readonly index: number, cfg: QueueConfig) {
     const p = vif.platform;
-    const grantSide = (): MutableGrantPtr => ({ kind: 'grant', domid: vif.frontDomid, ref: 0 as GrantRef, offset: 0 });
-    const localSide = (): MutableLocalPtr => ({ kind: 'local', buf: this.txScratch.bytes, offset: 0 });
-    this.txOp = { source: grantSide(), dest: localSide(), len: 0 };
-    this.rxOp = { source: localSide(), dest: grantSide(), len: 0 };
+    this.txOp = { source: { kind: 'grant', domid: vif.frontDomid, ref: 0 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: this.txScratch.bytes, offset: 0 }, len: 0 };
     this.txOpList = [this.txOp];
     this.batch = new TxBatch(vif.frontDomid);
     this.rxBatch = new RxBatch(vif.frontDomid, this.txScratch.bytes);
-    this.rxOpList = [this.rxOp];
     const onBroken = (): void => vif.fatal(`queue ${index}: impossible number of requests`);
     try {
       const txMap = this.own(p.grants.map(vif.frontDomid, [cfg.txRef], true));
@@ -460,9 +454,13 @@ export class BackQueue implements Disposable {
   rxDeliver(frame: Uint8Array, info: FrameInfo, extras: RxExtras, stable = false): void {
     const dataSlots = Math.max(1, Math.ceil(frame.length / PAGE_SIZE));
     const plain = dataSlots === 1 && extras.gso === undefined && extras.hash === undefined;
-    if (plain && stable) return this.stageRx(frame, info);
+    if (plain) {
+      this.stageRx(frame, info);
+      // A borrowed frame is copied before this returns, with the frames staged before it.
+      if (!stable) this.completeRx();
+      return;
+    }
     this.completeRx(); // responses in ring order: the staged frames took their requests first
-    if (plain) return this.rxDeliverOne(frame, info);
     const extraList = rxExtraList(extras);
     const reqs: NetifRxRequest[] = [];
     for (let i = 0; i < dataSlots + extraList.length; i++) reqs.push(this.rxRing.nextRequest()!);
@@ -511,25 +509,6 @@ export class BackQueue implements Disposable {
     b.clear();
     this.rxPushed = u32Add(this.rxPushed, n);
     if (this.rxRing.pushResponses()) this.rxKickLater(n);
-  }
-
-  /** The common case of rxDeliver: a frame in one page, no extras (one copy, one response). */
-  private rxDeliverOne(frame: Uint8Array, info: FrameInfo): void {
-    const r = this.rxRing.nextRequest()!;
-    const op = this.rxOp;
-    op.source.buf = frame;
-    op.dest.ref = r.gref as GrantRef;
-    op.len = frame.length;
-    const st = this.vif.platform.grants.copy(this.rxOpList)[0];
-    op.source.buf = this.txScratch.bytes; // hold no reference to the sender's frame
-    if (st !== 0) this.vif.counters.rxErrors++;
-    const rsp = this.rxRsp;
-    rsp.id = r.id;
-    rsp.flags = rxCsumFlags(info);
-    rsp.status = st === 0 ? frame.length : NETIF_RSP_ERROR;
-    this.rxRing.putResponse(this.rxRspSlot);
-    this.rxPushed = u32Add(this.rxPushed, 1);
-    if (this.rxRing.pushResponses()) this.rxKickLater();
   }
 
   /** The tx completion kick, at the end of this task (after the rx kicks queued before it). */
