@@ -14,8 +14,8 @@ import { PAGE_SIZE, type CopyPtr, type GrantCopyOp, type GrantOps } from '../../
 import type { NetifTxRequest } from '../../abi/io/netif-codec.js';
 import { ScratchFrame } from './bridge/slab.js';
 
-export type MutableGrantPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'grant' }>]: Extract<CopyPtr, { kind: 'grant' }>[K] };
-export type MutableLocalPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'local' }>]: Extract<CopyPtr, { kind: 'local' }>[K] };
+type MutableGrantPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'grant' }>]: Extract<CopyPtr, { kind: 'grant' }>[K] };
+type MutableLocalPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'local' }>]: Extract<CopyPtr, { kind: 'local' }>[K] };
 type PtrOf<K extends CopyPtr['kind']> = K extends 'grant' ? MutableGrantPtr : MutableLocalPtr;
 /** A grant-copy op rewritten for each use (no per-packet objects). */
 export interface MutableCopyOp<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
@@ -24,24 +24,21 @@ export interface MutableCopyOp<S extends CopyPtr['kind'], D extends CopyPtr['kin
   len: number;
 }
 
-/** Packets per batch: a tx budget (64) is copied in two calls. */
-export const TX_BATCH = 32;
-
-export class TxBatch {
-  private readonly pages: ScratchFrame[] = [];
-  private readonly ops: MutableCopyOp<'grant', 'local'>[] = [];
-  /** The ops of the staged packets, handed to GrantOps.copy (its length is `size`). */
+/**
+ * Up to `ops.length` one-slot grant copies issued with ONE GrantOps.copy call, each with its
+ * ring request's id and flags (netback's tx batch below and its rx batch, rx-batch.ts). The
+ * ops are made once and rewritten per use (no per-packet objects).
+ */
+export class CopyBatch<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
+  /** The ops of the staged slots, handed to GrantOps.copy (its length is `size`). */
   private readonly list: GrantCopyOp[] = [];
-  private readonly ids = new Uint16Array(TX_BATCH);
-  private readonly flagWords = new Uint16Array(TX_BATCH);
-  private n = 0;
+  private readonly ids: Uint16Array;
+  private readonly flagWords: Uint16Array;
+  protected n = 0;
 
-  constructor(frontDomid: DomId) {
-    for (let i = 0; i < TX_BATCH; i++) {
-      const page = new ScratchFrame(PAGE_SIZE);
-      this.pages.push(page);
-      this.ops.push({ source: { kind: 'grant', domid: frontDomid, ref: 0 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: page.frame(0), offset: 0 }, len: 0 });
-    }
+  constructor(protected readonly ops: readonly MutableCopyOp<S, D>[]) {
+    this.ids = new Uint16Array(ops.length);
+    this.flagWords = new Uint16Array(ops.length);
   }
 
   get size(): number {
@@ -49,33 +46,22 @@ export class TxBatch {
   }
 
   get full(): boolean {
-    return this.n === TX_BATCH;
+    return this.n === this.ops.length;
   }
 
-  /**
-   * Stage a one-slot packet that tx-parse's `singleSlotFault` passed (size from an Ethernet
-   * header up to what fits its page at its offset). Call only while not `full`.
-   */
-  stage(req: NetifTxRequest): void {
+  /** The next op, staged for request `id` with `flags`, for the caller to fill. Call only while not `full`. */
+  protected next(id: number, flags: number): MutableCopyOp<S, D> {
     const i = this.n++;
     const op = this.ops[i]!;
-    op.source.ref = req.gref as GrantRef;
-    op.source.offset = req.offset;
-    op.len = req.size;
-    op.dest.buf = this.pages[i]!.frame(req.size); // a stream's packets: one size, one view
-    this.ids[i] = req.id;
-    this.flagWords[i] = req.flags;
+    this.ids[i] = id;
+    this.flagWords[i] = flags;
     this.list.push(op);
+    return op;
   }
 
-  /** Copy every staged packet out of the guest's pages: a GNTST_* status per packet. */
+  /** Copy every staged slot: a GNTST_* status per slot. */
   copy(grants: GrantOps): readonly number[] {
     return grants.copy(this.list);
-  }
-
-  /** The private copy of staged packet `i` (valid until `clear`). */
-  frame(i: number): Uint8Array {
-    return this.ops[i]!.dest.buf;
   }
 
   id(i: number): number {
@@ -89,5 +75,36 @@ export class TxBatch {
   clear(): void {
     this.n = 0;
     this.list.length = 0;
+  }
+}
+
+/** Packets per batch: a tx budget (64) is copied in two calls. */
+export const TX_BATCH = 32;
+
+export class TxBatch extends CopyBatch<'grant', 'local'> {
+  private readonly pages: ScratchFrame[];
+
+  constructor(frontDomid: DomId) {
+    const pages = Array.from({ length: TX_BATCH }, () => new ScratchFrame(PAGE_SIZE));
+    super(pages.map((page) => ({ source: { kind: 'grant', domid: frontDomid, ref: 0 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: page.frame(0), offset: 0 }, len: 0 })));
+    this.pages = pages;
+  }
+
+  /**
+   * Stage a one-slot packet that tx-parse's `singleSlotFault` passed (size from an Ethernet
+   * header up to what fits its page at its offset). Call only while not `full`.
+   */
+  stage(req: NetifTxRequest): void {
+    const page = this.pages[this.n]!;
+    const op = this.next(req.id, req.flags);
+    op.source.ref = req.gref as GrantRef;
+    op.source.offset = req.offset;
+    op.len = req.size;
+    op.dest.buf = page.frame(req.size); // a stream's packets: one size, one view
+  }
+
+  /** The private copy of staged packet `i` (valid until `clear`). */
+  frame(i: number): Uint8Array {
+    return this.ops[i]!.dest.buf;
   }
 }
