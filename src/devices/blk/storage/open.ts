@@ -34,7 +34,7 @@ export interface StorageSpec {
    */
   readonly sync?: boolean;
   /**
-   * With `sync`: move a backend pass's transfers in one Linux AIO submission where the kernel
+   * With `sync` (raw images): move a backend pass's transfers in one Linux AIO submission where the kernel
    * and koffi allow it (linux-aio.ts); default true. XENPV_BLK_AIO=0 in the environment turns
    * it off everywhere (a diagnostic switch, to compare the two paths).
    */
@@ -57,11 +57,12 @@ async function openAt(spec: StorageSpec, depth: number): Promise<BlockStorage> {
     case 'memory':
       return new MemoryStorage(parseSize(spec.target) / SECTOR_SIZE, { readOnly: spec.readOnly ?? false });
     case 'raw': {
-      const file = await openFile(spec);
+      const file = await openFile(spec, true);
       return RawStorage.open(file, { readOnly: spec.readOnly ?? false, cache: spec.cache ?? 'writeback' });
     }
     case 'qcow2': {
-      const file = await openFile(spec);
+      // Qcow2Storage offers no syncIo, so nothing would ever submit a batch: no AIO context.
+      const file = await openFile(spec, false);
       try {
         return await Qcow2Storage.open(file, {
           readOnly: spec.readOnly ?? false,
@@ -78,7 +79,8 @@ async function openAt(spec: StorageSpec, depth: number): Promise<BlockStorage> {
   }
 }
 
-async function openFile(spec: StorageSpec): Promise<ImageFile> {
+/** `batching`: the store built on the file moves batches (raw), so a sync file gets an AIO context. */
+async function openFile(spec: StorageSpec, batching: boolean): Promise<ImageFile> {
   const dsync = spec.cache === 'writethrough';
   const file = await NodeImageFile.open(spec.target, {
     readOnly: spec.readOnly ?? false,
@@ -86,7 +88,7 @@ async function openFile(spec: StorageSpec): Promise<ImageFile> {
     direct: spec.direct ?? false,
   });
   if (spec.sync !== true || file.direct) return file;
-  const aio = spec.aio !== false && process.env['XENPV_BLK_AIO'] !== '0' ? LinuxAio.create(AIO_MAX_OPS, AIO_MAX_BUFFERS) : undefined;
+  const aio = batching && spec.aio !== false && process.env['XENPV_BLK_AIO'] !== '0' ? LinuxAio.create(AIO_MAX_OPS, AIO_MAX_BUFFERS) : undefined;
   try {
     // Without AIO (koffi or io_setup unavailable: the reason is in `aio`) every run is one preadv/pwritev.
     return new SyncImageFile(file, dsync, typeof aio === 'object' ? aio : undefined);
