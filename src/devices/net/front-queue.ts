@@ -105,10 +105,8 @@ export class FrontQueue implements Disposable {
   private readonly plainInfo: OffloadInfos<RxFrameInfo>;
   /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
   private readonly rxScratch = new ScratchFrame(PAGE_SIZE);
-  /** The buffer of the response nextRxSlot took last. */
-  private rxTaken: GrantedPage | undefined;
-  /** Its index in rxBufs. */
-  private rxTakenIndex = 0;
+  /** The buffer (index in rxBufs) of the response nextRxSlot took last. */
+  private rxTaken = 0;
   /** Views of the received spans of our rx buffers (receiveSingle). */
   private readonly rxSpans: SpanCache;
   /** The one-slot request, rewritten per frame (putRequest encodes it at once). */
@@ -395,7 +393,7 @@ export class FrontQueue implements Disposable {
   /** Take the next response, returning its slot's buffer to the free list. */
   private nextRx(): { slot: RxSlot; buf: GrantedPage } | undefined {
     const slot = this.nextRxSlot();
-    return slot === undefined ? undefined : { slot, buf: this.rxTaken! };
+    return slot === undefined ? undefined : { slot, buf: this.rxBufs[this.rxTaken]! };
   }
 
   /** `nextRx` without the pair object: the buffer is left in `rxTaken`. */
@@ -408,8 +406,7 @@ export class FrontQueue implements Disposable {
     this.rxAt[at] = -1;
     if (b < 0) return undefined; // cannot happen with a valid producer index: no request there
     this.rxFree.push(b);
-    this.rxTaken = this.rxBufs[b]!;
-    this.rxTakenIndex = b;
+    this.rxTaken = b;
     return slot;
   }
 
@@ -419,9 +416,8 @@ export class FrontQueue implements Disposable {
     for (; n < this.ctx.rxBudget && !this.dead; n++) {
       const slot = this.nextRxSlot();
       if (slot === undefined) break;
-      const buf = this.rxTaken!;
-      if ((slot.rsp.flags & (NETRXF_more_data | NETRXF_extra_info)) === 0) this.receiveSingle(slot.rsp, this.rxTakenIndex);
-      else this.receiveOne({ slot, buf });
+      if ((slot.rsp.flags & (NETRXF_more_data | NETRXF_extra_info)) === 0) this.receiveSingle(slot.rsp, this.rxTaken);
+      else this.receiveOne({ slot, buf: this.rxBufs[this.rxTaken]! });
     }
     this.postRx();
     return n === this.ctx.rxBudget;
