@@ -172,3 +172,32 @@ test('raw storage: aio=false (or XENPV_BLK_AIO=0) keeps the one-call-per-run pat
     await s.close();
   }
 });
+
+test('linux aio: a failed io_getevents renews the context before throwing (no event owed to the old one reaches a later run)', () => {
+  // Kernel calls scripted: the first collection fails with EFAULT, the next run's succeeds.
+  const log: string[] = [];
+  let failNext = true;
+  let nextCtx = 2;
+  const calls = {
+    setup: (_nr: number, ctx: BigUint64Array) => ((ctx[0] = BigInt(nextCtx++)), log.push(`setup ${ctx[0]}`), 0),
+    destroy: (ctx: number) => (log.push(`destroy ${ctx}`), 0),
+    submit: (ctx: number, nr: number) => (log.push(`submit ${ctx}`), nr),
+    getevents: (ctx: number, min: number) => {
+      log.push(`getevents ${ctx}`);
+      if (failNext) return ((failNext = false), -1);
+      return min;
+    },
+    addressOf: () => 4096,
+    errno: () => 14,
+  };
+  const Ctor = LinuxAio as unknown as new (c: typeof calls, ctx: number, maxOps: number, maxBuffers: number) => LinuxAio;
+  const a = new Ctor(calls, 1, 4, 8);
+  const op = { write: false, offset: 0, bufs: [new Uint8Array(4096)] };
+  assert.throws(() => a.run(3, [op], []), BugError);
+  assert.deepEqual(log, ['submit 1', 'getevents 1', 'destroy 1', 'setup 2']);
+  log.length = 0;
+  a.run(3, [op], []);
+  assert.deepEqual(log, ['submit 2', 'getevents 2'], 'the next run goes to the fresh context');
+  a.close();
+  assert.deepEqual(log.slice(2), ['destroy 2']);
+});

@@ -120,9 +120,9 @@ export class LinuxAio {
   static create(maxOps: number, maxBuffers: number): LinuxAio | string {
     const calls = bind();
     if (typeof calls === 'string') return calls;
-    const ctx = new BigUint64Array(1);
-    if (calls.setup(maxOps, ctx) !== 0) return `io_setup failed (errno ${calls.errno()})`;
-    return new LinuxAio(calls, Number(ctx[0]), maxOps, maxBuffers);
+    const ctx = setupContext(calls, maxOps);
+    if (ctx === 0) return `io_setup failed (errno ${calls.errno()})`;
+    return new LinuxAio(calls, ctx, maxOps, maxBuffers);
   }
 
   /**
@@ -131,7 +131,7 @@ export class LinuxAio {
    */
   run(fd: number, ops: readonly AioOp[], results: number[]): void {
     const n = ops.length;
-    if (this.ctx === 0) throw new BugError('LinuxAio used after close');
+    if (this.ctx === 0) throw new BugError('LinuxAio used after close (or its context could not be renewed)');
     if (n > this.maxOps) throw new BugError(`${n} AIO transfers, at most ${this.maxOps}`);
     let iov = 0;
     for (let i = 0; i < n; i++) iov = this.prepare(i, fd, ops[i]!, iov);
@@ -193,8 +193,9 @@ export class LinuxAio {
         const errno = this.calls.errno();
         if (errno === 4) continue; // EINTR
         // Events still owed would land in a later run under its indices, and their transfers
-        // may still use this run's buffers: io_destroy waits for them, and the context is gone.
+        // may still use this run's buffers: io_destroy waits for them; later runs get a fresh context.
         this.close();
+        this.ctx = setupContext(this.calls, this.maxOps);
         throw new BugError(`io_getevents failed (errno ${errno})`);
       }
       const e = this.events;
@@ -222,6 +223,12 @@ export class LinuxAio {
     this.views.set(view, at);
     return at;
   }
+}
+
+/** io_setup for `maxOps` events: the context id, or 0 (see errno). */
+function setupContext(calls: Calls, maxOps: number): number {
+  const ctx = new BigUint64Array(1);
+  return calls.setup(maxOps, ctx) === 0 ? Number(ctx[0]) : 0;
 }
 
 /** Little-endian u64 at u32 index `at` (addresses and offsets are below 2^53). */
