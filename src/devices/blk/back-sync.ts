@@ -147,9 +147,7 @@ export class SyncRun {
       errors.length = 0;
       for (let i = 0; i < runs.length; i++) errors.push(err);
     }
-    const end = performance.now();
-    const timeNs = Math.round((end - this.since) * 1e6);
-    this.since = end;
+    const timeNs = this.lap();
     for (let i = 0; i < runs.length; i++) this.report(runs[i]!, errors[i], timeNs);
   }
 
@@ -161,10 +159,7 @@ export class SyncRun {
     } catch (err) {
       failed = err;
     }
-    const end = performance.now();
-    const timeNs = Math.round((end - this.since) * 1e6);
-    this.since = end;
-    this.report(run, failed, timeNs);
+    this.report(run, failed, this.lap());
   }
 
   /** Release a moved run's mappings and answer its requests; a failed run of several is redone one by one. */
@@ -192,10 +187,16 @@ export class SyncRun {
         status = this.statusOf(err);
       }
       e.mapped.release();
-      const end = performance.now();
-      this.sink.done(e, status, Math.round((end - this.since) * 1e6));
-      this.since = end;
+      this.sink.done(e, status, this.lap());
     }
+  }
+
+  /** Nanoseconds since the previous mark or transfer's end; now is the next one's start (see `mark`). */
+  private lap(): number {
+    const end = performance.now();
+    const ns = Math.round((end - this.since) * 1e6);
+    this.since = end;
+    return ns;
   }
 
   private move(write: boolean, sector: number, iov: readonly Uint8Array[]): void {
