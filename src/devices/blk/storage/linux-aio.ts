@@ -11,8 +11,10 @@
  * On a buffered (not O_DIRECT) descriptor Linux performs each transfer inside io_submit, so
  * every event is ready when it returns; io_getevents then only collects them. The kernel
  * reads and writes the callers' buffers by address: an address is taken from the buffer's
- * own ArrayBuffer (which V8 never moves once `.buffer` was read) only for the length of one
- * `run`, which waits for every event before it returns, so no address outlives its call.
+ * own ArrayBuffer (which V8 never moves once `.buffer` was read) and remembered per buffer
+ * and per view in WeakMaps, so it is forgotten with them; the kernel uses it only within one
+ * `run`, which holds the views and waits for every event before it returns (a failed wait
+ * destroys the context, which waits for the rest), so no transfer outlives its call.
  *
  * Reached through koffi, the FFI package the xen platform already ships; where it cannot load
  * (or the kernel refuses io_setup) `LinuxAio.create` answers with the reason and the disk
