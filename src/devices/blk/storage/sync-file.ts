@@ -13,7 +13,7 @@
  * carries the data. O_DIRECT files are not wrapped (their aligned bounce pool is async).
  */
 import { closeSync, constants, fdatasyncSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
-import { getSystemErrorName } from 'node:util';
+import { constants as osConstants } from 'node:os';
 import type { ImageFile, SyncFileIo, SyncFileOp } from './image-file.js';
 import type { LinuxAio } from './linux-aio.js';
 import { byteLengthOf, storageError } from './types.js';
@@ -171,9 +171,8 @@ export class SyncImageFile implements ImageFile {
 
 /** errno `n` as the error a Node fs call throws (`code` = its name), for the storage's error mapping. */
 function errnoError(n: number, syscall: string): NodeJS.ErrnoException {
-  // Node's own errno → code table (libuv's), the one its fs calls name their errors with.
-  const name = getSystemErrorName(-n);
-  const code = name.startsWith('E') ? name : `E${n}`;
+  const names = osConstants.errno as Record<string, number>;
+  const code = Object.keys(names).find((k) => names[k] === n) ?? `E${n}`;
   return Object.assign(new Error(`${code}: ${syscall} failed`), { code, errno: -n, syscall });
 }
 
