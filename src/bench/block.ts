@@ -188,7 +188,7 @@ function describeFeatures(f: BlkFeatures): string {
 async function runRounds(plan: Plan, image: string, dir: string): Promise<{ s: Samples; features: Map<string, string>; commands: string[] }> {
   const s = new Samples();
   const features = new Map<string, string>();
-  const hv = new Hypervisor({ maxMachineBytes: 2 ** 30, dom0Limits: { maxMaptrack: 65536 } });
+  const hv = new Hypervisor({ maxMachineBytes: 2 ** 30 });
   hv.dom0.events.startAsync();
   const beds: HostPvBed[] = [];
   try {
