@@ -92,12 +92,19 @@ export abstract class CheckedStorage implements BlockStorage {
       if (err !== undefined && passed === undefined) passed = ops.slice(0, i);
       else if (err === undefined && passed !== undefined) passed.push(op);
     }
-    if (passed === undefined) {
-      batch.run(ops, errors);
-    } else if (passed.length > 0) {
-      const inner: unknown[] = [];
-      batch.run(passed, inner);
-      for (let i = 0, k = 0; i < ops.length; i++) if (errors[i] === undefined) errors[i] = inner[k++];
+    try {
+      if (passed === undefined) {
+        batch.run(ops, errors);
+      } else if (passed.length > 0) {
+        const inner: unknown[] = [];
+        batch.run(passed, inner);
+        for (let i = 0, k = 0; i < ops.length; i++) if (errors[i] === undefined) errors[i] = inner[k++];
+      }
+    } catch (err) {
+      // The store failed the submission as a whole: each op that went to it failed with it,
+      // and is counted as `syncCall` counts a throw.
+      // (With some refused, `errors` holds only their refusals here: the rest are undefined.)
+      for (let i = 0; i < ops.length; i++) if (passed === undefined || errors[i] === undefined) errors[i] = err;
     }
     const share = Math.round(((performance.now() - start) * 1e6) / Math.max(1, ops.length));
     for (let i = 0; i < ops.length; i++) {
