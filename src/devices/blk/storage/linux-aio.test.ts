@@ -8,6 +8,8 @@ import { closeSync, openSync, readFileSync, readSync, truncateSync, writeFileSyn
 import { after, test } from 'node:test';
 import { BugError, XenpvError } from '../../../base/index.js';
 import { LinuxAio } from './linux-aio.js';
+import { NodeImageFile } from './node-file.js';
+import { SyncImageFile } from './sync-file.js';
 import { openStorage } from './open.js';
 import { tempDir } from './test-util.js';
 import type { SyncBlockOp } from './types.js';
@@ -200,4 +202,42 @@ test('linux aio: a failed io_getevents renews the context before throwing (no ev
   assert.deepEqual(log, ['submit 2', 'getevents 2'], 'the next run goes to the fresh context');
   a.close();
   assert.deepEqual(log.slice(2), ['destroy 2']);
+});
+
+test('sync file batch: once AIO has lost its context (renewal refused), each op goes by itself and still succeeds', async () => {
+  const path = dir.file('fallback.img');
+  const content = filled(64 * 1024, 7);
+  writeFileSync(path, content);
+  // Kernel calls scripted: a collection fails, and the renewal's io_setup is refused.
+  const calls = {
+    setup: () => -1,
+    destroy: () => 0,
+    submit: (_ctx: number, nr: number) => nr,
+    getevents: () => -1,
+    addressOf: () => 4096,
+    errno: () => 12,
+  };
+  const Ctor = LinuxAio as unknown as new (c: typeof calls, ctx: number, maxOps: number, maxBuffers: number) => LinuxAio;
+  const aio = new Ctor(calls, 1, 4, 8);
+  assert.throws(() => aio.run(3, [{ write: false, offset: 0, bufs: [new Uint8Array(4096)] }], []), BugError);
+  assert.equal(aio.usable, false);
+  const file = new SyncImageFile(await NodeImageFile.open(path, { readOnly: false }), false, aio);
+  try {
+    const into = [new Uint8Array(4096), new Uint8Array(4096)];
+    const data = filled(4096, 8);
+    const errors: unknown[] = [];
+    file.sync.batch!.run(
+      [
+        { write: false, offset: 8192, bufs: [into[0]!], bytes: 4096 },
+        { write: true, offset: 0, bufs: [data], bytes: 4096 },
+        { write: false, offset: 0, bufs: [into[1]!], bytes: 4096 },
+      ],
+      errors,
+    );
+    assert.deepEqual(errors, [undefined, undefined, undefined]);
+    assert.deepEqual(into[0], content.subarray(8192, 12288));
+    assert.deepEqual(into[1], data, 'in op order: the read after the write sees it');
+  } finally {
+    await file.close();
+  }
 });

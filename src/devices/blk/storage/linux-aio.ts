@@ -127,6 +127,11 @@ export class LinuxAio {
     return new LinuxAio(calls, ctx, maxOps, maxBuffers);
   }
 
+  /** False once closed, or when a context could not be renewed (io_setup failed): `run` would throw. */
+  get usable(): boolean {
+    return this.ctx !== 0;
+  }
+
   /**
    * Perform `ops` on `fd`; `results[i]` becomes op i's byte count or -errno. Returns after
    * every op completed. The caller keeps within `maxOps` and `maxBuffers`.

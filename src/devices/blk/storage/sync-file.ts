@@ -110,6 +110,11 @@ export class SyncImageFile implements ImageFile {
    */
   private batch(aio: LinuxAio, ops: readonly SyncFileOp[], errors: unknown[]): void {
     if (this.readOnly && ops.some((op) => op.write)) throw storageError('EROFS', `${this.name} is open read-only`);
+    // AIO lost its context (a renewal's io_setup failed): each op by itself, as without AIO.
+    if (!aio.usable) {
+      for (let i = 0; i < ops.length; i++) errors[i] = this.finish(ops[i]!, 0);
+      return;
+    }
     const results = this.results;
     aio.run(this.open(), ops, results);
     for (let i = 0; i < ops.length; i++) {
