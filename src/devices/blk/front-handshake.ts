@@ -9,7 +9,7 @@ import { XEN_IO_PROTO_ABI_X86_32, XEN_IO_PROTO_ABI_X86_64 } from '../../abi/io/p
 import { XenpvError } from '../../base/index.js';
 import { readBool, readUint } from '../../xenbus/keys.js';
 import type { XsClient } from '../../xenstore/client/index.js';
-import type { BlkFrontOptions, BlkInfo } from './front.js';
+import type { BlkFrontOptions, BlkInfo } from './front-api.js';
 import type { FrontQueue, QueueFeatures } from './front-queue.js';
 import { FRONT_DEFAULTS, MAX_INDIRECT_SEGMENTS_CEILING, MAX_QUEUES_CEILING, MAX_RING_PAGE_ORDER, queueDir, ringRefKeys } from './protocol.js';
 

@@ -39,7 +39,6 @@
 import { performance } from 'node:perf_hooks';
 import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { XenbusStateInitialised, XenbusStateUnknown } from '../../abi/io/xenbus.js';
-import type { AbiName } from '../../abi/layout.js';
 import { XenpvError, toDomId, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
 import { FrontendDevice, type DisconnectReason, type FrontendContext, type FrontendDriver, type FrontendInstance } from '../../xenbus/frontend-device.js';
@@ -53,95 +52,11 @@ import { ArrayIoBuffer, BlkBuffer } from './blk-buffer.js';
 import { GrantReclaimer } from './front-grants.js';
 import { FrontQueue, LOCAL_ENOMEM, type Chunk, type QueueFeatures } from './front-queue.js';
 import { negotiate, publishRings, readDevice } from './front-handshake.js';
+import type { BlkFrontOptions, BlkFrontState, BlkInfo } from './front-api.js';
+import { Op } from './front-op.js';
 import { MAX_KEPT_BYTES } from './protocol.js';
 
-export interface BlkFrontOptions {
-  /** Queues to ask for (≤ backend's multi-queue-max-queues). Default 4. */
-  readonly maxQueues?: number;
-  /** Ring order to ask for (≤ backend's max-ring-page-order). Default 0 (Linux's default). */
-  readonly maxRingPageOrder?: number;
-  /** Indirect segments to use (≤ backend's). Default 32; 0 disables INDIRECT. */
-  readonly maxIndirectSegments?: number;
-  /** Offer feature-persistent. Default true. */
-  readonly persistent?: boolean;
-  /** Ring layout: 'x86_64' (native, default) or 'x86_32' (`protocol = x86_32-abi`). */
-  readonly abi?: AbiName;
-  /** When the backend closes, how long in-flight requests may still complete before teardown. */
-  readonly closingDrainMs?: number;
-  readonly log?: (msg: string) => void;
-}
-
-export interface BlkFeatures {
-  readonly flush: boolean;
-  readonly barrier: boolean;
-  readonly discard: boolean;
-  readonly discardSecure: boolean;
-  /** Bytes. */
-  readonly discardGranularity: number;
-  readonly discardAlignment: number;
-  readonly persistent: boolean;
-  /** 0 = no indirect requests. */
-  readonly indirectSegments: number;
-  readonly queues: number;
-  readonly ringPages: number;
-  readonly protocol: AbiName;
-  /**
-   * False for `trusted = 0`: BlkBuffers are bounced instead of granted in place, and pooled
-   * persistent pages are zeroed before every reuse, so the backend sees request payload only.
-   */
-  readonly trusted: boolean;
-}
-
-export interface BlkInfo {
-  /** Size in 512-byte sectors. */
-  readonly sectors: number;
-  /** Logical block size in bytes: I/O offsets and lengths are multiples of it. */
-  readonly sectorSize: number;
-  readonly physicalSectorSize: number;
-  readonly readOnly: boolean;
-  readonly cdrom: boolean;
-  readonly removable: boolean;
-  readonly features: BlkFeatures;
-}
-
-export type BlkFrontState = 'init' | 'initialised' | 'connected' | 'closed' | 'broken' | 'gone';
 type Phase = BlkFrontState;
-
-/** One guest operation: its chunks answer it; its promise is the API. */
-class Op {
-  status: number = BLKIF_RSP_OKAY;
-  resolve: () => void = noop;
-  reject: (err: Error) => void = noop;
-
-  constructor(
-    readonly kind: OpKind,
-    /** Chunks not answered yet. */
-    public remaining: number,
-    readonly bytes: number,
-    /** When it was submitted (ms, `tickTime`). */
-    readonly start: number,
-  ) {}
-
-  /** The operation's promise, its resolving functions kept in the Op. */
-  promise(): Promise<void> {
-    const p = new Promise<void>(captureResolvers);
-    this.resolve = captured.resolve;
-    this.reject = captured.reject;
-    return p;
-  }
-}
-
-function noop(): void {}
-
-/**
- * Promise.withResolvers (Node 22) by hand: one executor for every Op, which leaves the new
- * promise's resolving functions here for Op.promise to take (no executor closure per I/O).
- */
-const captured: { resolve: () => void; reject: (err: Error) => void } = { resolve: noop, reject: noop };
-function captureResolvers(resolve: () => void, reject: (err: Error) => void): void {
-  captured.resolve = resolve;
-  captured.reject = reject;
-}
 
 export class BlkFront {
   readonly counters: BlkCounters = newBlkCounters();

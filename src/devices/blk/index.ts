@@ -30,7 +30,8 @@
  * backend), EOPNOTSUPP, EROFS, ERANGE, EINVAL, ENODEV (device removed), ENOMEM, EBUSY.
  */
 export { BlkBack, blkBackendDriver, type BlkBackInfo, type BlkBackOptions } from './back.js';
-export { BlkFront, blkFrontendDriver, type BlkFeatures, type BlkFrontOptions, type BlkFrontState, type BlkInfo } from './front.js';
+export { BlkFront, blkFrontendDriver } from './front.js';
+export type { BlkFeatures, BlkFrontOptions, BlkFrontState, BlkInfo } from './front-api.js';
 export { BlkBuffer } from './blk-buffer.js';
 export { newBlkCounters, snapshotCounters, type BlkCounters, type BlkOpCounter, type OpKind } from './counters.js';
 export { BACK_LIMITS, BLK_KEYS, FRONT_DEFAULTS, MAX_KEPT_BYTES } from './protocol.js';

@@ -7,14 +7,14 @@ import assert from 'node:assert/strict';
 import { MemoryStorage } from './storage/memory.js';
 import { pattern, startPair, withBlkEnv } from './test-support.js';
 import type { BlkBackOptions } from './back.js';
-import type { BlkFrontOptions } from './front.js';
+import type { BlkFrontOptions } from './front-api.js';
 
 interface Case {
   readonly name: string;
   readonly back?: BlkBackOptions;
   readonly front?: BlkFrontOptions;
   readonly trusted?: boolean;
-  readonly expect: (f: import('./front.js').BlkFeatures) => void;
+  readonly expect: (f: import('./front-api.js').BlkFeatures) => void;
 }
 
 const CASES: Case[] = [

@@ -13,7 +13,8 @@ import { addDevice } from '../../xenbus/toolstack.js';
 import { backendPath, frontendPath, type DeviceId } from '../../xenbus/paths.js';
 import type { XsClient } from '../../xenstore/client/index.js';
 import { BlkBack, type BlkBackOptions } from './back.js';
-import { BlkFront, type BlkFrontOptions } from './front.js';
+import type { BlkFrontOptions } from './front-api.js';
+import { BlkFront } from './front.js';
 import type { BlockStorage } from './storage/types.js';
 
 export interface BlkEnv {
