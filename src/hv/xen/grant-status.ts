@@ -19,7 +19,7 @@ import { GNTTAB_QUERY_SIZE, GNTTAB_SETUP_TABLE, GNTTABOP, GRANT_ENTRY_V1, GTF } 
 import { DOMID_SELF } from '../../abi/xen.js';
 import { XenpvError, type DomId, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE } from '../platform.js';
-import { check, errnoName, ioc, type Native } from './ffi.js';
+import { check, ioc, type Native } from './ffi.js';
 import { PrivcmdChannel } from './hypercall.js';
 import { MappedRegion } from './region.js';
 
@@ -140,11 +140,7 @@ export class GrantTableView {
   }
 
   private grantTableOp(cmd: number, dv: DataView, statusAt: number, what: string): void {
-    const rc = this.privcmd.hypercall(HYPERVISOR_GRANT_TABLE_OP, BigInt(cmd), this.buffer.address, 1n);
-    if (rc < 0) {
-      const code = errnoName(this.native, this.native.errno());
-      throw new XenpvError(code, `GNTTABOP_${what} refused (${code})`);
-    }
+    this.privcmd.hypercall(`GNTTABOP_${what} refused`, HYPERVISOR_GRANT_TABLE_OP, BigInt(cmd), this.buffer.address, 1n);
     const status = dv.getInt16(statusAt, true);
     if (status !== 0) throw new XenpvError('EIO', `GNTTABOP_${what}: status ${status}`);
   }

@@ -58,13 +58,16 @@ export class PrivcmdChannel {
     }
   }
 
-  /** IOCTL_PRIVCMD_HYPERCALL `op(args...)`: the raw result (negative: errno says why). */
-  hypercall(op: number, ...args: bigint[]): number {
+  /**
+   * IOCTL_PRIVCMD_HYPERCALL `op(args...)`: the hypercall's own result, or XenpvError(errno)
+   * named `what` when it is refused (every caller wants that, so it is checked here).
+   */
+  hypercall(what: string, op: number, ...args: bigint[]): number {
     const call = new Uint8Array(48);
     const dv = new DataView(call.buffer);
     dv.setBigUint64(0, BigInt(op), true);
     args.forEach((a, i) => dv.setBigUint64(8 * (i + 1), a, true));
-    return this.native.ioctl(this.fd, IOCTL_PRIVCMD_HYPERCALL, call);
+    return check(this.native, this.native.ioctl(this.fd, IOCTL_PRIVCMD_HYPERCALL, call), what, { op });
   }
 
   close(): void {
@@ -80,15 +83,12 @@ const BATCH = 128;
 export class XenHypercalls {
   private closed = false;
 
-  private constructor(
-    private readonly native: Native,
-    private readonly channel: PrivcmdChannel,
-  ) {}
+  private constructor(private readonly channel: PrivcmdChannel) {}
 
   /** Open privcmd and a hypercall-safe buffer. Throws XenpvError when this is not a control domain. */
   static open(native: Native, devDir = '/dev/xen'): XenHypercalls {
     const length = PAGE_SIZE + Math.ceil((BATCH * DOMAININFO_SIZE) / PAGE_SIZE) * PAGE_SIZE;
-    return new XenHypercalls(native, PrivcmdChannel.open(native, devDir, length));
+    return new XenHypercalls(PrivcmdChannel.open(native, devDir, length));
   }
 
   /** Every domain the hypervisor has (XEN_SYSCTL_getdomaininfolist, paged by first_domain). */
@@ -104,8 +104,7 @@ export class XenHypercalls {
     while (first < DOMID_FIRST_RESERVED) {
       entries.fill(0);
       encodeDomainInfoListRequest(req, first, BATCH, region.address + BigInt(PAGE_SIZE));
-      const op = HYPERVISOR_SYSCTL;
-      check(this.native, this.channel.hypercall(op, region.address), `hypercall ${op}`, { op });
+      this.channel.hypercall(`hypercall ${HYPERVISOR_SYSCTL}`, HYPERVISOR_SYSCTL, region.address);
       const got = decodeDomainInfoList(req, entries, BATCH);
       out.push(...got);
       const last = got.at(-1);
