@@ -21,7 +21,7 @@ import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi
 import { errorCode } from '../../base/index.js';
 import type { MappedPages } from './back-grants.js';
 import type { DataPlan } from './request.js';
-import { SYNC_IOV_MAX, type SyncBlockIo } from './storage/types.js';
+import { SECTOR_SIZE, SYNC_IOV_MAX, type SyncBlockIo, type SyncBlockOp } from './storage/types.js';
 
 /** Bytes one run moves at most: bounds the time the queue spends in one syscall. */
 export const MAX_RUN_BYTES = 4 << 20;
@@ -50,21 +50,24 @@ export interface RunSink {
   log(msg: string): void;
 }
 
-/** Requests that follow each other on the disk, moved by one transfer. */
-interface Run {
-  readonly write: boolean;
-  readonly sector: number;
-  endSector: number;
-  readonly iov: Uint8Array[];
+/**
+ * Requests that follow each other on the disk, moved by one transfer. A run is itself the
+ * batch's op (`bufs` from `sector`, `bytes` long), so the sealed runs are the op list.
+ */
+interface Run extends SyncBlockOp {
+  readonly bufs: Uint8Array[];
+  bytes: number;
   readonly entries: RunEntry[];
 }
 
 export class SyncRun {
   /** The run requests are joining. */
   private open: Run | undefined;
-  /** Closed runs waiting for the batch (only with `io.batch`). */
+  /** Closed runs waiting for the batch (only with `io.batch`): the batch's op list. */
   private sealed: Run[] = [];
   private sealedBuffers = 0;
+  /** The batch's per-op outcomes (reused: no array per batch). */
+  private readonly errors: unknown[] = [];
   /** See `mark`. */
   private since = performance.now();
 
@@ -82,12 +85,12 @@ export class SyncRun {
       run = undefined;
     }
     if (run === undefined) {
-      run = { write: data.write, sector: data.sector, endSector: data.sector, iov: [], entries: [] };
+      run = { write: data.write, sector: data.sector, bytes: 0, bufs: [], entries: [] };
       this.open = run;
     }
     run.entries.push(entry);
-    pushSegments(run.iov, data, mapped.pages);
-    run.endSector += data.sectors;
+    pushSegments(run.bufs, data, mapped.pages);
+    run.bytes += data.sectors * SECTOR_SIZE;
   }
 
   /**
@@ -126,9 +129,9 @@ export class SyncRun {
   private seal(run: Run): void {
     const batch = this.io.batch;
     if (batch === undefined) return this.transfer(run);
-    if (this.sealed.length >= Math.min(BATCH_RUNS, batch.maxOps) || this.sealedBuffers + run.iov.length > batch.maxBuffers) this.flushSealed();
+    if (this.sealed.length >= Math.min(BATCH_RUNS, batch.maxOps) || this.sealedBuffers + run.bufs.length > batch.maxBuffers) this.flushSealed();
     this.sealed.push(run);
-    this.sealedBuffers += run.iov.length;
+    this.sealedBuffers += run.bufs.length;
   }
 
   private flushSealed(): void {
@@ -138,24 +141,27 @@ export class SyncRun {
     this.sealedBuffers = 0;
     // A lone run of one buffer is one pread; anything more goes through the batch, which also
     // spares Node's preadv binding its per-buffer checks (a 4 MiB run has 1024 buffers).
-    if (runs.length === 1 && runs[0]!.iov.length === 1) return this.transfer(runs[0]!);
-    const ops = runs.map((r) => ({ write: r.write, sector: r.sector, bufs: r.iov, bytes: (r.endSector - r.sector) * 512 }));
-    const errors: unknown[] = [];
+    if (runs.length === 1 && runs[0]!.bufs.length === 1) return this.transfer(runs[0]!);
+    const errors = this.errors;
+    for (let i = 0; i < runs.length; i++) errors[i] = undefined;
     try {
-      this.io.batch!.run(ops, errors);
+      this.io.batch!.run(runs, errors);
     } catch (err) {
-      errors.length = 0;
-      for (let i = 0; i < runs.length; i++) errors.push(err);
+      for (let i = 0; i < runs.length; i++) errors[i] = err;
     }
     const timeNs = this.lap();
-    for (let i = 0; i < runs.length; i++) this.report(runs[i]!, errors[i], timeNs);
+    for (let i = 0; i < runs.length; i++) {
+      const failed = errors[i];
+      errors[i] = undefined; // not kept alive until the next batch
+      this.report(runs[i]!, failed, timeNs);
+    }
   }
 
   /** One run, one syscall. */
   private transfer(run: Run): void {
     let failed: unknown;
     try {
-      this.move(run.write, run.sector, run.iov);
+      this.move(run.write, run.sector, run.bufs);
     } catch (err) {
       failed = err;
     }
@@ -215,9 +221,9 @@ export class SyncRun {
 function joins(run: Run, data: DataPlan): boolean {
   return (
     data.write === run.write &&
-    data.sector === run.endSector &&
-    run.iov.length + data.segments.length <= SYNC_IOV_MAX &&
-    (run.endSector - run.sector + data.sectors) * 512 <= MAX_RUN_BYTES
+    data.sector === run.sector + run.bytes / SECTOR_SIZE &&
+    run.bufs.length + data.segments.length <= SYNC_IOV_MAX &&
+    run.bytes + data.sectors * SECTOR_SIZE <= MAX_RUN_BYTES
   );
 }
 
