@@ -17,9 +17,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
 import { Hypervisor } from '../hv/sim/hypervisor.js';
-import { compare, summarize, type BenchOptions, type BenchResult, type BenchSuite, type SuiteOutput } from './harness.js';
+import { compare, summarize, workerReport, type BenchOptions, type BenchResult, type BenchSuite, type SuiteOutput } from './harness.js';
 import { WorkerRpc, type MemoryReport, type Reply, type RunReport, type XsBenchOp, type XsBenchTarget } from './xenstore/messages.js';
 import { READ_REPLY_BYTES, readRequestBytes } from './xenstore/workload.js';
 
@@ -176,17 +175,10 @@ function paired(name: string, samples: ReadonlyMap<string, readonly Sample[]>, v
   return summarize(name, 'ratio', 'higher', v.map((r, i) => rate(r) / rate(b[i]!)));
 }
 
-function memoryRun(nodes: number): Promise<MemoryReport> {
-  return new Promise((resolve, reject) => {
-    const w = new Worker(here('memory-worker.js'), { workerData: { nodes } });
-    let report: Reply | undefined;
-    w.on('message', (m: Reply) => (report = m));
-    w.on('error', reject);
-    w.on('exit', () => {
-      if (report?.kind === 'memory') resolve(report);
-      else reject(new Error(`xenstore memory worker: ${report?.kind === 'error' ? report.message : 'no report'}`));
-    });
-  });
+async function memoryRun(nodes: number): Promise<MemoryReport> {
+  const report = await workerReport<Reply>(here('memory-worker.js'), { nodes }, 'xenstore memory worker');
+  if (report.kind === 'error') throw new Error(`xenstore memory worker: ${report.message}`);
+  return expectKind(report, 'memory');
 }
 
 async function memory(plan: Plan): Promise<BenchResult> {
