@@ -38,6 +38,15 @@ export const PUNCH_MIN_BYTES = 256 * 1024;
 const DISCARD_GRANULE = 4096;
 const ZERO_CHUNK = 1024 * 1024;
 const zeroes = new Uint8Array(ZERO_CHUNK);
+const NO_BUFS: readonly Uint8Array[] = [];
+
+/** A file op of the batch in flight, rewritten per batch (rawBatch). */
+interface FileOpSlot {
+  write: boolean;
+  offset: number;
+  bufs: readonly Uint8Array[];
+  bytes: number;
+}
 
 export class RawStorage extends CheckedStorage {
   readonly readOnly: boolean;
@@ -49,6 +58,8 @@ export class RawStorage extends CheckedStorage {
   private sectors: number;
   /** The file's synchronous path, checked and counted (checked.ts), when it has one. */
   readonly syncIo: SyncBlockIo | undefined;
+  /** rawBatch's file ops, one object per op slot reused batch after batch (not one per op). */
+  private readonly fileOps: FileOpSlot[] = [];
 
   private constructor(
     private readonly file: ImageFile,
@@ -95,10 +106,22 @@ export class RawStorage extends CheckedStorage {
       maxOps: batch.maxOps,
       maxBuffers: batch.maxBuffers,
       run: (ops, errors) => {
-        batch.run(
-          ops.map((op) => ({ write: op.write, offset: op.sector * SECTOR_SIZE, bufs: op.bufs, bytes: op.bytes })),
-          errors,
-        );
+        const fileOps = this.fileOps;
+        for (let i = 0; i < ops.length; i++) {
+          const op = ops[i]!;
+          const f = (fileOps[i] ??= { write: false, offset: 0, bufs: NO_BUFS, bytes: 0 });
+          f.write = op.write;
+          f.offset = op.sector * SECTOR_SIZE;
+          f.bufs = op.bufs;
+          f.bytes = op.bytes;
+        }
+        fileOps.length = ops.length;
+        try {
+          batch.run(fileOps, errors);
+        } finally {
+          // The frontend's pages are not kept alive until the next batch.
+          for (let i = 0; i < fileOps.length; i++) fileOps[i]!.bufs = NO_BUFS;
+        }
         let wrote = false;
         for (let i = 0; i < ops.length; i++) {
           if (errors[i] !== undefined) errors[i] = this.mapError(ops[i]!.write ? 'write' : 'read', errors[i]);
