@@ -8,10 +8,10 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, open, openSync, rmSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sleep } from '../../base/index.js';
 import { FdReader } from './poller.js';
 
 const noFifo = spawnSync('mkfifo', ['--version']).status !== 0 && 'no mkfifo';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 async function withFifo(body: (path: string) => Promise<void>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'xenpv-poller-'));
