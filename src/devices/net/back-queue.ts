@@ -32,7 +32,7 @@ import { BackRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, ScratchFrame, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { RxBatch } from './rx-batch.js';
-import { TxBatch, type MutableCopyOp } from './tx-batch.js';
+import { TxBatch } from './tx-batch.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
 
@@ -126,9 +126,6 @@ export class BackQueue implements Disposable {
   private readonly txRsp: { id: number; status: number } = { id: 0, status: 0 };
   private readonly rxRsp: { id: number; offset: number; flags: number; status: number } = { id: 0, offset: 0, flags: 0, status: 0 };
   private readonly rxRspSlot: RxSlotOut = { kind: 'rsp', rsp: this.rxRsp };
-  /** The grant-copy op of a one-fragment packet outside the batch, rewritten for each (no per-packet objects). */
-  private readonly txOp: MutableCopyOp<'grant', 'local'>;
-  private readonly txOpList: readonly GrantCopyOp[];
   private pendingFirst: TxSlot | undefined;
   private txScheduled = false;
   private rxKickPending = false;
@@ -157,8 +154,6 @@ export class BackQueue implements Disposable {
 
   constructor(private readonly vif: VifContext, readonly index: number, cfg: QueueConfig) {
     const p = vif.platform;
-    this.txOp = { source: { kind: 'grant', domid: vif.frontDomid, ref: 0 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: this.txScratch.bytes, offset: 0 }, len: 0 };
-    this.txOpList = [this.txOp];
     this.batch = new TxBatch(vif.frontDomid);
     this.rxBatch = new RxBatch(vif.frontDomid, this.txScratch.bytes);
     const onBroken = (): void => vif.fatal(`queue ${index}: impossible number of requests`);
@@ -349,7 +344,7 @@ export class BackQueue implements Disposable {
   private txPacket(p: TxPacket): void {
     const owned = p.size > PAGE_SIZE;
     const frame = owned ? this.slab.alloc(p.size) : this.txScratch.frame(p.size);
-    const ok = p.frags.length === 1 ? this.copyOneFrag(p.frags[0]!.gref, p.frags[0]!.offset, p.frags[0]!.len, frame) : this.copyFrags(p.frags, frame);
+    const ok = this.copyFrags(p.frags, frame);
     this.answer(p.answers, ok ? NETIF_RSP_OKAY : NETIF_RSP_ERROR);
     if (!ok) {
       this.countTxDrop('grant copy failed');
@@ -365,18 +360,10 @@ export class BackQueue implements Disposable {
     if (congested !== undefined && congested !== this.deaf) this.pausedOn = congested;
   }
 
-  /** The common packet: one fragment, one reused op. */
-  private copyOneFrag(gref: number, offset: number, len: number, frame: Uint8Array): boolean {
-    const op = this.txOp;
-    op.source.ref = gref as GrantRef;
-    op.source.offset = offset;
-    op.dest.buf = frame;
-    op.len = len;
-    const ok = this.vif.platform.grants.copy(this.txOpList)[0] === 0;
-    op.dest.buf = this.txScratch.bytes; // hold no reference to a frame handed away
-    return ok;
-  }
-
+  /**
+   * The packet's fragments into `frame`, one grant-copy call. The common packet (one slot, no
+   * extras) never comes here: it goes through the tx batch's reused ops (flushBatch).
+   */
   private copyFrags(frags: TxPacket['frags'], frame: Uint8Array): boolean {
     const ops: GrantCopyOp[] = [];
     let at = 0;
