@@ -180,20 +180,12 @@ export class SyncRun {
     }
   }
 
-  /** After a failed run: each request on its own, so each gets its own status. */
+  /** After a failed run: each request on its own, a run of one, so each gets its own status. */
   private oneByOne(write: boolean, entries: readonly RunEntry[]): void {
-    const iov: Uint8Array[] = [];
     for (const e of entries) {
-      iov.length = 0;
-      pushSegments(iov, e.data, e.mapped.pages);
-      let status: number = BLKIF_RSP_OKAY;
-      try {
-        this.move(write, e.data.sector, iov);
-      } catch (err) {
-        status = this.statusOf(err);
-      }
-      e.mapped.release();
-      this.sink.done(e, status, this.lap());
+      const bufs: Uint8Array[] = [];
+      pushSegments(bufs, e.data, e.mapped.pages);
+      this.transfer({ write, sector: e.data.sector, bytes: e.data.sectors * SECTOR_SIZE, bufs, entries: [e] });
     }
   }
 
