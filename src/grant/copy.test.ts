@@ -38,15 +38,19 @@ function fromGrant(domid: DomId, ref: GrantRef, buf: Uint8Array): GrantCopyOp[] 
   return [{ source: { kind: 'grant', domid, ref, offset: 100 }, dest: { kind: 'local', buf, offset: 0 }, len: buf.length }];
 }
 
+/** A table of `domains` domains; ops for the granter (GRANTER) and the copier (dom1), each on its own thread id. */
+function granterAndCopier(domains: number): { t: DomainTable; granter: SimGrantOps; back: SimGrantOps } {
+  const t = grantTestTable(domains);
+  return { t, granter: new SimGrantOps(t, GRANTER, t.newTid()), back: new SimGrantOps(t, 1 as DomId, t.newTid()) };
+}
+
 /** Nothing held on the granter's row: no pins, lock free, no references. */
 function assertIdle(t: DomainTable, domid: number): void {
   for (const f of ['FOREIGN_PINS', 'GNT_LOCK', 'REFS'] as const) assert.equal(t.get(domid, DW[f]), 0, f);
 }
 
 test('copy into a grant mapped read-only by the copier: GTF_writing only for the copy, the mapping kept', () => {
-  const t = grantTestTable(2);
-  const granter = new SimGrantOps(t, GRANTER, t.newTid());
-  const back = new SimGrantOps(t, 1 as DomId, t.newTid());
+  const { t, granter, back } = granterAndCopier(2);
   const ref = granter.grantAccess(1 as DomId, 3 as Frame, false);
   const m = back.map(GRANTER, [ref], false);
   assert.equal(flags(granter, ref), GTF_permit_access | GTF_reading);
@@ -63,9 +67,7 @@ test('copy into a grant mapped read-only by the copier: GTF_writing only for the
 });
 
 test('copy refusals change nothing: a read-only grant written, another domain, a frame outside the granter', () => {
-  const t = grantTestTable(3);
-  const granter = new SimGrantOps(t, GRANTER, t.newTid());
-  const back = new SimGrantOps(t, 1 as DomId, t.newTid());
+  const { t, granter, back } = granterAndCopier(3);
   const other = new SimGrantOps(t, 2 as DomId, t.newTid());
   const ro = granter.grantAccess(1 as DomId, 2 as Frame, true);
   const buf = new Uint8Array(4);
@@ -83,9 +85,7 @@ test('copy refusals change nothing: a read-only grant written, another domain, a
 });
 
 test('a batch of ops to one granter (one lock hold): each op gets the status it gets alone, and nothing is left held', () => {
-  const t = grantTestTable(3);
-  const granter = new SimGrantOps(t, GRANTER, t.newTid());
-  const back = new SimGrantOps(t, 1 as DomId, t.newTid());
+  const { t, granter, back } = granterAndCopier(3);
   const rw = granter.grantAccess(1 as DomId, 3 as Frame, false);
   const ro = granter.grantAccess(1 as DomId, 2 as Frame, true);
   const bad = granter.grantAccess(1 as DomId, 1000 as Frame, false);
@@ -147,9 +147,7 @@ test('three threads: two copiers and a mapper on one granter, statuses, values a
 });
 
 test('copies out of grants read each page as it is now, at each op\'s own offset and length (cached views per frame)', () => {
-  const t = grantTestTable(2);
-  const granter = new SimGrantOps(t, GRANTER, t.newTid());
-  const back = new SimGrantOps(t, 1 as DomId, t.newTid());
+  const { t, granter, back } = granterAndCopier(2);
   const refA = granter.grantAccess(1 as DomId, 3 as Frame, true);
   const refB = granter.grantAccess(1 as DomId, 4 as Frame, true);
   const pageA = granter.view(0).page(3);
