@@ -34,7 +34,7 @@ import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../bas
 import type { EvtchnBinding, GrantCopyOp, GrantMapping, Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { SegmentMapper, type MappedPages } from './back-grants.js';
-import { SyncRun, type RunEntry } from './back-sync.js';
+import { SyncRun, storageStatus, type RunEntry } from './back-sync.js';
 import { BufferPool } from './buffer-pool.js';
 import { countOp, type BlkCounters, type OpKind } from './counters.js';
 import { BACK_LIMITS } from './protocol.js';
@@ -393,9 +393,7 @@ export class BackQueue {
       await fn();
       return BLKIF_RSP_OKAY;
     } catch (err) {
-      const code = errorCode(err);
-      this.host.log(`queue ${this.setup.index}: storage: ${code ?? ''} ${(err as Error).message ?? String(err)}`);
-      return code === 'EOPNOTSUPP' ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
+      return storageStatus(err, (msg) => this.host.log(`queue ${this.setup.index}: ${msg}`));
     }
   }
 

@@ -203,10 +203,18 @@ export class SyncRun {
   }
 
   private statusOf(err: unknown): number {
-    const code = errorCode(err);
-    this.sink.log(`storage: ${code ?? ''} ${err instanceof Error ? err.message : String(err)}`);
-    return code === 'EOPNOTSUPP' ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
+    return storageStatus(err, (msg) => this.sink.log(msg));
   }
+}
+
+/**
+ * The blkif status a storage error is answered with (EOPNOTSUPP as such, anything else ERROR),
+ * the error logged. Both of blkback's data paths (this one and back-queue's asynchronous one).
+ */
+export function storageStatus(err: unknown, log: (msg: string) => void): number {
+  const code = errorCode(err);
+  log(`storage: ${code ?? ''} ${err instanceof Error ? err.message : String(err)}`);
+  return code === 'EOPNOTSUPP' ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
 }
 
 /** True when `data` may join `run`: same direction, next on the disk, within the bounds. */
