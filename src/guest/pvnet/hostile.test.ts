@@ -52,6 +52,17 @@ function chainOf(frame: Uint8Array, cuts: readonly number[]): RawSlot[] {
 
 const THREE = [{}, {}, {}];
 
+/**
+ * For the batch tests: guests a and b, neighbours already (one ping), four TCP frames a -> b
+ * of 100-400 bytes of payload, and how many frames b had received before them.
+ */
+async function fourFrames(env: NetEnv): Promise<{ a: NetGuest; b: NetGuest; frames: Uint8Array[]; received0: number }> {
+  const [a, b] = env.guests as [NetGuest, NetGuest];
+  await pingOk(env, a, b, 1);
+  const frames = [1, 2, 3, 4].map((i) => tcpFrame(a, b, 7, 8, 100 * i));
+  return { a, b, frames, received0: b.received.length };
+}
+
 test('hostile: a chain past 18 follow-on slots (Linux XEN_NETBK_LEGACY_SLOTS_MAX) is dropped with NETIF_RSP_ERROR; 1 + 18 pass; the vif keeps working', () =>
   withNet(async (env) => {
     const [a, b] = env.guests as [NetGuest, NetGuest];
@@ -103,10 +114,7 @@ test('hostile: zero-length and short first fragments are answered with errors; z
 
 test('hostile: a refused slot and a chain among one-slot packets in one batch: each answered, the good ones delivered in order', () =>
   withNet(async (env) => {
-    const [a, b] = env.guests as [NetGuest, NetGuest];
-    await pingOk(env, a, b, 1);
-    const frames = [1, 2, 3, 4].map((i) => tcpFrame(a, b, 7, 8, 100 * i));
-    const received0 = b.received.length;
+    const { a, b, frames, received0 } = await fourFrames(env);
     const errors0 = a.front.counters.txErrors;
     // One push: netback takes them in one tx batch (the one-slot packets copied by one call).
     rawTx(a, [
@@ -126,10 +134,7 @@ test('hostile: a refused slot and a chain among one-slot packets in one batch: e
 
 test('rx batch: a copy into one posted buffer that fails (its grant revoked) answers that slot with NETIF_RSP_ERROR; the rest of the batch arrives in order', () =>
   withNet(async (env) => {
-    const [a, b] = env.guests as [NetGuest, NetGuest];
-    await pingOk(env, a, b, 1);
-    const frames = [1, 2, 3, 4].map((i) => tcpFrame(a, b, 7, 8, 100 * i));
-    const received0 = b.received.length;
+    const { a, b, frames, received0 } = await fourFrames(env);
     const rxErrors0 = b.front.counters.rxErrors;
     // dom0's grant copies: the first call of several copies into guest buffers (b's netback's
     // rx batch of the frames below) has its second op refused, as Xen refuses a revoked grant.
