@@ -36,23 +36,21 @@ export async function startXenDom0Store(opts: StartOptions, log: (m: string) => 
     const hc = hypercalls;
     // Startup steps in the log: a daemon that hangs while dom0 boots says where.
     log(`dom0's store ring: port ${local.port} (${local.source}); hypervisor lists ${hc.listDomains().length} domain(s)`);
-    // One hypercall per command at most: a guest's SET_PERMS may name hundreds of domain ids,
-    // and the list is only kept until the current command's synchronous work is done (a domain
-    // created in between is seen by the next command).
-    let listed: Set<number> | undefined;
-    const domids = (): Set<number> => {
+    // One hypercall per command at most, a refused one included: a guest's SET_PERMS may name
+    // hundreds of domain ids, and the answer is only kept until the current command's
+    // synchronous work is done (a domain created in between is seen by the next command).
+    let listed: Set<number> | 'unknown' | undefined;
+    const exists = (domid: number): boolean => {
       if (listed === undefined) {
-        listed = new Set(hc.listDomains().map((d) => d.domid));
+        try {
+          listed = new Set(hc.listDomains().map((d) => d.domid));
+        } catch {
+          listed = 'unknown';
+        }
         queueMicrotask(() => (listed = undefined));
       }
-      return listed;
-    };
-    const exists = (domid: number): boolean => {
-      try {
-        return domids().has(domid);
-      } catch {
-        return true; // cannot ask: do not mark a permission ignored on a guess
-      }
+      // Cannot ask: do not mark a permission ignored on a guess.
+      return listed === 'unknown' || listed.has(domid);
     };
     const xs = await startXenstored({ ...opts, ringMapper: dom0RingMapper(platform, local), domainExists: exists });
     let serving;
