@@ -90,6 +90,8 @@ export class BackQueue {
   private pushPending = false;
   /** Responses of the current pass put on the ring but not yet published. */
   private unpublished = 0;
+  /** The response being answered: putResponse encodes it at once, so one object serves every answer. */
+  private readonly rsp = { id: 0n, operation: 0, status: 0 };
   /**
    * One bounce buffer per request in flight: with a synchronous storage (a backend thread of
    * its own) a whole batch is in flight at once, and 8 per size made most 128 KiB requests
@@ -224,8 +226,17 @@ export class BackQueue {
    * two threads overlap instead of taking turns); the pass publishes the rest at its end.
    */
   private respondSync(id: bigint, operation: number, status: number): void {
-    this.ring.putResponse({ id, operation, status });
+    this.putResponse(id, operation, status);
     if (++this.unpublished >= PUBLISH_EVERY) this.publish();
+  }
+
+  /** Put one response on the ring (not yet published), in the reused `rsp`. */
+  private putResponse(id: bigint, operation: number, status: number): void {
+    const rsp = this.rsp;
+    rsp.id = id;
+    rsp.operation = operation;
+    rsp.status = status;
+    this.ring.putResponse(rsp);
   }
 
   /** RING_PUSH_RESPONSES_AND_CHECK_NOTIFY: notify only when the frontend asked to be woken. */
@@ -402,7 +413,7 @@ export class BackQueue {
     if (plan.kind === 'flush' && plan.barrier) this.barrier = false;
     if (this.inFlight <= 1) for (const w of this.idleWaiters.splice(0)) w();
     if (this.closed) return;
-    this.ring.putResponse({ id: plan.id, operation: plan.operation, status });
+    this.putResponse(plan.id, plan.operation, status);
     this.schedulePush();
     this.kick();
   }
