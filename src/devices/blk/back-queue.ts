@@ -424,7 +424,7 @@ export class BackQueue {
     this.pushPending = true;
     queueMicrotask(() => {
       this.pushPending = false;
-      if (!this.closed && this.ring.pushResponses()) this.evtchn.notify();
+      if (!this.closed) this.publish();
     });
   }
 
