@@ -129,7 +129,7 @@ export class SyncImageFile implements ImageFile {
   /** The rest of a short batch transfer, synchronously: its error, or undefined. */
   private finish(op: SyncFileOp, done: number): unknown {
     try {
-      const rest = advance(op.bufs, done);
+      const rest = done === 0 ? op.bufs : advance(op.bufs, done);
       if (op.write) this.writevSync(op.offset + done, rest);
       else this.readvSync(op.offset + done, rest);
       return undefined;
