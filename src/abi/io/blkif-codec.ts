@@ -327,3 +327,69 @@ export function encodeBlkifResponse(view: DataView, offset: number, abi: AbiName
   view.setUint8(offset + l.fields.operation, rsp.operation);
   view.setInt16(offset + l.fields.status, rsp.status, true);
 }
+
+/**
+ * A direct READ or WRITE (`struct blkif_request`) as plain numbers, for a backend's hot path:
+ * the id and sector as two u32 halves (no BigInt), the segments in typed arrays (no record
+ * per segment). A caller decodes every request into the same record (decodeBlkifRwInto).
+ */
+export interface BlkifRwWords {
+  operation: number;
+  /** As the peer wrote it (0..255); the arrays hold min(nrSegments, 11) segments. */
+  nrSegments: number;
+  handle: number;
+  idLow: number;
+  idHigh: number;
+  sectorLow: number;
+  sectorHigh: number;
+  readonly grefs: Uint32Array;
+  readonly firstSect: Uint8Array;
+  readonly lastSect: Uint8Array;
+}
+
+export function newBlkifRwWords(): BlkifRwWords {
+  const n = BLKIF_MAX_SEGMENTS_PER_REQUEST;
+  return {
+    operation: 0,
+    nrSegments: 0,
+    handle: 0,
+    idLow: 0,
+    idHigh: 0,
+    sectorLow: 0,
+    sectorHigh: 0,
+    grefs: new Uint32Array(n),
+    firstSect: new Uint8Array(n),
+    lastSect: new Uint8Array(n),
+  };
+}
+
+/** decodeRw into a caller's reused record: the same fields, each read once (a private copy's bytes). */
+export function decodeBlkifRwInto(view: DataView, offset: number, abi: AbiName, out: BlkifRwWords): BlkifRwWords {
+  const f = BLKIF_REQUEST.layouts[abi].fields;
+  const nr = view.getUint8(offset + f.nr_segments);
+  const count = nr < BLKIF_MAX_SEGMENTS_PER_REQUEST ? nr : BLKIF_MAX_SEGMENTS_PER_REQUEST;
+  const s = BLKIF_REQUEST_SEGMENT.layouts.x86_64;
+  out.operation = view.getUint8(offset + f.operation);
+  out.nrSegments = nr;
+  out.handle = view.getUint16(offset + f.handle, true);
+  out.idLow = view.getUint32(offset + f.id, true);
+  out.idHigh = view.getUint32(offset + f.id + 4, true);
+  out.sectorLow = view.getUint32(offset + f.sector_number, true);
+  out.sectorHigh = view.getUint32(offset + f.sector_number + 4, true);
+  for (let i = 0, at = offset + f.seg; i < count; i++, at += s.size) {
+    out.grefs[i] = view.getUint32(at + s.fields.gref, true);
+    out.firstSect[i] = view.getUint8(at + s.fields.first_sect);
+    out.lastSect[i] = view.getUint8(at + s.fields.last_sect);
+  }
+  return out;
+}
+
+/** encodeBlkifResponse with the id as two u32 halves (the same bytes, no BigInt). */
+export function encodeBlkifResponseFields(view: DataView, offset: number, abi: AbiName, idLow: number, idHigh: number, operation: number, status: number): void {
+  const l = BLKIF_RESPONSE.layouts[abi];
+  zeroBytes(view, offset, l.size);
+  view.setUint32(offset + l.fields.id, idLow, true);
+  view.setUint32(offset + l.fields.id + 4, idHigh, true);
+  view.setUint8(offset + l.fields.operation, operation);
+  view.setInt16(offset + l.fields.status, status, true);
+}

@@ -64,39 +64,53 @@ export class SegmentMapper {
    * platform's XenpvError (code GNTST_*) when any ref cannot be mapped; nothing stays mapped then.
    */
   acquire(refs: readonly number[], writable: boolean): MappedPages {
-    return this.acquireBy(refs.length, (i) => refs[i]!, writable);
+    return this.acquireRefs(refs, refs.length, writable);
   }
 
-  /** `acquire` for the refs of a request's segments (no array of refs built on the hot path). */
+  /** `acquire` for the refs of a request's segments. */
   acquireSegments(segments: readonly { readonly gref: number }[], writable: boolean): MappedPages {
-    return this.acquireBy(segments.length, (i) => segments[i]!.gref, writable);
+    return this.acquireRefs(
+      segments.map((s) => s.gref),
+      segments.length,
+      writable,
+    );
   }
 
-  private acquireBy(n: number, refAt: (i: number) => number, writable: boolean): MappedPages {
+  /**
+   * `acquire` for the first `n` of `refs`. `reuse`: a MappedPages this mapper gave before and
+   * that was released since, refilled instead of making a new one (a request slot's, on the
+   * hot path); it is used only if it is such a one.
+   */
+  acquireRefs(refs: ArrayLike<number>, n: number, writable: boolean, reuse?: MappedPages): MappedPages {
     if (!this.persistent) {
-      const refs = Array.from({ length: n }, (_, i) => refAt(i)) as GrantRef[];
-      const m = this.grants.map(this.domid, refs, writable);
+      const list = new Array<GrantRef>(n);
+      for (let i = 0; i < n; i++) list[i] = refs[i]! as GrantRef;
+      const m = this.grants.map(this.domid, list, writable);
       this.stats.transientMaps++;
       return { pages: m.pages, release: () => m.dispose() };
     }
-    const hold = new PersistentHold(this, n);
+    const hold = reuse instanceof PersistentHold && reuse.reusableBy(this) ? reuse.refill(n) : new PersistentHold(this, n);
     try {
       let transient: number[] | undefined;
       for (let i = 0; i < n; i++) {
-        const e = this.lookup(refAt(i));
+        const e = this.lookup(refs[i]!);
         if (e === undefined) (transient ??= []).push(i);
         else hold.keep(i, e);
       }
-      if (transient !== undefined) {
-        hold.transient = this.grants.map(this.domid, transient.map((i) => refAt(i)) as GrantRef[], writable);
-        this.stats.transientMaps++;
-        transient.forEach((i, k) => (hold.pages[i] = hold.transient!.pages[k]!));
-      }
+      if (transient !== undefined) this.mapTransient(hold, transient.map((i) => refs[i]! as GrantRef), transient, writable);
       return hold;
     } catch (err) {
       hold.release();
       throw err;
     }
+  }
+
+  /** Map the refs the cache could not take for this request only ("fall back to non persistent mode"). */
+  private mapTransient(hold: PersistentHold, refs: GrantRef[], at: readonly number[], writable: boolean): void {
+    const m = this.grants.map(this.domid, refs, writable);
+    hold.transient = m;
+    this.stats.transientMaps++;
+    at.forEach((i, k) => (hold.pages[i] = m.pages[k]!));
   }
 
   /** A request takes a cached entry: it leaves the idle list while anyone holds it. */
@@ -217,10 +231,17 @@ class RefTable<T> {
   }
 }
 
-/** One request's pages in persistent mode: cached entries it holds busy, plus any per-request mapping. */
+/**
+ * One request's pages in persistent mode: cached entries it holds busy, plus any per-request
+ * mapping. Once released, its owner may hand it back to `acquireRefs` to be filled again.
+ */
 class PersistentHold implements MappedPages {
-  readonly pages: Uint8Array[];
+  pages: Uint8Array[];
+  /** held[0..count): the cache entries this request holds busy (the array is reused, never shrunk). */
   private readonly held: CacheEntry[] = [];
+  private count = 0;
+  /** Between acquire and release. */
+  private live = true;
   transient: GrantMapping | undefined;
 
   constructor(
@@ -230,15 +251,28 @@ class PersistentHold implements MappedPages {
     this.pages = new Array<Uint8Array>(n);
   }
 
+  reusableBy(mapper: SegmentMapper): boolean {
+    return !this.live && this.mapper === mapper;
+  }
+
+  /** Make a released hold the pages of a new request of `n` refs. */
+  refill(n: number): this {
+    if (this.pages.length !== n) this.pages = new Array<Uint8Array>(n);
+    this.live = true;
+    return this;
+  }
+
   keep(i: number, e: CacheEntry): void {
     this.mapper.take(e);
-    this.held.push(e);
+    this.held[this.count++] = e;
     this.pages[i] = e.page;
   }
 
   release(): void {
-    for (let i = 0; i < this.held.length; i++) this.mapper.unbusy(this.held[i]!);
-    this.held.length = 0;
+    this.live = false;
+    const held = this.held;
+    for (let i = 0; i < this.count; i++) this.mapper.unbusy(held[i]!);
+    this.count = 0;
     this.transient?.dispose();
     this.transient = undefined;
   }

@@ -27,8 +27,8 @@
  *   and discard keep the asynchronous path; a pending run is moved before any of them is
  *   dispatched, so issue order is kept.
  */
-import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
-import type { BlkifRequest, BlkifResponse } from '../../abi/io/blkif-codec.js';
+import { BLKIF_OP_READ, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
+import type { BlkifResponseWords } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, GrantCopyOp, GrantMapping, Platform } from '../../hv/platform.js';
@@ -38,8 +38,8 @@ import { SyncRun, storageStatus, type RunEntry } from './back-sync.js';
 import { BufferPool } from './buffer-pool.js';
 import { countOp, type BlkCounters, type OpKind } from './counters.js';
 import { BACK_LIMITS } from './protocol.js';
-import { planIndirect, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
-import { blkifRingCodec } from './ring-codec.js';
+import { checkRwWords, planIndirect, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
+import { blkifBackRingCodec, fullRequest, type BackRequest, type FastRwRequest } from './ring-codec.js';
 import type { BlockStorage } from './storage/types.js';
 
 export interface QueueSetup {
@@ -76,7 +76,7 @@ const PUBLISH_EVERY = 4;
 
 export class BackQueue {
   private readonly ringMapping: GrantMapping;
-  private readonly ring: BackRing<BlkifRequest, BlkifResponse>;
+  private readonly ring: BackRing<BackRequest, BlkifResponseWords>;
   private readonly evtchn: EvtchnBinding;
   private readonly mapper: SegmentMapper;
   private inFlight = 0;
@@ -91,7 +91,7 @@ export class BackQueue {
   /** Responses of the current pass put on the ring but not yet published. */
   private unpublished = 0;
   /** The response being answered: putResponse encodes it at once, so one object serves every answer. */
-  private readonly rsp = { id: 0n, operation: 0, status: 0 };
+  private readonly rsp: BlkifResponseWords = { idLow: 0, idHigh: 0, operation: 0, status: 0 };
   /**
    * One bounce buffer per request in flight: with a synchronous storage (a backend thread of
    * its own) a whole batch is in flight at once, and 8 per size made most 128 KiB requests
@@ -109,7 +109,7 @@ export class BackQueue {
     const { platform } = host;
     this.ringMapping = platform.grants.map(setup.frontDomid, setup.ringRefs as GrantRef[], true);
     try {
-      this.ring = BackRing.attach(this.ringMapping.pages, blkifRingCodec(setup.abi), 0, {
+      this.ring = BackRing.attach(this.ringMapping.pages, blkifBackRingCodec(setup.abi), 0, {
         onBroken: (b) => this.host.broken(`queue ${setup.index}: ${b.reason} (prod ${b.prod})`),
       });
       this.evtchn = platform.events.bindInterdomain(setup.frontDomid, setup.port as EvtchnPort, () => this.kick());
@@ -172,7 +172,11 @@ export class BackQueue {
         if (this.closed || this.ring.broken !== undefined || !this.ring.finalCheckForRequests()) return;
         continue;
       }
-      const plan = planRequest(req, ctx);
+      if (req.kind === 'fast' && this.run !== undefined) {
+        this.serveFast(req, this.run, ctx);
+        continue;
+      }
+      const plan = planRequest(fullRequest(req), ctx);
       if (!this.serveSync(plan, ctx)) {
         this.run?.flush();
         this.dispatch(plan);
@@ -189,6 +193,37 @@ export class BackQueue {
   }
 
   /**
+   * The synchronous path's common request, a direct READ/WRITE as numbers (ring-codec.ts
+   * FastRwRequest): validated by request.ts's rules, its grants mapped into a reused entry,
+   * joined to the pending run, or answered ERROR at once. No object, BigInt or plan per request.
+   */
+  private serveFast(req: FastRwRequest, run: SyncRun, ctx: RequestContext): void {
+    const sectors = checkRwWords(req, ctx);
+    const write = req.operation !== BLKIF_OP_READ;
+    if (typeof sectors === 'string') {
+      this.host.log(`queue ${this.setup.index}: request ${idText(req.idLow, req.idHigh)} refused: ${sectors}`);
+      countOp(this.host.counters, write ? 'write' : 'read', 0, 0, true);
+      return this.respondSync(req.idLow, req.idHigh, req.operation, BLKIF_RSP_ERROR);
+    }
+    const e = run.entry();
+    try {
+      // A READ writes into the frontend's pages; a WRITE only reads them.
+      e.mapped = this.mapper.acquireRefs(req.grefs, req.nrSegments, !write, e.mapped);
+    } catch (err) {
+      this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
+      countOp(this.host.counters, write ? 'write' : 'read', 0, 0, true);
+      return this.respondSync(req.idLow, req.idHigh, req.operation, BLKIF_RSP_ERROR);
+    }
+    e.idLow = req.idLow;
+    e.idHigh = req.idHigh;
+    e.operation = req.operation;
+    e.write = write;
+    e.sector = req.sectorHigh * 0x1_0000_0000 + req.sectorLow;
+    e.sectors = sectors;
+    run.add(e, req.nrSegments, req.firstSect, req.lastSect);
+  }
+
+  /**
    * The synchronous path: a READ/WRITE (direct, or indirect once its pages are copied and
    * checked) joins the pending run; a refused request is answered at once. False = not for
    * this path (no sync storage, flush, barrier, discard): dispatch it asynchronously.
@@ -199,7 +234,7 @@ export class BackQueue {
     const p = plan.kind === 'indirect' ? this.resolveIndirect(plan, ctx) : plan;
     if (p.kind === 'reject') {
       this.refuse(p);
-      this.respondSync(p.id, p.operation, p.status);
+      this.respondSync(idLow(p.id), idHigh(p.id), p.operation, p.status);
       return true;
     }
     if (p.kind !== 'rw') return false;
@@ -207,17 +242,25 @@ export class BackQueue {
     const mapped = this.mapData(data);
     if (mapped === undefined) {
       countOp(this.host.counters, data.write ? 'write' : 'read', 0, 0, true);
-      this.respondSync(p.id, p.operation, BLKIF_RSP_ERROR);
+      this.respondSync(idLow(p.id), idHigh(p.id), p.operation, BLKIF_RSP_ERROR);
       return true;
     }
-    run.add({ id: p.id, operation: p.operation, data, mapped });
+    const e = run.entry();
+    e.mapped = mapped;
+    e.idLow = idLow(p.id);
+    e.idHigh = idHigh(p.id);
+    e.operation = p.operation;
+    e.write = data.write;
+    e.sector = data.sector;
+    e.sectors = data.sectors;
+    run.addPlan(e, data);
     return true;
   }
 
   private doneSync(e: RunEntry, status: number, timeNs: number): void {
-    const bytes = e.data.sectors * 512;
-    countOp(this.host.counters, e.data.write ? 'write' : 'read', status === BLKIF_RSP_OKAY ? bytes : 0, timeNs, status !== BLKIF_RSP_OKAY);
-    if (!this.closed) this.respondSync(e.id, e.operation, status);
+    const bytes = e.sectors * 512;
+    countOp(this.host.counters, e.write ? 'write' : 'read', status === BLKIF_RSP_OKAY ? bytes : 0, timeNs, status !== BLKIF_RSP_OKAY);
+    if (!this.closed) this.respondSync(e.idLow, e.idHigh, e.operation, status);
   }
 
   /**
@@ -225,15 +268,16 @@ export class BackQueue {
    * once, so a frontend that is awake takes them and resubmits while this pass goes on (the
    * two threads overlap instead of taking turns); the pass publishes the rest at its end.
    */
-  private respondSync(id: bigint, operation: number, status: number): void {
-    this.putResponse(id, operation, status);
+  private respondSync(idLow: number, idHigh: number, operation: number, status: number): void {
+    this.putResponse(idLow, idHigh, operation, status);
     if (++this.unpublished >= PUBLISH_EVERY) this.publish();
   }
 
   /** Put one response on the ring (not yet published), in the reused `rsp`. */
-  private putResponse(id: bigint, operation: number, status: number): void {
+  private putResponse(idLow: number, idHigh: number, operation: number, status: number): void {
     const rsp = this.rsp;
-    rsp.id = id;
+    rsp.idLow = idLow;
+    rsp.idHigh = idHigh;
     rsp.operation = operation;
     rsp.status = status;
     this.ring.putResponse(rsp);
@@ -413,7 +457,7 @@ export class BackQueue {
     if (plan.kind === 'flush' && plan.barrier) this.barrier = false;
     if (this.inFlight <= 1) for (const w of this.idleWaiters.splice(0)) w();
     if (this.closed) return;
-    this.putResponse(plan.id, plan.operation, status);
+    this.putResponse(idLow(plan.id), idHigh(plan.id), plan.operation, status);
     this.schedulePush();
     this.kick();
   }
@@ -446,6 +490,20 @@ export class BackQueue {
     this.evtchn.dispose();
     this.ringMapping.dispose();
   }
+}
+
+/** The low and high u32 halves of a request id (the slow path's plans carry it as a bigint). */
+function idLow(id: bigint): number {
+  return Number(id & 0xffff_ffffn);
+}
+
+function idHigh(id: bigint): number {
+  return Number(id >> 32n);
+}
+
+/** A request id as blkif.h's u64, for a log line. */
+function idText(low: number, high: number): string {
+  return String((BigInt(high) << 32n) | BigInt(low));
 }
 
 function opKindOf(operation: number): OpKind {

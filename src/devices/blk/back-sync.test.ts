@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BLKIF_OP_READ, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
-import { BATCH_RUNS, SyncRun, type RunEntry } from './back-sync.js';
+import { BATCH_RUNS, SyncRun } from './back-sync.js';
 import type { SyncBlockIo } from './storage/types.js';
 
 interface Ledger {
@@ -23,16 +23,16 @@ function setup(): { run: SyncRun; ledger: Ledger; add: (id: number) => void } {
     writev: () => undefined,
     batch: { maxOps: 64, maxBuffers: 2048, run: (ops) => void ledger.batches.push(ops.length) },
   };
-  const run = new SyncRun(io, { done: (e, status) => void ledger.answered.push([Number(e.id), status]), log: () => undefined });
+  const run = new SyncRun(io, { done: (e, status) => void ledger.answered.push([e.idLow, status]), log: () => undefined });
   const add = (id: number): void => {
-    const entry: RunEntry = {
-      id: BigInt(id),
-      operation: BLKIF_OP_READ,
-      // Sectors 16 apart: never adjacent, so each request is a run of its own.
-      data: { write: false, sector: id * 16, sectors: 8, segments: [{ gref: id, first_sect: 0, last_sect: 7 }] },
-      mapped: { pages: [new Uint8Array(4096)], release: () => void ledger.released.push(id) },
-    };
-    run.add(entry);
+    const entry = run.entry();
+    entry.idLow = id;
+    entry.operation = BLKIF_OP_READ;
+    // Sectors 16 apart: never adjacent, so each request is a run of its own.
+    entry.sector = id * 16;
+    entry.sectors = 8;
+    entry.mapped = { pages: [new Uint8Array(4096)], release: () => void ledger.released.push(id) };
+    run.add(entry, 1, [0], [7]);
   };
   return { run, ledger, add };
 }

@@ -37,12 +37,24 @@ export const MAX_RUN_BYTES = 4 << 20;
  */
 export const BATCH_RUNS = 8;
 
-export interface RunEntry {
-  readonly id: bigint;
-  readonly operation: number;
-  readonly data: DataPlan;
-  readonly mapped: MappedPages;
+/**
+ * One request of a run. SyncRun owns these and reuses them (entry()): a caller fills one,
+ * adds it, and must not keep it past the sink's `done` for it.
+ */
+export class RunEntry {
+  idLow = 0;
+  idHigh = 0;
+  operation = 0;
+  write = false;
+  sector = 0;
+  sectors = 0;
+  mapped: MappedPages = NOTHING_MAPPED;
+  /** Its buffers in its run's `bufs`: `bufCount` of them from `firstBuf`. */
+  firstBuf = 0;
+  bufCount = 0;
 }
+
+const NOTHING_MAPPED: MappedPages = { pages: [], release: () => undefined };
 
 /** What a run reports back, per request (in the order they joined). */
 export interface RunSink {
@@ -52,12 +64,15 @@ export interface RunSink {
 
 /**
  * Requests that follow each other on the disk, moved by one transfer. A run is itself the
- * batch's op (`bufs` from `sector`, `bytes` long), so the sealed runs are the op list.
+ * batch's op (`bufs` from `sector`, `bytes` long), so the sealed runs are the op list. Runs
+ * are reused (SyncRun.spareRuns).
  */
 interface Run extends SyncBlockOp {
-  readonly bufs: Uint8Array[];
+  write: boolean;
+  sector: number;
+  bufs: Uint8Array[];
   bytes: number;
-  readonly entries: RunEntry[];
+  entries: RunEntry[];
 }
 
 export class SyncRun {
@@ -65,9 +80,13 @@ export class SyncRun {
   private open: Run | undefined;
   /** Closed runs waiting for the batch (only with `io.batch`): the batch's op list. */
   private sealed: Run[] = [];
+  /** The other op list, swapped with `sealed` per batch (no array per batch). */
+  private moving: Run[] = [];
   private sealedBuffers = 0;
   /** The batch's per-op outcomes (reused: no array per batch). */
   private readonly errors: unknown[] = [];
+  /** Entries answered, ready for `entry()`. */
+  private readonly spare: RunEntry[] = [];
   /** See `mark`. */
   private since = performance.now();
 
@@ -76,21 +95,45 @@ export class SyncRun {
     private readonly sink: RunSink,
   ) {}
 
-  /** Add a request whose pages are mapped: it joins the open run, or starts the next one. */
-  add(entry: RunEntry): void {
-    const { data, mapped } = entry;
+  /** An entry to fill and `add` (a reused one when there is one: its `mapped` is the released mapping of its last request). */
+  entry(): RunEntry {
+    return this.spare.pop() ?? new RunEntry();
+  }
+
+  /**
+   * Add a request whose pages are mapped: it joins the open run, or starts the next one.
+   * Segment i of `count` spans sectors first[i]..last[i] of `entry.mapped.pages[i]`.
+   */
+  add(entry: RunEntry, count: number, first: ArrayLike<number>, last: ArrayLike<number>): void {
+    const bufs = this.join(entry, count);
+    const pages = entry.mapped.pages;
+    for (let i = 0; i < count; i++) pushSegment(bufs, pages[i]!, first[i]!, last[i]!);
+  }
+
+  /** `add` for a request validated as a DataPlan (indirect requests). */
+  addPlan(entry: RunEntry, data: DataPlan): void {
+    const bufs = this.join(entry, data.segments.length);
+    const pages = entry.mapped.pages;
+    const segs = data.segments;
+    for (let i = 0; i < segs.length; i++) pushSegment(bufs, pages[i]!, segs[i]!.first_sect, segs[i]!.last_sect);
+  }
+
+  /** Put `entry` (of `count` buffers) in the open run, starting a new one when it does not follow; the run's buffers to push to. */
+  private join(entry: RunEntry, count: number): Uint8Array[] {
     let run = this.open;
-    if (run !== undefined && !joins(run, data)) {
+    if (run !== undefined && !joins(run, entry, count)) {
       this.seal(run);
       run = undefined;
     }
     if (run === undefined) {
-      run = { write: data.write, sector: data.sector, bytes: 0, bufs: [], entries: [] };
+      run = { write: entry.write, sector: entry.sector, bytes: 0, bufs: [], entries: [] };
       this.open = run;
     }
+    entry.firstBuf = run.bufs.length;
+    entry.bufCount = count;
     run.entries.push(entry);
-    pushSegments(run.bufs, data, mapped.pages);
-    run.bytes += data.sectors * SECTOR_SIZE;
+    run.bytes += entry.sectors * SECTOR_SIZE;
+    return run.bufs;
   }
 
   /**
@@ -137,11 +180,17 @@ export class SyncRun {
   private flushSealed(): void {
     const runs = this.sealed;
     if (runs.length === 0) return;
-    this.sealed = [];
+    // Swap the op lists: a report may add requests (none today), which go to the other list.
+    this.sealed = this.moving;
+    this.moving = runs;
     this.sealedBuffers = 0;
     // A lone run of one buffer is one pread; anything more goes through the batch, which also
     // spares Node's preadv binding its per-buffer checks (a 4 MiB run has 1024 buffers).
-    if (runs.length === 1 && runs[0]!.bufs.length === 1) return this.transfer(runs[0]!);
+    if (runs.length === 1 && runs[0]!.bufs.length === 1) {
+      const run = runs[0]!;
+      runs.length = 0;
+      return this.transfer(run);
+    }
     const errors = this.errors;
     for (let i = 0; i < runs.length; i++) errors[i] = undefined;
     try {
@@ -150,11 +199,13 @@ export class SyncRun {
       for (let i = 0; i < runs.length; i++) errors[i] = err;
     }
     const timeNs = this.lap();
-    for (let i = 0; i < runs.length; i++) {
+    const n = runs.length;
+    for (let i = 0; i < n; i++) {
       const failed = errors[i];
       errors[i] = undefined; // not kept alive until the next batch
       this.report(runs[i]!, failed, timeNs);
     }
+    runs.length = 0;
   }
 
   /** One run, one syscall. */
@@ -168,24 +219,28 @@ export class SyncRun {
     this.report(run, failed, this.lap());
   }
 
-  /** Release a moved run's mappings and answer its requests; a failed run of several is redone one by one. */
+  /**
+   * Release a moved run's mappings and answer its requests; a failed run of several is redone
+   * one by one. An answered entry goes back to `spare`.
+   */
   private report(run: Run, failed: unknown, timeNs: number): void {
     const entries = run.entries;
-    if (failed !== undefined && entries.length > 1) return this.oneByOne(run.write, entries);
+    if (failed !== undefined && entries.length > 1) return this.oneByOne(run);
     const status = failed === undefined ? BLKIF_RSP_OKAY : this.statusOf(failed);
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i]!;
       e.mapped.release();
       this.sink.done(e, status, timeNs);
+      this.spare.push(e);
     }
   }
 
   /** After a failed run: each request on its own, a run of one, so each gets its own status. */
-  private oneByOne(write: boolean, entries: readonly RunEntry[]): void {
-    for (const e of entries) {
-      const bufs: Uint8Array[] = [];
-      pushSegments(bufs, e.data, e.mapped.pages);
-      this.transfer({ write, sector: e.data.sector, bytes: e.data.sectors * SECTOR_SIZE, bufs, entries: [e] });
+  private oneByOne(run: Run): void {
+    for (const e of run.entries) {
+      const bufs = run.bufs.slice(e.firstBuf, e.firstBuf + e.bufCount);
+      e.firstBuf = 0;
+      this.transfer({ write: run.write, sector: e.sector, bytes: e.sectors * SECTOR_SIZE, bufs, entries: [e] });
     }
   }
 
@@ -217,24 +272,18 @@ export function storageStatus(err: unknown, log: (msg: string) => void): number 
   return code === 'EOPNOTSUPP' ? BLKIF_RSP_EOPNOTSUPP : BLKIF_RSP_ERROR;
 }
 
-/** True when `data` may join `run`: same direction, next on the disk, within the bounds. */
-function joins(run: Run, data: DataPlan): boolean {
+/** True when `entry` (of `count` buffers) may join `run`: same direction, next on the disk, within the bounds. */
+function joins(run: Run, entry: RunEntry, count: number): boolean {
   return (
-    data.write === run.write &&
-    data.sector === run.sector + run.bytes / SECTOR_SIZE &&
-    run.bufs.length + data.segments.length <= SYNC_IOV_MAX &&
-    run.bytes + data.sectors * SECTOR_SIZE <= MAX_RUN_BYTES
+    entry.write === run.write &&
+    entry.sector === run.sector + run.bytes / SECTOR_SIZE &&
+    run.bufs.length + count <= SYNC_IOV_MAX &&
+    run.bytes + entry.sectors * SECTOR_SIZE <= MAX_RUN_BYTES
   );
 }
 
-/** The request's bytes in its pages, in order: whole pages as they are, partial ones as views. */
-function pushSegments(iov: Uint8Array[], data: DataPlan, pages: readonly Uint8Array[]): void {
-  const segs = data.segments;
-  for (let i = 0; i < segs.length; i++) {
-    const s = segs[i]!;
-    const page = pages[i]!;
-    // Mapped pages are whole 4 KiB pages (MappedPages): a whole-page segment is the page itself.
-    if (s.first_sect === 0 && s.last_sect === 7) iov.push(page);
-    else iov.push(page.subarray(s.first_sect * 512, (s.last_sect + 1) * 512));
-  }
+/** A segment's bytes in its page: a whole-page segment is the mapped page itself (MappedPages: whole 4 KiB pages), a partial one a view. */
+function pushSegment(iov: Uint8Array[], page: Uint8Array, first: number, last: number): void {
+  if (first === 0 && last === 7) iov.push(page);
+  else iov.push(page.subarray(first * 512, (last + 1) * 512));
 }

@@ -24,7 +24,7 @@ import {
   BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
   BLKIF_REQUEST_SEGMENT,
 } from '../../abi/io/blkif.js';
-import { decodeBlkifSegment, type BlkifRequest, type BlkifSegment } from '../../abi/io/blkif-codec.js';
+import { decodeBlkifSegment, type BlkifRequest, type BlkifRwWords, type BlkifSegment } from '../../abi/io/blkif-codec.js';
 import { SECTORS_PER_PAGE } from './protocol.js';
 
 /** What the validator needs to know about the disk and the negotiated features. */
@@ -93,20 +93,60 @@ function planRw(id: bigint, op: number, nr: number, sector: bigint, seg: readonl
 export function checkData(write: boolean, sector: bigint, seg: readonly BlkifSegment[], ctx: RequestContext): DataPlan | string {
   let sectors = 0;
   for (const s of seg) {
-    // "first_sect: first sector in frame to transfer (inclusive); last_sect: last (inclusive)".
-    if (s.last_sect >= SECTORS_PER_PAGE || s.first_sect > s.last_sect) {
-      return `segment sectors ${s.first_sect}..${s.last_sect} outside the page`;
-    }
-    sectors += s.last_sect - s.first_sect + 1;
+    const n = segmentSectors(s.first_sect, s.last_sect);
+    if (n < 0) return `segment sectors ${s.first_sect}..${s.last_sect} outside the page`;
+    sectors += n;
   }
-  if (sector > BigInt(ctx.sectors) || BigInt(sectors) > BigInt(ctx.sectors) - sector) {
-    return `sectors ${sector}+${sectors} past the end (${ctx.sectors})`;
+  const why = checkRange(sector, Number(sector), sectors, ctx);
+  return why ?? { write, sector: Number(sector), sectors, segments: seg };
+}
+
+/**
+ * The checks of a direct READ/WRITE that came off the ring as numbers (ring-codec.ts
+ * FastRwRequest: op READ or WRITE, 1..11 segments, as its decoder guarantees): the same rules
+ * as planRw + checkData, on the same helpers. Its sector count, or the reason to refuse it.
+ */
+export function checkRwWords(req: BlkifRwWords, ctx: RequestContext): number | string {
+  if (req.operation !== BLKIF_OP_READ && ctx.readOnly) return 'write to a read-only disk';
+  let sectors = 0;
+  const first = req.firstSect;
+  const last = req.lastSect;
+  for (let i = 0; i < req.nrSegments; i++) {
+    const n = segmentSectors(first[i]!, last[i]!);
+    if (n < 0) return `segment sectors ${first[i]}..${last[i]} outside the page`;
+    sectors += n;
   }
-  const start = Number(sector);
+  // hi·2^32 + lo is exact below 2^53; above it the rounded value is still past any disk's end.
+  const start = req.sectorHigh * 0x1_0000_0000 + req.sectorLow;
+  return checkRange(req, start, sectors, ctx) ?? sectors;
+}
+
+/**
+ * Sectors segment `first..last` spans, or -1 when it leaves its page ("first_sect: first sector
+ * in frame to transfer (inclusive); last_sect: last sector in frame to transfer (inclusive)").
+ */
+export function segmentSectors(first: number, last: number): number {
+  return last >= SECTORS_PER_PAGE || first > last ? -1 : last - first + 1;
+}
+
+/**
+ * The request's sectors lie inside the disk and are aligned to `sector-size`; undefined when
+ * they do, else the reason. `start` is the first sector as a number (rounding above 2^53 keeps
+ * the order, and the disk's size is below it, so the comparisons stay exact where it matters);
+ * `shown` is how the reason shows it.
+ */
+function checkRange(shown: bigint | BlkifRwWords, start: number, sectors: number, ctx: RequestContext): string | undefined {
+  if (start > ctx.sectors || sectors > ctx.sectors - start) {
+    return `sectors ${sectorText(shown)}+${sectors} past the end (${ctx.sectors})`;
+  }
   if ((start % ctx.blockSectors) !== 0 || (sectors % ctx.blockSectors) !== 0) {
     return `sectors ${start}+${sectors} not aligned to the ${ctx.blockSectors * 512}-byte sector size`;
   }
-  return { write, sector: start, sectors, segments: seg };
+  return undefined;
+}
+
+function sectorText(shown: bigint | BlkifRwWords): string {
+  return typeof shown === 'bigint' ? String(shown) : String((BigInt(shown.sectorHigh) << 32n) | BigInt(shown.sectorLow));
 }
 
 function planDiscard(id: bigint, op: number, flag: number, sector: bigint, count: bigint, ctx: RequestContext): Plan {

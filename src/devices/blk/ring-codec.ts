@@ -3,9 +3,16 @@
  * for one ABI: slots are `sizeof(struct blkif_request)` (112 on x86_64, 108 on x86_32), so a
  * 4 KiB page holds 32 entries on both.
  */
-import { BLKIF_REQUEST, BLKIF_RESPONSE } from '../../abi/io/blkif.js';
+import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_REQUEST, BLKIF_RESPONSE } from '../../abi/io/blkif.js';
 import {
   decodeBlkifRequest,
+  decodeBlkifRwInto,
+  encodeBlkifResponseFields,
+  newBlkifRwWords,
+  type BlkifResponseWords,
+  type BlkifRwOp,
+  type BlkifRwWords,
+  type BlkifSegment,
   decodeBlkifResponse,
   encodeBlkifRequest,
   encodeBlkifResponse,
@@ -14,6 +21,7 @@ import {
   type BlkifResponse,
 } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
+import { BugError } from '../../base/index.js';
 import type { RingCodec } from '../../ring/index.js';
 
 const codecs = new Map<AbiName, RingCodec<BlkifRequest, BlkifResponse>>();
@@ -39,4 +47,67 @@ export function blkifRingCodec(abi: AbiName): RingCodec<BlkifRequest, BlkifRespo
     codecs.set(abi, c);
   }
   return c;
+}
+
+/**
+ * The common request as blkback's hot path takes it: a direct READ or WRITE of 1..11
+ * segments, decoded as numbers into one record per ring (valid until the next request).
+ */
+export interface FastRwRequest extends BlkifRwWords {
+  readonly kind: 'fast';
+}
+
+/** What blkback's ring yields: the common request as numbers, any other decoded in full. */
+export type BackRequest = FastRwRequest | BlkifRequest;
+
+/**
+ * blkback's codec for one ring: a direct READ/WRITE of 1..11 segments decodes into the ring's
+ * own reused record, anything else (flush, barrier, discard, indirect, unknown, a bad segment
+ * count) as blkifRingCodec does; responses are written from numbers. One per ring (the record
+ * is the ring's), unlike blkifRingCodec.
+ */
+export function blkifBackRingCodec(abi: AbiName): RingCodec<BackRequest, BlkifResponseWords> {
+  const fast = newBlkifRwWords() as FastRwRequest;
+  (fast as { kind: string }).kind = 'fast';
+  const opAt = BLKIF_REQUEST.layouts[abi].fields.operation;
+  const nrAt = BLKIF_REQUEST.layouts[abi].fields.nr_segments;
+  return {
+    requestSize: BLKIF_REQUEST.layouts[abi].size,
+    responseSize: BLKIF_RESPONSE.layouts[abi].size,
+    entrySize: BLKIF_REQUEST.layouts[abi].size,
+    encodesEveryByte: true,
+    encodeRequest: () => {
+      throw new BugError('blkback never writes requests');
+    },
+    encodeResponse: (rsp, out) => encodeBlkifResponseFields(out, 0, abi, rsp.idLow, rsp.idHigh, rsp.operation, rsp.status),
+    decodeRequest: (bytes) => {
+      // The bytes are the ring's private copy (RingSlots.readRequest): reading op and
+      // nr_segments here and again in the decoder reads no shared memory twice.
+      const op = bytes.getUint8(opAt);
+      const nr = bytes.getUint8(nrAt);
+      if ((op === BLKIF_OP_READ || op === BLKIF_OP_WRITE) && nr >= 1 && nr <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+        return decodeBlkifRwInto(bytes, 0, abi, fast) as FastRwRequest;
+      }
+      return decodeBlkifRequest(bytes, 0, abi);
+    },
+    decodeResponse: () => {
+      throw new BugError('blkback never reads responses');
+    },
+  };
+}
+
+/** A request as planRequest takes it: the fast record rebuilt as a BlkifRwRequest (for the paths that plan every request). */
+export function fullRequest(req: BackRequest): BlkifRequest {
+  if (req.kind !== 'fast') return req;
+  const seg: BlkifSegment[] = [];
+  for (let i = 0; i < req.nrSegments; i++) seg.push({ gref: req.grefs[i]!, first_sect: req.firstSect[i]!, last_sect: req.lastSect[i]! });
+  return {
+    kind: 'rw',
+    operation: req.operation as BlkifRwOp,
+    nr_segments: req.nrSegments,
+    handle: req.handle,
+    id: (BigInt(req.idHigh) << 32n) | BigInt(req.idLow),
+    sector_number: (BigInt(req.sectorHigh) << 32n) | BigInt(req.sectorLow),
+    seg,
+  };
 }
