@@ -32,7 +32,8 @@ import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.
 import { FrontRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, ScratchFrame, type FrameInfo } from './bridge/index.js';
 import { SpanCache, type GrantedPage, type PagePool } from './front-pages.js';
-import { RX_FRONT_CODEC, TX_FRONT_CODEC, gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
+import { rxFrontCodec, txFrontCodec } from './front-codec.js';
+import { gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
 export interface RxFrameInfo extends FrameInfo {
   /** The backend's hash of the frame (XEN_NETIF_EXTRA_TYPE_HASH), when hashing is on. */
@@ -101,6 +102,14 @@ export class FrontQueue implements Disposable {
   private readonly slab = new FrameSlab();
   private scheduled = false;
   private kickPending = false;
+  /** Inside a burst (beginBurst): requests are put but published once, at its end. */
+  private inBurst = false;
+  /** A free tx page lent for the next frame to be built in (txBuffer), -1 when none. */
+  private lentId = -1;
+  /** The view of the lent page txBuffer handed out last. */
+  private lentView: Uint8Array = new Uint8Array(0);
+  /** Views of the tx pages (txBuffer): a stream's frames have one length, its views are reused. */
+  private readonly txSpans: SpanCache;
   /** RxFrameInfo of a frame without GSO or hash, by (csum_blank, data_validated). */
   private readonly plainInfo: OffloadInfos<RxFrameInfo>;
   /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
@@ -124,9 +133,11 @@ export class FrontQueue implements Disposable {
     this.txBufs = pages.slice(2, 2 + ctx.txBuffers);
     this.rxBufs = pages.slice(2 + ctx.txBuffers);
     this.rxSpans = new SpanCache(this.rxBufs);
+    this.txSpans = new SpanCache(this.txBufs);
     const onBroken = (): void => ctx.broken(`queue ${index}: response producer overflow`);
-    this.tx = FrontRing.init(this.txPage.bytes, TX_FRONT_CODEC, { onBroken });
-    this.rx = FrontRing.init(this.rxPage.bytes, RX_FRONT_CODEC, { onBroken });
+    // Responses decode into one reused object per ring (front-codec.ts): read before the next.
+    this.tx = FrontRing.init(this.txPage.bytes, txFrontCodec(), { onBroken });
+    this.rx = FrontRing.init(this.rxPage.bytes, rxFrontCodec(), { onBroken });
     this.txInFlight = new Uint8Array(ctx.txBuffers);
     for (let i = ctx.txBuffers - 1; i >= 0; i--) this.txFree.push(i);
     for (let i = ctx.rxBuffers - 1; i >= 0; i--) this.rxFree.push(i);
@@ -201,7 +212,25 @@ export class FrontQueue implements Disposable {
   txSpace(): number {
     if (this.dead || this.serving || this.backlog.length > 0) return 0;
     this.reapTx();
-    return this.dead ? 0 : Math.min(this.tx.freeRequests(), this.txFree.length);
+    return this.dead ? 0 : Math.min(this.tx.freeRequests(), this.txFree.length + (this.lentId >= 0 ? 1 : 0));
+  }
+
+  /**
+   * The first `len` bytes of a free transmit page, for the next frame to be built in place, or
+   * undefined (no page or ring slot now, a backlog waits, more than a page). `transmit` of this
+   * very view puts the page on the ring as it is: the sender's write into it is the frame's one
+   * copy, as Linux netfront grants the skb's own pages. The page stays lent (neither free nor in
+   * flight, so a response naming it is refused) until that transmit; a later call lends it again.
+   */
+  txBuffer(len: number): Uint8Array | undefined {
+    if (this.dead || this.backlog.length > 0 || len < 1 || len > PAGE_SIZE || this.tx.freeRequests() < 1) return undefined;
+    if (this.lentId < 0) {
+      const id = this.txFree.pop();
+      if (id === undefined) return undefined;
+      this.lentId = id;
+    }
+    this.lentView = this.txSpans.get(this.lentId, 0, len);
+    return this.lentView;
   }
 
   /** Take the tx completions that came back without an event (flush polls this). */
@@ -236,7 +265,7 @@ export class FrontQueue implements Disposable {
       this.tx.putRequest({ kind: 'req', req: { gref: page.ref, offset: 0, flags, id, size: i === 0 ? frame.length : chunk.length } });
       if (i === 0 && extra) this.tx.putRequest(extra);
     }
-    if (this.tx.pushRequests()) this.kickLater();
+    if (!this.inBurst) this.push();
     this.ctx.counters.txPackets++;
     this.ctx.counters.txBytes += frame.length;
     return true;
@@ -248,18 +277,25 @@ export class FrontQueue implements Disposable {
    * it at once).
    */
   private tryPutOne(frame: Uint8Array, info: FrameInfo): boolean {
-    if (this.tx.freeRequests() < 1 || this.txFree.length < 1) return false;
-    const id = this.txFree.pop()!;
+    const lent = this.lentId >= 0 && frame === this.lentView;
+    if (this.tx.freeRequests() < 1 || (!lent && this.txFree.length < 1)) return false;
+    let id: number;
+    if (lent) {
+      id = this.lentId; // built in its page already (txBuffer): no copy
+      this.lentId = -1;
+    } else {
+      id = this.txFree.pop()!;
+      this.txBufs[id]!.bytes.set(frame, 0);
+    }
     this.txInFlight[id] = 1;
     const page = this.txBufs[id]!;
-    page.bytes.set(frame, 0);
     const r = this.txReq;
     r.gref = page.ref;
     r.flags = (info.csumBlank ? NETTXF_csum_blank : 0) | (info.dataValidated ? NETTXF_data_validated : 0);
     r.id = id;
     r.size = frame.length;
     this.tx.putRequest(this.txReqSlot);
-    if (this.tx.pushRequests()) this.kickLater();
+    if (!this.inBurst) this.push();
     this.ctx.counters.txPackets++;
     this.ctx.counters.txBytes += frame.length;
     return true;
@@ -293,10 +329,30 @@ export class FrontQueue implements Disposable {
   }
 
   /**
-   * Requests are published at once, but the kick ring.h asks for is sent once per turn of the
-   * event loop, as Linux defers it under `xmit_more`: a sender that puts 64 frames in one go
-   * wakes the backend once, when all 64 are there, not for the first one (then again each
-   * time the backend catches up). The notification is late by the rest of this turn, never lost.
+   * A burst of transmits (NetFront.txBurst), Linux's `xmit_more`: the frames put until
+   * `endBurst` are published together, one RING_PUSH_REQUESTS_AND_CHECK_NOTIFY (one req_prod
+   * store, one req_event read) for the burst instead of one per frame, as Linux netfront
+   * pushes only when `!netdev_xmit_more()`.
+   */
+  beginBurst(): void {
+    this.inBurst = true;
+  }
+
+  endBurst(): void {
+    this.inBurst = false;
+    this.push();
+  }
+
+  /** Publish what was put; the kick, if ring.h asks for one, at the end of this turn (kickLater). */
+  private push(): void {
+    if (!this.dead && this.tx.pushRequests()) this.kickLater();
+  }
+
+  /**
+   * Requests are published at once (or at the end of a burst), but the kick ring.h asks for is
+   * sent once per turn of the event loop, as Linux defers it under `xmit_more`: a sender that
+   * puts 64 frames in one go wakes the backend once, when all 64 are there, not for the first
+   * one (then again each time the backend catches up). Late by the rest of this turn, never lost.
    */
   private kickLater(): void {
     if (this.kickPending) return;
@@ -434,9 +490,10 @@ export class FrontQueue implements Disposable {
     const flags0 = first.slot.rsp.flags;
     let extras = (flags0 & NETRXF_extra_info) !== 0;
     for (let slots = 1; cur !== undefined; slots++) {
-      const r = cur.slot.rsp;
-      if (r.status < 0 || r.offset + r.status > PAGE_SIZE || slots > this.ctx.maxRxSlots) error = true;
-      else parts.push(cur.buf.bytes.subarray(r.offset, r.offset + r.status)); // copied once below, after validation
+      // The slot object is rewritten by the next nextRx (front-codec.ts): its fields first.
+      const { status, offset, flags } = cur.slot.rsp;
+      if (status < 0 || offset + status > PAGE_SIZE || slots > this.ctx.maxRxSlots) error = true;
+      else parts.push(cur.buf.bytes.subarray(offset, offset + status)); // copied once below, after validation
       while (extras) {
         const e = this.nextRx();
         if (e === undefined) return void c.rxErrors++; // missing extra: the packet is lost
@@ -447,7 +504,7 @@ export class FrontQueue implements Disposable {
         else if (x.kind === 'unknown') error = true;
         extras = (x.flags & XEN_NETIF_EXTRA_FLAG_MORE) !== 0;
       }
-      if ((r.flags & NETRXF_more_data) === 0) break;
+      if ((flags & NETRXF_more_data) === 0) break;
       cur = this.nextRx();
       if (cur === undefined) error = true; // "Need more slots"
     }

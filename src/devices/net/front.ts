@@ -399,6 +399,32 @@ export class NetFront {
     return n;
   }
 
+  /**
+   * A buffer of `len` bytes to build the next frame in, which `transmit` then sends without
+   * copying (FrontQueue.txBuffer: a free granted page), or undefined: the link is down, no page
+   * or slot is free now, or there are several queues (which one a frame takes depends on its
+   * bytes, known only once it is built). Valid until the next call.
+   */
+  txBuffer(len: number): Uint8Array | undefined {
+    if (!this.up || this.brokenReason !== undefined || this.queues.length !== 1) return undefined;
+    return this.queues[0]!.txBuffer(len);
+  }
+
+  /**
+   * Run `send` as one burst of transmits (Linux's `xmit_more`): the frames it transmits are
+   * published to the backend together when it returns (one ring push, at most one kick per
+   * queue), not one by one. For a sender that sends several frames in a row.
+   */
+  txBurst<T>(send: () => T): T {
+    const qs = this.queues;
+    for (const q of qs) q.beginBurst();
+    try {
+      return send();
+    } finally {
+      for (const q of qs) q.endBurst();
+    }
+  }
+
   waitTxRoom(timeoutMs: number): Promise<void> {
     if (!this.txBacklogged) return Promise.resolve();
     return new Promise((resolve) => {

@@ -49,6 +49,11 @@ export class Ipv4Interface {
   readonly prefix: number;
   readonly netmask: Ipv4;
   readonly gateway: Ipv4 | undefined;
+  /**
+   * The subnet's directed broadcast (RFC 919/922); none for /31 and /32 (RFC 3021). A field,
+   * not a getter: it is compared for every datagram sent and received.
+   */
+  readonly broadcast: Ipv4 | undefined;
 
   constructor(address: Ipv4 | string, prefix: number, gateway?: Ipv4 | string) {
     if (!Number.isInteger(prefix) || prefix < 0 || prefix > 32) {
@@ -58,11 +63,7 @@ export class Ipv4Interface {
     this.prefix = prefix;
     this.netmask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
     this.gateway = gateway === undefined ? undefined : toIpv4(gateway);
-  }
-
-  /** The subnet's directed broadcast (RFC 919/922); none for /31 and /32 (RFC 3021). */
-  get broadcast(): Ipv4 | undefined {
-    return this.prefix >= 31 ? undefined : (this.address | ~this.netmask) >>> 0;
+    this.broadcast = prefix >= 31 ? undefined : (this.address | ~this.netmask) >>> 0;
   }
 
   onLink(ip: Ipv4): boolean {

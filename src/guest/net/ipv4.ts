@@ -81,11 +81,14 @@ export function writeIpv4Header(buf: Uint8Array, off: number, h: Ipv4Out): void 
   buf[off + 7] = 0;
   buf[off + 8] = h.ttl;
   buf[off + 9] = h.protocol;
-  buf[off + 10] = 0;
-  buf[off + 11] = 0;
   writeIpv4(buf, off + 12, h.src);
   writeIpv4(buf, off + 16, h.dst);
-  const sum = internetChecksum(buf, off, off + IPV4_HLEN);
+  // The checksum from the values, not read back from `buf` (per datagram, perhaps in a granted
+  // page): the one's complement sum of the ten 16-bit words, the checksum word as zero.
+  let sum = 0x4500 + (total & 0xffff) + (h.id & 0xffff) + FLAG_DF + (((h.ttl & 0xff) << 8) | (h.protocol & 0xff));
+  sum += (h.src >>> 16) + (h.src & 0xffff) + (h.dst >>> 16) + (h.dst & 0xffff);
+  sum = (sum & 0xffff) + (sum >>> 16);
+  sum = ~((sum & 0xffff) + (sum >>> 16)) & 0xffff;
   buf[off + 10] = sum >> 8;
   buf[off + 11] = sum & 0xff;
 }

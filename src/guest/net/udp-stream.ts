@@ -11,7 +11,7 @@
  */
 import { XenpvError } from '../../base/index.js';
 import { toIpv4, type Ipv4 } from './addr.js';
-import type { NetStack } from './stack.js';
+import { udpPayloadBuffer, type NetStack } from './stack.js';
 import type { UdpSocket } from './udp.js';
 
 export const STREAM_MAGIC = 0x58505653;
@@ -85,6 +85,11 @@ export class UdpStreamSender {
   private readonly socket: UdpSocket;
   private readonly dst: Ipv4;
   private readonly payload: Uint8Array;
+  // The options read per datagram, as own fields: `opts` is the caller's object of whatever
+  // shape (a spread literal), and each load from it went through a generic IC.
+  private readonly port: number;
+  private readonly pps: number | undefined;
+  private readonly durationMs: number;
   private startedAt: number | undefined;
   private endedAt: number | undefined;
   private sent = 0;
@@ -96,7 +101,11 @@ export class UdpStreamSender {
     }
     this.dst = toIpv4(opts.dst);
     this.socket = stack.udpBind(opts.srcPort ?? 0);
-    this.payload = new Uint8Array(opts.size).fill(0x5a);
+    // Placed as it sits in a frame: the stack copies it into netfront's page by words.
+    this.payload = udpPayloadBuffer(opts.size).fill(0x5a);
+    this.port = opts.port;
+    this.pps = opts.pps;
+    this.durationMs = opts.durationMs;
   }
 
   get done(): boolean {
@@ -112,20 +121,21 @@ export class UdpStreamSender {
     const now = this.stack.clock();
     this.startedAt ??= now;
     const elapsed = now - this.startedAt;
-    if (elapsed >= this.opts.durationMs) {
+    if (elapsed >= this.durationMs) {
       this.finish(now);
       return undefined;
     }
-    const allowed = this.opts.pps === undefined ? Infinity : Math.floor((elapsed * this.opts.pps) / 1000) + 1;
+    const pps = this.pps;
+    const allowed = pps === undefined ? Infinity : Math.floor((elapsed * pps) / 1000) + 1;
     for (let i = 0; i < budget && this.sent < allowed; i++) this.sendData();
-    if (this.opts.pps === undefined || this.sent < allowed) return now;
-    return this.startedAt + (this.sent * 1000) / this.opts.pps;
+    if (pps === undefined || this.sent < allowed) return now;
+    return this.startedAt + (this.sent * 1000) / pps;
   }
 
   private sendData(): void {
     writeHeader(this.payload, KIND_DATA, this.sent, 0);
     this.sent++;
-    const r = this.socket.send(this.dst, this.opts.port, this.payload);
+    const r = this.socket.send(this.dst, this.port, this.payload);
     if (r === 'dropped' || r === 'no-route') this.failures++;
   }
 

@@ -83,6 +83,7 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     txChecksumOffload: o.get('csum') === 'offload',
     send: (f, info) => void front.transmit(f, info),
     sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
+    txBuffer: (len) => front.txBuffer(len), // or a datagram is built in the granted page itself
   });
   // The stack copies what it keeps (a borrowing socket: only what its reader leaves queued),
   // so netfront may hand frames over in one reused buffer. One RxInfo per offload state.

@@ -43,7 +43,9 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
       }
       // No more than the ring takes now: a frame over it would be copied into the backlog
       // first (one copy more); at least one, so a full ring backlogs one and we wait above.
-      const next = sender.pump(Math.max(1, Math.min(64, eth.front.txSpace())));
+      // One burst: the ring is pushed once for the datagrams of this pump (xmit_more).
+      const budget = Math.max(1, Math.min(64, eth.front.txSpace()));
+      const next = eth.front.txBurst(() => sender.pump(budget));
       eth.stack.tick();
       const wait = next === undefined ? 0 : next - performance.now();
       await (wait > 1 ? env.sleep(wait) : new Promise<void>((r) => setImmediate(r)));

@@ -1,0 +1,124 @@
+/**
+ * netfront's own codecs of the front's view of its tx and rx rings (protocol.ts has the
+ * general ones, used by the backend and tests): the same bytes, made for the per-packet path.
+ *
+ * - A tx request writes all 12 bytes of its slot itself (an extra-info overlay zeroes the
+ *   4 bytes after its 8), so the ring need not zero the slot first (`encodesEveryByte`).
+ * - A response is decoded into ONE object per codec (per ring), rewritten by the next decode:
+ *   netfront reads a response's fields before it takes the next one (FrontQueue copies the
+ *   fields it needs to locals first), and no response object per packet is made. The bytes
+ *   still come from the ring's private copy (RING_COPY_RESPONSE), read once.
+ */
+import { NETIF_RX_REQUEST, NETIF_RX_RESPONSE, NETIF_TX_REQUEST, NETIF_TX_RESPONSE } from '../../abi/io/netif.js';
+import {
+  decodeNetifExtraInfo,
+  encodeNetifExtraInfo,
+  type NetifExtraInfo,
+  type NetifRxRequest,
+  type NetifRxResponse,
+  type NetifTxResponse,
+} from '../../abi/io/netif-codec.js';
+import type { RingCodec } from '../../ring/index.js';
+import type { RxSlot, TxSlotOut } from './protocol.js';
+
+const TXQ = NETIF_TX_REQUEST.layouts.x86_64.fields;
+const TXS = NETIF_TX_RESPONSE.layouts.x86_64.fields;
+const RXQ = NETIF_RX_REQUEST.layouts.x86_64.fields;
+const RXS = NETIF_RX_RESPONSE.layouts.x86_64.fields;
+const TX_REQ_SIZE = NETIF_TX_REQUEST.layouts.x86_64.size;
+const RX_REQ_SIZE = NETIF_RX_REQUEST.layouts.x86_64.size;
+/** sizeof(struct netif_extra_info): the overlay's bytes inside a 12-byte tx slot. */
+const EXTRA_SIZE = 8;
+
+/** A tx response, rewritten in place by each decode. */
+interface TxResponseCell {
+  id: number;
+  status: number;
+}
+
+/** An rx response slot, rewritten in place by each decode; `extra()` reads the same 8 bytes as an overlay. */
+class RxSlotCell implements RxSlot {
+  readonly rsp = { id: 0, offset: 0, flags: 0, status: 0 };
+  private lo = 0;
+  private hi = 0;
+
+  read(v: DataView): this {
+    const r = this.rsp;
+    r.id = v.getUint16(RXS.id, true);
+    r.offset = v.getUint16(RXS.offset, true);
+    r.flags = v.getUint16(RXS.flags, true);
+    r.status = v.getInt16(RXS.status, true);
+    this.lo = v.getUint32(0, true);
+    this.hi = v.getUint32(4, true);
+    return this;
+  }
+
+  extra(): NetifExtraInfo {
+    const dv = new DataView(new ArrayBuffer(EXTRA_SIZE));
+    dv.setUint32(0, this.lo, true);
+    dv.setUint32(4, this.hi, true);
+    return decodeNetifExtraInfo(dv, 0);
+  }
+}
+
+function encodeTxSlot(slot: TxSlotOut, out: DataView): void {
+  if (slot.kind === 'req') {
+    const r = slot.req;
+    out.setUint32(TXQ.gref, r.gref, true);
+    out.setUint16(TXQ.offset, r.offset, true);
+    out.setUint16(TXQ.flags, r.flags, true);
+    out.setUint16(TXQ.id, r.id, true);
+    out.setUint16(TXQ.size, r.size, true);
+    return;
+  }
+  encodeNetifExtraInfo(out, 0, slot.extra); // writes (zeroes first) its 8 bytes
+  for (let i = EXTRA_SIZE; i < TX_REQ_SIZE; i++) out.setUint8(i, 0);
+}
+
+/** The front's tx ring codec: requests or extras out, one reused response object in. */
+export function txFrontCodec(): RingCodec<TxSlotOut, NetifTxResponse> {
+  const cell: TxResponseCell = { id: 0, status: 0 };
+  return {
+    requestSize: TX_REQ_SIZE,
+    responseSize: NETIF_TX_RESPONSE.layouts.x86_64.size,
+    encodesEveryByte: true,
+    encodeRequest: encodeTxSlot,
+    encodeResponse: (rsp, out) => {
+      out.setUint16(TXS.id, rsp.id, true);
+      out.setInt16(TXS.status, rsp.status, true);
+    },
+    decodeRequest: (v) => ({
+      kind: 'req',
+      req: { gref: v.getUint32(TXQ.gref, true), offset: v.getUint16(TXQ.offset, true), flags: v.getUint16(TXQ.flags, true), id: v.getUint16(TXQ.id, true), size: v.getUint16(TXQ.size, true) },
+    }),
+    decodeResponse: (v) => {
+      cell.id = v.getUint16(TXS.id, true);
+      cell.status = v.getInt16(TXS.status, true);
+      return cell;
+    },
+  };
+}
+
+/** The front's rx ring codec: buffer requests out (every byte, the pad too), one reused slot object in. */
+export function rxFrontCodec(): RingCodec<NetifRxRequest, RxSlot> {
+  const cell = new RxSlotCell();
+  return {
+    requestSize: RX_REQ_SIZE,
+    responseSize: NETIF_RX_RESPONSE.layouts.x86_64.size,
+    encodesEveryByte: true,
+    encodeRequest: (req, out) => {
+      out.setUint16(RXQ.id, req.id, true);
+      out.setUint16(RXQ.pad, 0, true);
+      out.setUint32(RXQ.gref, req.gref, true);
+    },
+    encodeResponse: (s, out) => {
+      const r: NetifRxResponse = s.rsp;
+      out.setUint16(RXS.id, r.id, true);
+      out.setUint16(RXS.offset, r.offset, true);
+      out.setUint16(RXS.flags, r.flags, true);
+      out.setInt16(RXS.status, r.status, true);
+    },
+    decodeRequest: (v) => ({ id: v.getUint16(RXQ.id, true), gref: v.getUint32(RXQ.gref, true) }),
+    decodeResponse: (v) => cell.read(v),
+  };
+}
