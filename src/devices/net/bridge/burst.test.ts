@@ -114,3 +114,57 @@ test('a sink that throws in complete() is counted; the port goes on', () => {
   assert.equal(pb.counters.txPackets, before + 2);
   assert.equal(pb.counters.txErrors, 1);
 });
+
+test('queued copies reuse their buffers only after the sink completed them', () => {
+  const { sb, pa, pb } = setup();
+  const seen = new Set<ArrayBufferLike>();
+  const record = sb.deliver.bind(sb);
+  sb.deliver = (f, i, stable) => {
+    if (sb.accept) seen.add(f.buffer); // the buffers of frames taken (a refused one is the sender's)
+    return record(f, i, stable);
+  };
+  // Round 1: three frames queued while there is no room, delivered and completed on wake.
+  sb.accept = false;
+  for (const n of [1, 3, 5]) pa.input(frameFromA(n));
+  sb.accept = true;
+  pb.wake();
+  assert.deepEqual(sb.delivered, [[1, 2], [3, 4], [5, 6]]);
+  const firstRound = new Set(seen);
+  assert.equal(firstRound.size, 3, 'one buffer per queued copy');
+  // Round 2, inside a sender's burst: delivered on wake but completed only at the burst's end,
+  // so copies queued meanwhile must not land in those buffers.
+  sb.delivered.length = 0;
+  seen.clear();
+  sb.accept = false;
+  for (const n of [7, 9]) pa.input(frameFromA(n));
+  pa.beginBurst();
+  sb.accept = true;
+  pb.wake(); // 7 and 9 staged, not completed
+  sb.accept = false;
+  for (const n of [11, 13, 15]) pa.input(frameFromA(n)); // refused: queued copies
+  pa.endBurst();
+  assert.deepEqual(sb.delivered, [[7, 8], [9, 10]], 'the staged frames kept their bytes until complete');
+  sb.accept = true;
+  pb.wake();
+  assert.deepEqual(sb.delivered, [[7, 8], [9, 10], [11, 12], [13, 14], [15, 16]]);
+  assert.equal(seen.size, 5, 'no buffer was handed out twice before its complete');
+  assert.equal([...seen].filter((b) => firstRound.has(b)).length, 3, 'all three round-1 buffers were reused');
+});
+
+test('a sink without complete() never gets pooled buffers back: each queued copy is its own', () => {
+  const br = new Bridge('xenbr0');
+  const kept: Uint8Array[] = [];
+  let accept = true;
+  const pa = br.addPort(vifName(1, 0), { deliver: () => true });
+  const pb = br.addPort(vifName(2, 0), { copiesFrame: true, deliver: (f) => (accept ? (kept.push(f), true) : false) });
+  pb.input(ethFrame(A, B));
+  pa.input(ethFrame(B, A));
+  kept.length = 0;
+  for (let round = 0; round < 2; round++) {
+    accept = false;
+    pa.input(frameFromA(round * 2 + 1));
+    accept = true;
+    pb.wake();
+  }
+  assert.deepEqual(kept.map((f) => [...f.subarray(14, 16)]), [[1, 2], [3, 4]], 'the first copy was not overwritten');
+});

@@ -14,7 +14,7 @@
  */
 import { BoundedQueue } from '../../../base/index.js';
 import { macKey } from './mac.js';
-import { FrameSlab } from './slab.js';
+import { FramePool, FrameSlab, type ScratchFrame } from './slab.js';
 
 /** The GSO types netif.h has in use (XEN_NETIF_GSO_TYPE_TCPV4/TCPV6). */
 export type GsoType = 'tcpv4' | 'tcpv6';
@@ -131,7 +131,12 @@ function zeroStats(): PortStats {
 interface Queued {
   readonly frame: Uint8Array;
   readonly info: FrameInfo;
+  /** The pool buffer `frame` lies in, if it is a pooled copy (given back once the sink completes it). */
+  readonly pooled: ScratchFrame | undefined;
 }
+
+/** Largest pooled copy: a page (a plain frame of a 1500-byte MTU needs 1518 bytes). */
+const MAX_POOLED_FRAME = 4096;
 
 /** The bridge's side of a port. */
 export interface PortHost {
@@ -158,6 +163,13 @@ export class BridgePort {
   private readonly queue: BoundedQueue<Queued>;
   /** Copies of borrowed frames that have to wait (a slab view, not an ArrayBuffer each: ~10x cheaper). */
   private readonly slab = new FrameSlab();
+  /**
+   * Reused buffers for those copies, when the sink copies a stable frame at complete() and
+   * keeps nothing (netback): given back after the complete() that follows their delivery.
+   */
+  private readonly pool: FramePool | undefined;
+  /** Pool buffers delivered to the sink since its last complete(). */
+  private inSink: ScratchFrame[] = [];
   private readonly queueBytesMax: number;
   private queuedBytes = 0;
   private flushing = false;
@@ -190,6 +202,8 @@ export class BridgePort {
     this.lockedMac = opts.lockedMac === undefined ? undefined : macKey(opts.lockedMac);
     this.queue = new BoundedQueue<Queued>(opts.queueFrames ?? DEFAULT_QUEUE_FRAMES);
     this.queueBytesMax = opts.queueBytes ?? DEFAULT_QUEUE_BYTES;
+    const reuses = sink.copiesFrame === true && sink.complete !== undefined;
+    this.pool = reuses ? new FramePool(Math.min(this.maxPlainFrame, MAX_POOLED_FRAME), this.queue.capacity) : undefined;
   }
 
   /**
@@ -310,11 +324,13 @@ export class BridgePort {
       this.counters.txQueueFull++;
       return;
     }
+    let pooled: ScratchFrame | undefined;
     if (!owned) {
       if (this.cutThrough(frame, info, held)) return;
-      frame = this.slab.copy(frame);
+      pooled = this.pool?.copy(frame);
+      frame = pooled !== undefined ? pooled.frame(frame.length) : this.slab.copy(frame);
     }
-    this.queue.push({ frame, info });
+    this.queue.push({ frame, info, pooled });
     this.queuedBytes += frame.length;
     if (!this.stalled) this.flush();
   }
@@ -358,6 +374,7 @@ export class BridgePort {
         if (!this.attached) break; // the sink removed its own port: the queue is gone
         this.queue.shift();
         this.queuedBytes -= item.frame.length;
+        if (item.pooled !== undefined) this.inSink.push(item.pooled);
       }
     } finally {
       this.flushing = false;
@@ -385,19 +402,30 @@ export class BridgePort {
     } catch {
       this.counters.txErrors++;
     }
+    // The sink has copied (or dropped) every stable frame it took: their buffers are free.
+    if (this.inSink.length > 0) this.givePooled();
+  }
+
+  private givePooled(): void {
+    const done = this.inSink;
+    this.inSink = [];
+    for (const b of done) this.pool!.give(b);
   }
 
   /** False only when the sink said "no room"; a throwing sink loses the frame, counted. */
   private deliverOne(frame: Uint8Array, info: FrameInfo, stable: boolean): boolean {
     let accepted: boolean;
     const staging = stable && this.sink.complete !== undefined;
+    // Staged before the call: a sink that throws after taking the frame still completes it.
+    const wasStaged = this.staged;
+    if (staging) this.staged = true;
     try {
       accepted = this.sink.deliver(frame, info, staging);
-      if (staging) this.staged = true;
     } catch {
       this.counters.txErrors++;
       return true;
     }
+    if (!accepted) this.staged = wasStaged; // "no room": it took nothing
     if (accepted) {
       this.counters.txPackets++;
       this.counters.txBytes += frame.length;

@@ -60,3 +60,35 @@ export class ScratchFrame {
     return this.view;
   }
 }
+
+/**
+ * Reused buffers for frame copies whose owner knows when the copy is done with: a bridge
+ * port's queued copies of borrowed frames, once its sink (netback) has copied them into its
+ * guest's buffers (PortSink.complete). FrameSlab's views are never reused, so each copy there
+ * also costs its share of a zeroed 64 KiB chunk and of the GC that chunks drive; a stream
+ * into a receiver that is often out of buffers queued 13% of its frames (bench net).
+ * Each buffer is a ScratchFrame: a stream's frames have one size, so one view per buffer.
+ */
+export class FramePool {
+  private readonly free: ScratchFrame[] = [];
+
+  /** Buffers of `bufBytes`; at most `maxFree` kept for reuse (the rest are left to GC). */
+  constructor(readonly bufBytes: number, readonly maxFree: number) {}
+
+  /** A buffer holding a copy of `src` (its `frame(src.length)`), or undefined if `src` is larger than a buffer. */
+  copy(src: Uint8Array): ScratchFrame | undefined {
+    if (src.length > this.bufBytes) return undefined;
+    const b = this.free.pop() ?? new ScratchFrame(this.bufBytes);
+    b.frame(src.length).set(src);
+    return b;
+  }
+
+  /** Take back a buffer nobody reads any more. */
+  give(b: ScratchFrame): void {
+    if (this.free.length < this.maxFree) this.free.push(b);
+  }
+
+  get freeCount(): number {
+    return this.free.length;
+  }
+}
