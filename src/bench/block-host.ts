@@ -39,7 +39,7 @@ export interface HostJobOutput {
   readonly result: FioResult;
   /** dom0 (every thread but the guest's, the backend thread included) over fio's window. */
   readonly dom0CpuNs: number | undefined;
-  /** The disk backend's worker thread alone. */
+  /** The disk backend's threads alone (its worker thread and ring threads). */
   readonly backCpuNs: number | undefined;
   /** The threads that appeared with the guest (its vCPU worker). */
   readonly guestCpuNs: number | undefined;
@@ -89,12 +89,11 @@ export class HostPvBed {
     try {
       const b = this.host.domains.get(g.domid)?.disks.get(XVDA)?.back;
       if (b instanceof ThreadedDiskBackend) back = b;
-      const tid = back?.osTid;
-      if (tid !== undefined) {
-        dom0.addThread(tid);
-        backCpu = new Dom0CpuSampler([tid]);
-      }
-      guestCpu = new Dom0CpuSampler(threadIds().filter((t) => !dom0Tids.includes(t) && t !== tid));
+      // The disk thread and its ring threads (ring-threads.ts) are dom0's.
+      const backTids = back === undefined ? [] : [...(back.osTid === undefined ? [] : [back.osTid]), ...back.ringOsTids];
+      for (const t of backTids) dom0.addThread(t);
+      if (backTids.length > 0) backCpu = new Dom0CpuSampler(backTids);
+      guestCpu = new Dom0CpuSampler(threadIds().filter((t) => !dom0Tids.includes(t) && !backTids.includes(t)));
       const negotiated = await this.negotiated(back);
       const { value, at } = await g.json<FioResult>('job', timeoutMs);
       if (value.failure !== undefined || value.errors > 0) {

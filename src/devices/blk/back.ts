@@ -31,7 +31,7 @@ import { readBool, readOptional, readStr, readUint, withdrawFeature, writeKeys }
 import { errorPath, frontendPath, parseBackendPath } from '../../xenbus/paths.js';
 import { deviceFatal } from '../../xenbus/state.js';
 import type { XsClient } from '../../xenstore/client/index.js';
-import { BackQueue, type QueueHost } from './back-queue.js';
+import { BackQueue, type QueueHost, type QueueSetup } from './back-queue.js';
 import { newBlkCounters, type BlkCounters } from './counters.js';
 import { BACK_LIMITS, MAX_QUEUES_CEILING, MAX_RING_PAGE_ORDER, MAX_INDIRECT_SEGMENTS_CEILING, queueDir, ringRefKeys } from './protocol.js';
 import type { RequestContext } from './request.js';
@@ -53,7 +53,24 @@ export interface BlkBackOptions {
   readonly dataPath?: 'map' | 'copy';
   /** How long disconnect waits for in-flight storage I/O; default 10 s. */
   readonly drainTimeoutMs?: number;
+  /**
+   * Where a queue is served: a ServedQueue made elsewhere (a dom0 thread of its own: Linux runs
+   * one `xen_blkif_schedule` kthread per ring), or undefined to serve it in this thread (the
+   * default for every queue). Rejects with XenpvError, as BackQueue's constructor throws, when
+   * the frontend's ring or port cannot be used.
+   */
+  readonly queueFactory?: (host: QueueHost, setup: QueueSetup) => Promise<ServedQueue | undefined>;
   readonly log?: (msg: string) => void;
+}
+
+/** What BlkBack needs of a queue, wherever it is served (BackQueue is one). */
+export interface ServedQueue {
+  readonly persistentGrants: number;
+  readonly requestsInFlight: number;
+  /** Resolves once no request is in flight, or false after `timeoutMs`. */
+  drain(timeoutMs: number): Promise<boolean>;
+  /** Unmap everything and close the port; nothing of the queue is mapped or bound afterwards. */
+  dispose(): void;
 }
 
 /** What `block-list` shows for a backend. */
@@ -89,7 +106,8 @@ export class BlkBack {
   private readonly frontDomid: DomId;
   private readonly backDomid: DomId;
   private readonly devid: number;
-  private queues: BackQueue[] = [];
+  private queues: ServedQueue[] = [];
+  private readonly queueFactory: BlkBackOptions['queueFactory'];
   private negotiated: Negotiated | undefined;
   private readonly limits: { maxQueues: number; maxOrder: number; maxIndirect: number; persistent: boolean; copy: boolean };
   private readOnly: boolean;
@@ -110,6 +128,7 @@ export class BlkBack {
     this.backDomid = parsed.backDomid;
     this.devid = parsed.devid;
     this.log = options.log ?? (() => undefined);
+    this.queueFactory = options.queueFactory;
     this.limits = {
       maxQueues: clamp(options.maxQueues ?? BACK_LIMITS.maxQueues, 1, MAX_QUEUES_CEILING),
       maxOrder: clamp(options.maxRingPageOrder ?? BACK_LIMITS.maxRingPageOrder, 0, MAX_RING_PAGE_ORDER),
@@ -236,9 +255,10 @@ export class BlkBack {
       const port = await readUint(this.client, dir, 'event-channel', { min: 1, max: 0xffffffff });
       setups.push({ index: i, frontDomid: this.frontDomid, abi: n.abi, ringRefs, port, persistent: n.persistent, copy: this.limits.copy });
     }
-    const queues: BackQueue[] = [];
+    const queues: ServedQueue[] = [];
     try {
-      for (const s of setups) queues.push(new BackQueue(this.host, s));
+      for (const s of setups) queues.push((await this.queueFactory?.(this.host, s)) ?? new BackQueue(this.host, s));
+      if (this.killed) throw new XenpvError('ESHUTDOWN', 'backend killed');
     } catch (err) {
       for (const q of queues) q.dispose();
       throw err;

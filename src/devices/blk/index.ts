@@ -29,7 +29,10 @@
  * wait inside the frontend). Errors are XenpvError with code EIO (backend error or hostile
  * backend), EOPNOTSUPP, EROFS, ERANGE, EINVAL, ENODEV (device removed), ENOMEM, EBUSY.
  */
-export { BlkBack, blkBackendDriver, type BlkBackInfo, type BlkBackOptions } from './back.js';
+export { BlkBack, blkBackendDriver, type BlkBackInfo, type BlkBackOptions, type ServedQueue } from './back.js';
+// A queue served in a thread of its own (toolstack/domain/ring-worker.ts).
+export { BackQueue, type QueueHost, type QueueSetup } from './back-queue.js';
+export type { RequestContext } from './request.js';
 export { BlkFront, blkFrontendDriver } from './front.js';
 export type { BlkFeatures, BlkFrontOptions, BlkFrontState, BlkInfo } from './front-api.js';
 export { BlkBuffer } from './blk-buffer.js';

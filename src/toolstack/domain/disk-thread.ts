@@ -7,9 +7,10 @@
  * grant mappings (so the guest can end access and reclaim its pages), its ports and its
  * listener slot; the device then shows as not connected, and nothing else is affected.
  */
+import { availableParallelism } from 'node:os';
 import { MessageChannel, Worker } from 'node:worker_threads';
 import { XenpvError } from '../../base/index.js';
-import type { BlkBackInfo, BlkBackOptions } from '../../devices/blk/index.js';
+import { BACK_LIMITS, type BlkBackInfo, type BlkBackOptions } from '../../devices/blk/index.js';
 import type { StorageSpec } from '../../devices/blk/storage/open.js';
 import type { PlatformHandle } from '../../hv/sim/platform.js';
 import type { Hypervisor } from '../../hv/sim/hypervisor.js';
@@ -41,8 +42,19 @@ export interface DiskBackend {
   destroy(): Promise<void>;
 }
 
+/**
+ * Ring threads per disk (ring-threads.ts): one per core beyond the first, at most one per queue
+ * beyond the first; none on one core. XENPV_BLK_RING_THREADS=n sets it (0: every queue in the
+ * disk's thread, as before ring threads).
+ */
+export function ringThreadCount(maxQueues: number): number {
+  const env = process.env['XENPV_BLK_RING_THREADS'];
+  const wanted = env !== undefined && /^\d+$/.test(env) ? Number(env) : availableParallelism() - 1;
+  return Math.max(0, Math.min(wanted, maxQueues - 1));
+}
+
 type FromWorker =
-  | { type: 'opened'; info: BlkBackInfo; osTid: number | undefined }
+  | { type: 'opened'; info: BlkBackInfo; osTid: number | undefined; ringOsTids: number[] }
   | { type: 'error'; code: string; message: string }
   | { type: 'info' | 'stopped'; info: BlkBackInfo }
   | { type: 'log'; line: string };
@@ -56,7 +68,8 @@ export class ThreadedDiskBackend implements DiskBackend {
   private constructor(
     private readonly threads: BackendThreads,
     private readonly worker: Worker,
-    private readonly handle: PlatformHandle,
+    /** The disk thread's handle, then its ring threads'. */
+    private readonly handles: readonly PlatformHandle[],
     private readonly store: StoreTransport,
     first: BlkBackInfo,
     /**
@@ -64,6 +77,8 @@ export class ThreadedDiskBackend implements DiskBackend {
      * (e.g. a sampler of the threads alive before the guest was created misses it).
      */
     readonly osTid: number | undefined,
+    /** The task ids of the disk's ring threads (ring-threads.ts), dom0's too. */
+    readonly ringOsTids: readonly number[],
   ) {
     this.latest = first;
     worker.on('message', (m: FromWorker) => this.onMessage(m));
@@ -75,24 +90,26 @@ export class ThreadedDiskBackend implements DiskBackend {
   /** Spawn the worker and open the storage there; rejects (and cleans up) if it cannot. */
   static async spawn(threads: BackendThreads, backPath: string, storage: StorageSpec): Promise<ThreadedDiskBackend> {
     const handle = threads.hv.threadHandle(0);
+    const rings = ringThreadCount(threads.backOptions?.maxQueues ?? BACK_LIMITS.maxQueues);
+    const ringHandles = Array.from({ length: rings }, () => threads.hv.threadHandle(0));
     const store = threads.connectStore();
     const { port1, port2 } = new MessageChannel();
     store.onData((bytes) => port1.postMessage(bytes));
     store.onClose(() => port1.close());
     port1.on('message', (m: Uint8Array) => store.write(m));
-    const job: DiskWorkerJob = { platform: handle, store: port2, backPath, storage, backOptions: threads.backOptions ?? {} };
+    const job: DiskWorkerJob = { platform: handle, store: port2, backPath, storage, backOptions: threads.backOptions ?? {}, ringHandles };
     const worker = new Worker(WORKER_URL, { workerData: job, transferList: [port2] });
     const first = await firstMessage(worker);
     if (first.type !== 'opened') {
       await worker.terminate();
       // It may have died after attaching (e.g. BlkBack's constructor threw): its listener slot.
-      reclaim(threads, handle, 'disk backend thread failed to start');
+      for (const h of [handle, ...ringHandles]) reclaim(threads, h, 'disk backend thread failed to start');
       store.dispose();
       port1.close();
       const code = first.type === 'error' ? first.code : 'EIO';
       throw new XenpvError(code, first.type === 'error' ? first.message : `disk backend thread failed: ${String(first)}`);
     }
-    return new ThreadedDiskBackend(threads, worker, handle, store, first.info, first.osTid);
+    return new ThreadedDiskBackend(threads, worker, [handle, ...ringHandles], store, first.info, first.osTid, first.ringOsTids);
   }
 
   /** Disk size in 512-byte sectors (as opened). */
@@ -142,7 +159,7 @@ export class ThreadedDiskBackend implements DiskBackend {
   private afterExit(): void {
     this.stopped = true;
     this.store.dispose();
-    if (!this.cleanStop) reclaim(this.threads, this.handle, 'disk backend thread died');
+    if (!this.cleanStop) for (const h of this.handles) reclaim(this.threads, h, 'disk backend thread died');
   }
 }
 

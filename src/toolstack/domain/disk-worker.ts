@@ -5,7 +5,7 @@
  *
  *   in:  { type: 'start' } once the toolstack has written the device directories;
  *        { type: 'stop' } to tear down (without touching the store, like BlkBack.destroy).
- *   out: { type: 'opened', info, osTid } or { type: 'error', code, message };
+ *   out: { type: 'opened', info, osTid, ringOsTids } or { type: 'error', code, message };
  *        { type: 'info', info } whenever block-list/domstats figures change (at most every 50 ms);
  *        { type: 'stopped', info }.
  *
@@ -15,8 +15,11 @@
  * straight between the image and the guest's granted pages, a pass's transfers in one Linux
  * AIO submission where available (storage/linux-aio.ts, devices/blk/back-sync.ts).
  * The store is a dom0 connection bridged over a MessagePort.
+ *
+ * With ring handles from the host (one per spare core) and a raw image, some queues of a
+ * multi-queue frontend are served by ring threads of their own (ring-threads.ts), as Linux
+ * serves each ring from its own kthread; they start with this thread.
  */
-import { readlinkSync } from 'node:fs';
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { errorCode } from '../../base/index.js';
 import { BlkBack } from '../../devices/blk/index.js';
@@ -26,6 +29,8 @@ import type { StoreTransport } from '../../hv/platform.js';
 import { SimPlatform, type PlatformHandle } from '../../hv/sim/platform.js';
 import { XsClient } from '../../xenstore/client/index.js';
 import type { BlkBackFeatureOptions } from './disk-thread.js';
+import { RingThreads } from './ring-threads.js';
+import { osThreadId } from './thread-id.js';
 
 export interface DiskWorkerJob {
   readonly platform: PlatformHandle;
@@ -34,6 +39,8 @@ export interface DiskWorkerJob {
   readonly storage: StorageSpec;
   /** The features offered (BackendThreads.backOptions); plain data, copied into the worker. */
   readonly backOptions: BlkBackFeatureOptions;
+  /** Platform handles for ring threads (ring-threads.ts); empty: every queue is served here. */
+  readonly ringHandles: readonly PlatformHandle[];
 }
 
 const INFO_PERIOD_MS = 50;
@@ -47,16 +54,6 @@ function portTransport(port: MessagePort): StoreTransport {
     onClose: (handler) => void closers.push(handler),
     dispose: () => port.close(),
   };
-}
-
-/** This thread's Linux task id (for per-thread CPU accounting by the host); undefined elsewhere. */
-function osThreadId(): number | undefined {
-  try {
-    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    return Number.isSafeInteger(tid) ? tid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** Tell the toolstack this disk could not be served, and why. */
@@ -79,14 +76,18 @@ async function open(job: DiskWorkerJob): Promise<BlockStorage | undefined> {
  * was made is undone and the storage closed here: a file descriptor belongs to the process, so
  * ending this thread would not close it.
  */
-async function setUp(job: DiskWorkerJob, storage: BlockStorage): Promise<{ platform: SimPlatform; xs: XsClient; back: BlkBack } | undefined> {
+async function setUp(job: DiskWorkerJob, storage: BlockStorage, rings: RingThreads | undefined): Promise<{ platform: SimPlatform; xs: XsClient; back: BlkBack } | undefined> {
   let platform: SimPlatform | undefined;
   let xs: XsClient | undefined;
   try {
     platform = SimPlatform.attach(job.platform);
     platform.events.startAsync();
     xs = new XsClient(portTransport(job.store));
-    const back = new BlkBack(platform, xs, storage, job.backPath, { ...job.backOptions, log: (m) => parentPort!.postMessage({ type: 'log', line: m }) });
+    const back = new BlkBack(platform, xs, storage, job.backPath, {
+      ...job.backOptions,
+      ...(rings === undefined ? {} : { queueFactory: rings.factory }),
+      log: (m) => parentPort!.postMessage({ type: 'log', line: m }),
+    });
     return { platform, xs, back };
   } catch (err) {
     xs?.close();
@@ -97,13 +98,33 @@ async function setUp(job: DiskWorkerJob, storage: BlockStorage): Promise<{ platf
   }
 }
 
+/**
+ * Ring threads for this disk when the host gave handles for them and the image can be opened
+ * twice (a raw file on the synchronous path; qcow2's metadata and memory disks live in one thread).
+ */
+function ringThreads(job: DiskWorkerJob): Promise<RingThreads> | undefined {
+  if (job.ringHandles.length === 0 || job.storage.format !== 'raw' || job.storage.direct === true) return undefined;
+  return RingThreads.start(job.ringHandles, { ...job.storage, sync: true }, {
+    log: (line) => parentPort!.postMessage({ type: 'log', line }),
+    // The host reclaims what this thread and its ring threads held when this thread ends.
+    failed: (why) => {
+      parentPort!.postMessage({ type: 'error', code: 'EIO', message: why });
+      process.exit(1);
+    },
+  });
+}
+
 async function main(job: DiskWorkerJob): Promise<void> {
   const storage = await open(job);
   if (storage === undefined) return void parentPort!.close();
-  const started = await setUp(job, storage);
-  if (started === undefined) return void parentPort!.close();
+  const rings = await ringThreads(job);
+  const started = await setUp(job, storage, rings);
+  if (started === undefined) {
+    await rings?.close();
+    return void parentPort!.close();
+  }
   const { platform, xs, back } = started;
-  parentPort!.postMessage({ type: 'opened', info: back.info(), osTid: osThreadId() });
+  parentPort!.postMessage({ type: 'opened', info: back.info(), osTid: osThreadId(), ringOsTids: rings?.osTids ?? [] });
   let last = '';
   const report = (type: 'info' | 'stopped'): void => {
     const info = back.info();
@@ -123,6 +144,7 @@ async function main(job: DiskWorkerJob): Promise<void> {
       void (async () => {
         clearInterval(timer);
         await back.destroy().catch(() => undefined);
+        await rings?.close();
         await storage.close().catch(() => undefined);
         xs.close();
         platform.dispose();
