@@ -1,0 +1,112 @@
+/**
+ * Datagrams built straight into netfront's lent tx page (NetStack `txBuffer`, NetFront.txBuffer):
+ * the bytes that arrive are the ones sent, a frame that must wait for ARP is copied out of the
+ * lent page first, a misplaced payload takes the copying path, and a lent page is not in flight
+ * (a backend answering for it breaks the device, R5).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NETIF_RSP_OKAY } from '../../abi/io/netif.js';
+import { pattern, until, withNet, type NetGuest } from '../pvnet/test-support.js';
+import { NetStack, udpPayloadBuffer } from './stack.js';
+import { parseIpv4 } from './addr.js';
+
+/** A sending stack on `a`'s NetFront that builds in its lent pages; `lent`/`sent` record the frames. */
+function lendingStack(a: NetGuest): { s: NetStack; lent: Uint8Array[]; sent: Uint8Array[] } {
+  const lent: Uint8Array[] = [];
+  const sent: Uint8Array[] = [];
+  const s = new NetStack({
+    mac: a.front.mac, address: a.ip, prefix: 24, clock: () => performance.now(),
+    send: (f, info) => {
+      sent.push(f);
+      a.front.transmit(f, info);
+    },
+    sendCopies: true,
+    txBuffer: (len) => {
+      const b = a.front.txBuffer(len);
+      if (b !== undefined) lent.push(b);
+      return b;
+    },
+  });
+  return { s, lent, sent };
+}
+
+function payloads(b: NetGuest, port: number): Uint8Array[] {
+  const sock = b.stack.sockets.get(port)!;
+  const out: Uint8Array[] = [];
+  for (let d = sock.recv(); d !== undefined; d = sock.recv()) out.push(d.payload);
+  return out;
+}
+
+test('datagrams built in the lent tx page arrive exact (full checksum verified), in bursts', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    const { s, lent, sent } = lendingStack(a);
+    s.arp.update(parseIpv4(b.ip), b.front.mac, true);
+    b.stack.udpBind(5001);
+    const p = udpPayloadBuffer(1000);
+    const want: Uint8Array[] = [];
+    for (let burst = 0; burst < 5; burst++) {
+      a.front.txBurst(() => {
+        for (let i = 0; i < 20; i++) {
+          p.set(pattern(1000, burst * 20 + i));
+          want.push(p.slice());
+          assert.equal(s.udpSend(4000, b.ip, 5001, p), 'sent');
+        }
+      });
+      await until(env, () => b.stack.sockets.get(5001)!.queued === want.length, 2000);
+    }
+    assert.equal(sent.length, 100);
+    assert.ok(sent.every((f, i) => f === lent[i]), 'each frame was the lent view itself (no copy in netfront)');
+    assert.deepEqual(payloads(b, 5001), want);
+    assert.equal(b.stack.counters.udpBadChecksum, 0);
+  }));
+
+test('a payload placed otherwise mod 8 is built in the scratch (copied), and still arrives exact', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    const { s, lent, sent } = lendingStack(a);
+    s.arp.update(parseIpv4(b.ip), b.front.mac, true);
+    b.stack.udpBind(5001);
+    const p = new Uint8Array(new ArrayBuffer(1200), 1, 1000);
+    p.set(pattern(1000, 9));
+    assert.equal(s.udpSend(4000, b.ip, 5001, p), 'sent');
+    assert.ok(await until(env, () => b.stack.sockets.get(5001)!.queued === 1, 2000));
+    assert.equal(lent.length, 0);
+    assert.equal(sent.length, 1);
+    assert.deepEqual(payloads(b, 5001), [pattern(1000, 9)]);
+  }));
+
+test('a datagram built in the lent page that waits for ARP is copied out: the next one does not overwrite it', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    const { s } = lendingStack(a);
+    b.stack.udpBind(5001);
+    const p = udpPayloadBuffer(500);
+    p.set(pattern(500, 1));
+    assert.equal(s.udpSend(4000, b.ip, 5001, p), 'queued'); // no neighbour yet: an ARP request goes out
+    p.set(pattern(500, 2));
+    assert.equal(s.udpSend(4000, b.ip, 5001, p), 'queued');
+    s.arp.update(parseIpv4(b.ip), b.front.mac, true); // the answer: both are flushed
+    p.set(pattern(500, 3));
+    assert.equal(s.udpSend(4000, b.ip, 5001, p), 'sent');
+    assert.ok(await until(env, () => b.stack.sockets.get(5001)!.queued === 3, 2000));
+    assert.deepEqual(payloads(b, 5001), [pattern(500, 1), pattern(500, 2), pattern(500, 3)]);
+  }));
+
+test('hostile backend: a tx response naming the lent (not in flight) page breaks the device', () =>
+  withNet(async (env) => {
+    const [a] = env.guests as [NetGuest];
+    await a.back.dispose(); // this test is the backend now, writing the shared page directly
+    const q = a.front.queue(0)!;
+    assert.ok(q.txBuffer(100) !== undefined);
+    const lentId = (q as unknown as { lentId: number }).lentId;
+    assert.ok(lentId >= 0);
+    assert.equal(a.front.transmit(pattern(100)), true); // one real request, on another page
+    const tx = new DataView(q.txPage.bytes.buffer, q.txPage.bytes.byteOffset, 4096);
+    tx.setUint16(64, lentId, true);
+    tx.setInt16(64 + 2, NETIF_RSP_OKAY, true);
+    Atomics.store(new Int32Array(q.txPage.bytes.buffer, q.txPage.bytes.byteOffset, 16), 2, 1); // rsp_prod = 1
+    (q as unknown as { serve(): void }).serve();
+    assert.match(a.front.broken ?? '', new RegExp(`inactive request ${lentId}`));
+  }, [{}]));
