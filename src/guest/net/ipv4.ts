@@ -35,27 +35,42 @@ export type Ipv4Parse =
  * (Ethernet padding after it is ignored).
  */
 export function parseIpv4Header(buf: Uint8Array, off: number, end: number): Ipv4Parse {
-  const avail = end - off;
-  if (avail < IPV4_HLEN || buf[off]! >> 4 !== 4) return { ok: false, reason: 'header' };
-  const headerLength = (buf[off]! & 0x0f) * 4;
-  if (headerLength < IPV4_HLEN || headerLength > avail) return { ok: false, reason: 'header' };
-  const totalLength = (buf[off + 2]! << 8) | buf[off + 3]!;
-  if (totalLength < headerLength || totalLength > avail) return { ok: false, reason: 'length' };
-  if (internetChecksum(buf, off, off + headerLength) !== 0) return { ok: false, reason: 'checksum' };
-  const flagsOffset = (buf[off + 6]! << 8) | buf[off + 7]!;
+  const bad = checkIpv4Header(buf, off, end);
+  if (bad !== undefined) return { ok: false, reason: bad };
   return {
     ok: true,
     header: {
-      headerLength,
-      totalLength,
+      headerLength: (buf[off]! & 0x0f) * 4,
+      totalLength: (buf[off + 2]! << 8) | buf[off + 3]!,
       id: (buf[off + 4]! << 8) | buf[off + 5]!,
       ttl: buf[off + 8]!,
       protocol: buf[off + 9]!,
       src: readIpv4(buf, off + 12),
       dst: readIpv4(buf, off + 16),
-      fragment: (flagsOffset & FLAG_MF) !== 0 || (flagsOffset & OFFSET_MASK) !== 0,
+      fragment: isIpv4Fragment(buf, off),
     },
   };
+}
+
+/**
+ * parseIpv4Header's checks without the objects (the receive path reads the fields it needs
+ * from `buf` itself): undefined when the header is good, else why it is not.
+ */
+export function checkIpv4Header(buf: Uint8Array, off: number, end: number): 'header' | 'length' | 'checksum' | undefined {
+  const avail = end - off;
+  if (avail < IPV4_HLEN || buf[off]! >> 4 !== 4) return 'header';
+  const headerLength = (buf[off]! & 0x0f) * 4;
+  if (headerLength < IPV4_HLEN || headerLength > avail) return 'header';
+  const totalLength = (buf[off + 2]! << 8) | buf[off + 3]!;
+  if (totalLength < headerLength || totalLength > avail) return 'length';
+  if (internetChecksum(buf, off, off + headerLength) !== 0) return 'checksum';
+  return undefined;
+}
+
+/** More fragments follow, or a fragment offset: part of a fragmented datagram. */
+export function isIpv4Fragment(buf: Uint8Array, off: number): boolean {
+  const flagsOffset = (buf[off + 6]! << 8) | buf[off + 7]!;
+  return (flagsOffset & FLAG_MF) !== 0 || (flagsOffset & OFFSET_MASK) !== 0;
 }
 
 export interface Ipv4Out {

@@ -4,9 +4,9 @@
  */
 import { ETH_HLEN, ETHERTYPE_ARP, ETHERTYPE_IPV4, isGroupMac, isZeroMac, macKey, BROADCAST_KEY } from '../../devices/net/bridge/mac.js';
 import { IPPROTO_ICMP, IPPROTO_UDP, fillL4Checksum, internetChecksum, ipv4PseudoSum } from '../../devices/net/bridge/checksum.js';
-import { isMulticastIpv4 } from './addr.js';
+import { isMulticastIpv4, readIpv4, type Ipv4 } from './addr.js';
 import { ARP_REPLY, ARP_REQUEST, parseArp } from './arp.js';
-import { parseIpv4Header, type Ipv4Header } from './ipv4.js';
+import { checkIpv4Header, isIpv4Fragment } from './ipv4.js';
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REPLY, ICMP_ECHO_REQUEST, ICMP_HLEN, parseIcmp } from './icmp.js';
 import { UDP_HLEN } from './udp.js';
 import type { NetStack, RxInfo } from './stack.js';
@@ -40,30 +40,37 @@ function receiveArp(stack: NetStack, frame: Uint8Array): void {
   if (forUs && p.op === ARP_REQUEST) stack.sendArp(ARP_REPLY, p.senderMac, p.senderMac, p.senderIp);
 }
 
+/** The fields of a checked IPv4 header the upper layers use (read from the frame, no object per datagram). */
+interface Ip {
+  readonly src: Ipv4;
+  readonly dst: Ipv4;
+  readonly ttl: number;
+}
+
 function receiveIpv4(stack: NetStack, frame: Uint8Array, info: RxInfo): void {
-  const parsed = parseIpv4Header(frame, ETH_HLEN, frame.length);
-  if (!parsed.ok) {
-    return stack.drop(parsed.reason === 'header' ? 'ipBadHeader' : parsed.reason === 'length' ? 'ipBadLength' : 'ipBadChecksum');
-  }
-  const h = parsed.header;
-  if (h.fragment) return stack.drop('ipFragments');
-  const broadcast = stack.iface.isBroadcast(h.dst);
-  if (h.dst !== stack.address && !broadcast) return stack.drop('ipNotForUs');
+  const bad = checkIpv4Header(frame, ETH_HLEN, frame.length);
+  if (bad !== undefined) return stack.drop(bad === 'header' ? 'ipBadHeader' : bad === 'length' ? 'ipBadLength' : 'ipBadChecksum');
+  if (isIpv4Fragment(frame, ETH_HLEN)) return stack.drop('ipFragments');
+  const dst = readIpv4(frame, ETH_HLEN + 16);
+  const src = readIpv4(frame, ETH_HLEN + 12);
+  const broadcast = stack.iface.isBroadcast(dst);
+  if (dst !== stack.address && !broadcast) return stack.drop('ipNotForUs');
   // RFC 1122 §3.2.1.3: discard a datagram whose source is a broadcast or multicast address.
-  if (stack.iface.isBroadcast(h.src) || isMulticastIpv4(h.src)) return stack.drop('ipBadSource');
+  if (stack.iface.isBroadcast(src) || isMulticastIpv4(src)) return stack.drop('ipBadSource');
   stack.counters.ipRx++;
-  const l4 = ETH_HLEN + h.headerLength;
-  const end = ETH_HLEN + h.totalLength;
+  const l4 = ETH_HLEN + (frame[ETH_HLEN]! & 0x0f) * 4;
+  const end = ETH_HLEN + ((frame[ETH_HLEN + 2]! << 8) | frame[ETH_HLEN + 3]!);
+  const protocol = frame[ETH_HLEN + 9]!;
   const skipCsum = info.dataValidated === true || info.csumBlank === true;
   if (skipCsum) stack.counters.rxCsumSkipped++;
   if (info.csumBlank === true && info.fillBlank === true && fillL4Checksum(frame)) stack.counters.rxCsumFilled++;
-  if (h.protocol === IPPROTO_ICMP) return receiveIcmp(stack, frame, h, l4, end, skipCsum, broadcast);
-  if (h.protocol === IPPROTO_UDP) return receiveUdp(stack, frame, h, l4, end, skipCsum, broadcast, info);
+  if (protocol === IPPROTO_ICMP) return receiveIcmp(stack, frame, { src, dst, ttl: frame[ETH_HLEN + 8]! }, l4, end, skipCsum, broadcast);
+  if (protocol === IPPROTO_UDP) return receiveUdp(stack, frame, src, dst, l4, end, skipCsum, broadcast, info);
   return stack.drop('ipUnknownProtocol');
 }
 
 function receiveIcmp(
-  stack: NetStack, frame: Uint8Array, h: Ipv4Header, l4: number, end: number, skipCsum: boolean, broadcast: boolean,
+  stack: NetStack, frame: Uint8Array, h: Ip, l4: number, end: number, skipCsum: boolean, broadcast: boolean,
 ): void {
   if (end - l4 < ICMP_HLEN) return stack.drop('icmpBad');
   if (!skipCsum && internetChecksum(frame, l4, end) !== 0) return stack.drop('icmpBadChecksum');
@@ -90,7 +97,7 @@ function receiveIcmp(
 }
 
 function receiveUdp(
-  stack: NetStack, frame: Uint8Array, h: Ipv4Header, l4: number, end: number, skipCsum: boolean, broadcast: boolean, info: RxInfo,
+  stack: NetStack, frame: Uint8Array, src: Ipv4, dst: Ipv4, l4: number, end: number, skipCsum: boolean, broadcast: boolean, info: RxInfo,
 ): void {
   if (end - l4 < UDP_HLEN) return stack.drop('udpBadLength');
   const length = (frame[l4 + 4]! << 8) | frame[l4 + 5]!;
@@ -105,18 +112,25 @@ function receiveUdp(
   const socket = stack.sockets.get(dstPort);
   if (socket === undefined) {
     // RFC 1122 §4.1.3.1: SHOULD send Port Unreachable; §3.2.2: never for a broadcast.
-    if (!broadcast) stack.sendPortUnreachable(h.src, frame, ETH_HLEN, h.headerLength, end);
+    if (!broadcast) stack.sendPortUnreachable(src, frame, ETH_HLEN, l4 - ETH_HLEN, end);
     return stack.drop('udpNoPort');
   }
   stack.counters.udpRx++;
+  const srcPort = (frame[l4]! << 8) | frame[l4 + 1]!;
+  const direct = socket.onDatagram;
+  if (direct !== undefined) {
+    // Handed over at once, valid during the call only (UdpSocketOptions.onDatagram): a view.
+    direct(stack.transientView(frame, l4 + UDP_HLEN, l4 + length), src, srcPort);
+    return;
+  }
   const borrow = info.transient === true && info.owned !== true && socket.borrows;
   // An owned frame's payload is kept as it is; any other is read before the frame is reused.
   const owned = info.owned === true;
   const view = owned ? frame.subarray(l4 + UDP_HLEN, l4 + length) : stack.transientView(frame, l4 + UDP_HLEN, l4 + length);
   const ok = socket.push({
-    srcIp: h.src,
-    srcPort: (frame[l4]! << 8) | frame[l4 + 1]!,
-    dstIp: h.dst,
+    srcIp: src,
+    srcPort,
+    dstIp: dst,
     dstPort,
     payload: owned || borrow ? view : stack.slab.copy(view),
   }, borrow ? stack.slab : undefined);

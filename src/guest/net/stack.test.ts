@@ -289,3 +289,28 @@ test('transient frames in one reused view (netfront rxScratch): each datagram of
   assert.deepEqual([...lazy.recv()!.payload], [11, 11, 12, 13]);
   assert.deepEqual([...plain.recv()!.payload], [20, 21, 22, 23]);
 });
+
+test('onDatagram: each datagram is handed over as it arrives (a view of a transient frame), with its source; nothing is queued', () => {
+  const { a, b } = twoStacks();
+  const buf = new Uint8Array(2048);
+  const orig = b.stack.receive.bind(b.stack);
+  b.stack.receive = (f: Uint8Array) => {
+    const frame = buf.subarray(0, f.length);
+    frame.set(f);
+    orig(frame, { transient: true });
+    buf.fill(0xee);
+  };
+  const got: [number[], string, number, boolean][] = [];
+  const s = b.stack.udpBind(5000, { onDatagram: (p, ip, port) => got.push([[...p], formatIpv4(ip), port, p.buffer === buf.buffer]) });
+  const tx = a.stack.udpBind(4444);
+  tx.send('10.0.0.2', 5000, Uint8Array.of(1, 2, 3));
+  tx.send('10.0.0.2', 5000, new Uint8Array(0));
+  tx.send('10.0.0.2', 5000, Uint8Array.of(9));
+  assert.deepEqual(got, [[[1, 2, 3], '10.0.0.1', 4444, true], [[], '10.0.0.1', 4444, true], [[9], '10.0.0.1', 4444, true]]);
+  assert.equal(s.recv(), undefined);
+  assert.equal(b.stack.counters.udpRx, 3);
+  s.close();
+  tx.send('10.0.0.2', 5000, Uint8Array.of(4));
+  assert.equal(got.length, 3, 'a closed socket gets nothing');
+  assert.equal(b.stack.counters.udpNoPort, 1);
+});

@@ -172,26 +172,19 @@ export class UdpStreamReceiver {
   private expected: number | undefined;
 
   /**
-   * `clock`: when datagrams arrived (default the stack's). It is read once per drain, and
-   * a borrowing socket drains per datagram, so a program may give a coarser one
-   * (bridge/clock.ts `taskClock`, once per task: a stream's duration is then late by at most
-   * one task's length, well under a millisecond).
+   * `clock`: when datagrams arrived (default the stack's). It is read per datagram, so a
+   * program may give a coarser one (bridge/clock.ts `taskClock`, once per task: a stream's
+   * duration is then late by at most one task's length, well under a millisecond).
    */
   constructor(private readonly stack: NetStack, port: number, private readonly clock: () => number = stack.clock) {
-    // Each datagram is read at once (drain from onReadable): it may be borrowed.
-    this.socket = stack.udpBind(port, { borrow: true });
-    this.socket.onReadable = () => this.drain();
+    // Each datagram is read as it arrives (onDatagram): no datagram object, no queue, and its
+    // payload may be a view of netfront's reused buffer (only its header is read).
+    this.socket = stack.udpBind(port, { onDatagram: (p) => this.take(p, this.clock()) });
   }
 
   /** True once an END marker arrived. */
   get done(): boolean {
     return this.expected !== undefined;
-  }
-
-  drain(): void {
-    // One clock reading per batch: the datagrams of one drain arrived together.
-    let now: number | undefined;
-    for (let d = this.socket.recv(); d !== undefined; d = this.socket.recv()) this.take(d.payload, (now ??= this.clock()));
   }
 
   private take(p: Uint8Array, now: number): void {

@@ -36,6 +36,12 @@ export interface UdpSocketOptions {
    * consumes each datagram at once. What is still queued then is copied.
    */
   readonly borrow?: boolean;
+  /**
+   * Each datagram handed to this function as it arrives, instead of queued (`recv` then
+   * returns nothing): for a reader that consumes each at once. `payload` may be a view of the
+   * driver's reused buffer, valid only during the call: copy what you keep.
+   */
+  readonly onDatagram?: (payload: Uint8Array, srcIp: Ipv4, srcPort: number) => void;
 }
 
 /** Where a borrowed payload is copied to when it has to stay queued. */
@@ -66,6 +72,8 @@ export class UdpSocket {
   /** Called after a datagram is queued. */
   onReadable: (() => void) | undefined;
   readonly borrows: boolean;
+  /** UdpSocketOptions.onDatagram. */
+  readonly onDatagram: ((payload: Uint8Array, srcIp: Ipv4, srcPort: number) => void) | undefined;
   /** Datagrams taken with recv(), ever (tells whether a borrowed one is still queued). */
   private taken = 0;
 
@@ -73,6 +81,7 @@ export class UdpSocket {
     this.queue = new BoundedQueue(opts.queueDatagrams ?? DEFAULT_UDP_QUEUE_DATAGRAMS);
     this.queueBytesMax = opts.queueBytes ?? DEFAULT_UDP_QUEUE_BYTES;
     this.borrows = opts.borrow === true;
+    this.onDatagram = opts.onDatagram;
   }
 
   get isOpen(): boolean {
