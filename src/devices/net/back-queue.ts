@@ -134,6 +134,8 @@ export class BackQueue implements Disposable {
   private rxPushed = 0;
   private rxKickFrom = 0;
   private rxKickSeen = 0;
+  /** Posted rx requests known to be there and not yet taken (a lower bound: see `takeRxRequest`). */
+  private rxKnown = 0;
   /** The tx ring as the chain parser reads it (one object for the queue's life). */
   private readonly txSource: TxSlotSource = {
     available: () => this.txRing.unconsumedRequests(),
@@ -429,9 +431,25 @@ export class BackQueue implements Disposable {
 
   /** Can `needed` slots be taken now? If not, ask for an event on the frontend's next post. */
   rxRoom(needed: number): boolean {
-    if (this.rxRing.unconsumedRequests() >= needed) return true;
-    this.rxRing.finalCheckForRequests();
-    return this.rxRing.unconsumedRequests() >= needed;
+    if (this.rxKnown >= needed) return true;
+    let n = this.rxRing.unconsumedRequests();
+    if (n < needed) {
+      this.rxRing.finalCheckForRequests();
+      n = this.rxRing.unconsumedRequests();
+    }
+    this.rxKnown = n;
+    return n >= needed;
+  }
+
+  /**
+   * The next posted rx request (the caller made sure with `rxRoom`). The count `rxRoom` saw
+   * stays a lower bound of what the ring holds while we take from it (the frontend only adds
+   * requests, and every request we take also takes its response slot), so frames within it
+   * need not re-read the shared producer index.
+   */
+  private takeRxRequest(): NetifRxRequest {
+    this.rxKnown--;
+    return this.rxRing.nextRequest()!;
   }
 
   /**
@@ -450,7 +468,7 @@ export class BackQueue implements Disposable {
     this.completeRx(); // responses in ring order: the staged frames took their requests first
     const extraList = rxExtraList(extras);
     const reqs: NetifRxRequest[] = [];
-    for (let i = 0; i < dataSlots + extraList.length; i++) reqs.push(this.rxRing.nextRequest()!);
+    for (let i = 0; i < dataSlots + extraList.length; i++) reqs.push(this.takeRxRequest());
     const data = [reqs[0]!, ...reqs.slice(1 + extraList.length)];
     const ops: GrantCopyOp[] = data.map((r, i) => ({
       source: { kind: 'local', buf: frame, offset: i * PAGE_SIZE },
@@ -472,7 +490,7 @@ export class BackQueue implements Disposable {
   }
 
   private stageRx(frame: Uint8Array, info: FrameInfo): void {
-    const r = this.rxRing.nextRequest()!;
+    const r = this.takeRxRequest();
     this.rxBatch.stage(frame, r.gref, r.id, rxCsumFlags(info));
     if (this.rxBatch.full) this.completeRx();
   }

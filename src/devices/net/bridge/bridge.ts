@@ -192,12 +192,12 @@ export class Bridge {
     const frame = input;
     port.counters.rxPackets++;
     port.counters.rxBytes += frame.length;
-    this.fdb.learn(macKey(frame, 6), port);
+    this.fdb.learnAt(frame, 6, port);
     if (isLinkLocalMac(frame, 0)) {
       this.counters.linkLocal++;
       return true;
     }
-    const dst = isGroupMac(frame, 0) ? undefined : this.fdb.lookup(macKey(frame, 0));
+    const dst = isGroupMac(frame, 0) ? undefined : this.fdb.lookupAt(frame, 0);
     if (dst === port) {
       this.counters.filtered++;
     } else if (dst !== undefined) {

@@ -5,6 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Fdb } from './fdb.js';
+import { macKey } from './mac.js';
 
 const A = 0x00163e000001;
 const B = 0x00163e000002;
@@ -53,4 +54,30 @@ test('sweep and flushPort remove entries the last lookups had found', () => {
   fdb.learn(B, 'p1');
   assert.equal(fdb.lookup(B), 'p1');
   assert.equal(fdb.size, 1);
+});
+
+test('learnAt/lookupAt read the address from a frame: the same entries as learn/lookup, every byte compared', () => {
+  const { fdb, advance } = setup(1000);
+  // Two addresses that differ only in their first two bytes, and one whose third byte has its top bit set.
+  const x = Uint8Array.of(0x00, 0x16, 0xfe, 0x00, 0x00, 0x01);
+  const y = Uint8Array.of(0x02, 0x16, 0xfe, 0x00, 0x00, 0x01);
+  const z = Uint8Array.of(0x00, 0x16, 0xfe, 0x00, 0x00, 0x81);
+  const frame = new Uint8Array(12);
+  frame.set(x, 6);
+  fdb.learnAt(frame, 6, 'p1');
+  assert.equal(fdb.lookup(macKey(x)), 'p1', 'the key learn() would have made');
+  assert.equal(fdb.lookupAt(x, 0), 'p1');
+  assert.equal(fdb.lookupAt(y, 0), undefined, 'high bytes differ');
+  assert.equal(fdb.lookupAt(z, 0), undefined, 'last byte differs');
+  assert.equal(fdb.lookupAt(x, 0), 'p1');
+  fdb.learnAt(frame, 6, 'p2'); // the last-learned entry, moved
+  assert.equal(fdb.moves, 1);
+  assert.equal(fdb.lookupAt(x, 0), 'p2');
+  fdb.learnAt(y, 0, 'p3');
+  assert.equal(fdb.size, 2);
+  assert.equal(fdb.lookupAt(y, 0), 'p3');
+  assert.equal(fdb.lookupAt(x, 0), 'p2');
+  advance(1000);
+  assert.equal(fdb.lookupAt(x, 0), undefined, 'the last hit still ages out');
+  assert.equal(fdb.lookup(macKey(x)), undefined);
 });

@@ -8,6 +8,8 @@
  * `fdb_max_learned`): when full and nothing has expired, new addresses are not learned and
  * their frames are flooded instead, which costs bandwidth but never memory.
  */
+import { macKey } from './mac.js';
+
 export const DEFAULT_AGEING_MS = 300_000;
 export const DEFAULT_FDB_MAX = 4096;
 
@@ -15,6 +17,9 @@ export interface FdbEntry<P> {
   readonly key: number;
   port: P;
   updated: number;
+  /** The key's high 16 and low 32 bits as small integers (the low word as int32), for `sameMac`. */
+  readonly hi: number;
+  readonly lo: number;
 }
 
 export class Fdb<P> {
@@ -62,7 +67,34 @@ export class Fdb<P> {
       this.fullDrops++;
       return;
     }
-    this.entries.set(key, { key, port, updated: now });
+    this.entries.set(key, { key, port, updated: now, hi: Math.floor(key / 0x1_0000_0000), lo: key % 0x1_0000_0000 | 0 });
+  }
+
+  /**
+   * `learn(macKey(buf, offset), port)`, without making the 48-bit key (a heap number) when the
+   * address is the one learned last (a stream's source): its bytes are compared as two small
+   * integers instead.
+   */
+  learnAt(buf: Uint8Array, offset: number, port: P): void {
+    const hit = this.learnHit;
+    if (hit !== undefined && sameMac(hit, buf, offset)) {
+      if (hit.port !== port) this.moves++;
+      hit.port = port;
+      hit.updated = this.clock();
+      return;
+    }
+    this.learn(macKey(buf, offset), port);
+  }
+
+  /** `lookup(macKey(buf, offset))`, comparing bytes with the entry found last (a stream's destination) first. */
+  lookupAt(buf: Uint8Array, offset: number): P | undefined {
+    const hit = this.lookupHit;
+    if (hit === undefined || !sameMac(hit, buf, offset)) return this.lookup(macKey(buf, offset));
+    if (this.expired(hit, this.clock())) {
+      this.delete(hit.key);
+      return undefined;
+    }
+    return hit.port;
   }
 
   /** The port `key` was last seen on, unless the entry has aged out (then it is removed). */
@@ -111,4 +143,10 @@ export class Fdb<P> {
     }
     return out;
   }
+}
+
+/** The 6 bytes at `offset` are the entry's address (its hi/lo words). */
+function sameMac(e: { readonly hi: number; readonly lo: number }, buf: Uint8Array, offset: number): boolean {
+  const lo = (buf[offset + 2]! << 24) | (buf[offset + 3]! << 16) | (buf[offset + 4]! << 8) | buf[offset + 5]!;
+  return lo === e.lo && ((buf[offset]! << 8) | buf[offset + 1]!) === e.hi;
 }
