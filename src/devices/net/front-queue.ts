@@ -177,9 +177,14 @@ export class FrontQueue implements Disposable {
     }
     // Completions come back without an event while nothing waits (armTxCompletions): take
     // what is there on each transmit, so the most recently freed (cache-warm) pages are used
-    // again, and a frame is not backlogged for want of pages already given back.
-    this.reapTx();
+    // again, and a frame is not backlogged for want of pages already given back. In a burst,
+    // once at its start (beginBurst), then only when a frame finds no page or slot.
+    if (!this.inBurst) this.reapTx();
     if (this.backlog.length === 0 && this.tryPut(frame, info)) return true;
+    if (this.inBurst && this.backlog.length === 0) {
+      this.reapTx();
+      if (this.tryPut(frame, info)) return true;
+    }
     if (this.backlog.push({ frame: this.slab.copy(frame), info })) {
       this.armTxCompletions();
       return true;
@@ -336,6 +341,7 @@ export class FrontQueue implements Disposable {
    */
   beginBurst(): void {
     this.inBurst = true;
+    if (!this.dead) this.reapTx();
   }
 
   endBurst(): void {
