@@ -89,6 +89,7 @@ class RingThread {
   private readonly waiting = new Map<number, (m: RingOut | undefined) => void>();
   private readonly contextTimer: NodeJS.Timeout;
   private stopping = false;
+  private exited = false;
   private drainSeq = 0;
 
   private constructor(
@@ -100,6 +101,7 @@ class RingThread {
     worker.on('message', (m: RingOut) => this.onMessage(m));
     worker.on('error', (err) => events.log(`ring thread: ${err.message}`));
     worker.once('exit', () => {
+      this.exited = true;
       // Nothing more will answer: serve attempts fail, drains report not drained.
       for (const w of this.waiting.values()) w(undefined);
       this.waiting.clear();
@@ -130,10 +132,10 @@ class RingThread {
 
   serve(host: QueueHost, setup: QueueSetup): Promise<ServedQueue> {
     const index = setup.index;
-    if (!Number.isInteger(index) || index < 0 || index >= MAX_QUEUE_INDEX) throw new XenpvError('EINVAL', `queue index ${index}`);
+    if (!Number.isInteger(index) || index < 0 || index >= MAX_QUEUE_INDEX) return Promise.reject(new XenpvError('EINVAL', `queue index ${index}`));
     const context = host.context();
     return new Promise((resolve, reject) => {
-      this.waiting.set(index, (m) => {
+      this.await(index, (m) => {
         if (m?.type === 'served') {
           const q = new RemoteQueue(this, host, index, context);
           this.queues.set(index, q);
@@ -147,13 +149,19 @@ class RingThread {
   }
 
   send(m: RingIn): void {
-    this.worker.postMessage(m);
+    if (!this.exited) this.worker.postMessage(m);
+  }
+
+  /** Await a reply keyed `key`; answered undefined at once when the thread is gone. */
+  private await(key: number, reply: (m: RingOut | undefined) => void): void {
+    if (this.exited) return reply(undefined);
+    this.waiting.set(key, reply);
   }
 
   drain(index: number, ms: number): Promise<boolean> {
     const seq = ++this.drainSeq;
     return new Promise((resolve) => {
-      this.waiting.set(-seq, (m) => resolve(m?.type === 'drained' ? m.ok : false));
+      this.await(-seq, (m) => resolve(m?.type === 'drained' ? m.ok : false));
       this.send({ type: 'drain', index, ms, seq });
     });
   }
@@ -161,6 +169,8 @@ class RingThread {
   /** Tell the thread to release queue `index` and wait (bounded) until it has. */
   dispose(index: number): void {
     this.queues.delete(index);
+    // A thread that is gone holds nothing: the host reclaimed it (RingThreadEvents.failed).
+    if (this.exited) return;
     const seen = Atomics.load(this.acks, index);
     this.send({ type: 'dispose', index });
     const end = performance.now() + DISPOSE_TIMEOUT_MS;
@@ -174,6 +184,7 @@ class RingThread {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.contextTimer);
+    if (this.exited) return;
     const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
     this.send({ type: 'stop' });
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), DISPOSE_TIMEOUT_MS).unref());
