@@ -154,6 +154,8 @@ export class NetStack implements UdpHost {
   private readonly txBuffer: ((len: number) => Uint8Array | undefined) | undefined;
   /** The frame txBuffer lent last: it must be copied if it has to wait (ARP). */
   private lent: Uint8Array | undefined;
+  /** The last payload found to sit as it would in a frame (lendable). */
+  private lendablePayload: Uint8Array | undefined;
   private ipId = 0;
   /** transientView's last view, and the frame and span it was made for. */
   private viewFrame: Uint8Array | undefined;
@@ -276,7 +278,7 @@ export class NetStack implements UdpHost {
     const info = offload ? CSUM_PARTIAL : PLAIN_FRAME;
     const to = toIpv4(dst);
     // Built in place, no closure: this is the per-datagram path of a stream sender.
-    const frame = this.ipFrame(to, IPPROTO_UDP, len, true, samePlaceInWord(payload));
+    const frame = this.ipFrame(to, IPPROTO_UDP, len, true, this.lendable(payload));
     if (frame === undefined) return 'no-route';
     const off = ETH_HLEN + IPV4_HLEN;
     frame[off] = srcPort >> 8;
@@ -369,6 +371,17 @@ export class NetStack implements UdpHost {
     frame[12] = ETHERTYPE_IPV4 >> 8;
     frame[13] = ETHERTYPE_IPV4 & 0xff;
     return frame;
+  }
+
+  /**
+   * samePlaceInWord(payload), remembered for the last payload buffer that passed: a stream
+   * sends one buffer again and again, and its byteOffset is a call into V8 each time.
+   */
+  private lendable(payload: Uint8Array): boolean {
+    if (payload === this.lendablePayload) return true;
+    if (!samePlaceInWord(payload)) return false;
+    this.lendablePayload = payload;
+    return true;
   }
 
   /** A frame buffer that `send` copies or takes as it is, not kept by us past this datagram. */
