@@ -43,6 +43,54 @@ const TWO_32 = 2 ** 32;
 /** One transfer: `bufs` back to back from byte `offset` of the file. */
 export type AioOp = Pick<SyncFileOp, 'write' | 'offset' | 'bufs'>;
 
+/** A kernel interface that moves many transfers per system call: LinuxAio, or IoUring (io-uring.ts). */
+export interface BatchEngine {
+  /** Transfers per `run` at most. */
+  readonly maxOps: number;
+  /** Buffers per `run` at most, over all its transfers. */
+  readonly maxBuffers: number;
+  /** False once closed, or when the engine cannot go on: `run` would throw. */
+  readonly usable: boolean;
+  /**
+   * Perform `ops` on `fd`; `results[i]` becomes op i's byte count or -errno. Returns after
+   * every op completed. The caller keeps within `maxOps` and `maxBuffers`.
+   */
+  run(fd: number, ops: readonly AioOp[], results: number[]): void;
+  /** Release the kernel's side. Idempotent. */
+  close(): void;
+}
+
+/**
+ * The addresses the kernel is given for buffers: taken from the buffer's own ArrayBuffer
+ * (which V8 never moves once `.buffer` was read) and remembered per buffer and per view in
+ * WeakMaps, so each is forgotten with its buffer.
+ */
+export class BufferAddresses {
+  /** Base address of each ArrayBuffer seen (a buffer never moves; the entry dies with it). */
+  private readonly bases = new WeakMap<ArrayBufferLike, number>();
+  /** Address of each view seen (a view's buffer and offset never change; it dies with the view). */
+  private readonly views = new WeakMap<ArrayBufferView, number>();
+
+  /** `addressOf` gives the address koffi passes for a typed array. */
+  constructor(private readonly addressOf: (view: Uint8Array) => number) {}
+
+  of(view: ArrayBufferView): number {
+    // By view first: a backend's mapped pages are the same view objects request after
+    // request, and `view.buffer` is a runtime call.
+    let at = this.views.get(view);
+    if (at !== undefined) return at;
+    const buffer = view.buffer;
+    let base = this.bases.get(buffer);
+    if (base === undefined) {
+      base = this.addressOf(new Uint8Array(buffer, 0, Math.min(1, buffer.byteLength)));
+      this.bases.set(buffer, base);
+    }
+    at = base + view.byteOffset;
+    this.views.set(view, at);
+    return at;
+  }
+}
+
 interface Calls {
   setup: (nr: number, ctx: BigUint64Array) => number;
   destroy: (ctx: number) => number;
@@ -82,7 +130,7 @@ function bind(): Calls | string {
   return bound;
 }
 
-export class LinuxAio {
+export class LinuxAio implements BatchEngine {
   private readonly iocbs: Uint32Array;
   private readonly iovecs: Uint32Array;
   private readonly events: Int32Array;
@@ -92,10 +140,7 @@ export class LinuxAio {
   private readonly iovecAt: number;
   private readonly pointersAt: number;
   private readonly eventsAt: number;
-  /** Base address of each ArrayBuffer seen (a buffer never moves; the entry dies with it). */
-  private readonly bases = new WeakMap<ArrayBufferLike, number>();
-  /** Address of each view seen (a view's buffer and offset never change; it dies with the view). */
-  private readonly views = new WeakMap<ArrayBufferView, number>();
+  private readonly addresses: BufferAddresses;
   private ctx: number;
 
   private constructor(
@@ -107,6 +152,7 @@ export class LinuxAio {
     readonly maxBuffers: number,
   ) {
     this.ctx = ctx;
+    this.addresses = new BufferAddresses(calls.addressOf);
     this.iocbs = new Uint32Array(new ArrayBuffer(maxOps * IOCB_BYTES));
     this.iovecs = new Uint32Array(new ArrayBuffer(maxBuffers * IOVEC_BYTES));
     this.events = new Int32Array(new ArrayBuffer(maxOps * EVENT_BYTES));
@@ -216,19 +262,7 @@ export class LinuxAio {
   }
 
   private addressOf(view: ArrayBufferView): number {
-    // By view first: a backend's mapped pages are the same view objects request after
-    // request, and `view.buffer` is a runtime call.
-    let at = this.views.get(view);
-    if (at !== undefined) return at;
-    const buffer = view.buffer;
-    let base = this.bases.get(buffer);
-    if (base === undefined) {
-      base = this.calls.addressOf(new Uint8Array(buffer, 0, Math.min(1, buffer.byteLength)));
-      this.bases.set(buffer, base);
-    }
-    at = base + view.byteOffset;
-    this.views.set(view, at);
-    return at;
+    return this.addresses.of(view);
   }
 }
 

@@ -15,7 +15,7 @@
 import { closeSync, constants, fdatasyncSync, openSync, readSync, readvSync, writeSync, writevSync } from 'node:fs';
 import { constants as osConstants } from 'node:os';
 import type { ImageFile, SyncFileIo, SyncFileOp } from './image-file.js';
-import type { LinuxAio } from './linux-aio.js';
+import type { BatchEngine } from './linux-aio.js';
 import { byteLengthOf, storageError } from './types.js';
 
 export class SyncImageFile implements ImageFile {
@@ -32,7 +32,7 @@ export class SyncImageFile implements ImageFile {
   constructor(
     private readonly inner: ImageFile,
     dsync: boolean,
-    private readonly aio?: LinuxAio,
+    private readonly aio?: BatchEngine,
   ) {
     const sync: SyncFileIo = {
       readv: (offset, dests) => this.readvSync(offset, dests),
@@ -108,7 +108,7 @@ export class SyncImageFile implements ImageFile {
    * finished the way readvSync/writevSync finish theirs; a failed one gets its errno as the
    * `code` a Node fs call would have thrown.
    */
-  private batch(aio: LinuxAio, ops: readonly SyncFileOp[], errors: unknown[]): void {
+  private batch(aio: BatchEngine, ops: readonly SyncFileOp[], errors: unknown[]): void {
     if (this.readOnly && ops.some((op) => op.write)) throw storageError('EROFS', `${this.name} is open read-only`);
     // AIO lost its context (a renewal's io_setup failed): each op by itself, as without AIO.
     if (!aio.usable) {

@@ -1,0 +1,163 @@
+/**
+ * io_uring batches (io-uring.ts) on real files: many transfers at their own offsets in one
+ * io_uring_enter, each with its own outcome, bytes checked against what pread/pwrite see.
+ * SplitBatch hands it the batches of one-buffer transfers and another engine the rest (the raw
+ * storage batch tests in linux-aio.test.ts go through both: openStorage builds one).
+ */
+import assert from 'node:assert/strict';
+import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { after, test } from 'node:test';
+import { BugError } from '../../../base/index.js';
+import { IoUring, SplitBatch } from './io-uring.js';
+import type { AioOp, BatchEngine } from './linux-aio.js';
+import { tempDir } from './test-util.js';
+
+const dir = tempDir('io-uring');
+after(() => dir.remove());
+
+function filled(bytes: number, seed: number): Uint8Array {
+  const b = new Uint8Array(bytes);
+  for (let i = 0; i < bytes; i++) b[i] = (i * 7 + seed * 29 + (i >> 9)) & 0xff;
+  return b;
+}
+
+function ring(maxOps = 16, maxBuffers = 64): IoUring {
+  const r = IoUring.create(maxOps, maxBuffers);
+  assert.ok(typeof r === 'object', `io_uring is available on the machines xenpv runs on: ${String(r)}`);
+  return r;
+}
+
+test('io_uring: batches of scattered reads (one and several buffers) fill SharedArrayBuffer pages as pread would, run after run', () => {
+  const path = dir.file('r.img');
+  const content = filled(1 << 20, 1);
+  writeFileSync(path, content);
+  const fd = openSync(path, 'r');
+  const r = ring();
+  try {
+    const sab = new SharedArrayBuffer(16 * 4096);
+    // More runs than the ring has entries: the rings wrap.
+    for (let run = 0; run < 12; run++) {
+      const offsets = [7, 0, 200, 13, 255, 64, 1, 99].map((p) => ((p + run * 17) % 256) * 4096);
+      // Op 3 scatters one 8 KiB transfer over two pages in reverse order of memory; op 5 reads 512 bytes.
+      const ops = offsets.map((offset, i) => ({
+        write: false,
+        offset,
+        bufs: i === 3 ? [new Uint8Array(sab, 12 * 4096, 4096), new Uint8Array(sab, 11 * 4096, 4096)] : [new Uint8Array(sab, i * 4096, i === 5 ? 512 : 4096)],
+      }));
+      const results: number[] = [];
+      r.run(fd, ops, results);
+      assert.deepEqual(results, ops.map((op) => op.bufs.reduce((n, b) => n + b.byteLength, 0)), `run ${run}`);
+      ops.forEach((op, i) => {
+        const got = Buffer.concat(op.bufs.map((b) => Buffer.from(b)));
+        assert.deepEqual(new Uint8Array(got), content.subarray(op.offset, op.offset + got.length), `run ${run} op ${i}`);
+      });
+    }
+  } finally {
+    r.close();
+    closeSync(fd);
+  }
+});
+
+test('io_uring: writes land where pread finds them; a refused op gets its errno and the others still run; a read past the end is short', () => {
+  const path = dir.file('w.img');
+  writeFileSync(path, new Uint8Array(256 * 1024));
+  const rw = openSync(path, 'r+');
+  const r = ring();
+  try {
+    const data = [filled(4096, 2), filled(8192, 3), filled(512, 4)];
+    const results: number[] = [];
+    r.run(
+      rw,
+      [
+        { write: true, offset: 40960, bufs: [data[0]!] },
+        { write: true, offset: 4096, bufs: [data[1]!.subarray(0, 4096), data[1]!.subarray(4096)] },
+        { write: true, offset: 512 * 301, bufs: [data[2]!] },
+      ],
+      results,
+    );
+    assert.deepEqual(results, [4096, 8192, 512]);
+    const file = readFileSync(path);
+    assert.deepEqual(new Uint8Array(file.subarray(40960, 45056)), data[0]);
+    assert.deepEqual(new Uint8Array(file.subarray(4096, 12288)), data[1]);
+    assert.deepEqual(new Uint8Array(file.subarray(512 * 301, 512 * 302)), data[2]);
+  } finally {
+    closeSync(rw);
+  }
+  const ro = openSync(path, 'r');
+  try {
+    const pages = [new Uint8Array(4096), new Uint8Array(4096), new Uint8Array(4096), new Uint8Array(4096)];
+    const results: number[] = [];
+    r.run(
+      ro,
+      [
+        { write: false, offset: 0, bufs: [pages[0]!] },
+        { write: true, offset: 0, bufs: [pages[1]!] },
+        { write: false, offset: 40960, bufs: [pages[2]!] },
+        { write: false, offset: 256 * 1024 - 1024, bufs: [pages[3]!] },
+      ],
+      results,
+    );
+    assert.equal(results[0], 4096);
+    assert.equal(results[1], -9, 'EBADF for the write');
+    assert.equal(results[2], 4096);
+    assert.equal(results[3], 1024, 'short: the file ends');
+    assert.deepEqual(pages[2], filled(4096, 2));
+  } finally {
+    r.close();
+    closeSync(ro);
+  }
+});
+
+test('io_uring: bounds are enforced and a closed ring is refused', () => {
+  const r = ring(4, 8);
+  const fd = openSync(dir.file('r.img'), 'r');
+  try {
+    const page = (): Uint8Array => new Uint8Array(4096);
+    assert.throws(() => r.run(fd, Array.from({ length: 5 }, () => ({ write: false, offset: 0, bufs: [page()] })), []), BugError);
+    assert.throws(() => r.run(fd, [{ write: false, offset: 0, bufs: Array.from({ length: 9 }, page) }], []), BugError);
+    const results: number[] = [];
+    r.run(fd, [{ write: false, offset: 0, bufs: [page(), page()] }], results);
+    assert.deepEqual(results, [8192], 'still usable after refusing');
+    assert.equal(r.usable, true);
+    r.close();
+    r.close();
+    assert.equal(r.usable, false);
+    assert.throws(() => r.run(fd, [{ write: false, offset: 0, bufs: [page()] }], []), BugError);
+  } finally {
+    closeSync(fd);
+  }
+});
+
+test('split batch: a batch of one-buffer transfers goes to io_uring, one with any longer transfer to the other engine', () => {
+  const fd = openSync(dir.file('r.img'), 'r');
+  const content = readFileSync(dir.file('r.img'));
+  const calls: number[][] = [];
+  const other: BatchEngine = {
+    maxOps: 8,
+    maxBuffers: 32,
+    usable: true,
+    run: (_fd: number, ops: readonly AioOp[], results: number[]) => {
+      calls.push(ops.map((op) => op.bufs.length));
+      ops.forEach((_, i) => (results[i] = -5));
+    },
+    close: () => void calls.push([]),
+  };
+  const split = new SplitBatch(ring(16, 64), other);
+  try {
+    assert.deepEqual([split.maxOps, split.maxBuffers], [8, 32]);
+    const pages = [new Uint8Array(4096), new Uint8Array(4096)];
+    const results: number[] = [];
+    split.run(fd, [{ write: false, offset: 4096, bufs: [pages[0]!] }, { write: false, offset: 0, bufs: [pages[1]!] }], results);
+    assert.deepEqual(results, [4096, 4096]);
+    assert.deepEqual(pages[0], new Uint8Array(content.subarray(4096, 8192)));
+    assert.deepEqual(calls, [], 'io_uring moved it');
+    split.run(fd, [{ write: false, offset: 0, bufs: [pages[0]!] }, { write: false, offset: 0, bufs: [pages[0]!, pages[1]!] }], results);
+    assert.deepEqual(calls, [[1, 2]], 'the other engine moved it');
+    assert.deepEqual(results, [-5, -5]);
+  } finally {
+    split.close();
+    closeSync(fd);
+  }
+  assert.equal(split.usable, false, 'closed with its io_uring');
+  assert.deepEqual(calls.at(-1), [], 'and the other engine closed');
+});
