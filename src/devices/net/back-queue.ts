@@ -507,7 +507,6 @@ export class BackQueue implements Disposable {
       const ok = status[i] === 0;
       if (!ok) this.vif.counters.rxErrors++;
       rsp.id = b.id(i);
-      rsp.offset = b.offset(i);
       rsp.flags = b.flags(i);
       rsp.status = ok ? b.len(i) : NETIF_RSP_ERROR;
       this.rxRing.putResponse(this.rxRspSlot);

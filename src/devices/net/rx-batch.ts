@@ -8,7 +8,6 @@
  * reference and grant lock once per batch instead of once per frame.
  */
 import type { DomId, GrantRef } from '../../base/index.js';
-import { PAGE_SIZE } from '../../hv/platform.js';
 import { CopyBatch } from './tx-batch.js';
 
 /** Frames per grant-copy call: two tx batches (tx-batch.ts TX_BATCH) of one sender. */
@@ -25,21 +24,11 @@ export class RxBatch extends CopyBatch<'local', 'grant'> {
     const op = this.next(id, flags);
     op.source.buf = frame;
     op.dest.ref = gref as GrantRef;
-    // In the guest's buffer at the frame's own alignment modulo 8 (the response says where,
-    // netif.h `offset`), so the copy runs word by word (tx-batch.ts): a frame netback copied
-    // out of a guest's page at offset 2 keeps that skew. Offset 0 if that would not fit.
-    const skew = frame.byteOffset & 7;
-    op.dest.offset = skew + frame.length <= PAGE_SIZE ? skew : 0;
     op.len = frame.length;
   }
 
   len(i: number): number {
     return this.ops[i]!.len;
-  }
-
-  /** Where staged frame `i` starts in its buffer (the response's `offset`). */
-  offset(i: number): number {
-    return this.ops[i]!.dest.offset;
   }
 
   /** Forget the staged frames (their bytes belong to the bridge's senders). */

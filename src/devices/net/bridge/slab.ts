@@ -56,13 +56,7 @@ export class ScratchFrame {
 
   /** The first `len` bytes (len <= bytes.length), as the view handed out last if it has that length. */
   frame(len: number): Uint8Array {
-    return this.frameAt(0, len);
-  }
-
-  /** `len` bytes from `skew` (skew + len <= bytes.length), as the view handed out last if it is that one. */
-  frameAt(skew: number, len: number): Uint8Array {
-    const v = this.view;
-    if (v.length !== len || v.byteOffset !== this.bytes.byteOffset + skew) this.view = this.bytes.subarray(skew, skew + len);
+    if (this.view.length !== len) this.view = this.bytes.subarray(0, len);
     return this.view;
   }
 }
