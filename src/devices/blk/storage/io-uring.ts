@@ -314,10 +314,13 @@ function setU64(w: Uint32Array, at: number, value: number): void {
 
 /**
  * io_uring for batches whose every transfer is one buffer, another engine (Linux AIO) for the
- * rest. Measured in `xenpv bench block` against Linux AIO alone, alternating pairs: 4 KiB
- * random reads (one page per transfer) cost blkback's thread 2.35 µs per read against 2.63
- * (6 pairs); 1 MiB sequential reads (transfers of 256 pages, READV) cost it 279 µs per MiB
- * against 222 (6 pairs; 3 more agreed), though a loop of such reads alone was equal.
+ * rest. 4 KiB random reads (one page per transfer) are done inline in io_uring_enter and cost
+ * blkback's thread 2.46 µs per read against 2.70 with AIO alone (`xenpv bench block`, 6
+ * alternating pairs, 259k -> 296k IOPS). Buffered writes, on the other hand, are handed to
+ * io_uring's kernel worker threads (iou-wrk appear during 1 MiB sequential writes): more
+ * threads on a machine of two cores, and CPU the backend's own figures no longer show; and
+ * 1 MiB sequential reads (READV of 256 pages) measured no better either way (two runs of 5-6
+ * pairs, each side ahead once). Those stay on AIO, which does both inside io_submit.
  */
 export class SplitBatch implements BatchEngine {
   readonly maxOps: number;
