@@ -30,7 +30,7 @@ import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.j
 import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
 import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
-import { FrameSlab, OffloadInfos, ScratchFrame, type FrameInfo } from './bridge/index.js';
+import { FrameSlab, OffloadInfos, type FrameInfo } from './bridge/index.js';
 import { SpanCache, type GrantedPage, type PagePool } from './front-pages.js';
 import { rxFrontCodec, txFrontCodec } from './front-codec.js';
 import { gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
@@ -119,7 +119,10 @@ export class FrontQueue implements Disposable {
   /** RxFrameInfo of a frame without GSO or hash, by (csum_blank, data_validated). */
   private readonly plainInfo: OffloadInfos<RxFrameInfo>;
   /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
-  private readonly rxScratch = new ScratchFrame(PAGE_SIZE);
+  private readonly rxScratch = new Uint8Array(PAGE_SIZE + 8);
+  /** The view of rxScratch handed out last, and where it starts in it. */
+  private rxView = this.rxScratch.subarray(0, 0);
+  private rxViewAt = 0;
   /** The buffer (index in rxBufs) of the response nextRxSlot took last. */
   private rxTaken = 0;
   /** Views of the received spans of our rx buffers (receiveSingle). */
@@ -546,7 +549,7 @@ export class FrontQueue implements Disposable {
     let frame: Uint8Array;
     if (this.ctx.rxTransient()) {
       // Still one private copy of the shared page, into a buffer the receiver does not keep.
-      frame = this.rxScratch.frame(src.length);
+      frame = this.rxCopyTarget(r.offset & 7, src.length);
       frame.set(src);
     } else {
       frame = this.slab.copy(src);
@@ -554,6 +557,19 @@ export class FrontQueue implements Disposable {
     c.rxPackets++;
     c.rxBytes += frame.length;
     this.ctx.receive(frame, this.plainInfo.get((r.flags & NETRXF_csum_blank) !== 0, (r.flags & NETRXF_data_validated) !== 0));
+  }
+
+  /**
+   * `len` bytes of rxScratch from `at`, the frame's offset in its page mod 8: V8 copies out of
+   * shared memory by 8-byte words only between addresses equal mod 8, byte by byte otherwise
+   * (several times slower). The view handed out last is reused while the place repeats.
+   */
+  private rxCopyTarget(at: number, len: number): Uint8Array {
+    if (this.rxView.length !== len || this.rxViewAt !== at) {
+      this.rxView = this.rxScratch.subarray(at, at + len);
+      this.rxViewAt = at;
+    }
+    return this.rxView;
   }
 
   /** Stop everything; the rings and pages go back through the pool (deferred if still mapped). */

@@ -110,3 +110,31 @@ test('hostile backend: a tx response naming the lent (not in flight) page breaks
     (q as unknown as { serve(): void }).serve();
     assert.match(a.front.broken ?? '', new RegExp(`inactive request ${lentId}`));
   }, [{}]));
+
+test('a one-slot rx frame at any offset in its page is copied exact into the reused buffer (placed at its offset mod 8)', () =>
+  withNet(async (env) => {
+    const [a] = env.guests as [NetGuest];
+    await a.back.dispose(); // this test is the backend now, writing the shared pages directly
+    const q = a.front.queue(0)!;
+    const got: number[][] = [];
+    a.front.onReceive = (f) => got.push([...f]);
+    a.front.rxTransient = true;
+    const rxBufs = (q as unknown as { rxBufs: { bytes: Uint8Array }[] }).rxBufs;
+    const words = new Int32Array(q.rxPage.bytes.buffer, q.rxPage.bytes.byteOffset, 16);
+    const rx = new DataView(q.rxPage.bytes.buffer, q.rxPage.bytes.byteOffset, 4096);
+    const offsets = [0, 3, 5, 8, 4096 - 61];
+    offsets.forEach((offset, i) => {
+      // Slot i holds the buffer posted there: its request's id is the slot, its gref names the page.
+      const gref = rx.getUint32(64 + i * 8 + 4, true);
+      const page = rxBufs.find((p, k) => (q as unknown as { rxRefs: Uint32Array }).rxRefs[k] === gref)!;
+      page.bytes.set(pattern(61, i + 1), offset);
+      rx.setUint16(64 + i * 8, i, true); // id
+      rx.setUint16(64 + i * 8 + 2, offset, true);
+      rx.setUint16(64 + i * 8 + 4, 0, true); // flags
+      rx.setInt16(64 + i * 8 + 6, 61, true); // status: the size
+    });
+    Atomics.store(words, 2, offsets.length); // rsp_prod
+    (q as unknown as { serve(): void }).serve();
+    assert.deepEqual(got, offsets.map((_, i) => [...pattern(61, i + 1)]));
+    assert.equal(a.front.counters.rxErrors, 0);
+  }, [{ stack: false }]));
