@@ -14,7 +14,8 @@
  */
 import { XenpvError } from '../../../base/index.js';
 import { Fdb, DEFAULT_AGEING_MS, DEFAULT_FDB_MAX } from './fdb.js';
-import { BridgePort, type FrameInfo, type PortHost, type PortOptions, type PortSink } from './port.js';
+import { BridgePort, DEFAULT_QUEUE_FRAMES, type FrameInfo, type PortHost, type PortOptions, type PortSink } from './port.js';
+import { FramePool } from './slab.js';
 import { ETH_HLEN, formatMac, isGroupMac, isLinkLocalMac, isZeroMac, keyToMac, macKey } from './mac.js';
 import { fillL4Checksum } from './checksum.js';
 import { taskClock } from './clock.js';
@@ -79,6 +80,9 @@ export class Bridge {
       beginBurst: () => void this.burstDepth++,
       endBurst: () => this.endBurst(),
       completeAtBurstEnd: (p) => void this.burstStaged.push(p),
+      // Buffers for frames of a 1500-byte MTU (1518 bytes), at most a default queue's worth
+      // kept: 512 KiB per bridge at most. Larger frames are copied into slab views.
+      pool: new FramePool(2048, DEFAULT_QUEUE_FRAMES),
     };
   }
 

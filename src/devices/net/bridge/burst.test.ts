@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { Bridge } from './bridge.js';
 import { vifName } from './mac.js';
 import type { FrameInfo, PortSink } from './port.js';
+import { FramePool } from './slab.js';
 import { ethFrame } from './test-support.js';
 
 const A = '00:16:3e:00:00:0a';
@@ -167,4 +168,17 @@ test('a sink without complete() never gets pooled buffers back: each queued copy
     pb.wake();
   }
   assert.deepEqual(kept.map((f) => [...f.subarray(14, 16)]), [[1, 2], [3, 4]], 'the first copy was not overwritten');
+});
+
+test('FramePool: copies up to its buffer size, keeps at most maxFree buffers for reuse', () => {
+  const pool = new FramePool(64, 2);
+  assert.equal(pool.copy(new Uint8Array(65)), undefined, 'larger than a buffer: not pooled');
+  const bufs = [1, 2, 3].map((n) => pool.copy(Uint8Array.of(n, n + 1))!);
+  assert.deepEqual(bufs.map((b) => [...b.frame(2)]), [[1, 2], [2, 3], [3, 4]]);
+  for (const b of bufs) pool.give(b);
+  assert.equal(pool.freeCount, 2, 'the third buffer was left to GC');
+  const again = pool.copy(Uint8Array.of(9, 9, 9))!;
+  assert.ok(bufs.includes(again), 'a given-back buffer is reused');
+  assert.deepEqual([...again.frame(3)], [9, 9, 9]);
+  assert.equal(pool.freeCount, 1);
 });

@@ -14,7 +14,7 @@
  */
 import { BoundedQueue } from '../../../base/index.js';
 import { macKey } from './mac.js';
-import { FramePool, FrameSlab, type ScratchFrame } from './slab.js';
+import { FrameSlab, type FramePool, type ScratchFrame } from './slab.js';
 
 /** The GSO types netif.h has in use (XEN_NETIF_GSO_TYPE_TCPV4/TCPV6). */
 export type GsoType = 'tcpv4' | 'tcpv6';
@@ -135,9 +135,6 @@ interface Queued {
   readonly pooled: ScratchFrame | undefined;
 }
 
-/** Largest pooled copy: a page (a plain frame of a 1500-byte MTU needs 1518 bytes). */
-const MAX_POOLED_FRAME = 4096;
-
 /** The bridge's side of a port. */
 export interface PortHost {
   /** Where `input()` goes; `held`: the frame stays unchanged until the open burst ends. */
@@ -148,6 +145,8 @@ export interface PortHost {
   endBurst(): void;
   /** Call `port.completeStaged()` when the open burst ends. */
   completeAtBurstEnd(port: BridgePort): void;
+  /** The bridge's reused buffers for queued copies (one pool for all its ports: bounded memory). */
+  readonly pool: FramePool | undefined;
 }
 
 export class BridgePort {
@@ -202,8 +201,7 @@ export class BridgePort {
     this.lockedMac = opts.lockedMac === undefined ? undefined : macKey(opts.lockedMac);
     this.queue = new BoundedQueue<Queued>(opts.queueFrames ?? DEFAULT_QUEUE_FRAMES);
     this.queueBytesMax = opts.queueBytes ?? DEFAULT_QUEUE_BYTES;
-    const reuses = sink.copiesFrame === true && sink.complete !== undefined;
-    this.pool = reuses ? new FramePool(Math.min(this.maxPlainFrame, MAX_POOLED_FRAME), this.queue.capacity) : undefined;
+    this.pool = sink.copiesFrame === true && sink.complete !== undefined ? host.pool : undefined;
   }
 
   /**

@@ -62,9 +62,10 @@ export class ScratchFrame {
 }
 
 /**
- * Reused buffers for frame copies whose owner knows when the copy is done with: a bridge
- * port's queued copies of borrowed frames, once its sink (netback) has copied them into its
- * guest's buffers (PortSink.complete). FrameSlab's views are never reused, so each copy there
+ * Reused buffers for frame copies whose owner knows when the copy is done with: the queued
+ * copies of borrowed frames of a bridge's ports (one pool per bridge, so its memory is bounded
+ * however many ports there are), each given back once its port's sink (netback) has copied it
+ * into its guest's buffers (PortSink.complete). FrameSlab's views are never reused, so each copy there
  * also costs its share of a zeroed 64 KiB chunk and of the GC that chunks drive; a stream
  * into a receiver that is often out of buffers queued 13% of its frames (bench net).
  * Each buffer is a ScratchFrame: a stream's frames have one size, so one view per buffer.
