@@ -182,3 +182,31 @@ test('FramePool: copies up to its buffer size, keeps at most maxFree buffers for
   assert.deepEqual([...again.frame(3)], [9, 9, 9]);
   assert.equal(pool.freeCount, 1);
 });
+
+test('the buffers of a complete() that threw are never reused (the sink may still hold them)', () => {
+  const { sb, pa, pb } = setup();
+  const taken: ArrayBufferLike[] = [];
+  const record = sb.deliver.bind(sb);
+  sb.deliver = (f, i, stable) => {
+    if (sb.accept) taken.push(f.buffer);
+    return record(f, i, stable);
+  };
+  const complete = sb.complete.bind(sb);
+  sb.accept = false;
+  for (const n of [1, 3]) pa.input(frameFromA(n));
+  sb.complete = () => {
+    throw new Error('sink bug');
+  };
+  sb.accept = true;
+  pb.wake();
+  assert.equal(pb.counters.txErrors, 1);
+  const first = taken.splice(0);
+  assert.equal(first.length, 2);
+  sb.complete = complete;
+  sb.accept = false;
+  for (const n of [5, 7]) pa.input(frameFromA(n));
+  sb.accept = true;
+  pb.wake();
+  assert.equal(taken.length, 2);
+  assert.ok(taken.every((b) => !first.includes(b)), 'fresh buffers, not the ones the failed complete() left behind');
+});

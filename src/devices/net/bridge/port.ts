@@ -399,6 +399,9 @@ export class BridgePort {
       this.sink.complete!();
     } catch {
       this.counters.txErrors++;
+      // It may still hold some of them: never hand those buffers to another port's frames.
+      this.inSink = [];
+      return;
     }
     // The sink has copied (or dropped) every stable frame it took: their buffers are free.
     if (this.inSink.length > 0) this.givePooled();
