@@ -33,6 +33,7 @@ import { FrontRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, type FrameInfo } from './bridge/index.js';
 import { SpanCache, type GrantedPage, type PagePool } from './front-pages.js';
 import { rxFrontCodec, txFrontCodec } from './front-codec.js';
+import { RxCopyBuffer, concat } from './front-copy.js';
 import { gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
 export interface RxFrameInfo extends FrameInfo {
@@ -119,10 +120,7 @@ export class FrontQueue implements Disposable {
   /** RxFrameInfo of a frame without GSO or hash, by (csum_blank, data_validated). */
   private readonly plainInfo: OffloadInfos<RxFrameInfo>;
   /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
-  private readonly rxScratch = new Uint8Array(PAGE_SIZE + 8);
-  /** The view of rxScratch handed out last, and where it starts in it. */
-  private rxView = this.rxScratch.subarray(0, 0);
-  private rxViewAt = 0;
+  private readonly rxCopy = new RxCopyBuffer();
   /** The buffer (index in rxBufs) of the response nextRxSlot took last. */
   private rxTaken = 0;
   /** Views of the received spans of our rx buffers (receiveSingle). */
@@ -549,7 +547,7 @@ export class FrontQueue implements Disposable {
     let frame: Uint8Array;
     if (this.ctx.rxTransient()) {
       // Still one private copy of the shared page, into a buffer the receiver does not keep.
-      frame = this.rxCopyTarget(r.offset & 7, src.length);
+      frame = this.rxCopy.frame(r.offset, src.length);
       frame.set(src);
     } else {
       frame = this.slab.copy(src);
@@ -557,19 +555,6 @@ export class FrontQueue implements Disposable {
     c.rxPackets++;
     c.rxBytes += frame.length;
     this.ctx.receive(frame, this.plainInfo.get((r.flags & NETRXF_csum_blank) !== 0, (r.flags & NETRXF_data_validated) !== 0));
-  }
-
-  /**
-   * `len` bytes of rxScratch from `at`, the frame's offset in its page mod 8: V8 copies out of
-   * shared memory by 8-byte words only between addresses equal mod 8, byte by byte otherwise
-   * (several times slower). The view handed out last is reused while the place repeats.
-   */
-  private rxCopyTarget(at: number, len: number): Uint8Array {
-    if (this.rxView.length !== len || this.rxViewAt !== at) {
-      this.rxView = this.rxScratch.subarray(at, at + len);
-      this.rxViewAt = at;
-    }
-    return this.rxView;
   }
 
   /** Stop everything; the rings and pages go back through the pool (deferred if still mapped). */
@@ -586,18 +571,4 @@ export class FrontQueue implements Disposable {
   halt(): void {
     this.dead = true;
   }
-}
-
-/** One private copy of the packet's parts (views of our shared rx pages): each byte read once. */
-function concat(parts: Uint8Array[], slab: FrameSlab): Uint8Array {
-  if (parts.length === 1) return slab.copy(parts[0]!);
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const out = slab.alloc(len);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
