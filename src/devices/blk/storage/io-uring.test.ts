@@ -161,3 +161,77 @@ test('split batch: a batch of one-buffer transfers goes to io_uring, one with an
   assert.equal(split.usable, false, 'closed with its io_uring');
   assert.deepEqual(calls.at(-1), [], 'and the other engine closed');
 });
+
+/** A scripted kernel for IoUring's private constructor: rings in plain arrays, `enter` played by `kernel`. */
+function scripted(kernel: (k: { submit: (n: number) => void; complete: (n: number) => void; errno: (e: number) => void }, toSubmit: number) => number): { r: IoUring; log: string[] } {
+  const log: string[] = [];
+  const sq = new Uint32Array(16);
+  sq[1] = 7; // sq ring_mask at word 1; the array at words 8..15
+  const cq = new Uint32Array(4 + 16 * 4);
+  cq[2] = 15; // cq ring_mask at word 2; cqes from word 4
+  const rings = { regions: [], sq, cq, cqes: new Int32Array(cq.buffer, 16), sqes: new Uint32Array(8 * 16), sqTail: 0, sqMask: 1, sqArray: 8, cqHead: 0, cqTail: 1, cqMask: 2 };
+  let sqHead = 0;
+  const issued: number[] = [];
+  let errno = 0;
+  const k = {
+    // The kernel takes n entries: sqe index from the array, its user_data and length.
+    submit: (n: number) => {
+      for (let i = 0; i < n; i++, sqHead++) {
+        const sqe = sq[8 + (sqHead & 7)]! * 16;
+        issued.push(rings.sqes[sqe + 8]!, rings.sqes[sqe + 6]!);
+      }
+    },
+    complete: (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const [user, len] = issued.splice(0, 2);
+        const at = 4 * (cq[1]! & 15);
+        rings.cqes[at] = user!;
+        rings.cqes[at + 2] = len!;
+        cq[1] = cq[1]! + 1;
+      }
+    },
+    errno: (e: number) => void (errno = e),
+  };
+  const calls = {
+    enter: (_fd: number, toSubmit: number, min: number) => (log.push(`enter ${toSubmit} ${min}`), kernel(k, toSubmit)),
+    close: (fd: number) => (log.push(`close ${fd}`), 0),
+    munmap: () => 0,
+    errno: () => errno,
+    addressOf: () => 4096,
+  };
+  const Ctor = IoUring as unknown as new (c: typeof calls, fd: number, rings: unknown, maxOps: number, maxBuffers: number) => IoUring;
+  return { r: new Ctor(calls, 9, rings, 4, 8), log };
+}
+
+test('io_uring: an interrupted wait is waited again until every transfer completed; a refused enter closes the ring and throws', () => {
+  let turn = 0;
+  const { r, log } = scripted((k, toSubmit) => {
+    turn++;
+    if (turn === 1) {
+      // A signal cut the wait short after the three were taken and one finished: the count taken.
+      k.submit(toSubmit);
+      k.complete(1);
+      return 3;
+    }
+    if (turn === 2) {
+      k.complete(1);
+      k.errno(4); // EINTR, with nothing left to take
+      return -1;
+    }
+    if (turn === 3) {
+      k.complete(1);
+      return 0;
+    }
+    k.errno(14); // EFAULT
+    return -1;
+  });
+  const op = (len: number): AioOp => ({ write: false, offset: 0, bufs: [new Uint8Array(len)] });
+  const results: number[] = [];
+  r.run(3, [op(512), op(1024), op(2048)], results);
+  assert.deepEqual(results, [512, 1024, 2048]);
+  assert.deepEqual(log, ['enter 3 3', 'enter 0 2', 'enter 0 1'], 'nothing submitted twice; the wait goes on for those left');
+  log.length = 0;
+  assert.throws(() => r.run(3, [op(512)], []), BugError);
+  assert.deepEqual(log, ['enter 1 1', 'close 9']);
+  assert.equal(r.usable, false);
+});

@@ -48,6 +48,8 @@ const IOVEC_BYTES = 16;
 // <sys/mman.h>
 const PROT_READ_WRITE = 3;
 const MAP_SHARED_POPULATE = 0x01 | 0x8000;
+/** (void *) -1 */
+const MAP_FAILED = 2n ** 64n - 1n;
 /** io_uring_enter's passing refusals (a signal, a full completion queue, memory): wait again. */
 const TRANSIENT = new Set([4, 11, 16]);
 const TWO_32 = 2 ** 32;
@@ -83,7 +85,7 @@ function bind(): Calls | string {
       munmap: libc.func('int munmap(void *, size_t)') as Calls['munmap'],
       close: libc.func('int close(int)') as Calls['close'],
       view: (at, len) => koffi.view(at, len) as ArrayBuffer,
-      isNull: (at) => at === null || koffi.address(at) === 0n || koffi.address(at) === BigInt(-1) || koffi.address(at) === 2n ** 64n - 1n,
+      isNull: (at) => at === null || koffi.address(at) === 0n || koffi.address(at) === MAP_FAILED,
       errno: () => koffi.errno(),
       addressOf: (view) => memcpy(view, view, 0),
     };
