@@ -106,8 +106,8 @@ const UDP_PAYLOAD_AT = ETH_HLEN + IPV4_HLEN + UDP_HLEN;
 /**
  * The payload would sit at the same place in an 8-byte word in the frame as it does now. A
  * driver's lent buffer is a granted page, shared memory, which V8 copies into by 8-byte words
- * only when source and destination agree mod 8, else byte by byte (about 3x slower than two
- * copies): a payload that does not agree is built in the private scratch and copied twice.
+ * only when source and destination agree mod 8, else byte by byte (1472 bytes: ~550 ns against
+ * ~75 ns): a payload that does not agree is built in the private scratch and copied twice.
  * Array buffers start 8-aligned, so byteOffset is the address mod 8.
  */
 function samePlaceInWord(payload: Uint8Array): boolean {
