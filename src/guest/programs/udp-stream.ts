@@ -71,7 +71,8 @@ export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
     const notifies0 = eth.front.counters.notifies;
     env.log(`udp-recv: listening on ${formatIpv4(eth.stack.address)}`);
     const cpu0 = threadCpuNs();
-    await eth.until(() => rx.done, numberOption(o, 'timeout', 30_000, 1));
+    // rx.done only reads a field: checked per datagram, the loop wakes once, at the END marker.
+    await eth.until(() => rx.done, numberOption(o, 'timeout', 30_000, 1), undefined, true);
     const report: StreamReport = { ...rx.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0, ...cpuSince(cpu0) };
     env.log(JSON.stringify({ udp: report }));
     return report;
