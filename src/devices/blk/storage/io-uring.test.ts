@@ -163,7 +163,9 @@ test('split batch: a batch of one-buffer transfers goes to io_uring, one with an
 });
 
 /** A scripted kernel for IoUring's private constructor: rings in plain arrays, `enter` played by `kernel`. */
-function scripted(kernel: (k: { submit: (n: number) => void; complete: (n: number) => void; errno: (e: number) => void }, toSubmit: number) => number): { r: IoUring; log: string[] } {
+type ScriptedKernel = { submit: (n: number) => void; complete: (n: number) => void; post: (user: number, res: number) => void; errno: (e: number) => void };
+
+function scripted(kernel: (k: ScriptedKernel, toSubmit: number) => number): { r: IoUring; log: string[] } {
   const log: string[] = [];
   const sq = new Uint32Array(16);
   sq[1] = 7; // sq ring_mask at word 1; the array at words 8..15
@@ -173,7 +175,7 @@ function scripted(kernel: (k: { submit: (n: number) => void; complete: (n: numbe
   let sqHead = 0;
   const issued: number[] = [];
   let errno = 0;
-  const k = {
+  const k: ScriptedKernel = {
     // The kernel takes n entries: sqe index from the array, its user_data and length.
     submit: (n: number) => {
       for (let i = 0; i < n; i++, sqHead++) {
@@ -184,11 +186,16 @@ function scripted(kernel: (k: { submit: (n: number) => void; complete: (n: numbe
     complete: (n: number) => {
       for (let i = 0; i < n; i++) {
         const [user, len] = issued.splice(0, 2);
-        const at = 4 * (cq[1]! & 15);
-        rings.cqes[at] = user!;
-        rings.cqes[at + 2] = len!;
-        cq[1] = cq[1]! + 1;
+        k.post(user!, len!);
       }
+    },
+    // Post a completion as given (user_data's low half, res): what the kernel should not do too.
+    post: (user: number, res: number) => {
+      const at = 4 * (cq[1]! & 15);
+      rings.cqes[at] = user;
+      rings.cqes[at + 1] = 0;
+      rings.cqes[at + 2] = res;
+      cq[1] = cq[1]! + 1;
     },
     errno: (e: number) => void (errno = e),
   };
@@ -234,4 +241,26 @@ test('io_uring: an interrupted wait is waited again until every transfer complet
   assert.throws(() => r.run(3, [op(512)], []), BugError);
   assert.deepEqual(log, ['enter 1 1', 'close 9']);
   assert.equal(r.usable, false);
+});
+
+test('io_uring: a completion the run does not owe (an op twice, an index outside the run, more than submitted) fails the run and closes the ring', () => {
+  const op = (len: number): AioOp => ({ write: false, offset: 0, bufs: [new Uint8Array(len)] });
+  const bad: ((k: ScriptedKernel) => void)[] = [
+    (k) => (k.post(0, 512), k.post(0, 512)),
+    (k) => (k.post(0, 512), k.post(5, 512)),
+    (k) => (k.post(0, 512), k.post(-1, 512)),
+    (k) => (k.post(0, 512), k.post(1, 1024), k.post(1, 1024)),
+  ];
+  for (const [n, post] of bad.entries()) {
+    const { r, log } = scripted((k, toSubmit) => {
+      k.submit(toSubmit);
+      post(k);
+      return toSubmit;
+    });
+    const results = [7, 7];
+    assert.throws(() => r.run(3, [op(512), op(1024)], results), BugError, `case ${n}`);
+    assert.equal(r.usable, false, `case ${n}: closed`);
+    assert.deepEqual(log.at(-1), 'close 9', `case ${n}`);
+    assert.notEqual(results[1], 512, `case ${n}: op 1 not given op 0's result`);
+  }
 });

@@ -21,7 +21,7 @@
  * seccomp filter), `IoUring.create` answers with the reason and the store keeps Linux AIO.
  */
 import { createRequire } from 'node:module';
-import { BugError } from '../../../base/index.js';
+import { BugError, u32Add, u32Sub } from '../../../base/index.js';
 import { BufferAddresses, type AioOp, type BatchEngine } from './linux-aio.js';
 
 type KoffiModule = typeof import('koffi');
@@ -122,6 +122,11 @@ export class IoUring implements BatchEngine {
   private readonly iovecs: Uint32Array;
   private readonly iovecAt: number;
   private readonly addresses: BufferAddresses;
+  /** The ring masks, read once: the kernel sets them at setup and a run never reads them again. */
+  private readonly sqMask: number;
+  private readonly cqMask: number;
+  /** Per op of the current run: 1 once its completion was taken (a second one is a bug). */
+  private readonly answered: Uint8Array;
   private fd: number;
 
   private constructor(
@@ -135,6 +140,9 @@ export class IoUring implements BatchEngine {
     this.addresses = new BufferAddresses(calls.addressOf);
     this.iovecs = new Uint32Array(new ArrayBuffer(maxBuffers * IOVEC_BYTES));
     this.iovecAt = this.addresses.of(this.iovecs);
+    this.sqMask = rings.sq[rings.sqMask]!;
+    this.cqMask = rings.cq[rings.cqMask]!;
+    this.answered = new Uint8Array(maxOps);
   }
 
   /** An io_uring for up to `maxOps` transfers of `maxBuffers` buffers per run, or why not. */
@@ -159,11 +167,11 @@ export class IoUring implements BatchEngine {
       calls.close(fd);
       return rings;
     }
-    const sqEntries = rings.sq[rings.sqMask]! + 1;
-    if (sqEntries < maxOps) {
+    const why = checkRings(rings, new DataView(params.buffer), maxOps);
+    if (why !== undefined) {
       unmap(calls, rings);
       calls.close(fd);
-      return `io_uring gave ${sqEntries} entries, not ${maxOps}`;
+      return why;
     }
     return new IoUring(calls, fd, rings, maxOps, maxBuffers);
   }
@@ -183,42 +191,51 @@ export class IoUring implements BatchEngine {
     const r = this.rings;
     let iov = 0;
     for (let i = 0; i < n; i++) iov = this.prepare(i, fd, ops[i]!, iov);
+    this.answered.fill(0, 0, n);
     // Publish the n entries (the kernel reads the tail inside io_uring_enter, below).
-    r.sq[r.sqTail] = (r.sq[r.sqTail]! + n) >>> 0;
+    r.sq[r.sqTail] = u32Add(r.sq[r.sqTail]!, n);
     let submitted = 0;
     let done = 0;
     while (done < n) {
       const got = this.calls.enter(this.fd, n - submitted, n - done, IORING_ENTER_GETEVENTS);
       if (got >= 0) submitted += got;
-      else if (!TRANSIENT.has(this.calls.errno())) this.fail(this.calls.errno());
-      done = this.reap(results, done);
+      else if (!TRANSIENT.has(this.calls.errno())) this.fail(`io_uring_enter failed (errno ${this.calls.errno()})`);
+      done = this.reap(results, n, done);
     }
   }
 
   /**
-   * io_uring_enter refused with an error that is not one of its passing ones: a bug (a bad
-   * descriptor or address). Closing the ring makes the kernel cancel and reap what is left.
+   * io_uring_enter refused with an error that is not one of its passing ones, or the completion
+   * ring holds what this run cannot have caused: a bug (a bad descriptor or address, or the
+   * kernel's). Closing the ring makes the kernel cancel and reap what is left.
    */
-  private fail(errno: number): never {
+  private fail(why: string): never {
     this.close();
-    throw new BugError(`io_uring_enter failed (errno ${errno})`);
+    throw new BugError(why);
   }
 
-  /** Take every completion posted; returns how many of this run's ops have completed. */
-  private reap(results: number[], waited: number): number {
+  /**
+   * Take every completion posted; returns how many of this run's `n` ops have completed. The
+   * kernel's indexes and user_data are checked before use: more completions than are owed, an
+   * op index outside the run, or an op completed twice would answer some request twice (or
+   * leave one with a stale result) and fail the run instead.
+   */
+  private reap(results: number[], n: number, done: number): number {
     const r = this.rings;
     let head = r.cq[r.cqHead]!;
-    const tail = r.cq[r.cqTail]!;
+    const posted = u32Sub(r.cq[r.cqTail]!, head);
+    if (posted > n - done) this.fail(`io_uring posted ${posted} completions, ${n - done} were owed`);
     const cqes = r.cqes;
-    const mask = r.cq[r.cqMask]!;
-    while (head !== tail) {
-      const at = ((head & mask) * CQE_BYTES) >>> 2;
-      results[cqes[at]!] = cqes[at + 2]!; // user_data (low half): the op's index; res
-      head = (head + 1) >>> 0;
-      waited++;
+    const answered = this.answered;
+    for (let k = 0; k < posted; k++, head = u32Add(head, 1)) {
+      const at = ((head & this.cqMask) * CQE_BYTES) >>> 2;
+      const i = cqes[at]!; // user_data (low half): the op's index
+      if (cqes[at + 1] !== 0 || i < 0 || i >= n || answered[i] !== 0) this.fail(`io_uring completion for op ${i}:${cqes[at + 1]} of ${n}, not owed`);
+      answered[i] = 1;
+      results[i] = cqes[at + 2]!; // res
     }
     r.cq[r.cqHead] = head;
-    return waited;
+    return done + posted;
   }
 
   close(): void {
@@ -230,7 +247,7 @@ export class IoUring implements BatchEngine {
 
   private prepare(i: number, fd: number, op: AioOp, iov: number): number {
     const r = this.rings;
-    const slot = ((r.sq[r.sqTail]! + i) & r.sq[r.sqMask]!) >>> 0;
+    const slot = u32Add(r.sq[r.sqTail]!, i) & this.sqMask;
     const w = r.sqes;
     const o = (slot * SQE_BYTES) >>> 2;
     const bufs = op.bufs;
@@ -301,6 +318,20 @@ function mapRings(calls: Calls, fd: number, p: DataView): Rings | string {
     cqTail: u(cqOff + 4) >>> 2,
     cqMask: u(cqOff + 8) >>> 2,
   };
+}
+
+/**
+ * The mapped rings are as io_uring_setup described them: masks that keep every index inside
+ * its ring (the reads and writes of `run` rely on it), and room for `maxOps` transfers in each.
+ */
+function checkRings(rings: Rings, p: DataView, maxOps: number): string | undefined {
+  const sqEntries = p.getUint32(0, true);
+  const cqEntries = p.getUint32(4, true);
+  const sqMask = rings.sq[rings.sqMask]!;
+  const cqMask = rings.cq[rings.cqMask]!;
+  if (sqMask !== sqEntries - 1 || cqMask !== cqEntries - 1) return `io_uring ring masks ${sqMask}/${cqMask} do not fit ${sqEntries}/${cqEntries} entries`;
+  if (sqEntries < maxOps || cqEntries < maxOps) return `io_uring gave ${sqEntries}/${cqEntries} entries, not ${maxOps}`;
+  return undefined;
 }
 
 function unmap(calls: Calls, rings: Rings): void {
