@@ -13,43 +13,21 @@ import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DomainInfo } from '../hv/sim/hypervisor.js';
-import { Host, parseDomainConfig } from '../toolstack/index.js';
+import { Host } from '../toolstack/index.js';
+import { runFioGuest } from '../toolstack/domain/test-support.js';
 
 interface Outcome {
   readonly info: DomainInfo;
   readonly console: string[];
+  readonly fio: Record<string, unknown> | undefined;
 }
 
-/**
- * Create a guest running `builtin:fio` with `extra`; resolve with its shutdown and console
- * lines. The guest is preserved after it stops (on_poweroff/on_crash = "preserve"), so its
- * state can be read without racing the toolstack's destroy; then it is destroyed here.
- */
+/** `builtin:fio` with `extra` in a preserved guest (toolstack test support), then destroyed. */
 async function runGuest(host: Host, dir: string, name: string, extra: string): Promise<Outcome> {
-  const lines: string[] = [];
-  let domid = -1;
-  const onConsole = (d: number, text: string): void => void (d === domid && lines.push(text));
-  host.hv.on('console', onConsole);
-  try {
-    const cfg = parseDomainConfig(
-      `name = "${name}"\nkernel = "builtin:fio"\nextra = "${extra}"\nmemory = 16\ndisk = [ 'disk.img,raw,xvda,rw' ]\n` +
-        `on_poweroff = "preserve"\non_crash = "preserve"\n`,
-    );
-    const d = await host.create(cfg, { paused: true, baseDir: dir });
-    domid = d.domid; // before it runs: no console line is missed
-    host.unpause(name);
-    const info = await host.hv.waitForShutdown(domid, 30_000);
-    await host.destroy(name);
-    return { info, console: lines };
-  } finally {
-    host.hv.off('console', onConsole);
-  }
+  const { info, console, fio } = await runFioGuest(host, dir, name, extra);
+  await host.destroy(name);
+  return { info, console, fio };
 }
-
-const fioLine = (lines: readonly string[]): Record<string, unknown> | undefined => {
-  const l = lines.find((x) => x.startsWith('{"job":"fio"'));
-  return l === undefined ? undefined : (JSON.parse(l) as Record<string, unknown>);
-};
 
 test('builtin:fio in a toolstack-created guest: JSON on the console, poweroff; corruption between guests crashes the reader', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-fio-host-'));
@@ -61,7 +39,7 @@ test('builtin:fio in a toolstack-created guest: JSON on the console, poweroff; c
 
     const w = await runGuest(host, dir, 'writer', 'rw=write bs=4k iodepth=8 size=1M verify=crc32c');
     assert.equal(w.info.shutdownReason, 'poweroff', JSON.stringify(w));
-    const wr = fioLine(w.console);
+    const wr = w.fio;
     assert.ok(wr !== undefined, w.console.join('\n'));
     assert.deepEqual([wr['rw'], wr['verify'], wr['errors'], (wr['write'] as Record<string, number>)['ios']], ['write', 'ok', 0, 256]);
 
@@ -74,7 +52,7 @@ test('builtin:fio in a toolstack-created guest: JSON on the console, poweroff; c
     const r = await runGuest(host, dir, 'reader', 'rw=read bs=4k iodepth=4 size=1M verify=crc32c');
     assert.equal(r.info.shutdownReason, 'crash', JSON.stringify(r));
     assert.match(r.info.message ?? '', /^fio: verify failed at offset 28672 \(block 7\): crc32c/);
-    assert.equal(fioLine(r.console)?.['verify'], 'failed');
+    assert.equal(r.fio?.['verify'], 'failed');
   } finally {
     await host.close();
     await rm(dir, { recursive: true, force: true });

@@ -7,41 +7,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { parseDomainConfig } from '../config/index.js';
-import { Host } from '../host/host.js';
-import { accounting } from '../host/views.js';
+import type { Host } from '../host/host.js';
 import { ThreadedDiskBackend } from './disk-thread.js';
+import { until, withDiskHost } from './test-support.js';
 
-async function withHost(fn: (host: Host, dir: string, log: string[]) => Promise<void>): Promise<void> {
-  const dir = await mkdtemp(join(tmpdir(), 'xenpv-diskthread-'));
-  await writeFile(join(dir, 'disk.img'), '');
-  await truncate(join(dir, 'disk.img'), 1 << 20);
-  const log: string[] = [];
-  const host = await Host.start({ runDir: join(dir, 'run'), storeSocket: false, maxMachineBytes: 2 ** 28, log: (l) => log.push(l) });
-  const base = host.hv.framesInUse;
-  try {
-    await fn(host, dir, log);
-    const a = await accounting(host, base);
-    assert.deepEqual([a.domains, a.guestFrames, a.dom0Ports, a.dom0Maptrack, a.foreignPins], [0, 0, 0, 0, 0]);
-  } finally {
-    await host.close();
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+const withHost = (fn: (host: Host, dir: string, log: string[]) => Promise<void>): Promise<void> => withDiskHost(1 << 20, fn);
 
 const cfg = (name: string, disk: string): ReturnType<typeof parseDomainConfig> =>
   parseDomainConfig(`name = "${name}"\nmemory = 4\nkernel = "builtin:idle"\ndisk = ['${disk}']`, { source: 't.cfg' });
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 test('the disk backend runs in its own thread and reports its figures', async () => {
   await withHost(async (host, dir) => {

@@ -8,80 +8,41 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { newBlkCounters } from '../../devices/blk/index.js';
 import { parseDomainConfig } from '../config/index.js';
-import { Host } from '../host/host.js';
-import { accounting } from '../host/views.js';
+import type { Host } from '../host/host.js';
 import { ThreadedDiskBackend } from './disk-thread.js';
 import { addDelta, takeDelta } from './ring-counters.js';
+import { runFioGuest, until, withDiskHost } from './test-support.js';
 
 const XVDA = 51712;
 
-async function withHost(fn: (host: Host, dir: string, log: string[]) => Promise<void>): Promise<void> {
-  const saved = process.env['XENPV_BLK_RING_THREADS'];
-  process.env['XENPV_BLK_RING_THREADS'] = '1';
-  const dir = await mkdtemp(join(tmpdir(), 'xenpv-ringthreads-'));
-  await writeFile(join(dir, 'disk.img'), '');
-  await truncate(join(dir, 'disk.img'), 8 << 20);
-  const log: string[] = [];
-  const host = await Host.start({ runDir: join(dir, 'run'), storeSocket: false, maxMachineBytes: 2 ** 28, log: (l) => log.push(l) });
-  const base = host.hv.framesInUse;
-  try {
-    await fn(host, dir, log);
-    const a = await accounting(host, base);
-    assert.deepEqual([a.domains, a.guestFrames, a.dom0Ports, a.dom0Maptrack, a.foreignPins], [0, 0, 0, 0, 0], 'nothing left mapped, pinned or bound');
-  } finally {
-    await host.close();
-    await rm(dir, { recursive: true, force: true });
-    if (saved === undefined) delete process.env['XENPV_BLK_RING_THREADS'];
-    else process.env['XENPV_BLK_RING_THREADS'] = saved;
-  }
-}
-
-async function until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+/** One ring thread per disk, whatever this machine's core count. */
+const withHost = (fn: (host: Host, dir: string, log: string[]) => Promise<void>): Promise<void> =>
+  withDiskHost(8 << 20, fn, { XENPV_BLK_RING_THREADS: '1' });
 
 /** CPU nanoseconds a thread of this process has run (schedstat's first field). */
 function threadCpuNs(tid: number): number {
   return Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
 }
 
-/** Run builtin:fio with `extra` in a preserved guest; its fio JSON line and the disk backend (still up). */
+/** Run builtin:fio with `extra`; its fio JSON line, the disk backend (still up) and its ring thread's CPU over the run. */
 async function fio(host: Host, dir: string, name: string, extra: string): Promise<{ line: Record<string, unknown>; back: ThreadedDiskBackend; ringCpuNs: number }> {
-  const lines: string[] = [];
-  let domid = -1;
-  const onConsole = (d: number, text: string): void => void (d === domid && lines.push(text));
-  host.hv.on('console', onConsole);
-  try {
-    const cfg = parseDomainConfig(
-      `name = "${name}"\nkernel = "builtin:fio"\nextra = "${extra}"\nmemory = 16\ndisk = [ 'disk.img,raw,xvda,rw' ]\n` +
-        `on_poweroff = "preserve"\non_crash = "preserve"\n`,
-    );
-    const d = await host.create(cfg, { paused: true, baseDir: dir });
-    domid = d.domid;
-    const back = d.disks.get(XVDA)!.back;
-    assert.ok(back instanceof ThreadedDiskBackend);
-    assert.equal(back.ringOsTids.length, 1, 'one ring thread, started with the disk thread');
-    const ringTid = back.ringOsTids[0]!;
+  let back: ThreadedDiskBackend | undefined;
+  let ringTid = -1;
+  let cpu0 = 0;
+  const g = await runFioGuest(host, dir, name, extra, (d) => {
+    const b = d.disks.get(XVDA)!.back;
+    assert.ok(b instanceof ThreadedDiskBackend);
+    assert.equal(b.ringOsTids.length, 1, 'one ring thread, started with the disk thread');
+    back = b;
+    ringTid = b.ringOsTids[0]!;
     assert.ok(existsSync(`/proc/self/task/${ringTid}`), 'the ring thread is a thread of this process');
-    const cpu0 = threadCpuNs(ringTid);
-    host.unpause(name);
-    const info = await host.hv.waitForShutdown(domid, 30_000);
-    assert.equal(info.shutdownReason, 'poweroff', `${name}: ${info.message ?? ''} ${lines.join('\n')}`);
-    const l = lines.find((x) => x.startsWith('{"job":"fio"'));
-    assert.ok(l !== undefined, lines.join('\n'));
-    return { line: JSON.parse(l) as Record<string, unknown>, back, ringCpuNs: threadCpuNs(ringTid) - cpu0 };
-  } finally {
-    host.hv.off('console', onConsole);
-  }
+    cpu0 = threadCpuNs(ringTid);
+  });
+  assert.equal(g.info.shutdownReason, 'poweroff', `${name}: ${g.info.message ?? ''} ${g.console.join('\n')}`);
+  assert.ok(g.fio !== undefined, g.console.join('\n'));
+  return { line: g.fio, back: back!, ringCpuNs: threadCpuNs(ringTid) - cpu0 };
 }
 
 test('ring threads serve the queues a busy guest spills into: verified data, counted once, nothing left behind', async () => {
