@@ -34,6 +34,8 @@ const IORING_OFF_SQ_RING = 0;
 const IORING_OFF_CQ_RING = 0x8000000;
 const IORING_OFF_SQES = 0x10000000;
 const IORING_FEAT_SINGLE_MMAP = 1 << 0;
+/** Linux 5.6, the release that also brought IORING_OP_READ / IORING_OP_WRITE. */
+const IORING_FEAT_RW_CUR_POS = 1 << 3;
 const IORING_SETUP_COOP_TASKRUN = 1 << 8;
 const IORING_ENTER_GETEVENTS = 1 << 0;
 const IORING_OP_READV = 1;
@@ -162,6 +164,12 @@ export class IoUring implements BatchEngine {
       if (fd >= 0) break;
     }
     if (fd < 0) return `io_uring_setup failed (errno ${calls.errno()})`;
+    // io_uring of 5.1-5.5 (5.4 LTS) would take the ring and answer every READ/WRITE -EINVAL:
+    // the guest would see I/O errors where AIO serves it.
+    if ((new DataView(params.buffer).getUint32(20, true) & IORING_FEAT_RW_CUR_POS) === 0) {
+      calls.close(fd);
+      return 'io_uring older than Linux 5.6 (no IORING_OP_READ/WRITE)';
+    }
     const rings = mapRings(calls, fd, new DataView(params.buffer));
     if (typeof rings === 'string') {
       calls.close(fd);
