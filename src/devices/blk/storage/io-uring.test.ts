@@ -264,3 +264,34 @@ test('io_uring: a completion the run does not owe (an op twice, an index outside
     assert.notEqual(results[1], 512, `case ${n}: op 1 not given op 0's result`);
   }
 });
+
+test('split batch: io_uring refusing a run before taking any of it (EPERM) hands that run and every later one to the other engine', () => {
+  const { r, log } = scripted((k) => {
+    k.errno(1); // EPERM: a filter that lets io_uring_setup through but not io_uring_enter
+    return -1;
+  });
+  const calls: number[] = [];
+  const other: BatchEngine = {
+    maxOps: 8,
+    maxBuffers: 32,
+    usable: true,
+    run: (_fd: number, ops: readonly AioOp[], results: number[]) => {
+      calls.push(ops.length);
+      ops.forEach((op, i) => (results[i] = op.bufs[0]!.byteLength));
+    },
+    close: () => undefined,
+  };
+  const split = new SplitBatch(r, other);
+  const op = (len: number): AioOp => ({ write: false, offset: 0, bufs: [new Uint8Array(len)] });
+  const results: number[] = [];
+  split.run(3, [op(512), op(1024)], results);
+  assert.deepEqual(results, [512, 1024], 'the refused run done by the other engine');
+  assert.deepEqual(log, ['enter 2 2', 'close 9']);
+  assert.equal(split.usable, true, 'still usable: the other engine is');
+  split.run(3, [op(2048)], results);
+  assert.equal(results[0], 2048);
+  assert.deepEqual(calls, [2, 1]);
+  assert.deepEqual(log, ['enter 2 2', 'close 9'], 'io_uring not tried again');
+  split.close();
+  assert.equal(split.usable, false);
+});

@@ -120,6 +120,13 @@ interface Rings {
   readonly cqMask: number;
 }
 
+/**
+ * io_uring_enter refused a run before the kernel took any of its transfers (a seccomp filter
+ * that lets io_uring_setup through but not io_uring_enter, say): the ring is closed, and the
+ * run may be done by another engine with nothing of it in flight here.
+ */
+export class UringRunRefused extends BugError {}
+
 export class IoUring implements BatchEngine {
   private readonly iovecs: Uint32Array;
   private readonly iovecAt: number;
@@ -207,7 +214,7 @@ export class IoUring implements BatchEngine {
     while (done < n) {
       const got = this.calls.enter(this.fd, n - submitted, n - done, IORING_ENTER_GETEVENTS);
       if (got >= 0) submitted += got;
-      else if (!TRANSIENT.has(this.calls.errno())) this.fail(`io_uring_enter failed (errno ${this.calls.errno()})`);
+      else if (!TRANSIENT.has(this.calls.errno())) this.fail(`io_uring_enter failed (errno ${this.calls.errno()})`, submitted === 0);
       done = this.reap(results, n, done);
     }
   }
@@ -217,9 +224,9 @@ export class IoUring implements BatchEngine {
    * ring holds what this run cannot have caused: a bug (a bad descriptor or address, or the
    * kernel's). Closing the ring makes the kernel cancel and reap what is left.
    */
-  private fail(why: string): never {
+  private fail(why: string, untaken = false): never {
     this.close();
-    throw new BugError(why);
+    throw untaken ? new UringRunRefused(why) : new BugError(why);
   }
 
   /**
@@ -362,10 +369,14 @@ function setU64(w: Uint32Array, at: number, value: number): void {
  * threads on a machine of two cores, and CPU the backend's own figures no longer show; and
  * 1 MiB sequential reads (READV of 256 pages) measured no better either way (two runs of 5-6
  * pairs, each side ahead once). Those stay on AIO, which does both inside io_submit.
+ *
+ * Once io_uring has failed (its ring is closed) every batch goes to the other engine; a run
+ * io_uring refused before taking any of it is done there too, so the refusal costs no request.
  */
 export class SplitBatch implements BatchEngine {
   readonly maxOps: number;
   readonly maxBuffers: number;
+  private closed = false;
 
   constructor(
     private readonly single: IoUring,
@@ -376,18 +387,28 @@ export class SplitBatch implements BatchEngine {
   }
 
   get usable(): boolean {
-    return this.single.usable && this.other.usable;
+    return !this.closed && this.other.usable;
   }
 
   run(fd: number, ops: readonly AioOp[], results: number[]): void {
-    for (let i = 0; i < ops.length; i++) {
-      if (ops[i]!.bufs.length !== 1) return this.other.run(fd, ops, results);
+    if (this.single.usable && allSingle(ops)) {
+      try {
+        return this.single.run(fd, ops, results);
+      } catch (err) {
+        if (!(err instanceof UringRunRefused)) throw err;
+      }
     }
-    this.single.run(fd, ops, results);
+    this.other.run(fd, ops, results);
   }
 
   close(): void {
+    this.closed = true;
     this.single.close();
     this.other.close();
   }
+}
+
+function allSingle(ops: readonly AioOp[]): boolean {
+  for (let i = 0; i < ops.length; i++) if (ops[i]!.bufs.length !== 1) return false;
+  return true;
 }
