@@ -210,3 +210,31 @@ test('the buffers of a complete() that threw are never reused (the sink may stil
   assert.equal(taken.length, 2);
   assert.ok(taken.every((b) => !first.includes(b)), 'fresh buffers, not the ones the failed complete() left behind');
 });
+
+test('a queued copy delivered while its sink completes is not reused before its own complete', () => {
+  const { sb, pa, pb } = setup();
+  sb.accept = false;
+  for (const n of [1, 3]) pa.input(frameFromA(n));
+  const complete = sb.complete.bind(sb);
+  let reenter = true;
+  sb.complete = () => {
+    complete();
+    if (!reenter) return;
+    reenter = false;
+    // From inside complete(): a burst opens, and a frame is queued and delivered (staged) in it.
+    pa.beginBurst();
+    sb.accept = false;
+    pa.input(frameFromA(5));
+    sb.accept = true;
+    pb.wake();
+  };
+  sb.accept = true;
+  pb.wake(); // 1 and 3 delivered and completed; 5 staged for the burst's end
+  sb.accept = false;
+  pa.input(frameFromA(7)); // refused: a queued copy, while 5 still waits for its complete
+  pa.endBurst();
+  assert.deepEqual(sb.delivered, [[1, 2], [3, 4], [5, 6]], 'frame 5 kept its bytes until its complete');
+  sb.accept = true;
+  pb.wake();
+  assert.deepEqual(sb.delivered, [[1, 2], [3, 4], [5, 6], [7, 8]]);
+});

@@ -395,6 +395,11 @@ export class BridgePort {
     this.awaitingBurstEnd = false;
     if (!this.staged) return;
     this.staged = false;
+    // Only the buffers delivered before this call are freed by it: one a re-entered delivery
+    // stages from inside complete() waits for the complete() that follows it.
+    const done = this.inSink;
+    const n = done.length;
+    if (n > 0) this.inSink = [];
     try {
       this.sink.complete!();
     } catch {
@@ -403,14 +408,8 @@ export class BridgePort {
       this.inSink = [];
       return;
     }
-    // The sink has copied (or dropped) every stable frame it took: their buffers are free.
-    if (this.inSink.length > 0) this.givePooled();
-  }
-
-  private givePooled(): void {
-    const done = this.inSink;
-    this.inSink = [];
-    for (const b of done) this.pool!.give(b);
+    // The sink has copied (or dropped) every stable frame it took before: their buffers are free.
+    for (let i = 0; i < n; i++) this.pool!.give(done[i]!);
   }
 
   /** False only when the sink said "no room"; a throwing sink loses the frame, counted. */
