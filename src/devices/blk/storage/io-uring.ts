@@ -20,11 +20,9 @@
  * Where io_uring is missing or refused (an old kernel, `kernel.io_uring_disabled`, a
  * seccomp filter), `IoUring.create` answers with the reason and the store keeps Linux AIO.
  */
-import { createRequire } from 'node:module';
 import { BugError, u32Add, u32Sub } from '../../../base/index.js';
 import { BufferAddresses, type AioOp, type BatchEngine } from './linux-aio.js';
-
-type KoffiModule = typeof import('koffi');
+import { loadLibc, setU64 } from './native-libc.js';
 
 // <asm/unistd_64.h>
 const SYS_io_uring_setup = 425;
@@ -54,7 +52,6 @@ const MAP_SHARED_POPULATE = 0x01 | 0x8000;
 const MAP_FAILED = 2n ** 64n - 1n;
 /** io_uring_enter's passing refusals (a signal, a full completion queue, memory): wait again. */
 const TRANSIENT = new Set([4, 11, 16]);
-const TWO_32 = 2 ** 32;
 
 interface Calls {
   setup: (entries: number, params: Uint8Array) => number;
@@ -72,24 +69,21 @@ let bound: Calls | string | undefined;
 
 function bind(): Calls | string {
   if (bound !== undefined) return bound;
-  if (process.platform !== 'linux' || process.arch !== 'x64') return (bound = `io_uring needs Linux on x86_64 (this is ${process.platform}/${process.arch})`);
+  const libc = loadLibc('io_uring');
+  if (typeof libc === 'string') return (bound = libc);
+  const { koffi, lib } = libc;
   try {
-    const req = createRequire(import.meta.url);
-    const mod = req('koffi') as KoffiModule & { default?: KoffiModule };
-    const koffi = mod.default ?? mod;
-    const libc = koffi.load('libc.so.6');
-    const memcpy = libc.func('uint64_t memcpy(void *, void *, size_t)') as (dst: Uint8Array, src: Uint8Array, n: number) => number;
-    const mmap = libc.func('void *mmap(void *, size_t, int, int, int, int64_t)') as (at: null, len: number, prot: number, flags: number, fd: number, off: number) => unknown;
+    const mmap = lib.func('void *mmap(void *, size_t, int, int, int, int64_t)') as (at: null, len: number, prot: number, flags: number, fd: number, off: number) => unknown;
     bound = {
-      setup: libc.func('long syscall(long, uint32_t, _Inout_ uint8_t *)').bind(null, SYS_io_uring_setup) as Calls['setup'],
-      enter: bindEnter(libc.func('long syscall(long, int, uint32_t, uint32_t, uint32_t, void *, size_t)') as EnterCall),
+      setup: lib.func('long syscall(long, uint32_t, _Inout_ uint8_t *)').bind(null, SYS_io_uring_setup) as Calls['setup'],
+      enter: bindEnter(lib.func('long syscall(long, int, uint32_t, uint32_t, uint32_t, void *, size_t)') as EnterCall),
       mmap: (len, fd, offset) => mmap(null, len, PROT_READ_WRITE, MAP_SHARED_POPULATE, fd, offset),
-      munmap: libc.func('int munmap(void *, size_t)') as Calls['munmap'],
-      close: libc.func('int close(int)') as Calls['close'],
+      munmap: lib.func('int munmap(void *, size_t)') as Calls['munmap'],
+      close: lib.func('int close(int)') as Calls['close'],
       view: (at, len) => koffi.view(at, len) as ArrayBuffer,
       isNull: (at) => at === null || koffi.address(at) === 0n || koffi.address(at) === MAP_FAILED,
-      errno: () => koffi.errno(),
-      addressOf: (view) => memcpy(view, view, 0),
+      errno: libc.errno,
+      addressOf: libc.addressOf,
     };
   } catch (err) {
     bound = `the native bridge (koffi) did not load: ${(err as Error).message}`;
@@ -352,12 +346,6 @@ function checkRings(rings: Rings, p: DataView, maxOps: number): string | undefin
 function unmap(calls: Calls, rings: Rings): void {
   for (const r of rings.regions) calls.munmap(r.at, r.len);
   rings.regions.length = 0;
-}
-
-/** Little-endian u64 at u32 index `at` (addresses and offsets are below 2^53). */
-function setU64(w: Uint32Array, at: number, value: number): void {
-  w[at] = value >>> 0;
-  w[at + 1] = Math.floor(value / TWO_32);
 }
 
 /**

@@ -20,11 +20,9 @@
  * (or the kernel refuses io_setup) `LinuxAio.create` answers with the reason and the disk
  * thread keeps its one-syscall-per-run path.
  */
-import { createRequire } from 'node:module';
 import { BugError } from '../../../base/index.js';
 import type { SyncFileOp } from './image-file.js';
-
-type KoffiModule = typeof import('koffi');
+import { loadLibc, setU64 } from './native-libc.js';
 
 // <asm/unistd_64.h>
 const SYS_io_setup = 206;
@@ -38,7 +36,6 @@ const IOCB_CMD_PWRITEV = 8;
 const IOCB_BYTES = 64;
 const EVENT_BYTES = 32;
 const IOVEC_BYTES = 16;
-const TWO_32 = 2 ** 32;
 
 /** One transfer: `bufs` back to back from byte `offset` of the file. */
 export type AioOp = Pick<SyncFileOp, 'write' | 'offset' | 'bufs'>;
@@ -105,25 +102,20 @@ let bound: Calls | string | undefined;
 
 function bind(): Calls | string {
   if (bound !== undefined) return bound;
-  if (process.platform !== 'linux' || process.arch !== 'x64') return (bound = `Linux AIO needs Linux on x86_64 (this is ${process.platform}/${process.arch})`);
+  const libc = loadLibc('Linux AIO');
+  if (typeof libc === 'string') return (bound = libc);
+  const lib = libc.lib;
   try {
-    const req = createRequire(import.meta.url);
-    const mod = req('koffi') as KoffiModule & { default?: KoffiModule };
-    const koffi = mod.default ?? mod;
-    const libc = koffi.load('libc.so.6');
-    const memcpy = libc.func('uint64_t memcpy(void *, void *, size_t)') as (dst: Uint8Array, src: Uint8Array, n: number) => number;
     // glibc's syscall() is an assembly stub that moves its integer arguments into place: a
     // fixed prototype per use is as good as the variadic one, and cheaper to call.
     bound = {
-      setup: libc.func('long syscall(long, long, _Out_ uint64_t *)').bind(null, SYS_io_setup) as Calls['setup'],
-      destroy: libc.func('long syscall(long, uint64_t)').bind(null, SYS_io_destroy) as Calls['destroy'],
-      submit: libc.func('long syscall(long, uint64_t, long, uint64_t)').bind(null, SYS_io_submit) as Calls['submit'],
-      getevents: libc.func('long syscall(long, uint64_t, long, long, uint64_t, uint64_t)').bind(null, SYS_io_getevents) as Calls['getevents'],
-      addressOf: (view) => memcpy(view, view, 0),
-      errno: () => koffi.errno(),
+      setup: lib.func('long syscall(long, long, _Out_ uint64_t *)').bind(null, SYS_io_setup) as Calls['setup'],
+      destroy: lib.func('long syscall(long, uint64_t)').bind(null, SYS_io_destroy) as Calls['destroy'],
+      submit: lib.func('long syscall(long, uint64_t, long, uint64_t)').bind(null, SYS_io_submit) as Calls['submit'],
+      getevents: lib.func('long syscall(long, uint64_t, long, long, uint64_t, uint64_t)').bind(null, SYS_io_getevents) as Calls['getevents'],
+      addressOf: libc.addressOf,
+      errno: libc.errno,
     };
-    const at = bound.addressOf(new Uint8Array(8));
-    if (typeof at !== 'number' || at === 0) bound = 'koffi did not give buffer addresses';
   } catch (err) {
     bound = `the native bridge (koffi) did not load: ${(err as Error).message}`;
   }
@@ -270,10 +262,4 @@ export class LinuxAio implements BatchEngine {
 function setupContext(calls: Calls, maxOps: number): number {
   const ctx = new BigUint64Array(1);
   return calls.setup(maxOps, ctx) === 0 ? Number(ctx[0]) : 0;
-}
-
-/** Little-endian u64 at u32 index `at` (addresses and offsets are below 2^53). */
-function setU64(w: Uint32Array, at: number, value: number): void {
-  w[at] = value >>> 0;
-  w[at + 1] = Math.floor(value / TWO_32);
 }
