@@ -52,22 +52,15 @@ export class Fdb<P> {
 
   /** Record that `key` was seen as a source on `port` now. */
   learn(key: number, port: P): void {
-    const now = this.clock();
     const hit = this.learnHit;
     const e = hit !== undefined && hit.key === key ? hit : this.entries.get(key);
-    if (e !== undefined) {
-      this.learnHit = e;
-      if (e.port !== port) this.moves++;
-      e.port = port;
-      e.updated = now;
-      return;
-    }
+    if (e !== undefined) return this.seen(e, port);
     if (this.entries.size >= this.maxEntries) this.sweep();
     if (this.entries.size >= this.maxEntries) {
       this.fullDrops++;
       return;
     }
-    this.entries.set(key, { key, port, updated: now, hi: Math.floor(key / 0x1_0000_0000), lo: key % 0x1_0000_0000 | 0 });
+    this.entries.set(key, { key, port, updated: this.clock(), hi: Math.floor(key / 0x1_0000_0000), lo: key % 0x1_0000_0000 | 0 });
   }
 
   /**
@@ -77,33 +70,36 @@ export class Fdb<P> {
    */
   learnAt(buf: Uint8Array, offset: number, port: P): void {
     const hit = this.learnHit;
-    if (hit !== undefined && sameMac(hit, buf, offset)) {
-      if (hit.port !== port) this.moves++;
-      hit.port = port;
-      hit.updated = this.clock();
-      return;
-    }
+    if (hit !== undefined && sameMac(hit, buf, offset)) return this.seen(hit, port);
     this.learn(macKey(buf, offset), port);
+  }
+
+  /** A known station was seen as a source on `port` now (it moved if that is another port). */
+  private seen(e: FdbEntry<P>, port: P): void {
+    this.learnHit = e;
+    if (e.port !== port) this.moves++;
+    e.port = port;
+    e.updated = this.clock();
   }
 
   /** `lookup(macKey(buf, offset))`, comparing bytes with the entry found last (a stream's destination) first. */
   lookupAt(buf: Uint8Array, offset: number): P | undefined {
     const hit = this.lookupHit;
-    if (hit === undefined || !sameMac(hit, buf, offset)) return this.lookup(macKey(buf, offset));
-    if (this.expired(hit, this.clock())) {
-      this.delete(hit.key);
-      return undefined;
-    }
-    return hit.port;
+    if (hit !== undefined && sameMac(hit, buf, offset)) return this.found(hit);
+    return this.lookup(macKey(buf, offset));
   }
 
   /** The port `key` was last seen on, unless the entry has aged out (then it is removed). */
   lookup(key: number): P | undefined {
     const hit = this.lookupHit;
     const e = hit !== undefined && hit.key === key ? hit : this.entries.get(key);
-    if (e === undefined) return undefined;
+    return e === undefined ? undefined : this.found(e);
+  }
+
+  /** `e`'s port, unless it has aged out (then it is removed). */
+  private found(e: FdbEntry<P>): P | undefined {
     if (this.expired(e, this.clock())) {
-      this.delete(key);
+      this.delete(e.key);
       return undefined;
     }
     this.lookupHit = e;
