@@ -9,26 +9,31 @@
  *   fields it needs to locals first), and no response object per packet is made. The bytes
  *   still come from the ring's private copy (RING_COPY_RESPONSE), read once.
  */
-import { NETIF_RX_REQUEST, NETIF_RX_RESPONSE, NETIF_TX_REQUEST, NETIF_TX_RESPONSE } from '../../abi/io/netif.js';
+import { NETIF_EXTRA_INFO, NETIF_RX_REQUEST, NETIF_RX_RESPONSE, NETIF_TX_REQUEST, NETIF_TX_RESPONSE } from '../../abi/io/netif.js';
 import {
   decodeNetifExtraInfo,
+  decodeNetifRxRequest,
+  decodeNetifTxRequest,
   encodeNetifExtraInfo,
+  encodeNetifRxRequest,
+  encodeNetifRxResponse,
+  encodeNetifTxRequest,
+  encodeNetifTxResponse,
   type NetifExtraInfo,
   type NetifRxRequest,
-  type NetifRxResponse,
   type NetifTxResponse,
 } from '../../abi/io/netif-codec.js';
 import type { RingCodec } from '../../ring/index.js';
 import type { RxSlot, TxSlotOut } from './protocol.js';
 
-const TXQ = NETIF_TX_REQUEST.layouts.x86_64.fields;
+// Only the response decodes are netfront's own (into reused objects); every encode and the
+// request decodes are netif-codec's, which already write every byte of their struct.
 const TXS = NETIF_TX_RESPONSE.layouts.x86_64.fields;
-const RXQ = NETIF_RX_REQUEST.layouts.x86_64.fields;
 const RXS = NETIF_RX_RESPONSE.layouts.x86_64.fields;
 const TX_REQ_SIZE = NETIF_TX_REQUEST.layouts.x86_64.size;
 const RX_REQ_SIZE = NETIF_RX_REQUEST.layouts.x86_64.size;
 /** sizeof(struct netif_extra_info): the overlay's bytes inside a 12-byte tx slot. */
-const EXTRA_SIZE = 8;
+const EXTRA_SIZE = NETIF_EXTRA_INFO.layouts.x86_64.size;
 
 /** A tx response, rewritten in place by each decode. */
 interface TxResponseCell {
@@ -63,12 +68,7 @@ class RxSlotCell implements RxSlot {
 
 function encodeTxSlot(slot: TxSlotOut, out: DataView): void {
   if (slot.kind === 'req') {
-    const r = slot.req;
-    out.setUint32(TXQ.gref, r.gref, true);
-    out.setUint16(TXQ.offset, r.offset, true);
-    out.setUint16(TXQ.flags, r.flags, true);
-    out.setUint16(TXQ.id, r.id, true);
-    out.setUint16(TXQ.size, r.size, true);
+    encodeNetifTxRequest(out, 0, slot.req); // all 12 bytes
     return;
   }
   encodeNetifExtraInfo(out, 0, slot.extra); // writes (zeroes first) its 8 bytes
@@ -83,14 +83,8 @@ export function txFrontCodec(): RingCodec<TxSlotOut, NetifTxResponse> {
     responseSize: NETIF_TX_RESPONSE.layouts.x86_64.size,
     encodesEveryByte: true,
     encodeRequest: encodeTxSlot,
-    encodeResponse: (rsp, out) => {
-      out.setUint16(TXS.id, rsp.id, true);
-      out.setInt16(TXS.status, rsp.status, true);
-    },
-    decodeRequest: (v) => ({
-      kind: 'req',
-      req: { gref: v.getUint32(TXQ.gref, true), offset: v.getUint16(TXQ.offset, true), flags: v.getUint16(TXQ.flags, true), id: v.getUint16(TXQ.id, true), size: v.getUint16(TXQ.size, true) },
-    }),
+    encodeResponse: (rsp, out) => encodeNetifTxResponse(out, 0, rsp),
+    decodeRequest: (v) => ({ kind: 'req', req: decodeNetifTxRequest(v, 0) }),
     decodeResponse: (v) => {
       cell.id = v.getUint16(TXS.id, true);
       cell.status = v.getInt16(TXS.status, true);
@@ -106,19 +100,9 @@ export function rxFrontCodec(): RingCodec<NetifRxRequest, RxSlot> {
     requestSize: RX_REQ_SIZE,
     responseSize: NETIF_RX_RESPONSE.layouts.x86_64.size,
     encodesEveryByte: true,
-    encodeRequest: (req, out) => {
-      out.setUint16(RXQ.id, req.id, true);
-      out.setUint16(RXQ.pad, 0, true);
-      out.setUint32(RXQ.gref, req.gref, true);
-    },
-    encodeResponse: (s, out) => {
-      const r: NetifRxResponse = s.rsp;
-      out.setUint16(RXS.id, r.id, true);
-      out.setUint16(RXS.offset, r.offset, true);
-      out.setUint16(RXS.flags, r.flags, true);
-      out.setInt16(RXS.status, r.status, true);
-    },
-    decodeRequest: (v) => ({ id: v.getUint16(RXQ.id, true), gref: v.getUint32(RXQ.gref, true) }),
+    encodeRequest: (req, out) => encodeNetifRxRequest(out, 0, req), // the pad too
+    encodeResponse: (s, out) => encodeNetifRxResponse(out, 0, s.rsp),
+    decodeRequest: (v) => decodeNetifRxRequest(v, 0),
     decodeResponse: (v) => cell.read(v),
   };
 }
