@@ -417,8 +417,10 @@ export class NetFront {
    */
   txBurst<T>(send: () => T): T {
     const qs = this.queues;
-    for (const q of qs) q.beginBurst();
     try {
+      // Inside the try: should a begin throw, the queues already begun still publish (endBurst
+      // of a queue not begun only pushes what it holds, which is nothing).
+      for (const q of qs) q.beginBurst();
       return send();
     } finally {
       for (const q of qs) q.endBurst();
