@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NETIF_RSP_OKAY } from '../../abi/io/netif.js';
-import { pattern, until, withNet, type NetGuest } from '../pvnet/test-support.js';
+import { pattern, until, withNet, type NetEnv, type NetGuest } from '../pvnet/test-support.js';
 import { NetStack, udpPayloadBuffer } from './stack.js';
 import { parseIpv4 } from './addr.js';
 
@@ -31,6 +31,18 @@ function lendingStack(a: NetGuest): { s: NetStack; lent: Uint8Array[]; sent: Uin
   return { s, lent, sent };
 }
 
+/**
+ * Guest `a` sending through lendingStack to guest `b`, which listens on port 5001; `neighbour`:
+ * `a` already knows `b`'s MAC (no ARP first).
+ */
+function lendingPair(env: Pick<NetEnv, 'guests'>, neighbour: boolean): { a: NetGuest; b: NetGuest } & ReturnType<typeof lendingStack> {
+  const [a, b] = env.guests as [NetGuest, NetGuest];
+  const sender = lendingStack(a);
+  if (neighbour) sender.s.arp.update(parseIpv4(b.ip), b.front.mac, true);
+  b.stack.udpBind(5001);
+  return { a, b, ...sender };
+}
+
 function payloads(b: NetGuest, port: number): Uint8Array[] {
   const sock = b.stack.sockets.get(port)!;
   const out: Uint8Array[] = [];
@@ -40,10 +52,7 @@ function payloads(b: NetGuest, port: number): Uint8Array[] {
 
 test('datagrams built in the lent tx page arrive exact (full checksum verified), in bursts', () =>
   withNet(async (env) => {
-    const [a, b] = env.guests as [NetGuest, NetGuest];
-    const { s, lent, sent } = lendingStack(a);
-    s.arp.update(parseIpv4(b.ip), b.front.mac, true);
-    b.stack.udpBind(5001);
+    const { a, b, s, lent, sent } = lendingPair(env, true);
     const p = udpPayloadBuffer(1000);
     const want: Uint8Array[] = [];
     for (let burst = 0; burst < 5; burst++) {
@@ -64,10 +73,7 @@ test('datagrams built in the lent tx page arrive exact (full checksum verified),
 
 test('a payload placed otherwise mod 8 is built in the scratch (copied), and still arrives exact', () =>
   withNet(async (env) => {
-    const [a, b] = env.guests as [NetGuest, NetGuest];
-    const { s, lent, sent } = lendingStack(a);
-    s.arp.update(parseIpv4(b.ip), b.front.mac, true);
-    b.stack.udpBind(5001);
+    const { b, s, lent, sent } = lendingPair(env, true);
     const p = new Uint8Array(new ArrayBuffer(1200), 1, 1000);
     p.set(pattern(1000, 9));
     assert.equal(s.udpSend(4000, b.ip, 5001, p), 'sent');
@@ -79,9 +85,7 @@ test('a payload placed otherwise mod 8 is built in the scratch (copied), and sti
 
 test('a datagram built in the lent page that waits for ARP is copied out: the next one does not overwrite it', () =>
   withNet(async (env) => {
-    const [a, b] = env.guests as [NetGuest, NetGuest];
-    const { s } = lendingStack(a);
-    b.stack.udpBind(5001);
+    const { b, s } = lendingPair(env, false);
     const p = udpPayloadBuffer(500);
     p.set(pattern(500, 1));
     assert.equal(s.udpSend(4000, b.ip, 5001, p), 'queued'); // no neighbour yet: an ARP request goes out
