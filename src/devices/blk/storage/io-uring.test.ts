@@ -128,7 +128,7 @@ test('io_uring: bounds are enforced and a closed ring is refused', () => {
   }
 });
 
-test('split batch: a batch of one-buffer transfers goes to io_uring, one with any longer transfer to the other engine', () => {
+test('split batch: a batch of one-buffer reads goes to io_uring, one with any longer transfer or any write to the other engine', () => {
   const fd = openSync(dir.file('r.img'), 'r');
   const content = readFileSync(dir.file('r.img'));
   const calls: number[][] = [];
@@ -153,6 +153,9 @@ test('split batch: a batch of one-buffer transfers goes to io_uring, one with an
     assert.deepEqual(calls, [], 'io_uring moved it');
     split.run(fd, [{ write: false, offset: 0, bufs: [pages[0]!] }, { write: false, offset: 0, bufs: [pages[0]!, pages[1]!] }], results);
     assert.deepEqual(calls, [[1, 2]], 'the other engine moved it');
+    assert.deepEqual(results, [-5, -5]);
+    split.run(fd, [{ write: false, offset: 0, bufs: [pages[0]!] }, { write: true, offset: 0, bufs: [pages[1]!] }], results);
+    assert.deepEqual(calls, [[1, 2], [1, 1]], 'a batch with a write: the other engine');
     assert.deepEqual(results, [-5, -5]);
   } finally {
     split.close();

@@ -36,7 +36,7 @@ export interface StorageSpec {
   readonly sync?: boolean;
   /**
    * With `sync` (raw images): move a backend pass's transfers in one system call where the kernel
-   * and koffi allow it: Linux AIO (linux-aio.ts), and io_uring for batches of one-buffer
+   * and koffi allow it: Linux AIO (linux-aio.ts), and io_uring for batches of one-buffer reads
    * transfers (io-uring.ts); default true. Diagnostic switches in the environment, to compare
    * the paths: XENPV_BLK_AIO=0 turns batching off everywhere, XENPV_BLK_URING=0 leaves it all to AIO.
    */
@@ -82,7 +82,7 @@ async function openAt(spec: StorageSpec, depth: number): Promise<BlockStorage> {
 }
 
 /**
- * Linux AIO, with io_uring for the batches of one-buffer transfers where the kernel allows it
+ * Linux AIO, with io_uring for the batches of one-buffer reads where the kernel allows it
  * (io-uring.ts SplitBatch: 4 KiB random reads cost blkback's thread ~11 % less); a string says
  * why there is no AIO.
  */
