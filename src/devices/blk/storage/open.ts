@@ -37,7 +37,7 @@ export interface StorageSpec {
   /**
    * With `sync` (raw images): move a backend pass's transfers in one system call where the kernel
    * and koffi allow it: Linux AIO (linux-aio.ts), and io_uring for batches of one-buffer reads
-   * transfers (io-uring.ts); default true. Diagnostic switches in the environment, to compare
+   * (io-uring.ts); default true. Diagnostic switches in the environment, to compare
    * the paths: XENPV_BLK_AIO=0 turns batching off everywhere, XENPV_BLK_URING=0 leaves it all to AIO.
    */
   readonly aio?: boolean;
