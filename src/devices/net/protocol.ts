@@ -148,18 +148,10 @@ export interface TxSlot {
 }
 
 /**
- * The 8 bytes an extra-info overlay occupies, kept as two words from the ring's private copy,
- * decoded only when the previous slot said an extra follows (most slots are plain data).
+ * The extra-info overlay of a slot's 8 bytes, kept as two little-endian words from the ring's
+ * private copy and decoded only when the previous slot said an extra follows (most slots are
+ * plain data).
  */
-class Overlay {
-  constructor(private readonly lo: number, private readonly hi: number) {}
-
-  extra(): NetifExtraInfo {
-    return overlayExtra(this.lo, this.hi);
-  }
-}
-
-/** The extra-info overlay of a slot's 8 bytes, kept as two little-endian words. */
 function overlayExtra(lo: number, hi: number): NetifExtraInfo {
   const dv = new DataView(new ArrayBuffer(8));
   dv.setUint32(0, lo, true);
@@ -167,10 +159,11 @@ function overlayExtra(lo: number, hi: number): NetifExtraInfo {
   return decodeNetifExtraInfo(dv, 0);
 }
 
-/**
- * Netback reads one of these per tx slot: a class of its own rather than a subclass of
- * Overlay, since a derived constructor's super() call costs V8 a generic construct stub per
- * slot (bench net: ~1.5% of dom0's time per packet went to the constructor chain).
+/*
+ * TxSlotRead (netback, one per tx slot) and RxSlotRead (netfront, one per rx response) are
+ * classes of their own, not subclasses of a common overlay class: a derived constructor's
+ * super() call costs V8 a generic construct stub per slot (bench net: ~1.5% of dom0's time
+ * per packet went to the constructor chain).
  */
 class TxSlotRead implements TxSlot {
   private readonly lo: number;
@@ -186,9 +179,17 @@ class TxSlotRead implements TxSlot {
   }
 }
 
-class RxSlotRead extends Overlay implements RxSlot {
+class RxSlotRead implements RxSlot {
+  private readonly lo: number;
+  private readonly hi: number;
+
   constructor(v: DataView, readonly rsp: NetifRxResponse) {
-    super(v.getUint32(0, true), v.getUint32(4, true));
+    this.lo = v.getUint32(0, true);
+    this.hi = v.getUint32(4, true);
+  }
+
+  extra(): NetifExtraInfo {
+    return overlayExtra(this.lo, this.hi);
   }
 }
 
