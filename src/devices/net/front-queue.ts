@@ -194,10 +194,21 @@ export class FrontQueue implements Disposable {
       this.reapTx();
       if (this.tryPut(frame, info)) return true;
     }
-    if (this.backlog.push({ frame: this.slab.copy(frame), info })) {
+    const copy = this.slab.copy(frame);
+    // A frame built in the lent page is in the backlog's copy now: the page is free again (kept
+    // lent, it would be the very page the backlog waits for, with txBuffer refusing to lend),
+    // and the backlog may go on at once: no completion would come to start it.
+    const unlent = this.lentId >= 0 && frame === this.lentView;
+    if (unlent) {
+      this.txFree.push(this.lentId);
+      this.lentId = -1;
+    }
+    if (this.backlog.push({ frame: copy, info })) {
+      if (unlent) this.flushBacklog();
       this.armTxCompletions();
       return true;
     }
+    if (unlent) this.flushBacklog();
     this.ctx.counters.txDropped++;
     return false;
   }

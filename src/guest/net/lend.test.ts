@@ -98,6 +98,25 @@ test('a datagram built in the lent page that waits for ARP is copied out: the ne
     assert.deepEqual(payloads(b, 5001), [pattern(500, 1), pattern(500, 2), pattern(500, 3)]);
   }));
 
+test('a lent page whose frame must wait in the backlog goes back to the free pages: one tx buffer still drains', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    const got: number[] = [];
+    b.front.onReceive = (f) => void got.push(f.length);
+    const page = a.front.txBuffer(300);
+    assert.ok(page !== undefined, 'the only tx page is lent');
+    page.set(pattern(300, 1));
+    page.set(b.front.mac, 0);
+    page.set(a.front.mac, 6);
+    const other = pattern(200, 2);
+    other.set(b.front.mac, 0);
+    other.set(a.front.mac, 6);
+    assert.equal(a.front.transmit(other), true, 'no free page: backlogged');
+    assert.equal(a.front.transmit(page), true, 'behind the backlog: copied into it');
+    assert.ok(await until(env, () => got.length === 2, 2000), `both frames arrive (got ${got.length})`);
+    assert.deepEqual(got, [200, 300]);
+  }, [{ front: { buffers: { tx: 1 } } }, {}]));
+
 test('hostile backend: a tx response naming the lent (not in flight) page breaks the device', () =>
   withNet(async (env) => {
     const [a] = env.guests as [NetGuest];
