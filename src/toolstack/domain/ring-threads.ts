@@ -27,6 +27,8 @@ const WORKER_URL = new URL('./ring-worker.js', import.meta.url);
 const MAX_QUEUE_INDEX = 64;
 /** How long `dispose` waits for the thread to release a queue before giving the thread up. */
 const DISPOSE_TIMEOUT_MS = 2000;
+/** How long `serve` waits for the thread to map a queue's ring before giving the thread up. */
+const SERVE_TIMEOUT_MS = 5000;
 /** How often a connected queue's context is compared with the disk's (resize, withdrawn discard). */
 const CONTEXT_MS = 50;
 
@@ -125,7 +127,7 @@ class RingThread {
     if (first.type !== 'ready') {
       await worker.terminate();
       const why = first.type === 'error' ? first.message : `ring thread failed to start (${first.type})`;
-      throw new XenpvError(first.type === 'error' ? (first.code as 'EIO') : 'EIO', why);
+      throw new XenpvError(first.type === 'error' ? first.code : 'EIO', why);
     }
     return new RingThread(worker, new Int32Array(acks), first.osTid, events);
   }
@@ -135,13 +137,20 @@ class RingThread {
     if (!Number.isInteger(index) || index < 0 || index >= MAX_QUEUE_INDEX) return Promise.reject(new XenpvError('EINVAL', `queue index ${index}`));
     const context = host.context();
     return new Promise((resolve, reject) => {
+      // A wedged thread must not hold the connect forever (dispose is bounded the same way).
+      const timer = setTimeout(() => {
+        this.waiting.delete(index);
+        reject(new XenpvError('ETIMEDOUT', `ring thread did not serve queue ${index} in ${SERVE_TIMEOUT_MS} ms`));
+        this.events.failed(`ring thread did not serve queue ${index} in ${SERVE_TIMEOUT_MS} ms`);
+      }, SERVE_TIMEOUT_MS);
       this.await(index, (m) => {
+        clearTimeout(timer);
         if (m?.type === 'served') {
           const q = new RemoteQueue(this, host, index, context);
           this.queues.set(index, q);
           this.counters.set(index, host.counters);
           resolve(q);
-        } else if (m?.type === 'refused') reject(new XenpvError(m.code as 'EIO', m.message));
+        } else if (m?.type === 'refused') reject(new XenpvError(m.code, m.message));
         else reject(new XenpvError('EIO', `ring thread gone before serving queue ${index}`));
       });
       this.send({ type: 'serve', setup, context });
@@ -188,7 +197,11 @@ class RingThread {
     const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
     this.send({ type: 'stop' });
     const timeout = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), DISPOSE_TIMEOUT_MS).unref());
-    if ((await Promise.race([exited, timeout])) === 'timeout') await this.worker.terminate();
+    if ((await Promise.race([exited, timeout])) === 'timeout') {
+      // Terminated, it would keep its descriptor and listener slot: let the host reclaim them.
+      await this.worker.terminate();
+      this.events.failed(`ring thread did not stop in ${DISPOSE_TIMEOUT_MS} ms`);
+    }
   }
 
   private onMessage(m: RingOut): void {

@@ -111,6 +111,7 @@ class RingServer {
 
   private serve(setup: QueueSetup, context: RequestContext): void {
     const index = setup.index;
+    if (this.served.has(index)) return post({ type: 'refused', index, code: 'EEXIST', message: `queue ${index} is served already` });
     const counters = newBlkCounters();
     const view = { context };
     const host: QueueHost = {
