@@ -81,8 +81,7 @@ export class BufferAddresses {
   of(view: ArrayBufferView): number {
     // By view first: a backend's mapped pages are the same view objects request after
     // request, and `view.buffer` is a runtime call.
-    const tagged = view as unknown as Record<symbol, number | undefined>;
-    let at = tagged[this.key];
+    let at = (view as unknown as Record<symbol, number | undefined>)[this.key];
     if (at !== undefined) return at;
     const buffer = view.buffer;
     let base = this.bases.get(buffer);
@@ -91,7 +90,8 @@ export class BufferAddresses {
       this.bases.set(buffer, base);
     }
     at = base + view.byteOffset;
-    tagged[this.key] = at;
+    // Not enumerable: the view's owner sees no new property (a deep comparison of two views stays equal).
+    Object.defineProperty(view, this.key, { value: at });
     return at;
   }
 }
