@@ -431,7 +431,9 @@ export class BackQueue implements Disposable {
 
   /** Can `needed` slots be taken now? If not, ask for an event on the frontend's next post. */
   rxRoom(needed: number): boolean {
-    if (this.rxKnown >= needed) return true;
+    // A ring broken since the count was taken yields no more requests (nextRequest answers
+    // undefined): the count no longer stands.
+    if (this.rxKnown >= needed && this.rxRing.broken === undefined) return true;
     let n = this.rxRing.unconsumedRequests();
     if (n < needed) {
       this.rxRing.finalCheckForRequests();
