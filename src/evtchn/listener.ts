@@ -13,7 +13,7 @@
  *   event-channel round trip cost ~50 % more CPU and latency (33-40 vs 21-23 µs per round trip
  *   between two workers). The watchdog re-checks the wake word and, if it moved while we
  *   wait (a lost wake-up, performance.md 2.7), wakes the loop itself: the same bound as before.
- *   With `startAsync({ halt: true })` (a vCPU, a backend thread, never the host's main thread)
+ *   With `startAsync({ halt: true })` (a backend thread, never the host's main thread)
  *   a thread whose events come in quick succession blocks on the wake word for ≤ 1 ms when idle
  *   instead, which a futex wake ends far more cheaply than a waitAsync (halt.ts).
  * - `poll(timeoutMs)`: blocks with a timed `Atomics.wait` (a vCPU loop, a benchmark); it

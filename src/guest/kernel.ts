@@ -94,7 +94,7 @@ async function main(): Promise<void> {
   setInterval(() => {}, 1 << 30); // the vCPU lives until shutdown or destroy
   void watchControl(platform);
   if (boot.vcpu !== 0) return; // secondary vCPUs idle: v1 runs the program on vCPU 0
-  platform.events.startAsync({ halt: true });
+  platform.events.startAsync();
   try {
     const program = await resolveProgram(boot.kernel);
     if (!(await platform.whileRunning())) stop();
