@@ -27,8 +27,9 @@
  * guest 1.99 → 1.70 and backend 2.40 → 2.10. 1 MiB reads: no change beyond the noise. But
  * the guest kernel's vCPU does not ask for it: on the net path (`bench net` udp, the sender
  * and receiver guests halting) it cost 4-7 % more CPU per packet and 5-7 % less throughput
- * over two runs of alternating pairs, since a sender woken at once by each tx response sends
- * smaller bursts (netfront asks for an event on the next response; blkfront moderates).
+ * over two runs of alternating pairs; probably (not verified) because a sender woken at once
+ * by each tx response sends smaller bursts (netfront asks for an event on the next response,
+ * where blkfront moderates its completions).
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
