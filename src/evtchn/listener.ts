@@ -13,9 +13,6 @@
  *   event-channel round trip cost ~50 % more CPU and latency (33-40 vs 21-23 µs per round trip
  *   between two workers). The watchdog re-checks the wake word and, if it moved while we
  *   wait (a lost wake-up, performance.md 2.7), wakes the loop itself: the same bound as before.
- *   With `startAsync({ halt: true })` (a backend thread, never the host's main thread)
- *   a thread whose events come in quick succession blocks on the wake word for ≤ 1 ms when idle
- *   instead, which a futex wake ends far more cheaply than a waitAsync (halt.ts).
  * - `poll(timeoutMs)`: blocks with a timed `Atomics.wait` (a vCPU loop, a benchmark); it
  *   delivers whatever the event loop has not, so both may be used on one thread.
  * Every wait is timed and re-checks (performance.md 2.7).
@@ -23,7 +20,6 @@
 import { XenpvError, toEvtchnPort, trackResource, waitWhileEqual } from '../base/index.js';
 import type { Disposable, DomId, EvtchnPort } from '../base/index.js';
 import { DomainState, DW, type DomainTable } from '../memory/index.js';
-import { deliverLoop, Halt, HALT_ENABLED } from './halt.js';
 import { EvtchnHypercalls } from './hypercalls.js';
 import { L_OWNER, L_SEL_HI, L_SEL_LO, L_WAKE, LISTENER_WORDS, MAX_LISTENERS, type EvtchnView } from './layout.js';
 
@@ -59,8 +55,6 @@ export class SimEventOps {
   /** The async loop's lost-wake-up watchdog, and the wake-word value it is waiting past. */
   private watchdog: NodeJS.Timeout | undefined;
   private waitingPast: number | undefined;
-  /** The async loop's halt, if asked for (halt.ts). */
-  private halter: Halt | undefined;
   private closed = false;
   /** Our domain's generation: once it changes, our regions belong to someone else. */
   private readonly ownGen: number;
@@ -237,13 +231,8 @@ export class SimEventOps {
     return { words: this.v.listeners, index: this.listener * LISTENER_WORDS + L_WAKE };
   }
 
-  /**
-   * Deliver events from the event loop until `stopAsync` or `dispose`. `halt`: block briefly
-   * when idle while events come in quick succession (halt.ts; not on a thread that others
-   * depend on for more than events, such as the host's main thread).
-   */
-  startAsync(options: { readonly halt?: boolean } = {}): void {
-    if (options.halt === true && HALT_ENABLED) this.halter ??= new Halt();
+  /** Deliver events from the event loop until `stopAsync` or `dispose`. */
+  startAsync(): void {
     if (this.asyncRunning || this.closed) return;
     this.asyncRunning = true;
     this.startWatchdog();
@@ -260,10 +249,13 @@ export class SimEventOps {
     Atomics.notify(words, index);
   }
 
-  private asyncLoop(gen: number): Promise<void> {
+  private async asyncLoop(gen: number): Promise<void> {
     const { words, index } = this.wakeWord;
-    const wanted = (): boolean => this.asyncRunning && this.asyncGen === gen;
-    const deliver = (): void => {
+    const mine = (): boolean => this.asyncRunning && this.asyncGen === gen;
+    // Never call handlers from inside the bind that started the loop.
+    await Promise.resolve();
+    while (mine()) {
+      const seen = Atomics.load(words, index);
       try {
         this.dispatch();
       } catch (err) {
@@ -272,24 +264,13 @@ export class SimEventOps {
           throw err;
         });
       }
-    };
-    const waiting = (past: number | undefined): void => {
-      this.waitingPast = past;
-    };
-    const self = (): Halt | undefined => this.halter;
-    return deliverLoop(words, index, {
-      deliver,
-      wanted,
-      waiting,
-      get halt() {
-        return self();
-      },
-    });
-  }
-
-  /** The async loop's halt (undefined: none was asked for, or `XENPV_HALT=0`). */
-  get halt(): Halt | undefined {
-    return this.halter;
+      if (!mine()) break;
+      this.waitingPast = seen;
+      // Untimed: the watchdog bounds it (see the header).
+      const r = Atomics.waitAsync(words, index, seen);
+      if (r.async) await r.value;
+      this.waitingPast = undefined;
+    }
   }
 
   /** Every 50 ms: if the wake word moved past what the loop waits on, wake the loop. */

@@ -35,7 +35,7 @@ const describe = (err: unknown): string => (err instanceof Error ? err.message :
 
 async function main(): Promise<void> {
   const platform = SimPlatform.attach(boot.platform);
-  platform.events.startAsync({ halt: true });
+  platform.events.startAsync();
   const store = new XsClient(new PortStoreTransport(boot.store));
   let crashed = false;
   const env: FioEnv = {

@@ -81,7 +81,7 @@ async function setUp(job: DiskWorkerJob, storage: BlockStorage, rings: RingThrea
   let xs: XsClient | undefined;
   try {
     platform = SimPlatform.attach(job.platform);
-    platform.events.startAsync({ halt: true });
+    platform.events.startAsync();
     xs = new XsClient(portTransport(job.store));
     const back = new BlkBack(platform, xs, storage, job.backPath, {
       ...job.backOptions,

@@ -170,7 +170,7 @@ async function main(job: RingWorkerJob): Promise<void> {
   let platform: SimPlatform;
   try {
     platform = SimPlatform.attach(job.platform);
-    platform.events.startAsync({ halt: true });
+    platform.events.startAsync();
   } catch (err) {
     await storage.close().catch(() => undefined);
     post({ type: 'error', code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
