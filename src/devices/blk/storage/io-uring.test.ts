@@ -10,16 +10,11 @@ import { after, test } from 'node:test';
 import { BugError } from '../../../base/index.js';
 import { IoUring, SplitBatch } from './io-uring.js';
 import type { AioOp, BatchEngine } from './linux-aio.js';
-import { tempDir } from './test-util.js';
+import { checkEngineWrites, filled, tempDir } from './test-util.js';
 
 const dir = tempDir('io-uring');
 after(() => dir.remove());
 
-function filled(bytes: number, seed: number): Uint8Array {
-  const b = new Uint8Array(bytes);
-  for (let i = 0; i < bytes; i++) b[i] = (i * 7 + seed * 29 + (i >> 9)) & 0xff;
-  return b;
-}
 
 function ring(maxOps = 16, maxBuffers = 64): IoUring {
   const r = IoUring.create(maxOps, maxBuffers);
@@ -59,53 +54,7 @@ test('io_uring: batches of scattered reads (one and several buffers) fill Shared
 });
 
 test('io_uring: writes land where pread finds them; a refused op gets its errno and the others still run; a read past the end is short', () => {
-  const path = dir.file('w.img');
-  writeFileSync(path, new Uint8Array(256 * 1024));
-  const rw = openSync(path, 'r+');
-  const r = ring();
-  try {
-    const data = [filled(4096, 2), filled(8192, 3), filled(512, 4)];
-    const results: number[] = [];
-    r.run(
-      rw,
-      [
-        { write: true, offset: 40960, bufs: [data[0]!] },
-        { write: true, offset: 4096, bufs: [data[1]!.subarray(0, 4096), data[1]!.subarray(4096)] },
-        { write: true, offset: 512 * 301, bufs: [data[2]!] },
-      ],
-      results,
-    );
-    assert.deepEqual(results, [4096, 8192, 512]);
-    const file = readFileSync(path);
-    assert.deepEqual(new Uint8Array(file.subarray(40960, 45056)), data[0]);
-    assert.deepEqual(new Uint8Array(file.subarray(4096, 12288)), data[1]);
-    assert.deepEqual(new Uint8Array(file.subarray(512 * 301, 512 * 302)), data[2]);
-  } finally {
-    closeSync(rw);
-  }
-  const ro = openSync(path, 'r');
-  try {
-    const pages = [new Uint8Array(4096), new Uint8Array(4096), new Uint8Array(4096), new Uint8Array(4096)];
-    const results: number[] = [];
-    r.run(
-      ro,
-      [
-        { write: false, offset: 0, bufs: [pages[0]!] },
-        { write: true, offset: 0, bufs: [pages[1]!] },
-        { write: false, offset: 40960, bufs: [pages[2]!] },
-        { write: false, offset: 256 * 1024 - 1024, bufs: [pages[3]!] },
-      ],
-      results,
-    );
-    assert.equal(results[0], 4096);
-    assert.equal(results[1], -9, 'EBADF for the write');
-    assert.equal(results[2], 4096);
-    assert.equal(results[3], 1024, 'short: the file ends');
-    assert.deepEqual(pages[2], filled(4096, 2));
-  } finally {
-    r.close();
-    closeSync(ro);
-  }
+  checkEngineWrites(ring(), dir.file('w.img'));
 });
 
 test('io_uring: bounds are enforced and a closed ring is refused', () => {
