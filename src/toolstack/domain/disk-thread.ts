@@ -99,7 +99,7 @@ export class ThreadedDiskBackend implements DiskBackend {
     port1.on('message', (m: Uint8Array) => store.write(m));
     const job: DiskWorkerJob = { platform: handle, store: port2, backPath, storage, backOptions: threads.backOptions ?? {}, ringHandles };
     const worker = new Worker(WORKER_URL, { workerData: job, transferList: [port2] });
-    const first = await firstMessage(worker);
+    const first = await firstMessage(worker, threads.log);
     if (first.type !== 'opened') {
       await worker.terminate();
       // It may have died after attaching (e.g. BlkBack's constructor threw): its listener slot.
@@ -174,10 +174,11 @@ function reclaim(threads: BackendThreads, handle: PlatformHandle, what: string):
   }
 }
 
-function firstMessage(worker: Worker): Promise<FromWorker | { type: 'exit' }> {
+/** The worker's first message other than a log line (log lines before it go to `log`). */
+function firstMessage(worker: Worker, log: ((line: string) => void) | undefined): Promise<FromWorker | { type: 'exit' }> {
   return new Promise((resolve) => {
     const onMsg = (m: FromWorker): void => {
-      if (m.type === 'log') return;
+      if (m.type === 'log') return log?.(m.line);
       worker.off('message', onMsg);
       resolve(m);
     };

@@ -64,6 +64,8 @@ function postError(err: unknown): void {
 async function open(job: DiskWorkerJob): Promise<BlockStorage | undefined> {
   try {
     const storage = await openStorage({ ...job.storage, sync: true });
+    // What moves the data, and what is missing and why (no io_uring, no AIO): a slow disk says so.
+    parentPort!.postMessage({ type: 'log', line: `${job.backPath}: ${storage.description}: data path ${storage.syncIo?.engine ?? 'asynchronous'}` });
     return storage;
   } catch (err) {
     postError(err);

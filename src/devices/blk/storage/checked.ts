@@ -69,10 +69,12 @@ export abstract class CheckedStorage implements BlockStorage {
     readv: (sectorOffset: number, dests: readonly Uint8Array[]) => void,
     writev: (sectorOffset: number, srcs: readonly Uint8Array[]) => void,
     batch?: SyncBlockBatch,
+    engine?: string,
   ): SyncBlockIo {
     const io: SyncBlockIo = {
       readv: (sectorOffset, dests) => this.syncCall(false, sectorOffset, dests, readv),
       writev: (sectorOffset, srcs) => this.syncCall(true, sectorOffset, srcs, writev),
+      ...(engine === undefined ? {} : { engine }),
     };
     if (batch === undefined) return io;
     return { ...io, batch: { maxOps: batch.maxOps, maxBuffers: batch.maxBuffers, run: (ops, errors) => this.batchCall(ops, errors, batch) } };

@@ -40,6 +40,8 @@ export interface SyncFileIo {
   flush(): void;
   /** Present where many transfers go in one system call (sync-file.ts, Linux AIO). */
   readonly batch?: SyncFileBatch;
+  /** What moves the data, for the log: "io_uring + Linux AIO", or "preadv/pwritev (why not AIO)". */
+  readonly engine: string;
 }
 
 /** A batch transfer from byte `offset` of the file. */

@@ -82,6 +82,7 @@ test('split batch: a batch of one-buffer reads goes to io_uring, one with any lo
   const content = readFileSync(dir.file('r.img'));
   const calls: number[][] = [];
   const other: BatchEngine = {
+    name: 'scripted',
     maxOps: 8,
     maxBuffers: 32,
     usable: true,
@@ -224,6 +225,7 @@ test('split batch: io_uring refusing a run before taking any of it (EPERM) hands
   });
   const calls: number[] = [];
   const other: BatchEngine = {
+    name: 'scripted',
     maxOps: 8,
     maxBuffers: 32,
     usable: true,

@@ -122,6 +122,7 @@ interface Rings {
 export class UringRunRefused extends BugError {}
 
 export class IoUring implements BatchEngine {
+  readonly name = 'io_uring';
   private readonly iovecs: Uint32Array;
   private readonly iovecAt: number;
   private readonly addresses: BufferAddresses;
@@ -379,6 +380,10 @@ export class SplitBatch implements BatchEngine {
 
   get usable(): boolean {
     return !this.closed && this.other.usable;
+  }
+
+  get name(): string {
+    return `${this.single.name} + ${this.other.name}`;
   }
 
   run(fd: number, ops: readonly AioOp[], results: number[]): void {

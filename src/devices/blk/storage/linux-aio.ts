@@ -48,6 +48,8 @@ export interface BatchEngine {
   readonly maxBuffers: number;
   /** False once closed, or when the engine cannot go on: `run` would throw. */
   readonly usable: boolean;
+  /** What it is, for the log ("Linux AIO", "io_uring + Linux AIO"). */
+  readonly name: string;
   /**
    * Perform `ops` on `fd`; `results[i]` becomes op i's byte count or -errno. Returns after
    * every op completed. The caller keeps within `maxOps` and `maxBuffers`.
@@ -131,6 +133,7 @@ function bind(): Calls | string {
 }
 
 export class LinuxAio implements BatchEngine {
+  readonly name = 'Linux AIO';
   private readonly iocbs: Uint32Array;
   private readonly iovecs: Uint32Array;
   private readonly events: Int32Array;

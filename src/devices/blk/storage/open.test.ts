@@ -26,6 +26,17 @@ describe('openStorage', () => {
     await disk.close();
   });
 
+  test('a raw file opened for a backend thread says what moves its data, and why not more', async () => {
+    const path = dir.file('e.img');
+    writeFileSync(path, new Uint8Array(65536));
+    const disk = await openStorage({ format: 'raw', target: path, sync: true });
+    assert.match(disk.syncIo?.engine ?? '', /^(io_uring \+ Linux AIO|Linux AIO \(no io_uring: .+\)|preadv\/pwritev \(no Linux AIO: .+\))$/);
+    await disk.close();
+    const plain = await openStorage({ format: 'raw', target: path, sync: true, aio: false });
+    assert.equal(plain.syncIo?.engine, 'preadv/pwritev (batches turned off for this disk)');
+    await plain.close();
+  });
+
   test('a missing file and an unknown format are clear errors', async () => {
     await assert.rejects(openStorage({ format: 'raw', target: dir.file('nope.img') }), code('EINVAL'));
     await assert.rejects(openStorage({ format: 'vhd' as 'raw', target: 'x' }), code('EINVAL'));

@@ -83,14 +83,15 @@ async function openAt(spec: StorageSpec, depth: number): Promise<BlockStorage> {
 
 /**
  * Linux AIO, with io_uring for the batches of one-buffer reads where the kernel allows it
- * (io-uring.ts SplitBatch: 4 KiB random reads cost blkback's thread ~11 % less); a string says
- * why there is no AIO.
+ * (io-uring.ts SplitBatch: 4 KiB random reads cost blkback's thread ~11 % less); `why` says
+ * what is missing and why (for the log).
  */
-function batchEngine(): BatchEngine | string {
+function batchEngine(): { engine?: BatchEngine; why: string } {
   const aio = LinuxAio.create(AIO_MAX_OPS, AIO_MAX_BUFFERS);
-  if (typeof aio === 'string' || process.env['XENPV_BLK_URING'] === '0') return aio;
+  if (typeof aio === 'string') return { why: `no Linux AIO: ${aio}` };
+  if (process.env['XENPV_BLK_URING'] === '0') return { engine: aio, why: 'no io_uring: XENPV_BLK_URING=0' };
   const ring = IoUring.create(AIO_MAX_OPS, AIO_MAX_BUFFERS);
-  return typeof ring === 'object' ? new SplitBatch(ring, aio) : aio;
+  return typeof ring === 'object' ? { engine: new SplitBatch(ring, aio), why: '' } : { engine: aio, why: `no io_uring: ${ring}` };
 }
 
 /** `batching`: the store built on the file moves batches (raw), so a sync file gets an AIO context. */
@@ -102,12 +103,18 @@ async function openFile(spec: StorageSpec, batching: boolean): Promise<ImageFile
     direct: spec.direct ?? false,
   });
   if (spec.sync !== true || file.direct) return file;
-  const aio = batching && spec.aio !== false && process.env['XENPV_BLK_AIO'] !== '0' ? batchEngine() : undefined;
+  const { engine, why } = !batching
+    ? { engine: undefined, why: 'a qcow2 image moves its clusters one by one' }
+    : spec.aio === false
+      ? { engine: undefined, why: 'batches turned off for this disk' }
+      : process.env['XENPV_BLK_AIO'] === '0'
+        ? { engine: undefined, why: 'XENPV_BLK_AIO=0' }
+        : batchEngine();
   try {
-    // Without either (koffi, io_uring and io_setup unavailable: the reason is in `aio`) every run is one preadv/pwritev.
-    return new SyncImageFile(file, dsync, typeof aio === 'object' ? aio : undefined);
+    // Without an engine (koffi or io_setup unavailable: `why` says so) every run is one preadv/pwritev.
+    return new SyncImageFile(file, dsync, engine, why);
   } catch (err) {
-    if (typeof aio === 'object') aio.close();
+    engine?.close();
     await file.close();
     throw err;
   }

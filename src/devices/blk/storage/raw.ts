@@ -96,6 +96,7 @@ export class RawStorage extends CheckedStorage {
               if (this.syncEachWrite) this.syncIoCall('flush', () => sync.flush());
             },
             sync.batch === undefined ? undefined : this.rawBatch(sync),
+            sync.engine,
           );
   }
 

@@ -27,12 +27,14 @@ export class SyncImageFile implements ImageFile {
 
   /**
    * `dsync`: the wrapped file was opened O_DSYNC (writethrough); the data descriptor must be too.
-   * `aio`: a Linux AIO context for batches (this file closes it), or undefined for none.
+   * `aio`: a batch engine (this file closes it), or undefined for none; `why`: what is missing
+   * and why, for the log (SyncFileIo.engine).
    */
   constructor(
     private readonly inner: ImageFile,
     dsync: boolean,
     private readonly aio?: BatchEngine,
+    why = '',
   ) {
     const sync: SyncFileIo = {
       readv: (offset, dests) => this.readvSync(offset, dests),
@@ -40,6 +42,7 @@ export class SyncImageFile implements ImageFile {
       flush: () => {
         if (!this.readOnly) fdatasyncSync(this.open());
       },
+      engine: `${aio === undefined ? 'preadv/pwritev' : aio.name}${why === '' ? '' : ` (${why})`}`,
     };
     this.sync = aio === undefined ? sync : { ...sync, batch: { maxOps: aio.maxOps, maxBuffers: aio.maxBuffers, run: (ops, errors) => this.batch(aio, ops, errors) } };
     let flags = inner.readOnly ? constants.O_RDONLY : constants.O_RDWR;

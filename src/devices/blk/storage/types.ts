@@ -103,6 +103,8 @@ export interface SyncBlockIo {
   writev(sectorOffset: number, srcs: readonly Uint8Array[]): void;
   /** Present where the store moves many transfers in one system call (Linux AIO). */
   readonly batch?: SyncBlockBatch;
+  /** What moves the data (SyncFileIo.engine), for the log. */
+  readonly engine?: string;
 }
 
 /** One transfer of a batch: `bufs` back to back, from a place the op type names. */
