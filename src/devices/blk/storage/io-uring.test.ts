@@ -22,6 +22,11 @@ function ring(maxOps = 16, maxBuffers = 64): IoUring {
   return r;
 }
 
+/** The engine SplitBatch hands the rest to, scripted: `run` answers each batch. */
+function otherEngine(run: (ops: readonly AioOp[], results: number[]) => void, close: () => void = () => undefined): BatchEngine {
+  return { name: 'scripted', maxOps: 8, maxBuffers: 32, usable: true, run: (_fd, ops, results) => run(ops, results), close };
+}
+
 test('io_uring: batches of scattered reads (one and several buffers) fill SharedArrayBuffer pages as pread would, run after run', () => {
   const path = dir.file('r.img');
   const content = filled(1 << 20, 1);
@@ -81,17 +86,13 @@ test('split batch: a batch of one-buffer reads goes to io_uring, one with any lo
   const fd = openSync(dir.file('r.img'), 'r');
   const content = readFileSync(dir.file('r.img'));
   const calls: number[][] = [];
-  const other: BatchEngine = {
-    name: 'scripted',
-    maxOps: 8,
-    maxBuffers: 32,
-    usable: true,
-    run: (_fd: number, ops: readonly AioOp[], results: number[]) => {
+  const other = otherEngine(
+    (ops, results) => {
       calls.push(ops.map((op) => op.bufs.length));
       ops.forEach((_, i) => (results[i] = -5));
     },
-    close: () => void calls.push([]),
-  };
+    () => void calls.push([]),
+  );
   const split = new SplitBatch(ring(16, 64), other);
   try {
     assert.deepEqual([split.maxOps, split.maxBuffers], [8, 32]);
@@ -224,17 +225,10 @@ test('split batch: io_uring refusing a run before taking any of it (EPERM) hands
     return -1;
   });
   const calls: number[] = [];
-  const other: BatchEngine = {
-    name: 'scripted',
-    maxOps: 8,
-    maxBuffers: 32,
-    usable: true,
-    run: (_fd: number, ops: readonly AioOp[], results: number[]) => {
-      calls.push(ops.length);
-      ops.forEach((op, i) => (results[i] = op.bufs[0]!.byteLength));
-    },
-    close: () => undefined,
-  };
+  const other = otherEngine((ops, results) => {
+    calls.push(ops.length);
+    ops.forEach((op, i) => (results[i] = op.bufs[0]!.byteLength));
+  });
   const split = new SplitBatch(r, other);
   const op = (len: number): AioOp => ({ write: false, offset: 0, bufs: [new Uint8Array(len)] });
   const results: number[] = [];
