@@ -39,25 +39,24 @@ export interface RingThreadEvents {
 }
 
 export class RingThreads {
-  /** By slot; undefined where the thread could not start (its queues are served by the disk thread). */
-  private threads: (RingThread | undefined)[] = [];
   private closed = false;
 
-  private constructor(private readonly slots: number) {}
+  /** `threads` by slot; undefined where one could not start (its queues are served by the disk thread). */
+  private constructor(private readonly threads: readonly (RingThread | undefined)[]) {}
 
   /**
    * Start one thread per handle, before the disk is offered to a frontend: their task ids go
    * out with the disk thread's, and connecting waits for no thread start.
    */
   static async start(handles: readonly PlatformHandle[], storage: StorageSpec, events: RingThreadEvents): Promise<RingThreads> {
-    const pool = new RingThreads(handles.length);
     const started = await Promise.allSettled(handles.map((h) => RingThread.spawn(h, storage, events)));
-    pool.threads = started.map((r, i) => {
-      if (r.status === 'fulfilled') return r.value;
-      events.log(`ring thread ${i + 1}: ${String(r.reason)}; its queues are served by the disk thread`);
-      return undefined;
-    });
-    return pool;
+    return new RingThreads(
+      started.map((r, i) => {
+        if (r.status === 'fulfilled') return r.value;
+        events.log(`ring thread ${i + 1}: ${String(r.reason)}; its queues are served by the disk thread`);
+        return undefined;
+      }),
+    );
   }
 
   /** The Linux task ids of the threads that started. */
@@ -67,7 +66,7 @@ export class RingThreads {
 
   /** BlkBackOptions.queueFactory: undefined = serve it in the disk thread. */
   readonly factory = (host: QueueHost, setup: QueueSetup): Promise<ServedQueue | undefined> => {
-    const slot = setup.index % (this.slots + 1);
+    const slot = setup.index % (this.threads.length + 1);
     const thread = slot === 0 || this.closed ? undefined : this.threads[slot - 1];
     return thread === undefined ? Promise.resolve(undefined) : thread.serve(host, setup);
   };
