@@ -203,12 +203,12 @@ export class FrontQueue implements Disposable {
       this.txFree.push(this.lentId);
       this.lentId = -1;
     }
-    if (this.backlog.push({ frame: copy, info })) {
-      if (unlent) this.flushBacklog();
+    const queued = this.backlog.push({ frame: copy, info });
+    if (unlent) this.flushBacklog();
+    if (queued) {
       this.armTxCompletions();
       return true;
     }
-    if (unlent) this.flushBacklog();
     this.ctx.counters.txDropped++;
     return false;
   }
