@@ -112,9 +112,14 @@ export function writeIpv4Header(buf: Uint8Array, off: number, h: Ipv4Out): void 
   // The checksum from the values, not read back from `buf` (per datagram, perhaps in a granted
   // page): the one's complement sum of the ten 16-bit words, the checksum word as zero.
   let sum = 0x4500 + (total & 0xffff) + (h.id & 0xffff) + FLAG_DF + (((h.ttl & 0xff) << 8) | (h.protocol & 0xff));
-  sum += (h.src >>> 16) + (h.src & 0xffff) + (h.dst >>> 16) + (h.dst & 0xffff);
+  sum += addressesSum(h.src, h.dst);
   sum = (sum & 0xffff) + (sum >>> 16);
   sum = ~((sum & 0xffff) + (sum >>> 16)) & 0xffff;
   buf[off + 10] = sum >> 8;
   buf[off + 11] = sum & 0xff;
+}
+
+/** The one's complement sum (unfolded) of two addresses' 16-bit halves: in the IPv4 header and the UDP pseudo-header alike. */
+export function addressesSum(a: Ipv4, b: Ipv4): number {
+  return (a >>> 16) + (a & 0xffff) + (b >>> 16) + (b & 0xffff);
 }

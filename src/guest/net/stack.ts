@@ -22,7 +22,7 @@ import { PLAIN_FRAME, type FrameInfo } from '../../devices/net/bridge/port.js';
 import { FrameSlab, ScratchFrame } from '../../devices/net/bridge/slab.js';
 import { Ipv4Interface, isMulticastIpv4, toIpv4, type Ipv4 } from './addr.js';
 import { ARP_LEN, ARP_REQUEST, ArpTable, DEFAULT_ARP_LIMITS, writeArp, type ArpLimits } from './arp.js';
-import { DEFAULT_TTL, IPV4_HLEN, writeIpv4Header } from './ipv4.js';
+import { DEFAULT_TTL, IPV4_HLEN, addressesSum, writeIpv4Header } from './ipv4.js';
 import { ICMP_DEST_UNREACH, ICMP_ECHO_REQUEST, ICMP_HLEN, ICMP_PORT_UNREACH, writeIcmpHeader } from './icmp.js';
 import { UDP_HLEN, UdpSocket, type SendResult, type UdpHost, type UdpSocketOptions } from './udp.js';
 import { zeroCounters, type DropReason, type NetStackCounters } from './counters.js';
@@ -291,7 +291,7 @@ export class NetStack implements UdpHost {
     frame[off + 7] = 0;
     frame.set(payload, off + UDP_HLEN);
     // RFC 768's pseudo-header from the values (not read back from the frame).
-    const pseudo = (this.address >>> 16) + (this.address & 0xffff) + (to >>> 16) + (to & 0xffff) + IPPROTO_UDP + len;
+    const pseudo = addressesSum(this.address, to) + IPPROTO_UDP + len;
     // Partial: the folded pseudo-header sum the receiver completes; full: RFC 768, 0 sent as all ones.
     const sum = offload ? foldSum(pseudo) : internetChecksum(frame, off, off + len, pseudo) || 0xffff;
     frame[off + 6] = sum >> 8;
