@@ -11,7 +11,6 @@
  */
 import { NETIF_EXTRA_INFO, NETIF_RX_REQUEST, NETIF_RX_RESPONSE, NETIF_TX_REQUEST, NETIF_TX_RESPONSE } from '../../abi/io/netif.js';
 import {
-  decodeNetifExtraInfo,
   decodeNetifRxRequest,
   decodeNetifTxRequest,
   encodeNetifExtraInfo,
@@ -24,7 +23,7 @@ import {
   type NetifTxResponse,
 } from '../../abi/io/netif-codec.js';
 import type { RingCodec } from '../../ring/index.js';
-import type { RxSlot, TxSlotOut } from './protocol.js';
+import { overlayExtra, type RxSlot, type TxSlotOut } from './protocol.js';
 
 // Only the response decodes are netfront's own (into reused objects); every encode and the
 // request decodes are netif-codec's, which already write every byte of their struct.
@@ -59,10 +58,7 @@ class RxSlotCell implements RxSlot {
   }
 
   extra(): NetifExtraInfo {
-    const dv = new DataView(new ArrayBuffer(EXTRA_SIZE));
-    dv.setUint32(0, this.lo, true);
-    dv.setUint32(4, this.hi, true);
-    return decodeNetifExtraInfo(dv, 0);
+    return overlayExtra(this.lo, this.hi);
   }
 }
 

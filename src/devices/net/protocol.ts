@@ -152,7 +152,7 @@ export interface TxSlot {
  * private copy and decoded only when the previous slot said an extra follows (most slots are
  * plain data).
  */
-function overlayExtra(lo: number, hi: number): NetifExtraInfo {
+export function overlayExtra(lo: number, hi: number): NetifExtraInfo {
   const dv = new DataView(new ArrayBuffer(8));
   dv.setUint32(0, lo, true);
   dv.setUint32(4, hi, true);
