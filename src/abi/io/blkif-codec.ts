@@ -218,6 +218,11 @@ function encodeRw(view: DataView, offset: number, abi: AbiName, req: BlkifRwRequ
  */
 export type U64 = bigint | number;
 
+/** The u64 whose little-endian u32 halves are `low` and `high` (an id or sector kept as two words). */
+export function u64FromWords(low: number, high: number): bigint {
+  return (BigInt(high) << 32n) | BigInt(low);
+}
+
 function setU64(view: DataView, offset: number, v: U64): void {
   if (typeof v === 'bigint') {
     view.setBigUint64(offset, v, true);

@@ -28,7 +28,7 @@
  *   dispatched, so issue order is kept.
  */
 import { BLKIF_OP_READ, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
-import type { BlkifResponseWords } from '../../abi/io/blkif-codec.js';
+import { u64FromWords, type BlkifResponseWords } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, GrantCopyOp, GrantMapping, Platform } from '../../hv/platform.js';
@@ -201,7 +201,7 @@ export class BackQueue {
     const sectors = checkRwWords(req, ctx);
     const write = req.operation !== BLKIF_OP_READ;
     if (typeof sectors === 'string') {
-      this.host.log(`queue ${this.setup.index}: request ${idText(req.idLow, req.idHigh)} refused: ${sectors}`);
+      this.host.log(`queue ${this.setup.index}: request ${u64FromWords(req.idLow, req.idHigh)} refused: ${sectors}`);
       countOp(this.host.counters, write ? 'write' : 'read', 0, 0, true);
       return this.respondSync(req.idLow, req.idHigh, req.operation, BLKIF_RSP_ERROR);
     }
@@ -499,11 +499,6 @@ function idLow(id: bigint): number {
 
 function idHigh(id: bigint): number {
   return Number(id >> 32n);
-}
-
-/** A request id as blkif.h's u64, for a log line. */
-function idText(low: number, high: number): string {
-  return String((BigInt(high) << 32n) | BigInt(low));
 }
 
 function opKindOf(operation: number): OpKind {

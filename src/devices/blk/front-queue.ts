@@ -20,7 +20,7 @@ import {
   BLKIF_OP_WRITE_BARRIER,
   BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
 } from '../../abi/io/blkif.js';
-import { encodeBlkifSegmentFields, type BlkifResponseWords, type BlkifRwOp } from '../../abi/io/blkif-codec.js';
+import { encodeBlkifSegmentFields, u64FromWords, type BlkifResponseWords, type BlkifRwOp } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import type { DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, Platform } from '../../hv/platform.js';
@@ -310,8 +310,7 @@ export class FrontQueue {
     const s = rsp.idHigh === 0 && rsp.idLow < this.slots.length ? this.slots[rsp.idLow]! : undefined;
     const chunk = s?.chunk;
     if (s === undefined || chunk === undefined) {
-      const id = (BigInt(rsp.idHigh) << 32n) | BigInt(rsp.idLow);
-      this.owner.hostile(`queue ${this.index}: response for unknown or finished id ${id}`);
+      this.owner.hostile(`queue ${this.index}: response for unknown or finished id ${u64FromWords(rsp.idLow, rsp.idHigh)}`);
       return false;
     }
     if (rsp.operation !== s.operation) {

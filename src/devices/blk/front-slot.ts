@@ -18,6 +18,7 @@ import {
   encodeBlkifResponse,
   encodeBlkifRwFields,
   encodeBlkifRwSegment,
+  u64FromWords,
   zeroBlkifRequest,
   type BlkifResponseWords,
 } from '../../abi/io/blkif-codec.js';
@@ -113,7 +114,7 @@ export function frontRingCodec(abi: AbiName): RingCodec<Slot, BlkifResponseWords
     // (front-slot.test.ts checks the claim), so the ring does not zero the slot again.
     encodesEveryByte: true,
     encodeRequest: (slot, out) => encodeSlot(out, abi, slot),
-    encodeResponse: (r, out) => encodeBlkifResponse(out, 0, abi, { id: (BigInt(r.idHigh) << 32n) | BigInt(r.idLow), operation: r.operation, status: r.status }),
+    encodeResponse: (r, out) => encodeBlkifResponse(out, 0, abi, { id: u64FromWords(r.idLow, r.idHigh), operation: r.operation, status: r.status }),
     decodeRequest: () => {
       throw new BugError('a blkfront ring never reads requests');
     },

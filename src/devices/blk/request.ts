@@ -24,7 +24,7 @@ import {
   BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
   BLKIF_REQUEST_SEGMENT,
 } from '../../abi/io/blkif.js';
-import { decodeBlkifSegment, type BlkifRequest, type BlkifRwWords, type BlkifSegment } from '../../abi/io/blkif-codec.js';
+import { decodeBlkifSegment, type BlkifRequest, type BlkifRwWords, type BlkifSegment, u64FromWords } from '../../abi/io/blkif-codec.js';
 import { SECTORS_PER_PAGE } from './protocol.js';
 
 /** What the validator needs to know about the disk and the negotiated features. */
@@ -146,7 +146,7 @@ function checkRange(shown: bigint | BlkifRwWords, start: number, sectors: number
 }
 
 function sectorText(shown: bigint | BlkifRwWords): string {
-  return typeof shown === 'bigint' ? String(shown) : String((BigInt(shown.sectorHigh) << 32n) | BigInt(shown.sectorLow));
+  return typeof shown === 'bigint' ? String(shown) : String(u64FromWords(shown.sectorLow, shown.sectorHigh));
 }
 
 function planDiscard(id: bigint, op: number, flag: number, sector: bigint, count: bigint, ctx: RequestContext): Plan {

@@ -13,6 +13,7 @@ import {
   type BlkifRwOp,
   type BlkifRwWords,
   type BlkifSegment,
+  u64FromWords,
   decodeBlkifResponse,
   encodeBlkifRequest,
   encodeBlkifResponse,
@@ -106,8 +107,8 @@ export function fullRequest(req: BackRequest): BlkifRequest {
     operation: req.operation as BlkifRwOp,
     nr_segments: req.nrSegments,
     handle: req.handle,
-    id: (BigInt(req.idHigh) << 32n) | BigInt(req.idLow),
-    sector_number: (BigInt(req.sectorHigh) << 32n) | BigInt(req.sectorLow),
+    id: u64FromWords(req.idLow, req.idHigh),
+    sector_number: u64FromWords(req.sectorLow, req.sectorHigh),
     seg,
   };
 }
