@@ -71,6 +71,11 @@ function post(m: RingOut): void {
   parentPort!.postMessage(m);
 }
 
+/** An error as the disk thread is told it (`refused`, `error`): its code (EIO when it has none) and message. */
+function errorFields(err: unknown): { code: string; message: string } {
+  return { code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) };
+}
+
 class RingServer {
   private readonly served = new Map<number, Served>();
   private readonly acks: Int32Array;
@@ -126,7 +131,7 @@ class RingServer {
     try {
       this.served.set(index, { queue: new BackQueue(host, setup), view, counters, sent: newBlkCounters(), last: '' });
     } catch (err) {
-      return post({ type: 'refused', index, code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
+      return post({ type: 'refused', index, ...errorFields(err) });
     }
     post({ type: 'served', index });
   }
@@ -164,7 +169,7 @@ async function main(job: RingWorkerJob): Promise<void> {
   try {
     storage = await openStorage({ ...job.storage, sync: true });
   } catch (err) {
-    post({ type: 'error', code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
+    post({ type: 'error', ...errorFields(err) });
     return void parentPort!.close();
   }
   let platform: SimPlatform;
@@ -173,7 +178,7 @@ async function main(job: RingWorkerJob): Promise<void> {
     platform.events.startAsync();
   } catch (err) {
     await storage.close().catch(() => undefined);
-    post({ type: 'error', code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
+    post({ type: 'error', ...errorFields(err) });
     return void parentPort!.close();
   }
   const server = new RingServer(platform, storage, job);
