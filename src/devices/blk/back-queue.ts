@@ -202,8 +202,7 @@ export class BackQueue {
     const write = req.operation !== BLKIF_OP_READ;
     if (typeof sectors === 'string') {
       this.host.log(`queue ${this.setup.index}: request ${u64FromWords(req.idLow, req.idHigh)} refused: ${sectors}`);
-      countOp(this.host.counters, write ? 'write' : 'read', 0, 0, true);
-      return this.respondSync(req.idLow, req.idHigh, req.operation, BLKIF_RSP_ERROR);
+      return this.failSync(write, req.idLow, req.idHigh, req.operation);
     }
     const e = run.entry();
     try {
@@ -211,8 +210,7 @@ export class BackQueue {
       e.mapped = this.mapper.acquireRefs(req.grefs, req.nrSegments, !write, e.mapped);
     } catch (err) {
       this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
-      countOp(this.host.counters, write ? 'write' : 'read', 0, 0, true);
-      return this.respondSync(req.idLow, req.idHigh, req.operation, BLKIF_RSP_ERROR);
+      return this.failSync(write, req.idLow, req.idHigh, req.operation);
     }
     e.idLow = req.idLow;
     e.idHigh = req.idHigh;
@@ -241,8 +239,7 @@ export class BackQueue {
     const data = p.data;
     const mapped = this.mapData(data);
     if (mapped === undefined) {
-      countOp(this.host.counters, data.write ? 'write' : 'read', 0, 0, true);
-      this.respondSync(idLow(p.id), idHigh(p.id), p.operation, BLKIF_RSP_ERROR);
+      this.failSync(data.write, idLow(p.id), idHigh(p.id), p.operation);
       return true;
     }
     const e = run.entry();
@@ -255,6 +252,12 @@ export class BackQueue {
     e.sectors = data.sectors;
     run.addPlan(e, data);
     return true;
+  }
+
+  /** A READ/WRITE of the synchronous path answered ERROR before any I/O (refused, or its grants would not map): counted failed, answered. */
+  private failSync(write: boolean, idLow: number, idHigh: number, operation: number): void {
+    countOp(this.host.counters, write ? 'write' : 'read', 0, 0, true);
+    this.respondSync(idLow, idHigh, operation, BLKIF_RSP_ERROR);
   }
 
   private doneSync(e: RunEntry, status: number, timeNs: number): void {
