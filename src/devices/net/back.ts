@@ -316,8 +316,10 @@ export class NetBack {
       return false;
     }
     this.stalledSince = undefined;
-    // A copy made here (the IPv6 checksum) is ours: stable too.
-    q.rxDeliver(out, outInfo, extras, stable || out !== frame);
+    // Only what the bridge handed over as stable is staged: the port completes (PortSink.complete)
+    // just what it marked so, and a frame staged otherwise, the IPv6 checksum copy made here
+    // included, would wait for whatever next completes this queue.
+    q.rxDeliver(out, outInfo, extras, stable);
     return true;
   }
 
