@@ -160,10 +160,11 @@ export function overlayExtra(lo: number, hi: number): NetifExtraInfo {
 }
 
 /*
- * TxSlotRead (netback, one per tx slot) and RxSlotRead (netfront, one per rx response) are
- * classes of their own, not subclasses of a common overlay class: a derived constructor's
- * super() call costs V8 a generic construct stub per slot (bench net: ~1.5% of dom0's time
- * per packet went to the constructor chain).
+ * TxSlotRead (netback, one per tx slot) and RxSlotRead (RX_FRONT_CODEC's, one per rx response;
+ * netfront itself decodes into one reused object, front-codec.ts) are classes of their own,
+ * not subclasses of a common overlay class: a derived constructor's super() call costs V8 a
+ * generic construct stub per slot (bench net: ~1.5% of dom0's time per packet went to the
+ * constructor chain).
  */
 class TxSlotRead implements TxSlot {
   private readonly lo: number;
@@ -249,7 +250,7 @@ export const RX_BACK_CODEC: RingCodec<NetifRxRequest, RxSlotOut> = {
   decodeResponse: (v) => ({ kind: 'rsp', rsp: decodeNetifRxResponse(v, 0) }),
 };
 
-/** The frontend's view of the rx ring. */
+/** The frontend's view of the rx ring (the reference front-codec.ts's rxFrontCodec is tested against). */
 export const RX_FRONT_CODEC: RingCodec<NetifRxRequest, RxSlot> = {
   requestSize: RX_REQ_SIZE,
   responseSize: RX_RSP_SIZE,
