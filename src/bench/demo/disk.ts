@@ -96,13 +96,13 @@ export async function pvDiskJob(ctx: DemoContext, plan: DemoPlan, s: DemoSamples
   const job = JOBS[index]!;
   ctx.step(`disk through PV: ${job.name} (fio in a guest)`);
   const sampler = new Dom0CpuSampler();
-  const g = await startGuest(ctx, { name: `demo-disk-${index}`, program: 'fio', extra: `${job.fio} runtime=${plan.diskSeconds} time_based` });
+  const g = await startGuest(ctx, { name: `demo-disk-${index}`, program: 'fio', extra: `${job.fio} ramp_time=${plan.diskRampSeconds} runtime=${plan.diskSeconds} time_based` });
   // blkback runs in a dom0 thread of its own, started with the guest: count it too.
   const back = ctx.host.domains.get(g.domid)?.disks.get(XVDA)?.back;
   if (back instanceof ThreadedDiskBackend && back.osTid !== undefined) sampler.addThread(back.osTid);
   try {
     const back = await negotiated(ctx.host, g.domid);
-    const { value, at } = await g.json<FioResult>('job', plan.diskSeconds * 1000 + 30_000);
+    const { value, at } = await g.json<FioResult>('job', (plan.diskRampSeconds + plan.diskSeconds) * 1000 + 30_000);
     if (value.failure !== undefined || value.errors > 0) throw new Error(`demo: fio failed in the guest: ${value.failure ?? `${value.errors} errors`}`);
     job.record(s, value, sampler.between(at - value.elapsed_s * 1000, at));
     return { back };

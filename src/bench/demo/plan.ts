@@ -10,6 +10,8 @@ export interface DemoPlan {
   readonly imageMiB: number;
   /** Seconds per disk job (fio `runtime` in the guest, the native loop's duration). */
   readonly diskSeconds: number;
+  /** fio's ramp_time before each PV disk job: the fresh guest's and disk thread's code compiles uncounted. */
+  readonly diskRampSeconds: number;
   /** Milliseconds of UDP stream per round. */
   readonly udpMs: number;
   /** Echo round trips per round. */
@@ -22,5 +24,5 @@ export interface DemoPlan {
   readonly pingIntervalMs: number;
 }
 
-export const FULL_PLAN: DemoPlan = { rounds: 3, imageMiB: 256, diskSeconds: 1.5, udpMs: 2000, pings: 100, pingIntervalMs: 10 };
-export const QUICK_PLAN: DemoPlan = { rounds: 1, imageMiB: 32, diskSeconds: 0.25, udpMs: 300, pings: 20, pingIntervalMs: 10 };
+export const FULL_PLAN: DemoPlan = { rounds: 3, imageMiB: 256, diskSeconds: 1.5, diskRampSeconds: 0.5, udpMs: 2000, pings: 100, pingIntervalMs: 10 };
+export const QUICK_PLAN: DemoPlan = { rounds: 1, imageMiB: 32, diskSeconds: 0.25, diskRampSeconds: 0, udpMs: 300, pings: 20, pingIntervalMs: 10 };

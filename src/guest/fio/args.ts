@@ -8,6 +8,9 @@
  *   size=256M         bytes of the disk the job covers, from `offset` (default: to the end)
  *   offset=0          where the job's region starts (a multiple of 512)
  *   runtime=10        seconds (decimals allowed); 0 or absent: no time limit
+ *   ramp_time=1       seconds the workload runs before anything is counted (decimals allowed);
+ *                     as fio's, it comes before `runtime` and adds to it: a fresh guest's first
+ *                     moments (its code and its backend's still being compiled) stay out of the figures
  *   time_based        keep going (wrapping around the region) until `runtime`; without it a job
  *                     ends once it has moved `size` bytes or `runtime` has passed, as fio does
  *   verify=crc32c|none  blocks written carry a header (offset, generation, crc32c); see verify.ts
@@ -32,6 +35,8 @@ export interface FioJob {
   readonly offset: number;
   /** Milliseconds; 0 = no limit. */
   readonly runtimeMs: number;
+  /** Milliseconds of uncounted lead-in before the timed phase (fio's ramp_time). */
+  readonly rampMs: number;
   readonly timeBased: boolean;
   readonly verify: 'crc32c' | 'none';
   readonly seed: number;
@@ -70,6 +75,12 @@ function parseBool(key: string, text: string): boolean {
   throw bad(`${key}=${text}: use 0 or 1`, { key });
 }
 
+/** Seconds, decimals allowed, at most a day. */
+function parseSeconds(key: string, text: string): number {
+  if (!/^\d+(\.\d+)?$/.test(text) || Number(text) > MAX_RUNTIME_S) throw bad(`${key}=${text} must be seconds (0..${MAX_RUNTIME_S})`, { key });
+  return Number(text);
+}
+
 /** `key=value` words (a bare `time_based` is fio's spelling of time_based=1). */
 function words(argv: readonly string[]): Map<string, string> {
   const m = new Map<string, string>();
@@ -85,7 +96,7 @@ function words(argv: readonly string[]): Map<string, string> {
   return m;
 }
 
-const KNOWN = new Set(['rw', 'rwmixread', 'bs', 'iodepth', 'size', 'offset', 'runtime', 'time_based', 'verify', 'seed', 'direct', 'name']);
+const KNOWN = new Set(['rw', 'rwmixread', 'bs', 'iodepth', 'size', 'offset', 'runtime', 'ramp_time', 'time_based', 'verify', 'seed', 'direct', 'name']);
 
 /** Parse and check the job. Throws XenpvError('EINVAL', 'fio: ...') naming the bad word. */
 export function parseFioArgs(argv: readonly string[]): FioJob {
@@ -99,10 +110,10 @@ export function parseFioArgs(argv: readonly string[]): FioJob {
   if (size !== undefined && (size < bs || size % bs !== 0)) throw bad(`size=${o.get('size')} must be a whole number of blocks (bs=${bs})`, { key: 'size' });
   const offset = o.has('offset') ? parseFioSize('offset', o.get('offset')!) : 0;
   if (offset % 512 !== 0) throw bad(`offset=${o.get('offset')} must be a multiple of 512`, { key: 'offset' });
-  const runtime = o.get('runtime') ?? '0';
-  if (!/^\d+(\.\d+)?$/.test(runtime) || Number(runtime) > MAX_RUNTIME_S) throw bad(`runtime=${runtime} must be seconds (0..${MAX_RUNTIME_S})`, { key: 'runtime' });
+  const runtime = parseSeconds('runtime', o.get('runtime') ?? '0');
+  const ramp = parseSeconds('ramp_time', o.get('ramp_time') ?? '0');
   const timeBased = o.has('time_based') ? parseBool('time_based', o.get('time_based')!) : false;
-  if (timeBased && Number(runtime) === 0) throw bad('time_based needs runtime=', { key: 'time_based' });
+  if (timeBased && runtime === 0) throw bad('time_based needs runtime=', { key: 'time_based' });
   const verify = o.get('verify') ?? 'none';
   if (verify !== 'crc32c' && verify !== 'none') throw bad(`verify=${verify}: use crc32c or none`, { key: 'verify' });
   if (o.has('direct')) parseBool('direct', o.get('direct')!);
@@ -112,7 +123,8 @@ export function parseFioArgs(argv: readonly string[]): FioJob {
     iodepth: o.has('iodepth') ? parseInt('iodepth', o.get('iodepth')!, 1, MAX_IODEPTH) : 1,
     size,
     offset,
-    runtimeMs: Number(runtime) * 1000,
+    runtimeMs: runtime * 1000,
+    rampMs: ramp * 1000,
     timeBased,
     verify,
     seed: o.has('seed') ? parseInt('seed', o.get('seed')!, 0, 0xffffffff) : 1,

@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
+import { performance } from 'node:perf_hooks';
 import { parseFioArgs, parseFioSize } from './args.js';
 import { crc32c } from './crc32c.js';
 import { runFio, type FioBuffer, type FioDisk } from './job.js';
@@ -43,7 +44,7 @@ test('crc32c: the standard check value, RFC 3720 vectors, chaining, and the bitw
 
 test('args: defaults, fio spellings, sizes', () => {
   assert.deepEqual(parseFioArgs([]), {
-    rw: 'read', bs: 4096, iodepth: 1, size: undefined, offset: 0, runtimeMs: 0, timeBased: false, verify: 'none', seed: 1, rwmixread: 50,
+    rw: 'read', bs: 4096, iodepth: 1, size: undefined, offset: 0, runtimeMs: 0, rampMs: 0, timeBased: false, verify: 'none', seed: 1, rwmixread: 50,
   });
   const j = parseFioArgs('rw=randread bs=4k iodepth=32 size=256M runtime=10 verify=crc32c'.split(' '));
   assert.deepEqual([j.rw, j.bs, j.iodepth, j.size, j.runtimeMs, j.verify], ['randread', 4096, 32, 256 * 2 ** 20, 10_000, 'crc32c']);
@@ -65,6 +66,7 @@ test('args: every bad argument is refused with a message naming it', () => {
     ['bs=4k size=6k', /size=6k must be a whole number of blocks/],
     ['offset=100', /offset=100 must be a multiple of 512/],
     ['runtime=-1', /runtime=-1 must be seconds/],
+    ['ramp_time=1s', /ramp_time=1s must be seconds/],
     ['time_based', /time_based needs runtime=/],
     ['verify=md5', /verify=md5: use crc32c or none/],
     ['direct=yes', /direct=yes: use 0 or 1/],
@@ -163,6 +165,22 @@ class MemDisk implements FioDisk {
 }
 
 const job = (args: string) => parseFioArgs(args.split(' '));
+
+test('ramp_time: the job runs through it uncounted; figures cover runtime only, and a size-bound job still moves size in its timed phase', async () => {
+  assert.equal(job('ramp_time=0.25').rampMs, 250);
+  const disk = new MemDisk(2048);
+  const t0 = performance.now();
+  const r = await runFio(disk, job('rw=randread bs=4k iodepth=4 ramp_time=0.1 runtime=0.1 time_based'));
+  const wallS = (performance.now() - t0) / 1000;
+  assert.ok(wallS >= 0.2, `ramp comes on top of runtime: ran ${wallS} s`);
+  assert.ok(r.elapsed_s >= 0.1 && r.elapsed_s < 0.15, `timed window ${r.elapsed_s} s`);
+  assert.ok(disk.reads > r.read.ios + 4, `reads during the ramp are not counted: ${disk.reads} done, ${r.read.ios} counted`);
+  assert.ok(Math.abs(r.read.iops - r.read.ios / r.elapsed_s) / r.read.iops < 0.01, 'the rate is over the timed window');
+  const sized = new MemDisk(2048);
+  const s = await runFio(sized, job('rw=read bs=4k iodepth=2 size=64k ramp_time=0.05'));
+  assert.equal(s.read.ios, 16, 'size=64k moved in the timed phase');
+  assert.ok(sized.reads > 16, `plus what the ramp read: ${sized.reads}`);
+});
 
 test('a sequential write job with verify: size covered once, iodepth kept, every block read back', async () => {
   const disk = new MemDisk(2048); // 1 MiB

@@ -107,8 +107,11 @@ class Run {
   /** The operation next() picked. */
   private nextWrite = false;
   private nextBlock = 0;
+  private nextTimed = false;
   private seqCursor = 0;
   private readonly random: () => number;
+  /** Where the timed phase starts (after ramp_time): I/O issued before it is not counted. */
+  readonly timedFrom: number;
   private readonly deadline: number;
   /** The latest completion's clock reading: the deadline check reuses it (no clock read per I/O for it). */
   private lastNow: number;
@@ -127,7 +130,8 @@ class Run {
     start: number,
   ) {
     this.random = rng(job.seed);
-    this.deadline = job.runtimeMs > 0 ? start + job.runtimeMs * 1e6 : Infinity;
+    this.timedFrom = start + job.rampMs * 1e6;
+    this.deadline = job.runtimeMs > 0 ? this.timedFrom + job.runtimeMs * 1e6 : Infinity;
     this.lastNow = start;
     this.writes = job.rw === 'write' || job.rw === 'randwrite' || job.rw === 'randrw';
     if (job.verify === 'crc32c') {
@@ -145,7 +149,10 @@ class Run {
   next(): boolean {
     if (this.stopped || this.lastNow >= this.deadline) return false;
     if (!this.job.timeBased && this.issued >= this.r.blocks) return false;
-    this.issued++;
+    // An I/O issued in the ramp is never counted, even when it completes after it; a
+    // size-bound job moves `size` bytes in its timed phase, the ramp's on top.
+    this.nextTimed = this.lastNow >= this.timedFrom;
+    if (this.nextTimed) this.issued++;
     const rw = this.job.rw;
     this.nextWrite = rw === 'write' || rw === 'randwrite' || (rw === 'randrw' && this.random() % 100 >= this.job.rwmixread);
     let block = rw === 'read' || rw === 'write' ? this.seqCursor++ % this.r.blocks : this.random() % this.r.blocks;
@@ -168,6 +175,7 @@ class Run {
     while (this.next()) {
       const write = this.nextWrite;
       const block = this.nextBlock;
+      const timed = this.nextTimed;
       const offset = this.r.start + block * bs;
       try {
         const gen = write && scratch !== undefined ? this.fillWrite(buf, scratch, block, offset) : 0;
@@ -179,8 +187,9 @@ class Run {
           continue;
         }
         this.lastNow = now();
-        if (write) this.wrote(block, gen, this.lastNow - t0);
-        else this.readDone(buf, scratch, block, offset, this.lastNow - t0);
+        const latency = timed ? this.lastNow - t0 : undefined;
+        if (write) this.wrote(block, gen, latency);
+        else this.readDone(buf, scratch, block, offset, latency);
       } finally {
         if (this.busy !== undefined) this.busy[block] = 0;
       }
@@ -195,15 +204,16 @@ class Run {
     return gen;
   }
 
-  private wrote(block: number, gen: number, latencyNs: number): void {
-    this.write.record(this.job.bs, latencyNs);
+  /** A write completed: record it (its latency; undefined during the ramp) and what it wrote. */
+  private wrote(block: number, gen: number, latencyNs: number | undefined): void {
+    if (latencyNs !== undefined) this.write.record(this.job.bs, latencyNs);
     if (this.gen !== undefined) {
       this.gen[block] = gen;
       this.written![block] = 1;
     }
   }
 
-  /** A read completed: record it (its latency; undefined in the untimed verify phase) and check the block. */
+  /** A read completed: record it (its latency; undefined in the ramp and the verify phase) and check the block. */
   private readDone(buf: FioBuffer, scratch: Uint8Array | undefined, block: number, offset: number, latencyNs: number | undefined): void {
     if (latencyNs !== undefined) this.read.record(this.job.bs, latencyNs);
     if (scratch === undefined) return;
@@ -271,7 +281,8 @@ export async function runFio(disk: FioDisk, job: FioJob): Promise<FioResult> {
   let elapsed: number;
   try {
     await Promise.all(buffers.map((b) => run.worker(b)));
-    elapsed = now() - start;
+    // I/O issued from timedFrom on is counted, so the rates are over that window.
+    elapsed = Math.max(0, now() - run.timedFrom);
     await run.verifyPhase(buffers);
   } finally {
     for (const b of buffers) disk.free(b);
