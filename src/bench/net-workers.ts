@@ -50,8 +50,8 @@ export class WorkerBed {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  private async receiver(name: string, timeoutMs: number): Promise<RunningGuest> {
-    const g = await startGuest(this.ctx, { name, program: 'udp-recv', extra: `port=${PORT} timeout=${timeoutMs}`, noDisk: true });
+  private async receiver(name: string, timeoutMs: number, omitMs = 0): Promise<RunningGuest> {
+    const g = await startGuest(this.ctx, { name, program: 'udp-recv', extra: `port=${PORT} timeout=${timeoutMs} omit=${omitMs}`, noDisk: true });
     await g.line(/^udp-recv: listening/, 30_000);
     return g;
   }
@@ -63,22 +63,26 @@ export class WorkerBed {
     return { notifies: st?.back.notifies ?? 0, txQueueFull: st?.port?.txQueueFull ?? 0 };
   }
 
-  /** A UDP stream of `size`-byte payloads for `durationMs` between two fresh guests. */
-  async udp(size: number, durationMs: number): Promise<WorkerSample> {
+  /**
+   * A UDP stream of `size`-byte payloads between two fresh guests: `omitMs` uncounted (the
+   * receiver's rates start then), then `durationMs` measured. CPU per packet is over the whole stream.
+   */
+  async udp(size: number, durationMs: number, omitMs = 0): Promise<WorkerSample> {
     const guests: RunningGuest[] = [];
+    const streamMs = omitMs + durationMs;
     try {
-      const recv = await this.receiver('bench-net-recv', durationMs + 5000);
+      const recv = await this.receiver('bench-net-recv', streamMs + 5000, omitMs);
       guests.push(recv);
       const send = await startGuest(this.ctx, {
-        name: 'bench-net-send', program: 'udp-send', extra: `dst=10.0.0.${recv.domid} port=${PORT} size=${size} duration=${durationMs}`, noDisk: true,
+        name: 'bench-net-send', program: 'udp-send', extra: `dst=10.0.0.${recv.domid} port=${PORT} size=${size} duration=${streamMs}`, noDisk: true,
       });
       guests.push(send);
       await send.line(/^udp-send: streaming/, 30_000);
       // dom0's share: this thread (netbacks, xenbr0, xenstored) over the stream.
       const dom0Cpu0 = threadCpuNs();
-      const tx = (await send.json<StreamReport>('udp', durationMs + 30_000)).value;
+      const tx = (await send.json<StreamReport>('udp', streamMs + 30_000)).value;
       const dom0Cpu1 = threadCpuNs();
-      const rx = (await recv.json<StreamReport>('udp', durationMs + 30_000)).value;
+      const rx = (await recv.json<StreamReport>('udp', streamMs + 30_000)).value;
       const sendVif = this.vif(send);
       const recvVif = this.vif(recv);
       const frame = size + 42;

@@ -31,6 +31,19 @@ test('an unpaced stream of full-size datagrams', () => {
   assert.equal(b.stack.counters.udpQueueFull, 0);
 });
 
+test('omit: the rates start omitMs after the first datagram; totals and loss cover the whole stream', () => {
+  const { a, b, clock } = twoStacks();
+  const rx = new UdpStreamReceiver(b.stack, 5001, b.stack.clock, 30);
+  const tx = new UdpStreamSender(a.stack, { dst: '10.0.0.2', port: 5001, size: 64, durationMs: 100, pps: 1000 });
+  for (let t = tx.pump(); t !== undefined; t = tx.pump()) clock.nowMs = Math.max(clock.nowMs, t);
+  const r = rx.report();
+  assert.deepEqual([r.packets, r.bytes, r.lost, r.complete, r.omitMs], [100, 6400, 0, true, 30]);
+  // Datagrams at 0..99 ms: those at 30..99 count, over 69 ms (first counted to last).
+  assert.equal(r.durationMs, 69);
+  assert.ok(Math.abs(r.pps - 70_000 / 69) < 1e-9, String(r.pps));
+  assert.ok(Math.abs(r.mbps - (70 * 64 * 8) / 69_000) < 1e-9, String(r.mbps));
+});
+
 test('loss, reordering and duplicates are counted from sequence numbers', () => {
   const { a, b } = twoStacks();
   const rx = new UdpStreamReceiver(b.stack, 5001);

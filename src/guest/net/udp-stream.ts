@@ -23,11 +23,15 @@ const END_COPIES = 3;
 export interface StreamReport {
   readonly role: 'sender' | 'receiver';
   readonly size: number;
+  /** Datagrams and bytes of the whole stream (the receiver's omitted start included). */
   readonly packets: number;
   readonly bytes: number;
+  /** The window `mbps` and `pps` are over: the receiver's starts `omitMs` after the first datagram. */
   readonly durationMs: number;
   readonly mbps: number;
   readonly pps: number;
+  /** Receiver: how long after the first datagram its rates start (0: at it), as iperf3's --omit. */
+  readonly omitMs?: number;
   /** Receiver: expected − received (from the END total, else the highest sequence + 1). */
   readonly lost?: number;
   readonly lossPercent?: number;
@@ -167,16 +171,29 @@ export class UdpStreamReceiver {
   private duplicates = 0;
   private malformed = 0;
   private size = 0;
-  private firstAt: number | undefined;
   private lastAt = 0;
   private expected: number | undefined;
+  /** The rates' window: datagrams arriving from this time on (`omitMs` after the first one). */
+  private timedFrom = Infinity;
+  private timedFirstAt: number | undefined;
+  private timedPackets = 0;
+  private timedBytes = 0;
 
   /**
    * `clock`: when datagrams arrived (default the stack's). It is read per datagram, so a
    * program may give a coarser one (bridge/clock.ts `taskClock`, once per task: a stream's
    * duration is then late by at most one task's length, well under a millisecond).
    */
-  constructor(private readonly stack: NetStack, port: number, private readonly clock: () => number = stack.clock) {
+  constructor(
+    private readonly stack: NetStack,
+    port: number,
+    private readonly clock: () => number = stack.clock,
+    /**
+     * Milliseconds after the first datagram before the rates start counting, as iperf3's
+     * --omit: two fresh guests' code is still being compiled when a stream starts.
+     */
+    private readonly omitMs = 0,
+  ) {
     // Each datagram is read as it arrives (onDatagram): no datagram object, no queue, and its
     // payload may be a view of netfront's reused buffer (only its header is read).
     this.socket = stack.udpBind(port, { onDatagram: (p) => this.take(p, this.clock()) });
@@ -201,10 +218,16 @@ export class UdpStreamReceiver {
       this.malformed++;
       return;
     }
-    this.firstAt ??= now;
+    // The first datagram: the rates' window opens omitMs later.
+    if (this.timedFrom === Infinity) this.timedFrom = now + this.omitMs;
     this.lastAt = now;
     this.size = p.length;
-    if (this.record(readU32(p, 8))) this.bytes += p.length;
+    if (!this.record(readU32(p, 8))) return;
+    this.bytes += p.length;
+    if (now < this.timedFrom) return;
+    this.timedFirstAt ??= now;
+    this.timedPackets++;
+    this.timedBytes += p.length;
   }
 
   /** Track one sequence number; false for a duplicate. */
@@ -239,12 +262,12 @@ export class UdpStreamReceiver {
   }
 
   report(): StreamReport {
-    const durationMs = this.firstAt === undefined ? 0 : this.lastAt - this.firstAt;
+    const durationMs = this.timedFirstAt === undefined ? 0 : this.lastAt - this.timedFirstAt;
     const expected = this.expected ?? this.maxSeq + 1;
     const lost = Math.max(0, expected - this.unique);
     return {
       role: 'receiver', size: this.size, packets: this.unique, bytes: this.bytes, durationMs,
-      ...rates(this.bytes, this.unique, durationMs),
+      ...rates(this.timedBytes, this.timedPackets, durationMs), omitMs: this.omitMs,
       lost, lossPercent: expected === 0 ? 0 : (lost * 100) / expected,
       reordered: this.reordered, duplicates: this.duplicates, malformed: this.malformed, complete: this.done,
     };

@@ -1,7 +1,8 @@
 /**
  * `builtin:udp-send`, extra = `dst=<ip> [port=5001] [size=1472] [duration=1000] [pps=N] [csum=offload|full]`
  * (checksum offload by default, as Linux netfront), and
- * `builtin:udp-recv`, extra = `[port=5001] [timeout=30000]`: the UDP stream tool over eth0.
+ * `builtin:udp-recv`, extra = `[port=5001] [timeout=30000] [omit=0]`: the UDP stream tool over eth0
+ * (`omit`: milliseconds after the first datagram before the receiver's rates start counting, as iperf3's --omit).
  * Each ends with one JSON line `{"udp": <StreamReport>}` (throughput, packet rate, loss).
  */
 import { taskClock } from '../../devices/net/bridge/clock.js';
@@ -66,7 +67,7 @@ export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
   const eth = await bringUpEth0(env, o);
   try {
     // Arrival times once per task, not per datagram (the receiver drains each one as it comes).
-    const rx = new UdpStreamReceiver(eth.stack, numberOption(o, 'port', 5001, 1, 65535), taskClock);
+    const rx = new UdpStreamReceiver(eth.stack, numberOption(o, 'port', 5001, 1, 65535), taskClock, numberOption(o, 'omit', 0, 0));
     const events0 = eth.front.counters.events;
     const notifies0 = eth.front.counters.notifies;
     env.log(`udp-recv: listening on ${formatIpv4(eth.stack.address)}`);
