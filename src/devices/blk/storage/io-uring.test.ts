@@ -58,6 +58,41 @@ test('io_uring: batches of scattered reads (one and several buffers) fill Shared
   }
 });
 
+test('io_uring: a registered file is read and written as fixed file 0; another descriptor on the same ring still reaches its own file', () => {
+  const pathA = dir.file('fixed-a.img');
+  const pathB = dir.file('fixed-b.img');
+  const a = filled(64 * 1024, 5);
+  const b = filled(64 * 1024, 6);
+  writeFileSync(pathA, a);
+  writeFileSync(pathB, b);
+  const fdA = openSync(pathA, 'r+');
+  const fdB = openSync(pathB, 'r');
+  const r = ring();
+  try {
+    r.registerFile(fdA);
+    assert.equal(r.fixedFile, fdA);
+    r.registerFile(fdB);
+    assert.equal(r.fixedFile, fdA, 'one fixed file: a second stays a plain descriptor');
+    for (const [fd, content] of [[fdA, a], [fdB, b], [fdA, a]] as const) {
+      const pages = [new Uint8Array(4096), new Uint8Array(4096)];
+      const results: number[] = [];
+      r.run(fd, [{ write: false, offset: 8192, bufs: [pages[0]!] }, { write: false, offset: 4096 * 15, bufs: [pages[1]!] }], results);
+      assert.deepEqual(results, [4096, 4096]);
+      assert.deepEqual(pages[0], content.subarray(8192, 12288));
+      assert.deepEqual(pages[1], content.subarray(4096 * 15, 4096 * 16));
+    }
+    const data = filled(4096, 7);
+    const results: number[] = [];
+    r.run(fdA, [{ write: true, offset: 4096, bufs: [data] }], results);
+    assert.deepEqual(results, [4096]);
+    assert.deepEqual(new Uint8Array(readFileSync(pathA).subarray(4096, 8192)), data);
+  } finally {
+    r.close();
+    closeSync(fdA);
+    closeSync(fdB);
+  }
+});
+
 test('io_uring: writes land where pread finds them; a refused op gets its errno and the others still run; a read past the end is short', () => {
   checkEngineWrites(ring(), dir.file('w.img'));
 });

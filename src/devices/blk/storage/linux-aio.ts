@@ -55,6 +55,12 @@ export interface BatchEngine {
    * every op completed. The caller keeps within `maxOps` and `maxBuffers`.
    */
   run(fd: number, ops: readonly AioOp[], results: number[]): void;
+  /**
+   * The file every `run` will be given, told once: an engine may register it with the kernel
+   * (io_uring's fixed files spare a file lookup per transfer). The caller closes the engine
+   * before the file, so a registration never outlives the descriptor it was made from.
+   */
+  registerFile?(fd: number): void;
   /** Release the kernel's side. Idempotent. */
   close(): void;
 }

@@ -53,6 +53,8 @@ export class SyncImageFile implements ImageFile {
       const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
       throw storageError('EINVAL', `cannot open ${inner.name}: ${code}`, { path: inner.name, code }, err);
     }
+    // `close` closes the engine before this descriptor (BatchEngine.registerFile's rule).
+    aio?.registerFile?.(this.fd);
   }
 
   get name(): string {
