@@ -1,9 +1,16 @@
 /**
- * One guest operation of BlkFront: the chunks (ring requests) it was split into answer it,
- * and its promise is what the API returns.
+ * One guest operation of BlkFront: the chunks (ring requests) it was split into answer it.
+ * It ends one of two ways: its promise (the `read`/`write`/... API), or a completion callback
+ * with the caller's tag (`submit`, io_submit-style: no promise and no async resume per I/O).
  */
 import { BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import type { OpKind } from './counters.js';
+
+/**
+ * Called once per submitted operation when it ends: `err` undefined on success. Called from
+ * the frontend's completion drain (never from inside the `submit` that started it).
+ */
+export type IoDone = (tag: number, err: Error | undefined) => void;
 
 export class Op {
   status: number = BLKIF_RSP_OKAY;
@@ -17,6 +24,9 @@ export class Op {
     readonly bytes: number,
     /** When it was submitted (ms, `tickTime`). */
     readonly start: number,
+    /** The callback that ends it instead of a promise (`submit`), and the tag handed back to it. */
+    private readonly done: IoDone | undefined = undefined,
+    private readonly tag = 0,
   ) {}
 
   /** The operation's promise, its resolving functions kept in the Op. */
@@ -25,6 +35,25 @@ export class Op {
     this.resolve = captured.resolve;
     this.reject = captured.reject;
     return p;
+  }
+
+  /** End the operation: its callback, or its promise. */
+  settle(err: Error | undefined): void {
+    const done = this.done;
+    if (done === undefined) {
+      if (err === undefined) this.resolve();
+      else this.reject(err);
+      return;
+    }
+    try {
+      done(this.tag, err);
+    } catch (thrown) {
+      // The caller's bug must not break the drain that is answering other requests: it
+      // surfaces as an uncaught error, as a throw in a promise continuation would.
+      queueMicrotask(() => {
+        throw thrown;
+      });
+    }
   }
 }
 
@@ -39,4 +68,3 @@ function captureResolvers(resolve: () => void, reject: (err: Error) => void): vo
   captured.resolve = resolve;
   captured.reject = reject;
 }
-

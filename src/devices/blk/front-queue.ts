@@ -139,10 +139,11 @@ export class FrontQueue {
     try {
       this.build(slot, chunk);
     } catch {
-      // Out of guest memory or grant refs: nothing went on the ring; fail this chunk locally.
+      // Out of guest memory or grant refs: nothing went on the ring; fail this chunk locally,
+      // after this call (BlkFront.submit promises never to complete inside the submit).
       this.releasePages(slot);
       this.freeIds.push(slot.id);
-      this.owner.completed(chunk, LOCAL_ENOMEM);
+      queueMicrotask(() => this.owner.completed(chunk, LOCAL_ENOMEM));
       return;
     }
     this.ring.putRequest(slot);
@@ -277,7 +278,9 @@ export class FrontQueue {
    * batches of 16 (8 of 8 pairs); an eighth with batches of 4 0.87×; three eighths with 12
    * the same. (With one pread per request a half had been best.) Linux netfront moderates tx
    * completions the same way; NVMe calls it interrupt coalescing. A response that the next
-   * few do not follow waits at most MODERATION_MS (boundModeration).
+   * few do not follow waits at most MODERATION_MS (boundModeration). A caller that resubmits
+   * from its completion callback (BlkFront.submit) has its new requests counted here, put on
+   * the ring but published right after this drain (schedulePublish).
    */
   private wakeAfter(): number {
     const n = this.inFlight;

@@ -48,12 +48,12 @@ import { pumpWatch } from '../../xenbus/reactor.js';
 import { deviceFatal, readState, stateValue } from '../../xenbus/state.js';
 import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
 import { countOp, newBlkCounters, type BlkCounters, type OpKind } from './counters.js';
-import { ArrayIoBuffer, BlkBuffer } from './blk-buffer.js';
+import { ArrayIoBuffer, BlkBuffer, type IoBuffer } from './blk-buffer.js';
 import { GrantReclaimer } from './front-grants.js';
 import { FrontQueue, LOCAL_ENOMEM, type Chunk, type QueueFeatures } from './front-queue.js';
 import { negotiate, publishRings, readDevice } from './front-handshake.js';
 import type { BlkFrontOptions, BlkFrontState, BlkInfo } from './front-api.js';
-import { Op } from './front-op.js';
+import { Op, type IoDone } from './front-op.js';
 import { MAX_KEPT_BYTES } from './protocol.js';
 
 type Phase = BlkFrontState;
@@ -229,28 +229,55 @@ export class BlkFront {
     return buf;
   }
 
+  /**
+   * Start a read or write whose end calls `done(tag, err)` (err undefined on success) instead
+   * of settling a promise: io_submit's model, for a caller that keeps many requests in flight
+   * and reaps completions (fio). No promise or async resume per I/O. `done` runs exactly
+   * once, from the completion drain, never from inside this call; an error returned here
+   * means the request was refused before it started (bad range, read-only, device dead,
+   * buffer busy) and `done` will not run for it.
+   */
+  submit(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer, done: IoDone, tag: number): Error | undefined {
+    if (kind === 'write' && this.infoValue?.readOnly === true) return new XenpvError('EROFS', `${this.frontPath} is read-only`);
+    const buf = this.dataBuffer(sector, data);
+    if (buf instanceof XenpvError) return buf;
+    this.issueData(kind, sector, buf, new Op(kind, this.chunksFor(buf), buf.byteLength, this.tickTime(), done, tag));
+    return undefined;
+  }
+
   private dataOp(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): Promise<void> {
-    if (data instanceof BlkBuffer && (data.held > 0 || data.isFreed)) {
-      return Promise.reject(new XenpvError('EBUSY', 'buffer freed, or a page of it is still mapped by the backend'));
+    const buf = this.dataBuffer(sector, data);
+    if (buf instanceof XenpvError) return Promise.reject(buf);
+    const op = new Op(kind, this.chunksFor(buf), buf.byteLength, this.tickTime());
+    const promise = op.promise();
+    this.issueData(kind, sector, buf, op);
+    return promise;
+  }
+
+  /** The checks every data operation passes: its buffer as the queue sees it, or why it is refused. */
+  private dataBuffer(sector: number, data: Uint8Array | BlkBuffer): IoBuffer | XenpvError {
+    if (data instanceof BlkBuffer) {
+      if (data.held > 0 || data.isFreed) return new XenpvError('EBUSY', 'buffer freed, or a page of it is still mapped by the backend');
     }
     const buf = data instanceof BlkBuffer ? data : new ArrayIoBuffer(data);
-    const err = this.checkRange(sector, buf.byteLength);
-    if (err !== undefined) return Promise.reject(err);
+    return this.checkRange(sector, buf.byteLength) ?? buf;
+  }
+
+  private chunksFor(buf: IoBuffer): number {
+    return Math.ceil(buf.byteLength / 512 / this.sectorsPerChunk());
+  }
+
+  /** Split a checked data operation into ring-request chunks and issue them. */
+  private issueData(kind: 'read' | 'write', sector: number, buf: IoBuffer, op: Op): void {
     const perChunk = this.sectorsPerChunk();
     const total = buf.byteLength / 512;
-    if (total <= perChunk) {
-      // One ring request (every 4 KiB I/O): no chunk list.
-      const op = new Op(kind, 1, buf.byteLength, this.tickTime());
-      const promise = op.promise();
-      this.enqueue({ kind, sector, sectors: total, buf, offset: 0, seq: this.seq++, op });
-      return promise;
-    }
-    const chunks: Chunk[] = [];
+    // One ring request (every 4 KiB I/O): no chunk list.
+    if (total <= perChunk) return this.enqueue({ kind, sector, sectors: total, buf, offset: 0, seq: this.seq++, op });
     for (let done = 0; done < total; done += perChunk) {
       const n = Math.min(perChunk, total - done);
-      chunks.push({ kind, sector: sector + done, sectors: n, buf, offset: done * 512, seq: this.seq++ });
+      this.queued.push({ kind, sector: sector + done, sectors: n, buf, offset: done * 512, seq: this.seq++, op });
     }
-    return this.submitOp(kind, buf.byteLength, chunks);
+    this.pump();
   }
 
   /** Sectors one ring request carries: 11 pages, or the negotiated indirect segments. */
@@ -345,10 +372,7 @@ export class BlkFront {
   private finishOp(op: Op): void {
     const ok = op.status === BLKIF_RSP_OKAY;
     countOp(this.counters, op.kind, ok ? op.bytes : 0, Math.round((this.tickTime() - op.start) * 1e6), !ok);
-    if (ok) op.resolve();
-    else if (op.status === LOCAL_ENOMEM) op.reject(new XenpvError('ENOMEM', `${op.kind}: no guest memory or grant refs for the request`));
-    else if (op.status === BLKIF_RSP_EOPNOTSUPP) op.reject(new XenpvError('EOPNOTSUPP', `${op.kind}: the backend answered EOPNOTSUPP`));
-    else op.reject(new XenpvError('EIO', `${op.kind}: the backend answered ${op.status}`, { status: op.status }));
+    op.settle(ok ? undefined : opError(op));
   }
 
   /** blkif.h: EOPNOTSUPP "may be returned at any time"; stop sending what was refused. */
@@ -493,7 +517,7 @@ export class BlkFront {
       c.op = undefined;
       if (op !== undefined) ops.add(op);
     }
-    for (const op of ops) op.reject(err);
+    for (const op of ops) op.settle(err);
     for (const w of this.readyWaiters.splice(0)) w.reject(err);
   }
 
@@ -529,6 +553,13 @@ export class BlkFront {
   get unreclaimedGrants(): number {
     return this.reclaimer.pending;
   }
+}
+
+/** Why a failed operation failed, as the error its caller gets. */
+function opError(op: Op): XenpvError {
+  if (op.status === LOCAL_ENOMEM) return new XenpvError('ENOMEM', `${op.kind}: no guest memory or grant refs for the request`);
+  if (op.status === BLKIF_RSP_EOPNOTSUPP) return new XenpvError('EOPNOTSUPP', `${op.kind}: the backend answered EOPNOTSUPP`);
+  return new XenpvError('EIO', `${op.kind}: the backend answered ${op.status}`, { status: op.status });
 }
 
 /**

@@ -17,6 +17,7 @@
  *   await disk.start();                      // resolves when Connected
  *   await disk.read(sector, u8OrBlkBuffer);  // sector in 512-byte units, whole logical blocks
  *   await disk.write(sector, u8OrBlkBuffer); // resolves when acknowledged
+ *   disk.submit('read', sector, buf, done, tag); // io_submit-style: done(tag, err) later, no promise
  *   await disk.flush();                      // every write acknowledged before it is durable
  *   await disk.discard(sector, count, { secure });
  *   disk.info;                               // sectors, sectorSize, readOnly, features
@@ -34,6 +35,7 @@ export { BlkBack, blkBackendDriver, type BlkBackInfo, type BlkBackOptions, type 
 export { BackQueue, type QueueHost, type QueueSetup } from './back-queue.js';
 export type { RequestContext } from './request.js';
 export { BlkFront, blkFrontendDriver } from './front.js';
+export type { IoDone } from './front-op.js';
 export type { BlkFeatures, BlkFrontOptions, BlkFrontState, BlkInfo } from './front-api.js';
 export { BlkBuffer } from './blk-buffer.js';
 export { newBlkCounters, snapshotCounters, type BlkCounters, type BlkOpCounter, type OpKind } from './counters.js';

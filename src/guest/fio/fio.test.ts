@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import { performance } from 'node:perf_hooks';
 import { parseFioArgs, parseFioSize } from './args.js';
 import { crc32c } from './crc32c.js';
-import { runFio, type FioBuffer, type FioDisk } from './job.js';
+import { runFio, type FioBuffer, type FioDisk, type IoDone } from './job.js';
 import { IoStats } from './stats.js';
 import { checkBlock, fillBlock, HEADER_BYTES } from './verify.js';
 
@@ -164,76 +164,104 @@ class MemDisk implements FioDisk {
   free(): void {}
 }
 
+/**
+ * The same disk through FioDisk.submit (io_submit-style: completion by callback, later); the
+ * job then runs its submit engine instead of one async worker per buffer.
+ */
+class SubmitMemDisk extends MemDisk {
+  /** Refuse the next submit with this error (returned, never answered). */
+  refuseNext: Error | undefined;
+  /** Answer the next submitted I/O with this error. */
+  failNext: Error | undefined;
+  submit(write: boolean, sector: number, buf: FioBuffer, done: IoDone, tag: number): Error | undefined {
+    const refused = this.refuseNext;
+    this.refuseNext = undefined;
+    if (refused !== undefined) return refused;
+    const failed = this.failNext;
+    this.failNext = undefined;
+    const io = write ? this.write(sector, buf) : this.read(sector, buf);
+    io.then(() => done(tag, failed), (err: Error) => done(tag, err));
+    return undefined;
+  }
+}
+
+const ENGINES: [string, (sectors: number) => MemDisk][] = [
+  ['async workers', (n) => new MemDisk(n)],
+  ['submit engine', (n) => new SubmitMemDisk(n)],
+];
+
 const job = (args: string) => parseFioArgs(args.split(' '));
 
-test('ramp_time: the job runs through it uncounted; figures cover runtime only, and a size-bound job still moves size in its timed phase', async () => {
-  assert.equal(job('ramp_time=0.25').rampMs, 250);
-  const disk = new MemDisk(2048);
-  const t0 = performance.now();
-  const r = await runFio(disk, job('rw=randread bs=4k iodepth=4 ramp_time=0.1 runtime=0.1 time_based'));
-  const wallS = (performance.now() - t0) / 1000;
-  assert.ok(wallS >= 0.2, `ramp comes on top of runtime: ran ${wallS} s`);
-  assert.ok(r.elapsed_s >= 0.1 && r.elapsed_s < 0.15, `timed window ${r.elapsed_s} s`);
-  assert.ok(disk.reads > r.read.ios + 4, `reads during the ramp are not counted: ${disk.reads} done, ${r.read.ios} counted`);
-  assert.ok(Math.abs(r.read.iops - r.read.ios / r.elapsed_s) / r.read.iops < 0.01, 'the rate is over the timed window');
-  const sized = new MemDisk(2048);
-  const s = await runFio(sized, job('rw=read bs=4k iodepth=2 size=64k ramp_time=0.05'));
-  assert.equal(s.read.ios, 16, 'size=64k moved in the timed phase');
-  assert.ok(sized.reads > 16, `plus what the ramp read: ${sized.reads}`);
-});
+for (const [engine, mk] of ENGINES) {
+  test(`ramp_time: the job runs through it uncounted; figures cover runtime only, and a size-bound job still moves size in its timed phase (${engine})`, async () => {
+    assert.equal(job('ramp_time=0.25').rampMs, 250);
+    const disk = mk(2048);
+    const t0 = performance.now();
+    const r = await runFio(disk, job('rw=randread bs=4k iodepth=4 ramp_time=0.1 runtime=0.1 time_based'));
+    const wallS = (performance.now() - t0) / 1000;
+    assert.ok(wallS >= 0.2, `ramp comes on top of runtime: ran ${wallS} s`);
+    assert.ok(r.elapsed_s >= 0.1 && r.elapsed_s < 0.15, `timed window ${r.elapsed_s} s`);
+    assert.ok(disk.reads > r.read.ios + 4, `reads during the ramp are not counted: ${disk.reads} done, ${r.read.ios} counted`);
+    assert.ok(Math.abs(r.read.iops - r.read.ios / r.elapsed_s) / r.read.iops < 0.01, 'the rate is over the timed window');
+    const sized = mk(2048);
+    const s = await runFio(sized, job('rw=read bs=4k iodepth=2 size=64k ramp_time=0.05'));
+    assert.equal(s.read.ios, 16, 'size=64k moved in the timed phase');
+    assert.ok(sized.reads > 16, `plus what the ramp read: ${sized.reads}`);
+  });
 
-test('a sequential write job with verify: size covered once, iodepth kept, every block read back', async () => {
-  const disk = new MemDisk(2048); // 1 MiB
-  const r = await runFio(disk, job('rw=write bs=4k iodepth=8 size=256k verify=crc32c'));
-  assert.equal(r.write.ios, 64);
-  assert.equal(r.write.bytes, 256 * 1024);
-  assert.equal(r.read.ios, 0, 'verify-phase reads are not timed I/O');
-  assert.equal(disk.reads, 64);
-  assert.equal(r.verified, 64);
-  assert.equal(r.verify, 'ok');
-  assert.equal(r.errors, 0);
-  assert.equal(r.failure, undefined);
-  assert.equal(disk.maxInFlight, 8);
-  // A later read-only job verifies what this one left, in any order.
-  const again = await runFio(disk, job('rw=randread bs=4k iodepth=4 size=256k verify=crc32c seed=3'));
-  assert.equal(again.read.ios, 64);
-  assert.equal(again.verified, 64);
-  assert.equal(again.verify, 'ok');
-});
+  test(`a sequential write job with verify: size covered once, iodepth kept, every block read back (${engine})`, async () => {
+    const disk = mk(2048); // 1 MiB
+    const r = await runFio(disk, job('rw=write bs=4k iodepth=8 size=256k verify=crc32c'));
+    assert.equal(r.write.ios, 64);
+    assert.equal(r.write.bytes, 256 * 1024);
+    assert.equal(r.read.ios, 0, 'verify-phase reads are not timed I/O');
+    assert.equal(disk.reads, 64);
+    assert.equal(r.verified, 64);
+    assert.equal(r.verify, 'ok');
+    assert.equal(r.errors, 0);
+    assert.equal(r.failure, undefined);
+    assert.equal(disk.maxInFlight, 8);
+    // A later read-only job verifies what this one left, in any order.
+    const again = await runFio(disk, job('rw=randread bs=4k iodepth=4 size=256k verify=crc32c seed=3'));
+    assert.equal(again.read.ios, 64);
+    assert.equal(again.verified, 64);
+    assert.equal(again.verify, 'ok');
+  });
 
-test('verify catches a block corrupted on the disk between the write and the read, naming its offset', async () => {
-  const disk = new MemDisk(2048);
-  assert.equal((await runFio(disk, job('rw=write bs=4k size=64k verify=crc32c'))).verify, 'ok');
-  disk.data[5 * 4096 + 1000]! ^= 0x40;
-  const r = await runFio(disk, job('rw=read bs=4k iodepth=4 size=64k verify=crc32c'));
-  assert.equal(r.verify, 'failed');
-  assert.match(r.failure ?? '', /^verify failed at offset 20480 \(block 5\): crc32c/);
-});
+  test(`verify catches a block corrupted on the disk between the write and the read, naming its offset (${engine})`, async () => {
+    const disk = mk(2048);
+    assert.equal((await runFio(disk, job('rw=write bs=4k size=64k verify=crc32c'))).verify, 'ok');
+    disk.data[5 * 4096 + 1000]! ^= 0x40;
+    const r = await runFio(disk, job('rw=read bs=4k iodepth=4 size=64k verify=crc32c'));
+    assert.equal(r.verify, 'failed');
+    assert.match(r.failure ?? '', /^verify failed at offset 20480 \(block 5\): crc32c/);
+  });
 
-test('verify catches a lost write (stale generation) and a misdirected block', async () => {
-  const disk = new MemDisk(256);
-  await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
-  disk.loseWritesAt = 3 * 4096;
-  const lost = await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
-  assert.equal(lost.verify, 'failed');
-  assert.match(lost.failure ?? '', /offset 12288 .*a write was lost/);
-  disk.loseWritesAt = -1;
-  await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
-  disk.data.copyWithin(7 * 4096, 2 * 4096, 3 * 4096);
-  const moved = await runFio(disk, job('rw=read bs=4k size=128k verify=crc32c'));
-  assert.match(moved.failure ?? '', /offset 28672 .*header names offset 8192/);
-});
+  test(`verify catches a lost write (stale generation) and a misdirected block (${engine})`, async () => {
+    const disk = mk(256);
+    await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
+    disk.loseWritesAt = 3 * 4096;
+    const lost = await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
+    assert.equal(lost.verify, 'failed');
+    assert.match(lost.failure ?? '', /offset 12288 .*a write was lost/);
+    disk.loseWritesAt = -1;
+    await runFio(disk, job('rw=write bs=4k size=128k verify=crc32c'));
+    disk.data.copyWithin(7 * 4096, 2 * 4096, 3 * 4096);
+    const moved = await runFio(disk, job('rw=read bs=4k size=128k verify=crc32c'));
+    assert.match(moved.failure ?? '', /offset 28672 .*header names offset 8192/);
+  });
 
-test('randrw with verify: mixes reads and writes, never overlaps I/O on one block, verifies what it wrote', async () => {
-  const disk = new MemDisk(512);
-  const r = await runFio(disk, job('rw=randrw rwmixread=60 bs=4k iodepth=16 size=64k verify=crc32c seed=9'));
-  assert.equal(r.read.ios + r.write.ios, 16);
-  assert.equal(r.verify, 'ok');
-  const t = await runFio(disk, job('rw=randrw bs=4k iodepth=16 size=64k runtime=0.05 time_based verify=crc32c'));
-  assert.ok(t.read.ios > 16 && t.write.ios > 16, JSON.stringify(t));
-  assert.equal(t.verify, 'ok');
-  assert.ok(t.verified > 0);
-});
+  test(`randrw with verify: mixes reads and writes, never overlaps I/O on one block, verifies what it wrote (${engine})`, async () => {
+    const disk = mk(512);
+    const r = await runFio(disk, job('rw=randrw rwmixread=60 bs=4k iodepth=16 size=64k verify=crc32c seed=9'));
+    assert.equal(r.read.ios + r.write.ios, 16);
+    assert.equal(r.verify, 'ok');
+    const t = await runFio(disk, job('rw=randrw bs=4k iodepth=16 size=64k runtime=0.05 time_based verify=crc32c'));
+    assert.ok(t.read.ios > 16 && t.write.ios > 16, JSON.stringify(t));
+    assert.equal(t.verify, 'ok');
+    assert.ok(t.verified > 0);
+  });
+}
 
 test('a job that does not fit the disk, or writes a read-only one, is refused', async () => {
   const disk = new MemDisk(64);
@@ -261,4 +289,21 @@ test('buffers that do not fit in guest memory are refused before any I/O, naming
   });
   assert.equal(freed, 3, 'what was allocated is given back');
   assert.equal(disk.reads + disk.writes, 0);
+});
+
+test('submit engine: iodepth kept, a refused submit and a failed I/O are recorded, the first stops the job', async () => {
+  const disk = new SubmitMemDisk(2048);
+  const r = await runFio(disk, job('rw=randread bs=4k iodepth=8 runtime=0.05 time_based'));
+  assert.equal(disk.maxInFlight, 8);
+  assert.ok(r.read.ios > 8 && r.errors === 0 && r.failure === undefined);
+  assert.ok(r.read.lat_us.mean > 0 && r.read.lat_us.max >= r.read.lat_us.p50, JSON.stringify(r.read.lat_us));
+  disk.refuseNext = new Error('queue full, as io_submit says EAGAIN');
+  const refused = await runFio(disk, job('rw=read bs=4k iodepth=4 size=64k'));
+  assert.equal(refused.errors, 1);
+  assert.match(refused.failure ?? '', /^read error at offset 0: queue full/);
+  assert.ok(refused.read.ios < 16, 'the job stopped');
+  disk.failNext = new Error('EIO: the backend answered -1');
+  const failed = await runFio(disk, job('rw=write bs=4k iodepth=4 size=64k'));
+  assert.equal(failed.errors, 1);
+  assert.match(failed.failure ?? '', /^write error at offset 0: EIO/);
 });

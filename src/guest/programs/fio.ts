@@ -61,6 +61,8 @@ export function blkDisk(front: BlkFront): FioDisk {
     readOnly: info.readOnly,
     read: (sector, buf) => front.read(sector, buf as BlkBuffer),
     write: (sector, buf) => front.write(sector, buf as BlkBuffer),
+    // Completions by callback, io_submit-style: no promise per I/O (fio's libaio engine).
+    submit: (write, sector, buf, done, tag) => front.submit(write ? 'write' : 'read', sector, buf as BlkBuffer, done, tag),
     // fio's buffers serve every request of the job: kept granted, they need no copy or map.
     alloc: (bytes): FioBuffer => front.allocBuffer(bytes, { persistent: true }),
     free: (buf) => (buf as BlkBuffer).free(),
