@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
 import {
   GNTST_bad_copy_arg,
   GNTST_bad_domain,
@@ -169,4 +170,41 @@ test('copies out of grants read each page as it is now, at each op\'s own offset
   assert.deepEqual(read(refB, 100, 4), [5, 6, 7, 8]);
   assert.ok(granter.endAccess(refA) && granter.endAccess(refB));
   assertIdle(t, GRANTER);
+});
+
+test('property: a mixed batch (both directions, several granters, grant to grant, local to local, bad arguments) gets per op the status each op gets alone', () => {
+  const { t, granter, back } = granterAndCopier(3);
+  const dom2 = new SimGrantOps(t, 2 as DomId, t.newTid());
+  const refs = [
+    granter.grantAccess(1 as DomId, 3 as Frame, false),
+    granter.grantAccess(1 as DomId, 4 as Frame, true),
+    granter.grantAccess(1 as DomId, 1000 as Frame, false),
+    dom2.grantAccess(1 as DomId, 5 as Frame, false),
+  ];
+  const buf = new Uint8Array(64);
+  let okays = 0;
+  const domid = fc.oneof({ arbitrary: fc.constant(GRANTER), weight: 6 }, fc.constantFrom(2, 3, Number.NaN) as fc.Arbitrary<DomId>);
+  const ref = fc.oneof({ arbitrary: fc.constant(refs[0]!), weight: 4 }, fc.constantFrom(...refs, 99_999 as GrantRef));
+  // Mostly counts that fit (a 64-byte buffer, a page), some past the end, some not counts at all.
+  const count = fc.oneof(
+    { arbitrary: fc.integer({ min: 0, max: 32 }), weight: 8 },
+    { arbitrary: fc.integer({ min: 4064, max: 4100 }), weight: 1 },
+    { arbitrary: fc.constantFrom(-1, 0.5, Number.NaN, 2 ** 32), weight: 1 },
+  );
+  const grantPtr = fc.record({ kind: fc.constant('grant' as const), domid, ref, offset: count });
+  const localPtr = fc.record({ kind: fc.constant('local' as const), buf: fc.constant(buf), offset: count });
+  const ptr = fc.oneof({ arbitrary: grantPtr, weight: 3 }, { arbitrary: localPtr, weight: 2 });
+  const op = fc.record({ source: ptr, dest: ptr, len: count });
+  fc.assert(
+    fc.property(fc.array(op, { maxLength: 80 }), (ops: GrantCopyOp[]) => {
+      const alone = ops.map((o) => back.copy([o])[0]);
+      assert.deepEqual(back.copy(ops), alone);
+      okays += alone.filter((s) => s === GNTST_okay).length;
+    }),
+    { numRuns: 300 },
+  );
+  assert.ok(okays > 300, `only ${okays} ops copied: the batches were mostly refusals`);
+  for (const r of refs.slice(0, 3)) assert.equal(flags(granter, r) & ~GTF_readonly, GTF_permit_access, `ref ${r}: nothing left set`);
+  assertIdle(t, 0);
+  assertIdle(t, 2);
 });

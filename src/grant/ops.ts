@@ -237,14 +237,15 @@ export class SimGrantOps {
   }
 
   copy(ops: readonly GrantCopyOp[]): number[] {
-    const out = new Array<number>(ops.length);
-    for (let i = 0; i < ops.length; ) {
-      const run = oneGranterRun(ops, i);
-      if (run > 0) {
-        this.copyRun(ops, i, run, out);
-        i += run;
+    const n = ops.length;
+    const out = new Array<number>(n);
+    for (let i = 0; i < n; ) {
+      const op = ops[i]!;
+      const side = grantSideOf(op);
+      if (side !== undefined) {
+        i = this.copyRun(ops, i, side.domid, out);
       } else {
-        out[i] = this.copyOther(ops[i]!);
+        out[i] = this.copyOther(op);
         i++;
       }
     }
@@ -252,31 +253,43 @@ export class SimGrantOps {
   }
 
   /**
-   * The hot path of netback and blkback: `run` consecutive ops from `at` with one grant side
-   * each, all of the same granter (one op, a netback tx batch, a blkback request's segments),
+   * The hot path of netback and blkback: consecutive ops from `at` with one grant side each,
+   * all of granter `domid` (one op, a netback tx or rx batch, a blkback request's segments),
    * as Xen's gnttab_copy keeps the source and destination it used last. One domain reference
    * and one hold of the granter's grant lock for the run (at most MAX_RUN ops), across each
    * op's check, copy and release (no active-entry or FOREIGN_PINS writes: nobody can observe
    * the pin meanwhile); per op the same checks, GTF_reading/GTF_writing updates and status
-   * as alone. No closures or per-op objects.
+   * as alone. The run ends at the first op of another granter or kind, found while copying
+   * (one pass, no closures or per-op objects). Returns the index after the run.
    */
-  private copyRun(ops: readonly GrantCopyOp[], at: number, run: number, out: number[]): void {
-    const domid = grantSideOf(ops[at]!)!.domid;
+  private copyRun(ops: readonly GrantCopyOp[], at: number, domid: number, out: number[]): number {
+    const end = Math.min(ops.length, at + MAX_RUN);
     const gen = this.table.enter(domid);
-    if (gen < 0) {
-      for (let i = at; i < at + run; i++) out[i] = argsOk(ops[i]!) ? GNTST_bad_domain : GNTST_bad_copy_arg;
-      return;
-    }
+    if (gen < 0) return refuseRun(ops, at, end, domid, out);
     const g = this.viewAt(domid, gen);
+    const self = this.self;
     const words = this.table.words;
     const lock = this.table.at(domid, DW.GNT_LOCK);
+    let i = at;
     lockWord(words, lock, this.tid);
     try {
-      for (let i = at; i < at + run; i++) out[i] = copyLocked(g, this.self, ops[i]!);
+      for (; i < end; i++) {
+        const op = ops[i]!;
+        const s = op.source;
+        const d = op.dest;
+        if (d.kind === 'grant') {
+          if (s.kind !== 'local' || d.domid !== domid) break;
+          out[i] = copyToGrant(g, self, s, d, op.len);
+        } else {
+          if (s.kind !== 'grant' || s.domid !== domid) break;
+          out[i] = copyFromGrant(g, self, s, d, op.len);
+        }
+      }
     } finally {
       unlockWord(words, lock);
       this.table.exit(domid);
     }
+    return i;
   }
 
   /**
@@ -329,6 +342,8 @@ export class SimGrantOps {
 /** The longest run `copyRun` takes under one lock hold (bounds how long other threads wait). */
 const MAX_RUN = 64;
 
+type LocalSide = Extract<CopyPtr, { kind: 'local' }>;
+
 /** The op's grant side when it has exactly one (grant to local, local to grant), else undefined. */
 function grantSideOf(op: GrantCopyOp): GrantSide | undefined {
   const s = op.source;
@@ -337,29 +352,56 @@ function grantSideOf(op: GrantCopyOp): GrantSide | undefined {
   return d.kind === 'grant' ? d : undefined;
 }
 
-/** How many ops from `at` have one grant side each, all of one granter (at most MAX_RUN); 0 if ops[at] has not one. */
-function oneGranterRun(ops: readonly GrantCopyOp[], at: number): number {
-  const first = grantSideOf(ops[at]!);
-  if (first === undefined) return 0;
-  let n = 1;
-  while (n < MAX_RUN && at + n < ops.length && grantSideOf(ops[at + n]!)?.domid === first.domid) n++;
-  return n;
+/** A run whose granter is gone: GNTST_bad_domain per op (bad_copy_arg first, as alone); the index after it. */
+function refuseRun(ops: readonly GrantCopyOp[], at: number, end: number, domid: number, out: number[]): number {
+  let i = at;
+  for (; i < end; i++) {
+    const op = ops[i]!;
+    // The first op is the run's whatever its domid compares as (a NaN domid must still advance).
+    if (i > at && grantSideOf(op)?.domid !== domid) break;
+    out[i] = argsOk(op) ? GNTST_bad_domain : GNTST_bad_copy_arg;
+  }
+  return i;
 }
 
-/** One op of a run, under the granter's lock and the domain reference `copyRun` holds. */
-function copyLocked(g: GranterView, self: number, op: GrantCopyOp): number {
-  if (!argsOk(op)) return GNTST_bad_copy_arg;
-  const len = op.len;
-  const write = op.dest.kind === 'grant';
-  const side = (write ? op.dest : op.source) as GrantSide;
-  const local = (write ? op.source : op.dest) as Extract<CopyPtr, { kind: 'local' }>;
-  const frame = beginCopyAccess(g, side.ref, self, write);
+/**
+ * A count or offset: an integer in [0, 2^32). One compare (`>>> 0` maps anything else,
+ * NaN, fractions, negatives, non-numbers, to a different value); bounds are checked after.
+ */
+function isCount(x: number): boolean {
+  return x >>> 0 === x;
+}
+
+/**
+ * One local-to-grant op of a run (netback's rx copy into a posted buffer), under the
+ * granter's lock and the domain reference `copyRun` holds: argsOk's checks written out for
+ * this shape, then GTF_writing for the copy (beginCopyAccess/endCopyAccess).
+ */
+function copyToGrant(g: GranterView, self: number, s: LocalSide, d: GrantSide, len: number): number {
+  const buf = s.buf;
+  const sOff = s.offset;
+  const dOff = d.offset;
+  // "copy arguments cross page boundary": the grant side stays inside its 4 KiB page.
+  if (!isCount(len) || !isCount(sOff) || !isCount(dOff) || sOff + len > buf.length || dOff + len > PAGE) return GNTST_bad_copy_arg;
+  const ref = d.ref;
+  const frame = beginCopyAccess(g, ref, self, true);
   if (frame < 0) return frame;
-  const at = frame * PAGE + side.offset;
-  const buf = local.buf;
-  if (write) g.mem.set(len === buf.length ? buf : buf.subarray(local.offset, local.offset + len), at);
-  else buf.set(g.span(at, len), local.offset);
-  endCopyAccess(g, side.ref, write);
+  g.mem.set(sOff === 0 && len === buf.length ? buf : buf.subarray(sOff, sOff + len), frame * PAGE + dOff);
+  endCopyAccess(g, ref, true);
+  return GNTST_okay;
+}
+
+/** One grant-to-local op of a run (netback's tx copy, blkback's writes): as `copyToGrant`, reading. */
+function copyFromGrant(g: GranterView, self: number, s: GrantSide, d: LocalSide, len: number): number {
+  const buf = d.buf;
+  const sOff = s.offset;
+  const dOff = d.offset;
+  if (!isCount(len) || !isCount(sOff) || !isCount(dOff) || sOff + len > PAGE || dOff + len > buf.length) return GNTST_bad_copy_arg;
+  const ref = s.ref;
+  const frame = beginCopyAccess(g, ref, self, false);
+  if (frame < 0) return frame;
+  buf.set(g.span(frame * PAGE + sOff, len), dOff);
+  endCopyAccess(g, ref, false);
   return GNTST_okay;
 }
 

@@ -10,7 +10,7 @@
 import type { DomId, GrantRef } from '../../base/index.js';
 import { CopyBatch } from './tx-batch.js';
 
-/** Frames per grant-copy call: two tx batches (tx-batch.ts TX_BATCH) of one sender. */
+/** Frames per grant-copy call: a tx batch (tx-batch.ts TX_BATCH) of one sender. */
 export const RX_BATCH = 64;
 
 export class RxBatch extends CopyBatch<'local', 'grant'> {

@@ -10,7 +10,7 @@
  * until the batch is handed on; the bridge copies what it keeps (`owned` false).
  */
 import type { DomId, GrantRef } from '../../base/index.js';
-import { PAGE_SIZE, type CopyPtr, type GrantCopyOp, type GrantOps } from '../../hv/platform.js';
+import { PAGE_SIZE, type CopyPtr, type GrantOps } from '../../hv/platform.js';
 import type { NetifTxRequest } from '../../abi/io/netif-codec.js';
 import { ScratchFrame } from './bridge/slab.js';
 
@@ -30,8 +30,6 @@ export interface MutableCopyOp<S extends CopyPtr['kind'], D extends CopyPtr['kin
  * ops are made once and rewritten per use (no per-packet objects).
  */
 export class CopyBatch<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
-  /** The ops of the staged slots, handed to GrantOps.copy (its length is `size`). */
-  private readonly list: GrantCopyOp[] = [];
   private readonly ids: Uint16Array;
   private readonly flagWords: Uint16Array;
   protected n = 0;
@@ -55,13 +53,17 @@ export class CopyBatch<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
     const op = this.ops[i]!;
     this.ids[i] = id;
     this.flagWords[i] = flags;
-    this.list.push(op);
     return op;
   }
 
-  /** Copy every staged slot: a GNTST_* status per slot. */
+  /**
+   * Copy every staged slot: a GNTST_* status per slot. A full batch hands its ops as they are;
+   * a part of one, a slice (an array emptied by `length = 0` and pushed again per batch would
+   * be regrown each time).
+   */
   copy(grants: GrantOps): readonly number[] {
-    return grants.copy(this.list);
+    const n = this.n;
+    return grants.copy(n === this.ops.length ? this.ops : this.ops.slice(0, n));
   }
 
   id(i: number): number {
@@ -74,12 +76,16 @@ export class CopyBatch<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
 
   clear(): void {
     this.n = 0;
-    this.list.length = 0;
   }
 }
 
-/** Packets per batch: a tx budget (64) is copied in two calls. */
-export const TX_BATCH = 32;
+/**
+ * Packets per batch: a tx budget (64) is copied in one call, and is one bridge burst (per-batch
+ * work, the grant lock and domain reference, the burst's rx completion and ring pushes, is paid
+ * once per budget: bench net, 4 alternating pairs with the grant copy's one-pass runs, dom0
+ * 0.798 -> 0.760 us per packet).
+ */
+export const TX_BATCH = 64;
 
 export class TxBatch extends CopyBatch<'grant', 'local'> {
   private readonly pages: ScratchFrame[];
