@@ -140,9 +140,11 @@ class MemDisk implements FioDisk {
   constructor(readonly sectors: number) {
     this.data = new Uint8Array(sectors * 512);
   }
+  /** Service time of every I/O (0: the next turn of the event loop). */
+  delayMs = 0;
   private async io(fn: () => void): Promise<void> {
     this.maxInFlight = Math.max(this.maxInFlight, ++this.inFlight);
-    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => (this.delayMs > 0 ? setTimeout(r, this.delayMs) : setImmediate(r)));
     fn();
     this.inFlight--;
   }
@@ -193,6 +195,18 @@ const ENGINES: [string, (sectors: number) => MemDisk][] = [
 const job = (args: string) => parseFioArgs(args.split(' '));
 
 for (const [engine, mk] of ENGINES) {
+  test(`latency: at least each I/O's service time, and the mean is iodepth / IOPS (Little's law) (${engine})`, async () => {
+    const disk = mk(2048);
+    disk.delayMs = 4;
+    const r = await runFio(disk, job('rw=randread bs=4k iodepth=4 runtime=0.3 time_based'));
+    const lat = r.read.lat_us;
+    assert.ok(r.read.ios > 20, String(r.read.ios));
+    // A timer fires no earlier than asked (less 1 ms of libuv rounding).
+    assert.ok(lat.p50 >= 3000 && lat.mean >= 3000, JSON.stringify(lat));
+    const little = (4 / r.read.iops) * 1e6;
+    assert.ok(Math.abs(lat.mean - little) / little < 0.1, `mean ${lat.mean} µs, iodepth / IOPS ${little} µs`);
+  });
+
   test(`ramp_time: the job runs through it uncounted; figures cover runtime only, and a size-bound job still moves size in its timed phase (${engine})`, async () => {
     assert.equal(job('ramp_time=0.25').rampMs, 250);
     const disk = mk(2048);
