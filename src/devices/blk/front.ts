@@ -291,7 +291,9 @@ export class BlkFront {
     const info = this.infoValue;
     if (info === undefined) return new XenpvError('ENOTCONN', `${this.frontPath}: not connected yet`);
     const block = info.sectorSize;
-    if (!Number.isSafeInteger(sector) || sector < 0 || bytes <= 0 || bytes % block !== 0 || (sector * 512) % block !== 0) {
+    // Every sector starts a 512-byte block: the float modulo (a C call past 2^31) only for larger ones.
+    const misaligned = bytes <= 0 || bytes % block !== 0 || (block !== 512 && (sector * 512) % block !== 0);
+    if (!Number.isSafeInteger(sector) || sector < 0 || misaligned) {
       return new XenpvError('EINVAL', `I/O at sector ${sector} of ${bytes} bytes is not whole ${block}-byte blocks`, { sector, bytes });
     }
     if (sector + bytes / 512 > info.sectors) {
