@@ -197,11 +197,13 @@ export class Bridge {
     port.counters.rxPackets++;
     port.counters.rxBytes += frame.length;
     this.fdb.learnAt(frame, 6, port);
-    if (isLinkLocalMac(frame, 0)) {
+    // 01:80:C2:00:00:0X is a group address: a unicast destination needs no closer look.
+    const group = isGroupMac(frame, 0);
+    if (group && isLinkLocalMac(frame, 0)) {
       this.counters.linkLocal++;
       return true;
     }
-    const dst = isGroupMac(frame, 0) ? undefined : this.fdb.lookupAt(frame, 0);
+    const dst = group ? undefined : this.fdb.lookupAt(frame, 0);
     if (dst === port) {
       this.counters.filtered++;
     } else if (dst !== undefined) {
