@@ -208,3 +208,14 @@ test('property: a mixed batch (both directions, several granters, grant to grant
   assertIdle(t, 0);
   assertIdle(t, 2);
 });
+
+test('an op whose other side is of no known kind is refused (bad_copy_arg), and the batch goes on', () => {
+  const { t, granter, back } = granterAndCopier(2);
+  const ref = granter.grantAccess(1 as DomId, 3 as Frame, false);
+  const buf = Uint8Array.of(1, 2, 3, 4);
+  const bogus = { source: { kind: 'mystery', buf, offset: 0 }, dest: { kind: 'grant', domid: GRANTER, ref, offset: 0 }, len: 4 } as unknown as GrantCopyOp;
+  assert.deepEqual(back.copy([bogus, ...toGrant(GRANTER, ref, buf)]), [GNTST_bad_copy_arg, GNTST_okay]);
+  assert.equal(flags(granter, ref), GTF_permit_access);
+  assert.equal(granter.endAccess(ref), true);
+  assertIdle(t, 0);
+});

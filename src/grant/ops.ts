@@ -243,7 +243,10 @@ export class SimGrantOps {
       const op = ops[i]!;
       const side = grantSideOf(op);
       if (side !== undefined) {
-        i = this.copyRun(ops, i, side.domid, out);
+        const next = this.copyRun(ops, i, side.domid, out);
+        // A run always takes its first op, unless that op's other side is of no known kind.
+        if (next === i) out[i++] = GNTST_bad_copy_arg;
+        else i = next;
       } else {
         out[i] = this.copyOther(op);
         i++;
