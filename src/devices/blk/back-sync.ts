@@ -56,6 +56,9 @@ export class RunEntry {
 
 const NOTHING_MAPPED: MappedPages = { pages: [], release: () => undefined };
 
+/** Reported runs kept for reuse: a batch's worth and the open run, a few over. */
+const MAX_SPARE_RUNS = 2 * BATCH_RUNS + 2;
+
 /** What a run reports back, per request (in the order they joined). */
 export interface RunSink {
   done(entry: RunEntry, status: number, timeNs: number): void;
@@ -87,6 +90,8 @@ export class SyncRun {
   private readonly errors: unknown[] = [];
   /** Entries answered, ready for `entry()`. */
   private readonly spare: RunEntry[] = [];
+  /** Runs reported, ready for `newRun`. */
+  private readonly spareRuns: Run[] = [];
   /** See `mark`. */
   private since = performance.now();
 
@@ -136,9 +141,38 @@ export class SyncRun {
     }
     if (run !== undefined) this.seal(run);
     entry.firstBuf = 0;
-    const bufs = new Array<Uint8Array>(count);
-    this.open = { write: entry.write, sector: entry.sector, bytes: entry.sectors * SECTOR_SIZE, bufs, entries: [entry] };
-    return bufs;
+    const next = this.newRun(entry, count);
+    this.open = next;
+    return next.bufs;
+  }
+
+  /**
+   * A run holding `entry` alone, with room for its `count` buffers: a reported one reused when
+   * there is one (three objects per 4 KiB random read were the thread's most frequent
+   * allocation), its arrays resized only when their length differs (a length store is a
+   * runtime call in V8, even to the same length).
+   */
+  private newRun(entry: RunEntry, count: number): Run {
+    const run = this.spareRuns.pop();
+    if (run === undefined) {
+      return { write: entry.write, sector: entry.sector, bytes: entry.sectors * SECTOR_SIZE, bufs: new Array<Uint8Array>(count), entries: [entry] };
+    }
+    run.write = entry.write;
+    run.sector = entry.sector;
+    run.bytes = entry.sectors * SECTOR_SIZE;
+    if (run.bufs.length !== count) run.bufs.length = count;
+    if (run.entries.length !== 1) run.entries.length = 1;
+    run.entries[0] = entry;
+    return run;
+  }
+
+  /**
+   * A reported run back to `spareRuns`; its buffers and entries are overwritten when it is
+   * reused, never read before. A run of more than one buffer (sequential I/O, rare and large)
+   * is let go instead, so that the pool holds no long arrays of the frontend's pages.
+   */
+  private recycle(run: Run): void {
+    if (run.bufs.length === 1 && this.spareRuns.length < MAX_SPARE_RUNS) this.spareRuns.push(run);
   }
 
   /**
@@ -210,6 +244,7 @@ export class SyncRun {
       errors[i] = undefined; // not kept alive until the next batch
       this.report(runs[i]!, failed, timeNs);
     }
+    for (let i = 0; i < n; i++) this.recycle(runs[i]!);
     runs.length = 0;
   }
 
@@ -222,6 +257,7 @@ export class SyncRun {
       failed = err;
     }
     this.report(run, failed, this.lap());
+    this.recycle(run);
   }
 
   /**

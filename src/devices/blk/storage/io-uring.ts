@@ -165,6 +165,8 @@ export class IoUring implements BatchEngine {
     this.sqMask = rings.sq[rings.sqMask]!;
     this.cqMask = rings.cq[rings.cqMask]!;
     this.answered = new Uint8Array(maxOps);
+    // Every field `prepare` does not set is zero in every sqe, once and for all.
+    rings.sqes.fill(0);
   }
 
   /** An io_uring for up to `maxOps` transfers of `maxBuffers` buffers per run, or why not. */
@@ -243,7 +245,10 @@ export class IoUring implements BatchEngine {
     let submitted = 0;
     let done = 0;
     while (done < n) {
-      const got = this.calls.enter(this.fd, n - submitted, n - done, IORING_ENTER_GETEVENTS);
+      // The first enter only submits: reads from the page cache complete inside it, and asking
+      // for completions too costs the kernel's wait setup for nothing. What is left is waited for.
+      const wait = submitted < n && done === 0 ? 0 : IORING_ENTER_GETEVENTS;
+      const got = this.calls.enter(this.fd, n - submitted, wait === 0 ? 0 : n - done, wait);
       if (got >= 0) submitted += got;
       else if (!TRANSIENT.has(this.calls.errno())) this.fail(`io_uring_enter failed (errno ${this.calls.errno()})`, submitted === 0);
       done = this.reap(results, n, done);
@@ -316,10 +321,9 @@ export class IoUring implements BatchEngine {
         setU64(this.iovecs, iov * 4 + 2, bufs[b]!.byteLength);
       }
     }
-    w[o + 7] = 0; // rw_flags
+    // rw_flags, user_data's high half, buf_index, personality, splice_fd_in, addr3 and pad
+    // (words 7, 9 and 10-15) stay the zeroes the constructor wrote: the kernel never writes an sqe.
     w[o + 8] = i; // user_data: the op's index
-    w[o + 9] = 0;
-    for (let k = 10; k < 16; k++) w[o + k] = 0; // buf_index, personality, splice_fd_in, addr3, pad
     // The submission array maps the ring entry to its sqe: entry `slot` is sqe `slot`.
     r.sq[r.sqArray + slot] = slot;
     return iov;

@@ -116,7 +116,8 @@ export class RawStorage extends CheckedStorage {
           f.bufs = op.bufs;
           f.bytes = op.bytes;
         }
-        fileOps.length = ops.length;
+        // A length store is a runtime call even when it changes nothing: most batches are as long as the last.
+        if (fileOps.length !== ops.length) fileOps.length = ops.length;
         try {
           batch.run(fileOps, errors);
         } finally {
