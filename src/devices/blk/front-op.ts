@@ -13,9 +13,10 @@ import type { OpKind } from './counters.js';
 export type IoDone = (tag: number, err: Error | undefined) => void;
 
 export class Op {
-  status: number = BLKIF_RSP_OKAY;
-  resolve: () => void = noop;
-  reject: (err: Error) => void = noop;
+  // Set in the constructor, not as field initializers (a separate call per Op in V8's profile).
+  status: number;
+  resolve: () => void;
+  reject: (err: Error) => void;
 
   constructor(
     readonly kind: OpKind,
@@ -27,7 +28,11 @@ export class Op {
     /** The callback that ends it instead of a promise (`submit`), and the tag handed back to it. */
     private readonly done: IoDone | undefined = undefined,
     private readonly tag = 0,
-  ) {}
+  ) {
+    this.status = BLKIF_RSP_OKAY;
+    this.resolve = noop;
+    this.reject = noop;
+  }
 
   /** The operation's promise, its resolving functions kept in the Op. */
   promise(): Promise<void> {

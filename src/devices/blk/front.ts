@@ -37,7 +37,7 @@
  * stays dead. Nothing throws into the event loop.
  */
 import { performance } from 'node:perf_hooks';
-import { BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
+import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { XenbusStateInitialised, XenbusStateUnknown } from '../../abi/io/xenbus.js';
 import { XenpvError, toDomId, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
@@ -79,6 +79,8 @@ export class BlkFront {
   private backDomid: DomId = 0 as DomId;
   private infoValue: BlkInfo | undefined;
   private negotiated: QueueFeatures | undefined;
+  /** Sectors one ring request carries: 11 pages, or the negotiated indirect segments. */
+  private perChunk = BLKIF_MAX_SEGMENTS_PER_REQUEST * 8;
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private resizeListeners: ((sectors: number) => void)[] = [];
   private readonly log: (msg: string) => void;
@@ -264,12 +266,13 @@ export class BlkFront {
   }
 
   private chunksFor(buf: IoBuffer): number {
-    return Math.ceil(buf.byteLength / 512 / this.sectorsPerChunk());
+    const total = buf.byteLength / 512;
+    return total <= this.perChunk ? 1 : Math.ceil(total / this.perChunk);
   }
 
   /** Split a checked data operation into ring-request chunks and issue them. */
   private issueData(kind: 'read' | 'write', sector: number, buf: IoBuffer, op: Op): void {
-    const perChunk = this.sectorsPerChunk();
+    const perChunk = this.perChunk;
     const total = buf.byteLength / 512;
     // One ring request (every 4 KiB I/O): no chunk list.
     if (total <= perChunk) return this.enqueue({ kind, sector, sectors: total, buf, offset: 0, seq: this.seq++, op });
@@ -280,11 +283,6 @@ export class BlkFront {
     this.pump();
   }
 
-  /** Sectors one ring request carries: 11 pages, or the negotiated indirect segments. */
-  private sectorsPerChunk(): number {
-    const segs = Math.max(11, this.negotiated?.indirectSegments ?? 0);
-    return segs * 8;
-  }
 
   private checkRange(sector: number, bytes: number): XenpvError | undefined {
     if (this.phase === 'broken' || this.phase === 'gone') return this.deadError();
@@ -433,6 +431,7 @@ export class BlkFront {
     }
     this.queues = queues;
     this.negotiated = features;
+    this.perChunk = Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, features.indirectSegments) * 8;
     this.phase = 'initialised';
     return XenbusStateInitialised;
   }
