@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { closeSync, openSync, readSync, truncateSync, writeFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { BugError, XenpvError } from '../../../base/index.js';
-import { LinuxAio } from './linux-aio.js';
+import { BufferAddresses, LinuxAio } from './linux-aio.js';
 import { NodeImageFile } from './node-file.js';
 import { SyncImageFile } from './sync-file.js';
 import { openStorage } from './open.js';
@@ -201,4 +201,21 @@ test('sync file batch: once AIO has lost its context (renewal refused), each op 
   } finally {
     await file.close();
   }
+});
+
+test('buffer addresses: engines with the same addressOf share one property per view; another addressOf keeps its own addresses', () => {
+  const buffer = new ArrayBuffer(3 * 4096);
+  const page = new Uint8Array(buffer, 4096, 4096);
+  let asked = 0;
+  const real = (): number => (asked++, 1 << 20);
+  const scripted = (): number => 4096;
+  const a = new BufferAddresses(real);
+  const b = new BufferAddresses(real);
+  assert.equal(a.of(page), (1 << 20) + 4096);
+  assert.equal(b.of(page), (1 << 20) + 4096);
+  assert.equal(asked, 1, 'the second engine found the address the first left on the view');
+  assert.equal(Object.getOwnPropertySymbols(page).length, 1);
+  assert.equal(new BufferAddresses(scripted).of(page), 4096 + 4096, 'not the other function\'s address');
+  assert.equal(Object.getOwnPropertySymbols(page).length, 2);
+  assert.deepEqual(Object.keys(page).length, 4096, 'no enumerable property added');
 });

@@ -65,6 +65,9 @@ export interface BatchEngine {
   close(): void;
 }
 
+/** BufferAddresses' property key per `addressOf` function. */
+const addressKeys = new WeakMap<(view: Uint8Array) => number, symbol>();
+
 /**
  * The addresses the kernel is given for buffers: taken from the buffer's own ArrayBuffer
  * (which V8 never moves once `.buffer` was read) and remembered per buffer and per view in
@@ -78,13 +81,19 @@ export class BufferAddresses {
    * offset never change; the address dies with the view). A property of the view, not a
    * WeakMap entry: 1 MiB sequential reads look up 256 page views per MiB, and the WeakMap's
    * hash lookups were ~10% of blkback's CPU there (perf); taking them away cut blkback's CPU
-   * per MiB by 13% (4 alternating pairs, one disk thread). One key per instance, so a test's
-   * scripted `addressOf` never sees another instance's addresses.
+   * per MiB by 13% (4 alternating pairs, one disk thread). One key per `addressOf`, so a
+   * test's scripted one never sees the real addresses, nor they its; and the engines of a
+   * thread (io_uring and AIO both see a disk's pages) share libc's, so a page view gains one
+   * property, not one per engine: views whose shapes multiply make the lookup megamorphic.
    */
-  private readonly key = Symbol('address');
+  private readonly key: symbol;
 
   /** `addressOf` gives the address koffi passes for a typed array. */
-  constructor(private readonly addressOf: (view: Uint8Array) => number) {}
+  constructor(private readonly addressOf: (view: Uint8Array) => number) {
+    let key = addressKeys.get(addressOf);
+    if (key === undefined) addressKeys.set(addressOf, (key = Symbol('address')));
+    this.key = key;
+  }
 
   of(view: ArrayBufferView): number {
     // By view first: a backend's mapped pages are the same view objects request after
