@@ -6,6 +6,8 @@
  * await disk.start();                 // handshake; resolves once Connected
  * await disk.write(0, data);          // sector (512-byte units), whole logical blocks
  * await disk.read(0, buf);
+ * disk.submit('read', 0, buf, done, tag); // io_submit-style: done(tag, err) later; an error
+ *                                     // returned = refused, done never runs for it
  * await disk.flush();                 // OKAY covers every write acknowledged before it
  * await disk.discard(0, 8);
  * disk.info;                          // sectors, sectorSize, readOnly, features
