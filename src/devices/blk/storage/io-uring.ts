@@ -167,6 +167,8 @@ export class IoUring implements BatchEngine {
     this.answered = new Uint8Array(maxOps);
     // Every field `prepare` does not set is zero in every sqe, once and for all.
     rings.sqes.fill(0);
+    // The submission array maps ring entry k to sqe k, for good: the kernel only reads it.
+    for (let k = 0; k <= this.sqMask; k++) rings.sq[rings.sqArray + k] = k;
   }
 
   /** An io_uring for up to `maxOps` transfers of `maxBuffers` buffers per run, or why not. */
@@ -323,9 +325,7 @@ export class IoUring implements BatchEngine {
     }
     // rw_flags, user_data's high half, buf_index, personality, splice_fd_in, addr3 and pad
     // (words 7, 9 and 10-15) stay the zeroes the constructor wrote: the kernel never writes an sqe.
-    w[o + 8] = i; // user_data: the op's index
-    // The submission array maps the ring entry to its sqe: entry `slot` is sqe `slot`.
-    r.sq[r.sqArray + slot] = slot;
+    w[o + 8] = i; // user_data: the op's index (ring entry `slot` is sqe `slot`: see the constructor)
     return iov;
   }
 }
