@@ -327,11 +327,11 @@ export class BlkFront {
     return promise;
   }
 
-  /** Issue one chunk now when nothing waits before it and a queue has room; else queue it. */
+  /** Issue a one-chunk operation now when nothing waits before it and a queue has room; else queue it. */
   private enqueue(chunk: Chunk): void {
     if (this.queued.length === 0 && this.phase === 'connected') {
       const q = this.pickQueue();
-      if (q !== undefined) return q.submit(chunk);
+      if (q !== undefined) return q.submit(chunk, true);
     }
     this.queued.push(chunk);
     this.pump();
@@ -343,7 +343,7 @@ export class BlkFront {
     while (this.queued.length > 0) {
       const q = this.pickQueue();
       if (q === undefined) return;
-      q.submit(this.queued.shift()!);
+      q.submit(this.queued.shift()!, false);
     }
   }
 
