@@ -509,6 +509,7 @@ export class BackQueue implements Disposable {
       const ok = status[i] === 0;
       if (!ok) this.vif.counters.rxErrors++;
       rsp.id = b.id(i);
+      rsp.offset = b.offset(i);
       rsp.flags = b.flags(i);
       rsp.status = ok ? b.len(i) : NETIF_RSP_ERROR;
       this.rxRing.putResponse(this.rxRspSlot);
@@ -561,7 +562,7 @@ export class BackQueue implements Disposable {
   dispose(): void {
     if (this.disposed) return;
     this.disposed = true;
-    this.rxBatch.clear();
+    this.rxBatch.release();
     if (this.timer !== undefined) clearTimeout(this.timer);
     clearTimeout(this.pauseTimer);
     this.cancelDrainWait?.();

@@ -48,6 +48,8 @@ export class FrameSlab {
 export class ScratchFrame {
   readonly bytes: Uint8Array;
   private view: Uint8Array;
+  /** Where `view` starts in `bytes` (a field: a typed array's byteOffset getter checks for detachment). */
+  private viewAt = 0;
 
   constructor(size: number) {
     this.bytes = new Uint8Array(size);
@@ -56,7 +58,15 @@ export class ScratchFrame {
 
   /** The first `len` bytes (len <= bytes.length), as the view handed out last if it has that length. */
   frame(len: number): Uint8Array {
-    if (this.view.length !== len) this.view = this.bytes.subarray(0, len);
+    return this.frameAt(0, len);
+  }
+
+  /** `len` bytes from `at` (at + len <= bytes.length), as the view handed out last if it is that one. */
+  frameAt(at: number, len: number): Uint8Array {
+    if (this.view.length !== len || this.viewAt !== at) {
+      this.view = this.bytes.subarray(at, at + len);
+      this.viewAt = at;
+    }
     return this.view;
   }
 }
