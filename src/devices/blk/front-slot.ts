@@ -5,8 +5,9 @@
  * does FrontQueue. A `Slot` is made once per ring entry and reused for every request that
  * takes that id: it holds the chunk, the operation sent (a response must name it) and the
  * pages granted for it. Everything the ring slot says follows from it, so the codec encodes
- * the request from the slot itself with abi's field encoders (ids and sectors as numbers): no
- * request record, segment records, page arrays or BigInt per request. The bytes are those of
+ * the request from the slot itself (ids and sectors as numbers; a direct READ/WRITE with the
+ * layout's offsets, discard and indirect with abi's field encoders): no request record,
+ * segment records, page arrays or BigInt per request. The bytes are those of
  * `encodeBlkifRequest` for the equivalent record (front-slot.test.ts).
  */
 import {
@@ -96,7 +97,7 @@ export class Slot {
  */
 function slotEncoder(abi: AbiName): (s: Slot, view: DataView) => void {
   const { size, fields: f } = BLKIF_REQUEST.layouts[abi];
-  const seg = BLKIF_REQUEST_SEGMENT.layouts.x86_64;
+  const seg = BLKIF_REQUEST_SEGMENT.layouts[abi];
   const segSize = seg.size;
   const gref = f.seg + seg.fields.gref;
   const lastSect = f.seg + seg.fields.last_sect;
@@ -143,7 +144,7 @@ export function frontRingCodec(abi: AbiName): RingCodec<Slot, BlkifResponseWords
     requestSize: BLKIF_REQUEST.layouts[abi].size,
     responseSize: BLKIF_RESPONSE.layouts[abi].size,
     entrySize: BLKIF_REQUEST.layouts[abi].size,
-    // encodeSlot zeroes the whole request first, encodeBlkifResponse the whole response
+    // slotEncoder zeroes the whole request first, encodeBlkifResponse the whole response
     // (front-slot.test.ts checks the claim), so the ring does not zero the slot again.
     encodesEveryByte: true,
     encodeRequest: slotEncoder(abi),

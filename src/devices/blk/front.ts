@@ -188,7 +188,6 @@ export class BlkFront {
 
   /** Write `buf` at `sector`; resolves once the backend acknowledged it (see flush()). */
   write(sector: number, buf: Uint8Array | BlkBuffer): Promise<void> {
-    if (this.infoValue?.readOnly === true) return Promise.reject(new XenpvError('EROFS', `${this.frontPath} is read-only`));
     return this.dataOp('write', sector, buf);
   }
 
@@ -242,15 +241,14 @@ export class BlkFront {
    * buffer busy) and `done` will not run for it.
    */
   submit(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer, done: IoDone, tag: number): Error | undefined {
-    if (kind === 'write' && this.infoValue?.readOnly === true) return new XenpvError('EROFS', `${this.frontPath} is read-only`);
-    const buf = this.dataBuffer(sector, data);
+    const buf = this.dataBuffer(kind, sector, data);
     if (buf instanceof XenpvError) return buf;
     this.issueData(kind, sector, buf, new Op(kind, this.chunksFor(buf), buf.byteLength, this.tickTime(), done, tag));
     return undefined;
   }
 
   private dataOp(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): Promise<void> {
-    const buf = this.dataBuffer(sector, data);
+    const buf = this.dataBuffer(kind, sector, data);
     if (buf instanceof XenpvError) return Promise.reject(buf);
     const op = new Op(kind, this.chunksFor(buf), buf.byteLength, this.tickTime());
     const promise = op.promise();
@@ -259,7 +257,8 @@ export class BlkFront {
   }
 
   /** The checks every data operation passes: its buffer as the queue sees it, or why it is refused. */
-  private dataBuffer(sector: number, data: Uint8Array | BlkBuffer): IoBuffer | XenpvError {
+  private dataBuffer(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): IoBuffer | XenpvError {
+    if (kind === 'write' && this.infoValue?.readOnly === true) return new XenpvError('EROFS', `${this.frontPath} is read-only`);
     if (data instanceof BlkBuffer) {
       if (data.held > 0 || data.isFreed) return new XenpvError('EBUSY', 'buffer freed, or a page of it is still mapped by the backend');
     }
@@ -284,7 +283,6 @@ export class BlkFront {
     }
     this.pump();
   }
-
 
   private checkRange(sector: number, bytes: number): XenpvError | undefined {
     if (this.phase === 'broken' || this.phase === 'gone') return this.deadError();
