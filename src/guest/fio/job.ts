@@ -152,7 +152,10 @@ class Run {
   private flight: Flight | undefined;
   private running = 0;
   private allDone: () => void = () => undefined;
-  /** The submit engine's verify scratch: completions run one at a time, so one serves all. */
+  /**
+   * Verify's block scratch: each use (fill then copy in, copy out then check) runs without a
+   * pause, so one serves every buffer, both engines and the verify phase.
+   */
   private readonly scratch: Uint8Array | undefined;
 
   constructor(
@@ -204,7 +207,7 @@ class Run {
    */
   async worker(buf: FioBuffer): Promise<void> {
     const bs = this.job.bs;
-    const scratch = this.gen !== undefined ? new Uint8Array(bs) : undefined;
+    const scratch = this.scratch;
     while (this.next()) {
       const write = this.nextWrite;
       const block = this.nextBlock;
@@ -222,7 +225,7 @@ class Run {
         this.lastNow = now();
         const latency = timed ? this.lastNow - t0 : undefined;
         if (write) this.wrote(block, gen, latency);
-        else this.readDone(buf, scratch, block, offset, latency);
+        else this.readDone(buf, block, offset, latency);
       } finally {
         if (this.busy !== undefined) this.busy[block] = 0;
       }
@@ -286,7 +289,7 @@ class Run {
     else {
       const latency = f.timed[i] === 1 ? this.lastNow - f.t0[i]! : undefined;
       if (write) this.wrote(block, f.gen[i]!, latency);
-      else this.readDone(f.buffers[i]!, this.scratch, block, offset, latency);
+      else this.readDone(f.buffers[i]!, block, offset, latency);
     }
     if (this.busy !== undefined) this.busy[block] = 0;
     if (!this.startNext(f, i, this.lastNow) && --this.running === 0) this.allDone();
@@ -326,8 +329,9 @@ class Run {
   }
 
   /** A read completed: record it (its latency; undefined in the ramp and the verify phase) and check the block. */
-  private readDone(buf: FioBuffer, scratch: Uint8Array | undefined, block: number, offset: number, latencyNs: number | undefined): void {
+  private readDone(buf: FioBuffer, block: number, offset: number, latencyNs: number | undefined): void {
     if (latencyNs !== undefined) this.read.record(this.job.bs, latencyNs);
+    const scratch = this.scratch;
     if (scratch === undefined) return;
     const mine = this.written![block] !== 0;
     // A block a writing job has not written yet holds whatever was there: nothing to check.
@@ -339,14 +343,14 @@ class Run {
   }
 
   /** The verify phase's untimed read of a block. */
-  private async readBack(buf: FioBuffer, scratch: Uint8Array, block: number, offset: number): Promise<void> {
+  private async readBack(buf: FioBuffer, block: number, offset: number): Promise<void> {
     try {
       await this.disk.read(offset / 512, buf);
     } catch (err) {
       return this.ioError('read', offset, err);
     }
     this.lastNow = now();
-    this.readDone(buf, scratch, block, offset, undefined);
+    this.readDone(buf, block, offset, undefined);
   }
 
   private ioError(op: string, offset: number, err: unknown): void {
@@ -359,11 +363,10 @@ class Run {
     if (this.written === undefined || !this.writes || this.stopped) return;
     let cursor = 0;
     const worker = async (buf: FioBuffer): Promise<void> => {
-      const scratch = new Uint8Array(this.job.bs);
       while (!this.stopped && cursor < this.r.blocks) {
         const block = cursor++;
         if (this.written![block] === 0) continue;
-        await this.readBack(buf, scratch, block, this.r.start + block * this.job.bs);
+        await this.readBack(buf, block, this.r.start + block * this.job.bs);
       }
     };
     await Promise.all(buffers.map(worker));
