@@ -130,6 +130,58 @@ test('io_uring: reads that do not complete inside the submitting enter (O_DIRECT
   }
 });
 
+/** The kernel calls IoUring.open takes (io-uring.ts `Calls`), as far as these tests touch them. */
+type UringCalls = { setup(entries: number, params: Uint8Array): number; registerFiles(fd: number, fds: Int32Array): number; errno(): number };
+type UringOpen = { open(calls: UringCalls, maxOps: number, maxBuffers: number): IoUring | string };
+
+test('io_uring: a kernel refusing SINGLE_ISSUER|DEFER_TASKRUN gets COOP_TASKRUN, then no flags, then no ring; a refused file registration leaves runs on the descriptor', () => {
+  const probe = ring();
+  const real = (probe as unknown as { calls: UringCalls }).calls;
+  probe.close();
+  const path = dir.file('fallback.img');
+  const content = filled(64 * 1024, 11);
+  writeFileSync(path, content);
+  const fd = openSync(path, 'r');
+  const singleIssuer = (1 << 12) | (1 << 13);
+  const coop = 1 << 8;
+  try {
+    for (const refused of [[singleIssuer], [singleIssuer, coop], [singleIssuer, coop, 0]]) {
+      const tried: number[] = [];
+      const calls: UringCalls = {
+        ...real,
+        setup: (entries, params) => {
+          const flags = new DataView(params.buffer).getUint32(8, true);
+          tried.push(flags);
+          return refused.includes(flags) ? -1 : real.setup(entries, params);
+        },
+        registerFiles: () => -1,
+      };
+      const r = (IoUring as unknown as UringOpen).open(calls, 16, 64);
+      const all = [singleIssuer, coop, 0];
+      assert.deepEqual(tried, all.slice(0, Math.min(refused.length + 1, all.length)), `refused ${refused}`);
+      if (refused.length === all.length) {
+        assert.equal(typeof r, 'string', 'every setup refused: no ring, and why');
+        continue;
+      }
+      assert.ok(typeof r === 'object', String(r));
+      try {
+        r.registerFile(fd);
+        assert.equal(r.fixedFile, undefined, 'the registration was refused');
+        const pages = [new Uint8Array(4096), new Uint8Array(4096)];
+        const results: number[] = [];
+        r.run(fd, [{ write: false, offset: 4096 * 9, bufs: [pages[0]!] }, { write: false, offset: 0, bufs: [pages[1]!] }], results);
+        assert.deepEqual(results, [4096, 4096], `refused ${refused}`);
+        assert.deepEqual(pages[0], content.subarray(4096 * 9, 4096 * 10));
+        assert.deepEqual(pages[1], content.subarray(0, 4096));
+      } finally {
+        r.close();
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+});
+
 test('io_uring: writes land where pread finds them; a refused op gets its errno and the others still run; a read past the end is short', () => {
   checkEngineWrites(ring(), dir.file('w.img'));
 });

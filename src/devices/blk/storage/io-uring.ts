@@ -175,25 +175,14 @@ export class IoUring implements BatchEngine {
 
   /** An io_uring for up to `maxOps` transfers of `maxBuffers` buffers per run, or why not. */
   static create(maxOps: number, maxBuffers: number): IoUring | string {
-    const calls = bind();
+    return IoUring.open(bind(), maxOps, maxBuffers);
+  }
+
+  /** `create` on `calls` (a test wraps the real ones to refuse what an older kernel refuses). */
+  private static open(calls: Calls | string, maxOps: number, maxBuffers: number): IoUring | string {
     if (typeof calls === 'string') return calls;
     const params = new Uint8Array(PARAMS_BYTES);
-    let fd = -1;
-    // SINGLE_ISSUER|DEFER_TASKRUN (6.1+): completions that did not happen inside the submit
-    // are run only when this thread waits for them (`run` always does), and the kernel skips
-    // the locking a ring shared by threads needs. With the submit-only first enter: batches
-    // of 8 random 4 KiB reads, 10 alternating rounds, 0.653 -> 0.627 µs CPU per read
-    // (medians) against COOP_TASKRUN alone. It ties the ring to the thread that made it
-    // (each disk and ring thread opens its own storage; an enter from another thread would
-    // be refused with EEXIST before taking anything: UringRunRefused, AIO takes over).
-    // Else COOP_TASKRUN (5.19+): no interrupt of this thread to run completions, which it
-    // reaps itself inside io_uring_enter anyway. Else none.
-    for (const flags of [IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_COOP_TASKRUN, 0]) {
-      params.fill(0);
-      new DataView(params.buffer).setUint32(8, flags, true);
-      fd = calls.setup(maxOps, params);
-      if (fd >= 0) break;
-    }
+    const fd = setUp(calls, maxOps, params);
     if (fd < 0) return `io_uring_setup failed (errno ${calls.errno()})`;
     // io_uring of 5.1-5.5 (5.4 LTS) would take the ring and answer every READ/WRITE -EINVAL:
     // the guest would see I/O errors where AIO serves it.
@@ -335,6 +324,27 @@ export class IoUring implements BatchEngine {
     w[o + 8] = i; // user_data: the op's index (ring entry `slot` is sqe `slot`: see the constructor)
     return iov;
   }
+}
+
+/**
+ * io_uring_setup with the best flags the kernel takes; the ring's descriptor (`params` filled)
+ * or -1. SINGLE_ISSUER|DEFER_TASKRUN (6.1+): completions that did not happen inside the submit
+ * are run only when this thread waits for them (`run` always does), and the kernel skips the
+ * locking a ring shared by threads needs. With the submit-only first enter: batches of 8
+ * random 4 KiB reads, 10 alternating rounds, 0.653 -> 0.627 µs CPU per read (medians) against
+ * COOP_TASKRUN alone. It ties the ring to the thread that made it (each disk and ring thread
+ * opens its own storage; an enter from another thread would be refused with EEXIST before
+ * taking anything: UringRunRefused, AIO takes over). Else COOP_TASKRUN (5.19+): no interrupt
+ * of this thread to run completions, which it reaps itself inside io_uring_enter anyway. Else none.
+ */
+function setUp(calls: Calls, entries: number, params: Uint8Array): number {
+  for (const flags of [IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, IORING_SETUP_COOP_TASKRUN, 0]) {
+    params.fill(0);
+    new DataView(params.buffer).setUint32(8, flags, true);
+    const fd = calls.setup(entries, params);
+    if (fd >= 0) return fd;
+  }
+  return -1;
 }
 
 /** mmap the submission ring, completion ring and sqes of io_uring `fd` (params as io_uring_setup filled them). */
