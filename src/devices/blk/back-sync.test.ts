@@ -63,3 +63,92 @@ test('SyncRun batching: the queue closing with sealed and open runs waiting rele
   assert.deepEqual(ledger.answered, ids(BATCH_RUNS).map((id) => [id, BLKIF_RSP_OKAY]));
   assert.deepEqual([...ledger.released].sort((a, b) => a - b), ids(n));
 });
+
+/** One request as added: its direction, place, and the bytes of each segment (its own ArrayBuffer). */
+interface Sent {
+  readonly id: number;
+  readonly write: boolean;
+  readonly sector: number;
+  readonly segs: Uint8Array[];
+}
+
+/** What a transfer was handed, copied when it was handed (a reused run must not change it after). */
+interface Moved {
+  readonly write: boolean;
+  readonly sector: number;
+  readonly bytes: number;
+  readonly bufs: Uint8Array[];
+}
+
+/**
+ * Every transfer moved exactly its requests' segments, back to back from its sector in their
+ * direction, with its byte count theirs; every request in exactly one transfer, whole.
+ */
+function checkMoved(sent: readonly Sent[], moved: readonly Moved[], pass: number): void {
+  const owner = new Map(sent.map((s) => [s.segs[0]!.buffer, s]));
+  const seen = new Set<number>();
+  for (const [k, m] of moved.entries()) {
+    const what = `pass ${pass} transfer ${k}`;
+    assert.equal(m.bytes, m.bufs.reduce((n, b) => n + b.byteLength, 0), `${what}: bytes are its buffers'`);
+    let sector = m.sector;
+    for (let b = 0; b < m.bufs.length; ) {
+      const s = owner.get(m.bufs[b]!.buffer);
+      assert.ok(s !== undefined && !seen.has(s.id), `${what}: buffer ${b} is the start of a request not moved before`);
+      seen.add(s.id);
+      assert.equal(s.write, m.write, `${what}: request ${s.id}'s direction`);
+      assert.equal(s.sector, sector, `${what}: request ${s.id} where the transfer has it`);
+      for (const seg of s.segs) {
+        const got = m.bufs[b++];
+        assert.ok(got !== undefined && got.buffer === seg.buffer && got.byteOffset === seg.byteOffset && got.byteLength === seg.byteLength, `${what}: request ${s.id}'s segment`);
+        sector += seg.byteLength / 512;
+      }
+    }
+  }
+  assert.deepEqual([...seen].sort((a, b) => a - b), sent.map((s) => s.id), `pass ${pass}: each request moved once`);
+}
+
+test('SyncRun reuse: pass after pass of mixed requests (lone and adjacent, reads and writes, whole and partial pages), every transfer carries only its own requests', () => {
+  for (const batching of [true, false]) {
+    const moved: Moved[] = [];
+    const record = (write: boolean, sector: number, bufs: readonly Uint8Array[], bytes = bufs.reduce((n, b) => n + b.byteLength, 0)): void =>
+      void moved.push({ write, sector, bytes, bufs: [...bufs] });
+    const io: SyncBlockIo = {
+      readv: (sector, dests) => record(false, sector, dests),
+      writev: (sector, srcs) => record(true, sector, srcs),
+      ...(batching ? { batch: { maxOps: 64, maxBuffers: 2048, run: (ops) => ops.forEach((op) => record(op.write, op.sector, op.bufs, op.bytes)) } } : {}),
+    };
+    let answered = 0;
+    const run = new SyncRun(io, { done: () => void answered++, log: () => undefined });
+    let seed = 7;
+    const next = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    let id = 0;
+    for (let pass = 0; pass < 40; pass++) {
+      const sent: Sent[] = [];
+      moved.length = 0;
+      for (let r = 0; r < 1 + next(14); r++) {
+        const prev = sent.at(-1);
+        const follows = prev !== undefined && next(2) === 0;
+        const write = follows ? prev.write : next(3) === 0;
+        const sector = follows ? prev.sector + prev.segs.reduce((n, s) => n + s.byteLength / 512, 0) : next(512) * 8;
+        // Whole pages (one to three), or one partial page: sectors first..last of it.
+        const first = next(4) === 0 ? 1 + next(3) : 0;
+        const last = first === 0 ? 7 : first + next(7 - first);
+        const count = first === 0 ? 1 + next(3) : 1;
+        const pages = Array.from({ length: count }, () => new Uint8Array(4096));
+        const segs = pages.map((p, i) => (i === 0 && first !== 0 ? p.subarray(first * 512, (last + 1) * 512) : p));
+        const s: Sent = { id: id++, write, sector, segs };
+        const e = run.entry();
+        e.idLow = s.id;
+        e.write = write;
+        e.sector = sector;
+        e.sectors = segs.reduce((n, g) => n + g.byteLength / 512, 0);
+        e.mapped = { pages, release: () => undefined };
+        run.add(e, count, pages.map((_, i) => (i === 0 ? first : 0)), pages.map((_, i) => (i === 0 ? last : 7)));
+        sent.push(s);
+      }
+      run.flush();
+      checkMoved(sent, moved, pass);
+    }
+    assert.equal(answered, id, `batching ${batching}: every request answered`);
+  }
+});
