@@ -305,6 +305,27 @@ test('buffers that do not fit in guest memory are refused before any I/O, naming
   assert.equal(disk.reads + disk.writes, 0);
 });
 
+test('submit engine: blocks past 2^31 (bs=512 on a 4 TiB disk) keep their offset in what a failure names', async () => {
+  // No data behind it: reads below 2^31 sectors succeed, the first above fails, naming its offset.
+  let failedAt = -1;
+  const huge: FioDisk = {
+    sectors: 2 ** 33, sectorSize: 512, readOnly: false,
+    read: () => Promise.reject(new Error('unused')),
+    write: () => Promise.reject(new Error('unused')),
+    submit(_write, sector, _buf, done, tag) {
+      const err = sector >= 2 ** 31 && failedAt < 0 ? new Error('EIO') : undefined;
+      if (err !== undefined) failedAt = sector;
+      queueMicrotask(() => done(tag, err));
+      return undefined;
+    },
+    alloc: () => new MemBuffer(new Uint8Array(512)),
+    free: () => undefined,
+  };
+  const r = await runFio(huge, job('rw=randread bs=512 iodepth=4 time_based runtime=1'));
+  assert.ok(failedAt >= 2 ** 31, 'a block past 2^31 was read');
+  assert.equal(r.failure, `read error at offset ${failedAt * 512}: EIO`);
+});
+
 test('submit engine: iodepth kept, a refused submit and a failed I/O are recorded, the first stops the job', async () => {
   const disk = new SubmitMemDisk(2048);
   const r = await runFio(disk, job('rw=randread bs=4k iodepth=8 runtime=0.05 time_based'));

@@ -9,7 +9,8 @@ import { now, Run } from './run.js';
 
 /** What each buffer has in flight, by buffer index (the I/O's tag). */
 interface Flight {
-  readonly block: Int32Array;
+  /** Block numbers: a Float64Array, since bs=512 on a disk past 1 TiB has blocks past 2^31. */
+  readonly block: Float64Array;
   readonly write: Uint8Array;
   readonly timed: Uint8Array;
   readonly gen: Uint32Array;
@@ -51,15 +52,13 @@ export class SubmitRun extends Run {
       const offset = this.r.start + block * this.job.bs;
       const scratch = this.scratch;
       f.gen[i] = write && scratch !== undefined ? this.fillWrite(buf, scratch, block, offset) : 0;
-      const t0 = scratch !== undefined || at < 0 ? now() : at;
+      // Recorded before the submit: the completion finds it there however early it comes.
+      f.block[i] = block;
+      f.write[i] = write ? 1 : 0;
+      f.timed[i] = this.nextTimed ? 1 : 0;
+      f.t0[i] = scratch !== undefined || at < 0 ? now() : at;
       const err = this.disk.submit!(write, offset / 512, buf, this.onDone, i);
-      if (err === undefined) {
-        f.block[i] = block;
-        f.write[i] = write ? 1 : 0;
-        f.timed[i] = this.nextTimed ? 1 : 0;
-        f.t0[i] = t0;
-        return true;
-      }
+      if (err === undefined) return true;
       this.ioError(write ? 'write' : 'read', offset, err);
       if (this.busy !== undefined) this.busy[block] = 0;
       at = -1;
@@ -102,5 +101,5 @@ export class SubmitRun extends Run {
 }
 
 function newFlight(n: number): Flight {
-  return { block: new Int32Array(n), write: new Uint8Array(n), timed: new Uint8Array(n), gen: new Uint32Array(n), t0: new Float64Array(n) };
+  return { block: new Float64Array(n), write: new Uint8Array(n), timed: new Uint8Array(n), gen: new Uint32Array(n), t0: new Float64Array(n) };
 }
