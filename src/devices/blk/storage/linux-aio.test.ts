@@ -214,6 +214,8 @@ test('buffer addresses: engines with the same addressOf share one property per v
   assert.equal(a.of(page), (1 << 20) + 4096);
   assert.equal(b.of(page), (1 << 20) + 4096);
   assert.equal(asked, 1, 'the second engine found the address the first left on the view');
+  assert.equal(b.of(new Uint8Array(buffer, 8192, 4096)), (1 << 20) + 8192);
+  assert.equal(asked, 1, 'nor is a new view of a buffer the first engine saw asked again');
   assert.equal(Object.getOwnPropertySymbols(page).length, 1);
   assert.equal(new BufferAddresses(scripted).of(page), 4096 + 4096, 'not the other function\'s address');
   assert.equal(Object.getOwnPropertySymbols(page).length, 2);

@@ -65,8 +65,13 @@ export interface BatchEngine {
   close(): void;
 }
 
-/** BufferAddresses' property key per `addressOf` function. */
-const addressKeys = new WeakMap<(view: Uint8Array) => number, symbol>();
+/** What BufferAddresses remember, per `addressOf` function (see BufferAddresses.key). */
+interface AddressCache {
+  readonly key: symbol;
+  readonly bases: WeakMap<ArrayBufferLike, number>;
+}
+
+const addressCaches = new WeakMap<(view: Uint8Array) => number, AddressCache>();
 
 /**
  * The addresses the kernel is given for buffers: taken from the buffer's own ArrayBuffer
@@ -74,8 +79,8 @@ const addressKeys = new WeakMap<(view: Uint8Array) => number, symbol>();
  * WeakMaps, so each is forgotten with its buffer.
  */
 export class BufferAddresses {
-  /** Base address of each ArrayBuffer seen (a buffer never moves; the entry dies with it). */
-  private readonly bases = new WeakMap<ArrayBufferLike, number>();
+  /** Base address of each ArrayBuffer seen (a buffer never moves; the entry dies with it): shared like `key`. */
+  private readonly bases: WeakMap<ArrayBufferLike, number>;
   /**
    * The property under which a view seen before carries its address (a view's buffer and
    * offset never change; the address dies with the view). A property of the view, not a
@@ -90,9 +95,10 @@ export class BufferAddresses {
 
   /** `addressOf` gives the address koffi passes for a typed array. */
   constructor(private readonly addressOf: (view: Uint8Array) => number) {
-    let key = addressKeys.get(addressOf);
-    if (key === undefined) addressKeys.set(addressOf, (key = Symbol('address')));
-    this.key = key;
+    let cache = addressCaches.get(addressOf);
+    if (cache === undefined) addressCaches.set(addressOf, (cache = { key: Symbol('address'), bases: new WeakMap() }));
+    this.key = cache.key;
+    this.bases = cache.bases;
   }
 
   of(view: ArrayBufferView): number {
