@@ -15,12 +15,13 @@ import { CopyBatch } from './tx-batch.js';
 export const RX_BATCH = 64;
 
 export class RxBatch extends CopyBatch<'local', 'grant'> {
-  private readonly lastFrames: (Uint8Array | undefined)[] = new Array<Uint8Array | undefined>(RX_BATCH).fill(undefined);
-  private readonly lastAligns = new Uint8Array(RX_BATCH);
+  /** `source.buf.byteOffset & 7` of each op, kept with the frame the op points at (see `stage`). */
+  private readonly aligns = new Uint8Array(RX_BATCH);
 
-  /** `idle`: what an op's source points at while no frame is staged in it (holds no frame alive). */
+  /** `idle`: what an op's source points at before its first frame and after `release` (holds no frame alive). */
   constructor(frontDomid: DomId, private readonly idle: Uint8Array) {
     super(Array.from({ length: RX_BATCH }, () => ({ source: { kind: 'local', buf: idle, offset: 0 }, dest: { kind: 'grant', domid: frontDomid, ref: 0 as GrantRef, offset: 0 }, len: 0 })));
+    this.aligns.fill(idle.byteOffset & 7);
   }
 
   /**
@@ -28,12 +29,22 @@ export class RxBatch extends CopyBatch<'local', 'grant'> {
    * while not `full`. The frame goes at its own address mod 8 in the buffer when it fits
    * there (netif.h's rx response `offset`: "Offset in page of start of received packet"), so
    * the copy runs word by word (tx-batch.ts: a sender's offset mod 8 is kept through dom0).
+   *
+   * The op keeps the frame it was given last (`clear` leaves it), and its alignment with it:
+   * a stream stages the same views (a sending netback's batch pages, pool buffers) in the same
+   * slots batch after batch, and byteOffset is a getter that checks for detachment each time
+   * (~8 ns per frame, bench net's frames all aligned). A view's offset never changes while it
+   * has bytes. The cost: up to RX_BATCH views stay referenced until later frames replace them
+   * or `release` (the queue's dispose).
    */
   stage(frame: Uint8Array, gref: number, id: number, flags: number): void {
     const i = this.n;
     const op = this.next(id, flags);
-    const at = this.alignOf(frame, i);
-    op.source.buf = frame;
+    if (op.source.buf !== frame) {
+      op.source.buf = frame;
+      this.aligns[i] = frame.byteOffset & 7;
+    }
+    const at = this.aligns[i]!;
     op.dest.ref = gref as GrantRef;
     op.dest.offset = frame.length + at <= PAGE_SIZE ? at : 0;
     op.len = frame.length;
@@ -43,36 +54,15 @@ export class RxBatch extends CopyBatch<'local', 'grant'> {
     return this.ops[i]!.len;
   }
 
-  /**
-   * `frame.byteOffset & 7` (buffers start 8-aligned), remembered per slot for the frame object
-   * staged there last: a stream stages the same views (a sending netback's batch pages, pool
-   * buffers) in the same slots batch after batch, and byteOffset is a getter that checks
-   * for detachment each time (~8 ns per frame, bench net's frames all aligned). A view's
-   * offset never changes while it has bytes. The cost: up to RX_BATCH views stay referenced
-   * until later frames replace them or `release` (the queue's dispose).
-   */
-  private alignOf(frame: Uint8Array, i: number): number {
-    if (this.lastFrames[i] === frame) return this.lastAligns[i]!;
-    const at = frame.byteOffset & 7;
-    this.lastFrames[i] = frame;
-    this.lastAligns[i] = at;
-    return at;
-  }
-
   /** Where staged frame `i` starts in its buffer (the rx response's `offset`). */
   offset(i: number): number {
     return this.ops[i]!.dest.offset;
   }
 
-  /** Drop every frame reference, the alignment cache's too (the queue is going away). */
+  /** Forget the staged frames and drop every frame reference (the queue is going away). */
   release(): void {
     this.clear();
-    this.lastFrames.fill(undefined);
-  }
-
-  /** Forget the staged frames (their bytes belong to the bridge's senders). */
-  override clear(): void {
-    for (let i = 0; i < this.n; i++) this.ops[i]!.source.buf = this.idle;
-    super.clear();
+    for (const op of this.ops) op.source.buf = this.idle;
+    this.aligns.fill(this.idle.byteOffset & 7);
   }
 }
