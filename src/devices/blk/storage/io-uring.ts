@@ -7,8 +7,9 @@
  * io_submit's per-iocb work around the read itself (allocating and freeing a kiocb, the
  * iovec import, posting each event under the context's lock) plus an io_getevents call per
  * batch. io_uring takes its requests from a cache, reads a single buffer without an iovec,
- * and posts completions into a ring this thread reads itself: submission and the wait for
- * every completion are one io_uring_enter.
+ * and posts completions into a ring this thread reads itself: a batch from the page cache is
+ * one io_uring_enter (submitted and completed inside it); what went to the device costs one
+ * more, which waits for it.
  *
  * The rings are mmapped (through koffi, the FFI package the xen platform already ships) and
  * seen as ArrayBuffers over that memory. The kernel reads the submission ring and writes the
