@@ -27,7 +27,7 @@ import type { AbiName } from '../../abi/layout.js';
 import { XenpvError, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
 import { BackendDevice, type BackendContext, type BackendDriver, type BackendInstance } from '../../xenbus/backend-device.js';
-import { readBool, readOptional, readStr, readUint, withdrawFeature, writeKeys } from '../../xenbus/keys.js';
+import { readBool, readOptional, readStr, readUint, removeKeys, withdrawFeature, writeKeys } from '../../xenbus/keys.js';
 import { errorPath, frontendPath, parseBackendPath } from '../../xenbus/paths.js';
 import { deviceFatal } from '../../xenbus/state.js';
 import type { XsClient } from '../../xenstore/client/index.js';
@@ -235,6 +235,9 @@ export class BlkBack {
       'feature-persistent': this.limits.persistent ? 1 : 0,
     };
     if (this.limits.maxIndirect > 0) keys['feature-max-indirect-segments'] = this.limits.maxIndirect;
+    // A backend restarted on this device without INDIRECT must not leave its predecessor's
+    // offer behind: a frontend reading it would send requests we answer EOPNOTSUPP.
+    else await removeKeys(this.client, this.backPath, ['feature-max-indirect-segments']);
     await writeKeys(this.client, this.backPath, keys);
     return {
       connect: () => this.connect(),

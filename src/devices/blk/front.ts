@@ -432,6 +432,7 @@ export class BlkFront {
     this.queues = queues;
     this.negotiated = features;
     this.perChunk = Math.max(BLKIF_MAX_SEGMENTS_PER_REQUEST, features.indirectSegments) * 8;
+    this.fitQueued();
     this.phase = 'initialised';
     return XenbusStateInitialised;
   }
@@ -479,6 +480,31 @@ export class BlkFront {
   private async drainInFlight(ms: number): Promise<void> {
     const deadline = Date.now() + ms;
     while (this.queues.some((q) => q.inFlight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+  }
+
+  /**
+   * Chunks waiting for replay were cut to the last backend's request size; one that offers
+   * fewer indirect segments takes less in one request: cut them again, each piece answering
+   * the same operation, in the same order.
+   */
+  private fitQueued(): void {
+    const per = this.perChunk;
+    if (!this.queued.some((c) => c.buf !== undefined && c.sectors > per)) return;
+    const fitted: Chunk[] = [];
+    for (const c of this.queued) {
+      if (c.buf === undefined || c.sectors <= per || !(c.op instanceof Op)) {
+        fitted.push(c);
+        continue;
+      }
+      const pieces = Math.ceil(c.sectors / per);
+      c.op.remaining += pieces - 1;
+      for (let k = 0; k < pieces; k++) {
+        const n = Math.min(per, c.sectors - k * per);
+        // per is whole pages, so each piece starts on a page of the buffer, as issueData's do.
+        fitted.push({ ...c, sector: c.sector + k * per, sectors: n, offset: c.offset + k * per * 512, seq: c.seq + k / pieces });
+      }
+    }
+    this.queued = fitted;
   }
 
   private requeue(chunks: Chunk[]): void {

@@ -61,6 +61,39 @@ test('reconnect: backend killed with writes in flight; a new backend gets them r
     await front.close(2000);
   }));
 
+test('reconnect: a new backend offering fewer indirect segments gets the replayed requests cut to its size', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(2048);
+    let hold = true;
+    const gated: BlockStorage = Object.assign(Object.create(disk) as BlockStorage, {
+      write: async (sector: number, src: Uint8Array) => {
+        const copy = src.slice();
+        while (hold) await new Promise((r) => setTimeout(r, 5));
+        return disk.write(sector, copy);
+      },
+    });
+    await env.addVbd();
+    const back1 = env.newBack(gated, { maxIndirectSegments: 64 });
+    const front = env.newFront({ maxIndirectSegments: 64 });
+    await back1.start();
+    await front.start();
+    // 256 sectors: one indirect request of 32 segments for back1.
+    const big = front.write(0, pattern(0, 256, 7));
+    await until(() => back1.info().inFlight === 1, 2000, 'the write in flight at the backend');
+    await back1.kill();
+    hold = false;
+    // No indirect requests at all: at most 11 segments (88 sectors) per request.
+    const back2 = env.newBack(disk, { maxIndirectSegments: 0 });
+    await back2.start();
+    await big;
+    assert.equal(front.info.features.indirectSegments, 0, 'features re-read from the new backend');
+    assert.equal(front.pending, 0);
+    assert.deepEqual(disk.bytes.subarray(0, 256 * 512), pattern(0, 256, 7));
+    const w = back2.info().counters.write;
+    assert.deepEqual([w.requests, w.errors], [3, 0], 'cut in three: 88 + 88 + 80 sectors');
+    await front.close(2000);
+  }));
+
 for (const initialSeed of [12345, 777, 4242]) test(`reconnect: three crashes during a random write workload lose no acknowledged write (seed ${initialSeed})`, () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(4096);
