@@ -165,6 +165,45 @@ test('linux aio: a failed io_getevents renews the context before throwing (no ev
   assert.deepEqual(log.slice(2), ['destroy 2']);
 });
 
+test('linux aio: an event naming an op outside the run, with a high half, or twice fails the run and renews the context', () => {
+  // Kernel calls scripted: getevents reports what `report` says in the events array.
+  let report: [number, number][] = [];
+  let nextCtx = 2;
+  const log: string[] = [];
+  const calls = {
+    setup: (_nr: number, ctx: BigUint64Array) => ((ctx[0] = BigInt(nextCtx++)), log.push(`setup ${ctx[0]}`), 0),
+    destroy: (ctx: number) => (log.push(`destroy ${ctx}`), 0),
+    submit: (_ctx: number, nr: number) => nr,
+    getevents: (_ctx: number, min: number) => {
+      const events = (a as unknown as { events: Int32Array }).events;
+      const n = Math.min(min, report.length);
+      for (let k = 0; k < n; k++) {
+        const [low, high] = report.shift()!;
+        events[k * 8] = low; // data, low half
+        events[k * 8 + 1] = high; // data, high half
+        events[k * 8 + 4] = 4096; // res
+      }
+      return n;
+    },
+    addressOf: () => 4096,
+    errno: () => 0,
+  };
+  const Ctor = LinuxAio as unknown as new (c: typeof calls, ctx: number, maxOps: number, maxBuffers: number) => LinuxAio;
+  const a = new Ctor(calls, 1, 4, 8);
+  const op = (): { write: boolean; offset: number; bufs: Uint8Array[] } => ({ write: false, offset: 0, bufs: [new Uint8Array(4096)] });
+  const results: number[] = [];
+  report = [[1, 0], [0, 0]];
+  a.run(3, [op(), op()], results);
+  assert.deepEqual(results, [4096, 4096], 'in any order, each at its index');
+  for (const bad of [[[2, 0], [0, 0]], [[0, 1], [1, 0]], [[0, 0], [0, 0]], [[-1, 0], [0, 0]]] as [number, number][][]) {
+    report = bad.slice();
+    log.length = 0;
+    assert.throws(() => a.run(3, [op(), op()], []), (err: Error) => err instanceof BugError && /io_getevents reported op/.test(err.message), JSON.stringify(bad));
+    assert.equal(log[0]?.startsWith('destroy'), true, 'the context is renewed');
+  }
+  a.close();
+});
+
 test('sync file batch: once AIO has lost its context (renewal refused), each op goes by itself and still succeeds', async () => {
   const path = dir.file('fallback.img');
   const content = filled(64 * 1024, 7);

@@ -165,6 +165,8 @@ export class LinuxAio implements BatchEngine {
   private readonly pointersAt: number;
   private readonly eventsAt: number;
   private readonly addresses: BufferAddresses;
+  /** Ops of the current run the kernel has reported done (a second report is refused). */
+  private readonly done: Uint8Array;
   private ctx: number;
 
   private constructor(
@@ -180,6 +182,7 @@ export class LinuxAio implements BatchEngine {
     this.iocbs = new Uint32Array(new ArrayBuffer(maxOps * IOCB_BYTES));
     this.iovecs = new Uint32Array(new ArrayBuffer(maxBuffers * IOVEC_BYTES));
     this.events = new Int32Array(new ArrayBuffer(maxOps * EVENT_BYTES));
+    this.done = new Uint8Array(maxOps);
     const pointers = (this.pointers = new Uint32Array(new ArrayBuffer(maxOps * 8)));
     this.iocbAt = this.addressOf(this.iocbs);
     this.iovecAt = this.addressOf(this.iovecs);
@@ -213,10 +216,11 @@ export class LinuxAio implements BatchEngine {
     let iov = 0;
     for (let i = 0; i < n; i++) iov = this.prepare(i, fd, ops[i]!, iov);
     let submitted = 0;
+    this.done.fill(0, 0, n);
     while (submitted < n) {
       const got = this.calls.submit(this.ctx, n - submitted, this.pointersAt + submitted * 8);
       if (got > 0) {
-        this.collect(got, results);
+        this.collect(got, n, results);
         submitted += got;
       } else {
         // The first iocb of the rest was refused: syscall() answered -1 and its errno is the op's.
@@ -261,28 +265,40 @@ export class LinuxAio implements BatchEngine {
     return iov;
   }
 
-  /** Wait for `count` events and store each result at its op's index. */
-  private collect(count: number, results: number[]): void {
+  /** Wait for `count` events of a run of `n` ops and store each result at its op's index. */
+  private collect(count: number, n: number, results: number[]): void {
     let left = count;
     while (left > 0) {
       const got = this.calls.getevents(this.ctx, left, left, this.eventsAt, 0);
       if (got < 0) {
         const errno = this.calls.errno();
         if (errno === 4) continue; // EINTR
-        // Events still owed would land in a later run under its indices, and their transfers
-        // may still use this run's buffers: io_destroy waits for them; later runs get a fresh context.
-        this.close();
-        this.ctx = setupContext(this.calls, this.maxOps);
-        throw new BugError(`io_getevents failed (errno ${errno})`);
+        this.renew(`io_getevents failed (errno ${errno})`);
       }
       const e = this.events;
       for (let k = 0; k < got; k++) {
         const at = k * (EVENT_BYTES / 4);
+        // Checked as io_uring's reap checks its user_data: an index outside this run, or one
+        // answered twice, would write a result no op owns (or hide one still owed).
+        const i = e[at]!;
+        if (e[at + 1] !== 0 || i < 0 || i >= n || this.done[i] !== 0) this.renew(`io_getevents reported op ${i}:${e[at + 1]} of a run of ${n}`);
+        this.done[i] = 1;
         // res is an s64; a transfer here is < 2^31 bytes and an error is -errno.
-        results[e[at]!] = e[at + 4]!;
+        results[i] = e[at + 4]!;
       }
       left -= got;
     }
+  }
+
+  /**
+   * The run cannot be trusted: events still owed would land in a later run under its
+   * indices, and their transfers may still use this run's buffers. io_destroy waits for
+   * them; later runs get a fresh context.
+   */
+  private renew(why: string): never {
+    this.close();
+    this.ctx = setupContext(this.calls, this.maxOps);
+    throw new BugError(why);
   }
 
   private addressOf(view: ArrayBufferView): number {
