@@ -219,3 +219,19 @@ test('an op whose other side is of no known kind is refused (bad_copy_arg), and 
   assert.equal(granter.endAccess(ref), true);
   assertIdle(t, 0);
 });
+
+test('a grant source with a destination of no known kind is refused (bad_copy_arg), alone and inside a run, and nothing is written', () => {
+  const { t, granter, back } = granterAndCopier(2);
+  const ref = granter.grantAccess(1 as DomId, 3 as Frame, false);
+  granter.view(GRANTER).page(3).fill(0xaa, 100, 104);
+  const buf = new Uint8Array(4);
+  const bogus = { source: { kind: 'grant', domid: GRANTER, ref, offset: 100 }, dest: { kind: 'mystery', buf, offset: 0 }, len: 4 } as unknown as GrantCopyOp;
+  const got = new Uint8Array(4);
+  assert.deepEqual(back.copy([bogus]), [GNTST_bad_copy_arg]);
+  assert.deepEqual(back.copy([...fromGrant(GRANTER, ref, got), bogus]), [GNTST_okay, GNTST_bad_copy_arg]);
+  assert.deepEqual([...got], [0xaa, 0xaa, 0xaa, 0xaa]);
+  assert.deepEqual([...buf], [0, 0, 0, 0]);
+  assert.equal(flags(granter, ref), GTF_permit_access);
+  assert.equal(granter.endAccess(ref), true);
+  assertIdle(t, 0);
+});

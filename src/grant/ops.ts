@@ -243,10 +243,9 @@ export class SimGrantOps {
       const op = ops[i]!;
       const side = grantSideOf(op);
       if (side !== undefined) {
-        const next = this.copyRun(ops, i, side.domid, out);
-        // A run always takes its first op, unless that op's other side is of no known kind.
-        if (next === i) out[i++] = GNTST_bad_copy_arg;
-        else i = next;
+        // A run always takes its first op: grantSideOf admits exactly the shapes copyRun
+        // copies, and a domid DomainTable.enter accepts is an integer (equal to itself).
+        i = this.copyRun(ops, i, side.domid, out);
       } else {
         out[i] = this.copyOther(op);
         i++;
@@ -284,7 +283,7 @@ export class SimGrantOps {
           if (s.kind !== 'local' || d.domid !== domid) break;
           out[i] = copyToGrant(g, self, s, d, op.len);
         } else {
-          if (s.kind !== 'grant' || s.domid !== domid) break;
+          if (s.kind !== 'grant' || d.kind !== 'local' || s.domid !== domid) break;
           out[i] = copyFromGrant(g, self, s, d, op.len);
         }
       }
@@ -298,14 +297,14 @@ export class SimGrantOps {
   /**
    * An op without exactly one grant side: local to local (a plain copy), or grant to grant,
    * each side pinned under its own lock in turn (never both locks at once), copied, and
-   * unpinned in reverse order.
+   * unpinned in reverse order. A pointer of no known kind is refused, not skipped.
    */
   private copyOther(op: GrantCopyOp): number {
-    if (!argsOk(op)) return GNTST_bad_copy_arg;
     const s = op.source;
     const d = op.dest;
-    if (s.kind === 'grant' && d.kind === 'grant') return this.copyGrantToGrant(s, d, op.len);
-    if (s.kind === 'local' && d.kind === 'local') d.buf.set(s.buf.subarray(s.offset, s.offset + op.len), d.offset);
+    if (s.kind === 'grant' && d.kind === 'grant') return argsOk(op) ? this.copyGrantToGrant(s, d, op.len) : GNTST_bad_copy_arg;
+    if (s.kind !== 'local' || d.kind !== 'local' || !argsOk(op)) return GNTST_bad_copy_arg;
+    d.buf.set(s.buf.subarray(s.offset, s.offset + op.len), d.offset);
     return GNTST_okay;
   }
 
@@ -352,7 +351,7 @@ function grantSideOf(op: GrantCopyOp): GrantSide | undefined {
   const s = op.source;
   const d = op.dest;
   if (s.kind === 'grant') return d.kind === 'local' ? s : undefined;
-  return d.kind === 'grant' ? d : undefined;
+  return d.kind === 'grant' && s.kind === 'local' ? d : undefined;
 }
 
 /** A run whose granter is gone: GNTST_bad_domain per op (bad_copy_arg first, as alone); the index after it. */
