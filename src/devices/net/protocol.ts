@@ -172,8 +172,6 @@ class TxSlotRead implements TxSlot, NetifTxRequest {
   readonly flags: number;
   readonly id: number;
   readonly size: number;
-  private readonly lo: number;
-  private readonly hi: number;
 
   /** One object per slot, its own `req` (not a request object beside it: one allocation per packet fewer). */
   constructor(v: DataView) {
@@ -183,16 +181,15 @@ class TxSlotRead implements TxSlot, NetifTxRequest {
     this.flags = r.flags;
     this.id = r.id;
     this.size = r.size;
-    this.lo = v.getUint32(0, true);
-    this.hi = v.getUint32(4, true);
   }
 
   get req(): NetifTxRequest {
     return this;
   }
 
+  /** The overlay's two words are the request's first 8 bytes: gref, then offset and flags (u16 each, little-endian). */
   extra(): NetifExtraInfo {
-    return overlayExtra(this.lo, this.hi);
+    return overlayExtra(this.gref, this.offset | (this.flags << 16));
   }
 }
 
