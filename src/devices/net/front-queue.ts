@@ -30,10 +30,10 @@ import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.j
 import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
 import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
-import { FrameSlab, OffloadInfos, type FrameInfo } from './bridge/index.js';
+import { FrameSlab, OffloadInfos, ScratchFrame, type FrameInfo } from './bridge/index.js';
 import { SpanCache, type GrantedPage, type PagePool } from './front-pages.js';
 import { rxFrontCodec, txFrontCodec } from './front-codec.js';
-import { RxCopyBuffer, concat } from './front-copy.js';
+import { concat } from './front-copy.js';
 import { gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
 export interface RxFrameInfo extends FrameInfo {
@@ -120,7 +120,12 @@ export class FrontQueue implements Disposable {
   /** RxFrameInfo of a frame without GSO or hash, by (csum_blank, data_validated). */
   private readonly plainInfo: OffloadInfos<RxFrameInfo>;
   /** The private copy of a one-slot frame for a receiver that copies what it keeps. */
-  private readonly rxCopy = new RxCopyBuffer();
+  /**
+   * The copy of a one-slot frame for a receiver that copies what it keeps
+   * (NetFront.rxTransient), placed at the frame's offset in its page mod 8: V8 copies out of
+   * shared memory by 8-byte words only between addresses equal mod 8, byte by byte otherwise.
+   */
+  private readonly rxCopy = new ScratchFrame(PAGE_SIZE + 8);
   /** The buffer (index in rxBufs) of the response nextRxSlot took last. */
   private rxTaken = 0;
   /** Views of the received spans of our rx buffers (receiveSingle). */
@@ -558,7 +563,7 @@ export class FrontQueue implements Disposable {
     let frame: Uint8Array;
     if (this.ctx.rxTransient()) {
       // Still one private copy of the shared page, into a buffer the receiver does not keep.
-      frame = this.rxCopy.frame(r.offset, src.length);
+      frame = this.rxCopy.frameAt(r.offset & 7, src.length);
       frame.set(src);
     } else {
       frame = this.slab.copy(src);

@@ -9,10 +9,10 @@
  */
 import type { DomId, GrantRef } from '../../base/index.js';
 import { PAGE_SIZE } from '../../hv/platform.js';
-import { CopyBatch } from './tx-batch.js';
+import { CopyBatch, TX_BATCH } from './tx-batch.js';
 
-/** Frames per grant-copy call: a tx batch (tx-batch.ts TX_BATCH) of one sender. */
-export const RX_BATCH = 64;
+/** Frames per grant-copy call: what one tx batch of one sender brings. */
+export const RX_BATCH = TX_BATCH;
 
 export class RxBatch extends CopyBatch<'local', 'grant'> {
   /** `source.buf.byteOffset & 7` of each op, kept with the frame the op points at (see `stage`). */
