@@ -344,6 +344,23 @@ test('io_uring: a completion the run does not owe (an op twice, an index outside
   }
 });
 
+test('io_uring: an enter refused with EAGAIN again and again gives the run up (to the other engine when nothing was taken); EINTR does not count', () => {
+  let calls = 0;
+  const { r } = scripted((k) => {
+    calls++;
+    k.errno(calls % 2 === 0 ? 4 : 11); // EINTR and EAGAIN in turn, nothing ever taken
+    return -1;
+  });
+  const other = otherEngine((ops, results) => ops.forEach((op, i) => (results[i] = op.bufs[0]!.byteLength)));
+  const split = new SplitBatch(r, other);
+  const results: number[] = [];
+  split.run(3, [{ write: false, offset: 0, bufs: [new Uint8Array(512)] }], results);
+  assert.deepEqual(results, [512], 'done by the other engine');
+  assert.equal(calls, 20_001, '10 000 EAGAIN answers (and the EINTRs between them) before giving up');
+  assert.equal(r.usable, false, 'the ring is closed');
+  split.close();
+});
+
 test('split batch: io_uring refusing a run before taking any of it (EPERM) hands that run and every later one to the other engine', () => {
   const { r, log } = scripted((k) => {
     k.errno(1); // EPERM: a filter that lets io_uring_setup through but not io_uring_enter

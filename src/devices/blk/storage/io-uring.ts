@@ -59,6 +59,13 @@ const MAP_SHARED_POPULATE = 0x01 | 0x8000;
 const MAP_FAILED = 2n ** 64n - 1n;
 /** io_uring_enter's passing refusals (a signal, a full completion queue, memory): wait again. */
 const TRANSIENT = new Set([4, 11, 16]);
+const EINTR = 4;
+/**
+ * EAGAIN/EBUSY answers in a row, with nothing submitted or completed between them, before a
+ * run gives up (~10 ms of refused calls): a kernel that keeps refusing must not hold the disk
+ * thread in a loop. A signal (EINTR) ends a wait, so it does not count.
+ */
+const MAX_REFUSED_ENTERS = 10_000;
 
 interface Calls {
   setup: (entries: number, params: Uint8Array) => number;
@@ -243,14 +250,21 @@ export class IoUring implements BatchEngine {
     r.sq[r.sqTail] = u32Add(r.sq[r.sqTail]!, n);
     let submitted = 0;
     let done = 0;
+    let refused = 0;
     while (done < n) {
       // The first enter only submits: reads from the page cache complete inside it, and asking
       // for completions too costs the kernel's wait setup for nothing. What is left is waited for.
       const wait = submitted < n && done === 0 ? 0 : IORING_ENTER_GETEVENTS;
       const got = this.calls.enter(this.fd, n - submitted, wait === 0 ? 0 : n - done, wait);
       if (got >= 0) submitted += got;
-      else if (!TRANSIENT.has(this.calls.errno())) this.fail(`io_uring_enter failed (errno ${this.calls.errno()})`, submitted === 0);
+      else {
+        const errno = this.calls.errno();
+        if (!TRANSIENT.has(errno)) this.fail(`io_uring_enter failed (errno ${errno})`, submitted === 0);
+        if (errno !== EINTR && ++refused > MAX_REFUSED_ENTERS) this.fail(`io_uring_enter refused ${MAX_REFUSED_ENTERS} times in a row (errno ${errno})`, submitted === 0);
+      }
+      const before = done;
       done = this.reap(results, n, done);
+      if (got > 0 || done > before) refused = 0;
     }
   }
 
