@@ -13,6 +13,7 @@ import { DOM0, XenpvError, trackResource, type DomId } from '../../base/index.js
 import { EvtchnHypercalls } from '../../evtchn/index.js';
 import { SimGrantOps } from '../../grant/index.js';
 import { breakLockOf, DomainState, DomainTable, DW, ExtentAllocator, type HvHandle } from '../../memory/index.js';
+import { adviseHugePages } from './huge-pages.js';
 import { buildDomain, DEFAULT_LIMITS, setupStartInfo, type DomainLimits, type Extents } from './build.js';
 import { bumpControl, shutdownDomain, SimPlatform, type PlatformHandle } from './platform.js';
 import type { StartInfo } from './start-info.js';
@@ -90,10 +91,14 @@ export class Hypervisor extends EventEmitter {
   private nextDomid = 1;
   private dom0Platform: SimPlatform | undefined;
   private closed = false;
+  /** Why machine memory is not on transparent huge pages (undefined: it asked for them). */
+  readonly hugePagesRefused: string | undefined;
 
   constructor(private readonly options: HypervisorOptions = {}) {
     super();
     this.table = DomainTable.create(options.maxDomains ?? 64, options.maxMachineBytes ?? 2 ** 30);
+    // Before any frame is touched: dom0's pages are the first (huge-pages.ts).
+    this.hugePagesRefused = adviseHugePages(this.table.machine);
     this.alloc = new ExtentAllocator(this.table.machine);
     this.hostTid = this.table.newTid();
     this.hc = new EvtchnHypercalls(this.table, this.hostTid);
