@@ -22,19 +22,25 @@ function slowStorage(disk: MemoryStorage, delayMs: () => number): BlockStorage {
   });
 }
 
+/** Memory storage whose writes wait until `open()` (so a backend can be killed with them in flight). */
+function gatedStorage(disk: MemoryStorage): { storage: BlockStorage; open(): void } {
+  let hold = true;
+  const storage = Object.assign(Object.create(disk) as BlockStorage, {
+    write: async (sector: number, src: Uint8Array) => {
+      const copy = src.slice();
+      while (hold) await new Promise((r) => setTimeout(r, 5));
+      return disk.write(sector, copy);
+    },
+  });
+  return { storage, open: () => void (hold = false) };
+}
+
 test('reconnect: backend killed with writes in flight; a new backend gets them replayed', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(2048);
-    let hold = true;
-    const gated: BlockStorage = Object.assign(Object.create(disk) as BlockStorage, {
-      write: async (sector: number, src: Uint8Array) => {
-        const copy = src.slice();
-        while (hold) await new Promise((r) => setTimeout(r, 5));
-        return disk.write(sector, copy);
-      },
-    });
+    const gate = gatedStorage(disk);
     await env.addVbd();
-    const back1 = env.newBack(gated, { maxQueues: 2 });
+    const back1 = env.newBack(gate.storage, { maxQueues: 2 });
     const front = env.newFront({ maxQueues: 2, maxIndirectSegments: 64, persistent: true });
     await back1.start();
     await front.start();
@@ -43,7 +49,7 @@ test('reconnect: backend killed with writes in flight; a new backend gets them r
     await back1.kill();
     // While no backend runs, the guest keeps issuing I/O: it waits in the frontend.
     const during = front.write(1000, pattern(1000, 8, 9));
-    hold = false; // the dead backend's storage calls complete into nothing
+    gate.open(); // the dead backend's storage calls complete into nothing
     const back2 = env.newBack(disk, { maxQueues: 1 });
     await back2.start();
     await Promise.all([...pending, during]);
@@ -64,16 +70,9 @@ test('reconnect: backend killed with writes in flight; a new backend gets them r
 test('reconnect: a new backend offering fewer indirect segments gets the replayed requests cut to its size', () =>
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(2048);
-    let hold = true;
-    const gated: BlockStorage = Object.assign(Object.create(disk) as BlockStorage, {
-      write: async (sector: number, src: Uint8Array) => {
-        const copy = src.slice();
-        while (hold) await new Promise((r) => setTimeout(r, 5));
-        return disk.write(sector, copy);
-      },
-    });
+    const gate = gatedStorage(disk);
     await env.addVbd();
-    const back1 = env.newBack(gated, { maxIndirectSegments: 64 });
+    const back1 = env.newBack(gate.storage, { maxIndirectSegments: 64 });
     const front = env.newFront({ maxIndirectSegments: 64 });
     await back1.start();
     await front.start();
@@ -81,7 +80,7 @@ test('reconnect: a new backend offering fewer indirect segments gets the replaye
     const big = front.write(0, pattern(0, 256, 7));
     await until(() => back1.info().inFlight === 1, 2000, 'the write in flight at the backend');
     await back1.kill();
-    hold = false;
+    gate.open();
     // No indirect requests at all: at most 11 segments (88 sectors) per request.
     const back2 = env.newBack(disk, { maxIndirectSegments: 0 });
     await back2.start();
