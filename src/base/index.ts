@@ -5,3 +5,4 @@ export * from './bounded-queue.js';
 export * from './dispose.js';
 export * from './wait.js';
 export * from './leaks.js';
+export * from './xorshift.js';

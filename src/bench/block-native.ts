@@ -12,6 +12,7 @@
  *   an aligned bounce pool of 8 slots) — the paths blkback takes, without blkback.
  */
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import { xorshift32 } from '../base/index.js';
 import type { BlockStorage } from '../devices/blk/storage/types.js';
 import { threadCpuNs } from '../guest/fio/cpu.js';
 import { processCpuNs } from './block-cpu.js';
@@ -27,21 +28,12 @@ export interface LoopOutput {
   readonly processCpuNs: number;
 }
 
-function xorshift(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
 
 /** Offsets of the next block: random aligned blocks, or sequential wrapping around the file. */
 function offsets(kind: NativeKind, fileBytes: number, bs: number, seed: number): () => number {
   const blocks = Math.floor(fileBytes / bs);
   if (kind === 'randread') {
-    const r = xorshift(seed);
+    const r = xorshift32(seed);
     return () => (r() % blocks) * bs;
   }
   let i = 0;

@@ -7,6 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { randomInt } from 'node:crypto';
+import { xorshift32 } from '../../base/index.js';
 import type { FioJob } from './args.js';
 import type { FioBuffer, FioDisk } from './job.js';
 import { IoStats } from './stats.js';
@@ -18,16 +19,6 @@ export interface Region {
   readonly blocks: number;
 }
 
-/** xorshift32: fast, seeded, good enough to pick blocks. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 0x9e3779b9;
-  return () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return x >>> 0;
-  };
-}
 
 /** The job's clock (ns). The imported performance: the global one is a lazy accessor that costs a lookup per call. */
 export const now = (): number => performance.now() * 1e6;
@@ -71,7 +62,7 @@ export class Run {
     /** One per request in flight: iodepth of them (fewer for a verifying job over fewer blocks). */
     protected readonly buffers: readonly FioBuffer[],
   ) {
-    this.random = rng(job.seed);
+    this.random = xorshift32(job.seed);
     this.timedFrom = start + job.rampMs * 1e6;
     this.deadline = job.runtimeMs > 0 ? this.timedFrom + job.runtimeMs * 1e6 : Infinity;
     this.lastNow = start;
