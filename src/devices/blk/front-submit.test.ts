@@ -75,6 +75,27 @@ test('submit: writes then reads by callback, each tag answered once, never insid
     await front.close(2000);
   }));
 
+test('close: a caller resubmitting from every completion is refused (ESHUTDOWN) once close begins, so the drain ends', () =>
+  withBlkEnv(async (env) => {
+    const { front } = await startPair(env, new MemoryStorage(4096));
+    const bufs = Array.from({ length: 4 }, () => front.allocBuffer(4096, { persistent: true }));
+    let answered = 0;
+    let refusal: Error | undefined;
+    const again = (tag: number): void => {
+      answered++;
+      const err = front.submit('read', tag * 8, bufs[tag]!, again, tag);
+      if (err !== undefined) refusal ??= err;
+    };
+    for (let i = 0; i < 4; i++) assert.equal(front.submit('read', i * 8, bufs[i]!, again, i), undefined);
+    await until(() => answered > 100, 3000, 'the loop running');
+    const t0 = performance.now();
+    await front.close(5000);
+    assert.ok(performance.now() - t0 < 2000, `close took ${Math.round(performance.now() - t0)} ms`);
+    assert.equal(errorCode(refusal), 'ESHUTDOWN');
+    assert.match(refusal?.message ?? '', /is closing/);
+    for (const b of bufs) b.free();
+  }));
+
 test('submit: a request refused up front returns its error and is never answered', () =>
   withBlkEnv(async (env) => {
     const { front } = await startPair(env, new MemoryStorage(64));

@@ -74,6 +74,8 @@ export class BlkFront {
   private ctx: FrontendContext | undefined;
   private ownWatch: XsWatch | undefined;
   private phase: Phase = 'init';
+  /** close() has begun: no new data requests. */
+  private closing = false;
   private queues: FrontQueue[] = [];
   private queued: Chunk[] = [];
   private seq = 0;
@@ -286,6 +288,7 @@ export class BlkFront {
 
   private checkRange(sector: number, bytes: number): XenpvError | undefined {
     if (this.phase === 'broken' || this.phase === 'gone') return this.deadError();
+    if (this.closing) return new XenpvError('ESHUTDOWN', `${this.frontPath} is closing`);
     const info = this.infoValue;
     if (info === undefined) return new XenpvError('ENOTCONN', `${this.frontPath}: not connected yet`);
     const block = info.sectorSize;
@@ -555,6 +558,9 @@ export class BlkFront {
    * rings, Closed; then wait for the backend to unmap every page so all grants end.
    */
   async close(timeoutMs = 10_000): Promise<void> {
+    // New data requests are refused from here on: a caller that resubmits from each
+    // completion (fio's engines) would otherwise keep the drain busy until its timeout.
+    this.closing = true;
     if (this.phase === 'connected') await this.drainInFlight(timeoutMs);
     await this.device?.shutdown();
     await this.dispose(timeoutMs);
