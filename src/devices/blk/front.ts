@@ -38,8 +38,6 @@
  * rsp_prod, garbage in its keys: the device fails pending I/O with EIO, goes Closing, and
  * stays dead. Nothing throws into the event loop.
  */
-import { performance } from 'node:perf_hooks';
-import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { XenbusStateInitialised, XenbusStateUnknown } from '../../abi/io/xenbus.js';
 import { XenpvError, toDomId, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
@@ -49,62 +47,38 @@ import { errorPath, parseBackendPath, parseFrontendPath } from '../../xenbus/pat
 import { pumpWatch } from '../../xenbus/reactor.js';
 import { deviceFatal, readState, stateValue } from '../../xenbus/state.js';
 import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
-import { countOp, newBlkCounters, type BlkCounters, type OpKind } from './counters.js';
-import { ArrayIoBuffer, BlkBuffer, type IoBuffer } from './blk-buffer.js';
-import { GrantReclaimer } from './front-grants.js';
-import { FrontQueue, LOCAL_ENOMEM, type Chunk, type QueueFeatures } from './front-queue.js';
+import { BLKIF_MAX_SEGMENTS_PER_REQUEST } from '../../abi/io/blkif.js';
+import { FrontQueue, type Chunk, type QueueFeatures } from './front-queue.js';
 import { negotiate, publishRings, readDevice } from './front-handshake.js';
-import type { BlkFrontOptions, BlkFrontState, BlkInfo } from './front-api.js';
-import { Op, type IoDone } from './front-op.js';
-import { MAX_KEPT_BYTES } from './protocol.js';
+import type { BlkFrontOptions, BlkFrontState } from './front-api.js';
+import { BlkFrontIo } from './front-io.js';
+import { Op } from './front-op.js';
 
-type Phase = BlkFrontState;
-
-export class BlkFront {
-  readonly counters: BlkCounters = newBlkCounters();
-  /** `tickTime`'s reading for the current burst; -1 = none yet. */
-  private tickNow = -1;
-  private readonly endTick = (): void => {
-    this.tickNow = -1;
-  };
-  private readonly reclaimer: GrantReclaimer;
-  /** Pages of the live persistent buffers (allocBuffer). */
-  private keptPages = 0;
+/** The xenbus lifecycle of the device; the requests themselves are BlkFrontIo's (front-io.ts). */
+export class BlkFront extends BlkFrontIo {
   private device: FrontendDevice | undefined;
   private ctx: FrontendContext | undefined;
   private ownWatch: XsWatch | undefined;
-  private phase: Phase = 'init';
-  /** close() has begun: no new data requests. */
-  private closing = false;
-  private queues: FrontQueue[] = [];
-  private queued: Chunk[] = [];
-  private seq = 0;
   private backPath = '';
   private backDomid: DomId = 0 as DomId;
-  private infoValue: BlkInfo | undefined;
   private negotiated: QueueFeatures | undefined;
-  /** Sectors one ring request carries: 11 pages, or the negotiated indirect segments. */
-  private perChunk = BLKIF_MAX_SEGMENTS_PER_REQUEST * 8;
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private resizeListeners: ((sectors: number) => void)[] = [];
-  private readonly log: (msg: string) => void;
-  private fatalReason: string | undefined;
   /** Times the device reached Connected (1 + reconnects). */
   connects = 0;
   /** Chunks re-issued after a reconnect (replayed requests). */
   replayed = 0;
 
   constructor(
-    private readonly platform: Platform,
+    platform: Platform,
     private readonly client: XsClient,
-    readonly frontPath: string,
-    private readonly options: BlkFrontOptions = {},
+    frontPath: string,
+    options: BlkFrontOptions = {},
   ) {
-    this.log = options.log ?? (() => undefined);
-    this.reclaimer = new GrantReclaimer(platform);
+    super(platform, frontPath, options);
   }
 
-  // ---- the block device API ----
+  // ---- connecting: the xenbus device ----
 
   /**
    * Standalone use (without a FrontendWatcher): check the toolstack's `backend`/`backend-id`,
@@ -163,237 +137,13 @@ export class BlkFront {
   }
 
   /** Where the device is: init, initialised, connected, closed (waiting for a backend), broken, gone. */
-  get state(): Phase {
+  get state(): BlkFrontState {
     return this.phase;
-  }
-
-  /** Device properties; throws before the first connect. */
-  get info(): BlkInfo {
-    if (this.infoValue === undefined) throw new XenpvError('ENOTCONN', `${this.frontPath}: not connected yet`);
-    return this.infoValue;
   }
 
   /** Called with the new size after an online resize. */
   onResize(listener: (sectors: number) => void): void {
     this.resizeListeners.push(listener);
-  }
-
-  /** Chunks queued or in flight (the device's queue depth). */
-  get pending(): number {
-    return this.queued.length + this.queues.reduce((n, q) => n + q.inFlight, 0);
-  }
-
-  /** Read `buf.byteLength` bytes from `sector` (512-byte units) into `buf`. */
-  read(sector: number, buf: Uint8Array | BlkBuffer): Promise<void> {
-    return this.dataOp('read', sector, buf);
-  }
-
-  /** Write `buf` at `sector`; resolves once the backend acknowledged it (see flush()). */
-  write(sector: number, buf: Uint8Array | BlkBuffer): Promise<void> {
-    return this.dataOp('write', sector, buf);
-  }
-
-  /**
-   * Make every write acknowledged before this call durable. Without feature-flush-cache or
-   * feature-barrier the backend has no volatile cache (acknowledged writes are already
-   * durable), so this resolves at once.
-   */
-  flush(): Promise<void> {
-    const f = this.infoValue?.features;
-    if (f === undefined || (!f.flush && !f.barrier)) return this.alive();
-    const kind = f.flush ? 'flush' : 'barrier';
-    return this.submitOp('flush', 0, [{ kind, sector: 0, sectors: 0, offset: 0, seq: this.seq++ }]);
-  }
-
-  discard(sector: number, count: number, options: { secure?: boolean } = {}): Promise<void> {
-    const f = this.infoValue?.features;
-    if (f === undefined || !f.discard) return Promise.reject(new XenpvError('EOPNOTSUPP', 'discard not offered by the backend'));
-    if (options.secure === true && !f.discardSecure) return Promise.reject(new XenpvError('EOPNOTSUPP', 'secure discard not offered'));
-    const err = this.checkRange(sector, count * 512);
-    if (err !== undefined) return Promise.reject(err);
-    return this.submitOp('discard', count * 512, [{ kind: 'discard', sector, sectors: count, offset: 0, secure: options.secure, seq: this.seq++ }]);
-  }
-
-  private alive(): Promise<void> {
-    return this.phase === 'broken' || this.phase === 'gone' ? Promise.reject(this.deadError()) : Promise.resolve();
-  }
-
-  /**
-   * A buffer of guest pages for zero-copy I/O: with a trusted backend (and no persistent
-   * grants) its pages are granted in place; otherwise it is copied like any Uint8Array.
-   * `persistent`: with persistent grants and a trusted backend, its pages are themselves kept
-   * granted (blk-buffer.ts), for a buffer reused for many requests (fio's); up to
-   * `MAX_KEPT_BYTES` for the device, past which it is a plain buffer. Free it with
-   * `buf.free()` when no I/O uses it.
-   */
-  allocBuffer(bytes: number, options: { persistent?: boolean } = {}): BlkBuffer {
-    const pages = Math.ceil(bytes / 4096);
-    if (options.persistent !== true || this.keptPages + pages > MAX_KEPT_BYTES / 4096) return new BlkBuffer(this.platform, bytes);
-    const buf = new BlkBuffer(this.platform, bytes, { reclaimer: this.reclaimer, freed: () => (this.keptPages -= pages) });
-    this.keptPages += pages;
-    return buf;
-  }
-
-  /**
-   * Start a read or write whose end calls `done(tag, err)` (err undefined on success) instead
-   * of settling a promise: io_submit's model, for a caller that keeps many requests in flight
-   * and reaps completions (fio). No promise or async resume per I/O. `done` runs exactly
-   * once, from the completion drain, never from inside this call; an error returned here
-   * means the request was refused before it started (bad range, read-only, device dead,
-   * buffer busy) and `done` will not run for it.
-   */
-  submit(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer, done: IoDone, tag: number): Error | undefined {
-    const buf = this.dataBuffer(kind, sector, data);
-    if (buf instanceof XenpvError) return buf;
-    this.issueData(kind, sector, buf, new Op(kind, this.chunksFor(buf), buf.byteLength, this.tickTime(), done, tag));
-    return undefined;
-  }
-
-  private dataOp(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): Promise<void> {
-    const buf = this.dataBuffer(kind, sector, data);
-    if (buf instanceof XenpvError) return Promise.reject(buf);
-    const op = new Op(kind, this.chunksFor(buf), buf.byteLength, this.tickTime());
-    const promise = op.promise();
-    this.issueData(kind, sector, buf, op);
-    return promise;
-  }
-
-  /** The checks every data operation passes: its buffer as the queue sees it, or why it is refused. */
-  private dataBuffer(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): IoBuffer | XenpvError {
-    if (kind === 'write' && this.infoValue?.readOnly === true) return new XenpvError('EROFS', `${this.frontPath} is read-only`);
-    if (data instanceof BlkBuffer) {
-      if (data.held > 0 || data.isFreed) return new XenpvError('EBUSY', 'buffer freed, or a page of it is still mapped by the backend');
-    }
-    const buf = data instanceof BlkBuffer ? data : new ArrayIoBuffer(data);
-    return this.checkRange(sector, buf.byteLength) ?? buf;
-  }
-
-  private chunksFor(buf: IoBuffer): number {
-    const total = buf.byteLength / 512;
-    return total <= this.perChunk ? 1 : Math.ceil(total / this.perChunk);
-  }
-
-  /** Split a checked data operation into ring-request chunks and issue them. */
-  private issueData(kind: 'read' | 'write', sector: number, buf: IoBuffer, op: Op): void {
-    const perChunk = this.perChunk;
-    const total = buf.byteLength / 512;
-    // One ring request (every 4 KiB I/O): no chunk list.
-    if (total <= perChunk) return this.enqueue({ kind, sector, sectors: total, buf, offset: 0, seq: this.seq++, op });
-    for (let done = 0; done < total; done += perChunk) {
-      const n = Math.min(perChunk, total - done);
-      this.queued.push({ kind, sector: sector + done, sectors: n, buf, offset: done * 512, seq: this.seq++, op });
-    }
-    this.pump();
-  }
-
-  private checkRange(sector: number, bytes: number): XenpvError | undefined {
-    if (this.phase === 'broken' || this.phase === 'gone') return this.deadError();
-    if (this.closing) return new XenpvError('ESHUTDOWN', `${this.frontPath} is closing`);
-    const info = this.infoValue;
-    if (info === undefined) return new XenpvError('ENOTCONN', `${this.frontPath}: not connected yet`);
-    const block = info.sectorSize;
-    // Every sector starts a 512-byte block: the float modulo (a C call past 2^31) only for larger ones.
-    const misaligned = bytes <= 0 || bytes % block !== 0 || (block !== 512 && (sector * 512) % block !== 0);
-    if (!Number.isSafeInteger(sector) || sector < 0 || misaligned) {
-      return new XenpvError('EINVAL', `I/O at sector ${sector} of ${bytes} bytes is not whole ${block}-byte blocks`, { sector, bytes });
-    }
-    if (sector + bytes / 512 > info.sectors) {
-      return new XenpvError('ERANGE', `sectors ${sector}+${bytes / 512} past the end (${info.sectors})`, { sector, bytes });
-    }
-    return undefined;
-  }
-
-  /**
-   * The clock for the device counters, read once per burst of work: the operations submitted
-   * (or completed) in one run of microtasks share a reading. At qd32 two clock reads per
-   * operation were ~10% of the guest's CPU per 4 KiB I/O; the counters' time stays exact to
-   * within one burst.
-   */
-  private tickTime(): number {
-    if (this.tickNow < 0) {
-      this.tickNow = performance.now();
-      queueMicrotask(this.endTick);
-    }
-    return this.tickNow;
-  }
-
-  private submitOp(kind: OpKind, bytes: number, chunks: Chunk[]): Promise<void> {
-    const op = new Op(kind, chunks.length, bytes, this.tickTime());
-    const promise = op.promise();
-    for (const c of chunks) {
-      c.op = op;
-      this.queued.push(c);
-    }
-    this.pump();
-    return promise;
-  }
-
-  /** Issue a one-chunk operation now when nothing waits before it and a queue has room; else queue it. */
-  private enqueue(chunk: Chunk): void {
-    if (this.queued.length === 0 && this.phase === 'connected') {
-      const q = this.pickQueue();
-      if (q !== undefined) return q.submit(chunk, true);
-    }
-    this.queued.push(chunk);
-    this.pump();
-  }
-
-  /** Issue queued chunks, round-robin over queues with room, while connected. */
-  private pump(): void {
-    if (this.phase !== 'connected') return;
-    while (this.queued.length > 0) {
-      const q = this.pickQueue();
-      if (q === undefined) return;
-      q.submit(this.queued.shift()!, false);
-    }
-  }
-
-  /**
-   * The first queue with room. A program runs on one vCPU, and Linux maps a CPU to one
-   * hardware queue: requests go together on one ring (one push, one notify, one backend pass
-   * for all of them) and spill to the next ring only when it is full.
-   */
-  private pickQueue(): FrontQueue | undefined {
-    for (let i = 0; i < this.queues.length; i++) {
-      const q = this.queues[i]!;
-      if (q.hasRoom) return q;
-    }
-    return undefined;
-  }
-
-  private completed(chunk: Chunk, status: number): void {
-    const op = chunk.op as Op | undefined;
-    chunk.op = undefined;
-    if (op !== undefined) {
-      if (status !== BLKIF_RSP_OKAY && op.status === BLKIF_RSP_OKAY) op.status = status;
-      if (status === BLKIF_RSP_EOPNOTSUPP) this.withdrawLocally(chunk.kind);
-      if (--op.remaining === 0) this.finishOp(op);
-    }
-    this.pump();
-  }
-
-  private finishOp(op: Op): void {
-    const ok = op.status === BLKIF_RSP_OKAY;
-    countOp(this.counters, op.kind, ok ? op.bytes : 0, Math.round((this.tickTime() - op.start) * 1e6), !ok);
-    op.settle(ok ? undefined : opError(op));
-  }
-
-  /** blkif.h: EOPNOTSUPP "may be returned at any time"; stop sending what was refused. */
-  private withdrawLocally(kind: Chunk['kind']): void {
-    const info = this.infoValue;
-    if (info === undefined) return;
-    const f = { ...info.features };
-    if (kind === 'flush') f.flush = false;
-    else if (kind === 'barrier') f.barrier = false;
-    else if (kind === 'discard') f.discard = false;
-    else return;
-    this.infoValue = { ...info, features: f };
-  }
-
-  private deadError(): XenpvError {
-    return this.phase === 'broken'
-      ? new XenpvError('EIO', `${this.frontPath}: backend misbehaved: ${this.fatalReason ?? ''}`)
-      : new XenpvError('ENODEV', `${this.frontPath}: device removed`);
   }
 
   // ---- xenbus: BlkFront is the FrontendInstance of a xenbus FrontendDevice ----
@@ -586,13 +336,6 @@ export class BlkFront {
   get unreclaimedGrants(): number {
     return this.reclaimer.pending;
   }
-}
-
-/** Why a failed operation failed, as the error its caller gets. */
-function opError(op: Op): XenpvError {
-  if (op.status === LOCAL_ENOMEM) return new XenpvError('ENOMEM', `${op.kind}: no guest memory or grant refs for the request`);
-  if (op.status === BLKIF_RSP_EOPNOTSUPP) return new XenpvError('EOPNOTSUPP', `${op.kind}: the backend answered EOPNOTSUPP`);
-  return new XenpvError('EIO', `${op.kind}: the backend answered ${op.status}`, { status: op.status });
 }
 
 /**
