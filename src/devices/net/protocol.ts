@@ -239,7 +239,9 @@ export const TX_RING_CODEC: RingCodec<TxSlot, NetifTxResponse> & { encodeSlot(s:
 
 /**
  * The frontend's view of the tx ring: it encodes requests or extras (`TxSlotOut`). The
- * backend's view decodes `TxSlot`. Both share the geometry.
+ * backend's view decodes `TxSlot`. Both share the geometry. netfront itself uses
+ * front-codec.ts's txFrontCodec; this one is the reference that codec is tested against
+ * (front-codec.test.ts), as RX_FRONT_CODEC is for rxFrontCodec.
  */
 export const TX_FRONT_CODEC: RingCodec<TxSlotOut, NetifTxResponse> = {
   requestSize: TX_REQ_SIZE,

@@ -32,6 +32,9 @@ export type Ipv4Parse =
  * checksum on every received datagram and silently discard every datagram that has a bad
  * checksum." The total length must cover the header and fit in what was received
  * (Ethernet padding after it is ignored).
+ *
+ * The receive path uses checkIpv4Header and reads the fields in place; this decoded form is
+ * kept as the reference the golden vectors are checked against (golden.test.ts).
  */
 export function parseIpv4Header(buf: Uint8Array, off: number, end: number): Ipv4Parse {
   const bad = checkIpv4Header(buf, off, end);

@@ -34,6 +34,8 @@ export interface UdpSocketOptions {
    * A datagram taken with `recv()` inside `onReadable` is valid only until `onReadable`
    * returns (its payload may be a view of the driver's reused buffer): for a reader that
    * consumes each datagram at once. What is still queued then is copied.
+   * No program sets it since the stream receiver takes `onDatagram` instead; it is kept for
+   * its tests (stack.test.ts) until it is removed together with them.
    */
   readonly borrow?: boolean;
   /**
