@@ -245,11 +245,10 @@ type ScriptedKernel = { submit: (n: number) => void; complete: (n: number) => vo
 
 function scripted(kernel: (k: ScriptedKernel, toSubmit: number) => number): { r: IoUring; log: string[] } {
   const log: string[] = [];
-  const sq = new Uint32Array(16);
-  sq[1] = 7; // sq ring_mask at word 1; the array at words 8..15
-  const cq = new Uint32Array(4 + 16 * 4);
-  cq[2] = 15; // cq ring_mask at word 2; cqes from word 4
-  const rings = { regions: [], sq, cq, cqes: new Int32Array(cq.buffer, 16), sqes: new Uint32Array(8 * 16), sqTail: 0, sqMask: 1, sqArray: 8, cqHead: 0, cqTail: 1, cqMask: 2 };
+  const sq = new Uint32Array(16); // the array at words 8..15
+  const cq = new Uint32Array(4 + 16 * 4); // cqes from word 4
+  // The ring masks as mapRings reads them (once): 8 sq entries, 16 cq entries.
+  const rings = { regions: [], sq, cq, cqes: new Int32Array(cq.buffer, 16), sqes: new Uint32Array(8 * 16), sqTail: 0, sqArray: 8, cqHead: 0, cqTail: 1, sqMask: 7, cqMask: 15 };
   let sqHead = 0;
   const issued: number[] = [];
   let errno = 0;

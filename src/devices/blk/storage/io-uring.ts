@@ -128,12 +128,16 @@ interface Rings {
   readonly cq: Uint32Array;
   readonly cqes: Int32Array;
   readonly sqes: Uint32Array;
-  /** u32 indices into `sq` / `cq` of the ring fields. */
+  /** u32 indices into `sq` / `cq` of the ring fields a run reads or writes. */
   readonly sqTail: number;
-  readonly sqMask: number;
   readonly sqArray: number;
   readonly cqHead: number;
   readonly cqTail: number;
+  /**
+   * The ring masks themselves, read once when mapped: the kernel sets them at setup, checkRings
+   * checks these values and a run uses them, never reading the mapped words again.
+   */
+  readonly sqMask: number;
   readonly cqMask: number;
 }
 
@@ -149,9 +153,6 @@ export class IoUring implements BatchEngine {
   private readonly iovecs: Uint32Array;
   private readonly iovecAt: number;
   private readonly addresses: BufferAddresses;
-  /** The ring masks, read once: the kernel sets them at setup and a run never reads them again. */
-  private readonly sqMask: number;
-  private readonly cqMask: number;
   /** Per op of the current run: 1 once its completion was taken (a second one is a bug). */
   private readonly answered: Uint8Array;
   private fd: number;
@@ -172,13 +173,11 @@ export class IoUring implements BatchEngine {
     this.addresses = new BufferAddresses(calls.addressOf);
     this.iovecs = new Uint32Array(new ArrayBuffer(maxBuffers * IOVEC_BYTES));
     this.iovecAt = this.addresses.of(this.iovecs);
-    this.sqMask = rings.sq[rings.sqMask]!;
-    this.cqMask = rings.cq[rings.cqMask]!;
     this.answered = new Uint8Array(maxOps);
     // Every field `prepare` does not set is zero in every sqe, once and for all.
     rings.sqes.fill(0);
     // The submission array maps ring entry k to sqe k, for good: the kernel only reads it.
-    for (let k = 0; k <= this.sqMask; k++) rings.sq[rings.sqArray + k] = k;
+    for (let k = 0; k <= rings.sqMask; k++) rings.sq[rings.sqArray + k] = k;
   }
 
   /** An io_uring for up to `maxOps` transfers of `maxBuffers` buffers per run, or why not. */
@@ -292,7 +291,7 @@ export class IoUring implements BatchEngine {
     const cqes = r.cqes;
     const answered = this.answered;
     for (let k = 0; k < posted; k++, head = u32Add(head, 1)) {
-      const at = ((head & this.cqMask) * CQE_BYTES) >>> 2;
+      const at = ((head & r.cqMask) * CQE_BYTES) >>> 2;
       const i = cqes[at]!; // user_data (low half): the op's index
       if (cqes[at + 1] !== 0 || i < 0 || i >= n || answered[i] !== 0) this.fail(`io_uring completion for op ${i}:${cqes[at + 1]} of ${n}, not owed`);
       answered[i] = 1;
@@ -312,7 +311,7 @@ export class IoUring implements BatchEngine {
   /** Fill sqe `i` of the run: `file` a descriptor or fixed-file index, `flags` the sqe flags byte already shifted to its place. */
   private prepare(i: number, file: number, flags: number, op: AioOp, iov: number): number {
     const r = this.rings;
-    const slot = u32Add(r.sq[r.sqTail]!, i) & this.sqMask;
+    const slot = u32Add(r.sq[r.sqTail]!, i) & r.sqMask;
     const w = r.sqes;
     const o = (slot * SQE_BYTES) >>> 2;
     const bufs = op.bufs;
@@ -388,18 +387,20 @@ function mapRings(calls: Calls, fd: number, p: DataView): Rings | string {
     for (const r of regions) calls.munmap(r.at, r.len);
     return `io_uring ring mmap failed (errno ${errno})`;
   }
+  const sq = new Uint32Array(sqBuf);
+  const cq = new Uint32Array(cqBuf);
   return {
     regions,
-    sq: new Uint32Array(sqBuf),
-    cq: new Uint32Array(cqBuf),
+    sq,
+    cq,
     cqes: new Int32Array(cqBuf, u(cqOff + 20), cqEntries * (CQE_BYTES / 4)),
     sqes: new Uint32Array(sqeBuf),
     sqTail: u(sqOff + 4) >>> 2,
-    sqMask: u(sqOff + 8) >>> 2,
     sqArray: u(sqOff + 24) >>> 2,
     cqHead: u(cqOff + 0) >>> 2,
     cqTail: u(cqOff + 4) >>> 2,
-    cqMask: u(cqOff + 8) >>> 2,
+    sqMask: sq[u(sqOff + 8) >>> 2]!,
+    cqMask: cq[u(cqOff + 8) >>> 2]!,
   };
 }
 
@@ -410,8 +411,7 @@ function mapRings(calls: Calls, fd: number, p: DataView): Rings | string {
 function checkRings(rings: Rings, p: DataView, maxOps: number): string | undefined {
   const sqEntries = p.getUint32(0, true);
   const cqEntries = p.getUint32(4, true);
-  const sqMask = rings.sq[rings.sqMask]!;
-  const cqMask = rings.cq[rings.cqMask]!;
+  const { sqMask, cqMask } = rings;
   if (sqMask !== sqEntries - 1 || cqMask !== cqEntries - 1) return `io_uring ring masks ${sqMask}/${cqMask} do not fit ${sqEntries}/${cqEntries} entries`;
   if (sqEntries < maxOps || cqEntries < maxOps) return `io_uring gave ${sqEntries}/${cqEntries} entries, not ${maxOps}`;
   return undefined;
