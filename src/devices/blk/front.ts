@@ -218,9 +218,7 @@ export class BlkFront extends BlkFrontIo {
       this.phase = 'closed';
       await this.drainInFlight(this.options.closingDrainMs ?? 1000);
     }
-    const queues = this.queues;
-    this.queues = [];
-    this.requeue(queues.flatMap((q) => q.dispose()));
+    this.dropQueues();
     if (reason === 'error') return this.markBroken('the backend was refused');
     if (reason === 'removed' || reason === 'shutdown') {
       if (this.phase !== 'broken') this.phase = 'gone';
@@ -260,6 +258,13 @@ export class BlkFront extends BlkFrontIo {
     this.queued = fitted;
   }
 
+  /** The rings go (closed ports, grants to the reclaimer); what they had in flight waits for replay. */
+  private dropQueues(): void {
+    const queues = this.queues;
+    this.queues = [];
+    this.requeue(queues.flatMap((q) => q.dispose()));
+  }
+
   private requeue(chunks: Chunk[]): void {
     if (chunks.length === 0) return;
     this.replayed += chunks.length;
@@ -281,9 +286,7 @@ export class BlkFront extends BlkFrontIo {
     if (this.phase === 'broken' || this.phase === 'gone') return;
     this.log(`${this.frontPath}: ${why}`);
     this.fatalReason = why;
-    const queues = this.queues;
-    this.queues = [];
-    this.requeue(queues.flatMap((q) => q.dispose()));
+    this.dropQueues();
     await deviceFatal(this.client, this.frontPath, this.ctx?.errorPath ?? errorPath(this.frontPath, this.platform.domid), why).catch(() => undefined);
     this.markBroken(why);
   }
@@ -323,9 +326,7 @@ export class BlkFront extends BlkFrontIo {
   async dispose(timeoutMs = 10_000): Promise<void> {
     this.ownWatch?.dispose();
     await this.device?.shutdown();
-    const queues = this.queues;
-    this.queues = [];
-    this.requeue(queues.flatMap((q) => q.dispose()));
+    this.dropQueues();
     if (this.phase !== 'broken') this.phase = 'gone';
     this.failAll(this.deadError());
     await this.reclaimer.settle(timeoutMs);
