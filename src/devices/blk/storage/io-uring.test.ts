@@ -5,13 +5,13 @@
  * storage batch tests in linux-aio.test.ts go through both: openStorage builds one).
  */
 import assert from 'node:assert/strict';
-import { closeSync, constants, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync, readFileSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { BugError } from '../../../base/index.js';
 import { IoUring, SplitBatch } from './io-uring.js';
 import type { AioOp, BatchEngine } from './linux-aio.js';
 import { loadLibc } from './native-libc.js';
-import { checkEngineWrites, filled, tempDir } from './test-util.js';
+import { checkEngineWrites, filled, tempDir, writeFilled } from './test-util.js';
 
 const dir = tempDir('io-uring');
 after(() => dir.remove());
@@ -30,8 +30,7 @@ function otherEngine(run: (ops: readonly AioOp[], results: number[]) => void, cl
 
 test('io_uring: batches of scattered reads (one and several buffers) fill SharedArrayBuffer pages as pread would, run after run', () => {
   const path = dir.file('r.img');
-  const content = filled(1 << 20, 1);
-  writeFileSync(path, content);
+  const content = writeFilled(path, 1 << 20, 1);
   const fd = openSync(path, 'r');
   const r = ring();
   try {
@@ -62,10 +61,8 @@ test('io_uring: batches of scattered reads (one and several buffers) fill Shared
 test('io_uring: a registered file is read and written as fixed file 0; another descriptor on the same ring still reaches its own file', () => {
   const pathA = dir.file('fixed-a.img');
   const pathB = dir.file('fixed-b.img');
-  const a = filled(64 * 1024, 5);
-  const b = filled(64 * 1024, 6);
-  writeFileSync(pathA, a);
-  writeFileSync(pathB, b);
+  const a = writeFilled(pathA, 64 * 1024, 5);
+  const b = writeFilled(pathB, 64 * 1024, 6);
   const fdA = openSync(pathA, 'r+');
   const fdB = openSync(pathB, 'r');
   const r = ring();
@@ -105,8 +102,7 @@ function alignedPages(count: number): Uint8Array[] {
 
 test('io_uring: reads that do not complete inside the submitting enter (O_DIRECT, from the device) are waited for, each with its own result', (t) => {
   const path = dir.file('direct.img');
-  const content = filled(256 * 1024, 9);
-  writeFileSync(path, content);
+  const content = writeFilled(path, 256 * 1024, 9);
   let fd: number;
   try {
     fd = openSync(path, constants.O_RDONLY | constants.O_DIRECT);
@@ -139,8 +135,7 @@ test('io_uring: a kernel refusing SINGLE_ISSUER|DEFER_TASKRUN gets COOP_TASKRUN,
   const real = (probe as unknown as { calls: UringCalls }).calls;
   probe.close();
   const path = dir.file('fallback.img');
-  const content = filled(64 * 1024, 11);
-  writeFileSync(path, content);
+  const content = writeFilled(path, 64 * 1024, 11);
   const fd = openSync(path, 'r');
   const singleIssuer = (1 << 12) | (1 << 13);
   const coop = 1 << 8;

@@ -4,14 +4,14 @@
  * submission, each with its own outcome, bytes checked against what pread/pwrite see.
  */
 import assert from 'node:assert/strict';
-import { closeSync, openSync, readSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, readSync, truncateSync } from 'node:fs';
 import { after, test } from 'node:test';
 import { BugError, XenpvError } from '../../../base/index.js';
 import { BufferAddresses, LinuxAio } from './linux-aio.js';
 import { NodeImageFile } from './node-file.js';
 import { SyncImageFile } from './sync-file.js';
 import { openStorage } from './open.js';
-import { checkEngineWrites, filled, tempDir } from './test-util.js';
+import { checkEngineWrites, filled, tempDir, writeFilled } from './test-util.js';
 import type { SyncBlockOp } from './types.js';
 
 const dir = tempDir('linux-aio');
@@ -30,8 +30,7 @@ function aio(): LinuxAio {
 
 test('linux aio: a batch of reads at scattered offsets fills SharedArrayBuffer pages as pread would', () => {
   const path = dir.file('r.img');
-  const content = filled(1 << 20, 1);
-  writeFileSync(path, content);
+  const content = writeFilled(path, 1 << 20, 1);
   const fd = openSync(path, 'r');
   const a = aio();
   try {
@@ -73,8 +72,7 @@ test('linux aio: bounds are enforced and a closed context is refused', () => {
 
 test('raw storage batch: per-op outcomes (a range error among good ops), a read past the end of a shorter file reads zero, counters count', async () => {
   const path = dir.file('s.img');
-  const content = filled(64 * 1024, 5);
-  writeFileSync(path, content);
+  const content = writeFilled(path, 64 * 1024, 5);
   const s = await openStorage({ format: 'raw', target: path, sync: true });
   try {
     const batch = s.syncIo?.batch;
@@ -206,8 +204,7 @@ test('linux aio: an event naming an op outside the run, with a high half, or twi
 
 test('sync file batch: once AIO has lost its context (renewal refused), each op goes by itself and still succeeds', async () => {
   const path = dir.file('fallback.img');
-  const content = filled(64 * 1024, 7);
-  writeFileSync(path, content);
+  const content = writeFilled(path, 64 * 1024, 7);
   // Kernel calls scripted: a collection fails, and the renewal's io_setup is refused.
   const calls = {
     setup: () => -1,

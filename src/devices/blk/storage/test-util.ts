@@ -40,6 +40,13 @@ export function filled(bytes: number, seed: number): Uint8Array {
   return b;
 }
 
+/** A file at `path` of `bytes` filled with `seed`'s pattern (as `filled`); its content. */
+export function writeFilled(path: string, bytes: number, seed: number): Uint8Array {
+  const content = filled(bytes, seed);
+  writeFileSync(path, content);
+  return content;
+}
+
 /**
  * What every batch engine (Linux AIO, io_uring) does on a real file at `path` (made here, 256
  * KiB): writes of one and of two buffers land where pread finds them; on a read-only descriptor
