@@ -78,8 +78,9 @@ export interface RxInfo {
   readonly owned?: boolean;
   /**
    * The caller reuses `frame` once `receive` returns (netfront's `rxTransient`): the stack
-   * copies what it keeps, and hands a UDP payload to a socket that borrows as a view, copied
-   * only if it is still queued when the socket's `onReadable` returns.
+   * copies what it keeps, and hands a UDP payload as a view to a socket's `onDatagram` (valid
+   * during the call) or to a socket that borrows (copied only if it is still queued when the
+   * socket's `onReadable` returns).
    */
   readonly transient?: boolean;
 }

@@ -88,7 +88,7 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
     txBuffer: (len) => front.txBuffer(len), // or a datagram is built in the granted page itself
   });
-  // The stack copies what it keeps (a borrowing socket: only what its reader leaves queued),
+  // The stack copies what it keeps (an onDatagram reader reads each payload in place),
   // so netfront may hand frames over in one reused buffer. One RxInfo per offload state.
   // Every field the stack reads per frame present, not left out: with fillBlank and owned
   // missing, those loads went through V8's generic load IC (bench net: ~2% of the receiver).

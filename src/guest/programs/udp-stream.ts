@@ -66,7 +66,7 @@ export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
   const o = options(env.argv);
   const eth = await bringUpEth0(env, o);
   try {
-    // Arrival times once per task, not per datagram (the receiver drains each one as it comes).
+    // Arrival times once per task, not per datagram (the receiver takes each one as it arrives: onDatagram).
     const rx = new UdpStreamReceiver(eth.stack, numberOption(o, 'port', 5001, 1, 65535), taskClock, numberOption(o, 'omit', 0, 0));
     const events0 = eth.front.counters.events;
     const notifies0 = eth.front.counters.notifies;
