@@ -31,6 +31,7 @@ import { XsClient } from '../../xenstore/client/index.js';
 import type { BlkBackFeatureOptions } from './disk-thread.js';
 import { RingThreads } from './ring-threads.js';
 import { osThreadId } from './thread-id.js';
+import { errorFields } from './worker-error.js';
 
 export interface DiskWorkerJob {
   readonly platform: PlatformHandle;
@@ -58,7 +59,7 @@ function portTransport(port: MessagePort): StoreTransport {
 
 /** Tell the toolstack this disk could not be served, and why. */
 function postError(err: unknown): void {
-  parentPort!.postMessage({ type: 'error', code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) });
+  parentPort!.postMessage({ type: 'error', ...errorFields(err) });
 }
 
 async function open(job: DiskWorkerJob): Promise<BlockStorage | undefined> {

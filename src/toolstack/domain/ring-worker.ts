@@ -20,13 +20,13 @@
  *        broken {index, why} | notSupported {index, op} | log {line}
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { errorCode } from '../../base/index.js';
 import { BackQueue, newBlkCounters, type BlkCounters, type QueueHost, type QueueSetup, type RequestContext } from '../../devices/blk/index.js';
 import { openStorage, type StorageSpec } from '../../devices/blk/storage/open.js';
 import type { BlockStorage } from '../../devices/blk/storage/types.js';
 import { SimPlatform, type PlatformHandle } from '../../hv/sim/platform.js';
 import { takeDelta } from './ring-counters.js';
 import { osThreadId } from './thread-id.js';
+import { errorFields } from './worker-error.js';
 
 export interface RingWorkerJob {
   readonly platform: PlatformHandle;
@@ -69,11 +69,6 @@ interface Served {
 
 function post(m: RingOut): void {
   parentPort!.postMessage(m);
-}
-
-/** An error as the disk thread is told it (`refused`, `error`): its code (EIO when it has none) and message. */
-function errorFields(err: unknown): { code: string; message: string } {
-  return { code: errorCode(err) ?? 'EIO', message: err instanceof Error ? err.message : String(err) };
 }
 
 class RingServer {
