@@ -410,12 +410,12 @@ function copyFromGrant(g: GranterView, self: number, s: GrantSide, d: LocalSide,
 /** The length is a count and both sides lie inside their page or buffer. */
 function argsOk(op: GrantCopyOp): boolean {
   const len = op.len;
-  return Number.isInteger(len) && len >= 0 && inBounds(op.source, len) && inBounds(op.dest, len);
+  return isCount(len) && inBounds(op.source, len) && inBounds(op.dest, len);
 }
 
 /** "copy arguments cross page boundary": a grant side must stay inside its 4 KiB page. */
 function inBounds(p: CopyPtr, len: number): boolean {
-  if (!Number.isInteger(p.offset) || p.offset < 0) return false;
+  if (!isCount(p.offset)) return false;
   const limit = p.kind === 'grant' ? PAGE : p.buf.length;
   return p.offset + len <= limit;
 }
