@@ -28,7 +28,6 @@ export interface LoopOutput {
   readonly processCpuNs: number;
 }
 
-
 /** Offsets of the next block: random aligned blocks, or sequential wrapping around the file. */
 function offsets(kind: NativeKind, fileBytes: number, bs: number, seed: number): () => number {
   const blocks = Math.floor(fileBytes / bs);

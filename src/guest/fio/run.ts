@@ -19,7 +19,6 @@ export interface Region {
   readonly blocks: number;
 }
 
-
 /** The job's clock (ns). The imported performance: the global one is a lazy accessor that costs a lookup per call. */
 export const now = (): number => performance.now() * 1e6;
 
