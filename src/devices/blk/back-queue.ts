@@ -107,9 +107,11 @@ export class BackQueue {
     readonly setup: QueueSetup,
   ) {
     const { platform } = host;
+    const io = setup.copy ? undefined : host.storage.syncIo;
     this.ringMapping = platform.grants.map(setup.frontDomid, setup.ringRefs as GrantRef[], true);
     try {
-      this.ring = BackRing.attach(this.ringMapping.pages, blkifBackRingCodec(setup.abi), 0, {
+      // Requests as numbers only where serveFast takes them (the synchronous path).
+      this.ring = BackRing.attach(this.ringMapping.pages, blkifBackRingCodec(setup.abi, io !== undefined), 0, {
         onBroken: (b) => this.host.broken(`queue ${setup.index}: ${b.reason} (prod ${b.prod})`),
       });
       this.evtchn = platform.events.bindInterdomain(setup.frontDomid, setup.port as EvtchnPort, () => this.kick());
@@ -118,9 +120,8 @@ export class BackQueue {
       throw err;
     }
     this.mapper = new SegmentMapper(platform.grants, setup.frontDomid, setup.persistent, BACK_LIMITS.maxPersistentGrants);
-    const io = host.storage.syncIo;
     this.run =
-      io === undefined || setup.copy
+      io === undefined
         ? undefined
         : new SyncRun(io, {
             done: (e, status, timeNs) => this.doneSync(e, status, timeNs),

@@ -65,11 +65,13 @@ export type BackRequest = FastRwRequest | BlkifRequest;
  * blkback's codec for one ring: a direct READ/WRITE of 1..11 segments decodes into the ring's
  * own reused record, anything else (flush, barrier, discard, indirect, unknown, a bad segment
  * count) as blkifRingCodec does; responses are written from numbers. One per ring (the record
- * is the ring's), unlike blkifRingCodec.
+ * is the ring's), unlike blkifRingCodec. `fast` false (a queue without the synchronous path,
+ * which plans every request): every request is decoded in full at once, not into the record
+ * and then rebuilt by fullRequest.
  */
-export function blkifBackRingCodec(abi: AbiName): RingCodec<BackRequest, BlkifResponseWords> {
-  const fast = newBlkifRwWords() as FastRwRequest;
-  (fast as { kind: string }).kind = 'fast';
+export function blkifBackRingCodec(abi: AbiName, fast = true): RingCodec<BackRequest, BlkifResponseWords> {
+  const record = newBlkifRwWords() as FastRwRequest;
+  (record as { kind: string }).kind = 'fast';
   const opAt = BLKIF_REQUEST.layouts[abi].fields.operation;
   const nrAt = BLKIF_REQUEST.layouts[abi].fields.nr_segments;
   return {
@@ -81,16 +83,18 @@ export function blkifBackRingCodec(abi: AbiName): RingCodec<BackRequest, BlkifRe
       throw new BugError('blkback never writes requests');
     },
     encodeResponse: (rsp, out) => encodeBlkifResponseFields(out, 0, abi, rsp.idLow, rsp.idHigh, rsp.operation, rsp.status),
-    decodeRequest: (bytes) => {
-      // The bytes are the ring's private copy (RingSlots.readRequest): reading op and
-      // nr_segments here and again in the decoder reads no shared memory twice.
-      const op = bytes.getUint8(opAt);
-      const nr = bytes.getUint8(nrAt);
-      if ((op === BLKIF_OP_READ || op === BLKIF_OP_WRITE) && nr >= 1 && nr <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
-        return decodeBlkifRwInto(bytes, 0, abi, fast) as FastRwRequest;
-      }
-      return decodeBlkifRequest(bytes, 0, abi);
-    },
+    decodeRequest: !fast
+      ? (bytes) => decodeBlkifRequest(bytes, 0, abi)
+      : (bytes) => {
+          // The bytes are the ring's private copy (RingSlots.readRequest): reading op and
+          // nr_segments here and again in the decoder reads no shared memory twice.
+          const op = bytes.getUint8(opAt);
+          const nr = bytes.getUint8(nrAt);
+          if ((op === BLKIF_OP_READ || op === BLKIF_OP_WRITE) && nr >= 1 && nr <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+            return decodeBlkifRwInto(bytes, 0, abi, record) as FastRwRequest;
+          }
+          return decodeBlkifRequest(bytes, 0, abi);
+        },
     decodeResponse: () => {
       throw new BugError('blkback never reads responses');
     },
