@@ -39,30 +39,29 @@ export class SubmitRun extends Run {
   }
 
   /**
-   * Issue buffer `i`'s next I/O; false when the job has none left for it. `at`: the clock
-   * reading of the completion burst this follows (-1: none), taken as the issue time when
-   * nothing slower than picking the block came between. With verify (a crc over the block on
-   * either side) the clock is read anew.
+   * Issue buffer `i`'s next I/O; false when the job has none left for it or it was refused.
+   * `at`: the clock reading of the completion burst this follows (-1: none), taken as the issue
+   * time when nothing slower than picking the block came between. With verify (a crc over the
+   * block on either side) the clock is read anew.
    */
   private startNext(f: Flight, i: number, at: number): boolean {
+    if (!this.next()) return false;
     const buf = this.buffers[i]!;
-    while (this.next()) {
-      const write = this.nextWrite;
-      const block = this.nextBlock;
-      const offset = this.r.start + block * this.job.bs;
-      const scratch = this.scratch;
-      f.gen[i] = write && scratch !== undefined ? this.fillWrite(buf, scratch, block, offset) : 0;
-      // Recorded before the submit: the completion finds it there however early it comes.
-      f.block[i] = block;
-      f.write[i] = write ? 1 : 0;
-      f.timed[i] = this.nextTimed ? 1 : 0;
-      f.t0[i] = scratch !== undefined || at < 0 ? now() : at;
-      const err = this.disk.submit!(write, offset / 512, buf, this.onDone, i);
-      if (err === undefined) return true;
-      this.ioError(write ? 'write' : 'read', offset, err);
-      if (this.busy !== undefined) this.busy[block] = 0;
-      at = -1;
-    }
+    const write = this.nextWrite;
+    const block = this.nextBlock;
+    const offset = this.r.start + block * this.job.bs;
+    const scratch = this.scratch;
+    f.gen[i] = write && scratch !== undefined ? this.fillWrite(buf, scratch, block, offset) : 0;
+    // Recorded before the submit: the completion finds it there however early it comes.
+    f.block[i] = block;
+    f.write[i] = write ? 1 : 0;
+    f.timed[i] = this.nextTimed ? 1 : 0;
+    f.t0[i] = scratch !== undefined || at < 0 ? now() : at;
+    const err = this.disk.submit!(write, offset / 512, buf, this.onDone, i);
+    if (err === undefined) return true;
+    // An error stops the job (ioError sets its failure): no next I/O to try instead.
+    this.ioError(write ? 'write' : 'read', offset, err);
+    if (this.busy !== undefined) this.busy[block] = 0;
     return false;
   }
 
