@@ -84,9 +84,12 @@ async function openAt(spec: StorageSpec, depth: number): Promise<BlockStorage> {
 /**
  * Linux AIO, with io_uring for the batches of one-buffer reads where the kernel allows it
  * (io-uring.ts SplitBatch: 4 KiB random reads cost blkback's thread ~11 % less); `why` says
- * what is missing and why (for the log).
+ * what is missing and why (for the log). None without `batching` or where batches are turned off.
  */
-function batchEngine(): { engine?: BatchEngine; why: string } {
+function batchEngine(spec: StorageSpec, batching: boolean): { engine?: BatchEngine; why: string } {
+  if (!batching) return { why: 'a qcow2 image moves its clusters one by one' };
+  if (spec.aio === false) return { why: 'batches turned off for this disk' };
+  if (process.env['XENPV_BLK_AIO'] === '0') return { why: 'XENPV_BLK_AIO=0' };
   const aio = LinuxAio.create(AIO_MAX_OPS, AIO_MAX_BUFFERS);
   if (typeof aio === 'string') return { why: `no Linux AIO: ${aio}` };
   if (process.env['XENPV_BLK_URING'] === '0') return { engine: aio, why: 'no io_uring: XENPV_BLK_URING=0' };
@@ -103,13 +106,7 @@ async function openFile(spec: StorageSpec, batching: boolean): Promise<ImageFile
     direct: spec.direct ?? false,
   });
   if (spec.sync !== true || file.direct) return file;
-  const { engine, why } = !batching
-    ? { engine: undefined, why: 'a qcow2 image moves its clusters one by one' }
-    : spec.aio === false
-      ? { engine: undefined, why: 'batches turned off for this disk' }
-      : process.env['XENPV_BLK_AIO'] === '0'
-        ? { engine: undefined, why: 'XENPV_BLK_AIO=0' }
-        : batchEngine();
+  const { engine, why } = batchEngine(spec, batching);
   try {
     // Without an engine (koffi or io_setup unavailable: `why` says so) every run is one preadv/pwritev.
     return new SyncImageFile(file, dsync, engine, why);
