@@ -20,7 +20,7 @@ import { FRONT_DEFAULTS } from '../devices/blk/protocol.js';
 import type { FioResult } from '../guest/fio/job.js';
 import { ThreadedDiskBackend } from '../toolstack/domain/disk-thread.js';
 import { Host, type BlkBackFeatureOptions } from '../toolstack/index.js';
-import { Dom0CpuSampler, threadIds } from './demo/cpu.js';
+import { diskBackendTids, Dom0CpuSampler, threadIds } from './demo/cpu.js';
 import { startGuest, type DemoContext, type GuestSpec } from './demo/guests.js';
 
 export interface HostPvConfig {
@@ -90,7 +90,7 @@ export class HostPvBed {
       const b = this.host.domains.get(g.domid)?.disks.get(XVDA)?.back;
       if (b instanceof ThreadedDiskBackend) back = b;
       // The disk thread and its ring threads (ring-threads.ts) are dom0's.
-      const backTids = back === undefined ? [] : [...(back.osTid === undefined ? [] : [back.osTid]), ...back.ringOsTids];
+      const backTids = back === undefined ? [] : diskBackendTids(back);
       for (const t of backTids) dom0.addThread(t);
       if (backTids.length > 0) backCpu = new Dom0CpuSampler(backTids);
       guestCpu = new Dom0CpuSampler(threadIds().filter((t) => !dom0Tids.includes(t) && !backTids.includes(t)));

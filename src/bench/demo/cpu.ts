@@ -51,6 +51,11 @@ const PERIOD_MS = 25;
 /** At most ~10 minutes of samples: bounded even if a caller forgets to stop. */
 const MAX_SAMPLES = 60_000;
 
+/** A threaded disk backend's OS threads: its disk thread (when known) and its ring threads. */
+export function diskBackendTids(back: { readonly osTid: number | undefined; readonly ringOsTids: readonly number[] }): number[] {
+  return [...(back.osTid === undefined ? [] : [back.osTid]), ...back.ringOsTids];
+}
+
 export class Dom0CpuSampler {
   private readonly samples: Sample[] = [];
   private readonly timer: NodeJS.Timeout | undefined;

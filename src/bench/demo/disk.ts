@@ -18,7 +18,7 @@ import type { Host } from '../../toolstack/index.js';
 import { ThreadedDiskBackend } from '../../toolstack/domain/disk-thread.js';
 import { cpuSecondsPerGiB } from '../block-cpu.js';
 import { nativeLoop } from '../block-native.js';
-import { Dom0CpuSampler } from './cpu.js';
+import { diskBackendTids, Dom0CpuSampler } from './cpu.js';
 import type { DemoSamples } from './figures.js';
 import { startGuest, type DemoContext } from './guests.js';
 import type { DemoPlan } from './plan.js';
@@ -97,9 +97,9 @@ export async function pvDiskJob(ctx: DemoContext, plan: DemoPlan, s: DemoSamples
   ctx.step(`disk through PV: ${job.name} (fio in a guest)`);
   const sampler = new Dom0CpuSampler();
   const g = await startGuest(ctx, { name: `demo-disk-${index}`, program: 'fio', extra: `${job.fio} ramp_time=${plan.diskRampSeconds} runtime=${plan.diskSeconds} time_based` });
-  // blkback runs in a dom0 thread of its own, started with the guest: count it too.
+  // blkback runs in dom0 threads of its own (a disk thread, ring threads), started with the guest: count them too.
   const back = ctx.host.domains.get(g.domid)?.disks.get(XVDA)?.back;
-  if (back instanceof ThreadedDiskBackend && back.osTid !== undefined) sampler.addThread(back.osTid);
+  if (back instanceof ThreadedDiskBackend) for (const tid of diskBackendTids(back)) sampler.addThread(tid);
   try {
     const back = await negotiated(ctx.host, g.domid);
     const { value, at } = await g.json<FioResult>('job', (plan.diskRampSeconds + plan.diskSeconds) * 1000 + 30_000);
