@@ -30,16 +30,19 @@ export function adviseHugePages(machine: MachineMemory): string | undefined {
   const bytes = sab.maxByteLength;
   if (bytes < 2 * HUGE_PAGE) return 'smaller than two huge pages';
   let koffi: KoffiModule;
+  let memcpy: (d: Uint8Array, s: Uint8Array, n: number) => number;
+  let madvise: (addr: number, len: number, advice: number) => number;
   try {
     const mod = createRequire(import.meta.url)('koffi') as KoffiModule & { default?: KoffiModule };
     koffi = mod.default ?? mod;
+    const lib = koffi.load('libc.so.6');
+    // memcpy(p, p, 0) returns p: the address of the buffer's first byte as koffi passes it.
+    memcpy = lib.func('uint64_t memcpy(void *, void *, size_t)') as typeof memcpy;
+    madvise = lib.func('int madvise(uint64_t, size_t, int)') as typeof madvise;
   } catch (err) {
-    return `the native bridge (koffi) did not load: ${(err as Error).message}`;
+    // No koffi binary for this machine, or no glibc: advice only, so nothing else changes.
+    return `the native bridge (koffi with glibc) did not load: ${(err as Error).message}`;
   }
-  const lib = koffi.load('libc.so.6');
-  // memcpy(p, p, 0) returns p: the address of the buffer's first byte as koffi passes it.
-  const memcpy = lib.func('uint64_t memcpy(void *, void *, size_t)') as (d: Uint8Array, s: Uint8Array, n: number) => number;
-  const madvise = lib.func('int madvise(uint64_t, size_t, int)') as (addr: number, len: number, advice: number) => number;
   // A growable buffer reserves its whole maxByteLength at creation, so the address of byte 0
   // holds as it grows; an empty one has no byte 0 to point at yet.
   machine.growTo(1);
