@@ -14,45 +14,36 @@
  * Advice only: where it cannot be given (no koffi, not Linux x86_64, a kernel without THP)
  * nothing changes but the reason returned. `XENPV_THP=0` leaves it off.
  */
-import { createRequire } from 'node:module';
 import type { MachineMemory } from '../../memory/index.js';
+import { loadLibc } from '../native-libc.js';
 
 const MADV_HUGEPAGE = 14;
 const HUGE_PAGE = 2 * 1024 * 1024;
 
-type KoffiModule = typeof import('koffi');
-
 /** Ask for huge pages over the machine's whole reservation; undefined when given, else why not. */
 export function adviseHugePages(machine: MachineMemory): string | undefined {
   if (process.env.XENPV_THP === '0') return 'XENPV_THP=0';
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `not Linux on x86_64 (${process.platform}/${process.arch})`;
   const sab = machine.sab;
   const bytes = sab.maxByteLength;
   if (bytes < 2 * HUGE_PAGE) return 'smaller than two huge pages';
-  let koffi: KoffiModule;
-  let memcpy: (d: Uint8Array, s: Uint8Array, n: number) => number;
+  const libc = loadLibc('huge-page advice');
+  if (typeof libc === 'string') return libc;
   let madvise: (addr: number, len: number, advice: number) => number;
   try {
-    const mod = createRequire(import.meta.url)('koffi') as KoffiModule & { default?: KoffiModule };
-    koffi = mod.default ?? mod;
-    const lib = koffi.load('libc.so.6');
-    // memcpy(p, p, 0) returns p: the address of the buffer's first byte as koffi passes it.
-    memcpy = lib.func('uint64_t memcpy(void *, void *, size_t)') as typeof memcpy;
-    madvise = lib.func('int madvise(uint64_t, size_t, int)') as typeof madvise;
+    madvise = libc.lib.func('int madvise(uint64_t, size_t, int)') as typeof madvise;
   } catch (err) {
-    // No koffi binary for this machine, or no glibc: advice only, so nothing else changes.
-    return `the native bridge (koffi with glibc) did not load: ${(err as Error).message}`;
+    return `madvise is not in this libc: ${(err as Error).message}`;
   }
   // A growable buffer reserves its whole maxByteLength at creation, so the address of byte 0
   // holds as it grows; an empty one has no byte 0 to point at yet.
   machine.growTo(1);
   const probe = new Uint8Array(sab, 0, 1);
-  const base = memcpy(probe, probe, 0);
+  const base = libc.addressOf(probe);
   if (typeof base !== 'number' || base === 0) return 'koffi gave no address for the buffer';
   // The whole huge pages inside the range (madvise wants a page-aligned start).
   const start = Math.ceil(base / HUGE_PAGE) * HUGE_PAGE;
   const end = Math.floor((base + bytes) / HUGE_PAGE) * HUGE_PAGE;
   if (end <= start) return 'no whole huge page inside the buffer';
-  if (madvise(start, end - start, MADV_HUGEPAGE) !== 0) return `madvise(MADV_HUGEPAGE) failed (errno ${koffi.errno()})`;
+  if (madvise(start, end - start, MADV_HUGEPAGE) !== 0) return `madvise(MADV_HUGEPAGE) failed (errno ${libc.errno()})`;
   return undefined;
 }

@@ -10,7 +10,7 @@ import { after, test } from 'node:test';
 import { BugError } from '../../../base/index.js';
 import { IoUring, SplitBatch } from './io-uring.js';
 import type { AioOp, BatchEngine } from './linux-aio.js';
-import { loadLibc } from './native-libc.js';
+import { loadLibc } from '../../../hv/native-libc.js';
 import { checkEngineWrites, filled, tempDir, writeFilled } from './test-util.js';
 
 const dir = tempDir('io-uring');

@@ -23,7 +23,7 @@
  */
 import { BugError, u32Add, u32Sub } from '../../../base/index.js';
 import { BufferAddresses, type AioOp, type BatchEngine } from './linux-aio.js';
-import { loadLibc, setU64 } from './native-libc.js';
+import { loadLibc, setU64 } from '../../../hv/native-libc.js';
 
 // <asm/unistd_64.h>
 const SYS_io_uring_setup = 425;

@@ -22,7 +22,7 @@
  */
 import { BugError } from '../../../base/index.js';
 import type { SyncFileOp } from './image-file.js';
-import { loadLibc, setU64 } from './native-libc.js';
+import { loadLibc, setU64 } from '../../../hv/native-libc.js';
 
 // <asm/unistd_64.h>
 const SYS_io_setup = 206;

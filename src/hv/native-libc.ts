@@ -1,6 +1,8 @@
 /**
- * koffi and glibc for the storage's kernel batch interfaces (linux-aio.ts, io-uring.ts): the
- * package loaded and libc bound once per thread, buffer addresses as koffi passes them, and
+ * koffi and glibc for what Node core lacks: the storage's kernel batch interfaces
+ * (devices/blk/storage linux-aio.ts, io-uring.ts) and the sim's huge-page advice
+ * (sim/huge-pages.ts). The package loaded and libc bound once per thread, buffer addresses as
+ * koffi passes them, and
  * the little-endian u64 stores their kernel structures need. Loading can fail (no koffi binary
  * for this machine, no glibc): `loadLibc` then answers with the reason instead of throwing.
  */
