@@ -326,6 +326,20 @@ test('submit engine: blocks past 2^31 (bs=512 on a 4 TiB disk) keep their offset
   assert.equal(r.failure, `read error at offset ${failedAt * 512}: EIO`);
 });
 
+test('random jobs reach every block of a region past 2^32 blocks (bs=512 on an 8 TiB disk)', async () => {
+  let highest = 0;
+  const huge: FioDisk = {
+    sectors: 2 ** 34, sectorSize: 512, readOnly: false,
+    read: (sector) => ((highest = Math.max(highest, sector)), Promise.resolve()),
+    write: () => Promise.reject(new Error('unused')),
+    alloc: () => new MemBuffer(new Uint8Array(512)),
+    free: () => undefined,
+  };
+  const r = await runFio(huge, job('rw=randread bs=512 iodepth=4 time_based runtime=0.05'));
+  assert.equal(r.errors, 0);
+  assert.ok(highest >= 2 ** 32, `highest block ${highest}: one 32-bit draw stops below 2^32`);
+});
+
 test('submit engine: iodepth kept, a refused submit and a failed I/O are recorded, the first stops the job', async () => {
   const disk = new SubmitMemDisk(2048);
   const r = await runFio(disk, job('rw=randread bs=4k iodepth=8 runtime=0.05 time_based'));

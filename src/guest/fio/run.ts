@@ -93,7 +93,7 @@ export class Run {
     if (this.nextTimed) this.issued++;
     const rw = this.job.rw;
     this.nextWrite = rw === 'write' || rw === 'randwrite' || (rw === 'randrw' && this.random() % 100 >= this.job.rwmixread);
-    let block = rw === 'read' || rw === 'write' ? this.seqCursor++ % this.r.blocks : this.random() % this.r.blocks;
+    let block = rw === 'read' || rw === 'write' ? this.seqCursor++ % this.r.blocks : this.randomBlock();
     if (this.busy !== undefined) {
       // With verify, never two I/Os on one block at once: take the next free one.
       while (this.busy[block] !== 0) block = (block + 1) % this.r.blocks;
@@ -101,6 +101,16 @@ export class Run {
     }
     this.nextBlock = block;
     return true;
+  }
+
+  /**
+   * A random block of the region. One draw covers 2^32 blocks; a larger region (bs=512 past
+   * 2 TiB) takes two, so every block can be picked.
+   */
+  private randomBlock(): number {
+    const blocks = this.r.blocks;
+    if (blocks <= 2 ** 32) return this.random() % blocks;
+    return (this.random() * 2 ** 32 + this.random()) % blocks;
   }
 
   /**
