@@ -134,6 +134,8 @@ class RingThread {
   serve(host: QueueHost, setup: QueueSetup): Promise<ServedQueue> {
     const index = setup.index;
     if (!Number.isInteger(index) || index < 0 || index >= MAX_QUEUE_INDEX) return Promise.reject(new XenpvError('EINVAL', `queue index ${index}`));
+    // One reply per index at a time: a second serve would take the first one's waiter.
+    if (this.waiting.has(index) || this.queues.has(index)) return Promise.reject(new XenpvError('EBUSY', `queue ${index} is already served here`));
     const context = host.context();
     return new Promise((resolve, reject) => {
       // A wedged thread must not hold the connect forever (dispose is bounded the same way).
