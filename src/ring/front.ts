@@ -83,6 +83,23 @@ export class FrontRing<Req, Rsp> {
     return (this.reqProdPvt - this.rspCons) >>> 0;
   }
 
+  /**
+   * Where the ring stands, private and shared indices (diagnostics: a stalled ring says which
+   * side is waiting for which). The shared ones are the peer's word and only reported.
+   */
+  snapshot(): { reqProdPvt: number; reqPushed: number; rspCons: number; reqProd: number; reqEvent: number; rspProd: number; rspEvent: number } {
+    const m = this.slots.mem;
+    return {
+      reqProdPvt: this.reqProdPvt,
+      reqPushed: this.reqPushed,
+      rspCons: this.rspCons,
+      reqProd: m.load32(SRING_REQ_PROD),
+      reqEvent: m.load32(SRING_REQ_EVENT),
+      rspProd: m.load32(SRING_RSP_PROD),
+      rspEvent: m.load32(SRING_RSP_EVENT),
+    };
+  }
+
   /** Encode `req` into the next private slot; false (nothing written) when full or broken. */
   putRequest(req: Req): boolean {
     if (this.brokenBy !== undefined || this.isFull()) return false;

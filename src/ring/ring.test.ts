@@ -167,3 +167,17 @@ test('finalCheckForResponses(ahead): rsp_event ahead by that many; the back noti
   assert.equal(back.pushResponses(), true, 'the fourth crosses it');
   assert.equal(front.finalCheckForResponses(0), true, 'responses waiting: no sleep');
 });
+
+test('snapshot reports private and shared indices as they move (the stall report)', () => {
+  const { front, back } = pair(64);
+  front.putRequest({ id: 1, words: [] });
+  front.putRequest({ id: 2, words: [] });
+  assert.deepEqual(front.snapshot(), { reqProdPvt: 2, reqPushed: 0, rspCons: 0, reqProd: 0, reqEvent: 1, rspProd: 0, rspEvent: 1 });
+  front.pushRequests();
+  back.nextRequest();
+  back.putResponse({ id: 1, status: 0 });
+  back.pushResponses();
+  front.nextResponse();
+  front.finalCheckForResponses(3);
+  assert.deepEqual(front.snapshot(), { reqProdPvt: 2, reqPushed: 2, rspCons: 1, reqProd: 2, reqEvent: 1, rspProd: 1, rspEvent: 4 });
+});

@@ -134,7 +134,8 @@ check_blkfront() {
     result blkfront-kernel-blkback-io PASS "$s" "$(grep -m1 'XENPV-BLKFRONT PASS' "$log" | tr -d '\r')"
     grep -E 'XENPV-BLKFRONT (connected|read|wrote)' "$log" | tr -d '\r' | cut -c1-400 | sed 's/^/domU| /'
   else
-    result blkfront-kernel-blkback-io FAIL "$s" "no XENPV-BLKFRONT PASS in the guest console"; prefixed domU "$log"
+    # The result line carries the guest's own last words: CI may show only the summary.
+    result blkfront-kernel-blkback-io FAIL "$s" "no XENPV-BLKFRONT PASS in the guest console; it said: $(grep 'XENPV-BLKFRONT' "$log" | grep -v 'still running' | tail -4 | tr -d '\r' | cut -c1-300 | tr '\n' ' ')"; prefixed domU "$log"
   fi
   s=$(up)
   if $NODE $X/realxen/xenpv-blkfront.mjs verify "$img" >/tmp/verify.log 2>&1; then

@@ -99,11 +99,18 @@ function grantSelfCheck(platform) {
 }
 
 let step = 'starting';
+/** The device under test, for the watchdog's report. */
+let disk;
 
 async function domuSide() {
   const t0 = Date.now();
   // Say where it stands instead of leaving the check to time out without the guest's output.
-  const watchdog = setTimeout(() => { say(`FAIL watchdog: no result after 240 s (${step})`); process.exit(1); }, 240_000);
+  // Before init.sh's 180 s bound, which powers the domU off with nothing said.
+  const watchdog = setTimeout(() => {
+    for (const line of disk?.describeQueues() ?? []) say(`stalled: ${line}`);
+    say(`FAIL watchdog: no result after 150 s (${step}; ${disk === undefined ? 'no device yet' : `device ${disk.state}, ${disk.pending} pending`})`);
+    process.exit(1);
+  }, 150_000);
   watchdog.unref();
   const { loadXenPlatform } = await import('../dist/hv/xen/index.js');
   const { XsClient } = await import('../dist/xenstore/client/index.js');
@@ -117,7 +124,7 @@ async function domuSide() {
   const store = new XsClient(await platform.openStore());
   const devids = await store.directory(`/local/domain/${platform.domid}/device/vbd`);
   say(`platform ${platform.describe()}, vbds: ${devids.join(' ')}`);
-  const disk = new BlkFront(platform, store, `/local/domain/${platform.domid}/device/vbd/${devids[0]}`);
+  disk = new BlkFront(platform, store, `/local/domain/${platform.domid}/device/vbd/${devids[0]}`);
   const timer = setTimeout(() => { say('FAIL not connected after 60 s'); process.exit(1); }, 60_000);
   await disk.start();
   clearTimeout(timer);
@@ -125,15 +132,18 @@ async function domuSide() {
   step = 'connected';
   say(`connected in ${Date.now() - t0} ms to ${backend}: ${JSON.stringify(disk.info)}`);
   for (const [sector, len] of A) {
+    step = `reading ${len} bytes at sector ${sector}`;
     const buf = new Uint8Array(len);
     try { await disk.read(sector, buf); } catch (err) { bad++; say(`read of ${len} bytes at sector ${sector} failed: ${err.message}`); continue; }
     if (!same(buf, pattern(1, sector, len))) { bad++; say(`read of dom0's data differs at sector ${sector}`); }
   }
   step = 'reads done';
   say(`read ${A.length} regions dom0 wrote: ${bad === 0 ? 'all equal' : `${bad} differ`}`);
+  step = 'writing';
   await Promise.all(B.map(([sector, len]) => disk.write(sector, pattern(2, sector, len))));
-  step = 'writes done';
+  step = 'flushing';
   await disk.flush();
+  step = 'reading back';
   for (const [sector, len] of B) {
     const buf = new Uint8Array(len);
     await disk.read(sector, buf);

@@ -60,6 +60,11 @@ export abstract class BlkFrontIo {
     return this.queued.length + this.queues.reduce((n, q) => n + q.inFlight, 0);
   }
 
+  /** Where each queue stands, a line each, and how many chunks wait for room (diagnostics). */
+  describeQueues(): string[] {
+    return [`${this.queued.length} queued`, ...this.queues.map((q) => q.describe())];
+  }
+
   /** Read `buf.byteLength` bytes from `sector` (512-byte units) into `buf`. */
   read(sector: number, buf: Uint8Array | BlkBuffer): Promise<void> {
     return this.dataOp('read', sector, buf);

@@ -147,6 +147,14 @@ export class FrontQueue {
     return this.ring.size - this.freeIds.length;
   }
 
+  /** One line on where this queue stands (diagnostics: a stalled device says what it waits for). */
+  describe(): string {
+    const r = this.ring.snapshot();
+    const flags = `${this.closed ? ' closed' : ''}${this.ring.broken !== undefined ? ' broken' : ''}${this.scheduled ? ' drain-scheduled' : ''}${this.publishPending ? ' publish-pending' : ''}`;
+    return `queue ${this.index} port ${this.evtchn.port}: ${this.inFlight} in flight, moderating ${this.moderating}${flags}; ` +
+      `private req ${r.reqProdPvt} pushed ${r.reqPushed} rsp_cons ${r.rspCons}; shared req_prod ${r.reqProd} req_event ${r.reqEvent} rsp_prod ${r.rspProd} rsp_event ${r.rspEvent}`;
+  }
+
   get hasRoom(): boolean {
     return !this.closed && this.freeIds.length > 0 && this.ring.broken === undefined;
   }
