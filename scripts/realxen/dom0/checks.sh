@@ -112,6 +112,12 @@ check_blkback() {
   fi
 }
 
+# Under xenpv's xenstored: what its log says of connections (internal errors, bad clients), for a FAIL line.
+xenstored_says() {
+  local f=/var/log/xenpv-xenstored.log
+  grep -q 'realxen.xenstored=xenpv' /proc/cmdline && [ -f $f ] && echo "; xenpv xenstored logged: $(grep -v 'listening on\|^xenstored: domains:' $f | tail -3 | cut -c1-200 | tr '\n' ' ')"
+}
+
 # ---- 2. xenpv's blkfront (domU userspace, xen platform) against Linux's kernel blkback ----
 check_blkfront() {
   local img=/var/lib/xen/images/kernel-blk.img name=domu-front s
@@ -135,7 +141,7 @@ check_blkfront() {
     grep -E 'XENPV-BLKFRONT (connected|read|wrote)' "$log" | tr -d '\r' | cut -c1-400 | sed 's/^/domU| /'
   else
     # The result line carries the guest's own last words: CI may show only the summary.
-    result blkfront-kernel-blkback-io FAIL "$s" "no XENPV-BLKFRONT PASS in the guest console; it said: $(grep 'XENPV-BLKFRONT' "$log" | grep -v 'still running' | tail -4 | tr -d '\r' | cut -c1-300 | tr '\n' ' ')"; prefixed domU "$log"
+    result blkfront-kernel-blkback-io FAIL "$s" "no XENPV-BLKFRONT PASS in the guest console; it said: $(grep 'XENPV-BLKFRONT' "$log" | grep -v 'still running' | tail -4 | tr -d '\r' | cut -c1-300 | tr '\n' ' ')$(xenstored_says)"; prefixed domU "$log"
   fi
   s=$(up)
   if $NODE $X/realxen/xenpv-blkfront.mjs verify "$img" >/tmp/verify.log 2>&1; then

@@ -17,7 +17,13 @@ if grep -q 'realxen.domu=blkfront' /proc/cmdline; then
   # Bounded: a program stuck in the kernel would otherwise keep the domU up, its output unseen.
   /opt/xenpv/node /opt/xenpv/realxen/xenpv-blkfront.mjs domu 2>&1 &
   i=0; while kill -0 $! 2>/dev/null && [ $i -lt 360 ]; do sleep 0.5; i=$((i+1)); done
-  kill -0 $! 2>/dev/null && echo "XENPV-BLKFRONT FAIL still running after 180 s"
+  if kill -0 $! 2>/dev/null; then
+    # Its own watchdog (150 s) did not speak: the event loop is blocked. Where each thread waits
+    # in the kernel says in what (a synchronous xenbus write, a read, an ioctl).
+    p=/proc/$!
+    echo "XENPV-BLKFRONT stuck: main thread in $(cat $p/task/${p##*/}/wchan 2>/dev/null) (syscall $(cut -d' ' -f1 $p/syscall 2>/dev/null)); threads: $(for t in $p/task/*; do cat $t/wchan 2>/dev/null; echo; done | sort | uniq -c | tr -s ' \n' ' ')"
+    echo "XENPV-BLKFRONT FAIL still running after 180 s"
+  fi
   finish "DONE blkfront"
 fi
 if grep -q 'realxen.domu=console' /proc/cmdline; then
