@@ -316,6 +316,34 @@ test('io_uring: an interrupted wait is waited again until every transfer complet
   assert.equal(r.usable, false);
 });
 
+test('io_uring: a run failing after the kernel took its transfers waits for those still in flight before closing the ring', () => {
+  let turn = 0;
+  const { r, log } = scripted((k, toSubmit) => {
+    turn++;
+    if (turn === 1) {
+      // All three taken, one finished inside the submitting enter.
+      k.submit(toSubmit);
+      k.complete(1);
+      return toSubmit;
+    }
+    if (turn === 2) {
+      k.errno(14); // EFAULT on the wait: the run fails with two still reading into its buffers
+      return -1;
+    }
+    if (turn === 3) {
+      k.complete(1);
+      k.errno(4); // the settling wait is interrupted once after one more completed
+      return -1;
+    }
+    k.complete(1);
+    return 0;
+  });
+  const op = (len: number): AioOp => ({ write: false, offset: 0, bufs: [new Uint8Array(len)] });
+  assert.throws(() => r.run(3, [op(512), op(1024), op(2048)], []), BugError);
+  assert.deepEqual(log, ['enter 3 0', 'enter 0 2', 'enter 0 2', 'enter 0 1', 'close 9'], 'the two in flight are waited for, then the ring closes');
+  assert.equal(r.usable, false);
+});
+
 test('io_uring: a completion the run does not owe (an op twice, an index outside the run, more than submitted) fails the run and closes the ring', () => {
   const op = (len: number): AioOp => ({ write: false, offset: 0, bufs: [new Uint8Array(len)] });
   const bad: ((k: ScriptedKernel) => void)[] = [

@@ -258,8 +258,8 @@ export class IoUring implements BatchEngine {
       if (got >= 0) submitted += got;
       else {
         const errno = this.calls.errno();
-        if (!TRANSIENT.has(errno)) this.fail(`io_uring_enter failed (errno ${errno})`, submitted === 0);
-        if (errno !== EINTR && ++refused > MAX_REFUSED_ENTERS) this.fail(`io_uring_enter refused ${MAX_REFUSED_ENTERS} times in a row (errno ${errno})`, submitted === 0);
+        if (!TRANSIENT.has(errno)) this.fail(`io_uring_enter failed (errno ${errno})`, submitted === 0, submitted - done);
+        if (errno !== EINTR && ++refused > MAX_REFUSED_ENTERS) this.fail(`io_uring_enter refused ${MAX_REFUSED_ENTERS} times in a row (errno ${errno})`, submitted === 0, submitted - done);
       }
       const before = done;
       done = this.reap(results, n, done);
@@ -271,10 +271,32 @@ export class IoUring implements BatchEngine {
    * io_uring_enter refused with an error that is not one of its passing ones, or the completion
    * ring holds what this run cannot have caused: a bug (a bad descriptor or address, or the
    * kernel's). Closing the ring makes the kernel cancel and reap what is left.
+   *
+   * `inFlight` transfers the kernel took and has not completed still read into (or from) the
+   * caller's buffers, the frontend's granted pages; closing does not wait for them (the
+   * kernel finishes them in a worker after close returns). The caller answers their requests
+   * with an error as soon as this throws, and the frontend reuses those pages, so a late read
+   * would write into them. So they are waited for first (settle).
    */
-  private fail(why: string, untaken = false): never {
+  private fail(why: string, untaken = false, inFlight = 0): never {
+    this.settle(inFlight);
     this.close();
     throw untaken ? new UringRunRefused(why) : new BugError(why);
+  }
+
+  /**
+   * Wait until `owed` more completions are posted, taking them without using them; bounded as
+   * run's refusals are (a kernel that keeps refusing leaves them to close's cancellation).
+   */
+  private settle(owed: number): void {
+    const r = this.rings;
+    for (let tries = 0; owed > 0 && tries <= MAX_REFUSED_ENTERS; tries++) {
+      if (this.calls.enter(this.fd, 0, owed, IORING_ENTER_GETEVENTS) < 0 && !TRANSIENT.has(this.calls.errno())) return;
+      const head = r.cq[r.cqHead]!;
+      const posted = u32Sub(r.cq[r.cqTail]!, head);
+      r.cq[r.cqHead] = u32Add(head, posted);
+      owed -= posted;
+    }
   }
 
   /**
