@@ -13,6 +13,7 @@ import { XenpvError, trackResource } from '../../base/index.js';
 import type { StoreTransport } from '../platform.js';
 import type { Native } from './ffi.js';
 import { FdReader } from './poller.js';
+import { XenbusWriteGate } from './xenbus-gate.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -89,17 +90,31 @@ class SocketStore extends BaseTransport {
 
 class XenbusDeviceStore extends BaseTransport {
   private readonly reader: FdReader;
+  /** WATCH/UNWATCH wait for earlier replies: the driver deadlocks otherwise (xenbus-gate.ts). */
+  private readonly gate: XenbusWriteGate;
 
   constructor(private readonly fd: number) {
     super('/dev/xen/xenbus');
+    this.gate = new XenbusWriteGate((msg) => writeSync(this.fd, msg));
     const eof = (): void => this.close(new XenpvError('EPIPE', '/dev/xen/xenbus: end of file'));
-    this.reader = new FdReader(fd, 4096 + 16, (b) => this.deliver(b), (err) => this.close(err), eof);
+    this.reader = new FdReader(fd, 4096 + 16, (b) => this.fromDevice(b), (err) => this.close(err), eof);
     this.reader.start();
   }
 
   write(bytes: Uint8Array): void {
     if (this.closed) throw new XenpvError('EPIPE', 'xenbus device is closed');
-    writeSync(this.fd, bytes);
+    this.gate.send(bytes);
+  }
+
+  private fromDevice(bytes: Uint8Array): void {
+    this.deliver(bytes);
+    if (this.closed) return;
+    try {
+      // Replies read: a WATCH held behind them may go now.
+      this.gate.received(bytes);
+    } catch (err) {
+      this.close(err instanceof Error ? err : new Error(String(err)));
+    }
   }
 
   dispose(): void {
