@@ -83,6 +83,11 @@ export class ByteRingWriter extends ByteRingEnd {
     this.prodPvt = this.mem.load32(layout.prod);
   }
 
+  /** Our producer index: where the next byte goes (free-running). */
+  get produced(): number {
+    return this.prodPvt;
+  }
+
   /** Bytes that can be written now (0 when full or broken). */
   space(): number {
     const cons = this.mem.load32(this.layout.cons);

@@ -98,6 +98,19 @@ export class XenstoreServerPage {
     return this.mem.load32(OFF.connection);
   }
 
+  /** The page's four indices, `connection` and `error` as they stand (diagnostics). */
+  snapshot(): { reqCons: number; reqProd: number; rspCons: number; rspProd: number; connection: number; error: number } {
+    const m = this.mem;
+    return {
+      reqCons: m.load32(OFF.req_cons),
+      reqProd: m.load32(OFF.req_prod),
+      rspCons: m.load32(OFF.rsp_cons),
+      rspProd: m.load32(OFF.rsp_prod),
+      connection: m.load32(OFF.connection),
+      error: m.load32(OFF.error),
+    };
+  }
+
   /** XENSTORE_ERROR_* (0 none, 1 comm, 2 ring index, 3 proto): why the server gave up. */
   setError(code: number): void {
     this.mem.store32(OFF.error, code);

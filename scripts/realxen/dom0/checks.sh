@@ -113,9 +113,11 @@ check_blkback() {
 }
 
 # Under xenpv's xenstored: what its log says of connections (internal errors, bad clients), for a FAIL line.
-xenstored_says() {
+xenstored_says() { # domid
   local f=/var/log/xenpv-xenstored.log
-  grep -q 'realxen.xenstored=xenpv' /proc/cmdline && [ -f $f ] && echo "; xenpv xenstored logged: $(grep -v 'listening on\|^xenstored: domains:' $f | tail -3 | cut -c1-200 | tr '\n' ' ')"
+  grep -q 'realxen.xenstored=xenpv' /proc/cmdline && [ -f $f ] || return 0
+  echo "; xenpv xenstored logged: $(grep -v 'listening on\|^xenstored: domains:' $f | tail -3 | cut -c1-200 | tr '\n' ' ')"
+  echo "; its last view of d$1 while it ran: $(grep " d$1 " /tmp/xs-conns.txt 2>/dev/null | cut -c1-400 | tr '\n' ' ')"
 }
 
 # ---- 2. xenpv's blkfront (domU userspace, xen platform) against Linux's kernel blkback ----
@@ -131,9 +133,31 @@ check_blkfront() {
   fi
   result blkfront-domain-created PASS "$s" "dom$(xl domid $name) with a vbd served by $(xenstore-read /local/domain/0/backend/vbd/$(xl domid $name)/51712/physical-device-path 2>/dev/null || echo '?') (Linux blkback)"
   s=$(up)
+  local domid poller=
+  domid=$(xl domid $name)
+  # Under xenpv's xenstored: its view of every connection every 5 s while the domU runs (the
+  # domU's is gone once it powers off), so a domU stuck on a store reply says what it waits on.
+  if grep -q 'realxen.xenstored=xenpv' /proc/cmdline; then
+    rm -f /tmp/xs-conns.txt /tmp/xs-stuck
+    ( while sleep 5; do
+        prev=$(grep " d$domid " /tmp/xs-conns.txt 2>/dev/null)
+        timeout 5 xenstore-control connections >/tmp/xs-conns.new 2>&1 && mv /tmp/xs-conns.new /tmp/xs-conns.txt
+        now=$(grep " d$domid " /tmp/xs-conns.txt 2>/dev/null)
+        # Replies unread by the guest for 5 s with nothing moving: Xen's own view of the event
+        # channels (pending and mask bits of both ends), printed by Xen on the serial console.
+        if [ -n "$now" ] && [ "$now" = "$prev" ] && ! echo "$now" | grep -q 'rsp cons \([0-9]*\) prod \1[,;]' && [ ! -e /tmp/xs-stuck ]; then
+          touch /tmp/xs-stuck
+          echo "REALXEN-INFO d$domid has not read its store replies for 5 s: $now" >/dev/hvc0
+          xl debug-keys e
+        fi
+      done ) &
+    poller=$!
+  fi
   if ! wait_for 420 domain_ended $name; then
+    [ -n "$poller" ] && kill $poller
     result blkfront-kernel-blkback-io FAIL "$s" "domU still running after 420 s"; prefixed domU "$log"; xl destroy $name; return
   fi
+  [ -n "$poller" ] && kill $poller
   if ! grep -q 'XENPV-BLKFRONT PASS\|XENPV-BLKFRONT FAIL' "$log" && crashed_note $name "$log"; then
     result blkfront-kernel-blkback-io FAIL "$s" "the domU crashed"; prefixed domU "$log" 80
   elif grep -q 'XENPV-BLKFRONT PASS' "$log"; then
@@ -141,7 +165,7 @@ check_blkfront() {
     grep -E 'XENPV-BLKFRONT (connected|read|wrote)' "$log" | tr -d '\r' | cut -c1-400 | sed 's/^/domU| /'
   else
     # The result line carries the guest's own last words: CI may show only the summary.
-    result blkfront-kernel-blkback-io FAIL "$s" "no XENPV-BLKFRONT PASS in the guest console; it said: $(grep 'XENPV-BLKFRONT' "$log" | grep -v 'still running' | tail -4 | tr -d '\r' | cut -c1-300 | tr '\n' ' ')$(xenstored_says)"; prefixed domU "$log"
+    result blkfront-kernel-blkback-io FAIL "$s" "no XENPV-BLKFRONT PASS in the guest console; it said: $(grep 'XENPV-BLKFRONT' "$log" | grep -v 'still running' | tail -8 | tr -d '\r' | cut -c1-600 | tr '\n' ' ')$(xenstored_says $domid | tr '\n' ' ')"; prefixed domU "$log"
   fi
   s=$(up)
   if $NODE $X/realxen/xenpv-blkfront.mjs verify "$img" >/tmp/verify.log 2>&1; then

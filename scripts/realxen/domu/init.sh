@@ -22,6 +22,12 @@ if grep -q 'realxen.domu=blkfront' /proc/cmdline; then
     # in the kernel says in what (a synchronous xenbus write, a read, an ioctl).
     p=/proc/$!
     echo "XENPV-BLKFRONT stuck: main thread in $(cat $p/task/${p##*/}/wchan 2>/dev/null) (syscall $(cut -d' ' -f1 $p/syscall 2>/dev/null)); threads: $(for t in $p/task/*; do cat $t/wchan 2>/dev/null; echo; done | sort | uniq -c | tr -s ' \n' ' ')"
+    # The kernel stacks of node's blocked threads and of xenbus's own threads (the ring reader
+    # and the watch runner): who holds what the others wait for.
+    for t in $p/task/* $(grep -l '^xenbus\|^xenwatch' /proc/[0-9]*/comm 2>/dev/null | sed 's|/comm$||'); do
+      case "$(cat $t/wchan 2>/dev/null)" in ''|0|do_epoll_wait|futex_wait_queue) continue ;; esac
+      echo "XENPV-BLKFRONT stack of $(cat $t/comm) ($(cat $t/wchan)): $(cat $t/stack 2>/dev/null | sed 's/^\[<[0-9a-f]*>\] //; s/+0x[0-9a-f/x]*//' | tr '\n' ' ')"
+    done
     echo "XENPV-BLKFRONT FAIL still running after 180 s"
   fi
   finish "DONE blkfront"

@@ -25,6 +25,8 @@ export interface Transport {
   close(reason?: 'proto' | 'ringidx' | 'comm'): void;
   /** Which kind, for logs and tests. */
   readonly kind: 'socket' | 'ring' | 'local';
+  /** Where the transport stands, for `xenstore-control connections` (a ring: its indices). */
+  describe?(): string;
 }
 
 export interface Watch {
@@ -80,6 +82,15 @@ export class Connection {
 
   static watchKey(path: string, token: string): string {
     return `${path}\0${token}`;
+  }
+
+  /** One line for `xenstore-control connections`: what is queued, paused and registered. */
+  describe(): string {
+    const paused = this.pauseReasons.size > 0 ? ` input paused (${[...this.pauseReasons].join(', ')})` : '';
+    const t = this.transport.describe?.();
+    return `#${this.id} d${this.domid} ${this.transport.kind}${this.bad ? ' bad' : ''}${this.closed ? ' closed' : ''}: ` +
+      `${this.stats.requests} requests, ${this.pendingReplies} replies and ${this.pendingEvents} events queued,${paused} ` +
+      `${this.watches.size} watches, ${this.transactions.size} transactions${t === undefined ? '' : `; ${t}`}`;
   }
 
   get queuedReplies(): number {

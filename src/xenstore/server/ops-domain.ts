@@ -105,7 +105,7 @@ export const doSetQuota: Handler<RequestOf<'setQuota'>> = (ctx, req) => {
   return ok;
 };
 
-const CONTROL_HELP = ['check', 'help', 'log', 'print', 'quota'];
+const CONTROL_HELP = ['check', 'connections', 'help', 'log', 'print', 'quota'];
 
 /** CONTROL <command>|[<parameters>|]: the implementation-specific commands we support. */
 export const doControl: Handler<RequestOf<'control'>> = (ctx, req) => {
@@ -117,6 +117,10 @@ export const doControl: Handler<RequestOf<'control'>> = (ctx, req) => {
       const problems = ctx.d.checkAccounting();
       return { payload: strings([problems.length === 0 ? 'OK' : problems.join('\n')]) };
     }
+    case 'connections':
+      // Every connection's queues, pauses and (for a ring) the shared page's indices: what a
+      // guest stuck waiting for a reply is waiting on.
+      return { payload: strings([[...ctx.d.connections].map((c) => c.describe()).join('\n') + '\n']) };
     case 'print':
       ctx.d.log(args.join(' '));
       return ok;

@@ -35,6 +35,7 @@ export function ringEndpoint(platform: Platform, remote: DomId, page: Uint8Array
   if (remotePort === undefined) throw new XenpvError('EINVAL', `bad port ${port}`);
   let handler: () => void = () => {};
   let binding: EvtchnBinding = platform.events.bindInterdomain(remote, remotePort, () => handler());
+  let boundTo: number = remotePort;
   return {
     page,
     notify: () => binding.notify(),
@@ -47,10 +48,12 @@ export function ringEndpoint(platform: Platform, remote: DomId, page: Uint8Array
       const next = platform.events.bindInterdomain(remote, p, () => handler());
       binding.dispose();
       binding = next;
+      boundTo = p;
     },
     dispose: () => {
       binding.dispose();
       release();
     },
+    describe: () => `local port ${binding.port} to d${remote} port ${boundTo}`,
   };
 }

@@ -13,7 +13,7 @@ import {
   XENSTORE_ERROR_RINGIDX,
   XENSTORE_RECONNECT,
 } from '../../abi/io/xs_wire.js';
-import { encodeHeader, encodeMessage, encodeRequest, FrameParser, latin1, type XsMessage, type XsRequest } from '../protocol/index.js';
+import { encodeHeader, encodeMessage, encodeRequest, FrameParser, latin1, latin1Bytes, type XsMessage, type XsRequest } from '../protocol/index.js';
 import { Xenstored } from './xenstored.js';
 import type { RingEndpoint } from './ring.js';
 import { TestClient } from './test-support.js';
@@ -154,6 +154,28 @@ test('watch events arrive over the ring with the relative path', () => {
   dom0.write('/local/domain/1/control/shutdown', 'poweroff');
   const evs = [...g.got.splice(0), ...g.receive()].filter((m) => m.type === 15).map((m) => latin1(m.payload));
   assert.deepEqual(evs, ['control\0t\0', 'control/shutdown\0t\0']);
+  d.close();
+});
+
+test('CONTROL connections (dom0 only) lists each connection with its queues and, for a ring, the page indices', () => {
+  const { d, dom0, introduce } = setup();
+  const g = introduce(1);
+  assert.equal(g.call({ op: 'watch', path: 'control', token: 't' }), 'OK');
+  g.receive();
+  // A request the guest put on the ring without signalling: the listing shows it unconsumed.
+  const msg = encodeMessage({ type: 2, reqId: 9, txId: 0, payload: latin1Bytes('name\0') });
+  for (let i = 0; i < msg.length; i++) g.page[F.req + ((g.word('req_prod') + i) & 1023)] = msg[i]!;
+  g.setWord('req_prod', g.word('req_prod') + msg.length);
+  const r = dom0.request({ op: 'control', args: ['connections'] });
+  assert.equal(r.ok, true);
+  const lines = latin1(r.payload!).replace(/\0$/, '').trim().split('\n');
+  const ring = lines.find((l) => / d1 ring/.test(l));
+  assert.ok(ring !== undefined, lines.join(' | '));
+  assert.match(ring, /1 requests, 0 replies and 0 events queued, 1 watches, 0 transactions; ring req cons (\d+) prod (\d+)/);
+  const [, cons, prod] = /req cons (\d+) prod (\d+)/.exec(ring)!;
+  assert.equal(Number(prod) - Number(cons), msg.length, 'the unsignalled request is seen waiting');
+  assert.ok(lines.some((l) => / d0 local/.test(l)), lines.join(' | '));
+  assert.equal(g.call({ op: 'control', args: ['connections'] }), 'EACCES');
   d.close();
 });
 

@@ -30,10 +30,15 @@ export interface RingEndpoint extends Disposable {
   onEvent(handler: () => void): void;
   /** Re-INTRODUCE with a new port: bind it instead of the old one. */
   rebind?(port: number): void;
+  /** The channel as bound (local and remote port), for `xenstore-control connections`. */
+  describe?(): string;
 }
 
 /** Map `gfn` of `domid` and bind to its unbound `port` (INTRODUCE). Throws if it cannot. */
 export type RingMapper = (domid: number, gfn: number, port: number) => RingEndpoint;
+
+/** Messages remembered for describe(). */
+const RECENT = 6;
 
 const ERROR_CODE = { proto: XENSTORE_ERROR_PROTO, ringidx: XENSTORE_ERROR_RINGIDX, comm: XENSTORE_ERROR_COMM } as const;
 
@@ -46,6 +51,8 @@ export class RingTransport implements Transport {
   private closed = false;
   private d: Xenstored | undefined;
   private conn: Connection | undefined;
+  /** The last few messages handed to the ring (type, req_id, length, start index): describe(). */
+  private readonly recent: string[] = [];
 
   constructor(
     private readonly endpoint: RingEndpoint,
@@ -76,11 +83,26 @@ export class RingTransport implements Transport {
     this.readRequests();
   }
 
+  describe(): string {
+    const p = this.page.snapshot();
+    const broken = this.page.requests.broken ?? this.page.replies.broken;
+    const channel = this.endpoint.describe?.();
+    return `${channel === undefined ? '' : `${channel}; `}ring req cons ${p.reqCons} prod ${p.reqProd}, rsp cons ${p.rspCons} prod ${p.rspProd}, connection ${p.connection}, error ${p.error}; ` +
+      `${this.pending === undefined ? 'no reply waiting for room' : `${this.pending.length} bytes waiting for room`}` +
+      `${this.paused ? ', input paused' : ''}${this.closed ? ', closed' : ''}${broken !== undefined ? `, broken (${broken.reason})` : ''}; ` +
+      `last written (type/req_id/len@index): ${this.recent.join(' ')}`;
+  }
+
   writable(): boolean {
     return this.pending === undefined && !this.closed;
   }
 
   write(bytes: Uint8Array): void {
+    if (bytes.length >= 16) {
+      const h = new DataView(bytes.buffer, bytes.byteOffset, 16);
+      if (this.recent.length === RECENT) this.recent.shift();
+      this.recent.push(`${h.getUint32(0, true)}/${h.getUint32(4, true)}/${h.getUint32(12, true)}@${this.page.replies.produced}`);
+    }
     this.pending = bytes;
     this.pushPending();
   }
