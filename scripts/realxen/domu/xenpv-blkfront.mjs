@@ -124,6 +124,21 @@ async function domuSide() {
   const store = new XsClient(await platform.openStore());
   const devids = await store.directory(`/local/domain/${platform.domid}/device/vbd`);
   say(`platform ${platform.describe()}, vbds: ${devids.join(' ')}`);
+  // Linux's /dev/xen/xenbus deadlocks when a WATCH or UNWATCH is written while earlier
+  // requests of the same file are unanswered (hv/xen/xenbus-gate.ts). Eight rounds of 16
+  // reads not awaited, then a watch and its removal: without the gate the first round's
+  // WATCH write blocked for good in one boot of four, and blkfront's own watch later in others.
+  step = 'xenbus: watches behind unanswered reads';
+  const t1 = Date.now();
+  const vbd = `/local/domain/${platform.domid}/device/vbd/${devids[0]}`;
+  for (let round = 0; round < 8; round++) {
+    const reads = Array.from({ length: 16 }, () => store.read(`${vbd}/backend`));
+    const w = store.watch(`${vbd}/state`);
+    await w.ready;
+    w.dispose();
+    await Promise.all(reads);
+  }
+  say(`xenbus: 8 watches each behind 16 unanswered reads, registered and removed in ${Date.now() - t1} ms`);
   disk = new BlkFront(platform, store, `/local/domain/${platform.domid}/device/vbd/${devids[0]}`);
   const timer = setTimeout(() => { say('FAIL not connected after 60 s'); process.exit(1); }, 60_000);
   await disk.start();
