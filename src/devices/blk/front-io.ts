@@ -37,6 +37,8 @@ export abstract class BlkFrontIo {
   protected perChunk = BLKIF_MAX_SEGMENTS_PER_REQUEST * 8;
   protected readonly log: (msg: string) => void;
   protected fatalReason: string | undefined;
+  /** Chunks issued again after a reconnect (those failed instead, on removal or error, are not). */
+  replayed = 0;
 
   constructor(
     protected readonly platform: Platform,
@@ -226,7 +228,12 @@ export abstract class BlkFrontIo {
     while (this.queued.length > 0) {
       const q = this.pickQueue();
       if (q === undefined) return;
-      q.submit(this.queued.shift()!, false);
+      const chunk = this.queued.shift()!;
+      if (chunk.replay === true) {
+        chunk.replay = false;
+        this.replayed++;
+      }
+      q.submit(chunk, false);
     }
   }
 

@@ -44,6 +44,8 @@ export interface Chunk {
   readonly seq: number;
   /** The device's operation this chunk belongs to (BlkFront's bookkeeping; the queue never looks). */
   op?: unknown;
+  /** Put back after its ring went (BlkFront.requeue): counted in `replayed` when it is issued again. */
+  replay?: boolean;
 }
 
 export interface QueueFeatures {

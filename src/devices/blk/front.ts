@@ -66,8 +66,6 @@ export class BlkFront extends BlkFrontIo {
   private resizeListeners: ((sectors: number) => void)[] = [];
   /** Times the device reached Connected (1 + reconnects). */
   connects = 0;
-  /** Chunks re-issued after a reconnect (replayed requests). */
-  replayed = 0;
 
   constructor(
     platform: Platform,
@@ -267,7 +265,7 @@ export class BlkFront extends BlkFrontIo {
 
   private requeue(chunks: Chunk[]): void {
     if (chunks.length === 0) return;
-    this.replayed += chunks.length;
+    for (const c of chunks) c.replay = true;
     this.queued = [...chunks, ...this.queued].sort((a, b) => a.seq - b.seq);
   }
 

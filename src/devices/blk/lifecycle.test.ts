@@ -54,6 +54,7 @@ test('hot-unplug with a dead backend: the configurable wait times out, pending I
     const result = await removeDevice(env.xs0, env.dev, { timeoutMs: 200 });
     assert.equal(result.timedOut, true);
     await assert.rejects(stuck, (e) => errorCode(e) === 'ENODEV');
+    assert.equal(front.replayed, 0, 'failed on removal, never issued again');
   }));
 
 test('hot-plug after unplug, and a guest-side close that leaves the backend ready to reconnect', () =>
