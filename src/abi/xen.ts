@@ -54,6 +54,55 @@ export const DOMID = defineConstants(H, {
 });
 export const { DOMID_FIRST_RESERVED, DOMID_SELF, DOMID_IO, DOMID_XEN, DOMID_INVALID, DOMID_IDLE } = DOMID;
 
+/**
+ * `__HYPERVISOR_*`: hypercall numbers (the latest interface version; older guests had compat
+ * numbers for sched_op, event_channel_op and physdev_op). privcmd's IOCTL_PRIVCMD_HYPERCALL
+ * takes one of these as `op`.
+ */
+export const HYPERCALL = defineConstants(H, {
+  __HYPERVISOR_set_trap_table: 0,
+  __HYPERVISOR_mmu_update: 1,
+  __HYPERVISOR_set_gdt: 2,
+  __HYPERVISOR_stack_switch: 3,
+  __HYPERVISOR_set_callbacks: 4,
+  __HYPERVISOR_fpu_taskswitch: 5,
+  __HYPERVISOR_sched_op_compat: 6,
+  __HYPERVISOR_platform_op: 7,
+  __HYPERVISOR_set_debugreg: 8,
+  __HYPERVISOR_get_debugreg: 9,
+  __HYPERVISOR_update_descriptor: 10,
+  __HYPERVISOR_memory_op: 12,
+  __HYPERVISOR_multicall: 13,
+  __HYPERVISOR_update_va_mapping: 14,
+  __HYPERVISOR_set_timer_op: 15,
+  __HYPERVISOR_event_channel_op_compat: 16,
+  __HYPERVISOR_xen_version: 17,
+  __HYPERVISOR_console_io: 18,
+  __HYPERVISOR_physdev_op_compat: 19,
+  __HYPERVISOR_grant_table_op: 20,
+  __HYPERVISOR_vm_assist: 21,
+  __HYPERVISOR_update_va_mapping_otherdomain: 22,
+  __HYPERVISOR_iret: 23,
+  __HYPERVISOR_vcpu_op: 24,
+  __HYPERVISOR_set_segment_base: 25,
+  __HYPERVISOR_mmuext_op: 26,
+  __HYPERVISOR_xsm_op: 27,
+  __HYPERVISOR_nmi_op: 28,
+  __HYPERVISOR_sched_op: 29,
+  __HYPERVISOR_callback_op: 30,
+  __HYPERVISOR_xenoprof_op: 31,
+  __HYPERVISOR_event_channel_op: 32,
+  __HYPERVISOR_physdev_op: 33,
+  __HYPERVISOR_hvm_op: 34,
+  __HYPERVISOR_sysctl: 35,
+  __HYPERVISOR_domctl: 36,
+  __HYPERVISOR_kexec_op: 37,
+  __HYPERVISOR_argo_op: 39,
+  __HYPERVISOR_xenpmu_op: 40,
+  __HYPERVISOR_dm_op: 41,
+  __HYPERVISOR_hypfs_op: 42,
+});
+
 export const XEN_H = defineConstants(H, {
   XEN_LEGACY_MAX_VCPUS: 32, // arch-x86/xen.h: vcpu_info slots inside shared_info
   XEN_PVCLOCK_TSC_STABLE_BIT: 1 << 0,

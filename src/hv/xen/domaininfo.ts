@@ -6,9 +6,10 @@
  * Offsets are those gcc computes from /usr/include/xen (x86_64); domaininfo.test.ts compares
  * every one of them with the compiler.
  */
+import { HYPERCALL } from '../../abi/xen.js';
 
-/** <xen/xen.h> */
-export const HYPERVISOR_SYSCTL = 35;
+/** <xen/xen.h> (abi/xen.ts, checked against the header with every constant there). */
+export const HYPERVISOR_SYSCTL = HYPERCALL.__HYPERVISOR_sysctl;
 /** <xen/sysctl.h> XEN_SYSCTL_INTERFACE_VERSION of Xen 4.17 (checked against the header). */
 export const SYSCTL_INTERFACE_VERSION = 0x15;
 export const SYSCTL_GETDOMAININFOLIST = 6;

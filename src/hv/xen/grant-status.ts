@@ -16,7 +16,7 @@
  */
 import { existsSync } from 'node:fs';
 import { GNTTAB_QUERY_SIZE, GNTTAB_SETUP_TABLE, GNTTABOP, GRANT_ENTRY_V1, GTF } from '../../abi/grant_table.js';
-import { DOMID_SELF } from '../../abi/xen.js';
+import { DOMID_SELF, HYPERCALL } from '../../abi/xen.js';
 import { XenpvError, type DomId, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE } from '../platform.js';
 import { check, ioc, type Native } from './ffi.js';
@@ -32,8 +32,7 @@ export const QUERY_SIZE_LAYOUT = { size: QS.size, dom: QS.fields.dom, nrFrames: 
 /** abi's struct gnttab_setup_table (x86_64), under the names this file uses. */
 const ST = GNTTAB_SETUP_TABLE.layouts.x86_64;
 export const SETUP_TABLE_LAYOUT = { size: ST.size, dom: ST.fields.dom, nrFrames: ST.fields.nr_frames, status: ST.fields.status, frameList: ST.fields.frame_list } as const;
-/** <xen/xen.h> __HYPERVISOR_grant_table_op (abi/ has no hypercall numbers). */
-const HYPERVISOR_GRANT_TABLE_OP = 20;
+const HYPERVISOR_GRANT_TABLE_OP = HYPERCALL.__HYPERVISOR_grant_table_op;
 /** grant_entry_v1: flags u16 @0, domid u16 @2, frame u32 @4. */
 const ENTRY = GRANT_ENTRY_V1.layouts.x86_64;
 const ENTRY_SIZE = ENTRY.size;
