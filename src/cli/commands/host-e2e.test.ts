@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callHost, type BlockRow, type DomainRow, type HostAccounting, type NicRow } from '../../toolstack/index.js';
+import { waitUntil } from '../../base/testing.js';
 
 const BIN = resolve(fileURLToPath(import.meta.url), '../../../../bin/xenpv.js');
 
@@ -86,13 +87,7 @@ function host<T>(dir: string, method: string, params: Record<string, unknown> = 
 
 const listed = (dir: string): Promise<DomainRow[]> => host<DomainRow[]>(dir, 'list');
 
-async function waitFor(cond: () => Promise<boolean>, ms: number): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const waitFor = (cond: () => Promise<boolean>, ms: number): Promise<void> => waitUntil(cond, 'condition', ms, 50);
 
 // Each test has its own run dir and host: they run side by side, as several hosts may.
 describe('xenpv CLI end to end', { concurrency: true }, () => {

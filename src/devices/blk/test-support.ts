@@ -16,6 +16,7 @@ import { BlkBack, type BlkBackOptions } from './back.js';
 import type { BlkFrontOptions } from './front-api.js';
 import { BlkFront } from './front.js';
 import type { BlockStorage } from './storage/types.js';
+import { waitUntil } from '../../base/testing.js';
 
 export interface BlkEnv {
   readonly hv: Hypervisor;
@@ -128,10 +129,6 @@ export function pattern(sector: number, sectors: number, tag: number): Uint8Arra
 }
 
 /** Wait until `cond()` holds, checking every 5 ms; throws after `timeoutMs`. */
-export async function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
+export function until(cond: () => boolean | Promise<boolean>, timeoutMs = 3000, what = 'condition'): Promise<void> {
+  return waitUntil(cond, what, timeoutMs);
 }

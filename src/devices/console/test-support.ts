@@ -12,6 +12,7 @@ import { prepareDomainHome } from '../../xenbus/toolstack.js';
 import { ConsoleBack, type ConsoleBackOptions } from './back.js';
 import { ConsoleFront, type ConsoleFrontOptions } from './front.js';
 import { writePrimaryConsole } from './protocol.js';
+import { waitUntil } from '../../base/testing.js';
 
 export interface GuestConsole {
   readonly domid: DomId;
@@ -43,12 +44,8 @@ export function connectBack(hv: Hypervisor, g: GuestConsole, options: ConsoleBac
 }
 
 /** Poll until `cond` holds (every few ms); throws after `ms`. */
-export async function eventually(cond: () => boolean, what: string, ms = 3000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 2));
-  }
+export function eventually(cond: () => boolean, what: string, ms = 3000): Promise<void> {
+  return waitUntil(cond, what, ms, 2);
 }
 
 /** A deterministic byte generator (xorshift32), so failures reproduce. */

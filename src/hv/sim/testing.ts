@@ -8,6 +8,7 @@ import { assertNoLeaks } from '../../base/index.js';
 import { L_OWNER, LISTENER_WORDS, MAX_LISTENERS, NR_PORTS, PORT_WORDS, STATE_RESERVED } from '../../evtchn/index.js';
 import { DomainState, DW } from '../../memory/index.js';
 import { Hypervisor, type HypervisorOptions } from './hypervisor.js';
+import { pollUntil } from '../../base/testing.js';
 
 export async function withHypervisor<T>(
   fn: (hv: Hypervisor) => Promise<T> | T,
@@ -54,11 +55,6 @@ export function assertHvClean(hv: Hypervisor, dom0Frames: number): void {
  * Wait until `cond()` holds, checking every 5 ms, for at most `timeoutMs` (generous: worker
  * start-up takes a second or more on this shared 2-core machine). Returns whether it held.
  */
-export async function eventually(cond: () => boolean, timeoutMs = 10000): Promise<boolean> {
-  const deadline = performance.now() + timeoutMs;
-  while (!cond()) {
-    if (performance.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  return true;
+export function eventually(cond: () => boolean, timeoutMs = 10000): Promise<boolean> {
+  return pollUntil(cond, timeoutMs);
 }

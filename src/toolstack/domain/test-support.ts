@@ -11,6 +11,7 @@ import { parseDomainConfig } from '../config/index.js';
 import { Host } from '../host/host.js';
 import { accounting } from '../host/views.js';
 import type { Domain } from './domain.js';
+import { waitUntil } from '../../base/testing.js';
 
 /**
  * A Host with `disk.img` (`imageBytes`, sparse) in a fresh folder; after `fn`, no domain, guest
@@ -44,12 +45,8 @@ export async function withDiskHost(
   }
 }
 
-export async function until(cond: () => boolean, what = 'condition', ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out: ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+export function until(cond: () => boolean, what = 'condition', ms = 5000): Promise<void> {
+  return waitUntil(cond, what, ms, 20);
 }
 
 export interface FioGuest {

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { parseDomainConfig } from '../config/index.js';
 import { Host } from './host.js';
 import { accounting } from './views.js';
+import { waitUntil } from '../../base/testing.js';
 
 async function withHost(fn: (host: Host, dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-host-'));
@@ -35,13 +36,7 @@ async function withHost(fn: (host: Host, dir: string) => Promise<void>): Promise
 const cfg = (text: string): ReturnType<typeof parseDomainConfig> =>
   parseDomainConfig(`memory = 4\nkernel = "builtin:idle"\n${text}`, { source: 't.cfg', makeUuid: () => '12345678-1234-1234-1234-123456789abc' });
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
+const until = (cond: () => boolean, ms = 5000): Promise<void> => waitUntil(cond, 'condition', ms, 20);
 
 test('create writes the tree libxl writes, with its permissions', async () => {
   await withHost(async (host, dir) => {

@@ -14,6 +14,7 @@ import { configureInNs, inNs, skipTapPing, uniqueNames, withNetns } from '../../
 import { parseDomainConfig } from '../config/index.js';
 import { Host } from './host.js';
 import { formatUplinks, parseUplinkSpec } from './uplinks.js';
+import { pollUntil } from '../../base/testing.js';
 
 test('uplink specs: BRIDGE=tap:IFNAME, names checked', () => {
   assert.deepEqual(parseUplinkSpec('xenbr0=tap:xpv0'), { bridge: 'xenbr0', tap: 'xpv0' });
@@ -37,14 +38,7 @@ test('uplink rows format for host status', () => {
 const guest = (name: string, kernel: string, extra: string): ReturnType<typeof parseDomainConfig> =>
   parseDomainConfig(`name = "${name}"\nmemory = 16\nkernel = "${kernel}"\nextra = "${extra}"\nvif = ['bridge=xenbr0']\non_poweroff = "preserve"\n`, { source: `${name}.cfg` });
 
-async function until(cond: () => Promise<boolean> | boolean, ms: number): Promise<boolean> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await cond()) return true;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return cond();
-}
+const until = (cond: () => Promise<boolean> | boolean, ms: number): Promise<boolean> => pollUntil(cond, ms, 50);
 
 test('host --uplink: Linux in a namespace pings a guest; a guest pings Linux; a failed uplink says why', { skip: skipTapPing }, async () => {
   const dir = await mkdtemp(join(tmpdir(), 'xenpv-uplink-'));

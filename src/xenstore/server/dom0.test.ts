@@ -14,16 +14,14 @@ import { encodeMessage, encodeRequest, FrameParser, latin1, type XsMessage } fro
 import { dom0RingMapper, reconcileDomains, serveDom0, type DomainState } from './dom0.js';
 import { Xenstored } from './xenstored.js';
 import { str, TestClient } from './test-support.js';
+import { waitUntil } from '../../base/testing.js';
 
 function states(hv: Hypervisor): DomainState[] {
   return hv.list().map((x) => ({ domid: x.domid, dying: x.state === 'dying', shutdown: x.state === 'shutdown' }));
 }
 
 /** Wait (bounded) until `cond` holds; the sim delivers events asynchronously. */
-async function until(cond: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
-  assert.ok(cond(), `timed out waiting for ${what}`);
-}
+const until = (cond: () => boolean, what: string): Promise<void> => waitUntil(cond, what, 2000, 10);
 
 test('dom0 ring: the kernel-side page and port carry requests as domain 0, privileged', async () => {
   await withHypervisor(async (hv) => {

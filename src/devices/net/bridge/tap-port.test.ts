@@ -13,16 +13,13 @@ import { superFrame, put16 } from './gso-test-support.js';
 import { RecordingSink } from './test-support.js';
 import { TapUplink } from './tap-port.js';
 import { configureInNs, inNs, ip, linkExists, skipTap, skipTapPing, uniqueNames, withNetns } from './tap-test-support.js';
+import { pollUntil } from '../../../base/testing.js';
 
 // The fake guest (a RecordingSink port) is 10.0.0.1 at :01; Linux in the namespace is 10.0.0.2 at :02.
 const GUEST_MAC = '00:16:3e:00:00:01';
 const LINUX_MAC = '00:16:3e:00:00:02';
 
-async function waitFor(cond: () => boolean, ms = 3000): Promise<boolean> {
-  const end = performance.now() + ms;
-  while (performance.now() < end && !cond()) await sleep(5);
-  return cond();
-}
+const waitFor = (cond: () => boolean, ms = 3000): Promise<boolean> => pollUntil(cond, ms);
 
 /** A UDP datagram 10.0.0.1:5000 → 10.0.0.2:`dport`, its checksum left as `csum`. */
 function udpFrame(dport: number, csum: 'partial' | 'bogus'): Uint8Array {
