@@ -282,28 +282,20 @@ function scripted(kernel: (k: ScriptedKernel, toSubmit: number) => number): { r:
   return { r: new Ctor(calls, 9, rings, 4, 8), log };
 }
 
-test('io_uring: an interrupted wait is waited again until every transfer completed; a refused enter closes the ring and throws', () => {
+/** A scripted kernel playing `turns` in order, one per io_uring_enter; the last repeats. */
+function inTurns(...turns: ((k: ScriptedKernel, toSubmit: number) => number)[]): (k: ScriptedKernel, toSubmit: number) => number {
   let turn = 0;
-  const { r, log } = scripted((k, toSubmit) => {
-    turn++;
-    if (turn === 1) {
-      // A signal cut the wait short after the three were taken and one finished: the count taken.
-      k.submit(toSubmit);
-      k.complete(1);
-      return 3;
-    }
-    if (turn === 2) {
-      k.complete(1);
-      k.errno(4); // EINTR, with nothing left to take
-      return -1;
-    }
-    if (turn === 3) {
-      k.complete(1);
-      return 0;
-    }
-    k.errno(14); // EFAULT
-    return -1;
-  });
+  return (k, toSubmit) => turns[Math.min(turn++, turns.length - 1)]!(k, toSubmit);
+}
+
+test('io_uring: an interrupted wait is waited again until every transfer completed; a refused enter closes the ring and throws', () => {
+  const { r, log } = scripted(inTurns(
+    // A signal cut the wait short after the three were taken and one finished: the count taken.
+    (k, toSubmit) => (k.submit(toSubmit), k.complete(1), 3),
+    (k) => (k.complete(1), k.errno(4), -1), // EINTR, with nothing left to take
+    (k) => (k.complete(1), 0),
+    (k) => (k.errno(14), -1), // EFAULT
+  ));
   const op = (len: number): AioOp => ({ write: false, offset: 0, bufs: [new Uint8Array(len)] });
   const results: number[] = [];
   r.run(3, [op(512), op(1024), op(2048)], results);
@@ -317,27 +309,12 @@ test('io_uring: an interrupted wait is waited again until every transfer complet
 });
 
 test('io_uring: a run failing after the kernel took its transfers waits for those still in flight before closing the ring', () => {
-  let turn = 0;
-  const { r, log } = scripted((k, toSubmit) => {
-    turn++;
-    if (turn === 1) {
-      // All three taken, one finished inside the submitting enter.
-      k.submit(toSubmit);
-      k.complete(1);
-      return toSubmit;
-    }
-    if (turn === 2) {
-      k.errno(14); // EFAULT on the wait: the run fails with two still reading into its buffers
-      return -1;
-    }
-    if (turn === 3) {
-      k.complete(1);
-      k.errno(4); // the settling wait is interrupted once after one more completed
-      return -1;
-    }
-    k.complete(1);
-    return 0;
-  });
+  const { r, log } = scripted(inTurns(
+    (k, toSubmit) => (k.submit(toSubmit), k.complete(1), toSubmit), // all three taken, one finished
+    (k) => (k.errno(14), -1), // EFAULT on the wait: the run fails with two still reading into its buffers
+    (k) => (k.complete(1), k.errno(4), -1), // the settling wait is interrupted once after one more completed
+    (k) => (k.complete(1), 0),
+  ));
   const op = (len: number): AioOp => ({ write: false, offset: 0, bufs: [new Uint8Array(len)] });
   assert.throws(() => r.run(3, [op(512), op(1024), op(2048)], []), BugError);
   assert.deepEqual(log, ['enter 3 0', 'enter 0 2', 'enter 0 2', 'enter 0 1', 'close 9'], 'the two in flight are waited for, then the ring closes');
