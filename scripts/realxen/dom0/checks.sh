@@ -162,7 +162,7 @@ check_blkfront() {
     result blkfront-kernel-blkback-io FAIL "$s" "the domU crashed"; prefixed domU "$log" 80
   elif grep -q 'XENPV-BLKFRONT PASS' "$log"; then
     result blkfront-kernel-blkback-io PASS "$s" "$(grep -m1 'XENPV-BLKFRONT PASS' "$log" | tr -d '\r')"
-    grep -E 'XENPV-BLKFRONT (connected|read|wrote)' "$log" | tr -d '\r' | cut -c1-400 | sed 's/^/domU| /'
+    grep -E 'XENPV-BLKFRONT (xenbus|connected|read|wrote)' "$log" | tr -d '\r' | cut -c1-400 | sed 's/^/domU| /'
   else
     # The result line carries the guest's own last words: CI may show only the summary.
     result blkfront-kernel-blkback-io FAIL "$s" "no XENPV-BLKFRONT PASS in the guest console; it said: $(grep 'XENPV-BLKFRONT' "$log" | grep -v 'still running' | tail -8 | tr -d '\r' | cut -c1-600 | tr '\n' ' ')$(xenstored_says $domid | tr '\n' ' ')"; prefixed domU "$log"
