@@ -123,16 +123,9 @@ function receiveUdp(
     direct(stack.transientView(frame, l4 + UDP_HLEN, l4 + length), src, srcPort);
     return;
   }
-  const borrow = info.transient === true && info.owned !== true && socket.borrows;
-  // An owned frame's payload is kept as it is; any other is read before the frame is reused.
+  // An owned frame's payload is kept as it is; any other is copied before the frame is reused.
   const owned = info.owned === true;
   const view = owned ? frame.subarray(l4 + UDP_HLEN, l4 + length) : stack.transientView(frame, l4 + UDP_HLEN, l4 + length);
-  const ok = socket.push({
-    srcIp: src,
-    srcPort,
-    dstIp: dst,
-    dstPort,
-    payload: owned || borrow ? view : stack.slab.copy(view),
-  }, borrow ? stack.slab : undefined);
+  const ok = socket.push({ srcIp: src, srcPort, dstIp: dst, dstPort, payload: owned ? view : stack.slab.copy(view) });
   if (!ok) stack.drop('udpQueueFull');
 }

@@ -31,24 +31,11 @@ export interface UdpSocketOptions {
   readonly queueDatagrams?: number;
   readonly queueBytes?: number;
   /**
-   * A datagram taken with `recv()` inside `onReadable` is valid only until `onReadable`
-   * returns (its payload may be a view of the driver's reused buffer): for a reader that
-   * consumes each datagram at once. What is still queued then is copied.
-   * No program sets it since the stream receiver takes `onDatagram` instead; it is kept for
-   * its tests (stack.test.ts) until it is removed together with them.
-   */
-  readonly borrow?: boolean;
-  /**
    * Each datagram handed to this function as it arrives, instead of queued (`recv` then
    * returns nothing): for a reader that consumes each at once. `payload` may be a view of the
    * driver's reused buffer, valid only during the call: copy what you keep.
    */
   readonly onDatagram?: (payload: Uint8Array, srcIp: Ipv4, srcPort: number) => void;
-}
-
-/** Where a borrowed payload is copied to when it has to stay queued. */
-export interface PayloadCopier {
-  copy(src: Uint8Array): Uint8Array;
 }
 
 export const DEFAULT_UDP_QUEUE_DATAGRAMS = 1024;
@@ -73,16 +60,12 @@ export class UdpSocket {
   drops = 0;
   /** Called after a datagram is queued. */
   onReadable: (() => void) | undefined;
-  readonly borrows: boolean;
   /** UdpSocketOptions.onDatagram. */
   readonly onDatagram: ((payload: Uint8Array, srcIp: Ipv4, srcPort: number) => void) | undefined;
-  /** Datagrams taken with recv(), ever (tells whether a borrowed one is still queued). */
-  private taken = 0;
 
   constructor(private readonly host: UdpHost, readonly port: number, opts: UdpSocketOptions = {}) {
     this.queue = new BoundedQueue(opts.queueDatagrams ?? DEFAULT_UDP_QUEUE_DATAGRAMS);
     this.queueBytesMax = opts.queueBytes ?? DEFAULT_UDP_QUEUE_BYTES;
-    this.borrows = opts.borrow === true;
     this.onDatagram = opts.onDatagram;
   }
 
@@ -101,32 +84,19 @@ export class UdpSocket {
 
   recv(): UdpDatagram | undefined {
     const d = this.queue.shift();
-    if (d !== undefined) {
-      this.queuedBytes -= d.payload.length;
-      this.taken++;
-    }
+    if (d !== undefined) this.queuedBytes -= d.payload.length;
     return d;
   }
 
-  /**
-   * Stack-internal: a datagram arrived for this port. False if it was dropped. `borrowed`:
-   * its payload is a view of a buffer reused after this returns; copied with it if the reader
-   * left the datagram queued.
-   */
-  push(d: UdpDatagram, borrowed?: PayloadCopier): boolean {
+  /** Stack-internal: a datagram arrived for this port (its payload its own). False if it was dropped. */
+  push(d: UdpDatagram): boolean {
     if (this.queue.full || this.queuedBytes + d.payload.length > this.queueBytesMax) {
       this.drops++;
       return false;
     }
-    const ahead = this.queue.length;
-    const taken0 = this.taken;
     this.queue.push(d);
     this.queuedBytes += d.payload.length;
     this.onReadable?.();
-    // FIFO: `d` left the queue iff more than `ahead` datagrams were taken meanwhile.
-    if (borrowed !== undefined && this.open && this.taken - taken0 <= ahead) {
-      (d as { payload: Uint8Array }).payload = borrowed.copy(d.payload);
-    }
     return true;
   }
 
