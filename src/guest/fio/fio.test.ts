@@ -203,8 +203,12 @@ for (const [engine, mk] of ENGINES) {
     assert.ok(r.read.ios > 20, String(r.read.ios));
     // A timer fires no earlier than asked (less 1 ms of libuv rounding).
     assert.ok(lat.p50 >= 3000 && lat.mean >= 3000, JSON.stringify(lat));
+    // Little's law: mean latency = mean occupancy / IOPS, and the occupancy is at most iodepth.
+    // It is iodepth less the gaps between a completion and its resubmission, which grow when the
+    // machine is loaded (a 10 % bound failed under a neighbour's load: 7.3 ms against 8.2 ms),
+    // so the mean may fall short of iodepth / IOPS, but never exceed it past the window's edges.
     const little = (4 / r.read.iops) * 1e6;
-    assert.ok(Math.abs(lat.mean - little) / little < 0.1, `mean ${lat.mean} µs, iodepth / IOPS ${little} µs`);
+    assert.ok(lat.mean <= little * 1.1 && lat.mean >= little * 0.6, `mean ${lat.mean} µs, iodepth / IOPS ${little} µs`);
   });
 
   test(`ramp_time: the job runs through it uncounted; figures cover runtime only, and a size-bound job still moves size in its timed phase (${engine})`, async () => {
