@@ -174,8 +174,18 @@ test('CONTROL connections (dom0 only) lists each connection with its queues and,
   assert.match(ring, /1 requests, 0 replies and 0 events queued, 1 watches, 0 transactions; ring req cons (\d+) prod (\d+)/);
   const [, cons, prod] = /req cons (\d+) prod (\d+)/.exec(ring)!;
   assert.equal(Number(prod) - Number(cons), msg.length, 'the unsignalled request is seen waiting');
+  // The watch's reply and its first event are the last messages written, in that order.
+  assert.match(ring, /last written \(type\/req_id\/len@index\): 4\/1\/3@0 15\/0\/\d+@19$/);
   assert.ok(lines.some((l) => / d0 local/.test(l)), lines.join(' | '));
   assert.equal(g.call({ op: 'control', args: ['connections'] }), 'EACCES');
+  // Past six messages the oldest go: the six newest remain, oldest first.
+  for (let i = 0; i < 6; i++) g.call({ op: 'read', path: 'name' });
+  const r2 = dom0.request({ op: 'control', args: ['connections'] });
+  assert.equal(r2.ok, true);
+  const again = latin1(r2.payload!);
+  const recent = /last written \(type\/req_id\/len@index\): ([^\n]*)/.exec(again.split('\n').find((l) => / d1 ring/.test(l))!)![1]!.split(' ');
+  assert.equal(recent.length, 6, recent.join(' '));
+  assert.match(recent.at(-1)!, /^16\/\d+\/\d+@\d+$/, 'the newest last: an error reply to the read');
   d.close();
 });
 

@@ -51,8 +51,12 @@ export class RingTransport implements Transport {
   private closed = false;
   private d: Xenstored | undefined;
   private conn: Connection | undefined;
-  /** The last few messages handed to the ring (type, req_id, length, start index): describe(). */
-  private readonly recent: string[] = [];
+  /**
+   * The last RECENT messages handed to the ring, four numbers each (type, req_id, length, start
+   * index), in a circle from `recentNext`: describe() formats them; writing costs no string.
+   */
+  private readonly recent = new Float64Array(RECENT * 4).fill(-1);
+  private recentNext = 0;
 
   constructor(
     private readonly endpoint: RingEndpoint,
@@ -90,7 +94,17 @@ export class RingTransport implements Transport {
     return `${channel === undefined ? '' : `${channel}; `}ring req cons ${p.reqCons} prod ${p.reqProd}, rsp cons ${p.rspCons} prod ${p.rspProd}, connection ${p.connection}, error ${p.error}; ` +
       `${this.pending === undefined ? 'no reply waiting for room' : `${this.pending.length} bytes waiting for room`}` +
       `${this.paused ? ', input paused' : ''}${this.closed ? ', closed' : ''}${broken !== undefined ? `, broken (${broken.reason})` : ''}; ` +
-      `last written (type/req_id/len@index): ${this.recent.join(' ')}`;
+      `last written (type/req_id/len@index): ${this.recentWritten().join(' ')}`;
+  }
+
+  private recentWritten(): string[] {
+    const out: string[] = [];
+    for (let k = 0; k < RECENT; k++) {
+      const at = ((this.recentNext + k) % RECENT) * 4;
+      const r = this.recent;
+      if (r[at]! >= 0) out.push(`${r[at]}/${r[at + 1]}/${r[at + 2]}@${r[at + 3]}`);
+    }
+    return out;
   }
 
   writable(): boolean {
@@ -100,8 +114,12 @@ export class RingTransport implements Transport {
   write(bytes: Uint8Array): void {
     if (bytes.length >= 16) {
       const h = new DataView(bytes.buffer, bytes.byteOffset, 16);
-      if (this.recent.length === RECENT) this.recent.shift();
-      this.recent.push(`${h.getUint32(0, true)}/${h.getUint32(4, true)}/${h.getUint32(12, true)}@${this.page.replies.produced}`);
+      const at = this.recentNext * 4;
+      this.recent[at] = h.getUint32(0, true);
+      this.recent[at + 1] = h.getUint32(4, true);
+      this.recent[at + 2] = h.getUint32(12, true);
+      this.recent[at + 3] = this.page.replies.produced;
+      this.recentNext = (this.recentNext + 1) % RECENT;
     }
     this.pending = bytes;
     this.pushPending();
