@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage } from './storage/types.js';
-import { pattern, until, withBlkEnv } from './test-support.js';
+import { pattern, startPair, until, withBlkEnv } from './test-support.js';
 
 /** Memory storage whose writes take a while (so a crash lands while they are in flight). */
 function slowStorage(disk: MemoryStorage, delayMs: () => number): BlockStorage {
@@ -39,11 +39,7 @@ test('reconnect: backend killed with writes in flight; a new backend gets them r
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(2048);
     const gate = gatedStorage(disk);
-    await env.addVbd();
-    const back1 = env.newBack(gate.storage, { maxQueues: 2 });
-    const front = env.newFront({ maxQueues: 2, maxIndirectSegments: 64, persistent: true });
-    await back1.start();
-    await front.start();
+    const { back: back1, front } = await startPair(env, gate.storage, { back: { maxQueues: 2 }, front: { maxQueues: 2, maxIndirectSegments: 64, persistent: true } });
     const pending = [0, 100, 200, 300].map((s, i) => front.write(s, pattern(s, 90, i + 1)));
     await until(() => back1.info().inFlight === 4, 2000, 'writes in flight at the backend');
     await back1.kill();
@@ -71,11 +67,7 @@ test('reconnect: a new backend offering fewer indirect segments gets the replaye
   withBlkEnv(async (env) => {
     const disk = new MemoryStorage(2048);
     const gate = gatedStorage(disk);
-    await env.addVbd();
-    const back1 = env.newBack(gate.storage, { maxIndirectSegments: 64 });
-    const front = env.newFront({ maxIndirectSegments: 64 });
-    await back1.start();
-    await front.start();
+    const { back: back1, front } = await startPair(env, gate.storage, { back: { maxIndirectSegments: 64 }, front: { maxIndirectSegments: 64 } });
     // 256 sectors: one indirect request of 32 segments for back1.
     const big = front.write(0, pattern(0, 256, 7));
     await until(() => back1.info().inFlight === 1, 2000, 'the write in flight at the backend');
