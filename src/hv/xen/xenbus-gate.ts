@@ -79,9 +79,9 @@ export class XenbusWriteGate {
       at += n;
       if (this.headerHave < HEADER) break;
       this.headerHave = 0;
-      const dv = new DataView(this.header.buffer);
-      this.bodyLeft = dv.getUint32(12, true);
-      if (dv.getUint32(0, true) !== XS_WATCH_EVENT) this.answered(dv.getUint32(4, true));
+      const h = this.header;
+      this.bodyLeft = u32At(h, 12);
+      if (u32At(h, 0) !== XS_WATCH_EVENT) this.answered(u32At(h, 4));
     }
     this.release();
   }
@@ -97,8 +97,7 @@ export class XenbusWriteGate {
   private release(): void {
     while (this.held.length > 0) {
       const msg = this.held[0]!;
-      const dv = new DataView(msg.buffer, msg.byteOffset, HEADER);
-      const type = dv.getUint32(0, true);
+      const type = u32At(msg, 0);
       const synchronous = type === XS_WATCH || type === XS_UNWATCH;
       if (synchronous && this.unanswered.size > 0) return;
       this.held.shift();
@@ -108,9 +107,14 @@ export class XenbusWriteGate {
       // The driver answers a WATCH/UNWATCH itself, before write returns; its "OK" is read
       // back like any reply but never waits on the xenbus thread, so it is not counted.
       if (!synchronous) {
-        const id = dv.getUint32(4, true);
+        const id = u32At(msg, 4);
         this.unanswered.set(id, (this.unanswered.get(id) ?? 0) + 1);
       }
     }
   }
+}
+
+/** The little-endian u32 at `at` (a header field). */
+function u32At(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }

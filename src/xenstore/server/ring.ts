@@ -17,6 +17,7 @@ import {
   XENSTORE_RECONNECT,
 } from '../../abi/io/xs_wire.js';
 import { XenstoreServerPage } from '../../ring/index.js';
+import { decodeHeader, HEADER_SIZE } from '../protocol/index.js';
 import type { Connection, Transport } from './connection.js';
 import type { Xenstored } from './xenstored.js';
 
@@ -112,12 +113,12 @@ export class RingTransport implements Transport {
   }
 
   write(bytes: Uint8Array): void {
-    if (bytes.length >= 16) {
-      const h = new DataView(bytes.buffer, bytes.byteOffset, 16);
+    if (bytes.length >= HEADER_SIZE) {
+      const h = decodeHeader(bytes);
       const at = this.recentNext * 4;
-      this.recent[at] = h.getUint32(0, true);
-      this.recent[at + 1] = h.getUint32(4, true);
-      this.recent[at + 2] = h.getUint32(12, true);
+      this.recent[at] = h.type;
+      this.recent[at + 1] = h.reqId;
+      this.recent[at + 2] = h.len;
       this.recent[at + 3] = this.page.replies.produced;
       this.recentNext = (this.recentNext + 1) % RECENT;
     }
