@@ -235,3 +235,26 @@ test('a grant source with a destination of no known kind is refused (bad_copy_ar
   assert.equal(granter.endAccess(ref), true);
   assertIdle(t, 0);
 });
+
+test('copy with the local side in machine memory (a memmove there): bytes exact, bounded by the local view, not the machine', () => {
+  const { t, granter, back } = granterAndCopier(2);
+  const ref = granter.grantAccess(1 as DomId, 3 as Frame, false);
+  const page = granter.view(GRANTER).page(3);
+  // A local view of 64 bytes in machine memory, between two guard bytes that must stay.
+  const arena = t.machine.bytes(t.machine.frameCount - 1);
+  const local = arena.subarray(8, 72);
+  local.set(Uint8Array.from({ length: 64 }, (_, i) => i + 1));
+  assert.deepEqual(back.copy(toGrant(GRANTER, ref, local)), [GNTST_okay]);
+  assert.deepEqual(page.subarray(100, 164), local);
+  page.fill(0xee, 100, 164);
+  assert.deepEqual(back.copy(fromGrant(GRANTER, ref, local)), [GNTST_okay]);
+  assert.ok(local.every((b) => b === 0xee));
+  // One byte past the view on either side: refused, and neither neighbour of the view written.
+  const long: GrantCopyOp = { source: { kind: 'grant', domid: GRANTER, ref, offset: 100 }, dest: { kind: 'local', buf: local, offset: 1 }, len: 64 };
+  const wide: GrantCopyOp = { source: { kind: 'local', buf: local, offset: 0 }, dest: { kind: 'grant', domid: GRANTER, ref, offset: 4033 }, len: 64 };
+  assert.deepEqual(back.copy([long, wide]), [GNTST_bad_copy_arg, GNTST_bad_copy_arg]);
+  assert.equal(arena[7], 0);
+  assert.equal(arena[72], 0);
+  assert.ok(granter.endAccess(ref));
+  assertIdle(t, GRANTER);
+});

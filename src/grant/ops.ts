@@ -316,8 +316,7 @@ export class SimGrantOps {
       this.unpinSide(s.domid, s.ref, false);
       return dFrame;
     }
-    const sAt = sFrame * PAGE + s.offset;
-    this.view(d.domid).mem.set(this.view(s.domid).mem.subarray(sAt, sAt + len), dFrame * PAGE + d.offset);
+    this.table.machine.copy(this.view(d.domid).memAddr + dFrame * PAGE + d.offset, this.view(s.domid).memAddr + sFrame * PAGE + s.offset, len);
     this.unpinSide(d.domid, d.ref, true);
     this.unpinSide(s.domid, s.ref, false);
     return GNTST_okay;
@@ -388,7 +387,10 @@ function copyToGrant(g: GranterView, self: number, s: LocalSide, d: GrantSide, l
   const ref = d.ref;
   const frame = beginCopyAccess(g, ref, self, true);
   if (frame < 0) return frame;
-  g.mem.set(sOff === 0 && len === buf.length ? buf : buf.subarray(sOff, sOff + len), frame * PAGE + dOff);
+  const machine = g.table.machine;
+  // A source in machine memory (netback's tx batch pages) is copied with memory.copy (machine.ts).
+  if (machine.holds(buf)) machine.copy(g.memAddr + frame * PAGE + dOff, buf.byteOffset + sOff, len);
+  else g.mem.set(sOff === 0 && len === buf.length ? buf : buf.subarray(sOff, sOff + len), frame * PAGE + dOff);
   endCopyAccess(g, ref, true);
   return GNTST_okay;
 }
@@ -402,7 +404,9 @@ function copyFromGrant(g: GranterView, self: number, s: GrantSide, d: LocalSide,
   const ref = s.ref;
   const frame = beginCopyAccess(g, ref, self, false);
   if (frame < 0) return frame;
-  buf.set(g.span(frame * PAGE + sOff, len), dOff);
+  const machine = g.table.machine;
+  if (machine.holds(buf)) machine.copy(buf.byteOffset + dOff, g.memAddr + frame * PAGE + sOff, len);
+  else buf.set(g.span(frame * PAGE + sOff, len), dOff);
   endCopyAccess(g, ref, false);
   return GNTST_okay;
 }

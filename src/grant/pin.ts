@@ -39,6 +39,8 @@ export class GranterView {
   readonly memBase: number;
   /** The granter's guest memory (frames [0, nrPages)), for copies without a view per op. */
   readonly mem: Uint8Array;
+  /** Where `mem` starts in machine memory (a byte address, for MachineMemory.copy). */
+  readonly memAddr: number;
   private readonly pages: (Uint8Array | undefined)[] = [];
 
   constructor(
@@ -52,7 +54,8 @@ export class GranterView {
     const sab = table.machine.sab;
     this.shared = new Int32Array(sab, table.get(domid, DW.R_GNT_TABLE) * MACHINE_PAGE_SIZE, this.entries * 2);
     this.active = new Int32Array(sab, table.get(domid, DW.R_GNT_ACTIVE) * MACHINE_PAGE_SIZE, this.entries * 2);
-    this.mem = new Uint8Array(sab, this.memBase * MACHINE_PAGE_SIZE, this.nrPages * MACHINE_PAGE_SIZE);
+    this.memAddr = this.memBase * MACHINE_PAGE_SIZE;
+    this.mem = new Uint8Array(sab, this.memAddr, this.nrPages * MACHINE_PAGE_SIZE);
   }
 
   /**

@@ -1,5 +1,5 @@
 /**
- * Machine memory: every page the hypervisor model owns, in one growable SharedArrayBuffer.
+ * Machine memory: every page the hypervisor model owns, in one shared WebAssembly.Memory.
  *
  * Why one buffer and not one per domain: a backend worker started before a guest exists must
  * still be able to map that guest's grants synchronously, as a Xen hypercall runs on the
@@ -8,42 +8,52 @@
  * learn about each new domain. A domain's guest-physical frames are a contiguous run of
  * machine frames (its p2m is `base + frame`).
  *
+ * Why a WebAssembly.Memory: its buffer is a SharedArrayBuffer like any other, and it also
+ * gives `memory.copy`, a memmove between any two places of machine memory, where copying
+ * between typed arrays over shared memory is a word loop (wasm-copy.ts). Its whole size is
+ * reserved at creation, so the buffer never moves or grows: pages never touched cost no RAM.
+ *
  * Extents are handed out by the host only (domain create/destroy run on the host's main
  * thread), so the extent allocator is host-private and needs no atomics.
  */
 import { XenpvError } from '../base/index.js';
+import { WASM_MAX_PAGES, WASM_PAGE, memoryCopy, sharedMemory, type MemoryCopy, type WasmMemory } from './wasm-copy.js';
 
 export const MACHINE_PAGE_SIZE = 4096;
 
 /** The structured-cloneable part: post it to a worker and rebuild `MachineMemory` there. */
 export interface MachineHandle {
-  readonly sab: SharedArrayBuffer;
+  readonly memory: WasmMemory;
 }
 
 export class MachineMemory {
   readonly sab: SharedArrayBuffer;
+  private readonly memory: WasmMemory;
+  private copier: MemoryCopy | undefined;
 
   constructor(handle: MachineHandle) {
-    if (!handle.sab.growable) throw new XenpvError('EINVAL', 'machine memory must be a growable SharedArrayBuffer');
-    this.sab = handle.sab;
+    const sab = handle.memory.buffer;
+    if (!(sab instanceof SharedArrayBuffer)) throw new XenpvError('EINVAL', 'machine memory must be a shared WebAssembly.Memory');
+    this.memory = handle.memory;
+    this.sab = sab;
   }
 
+  /** Machine memory of `maxBytes` (rounded down to WebAssembly's 64 KiB pages; at most 4 GiB). */
   static create(maxBytes: number): MachineMemory {
-    const max = Math.floor(maxBytes / MACHINE_PAGE_SIZE) * MACHINE_PAGE_SIZE;
-    return new MachineMemory({ sab: new SharedArrayBuffer(0, { maxByteLength: max }) });
+    const pages = Math.floor(maxBytes / WASM_PAGE);
+    if (pages < 1 || pages > WASM_MAX_PAGES) {
+      throw new XenpvError('EINVAL', 'machine memory must be 64 KiB to 4 GiB', { maxBytes });
+    }
+    return new MachineMemory({ memory: sharedMemory(pages) });
   }
 
   get handle(): MachineHandle {
-    return { sab: this.sab };
+    return { memory: this.memory };
   }
 
-  /** Frames currently backed (the buffer grows, never shrinks). */
+  /** Frames there are (the whole size is there from the start). */
   get frameCount(): number {
     return this.sab.byteLength / MACHINE_PAGE_SIZE;
-  }
-
-  get maxFrames(): number {
-    return this.sab.maxByteLength / MACHINE_PAGE_SIZE;
   }
 
   /** A live view of `count` machine frames from `mfn`. */
@@ -56,14 +66,24 @@ export class MachineMemory {
     return new Int32Array(this.sab, mfn * MACHINE_PAGE_SIZE, (count * MACHINE_PAGE_SIZE) / 4);
   }
 
-  /** Host only: make sure frames [0, frames) exist. */
+  /**
+   * Copy `len` bytes from byte address `src` to `dst` of machine memory (memmove). Callers
+   * check bounds as they would for any copy; a range past the end throws (a WebAssembly trap).
+   */
+  copy(dst: number, src: number, len: number): void {
+    (this.copier ??= memoryCopy(this.memory))(dst, src, len);
+  }
+
+  /** Whether `view` lies in machine memory (its addresses are then `view.byteOffset` onwards). */
+  holds(view: Uint8Array): boolean {
+    return view.buffer === this.sab;
+  }
+
+  /** Make sure frames [0, frames) exist: they do up to the size given at creation. */
   growTo(frames: number): void {
-    const bytes = frames * MACHINE_PAGE_SIZE;
-    if (bytes <= this.sab.byteLength) return;
-    if (bytes > this.sab.maxByteLength) {
-      throw new XenpvError('ENOMEM', 'machine memory exhausted', { frames, maxFrames: this.maxFrames });
+    if (frames * MACHINE_PAGE_SIZE > this.sab.byteLength) {
+      throw new XenpvError('ENOMEM', 'machine memory exhausted', { frames, maxFrames: this.frameCount });
     }
-    this.sab.grow(bytes);
   }
 }
 

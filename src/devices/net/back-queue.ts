@@ -32,7 +32,7 @@ import { BackRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, ScratchFrame, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { RxBatch } from './rx-batch.js';
-import { TxBatch } from './tx-batch.js';
+import { TxBatch, takeBatchPages } from './tx-batch.js';
 import { RX_BACK_CODEC, TX_RING_CODEC, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
 
@@ -156,7 +156,7 @@ export class BackQueue implements Disposable {
 
   constructor(private readonly vif: VifContext, readonly index: number, cfg: QueueConfig) {
     const p = vif.platform;
-    this.batch = new TxBatch(vif.frontDomid);
+    this.batch = new TxBatch(vif.frontDomid, this.own(takeBatchPages(p)).pages);
     this.rxBatch = new RxBatch(vif.frontDomid, this.txScratch.bytes);
     const onBroken = (): void => vif.fatal(`queue ${index}: impossible number of requests`);
     try {

@@ -1,33 +1,41 @@
 /**
  * Netback's grant-copy batches keep a frame's address mod 8 from the sender's page to the
  * receiver's buffer (V8 copies shared memory word by word only between addresses equal mod 8),
- * with the bytes exact and the rx response offset saying where the frame starts.
+ * with the bytes exact and the rx response offset saying where the frame starts; with the
+ * batch's pages private or in machine memory (where the copies are memory.copy's).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GNTST_okay } from '../../abi/grant_table.js';
 import type { DomId, Frame } from '../../base/index.js';
+import type { DomainTable } from '../../memory/index.js';
 import { SimGrantOps } from '../../grant/ops.js';
 import { grantTestTable } from '../../grant/test-support.js';
 import { PAGE_SIZE } from '../../hv/platform.js';
 import { RxBatch } from './rx-batch.js';
-import { TxBatch } from './tx-batch.js';
+import { TX_BATCH, TxBatch } from './tx-batch.js';
 
 const FRONT = 0 as DomId;
 const BACK = 1 as DomId;
 
-function sides(): { front: SimGrantOps; back: SimGrantOps } {
+function sides(): { front: SimGrantOps; back: SimGrantOps; table: DomainTable } {
   const t = grantTestTable(2);
-  return { front: new SimGrantOps(t, FRONT, t.newTid()), back: new SimGrantOps(t, BACK, t.newTid()) };
+  return { front: new SimGrantOps(t, FRONT, t.newTid()), back: new SimGrantOps(t, BACK, t.newTid()), table: t };
+}
+
+/** TX_BATCH pages: private, or machine frames past every domain's (as dom0's own pages are). */
+function batchPages(where: 'private' | 'machine', table: DomainTable): Uint8Array[] {
+  return Array.from({ length: TX_BATCH }, (_, i) => (where === 'private' ? new Uint8Array(PAGE_SIZE) : table.machine.bytes(1000 + i)));
 }
 
 function pattern(len: number, seed: number): Uint8Array {
   return Uint8Array.from({ length: len }, (_, i) => (i * 7 + seed) & 0xff);
 }
 
-test('tx batch: each packet copied out of its page at the page offset mod 8, bytes exact', () => {
-  const { front, back } = sides();
-  const batch = new TxBatch(FRONT);
+for (const where of ['private', 'machine'] as const) test(`tx batch (${where} pages): each packet copied out of its page at the page offset mod 8, bytes exact`, () => {
+  const { front, back, table } = sides();
+  const pages = batchPages(where, table);
+  const batch = new TxBatch(FRONT, pages);
   const cases = [
     { offset: 0, size: 1514 },
     { offset: 2, size: 1514 },
@@ -43,17 +51,18 @@ test('tx batch: each packet copied out of its page at the page offset mod 8, byt
   cases.forEach((c, i) => {
     const f = batch.frame(i);
     assert.equal(f.byteOffset & 7, c.offset & 7, `packet ${i}`);
+    assert.equal(f.buffer, pages[i]!.buffer, `packet ${i} is in its batch page`);
     assert.deepEqual(f, pattern(c.size, i), `packet ${i}`);
   });
   batch.clear();
   for (const r of refs) assert.ok(front.endAccess(r));
 });
 
-test('rx batch: a frame goes at its own address mod 8 in the posted buffer when it fits, else at 0', () => {
-  const { front, back } = sides();
+for (const where of ['private', 'machine'] as const) test(`rx batch (${where} frames): a frame goes at its own address mod 8 in the posted buffer when it fits, else at 0`, () => {
+  const { front, back, table } = sides();
   const idle = new Uint8Array(8);
   const batch = new RxBatch(FRONT, idle);
-  const arena = new Uint8Array(4 * PAGE_SIZE);
+  const arena = where === 'private' ? new Uint8Array(4 * PAGE_SIZE) : table.machine.bytes(1000, 4);
   const frames = [
     arena.subarray(0, 1514),
     arena.subarray(PAGE_SIZE + 2, PAGE_SIZE + 2 + 1514),

@@ -9,8 +9,8 @@
  * Each staged packet gets its own private page (the batch's), so the frames stay intact
  * until the batch is handed on; the bridge copies what it keeps (`owned` false).
  */
-import type { DomId, GrantRef } from '../../base/index.js';
-import { PAGE_SIZE, type CopyPtr, type GrantOps } from '../../hv/platform.js';
+import type { Disposable, DomId, Frame, GrantRef } from '../../base/index.js';
+import { PAGE_SIZE, type CopyPtr, type GrantOps, type Platform } from '../../hv/platform.js';
 import type { NetifTxRequest } from '../../abi/io/netif-codec.js';
 import { ScratchFrame } from './bridge/slab.js';
 
@@ -87,13 +87,46 @@ export class CopyBatch<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
  */
 export const TX_BATCH = 64;
 
+/** A batch's pages, and the release of the ones taken from the domain (BatchPages.take). */
+export interface BatchPages extends Disposable {
+  readonly pages: readonly Uint8Array[];
+}
+
+/**
+ * TX_BATCH pages for a batch. On the sim, dom0's own pages: they lie in machine memory, where
+ * both of netback's grant copies of a frame (out of the sender's page into these, and from
+ * these into the receiver's) are memmoves instead of V8's word loop over shared memory
+ * (memory/wasm-copy.ts). Private pages elsewhere (on Xen a frame of our own is an mmap each,
+ * and a grant copy there is the hypervisor's), or when dom0 has no pages to spare.
+ */
+export function takeBatchPages(platform: Platform): BatchPages {
+  let frames: Frame[] = [];
+  if (platform.kind === 'sim') {
+    try {
+      frames = platform.memory.allocPages(TX_BATCH);
+    } catch {
+      // ENOMEM: private pages below; the copies are then V8's.
+    }
+  }
+  if (frames.length === 0) return { pages: Array.from({ length: TX_BATCH }, () => new Uint8Array(PAGE_SIZE)), dispose: () => undefined };
+  let held = true;
+  return {
+    pages: frames.map((f) => platform.memory.page(f)),
+    dispose: () => {
+      if (held) platform.memory.freePages(frames);
+      held = false;
+    },
+  };
+}
+
 export class TxBatch extends CopyBatch<'grant', 'local'> {
   private readonly pages: ScratchFrame[];
 
-  constructor(frontDomid: DomId) {
-    const pages = Array.from({ length: TX_BATCH }, () => new ScratchFrame(PAGE_SIZE));
-    super(pages.map((page) => ({ source: { kind: 'grant', domid: frontDomid, ref: 0 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: page.frame(0), offset: 0 }, len: 0 })));
-    this.pages = pages;
+  /** `pages`: TX_BATCH views of a page each (takeBatchPages). */
+  constructor(frontDomid: DomId, pages: readonly Uint8Array[]) {
+    const frames = pages.map((p) => new ScratchFrame(p));
+    super(frames.map((page) => ({ source: { kind: 'grant', domid: frontDomid, ref: 0 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: page.frame(0), offset: 0 }, len: 0 })));
+    this.pages = frames;
   }
 
   /**

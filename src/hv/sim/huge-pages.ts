@@ -24,7 +24,7 @@ const HUGE_PAGE = 2 * 1024 * 1024;
 export function adviseHugePages(machine: MachineMemory): string | undefined {
   if (process.env.XENPV_THP === '0') return 'XENPV_THP=0';
   const sab = machine.sab;
-  const bytes = sab.maxByteLength;
+  const bytes = sab.byteLength;
   if (bytes < 2 * HUGE_PAGE) return 'smaller than two huge pages';
   const libc = loadLibc('huge-page advice');
   if (typeof libc === 'string') return libc;
@@ -34,9 +34,7 @@ export function adviseHugePages(machine: MachineMemory): string | undefined {
   } catch (err) {
     return `madvise is not in this libc: ${(err as Error).message}`;
   }
-  // A growable buffer reserves its whole maxByteLength at creation, so the address of byte 0
-  // holds as it grows; an empty one has no byte 0 to point at yet.
-  machine.growTo(1);
+  // Machine memory is reserved whole at creation (machine.ts) and never moves.
   const probe = new Uint8Array(sab, 0, 1);
   const base = libc.addressOf(probe);
   if (typeof base !== 'number' || base === 0) return 'koffi gave no address for the buffer';

@@ -21,7 +21,7 @@ import type { GuestMessage, VcpuBoot } from './vcpu-protocol.js';
 
 export interface HypervisorOptions {
   readonly maxDomains?: number;
-  /** Upper bound of machine memory (the growable buffer's maxByteLength); at most 4 GiB. */
+  /** The size of machine memory, reserved whole at start (memory/machine.ts); 64 KiB to 4 GiB. */
   readonly maxMachineBytes?: number;
   readonly dom0Pages?: number;
   readonly dom0Limits?: Partial<DomainLimits>;

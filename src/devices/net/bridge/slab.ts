@@ -51,8 +51,9 @@ export class ScratchFrame {
   /** Where `view` starts in `bytes` (a field: a typed array's byteOffset getter checks for detachment). */
   private viewAt = 0;
 
-  constructor(size: number) {
-    this.bytes = new Uint8Array(size);
+  /** A new buffer of `size` bytes, or the given one. */
+  constructor(size: number | Uint8Array) {
+    this.bytes = typeof size === 'number' ? new Uint8Array(size) : size;
     this.view = this.bytes.subarray(0, 0);
   }
 
