@@ -6,3 +6,4 @@ export * from './dispose.js';
 export * from './wait.js';
 export * from './leaks.js';
 export * from './xorshift.js';
+export * from './burst-clock.js';

@@ -23,7 +23,7 @@ export class Op {
     /** Chunks not answered yet. */
     public remaining: number,
     readonly bytes: number,
-    /** When it was submitted (ms, `tickTime`). */
+    /** When it was submitted (ms, the device's burst clock: front-io.ts). */
     readonly start: number,
     /** The callback that ends it instead of a promise (`submit`), and the tag handed back to it. */
     private readonly done: IoDone | undefined = undefined,
