@@ -12,7 +12,7 @@
  */
 import type { Disposable, EvtchnPort, Frame } from '../base/index.js';
 import { errorCode } from '../base/index.js';
-import { BlkFront } from '../devices/blk/index.js';
+import { BlkFront, type BlkFrontOptions } from '../devices/blk/index.js';
 import { ConsoleFront } from '../devices/console/index.js';
 import { NetFront } from '../devices/net/front.js';
 import type { SimPlatform } from '../hv/sim/platform.js';
@@ -27,6 +27,8 @@ export interface GuestDevicesOptions {
   readonly onShutdownRequest: (reason: ShutdownName) => void;
   /** Kernel messages (device errors); they also go to the console. */
   readonly log: (line: string) => void;
+  /** blkfront's parameters from the command line (cmdline.ts), for every disk probed. */
+  readonly blkfront?: BlkFrontOptions;
 }
 
 type Front = { kind: 'vbd'; front: BlkFront } | { kind: 'vif'; front: NetFront };
@@ -147,7 +149,7 @@ export class GuestDevices implements Disposable {
     const [kind, devid] = [key.split('/')[0] as 'vbd' | 'vif', Number(key.split('/')[1])];
     const path = `${this.home}/device/${key}`;
     if (kind === 'vbd') {
-      const front = new BlkFront(this.platform, this.store, path, { log: (m) => this.options.log(m) });
+      const front = new BlkFront(this.platform, this.store, path, { ...this.options.blkfront, log: (m) => this.options.log(m) });
       this.fronts.set(key, { kind, front });
       this.disks.set(devid, front);
       sharedDisks.set(devid, front);

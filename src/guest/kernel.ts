@@ -13,10 +13,13 @@ import { SHUTDOWN } from '../abi/xen.js';
 import { sleep } from '../base/index.js';
 import { SimPlatform } from '../hv/sim/platform.js';
 import type { GuestMessage, VcpuBoot } from '../hv/sim/vcpu-protocol.js';
+import { parseKernelCmdline } from './cmdline.js';
 import { GuestDevices } from './devices.js';
 import { resolveProgram, type GuestContext, type ShutdownName } from './program.js';
 
 const boot = workerData as VcpuBoot;
+/** The command line split between the kernel's drivers and the program. */
+const cmdline = parseKernelCmdline(boot.extra);
 /** Store, console 0, frontends and the shutdown watch (devices.ts), when the builder gave start info. */
 let devices: GuestDevices | undefined;
 
@@ -54,8 +57,9 @@ function context(platform: SimPlatform): GuestContext {
     domid: platform.domid,
     vcpu: boot.vcpu,
     name: boot.name,
-    args: boot.extra,
-    argv: boot.extra.split(/\s+/).filter((s) => s !== ''),
+    args: cmdline.args,
+    argv: cmdline.argv,
+    blkfront: cmdline.blkfront,
     log: (...parts) => {
       const text = parts.map((p) => (typeof p === 'string' ? p : String(p))).join(' ');
       post({ type: 'console', text });
@@ -79,6 +83,7 @@ function startDevices(platform: SimPlatform): void {
   const d = new GuestDevices(platform, {
     onShutdownRequest: (reason) => void closeDevices().then(() => shutdownNow(platform, reason)),
     log: (line) => post({ type: 'console', text: line }),
+    blkfront: cmdline.blkfront,
   });
   devices = d;
   platform.openStore = () => Promise.resolve(d.ring.openClient());
@@ -98,6 +103,8 @@ async function main(): Promise<void> {
   try {
     const program = await resolveProgram(boot.kernel);
     if (!(await platform.whileRunning())) stop();
+    // Once running, as a kernel prints at boot (a paused domain has printed nothing yet).
+    for (const w of cmdline.warnings) post({ type: 'console', text: w });
     startDevices(platform);
     await program(context(platform));
   } catch (err) {

@@ -6,6 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { isAbsolute, resolve } from 'node:path';
 import { XenpvError } from '../base/index.js';
+import type { BlkFrontOptions } from '../devices/blk/index.js';
 import type { SimPlatform } from '../hv/sim/platform.js';
 import { builtinPrograms } from './programs/index.js';
 
@@ -16,10 +17,12 @@ export interface GuestContext {
   readonly domid: number;
   readonly vcpu: number;
   readonly name: string;
-  /** xl.cfg `extra`, as given. */
+  /** xl.cfg `extra`, less the kernel's own parameters (cmdline.ts). */
   readonly args: string;
   /** `args` split on whitespace. */
   readonly argv: readonly string[];
+  /** blkfront's parameters from the command line (`xen_blkfront.*`), for a program's own frontend. */
+  readonly blkfront: BlkFrontOptions;
   /** A line on the domain's console (the host keeps the last lines). */
   log(...parts: unknown[]): void;
   /** SCHEDOP_shutdown with a reason; the vCPU stops. Never returns. */

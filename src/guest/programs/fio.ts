@@ -105,8 +105,8 @@ async function waitFor<T>(get: () => T | undefined, ms: number): Promise<T | und
  * fight the kernel's over the xenbus state: so use the kernel's, once it has probed and
  * connected it. Without start info there is no kernel frontend: bring up our own.
  */
-async function acquireDisk(env: FioEnv, kernelProbes: boolean): Promise<{ front: BlkFront; owned: boolean }> {
-  if (!kernelProbes) return { front: await openFirstDisk(env), owned: true };
+async function acquireDisk(env: FioEnv, kernelProbes: boolean, frontOptions: BlkFrontOptions): Promise<{ front: BlkFront; owned: boolean }> {
+  if (!kernelProbes) return { front: await openFirstDisk(env, frontOptions), owned: true };
   const path = await firstDiskPath(env.store, env.domid);
   const devid = Number(path.slice(path.lastIndexOf('/') + 1));
   const front = await waitFor(() => kernelDisk(devid), CONNECT_TIMEOUT_MS);
@@ -126,9 +126,9 @@ async function acquireDisk(env: FioEnv, kernelProbes: boolean): Promise<{ front:
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** The whole program on an env: parse, find xvda, run, report; close the disk if it is ours. */
-export async function runFioProgram(env: FioEnv, argv: readonly string[], kernelProbes = false): Promise<FioResult> {
+export async function runFioProgram(env: FioEnv, argv: readonly string[], kernelProbes = false, frontOptions: BlkFrontOptions = {}): Promise<FioResult> {
   const job = parseFioArgs(argv);
-  const { front, owned } = await acquireDisk(env, kernelProbes);
+  const { front, owned } = await acquireDisk(env, kernelProbes, frontOptions);
   try {
     return await runJobAndReport(env, front, job);
   } finally {
@@ -151,6 +151,7 @@ export default async function fio(ctx: GuestContext): Promise<void> {
       },
       ctx.argv,
       ctx.platform.startInfo !== undefined,
+      ctx.blkfront,
     );
   } finally {
     store.close();
