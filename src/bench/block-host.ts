@@ -39,10 +39,14 @@ export const HOST_PLAIN: HostPvConfig = {
 };
 /**
  * The toolstack's backend (persistent grants, 256 indirect segments, 4 queues) and a guest
- * blkfront tuned as a Linux guest is for large I/O: 256 indirect segments, so that a 1 MiB
- * request takes one ring slot instead of eight (Linux's default is 32).
+ * blkfront tuned as a Linux guest is for large I/O, on its command line: 128 indirect segments,
+ * so that a 1 MiB request takes two ring slots instead of eight (Linux's default is 32). At
+ * iodepth 32 that fills two rings, served by the disk thread and a ring thread: 1 MiB reads,
+ * alternating runs, 128 → 9.4 GB/s against 256 (one ring, one thread) → 8.3 and 32 → 7.5;
+ * writes alike at 128 and 256 (ext4's inode lock serialises them), about 40 % less dom0 CPU
+ * per MiB than at 32.
  */
-export const HOST_TUNED: HostPvConfig = { name: 'tuned', back: undefined, cmdline: 'xen_blkfront.max_indirect_segments=256' };
+export const HOST_TUNED: HostPvConfig = { name: 'tuned', back: undefined, cmdline: 'xen_blkfront.max_indirect_segments=128' };
 
 export interface HostJobOutput {
   readonly result: FioResult;

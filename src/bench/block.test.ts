@@ -74,7 +74,7 @@ test('xenpv bench block --quick --json: DESIGN §6 shape, the issue\'s figures a
   assert.equal(qd32['baseline'], byName.get('block.randread_4k_iops.native')?.['median']);
   assert.equal(qd32['aim'], 0.8);
   // The real layout: plain = nothing offered; tuned = the toolstack's defaults under the guest blkfront's defaults.
-  assert.ok(notes.some((n) => /^pv_tuned negotiated: persistent=true indirect-segments=256 queues=4 ring-pages=1\b/.test(n)), notes.join('\n'));
+  assert.ok(notes.some((n) => /^pv_tuned negotiated: persistent=true indirect-segments=128 queues=4 ring-pages=1\b/.test(n)), notes.join('\n'));
   assert.ok(notes.some((n) => /^pv_plain negotiated: persistent=false indirect-segments=0 queues=1 ring-pages=1$/.test(n)), notes.join('\n'));
   assert.ok(notes.some((n) => /^inproc pv_tuned negotiated: persistent=true indirect-segments=256 queues=4 ring-pages=16$/.test(n)), notes.join('\n'));
   assert.ok(notes.some((n) => /^inproc pv_plain negotiated: persistent=false indirect-segments=0 queues=1 ring-pages=1$/.test(n)), notes.join('\n'));
