@@ -25,6 +25,11 @@ export interface DomainMemory {
   /** Allocate zeroed frames; throws XenpvError('ENOMEM') when none are left. */
   allocPages(count: number): Frame[];
   freePages(frames: readonly Frame[]): void;
+  /**
+   * `dst.set(src, at)`. On the sim, where both lie in machine memory (our pages, views of
+   * them), one memmove (memory/wasm-copy.ts) instead of V8's word loop over shared memory.
+   */
+  copy(dst: Uint8Array, at: number, src: Uint8Array): void;
 }
 
 /** A set of foreign pages mapped through the grant table (gntdev's mapping). */

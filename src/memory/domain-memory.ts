@@ -64,6 +64,14 @@ export class SimDomainMemory {
     }
   }
 
+  /** DomainMemory.copy: a memmove when both views lie in machine memory and `src` fits at `at`, else `dst.set`. */
+  copy(dst: Uint8Array, at: number, src: Uint8Array): void {
+    const m = this.table.machine;
+    const len = src.length;
+    if (at >= 0 && at + len <= dst.length && m.holds(dst) && m.holds(src)) m.copy(dst.byteOffset + at, src.byteOffset, len);
+    else dst.set(src, at);
+  }
+
   /** Frames not allocated. */
   get freeCount(): number {
     return this.table.get(this.domid, DW.PAGES_FREE);

@@ -8,14 +8,16 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { NETIF_RSP_OKAY } from '../../abi/io/netif.js';
 import { pattern, until, withNet, type NetEnv, type NetGuest } from '../pvnet/test-support.js';
-import { NetStack, udpPayloadBuffer } from './stack.js';
+import { NetStack, udpPayloadBuffer, udpPayloadIn } from './stack.js';
+import type { Frame } from '../../base/index.js';
 import { parseIpv4 } from './addr.js';
 
 /** A sending stack on `a`'s NetFront that builds in its lent pages; `lent`/`sent` record the frames. */
-function lendingStack(a: NetGuest): { s: NetStack; lent: Uint8Array[]; sent: Uint8Array[] } {
+function lendingStack(a: NetGuest, kernelCopy = false): { s: NetStack; lent: Uint8Array[]; sent: Uint8Array[] } {
   const lent: Uint8Array[] = [];
   const sent: Uint8Array[] = [];
   const s = new NetStack({
+    ...(kernelCopy ? { copy: (dst: Uint8Array, at: number, src: Uint8Array) => a.platform.memory.copy(dst, at, src) } : {}),
     mac: a.front.mac, address: a.ip, prefix: 24, clock: () => performance.now(),
     send: (f, info) => {
       sent.push(f);
@@ -35,9 +37,9 @@ function lendingStack(a: NetGuest): { s: NetStack; lent: Uint8Array[]; sent: Uin
  * Guest `a` sending through lendingStack to guest `b`, which listens on port 5001; `neighbour`:
  * `a` already knows `b`'s MAC (no ARP first).
  */
-function lendingPair(env: Pick<NetEnv, 'guests'>, neighbour: boolean): { a: NetGuest; b: NetGuest } & ReturnType<typeof lendingStack> {
+function lendingPair(env: Pick<NetEnv, 'guests'>, neighbour: boolean, kernelCopy = false): { a: NetGuest; b: NetGuest } & ReturnType<typeof lendingStack> {
   const [a, b] = env.guests as [NetGuest, NetGuest];
-  const sender = lendingStack(a);
+  const sender = lendingStack(a, kernelCopy);
   if (neighbour) sender.s.arp.update(parseIpv4(b.ip), b.front.mac, true);
   b.stack.udpBind(5001);
   return { a, b, ...sender };
@@ -50,10 +52,13 @@ function payloads(b: NetGuest, port: number): Uint8Array[] {
   return out;
 }
 
-test('datagrams built in the lent tx page arrive exact (full checksum verified), in bursts', () =>
+for (const where of ['private', 'guest page'] as const) test(`datagrams built in the lent tx page arrive exact (full checksum verified), in bursts; payload in a ${where}`, () =>
   withNet(async (env) => {
-    const { a, b, s, lent, sent } = lendingPair(env, true);
-    const p = udpPayloadBuffer(1000);
+    // In a guest page with the kernel's copy (DomainMemory.copy): a memmove into the lent page.
+    const kernel = where === 'guest page';
+    const { a, b, s, lent, sent } = lendingPair(env, true, kernel);
+    const [frame] = a.platform.memory.allocPages(1) as [Frame];
+    const p = kernel ? udpPayloadIn(a.platform.memory.page(frame), 1000)! : udpPayloadBuffer(1000);
     const want: Uint8Array[] = [];
     for (let burst = 0; burst < 5; burst++) {
       a.front.txBurst(() => {
@@ -69,6 +74,7 @@ test('datagrams built in the lent tx page arrive exact (full checksum verified),
     assert.ok(sent.every((f, i) => f === lent[i]), 'each frame was the lent view itself (no copy in netfront)');
     assert.deepEqual(payloads(b, 5001), want);
     assert.equal(b.stack.counters.udpBadChecksum, 0);
+    a.platform.memory.freePages([frame]);
   }));
 
 test('a payload placed otherwise mod 8 is built in the scratch (copied), and still arrives exact', () =>

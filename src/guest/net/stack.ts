@@ -45,6 +45,12 @@ export interface NetStackOptions {
    * datagram is then built straight into it, its payload copied once. Valid until the next call.
    */
   readonly txBuffer?: (len: number) => Uint8Array | undefined;
+  /**
+   * How a UDP payload is copied into its frame, `dst.set(src, at)` by default. A guest kernel
+   * gives its memory's copy (DomainMemory.copy): a memmove where payload and frame both lie in
+   * guest memory (a payload buffer of guest pages, udpPayloadIn; netfront's granted page).
+   */
+  readonly copy?: (dst: Uint8Array, at: number, src: Uint8Array) => void;
   /** Milliseconds, monotonic. */
   readonly clock: () => number;
   /**
@@ -124,6 +130,16 @@ export function udpPayloadBuffer(size: number): Uint8Array {
   return new Uint8Array(new ArrayBuffer(size + at), at, size);
 }
 
+/** As udpPayloadBuffer, inside `buf` (8-aligned: a page); undefined when `size` does not fit it. */
+export function udpPayloadIn(buf: Uint8Array, size: number): Uint8Array | undefined {
+  const at = (UDP_PAYLOAD_AT - buf.byteOffset) & 7;
+  return at + size <= buf.length ? buf.subarray(at, at + size) : undefined;
+}
+
+function setAt(dst: Uint8Array, at: number, src: Uint8Array): void {
+  dst.set(src, at);
+}
+
 /** UDP with checksum offload: left partial for the receiver (netfront marks it so). */
 const CSUM_PARTIAL: FrameInfo = Object.freeze({ csumBlank: true, dataValidated: true });
 const EPHEMERAL_FIRST = 32768; // Linux ip_local_port_range
@@ -153,6 +169,7 @@ export class NetStack implements UdpHost {
   /** Where UDP datagrams are built when `sendCopies` (the largest unfragmented frame fits). */
   private readonly txScratch: ScratchFrame | undefined;
   private readonly txBuffer: ((len: number) => Uint8Array | undefined) | undefined;
+  private readonly copyInto: (dst: Uint8Array, at: number, src: Uint8Array) => void;
   /** The frame txBuffer lent last: it must be copied if it has to wait (ARP). */
   private lent: Uint8Array | undefined;
   /** The last payload found to sit as it would in a frame (lendable). */
@@ -185,6 +202,7 @@ export class NetStack implements UdpHost {
     this.sendFrame = opts.send;
     this.txScratch = opts.sendCopies === true ? new ScratchFrame(ETH_HLEN + this.mtu) : undefined;
     this.txBuffer = opts.txBuffer;
+    this.copyInto = opts.copy ?? setAt;
     this.arp = new ArpTable<Pending>(opts.arpClock ?? opts.clock, {
       request: (ip) => this.sendArp(ARP_REQUEST, BROADCAST_MAC, new Uint8Array(6), ip),
       flush: (_ip, mac, packets) => {
@@ -290,7 +308,7 @@ export class NetStack implements UdpHost {
     frame[off + 5] = len & 0xff;
     frame[off + 6] = 0; // the checksum field is summed as zero (the buffer may be reused)
     frame[off + 7] = 0;
-    frame.set(payload, off + UDP_HLEN);
+    this.copyInto(frame, off + UDP_HLEN, payload);
     // RFC 768's pseudo-header from the values (not read back from the frame).
     const pseudo = addressesSum(this.address, to) + IPPROTO_UDP + len;
     // Partial: the folded pseudo-header sum the receiver completes; full: RFC 768, 0 sent as all ones.

@@ -11,7 +11,7 @@
  */
 import { XenpvError } from '../../base/index.js';
 import { toIpv4, type Ipv4 } from './addr.js';
-import { udpPayloadBuffer, type NetStack } from './stack.js';
+import { udpPayloadBuffer, udpPayloadIn, type NetStack } from './stack.js';
 import type { UdpSocket } from './udp.js';
 
 export const STREAM_MAGIC = 0x58505653;
@@ -83,6 +83,8 @@ export interface StreamSenderOptions {
   /** Pace to this many datagrams per second; unpaced when absent. */
   readonly pps?: number;
   readonly srcPort?: number;
+  /** Where to keep the payload (a guest page: udpPayloadIn); a buffer of its own when absent or too small. */
+  readonly buffer?: Uint8Array;
 }
 
 export class UdpStreamSender {
@@ -106,7 +108,7 @@ export class UdpStreamSender {
     this.dst = toIpv4(opts.dst);
     this.socket = stack.udpBind(opts.srcPort ?? 0);
     // Placed as it sits in a frame: the stack copies it into netfront's page by words.
-    this.payload = udpPayloadBuffer(opts.size).fill(0x5a);
+    this.payload = ((opts.buffer === undefined ? undefined : udpPayloadIn(opts.buffer, opts.size)) ?? udpPayloadBuffer(opts.size)).fill(0x5a);
     this.port = opts.port;
     this.pps = opts.pps;
     this.durationMs = opts.durationMs;

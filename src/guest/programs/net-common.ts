@@ -87,6 +87,7 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     send: (f, info) => void front.transmit(f, info),
     sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
     txBuffer: (len) => front.txBuffer(len), // or a datagram is built in the granted page itself
+    copy: (dst, at, src) => env.platform.memory.copy(dst, at, src), // a memmove between guest pages (sim)
   });
   // The stack copies what it keeps (an onDatagram reader reads each payload in place),
   // so netfront may hand frames over in one reused buffer. One RxInfo per offload state.

@@ -145,3 +145,30 @@ test('a backend thread that dies holding a mapping and a port is cleaned up by r
     g.dispose();
     await hv.destroy(d);
   }));
+
+test('DomainMemory.copy: between our pages a memmove, bytes exact and bounded; anything else as Uint8Array.set', () =>
+  withHypervisor(async (hv) => {
+    const d = hv.createDomain({ memoryPages: 16 });
+    const p = SimPlatform.attach(hv.platformHandle(d));
+    const [a, b] = p.memory.allocPages(2) as [Frame, Frame];
+    const src = p.memory.page(a).subarray(2, 1516);
+    src.set(Uint8Array.from({ length: 1514 }, (_, i) => (i * 31 + 7) & 0xff));
+    const dst = p.memory.page(b);
+    p.memory.copy(dst, 2, src);
+    assert.deepEqual(dst.subarray(2, 1516), src);
+    assert.equal(dst[1], 0);
+    assert.equal(dst[1516], 0);
+    // Out of the destination: refused as Uint8Array.set refuses it, nothing written past it.
+    const small = dst.subarray(0, 100);
+    assert.throws(() => p.memory.copy(small, 0, src), RangeError);
+    assert.throws(() => p.memory.copy(dst, -1, src), RangeError);
+    assert.equal(dst[1516], 0);
+    // A private buffer on either side.
+    const mine = new Uint8Array(1514);
+    p.memory.copy(mine, 0, src);
+    assert.deepEqual(mine, src);
+    p.memory.copy(dst, 2000, mine);
+    assert.deepEqual(dst.subarray(2000, 3514), src);
+    p.memory.freePages([a, b]);
+    await hv.destroy(d);
+  }));

@@ -87,6 +87,11 @@ export class XenDomainMemory implements DomainMemory {
     return out;
   }
 
+  /** DomainMemory.copy: our pages are separate mappings here, so V8's copy. */
+  copy(dst: Uint8Array, at: number, src: Uint8Array): void {
+    dst.set(src, at);
+  }
+
   /** Free frames; a frame still granted has its grant ended first (gntalloc defers if mapped). */
   freePages(frames: readonly Frame[]): void {
     for (const f of frames) {
