@@ -27,7 +27,7 @@ import {
   type Frame,
   type GrantRef,
 } from '../base/index.js';
-import { DomainState, DW, MACHINE_PAGE_SIZE, lockWord, unlockWord, type DomainTable } from '../memory/index.js';
+import { DomainState, DW, MACHINE_PAGE_SIZE, ViewAddresses, lockWord, unlockWord, type DomainTable } from '../memory/index.js';
 import { Maptrack } from './maptrack.js';
 import { beginCopyAccess, endCopyAccess, GranterView, pinGrant, unpinGrant } from './pin.js';
 import type { CopyPtr, GrantCopyOp, GrantMapping } from './types.js';
@@ -44,6 +44,8 @@ export class SimGrantOps {
   private readonly refBits: Int32Array;
   readonly maptrack: Maptrack;
   private readonly accessLeaks = new Map<number, () => void>();
+  /** Where a run's local buffers lie in machine memory, by position in the run (view-addresses.ts). */
+  private readonly localAt: ViewAddresses;
   /** Our domain's generation: once it changes, our regions belong to someone else. */
   readonly ownGen: number;
 
@@ -53,6 +55,7 @@ export class SimGrantOps {
     readonly tid: number,
   ) {
     this.ownGen = table.get(self, DW.GEN);
+    this.localAt = new ViewAddresses(table.machine, MAX_RUN);
     this.own = this.view(self);
     const at = table.get(self, DW.R_GREF_BITMAP) * PAGE;
     this.refBits = new Int32Array(table.machine.sab, at, Math.ceil(this.own.entries / 32));
@@ -281,10 +284,10 @@ export class SimGrantOps {
         const d = op.dest;
         if (d.kind === 'grant') {
           if (s.kind !== 'local' || d.domid !== domid) break;
-          out[i] = copyToGrant(g, self, s, d, op.len);
+          out[i] = copyToGrant(g, self, s, d, op.len, this.localAt.at(i - at, s.buf));
         } else {
           if (s.kind !== 'grant' || d.kind !== 'local' || s.domid !== domid) break;
-          out[i] = copyFromGrant(g, self, s, d, op.len);
+          out[i] = copyFromGrant(g, self, s, d, op.len, this.localAt.at(i - at, d.buf));
         }
       }
     } finally {
@@ -378,7 +381,7 @@ function isCount(x: number): boolean {
  * granter's lock and the domain reference `copyRun` holds: argsOk's checks written out for
  * this shape, then GTF_writing for the copy (beginCopyAccess/endCopyAccess).
  */
-function copyToGrant(g: GranterView, self: number, s: LocalSide, d: GrantSide, len: number): number {
+function copyToGrant(g: GranterView, self: number, s: LocalSide, d: GrantSide, len: number, bufAt: number): number {
   const buf = s.buf;
   const sOff = s.offset;
   const dOff = d.offset;
@@ -387,16 +390,15 @@ function copyToGrant(g: GranterView, self: number, s: LocalSide, d: GrantSide, l
   const ref = d.ref;
   const frame = beginCopyAccess(g, ref, self, true);
   if (frame < 0) return frame;
-  const machine = g.table.machine;
-  // A source in machine memory (netback's tx batch pages) is copied with memory.copy (machine.ts).
-  if (machine.holds(buf)) machine.copy(g.memAddr + frame * PAGE + dOff, buf.byteOffset + sOff, len);
+  // A source in machine memory (netback's tx batch pages, at bufAt) is copied with memory.copy (machine.ts).
+  if (bufAt >= 0) g.table.machine.copy(g.memAddr + frame * PAGE + dOff, bufAt + sOff, len);
   else g.mem.set(sOff === 0 && len === buf.length ? buf : buf.subarray(sOff, sOff + len), frame * PAGE + dOff);
   endCopyAccess(g, ref, true);
   return GNTST_okay;
 }
 
 /** One grant-to-local op of a run (netback's tx copy, blkback's writes): as `copyToGrant`, reading. */
-function copyFromGrant(g: GranterView, self: number, s: GrantSide, d: LocalSide, len: number): number {
+function copyFromGrant(g: GranterView, self: number, s: GrantSide, d: LocalSide, len: number, bufAt: number): number {
   const buf = d.buf;
   const sOff = s.offset;
   const dOff = d.offset;
@@ -404,8 +406,7 @@ function copyFromGrant(g: GranterView, self: number, s: GrantSide, d: LocalSide,
   const ref = s.ref;
   const frame = beginCopyAccess(g, ref, self, false);
   if (frame < 0) return frame;
-  const machine = g.table.machine;
-  if (machine.holds(buf)) machine.copy(buf.byteOffset + dOff, g.memAddr + frame * PAGE + sOff, len);
+  if (bufAt >= 0) g.table.machine.copy(bufAt + dOff, g.memAddr + frame * PAGE + sOff, len);
   else buf.set(g.span(frame * PAGE + sOff, len), dOff);
   endCopyAccess(g, ref, false);
   return GNTST_okay;

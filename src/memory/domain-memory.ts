@@ -6,11 +6,14 @@
 import { XenpvError, type DomId, type Frame } from '../base/index.js';
 import { DW, type DomainTable } from './domains.js';
 import { MACHINE_PAGE_SIZE } from './machine.js';
+import { ViewAddresses } from './view-addresses.js';
 
 export class SimDomainMemory {
   readonly pageCount: number;
   private readonly base: number;
   private readonly bitmap: Int32Array;
+  private readonly dstAt: ViewAddresses;
+  private readonly srcAt: ViewAddresses;
 
   constructor(
     private readonly table: DomainTable,
@@ -20,6 +23,8 @@ export class SimDomainMemory {
     this.pageCount = table.get(domid, DW.NR_PAGES);
     const words = Math.ceil(this.pageCount / 32);
     this.bitmap = new Int32Array(table.machine.sab, table.get(domid, DW.R_PAGE_BITMAP) * MACHINE_PAGE_SIZE, words);
+    this.dstAt = new ViewAddresses(table.machine, 1);
+    this.srcAt = new ViewAddresses(table.machine, 1);
   }
 
   page(frame: Frame): Uint8Array {
@@ -64,12 +69,19 @@ export class SimDomainMemory {
     }
   }
 
-  /** DomainMemory.copy: a memmove when both views lie in machine memory and `src` fits at `at`, else `dst.set`. */
+  /**
+   * DomainMemory.copy: a memmove when both views lie in machine memory and `src` fits at `at`,
+   * else `dst.set`. Each side remembers its last view's address (view-addresses.ts): a
+   * receiver copies into one buffer, a sender out of one payload.
+   */
   copy(dst: Uint8Array, at: number, src: Uint8Array): void {
-    const m = this.table.machine;
     const len = src.length;
-    if (at >= 0 && at + len <= dst.length && m.holds(dst) && m.holds(src)) m.copy(dst.byteOffset + at, src.byteOffset, len);
-    else dst.set(src, at);
+    if (at >= 0 && at + len <= dst.length) {
+      const d = this.dstAt.at(0, dst);
+      const s = d < 0 ? -1 : this.srcAt.at(0, src);
+      if (s >= 0) return this.table.machine.copy(d + at, s, len);
+    }
+    dst.set(src, at);
   }
 
   /** Frames not allocated. */

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';
 import { XenpvError } from '../base/index.js';
 import { MACHINE_PAGE_SIZE, MachineMemory } from './machine.js';
+import { ViewAddresses } from './view-addresses.js';
 
 const MiB = 2 ** 20;
 
@@ -67,4 +68,18 @@ test('machine memory: a worker handed the handle sees the same bytes and copies 
   await w.terminate();
   assert.equal(seen, 0x5a);
   assert.deepEqual(m.bytes(2).subarray(0, 101), Uint8Array.from({ length: 101 }, (_, i) => (i < 100 ? 0x5a : 0)));
+});
+
+test('view addresses: a view of machine memory at its byte offset, any other view -1, remembered per slot by identity', () => {
+  const m = MachineMemory.create(MiB);
+  const memo = new ViewAddresses(m, 2);
+  const a = m.bytes(3).subarray(5, 105);
+  const b = m.bytes(7);
+  const mine = new Uint8Array(100);
+  assert.equal(memo.at(0, a), 3 * MACHINE_PAGE_SIZE + 5);
+  assert.equal(memo.at(0, a), 3 * MACHINE_PAGE_SIZE + 5, 'again, from the slot');
+  assert.equal(memo.at(1, b), 7 * MACHINE_PAGE_SIZE);
+  assert.equal(memo.at(0, mine), -1, 'a private buffer replaces the slot');
+  assert.equal(memo.at(2, a), 3 * MACHINE_PAGE_SIZE + 5, 'slots wrap: 2 is slot 0 again');
+  assert.equal(memo.at(1, MachineMemory.create(MiB).bytes(7)), -1, "another machine's view is not ours, whatever its offset");
 });
