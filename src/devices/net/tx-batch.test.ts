@@ -13,7 +13,8 @@ import { SimGrantOps } from '../../grant/ops.js';
 import { grantTestTable } from '../../grant/test-support.js';
 import { PAGE_SIZE } from '../../hv/platform.js';
 import { RxBatch } from './rx-batch.js';
-import { TX_BATCH, TxBatch } from './tx-batch.js';
+import { TX_BATCH, TxBatch, takeBatchPages } from './tx-batch.js';
+import { withHypervisor } from '../../hv/sim/testing.js';
 
 const FRONT = 0 as DomId;
 const BACK = 1 as DomId;
@@ -91,3 +92,24 @@ for (const where of ['private', 'machine'] as const) test(`rx batch (${where} fr
   batch.release();
   for (const r of refs) assert.ok(front.endAccess(r));
 });
+
+test("batch pages: dom0's own pages on the sim (in machine memory), given back on dispose; private ones when dom0 has none to spare", () =>
+  withHypervisor(async (hv) => {
+    const dom0 = hv.dom0;
+    const free = dom0.memory.freeCount;
+    const taken = takeBatchPages(dom0);
+    assert.equal(taken.pages.length, TX_BATCH);
+    assert.equal(dom0.memory.freeCount, free - TX_BATCH);
+    assert.ok(taken.pages.every((p) => p.buffer === hv.table.machine.sab && p.length === PAGE_SIZE));
+    // dom0 with fewer than TX_BATCH pages left: private pages, nothing taken.
+    const hog = dom0.memory.allocPages(dom0.memory.freeCount - 10);
+    const privatePages = takeBatchPages(dom0);
+    assert.equal(privatePages.pages.length, TX_BATCH);
+    assert.ok(privatePages.pages.every((p) => p.buffer !== hv.table.machine.sab && p.length === PAGE_SIZE));
+    assert.equal(dom0.memory.freeCount, 10);
+    privatePages.dispose();
+    dom0.memory.freePages(hog);
+    taken.dispose();
+    taken.dispose();
+    assert.equal(dom0.memory.freeCount, free, 'given back once');
+  }));

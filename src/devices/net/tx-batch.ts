@@ -9,7 +9,7 @@
  * Each staged packet gets its own private page (the batch's), so the frames stay intact
  * until the batch is handed on; the bridge copies what it keeps (`owned` false).
  */
-import type { Disposable, DomId, Frame, GrantRef } from '../../base/index.js';
+import { errorCode, type Disposable, type DomId, type Frame, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type GrantOps, type Platform } from '../../hv/platform.js';
 import type { NetifTxRequest } from '../../abi/io/netif-codec.js';
 import { ScratchFrame } from './bridge/slab.js';
@@ -87,7 +87,7 @@ export class CopyBatch<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
  */
 export const TX_BATCH = 64;
 
-/** A batch's pages, and the release of the ones taken from the domain (BatchPages.take). */
+/** A batch's pages, and the release of the ones taken from the domain (takeBatchPages). */
 export interface BatchPages extends Disposable {
   readonly pages: readonly Uint8Array[];
 }
@@ -104,8 +104,9 @@ export function takeBatchPages(platform: Platform): BatchPages {
   if (platform.kind === 'sim') {
     try {
       frames = platform.memory.allocPages(TX_BATCH);
-    } catch {
-      // ENOMEM: private pages below; the copies are then V8's.
+    } catch (err) {
+      // Out of pages: private ones below; the copies are then V8's.
+      if (errorCode(err) !== 'ENOMEM') throw err;
     }
   }
   if (frames.length === 0) return { pages: Array.from({ length: TX_BATCH }, () => new Uint8Array(PAGE_SIZE)), dispose: () => undefined };
