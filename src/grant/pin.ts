@@ -61,8 +61,8 @@ export class GranterView {
   /**
    * The span views `span` made last, direct-mapped by frame: a copy out of a granted page
    * (netback's tx, blkback's writes) reuses its view while the same frame is copied at the same
-   * offset and length, which a stream's pages are, instead of making one per op (a view over
-   * the machine's growable SharedArrayBuffer costs more than copying a 1514-byte frame).
+   * offset and length, which a stream's pages are, instead of making one per op (a new view
+   * of machine memory costs 20-40 ns, about what the memmove of a 1514-byte frame does).
    */
   private readonly spanAt = new Int32Array(SPAN_CACHE).fill(-1);
   private readonly spanLen = new Int32Array(SPAN_CACHE);

@@ -83,8 +83,8 @@ export class PagePool {
 /**
  * Views of spans of a fixed list of pages, the last one per page kept: netback writes each
  * rx buffer at the same offset and length for a stream's frames, so the receive path reuses
- * its view instead of making one per frame (a view of guest memory, a growable
- * SharedArrayBuffer, costs about as much as copying the frame out of it).
+ * its view instead of making one per frame (a new view of guest memory costs about as much
+ * as the memmove of the frame out of it).
  */
 export class SpanCache {
   private readonly offsets: Int32Array;
