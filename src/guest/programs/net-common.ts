@@ -80,6 +80,7 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
   const front = shared ?? new NetFront({ platform: env.platform, store: env.store, frontendPath: `/local/domain/${env.domid}/device/vif/${vif}`, features });
   if (shared === undefined) await front.start();
   await front.waitUp(numberOption(o, 'uptimeout', 10_000, 1));
+  const memory = env.platform.memory;
   const stack = new NetStack({
     mac: front.mac, address: addr!, prefix: Number(prefix ?? 24), mtu: front.mtu, clock: () => performance.now(), arpClock: taskClock,
     ...(o.has('gw') ? { gateway: o.get('gw')! } : {}),
@@ -87,7 +88,7 @@ export async function bringUpEth0(env: NetProgramEnv, o: Map<string, string>): P
     send: (f, info) => void front.transmit(f, info),
     sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
     txBuffer: (len) => front.txBuffer(len), // or a datagram is built in the granted page itself
-    copy: (dst, at, src) => env.platform.memory.copy(dst, at, src), // a memmove between guest pages (sim)
+    copy: (dst, at, src) => memory.copy(dst, at, src), // a memmove between guest pages (sim)
   });
   // The stack copies what it keeps (an onDatagram reader reads each payload in place),
   // so netfront may hand frames over in one reused buffer. One RxInfo per offload state.
