@@ -18,13 +18,12 @@
  * reply read back from the device, and whatever comes after it waits behind it (order on the
  * wire is kept). Other requests go out at once.
  */
+import { XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT, XSD_SOCKMSG } from '../../abi/io/xs_wire.js';
 import { XenpvError } from '../../base/index.js';
 
-/** xs_wire.h message types the gate needs. */
-const XS_WATCH = 4;
-const XS_UNWATCH = 5;
-const XS_WATCH_EVENT = 15;
-const HEADER = 16;
+const HEADER = XSD_SOCKMSG.layouts.x86_64.size;
+/** xsd_sockmsg's fields, read with u32At (no DataView per message). */
+const F = XSD_SOCKMSG.layouts.x86_64.fields;
 
 export class XenbusWriteGate {
   /**
@@ -80,8 +79,8 @@ export class XenbusWriteGate {
       if (this.headerHave < HEADER) break;
       this.headerHave = 0;
       const h = this.header;
-      this.bodyLeft = u32At(h, 12);
-      if (u32At(h, 0) !== XS_WATCH_EVENT) this.answered(u32At(h, 4));
+      this.bodyLeft = u32At(h, F.len);
+      if (u32At(h, F.type) !== XS_WATCH_EVENT) this.answered(u32At(h, F.req_id));
     }
     this.release();
   }
@@ -97,7 +96,7 @@ export class XenbusWriteGate {
   private release(): void {
     while (this.held.length > 0) {
       const msg = this.held[0]!;
-      const type = u32At(msg, 0);
+      const type = u32At(msg, F.type);
       const synchronous = type === XS_WATCH || type === XS_UNWATCH;
       if (synchronous && this.unanswered.size > 0) return;
       this.held.shift();
@@ -107,7 +106,7 @@ export class XenbusWriteGate {
       // The driver answers a WATCH/UNWATCH itself, before write returns; its "OK" is read
       // back like any reply but never waits on the xenbus thread, so it is not counted.
       if (!synchronous) {
-        const id = u32At(msg, 4);
+        const id = u32At(msg, F.req_id);
         this.unanswered.set(id, (this.unanswered.get(id) ?? 0) + 1);
       }
     }
