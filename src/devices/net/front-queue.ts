@@ -27,13 +27,13 @@ import {
   XEN_NETIF_EXTRA_FLAG_MORE,
 } from '../../abi/io/netif.js';
 import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
-import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort, type Frame } from '../../base/index.js';
+import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort } from '../../base/index.js';
 import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
-import { FrameSlab, OffloadInfos, ScratchFrame, type FrameInfo } from './bridge/index.js';
+import { FrameSlab, OffloadInfos, type FrameInfo } from './bridge/index.js';
 import { SpanCache, type GrantedPage, type PagePool } from './front-pages.js';
 import { rxFrontCodec, txFrontCodec } from './front-codec.js';
-import { concat } from './front-copy.js';
+import { concat, TransientCopy } from './front-copy.js';
 import { gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
 
 export interface RxFrameInfo extends FrameInfo {
@@ -119,15 +119,8 @@ export class FrontQueue implements Disposable {
   private readonly txSpans: SpanCache;
   /** RxFrameInfo of a frame without GSO or hash, by (csum_blank, data_validated). */
   private readonly plainInfo: OffloadInfos<RxFrameInfo>;
-  /**
-   * The copy of a one-slot frame for a receiver that copies what it keeps
-   * (NetFront.rxTransient), placed at the frame's offset in its page mod 8: V8 copies out of
-   * shared memory by 8-byte words only between addresses equal mod 8, byte by byte otherwise.
-   * A page of our own (the frame ends inside its rx page, so at its offset mod 8 it fits one):
-   * on the sim it lies in machine memory, where the copy is a memmove (DomainMemory.copy).
-   */
-  private readonly rxCopy: ScratchFrame;
-  private readonly rxCopyFrame: Frame;
+  /** The reused copy of a one-slot frame for a receiver that copies what it keeps. */
+  private readonly rxCopy: TransientCopy;
   /** The buffer (index in rxBufs) of the response nextRxSlot took last. */
   private rxTaken = 0;
   /** Views of the received spans of our rx buffers (receiveSingle). */
@@ -142,13 +135,12 @@ export class FrontQueue implements Disposable {
 
   constructor(private readonly ctx: FrontQueueContext, readonly index: number, split: boolean) {
     this.plainInfo = new OffloadInfos<RxFrameInfo>((csumBlank, dataValidated) => ({ csumBlank, dataValidated, queue: index }));
-    [this.rxCopyFrame] = ctx.platform.memory.allocPages(1) as [Frame];
-    this.rxCopy = new ScratchFrame(ctx.platform.memory.page(this.rxCopyFrame));
+    this.rxCopy = new TransientCopy(ctx.platform.memory);
     let pages: GrantedPage[];
     try {
       pages = ctx.pool.grant(2 + ctx.txBuffers + ctx.rxBuffers, false);
     } catch (err) {
-      ctx.platform.memory.freePages([this.rxCopyFrame]);
+      this.rxCopy.dispose();
       throw err;
     }
     [this.txPage, this.rxPage] = [pages[0]!, pages[1]!];
@@ -182,7 +174,7 @@ export class FrontQueue implements Disposable {
       }
     } catch (err) {
       ctx.pool.release(pages);
-      ctx.platform.memory.freePages([this.rxCopyFrame]);
+      this.rxCopy.dispose();
       throw err;
     }
     this.postRx();
@@ -574,8 +566,7 @@ export class FrontQueue implements Disposable {
     let frame: Uint8Array;
     if (this.ctx.rxTransient()) {
       // Still one private copy of the shared page, into a buffer the receiver does not keep.
-      frame = this.rxCopy.frameAt(r.offset & 7, src.length);
-      this.ctx.platform.memory.copy(frame, 0, src);
+      frame = this.rxCopy.of(src, r.offset);
     } else {
       frame = this.slab.copy(src);
     }
@@ -592,7 +583,7 @@ export class FrontQueue implements Disposable {
     if (this.rxEvt !== this.txEvt) this.rxEvt.dispose();
     this.ctx.pool.release([this.txPage, this.rxPage, ...this.txBufs, ...this.rxBufs]);
     this.txBufs.length = 0;
-    this.ctx.platform.memory.freePages([this.rxCopyFrame]);
+    this.rxCopy.dispose();
   }
 
   /** The sticky error state: no more processing (the owner disposes later). */
