@@ -16,6 +16,11 @@
  * - `poll(timeoutMs)`: blocks with a timed `Atomics.wait` (a vCPU loop, a benchmark); it
  *   delivers whatever the event loop has not, so both may be used on one thread.
  * Every wait is timed and re-checks (performance.md 2.7).
+ *
+ * With an `idlePoll` policy (a guest kernel's halt polling, guest/haltpoll.ts), the async loop
+ * first polls the wake word for as long as the policy says, in slices between which the event
+ * loop runs, and blocks only if nothing came: a sender that finds no one waiting pays no
+ * wake-up, and this thread no return from sleep.
  */
 import { XenpvError, toEvtchnPort, trackResource, waitWhileEqual } from '../base/index.js';
 import type { Disposable, DomId, EvtchnPort } from '../base/index.js';
@@ -33,6 +38,26 @@ export interface EvtchnBinding extends Disposable {
 /** Lost-wake-up bound of the async loop (every wait re-checks within 100 ms: performance.md 2.7). */
 const WATCHDOG_MS = 50;
 
+/**
+ * The longest the async loop polls without letting the event loop run (timers, messages,
+ * what a handler scheduled): Linux's poll loop stops when another task wants the CPU, which
+ * a thread cannot see here, so it looks between slices instead.
+ */
+const POLL_SLICE_MS = 0.02;
+/** Wake-word loads between clock reads while polling (a clock read costs tens of loads). */
+const LOADS_PER_CLOCK = 64;
+
+/**
+ * How long a thread polls for events before it blocks, adjusted by how each idle period
+ * ended (a vCPU's idle governor: guest/haltpoll.ts).
+ */
+export interface IdlePoll {
+  /** Nanoseconds to poll before blocking; 0 blocks at once. */
+  readonly limitNs: number;
+  /** An idle period ended `blockNs` after it began; `polled`: the event came while polling. */
+  reflect(blockNs: number, polled: boolean): void;
+}
+
 export interface ListenerOptions {
   /** While this returns true, events stay pending and are not delivered (a paused domain). */
   readonly blocked?: () => boolean;
@@ -40,6 +65,16 @@ export interface ListenerOptions {
   readonly onHandlerError?: (err: unknown, port: number) => void;
   /** Start event-loop delivery on the first bind (default true). */
   readonly autoDispatch?: boolean;
+  /** Poll before blocking in the async loop, as this policy says (default: block at once). */
+  readonly idlePoll?: IdlePoll;
+}
+
+/** Spin until `words[index]` moves past `seen` (true) or the clock reaches `untilMs` (false). */
+function pollWord(words: Int32Array, index: number, seen: number, untilMs: number): boolean {
+  for (;;) {
+    for (let k = 0; k < LOADS_PER_CLOCK; k++) if (Atomics.load(words, index) !== seen) return true;
+    if (performance.now() >= untilMs) return false;
+  }
 }
 
 export class SimEventOps {
@@ -265,12 +300,39 @@ export class SimEventOps {
         });
       }
       if (!mine()) break;
-      this.waitingPast = seen;
-      // Untimed: the watchdog bounds it (see the header).
-      const r = Atomics.waitAsync(words, index, seen);
-      if (r.async) await r.value;
-      this.waitingPast = undefined;
+      const policy = this.options.idlePoll;
+      if (policy === undefined) await this.block(words, index, seen);
+      else await this.idle(policy, seen, mine);
     }
+  }
+
+  private async block(words: Int32Array, index: number, seen: number): Promise<void> {
+    this.waitingPast = seen;
+    // Untimed: the watchdog bounds it (see the header).
+    const r = Atomics.waitAsync(words, index, seen);
+    if (r.async) await r.value;
+    this.waitingPast = undefined;
+  }
+
+  /** One idle period under `policy`: poll the wake word past `seen` up to its limit, then block. */
+  private async idle(policy: IdlePoll, seen: number, mine: () => boolean): Promise<void> {
+    const { words, index } = this.wakeWord;
+    const start = performance.now();
+    const limitMs = policy.limitNs / 1e6;
+    let polled = false;
+    if (limitMs > 0) {
+      for (;;) {
+        // The event loop first: what the handlers scheduled runs before this thread polls.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (!mine()) return;
+        const now = performance.now();
+        if (Atomics.load(words, index) !== seen) polled = true;
+        else if (now - start < limitMs) polled = pollWord(words, index, seen, Math.min(start + limitMs, now + POLL_SLICE_MS));
+        if (polled || now - start >= limitMs) break;
+      }
+    }
+    if (!polled) await this.block(words, index, seen);
+    policy.reflect((performance.now() - start) * 1e6, polled);
   }
 
   /** Every 50 ms: if the wake word moved past what the loop waits on, wake the loop. */

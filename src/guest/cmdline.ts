@@ -14,16 +14,24 @@
  * Each is bounded by what the backend offers. Raising the first is the usual tuning for large
  * sequential I/O: a 1 MiB request then takes one ring slot instead of eight.
  *
+ * `cpuidle_haltpoll.force=1` turns on guest halt polling (haltpoll.ts), tuned by the haltpoll
+ * governor's parameters under Linux's names: `haltpoll.guest_halt_poll_ns`,
+ * `guest_halt_poll_grow`, `guest_halt_poll_shrink`, `guest_halt_poll_grow_start`,
+ * `guest_halt_poll_allow_shrink`.
+ *
  * A parameter it does not know or a value it cannot take is reported and ignored, the default
  * staying, as Linux warns about a bad parameter and boots on.
  */
 import { BLKIF_MAX_SEGMENTS_PER_REQUEST } from '../abi/io/blkif.js';
 import type { BlkFrontOptions } from '../devices/blk/index.js';
 import { MAX_INDIRECT_SEGMENTS_CEILING, MAX_QUEUES_CEILING, MAX_RING_PAGE_ORDER } from '../devices/blk/protocol.js';
+import { HALTPOLL_DEFAULTS, MAX_HALT_POLL_NS, type HaltPollParams } from './haltpoll.js';
 
 export interface KernelCmdline {
   /** The blkfront parameters given (the others stay the frontend's defaults). */
   readonly blkfront: Pick<BlkFrontOptions, 'maxIndirectSegments' | 'maxRingPageOrder' | 'maxQueues' | 'persistent'>;
+  /** Guest halt polling's parameters when `cpuidle_haltpoll.force` turned it on; else undefined. */
+  readonly haltpoll: HaltPollParams | undefined;
   /** The program's part: `extra` as given when it holds no kernel parameter, else its other words. */
   readonly args: string;
   readonly argv: readonly string[];
@@ -32,27 +40,54 @@ export interface KernelCmdline {
 }
 
 const BLKFRONT = 'xen_blkfront.';
+const HALTPOLL_DRIVER = 'cpuidle_haltpoll.';
+const HALTPOLL = 'haltpoll.';
+const MODULES = [BLKFRONT, HALTPOLL_DRIVER, HALTPOLL];
 
 export function parseKernelCmdline(extra: string): KernelCmdline {
   const words = extra.split(/\s+/).filter((s) => s !== '');
   const argv: string[] = [];
   const warnings: string[] = [];
-  const blkfront: MutableBlkfront = {};
+  const p: Parsed = { blkfront: {}, haltpoll: { ...HALTPOLL_DEFAULTS }, force: false, tuned: false };
   for (const word of words) {
-    if (!word.startsWith(BLKFRONT)) {
+    const module = MODULES.find((m) => word.startsWith(m));
+    if (module === undefined) {
       argv.push(word);
       continue;
     }
     const eq = word.indexOf('=');
-    const name = word.slice(BLKFRONT.length, eq < 0 ? undefined : eq);
-    const value = eq < 0 ? undefined : word.slice(eq + 1);
-    const why = setBlkfront(blkfront, name, value);
-    if (why !== undefined) warnings.push(`xen_blkfront: ignoring '${word}': ${why}`);
+    const why = setParam(p, module, word.slice(module.length, eq < 0 ? undefined : eq), eq < 0 ? undefined : word.slice(eq + 1));
+    if (why !== undefined) warnings.push(`${module.slice(0, -1)}: ignoring '${word}': ${why}`);
   }
-  return { blkfront, args: argv.length === words.length ? extra : argv.join(' '), argv, warnings };
+  if (p.tuned && !p.force) warnings.push('haltpoll: parameters given without cpuidle_haltpoll.force=1: halt polling stays off');
+  return { blkfront: p.blkfront, haltpoll: p.force ? p.haltpoll : undefined, args: argv.length === words.length ? extra : argv.join(' '), argv, warnings };
+}
+
+/** What the parameters set so far; `tuned`: a haltpoll parameter was taken. */
+interface Parsed {
+  readonly blkfront: MutableBlkfront;
+  readonly haltpoll: MutableHaltpoll;
+  force: boolean;
+  tuned: boolean;
+}
+
+/** One `module.name[=value]`; why not when it cannot be taken. */
+function setParam(p: Parsed, module: string, name: string, value: string | undefined): string | undefined {
+  if (module === BLKFRONT) return setBlkfront(p.blkfront, name, value);
+  if (module === HALTPOLL) {
+    const why = setHaltpoll(p.haltpoll, name, value);
+    p.tuned ||= why === undefined;
+    return why;
+  }
+  if (name !== 'force') return 'unknown parameter';
+  const on = boolean(value);
+  if (typeof on === 'string') return on;
+  p.force = on;
+  return undefined;
 }
 
 type MutableBlkfront = { -readonly [K in keyof KernelCmdline['blkfront']]: KernelCmdline['blkfront'][K] };
+type MutableHaltpoll = { -readonly [K in keyof HaltPollParams]: HaltPollParams[K] };
 
 /** Set one parameter; why not when it cannot be taken. */
 function setBlkfront(o: MutableBlkfront, name: string, value: string | undefined): string | undefined {
@@ -76,16 +111,46 @@ function setBlkfront(o: MutableBlkfront, name: string, value: string | undefined
       return undefined;
     }
     case 'feature_persistent': {
-      // The spellings of a Linux bool parameter (kstrtobool); a bare name means on.
-      const v = value === undefined ? 'y' : value.toLowerCase();
-      if (['y', '1', 'on'].includes(v)) o.persistent = true;
-      else if (['n', '0', 'off'].includes(v)) o.persistent = false;
-      else return 'not a boolean (y/n, 1/0, on/off)';
+      const on = boolean(value);
+      if (typeof on === 'string') return on;
+      o.persistent = on;
       return undefined;
     }
     default:
       return 'unknown parameter';
   }
+}
+
+/** The haltpoll governor's numeric parameters (a Map: a name like `constructor` must miss). */
+const HALTPOLL_NUMBERS = new Map<string, 'maxNs' | 'grow' | 'shrink' | 'growStartNs'>([
+  ['guest_halt_poll_ns', 'maxNs'],
+  ['guest_halt_poll_grow', 'grow'],
+  ['guest_halt_poll_shrink', 'shrink'],
+  ['guest_halt_poll_grow_start', 'growStartNs'],
+]);
+
+/** One parameter of the haltpoll governor; why not when it cannot be taken. */
+function setHaltpoll(o: MutableHaltpoll, name: string, value: string | undefined): string | undefined {
+  if (name === 'guest_halt_poll_allow_shrink') {
+    const on = boolean(value);
+    if (typeof on === 'string') return on;
+    o.allowShrink = on;
+    return undefined;
+  }
+  const field = HALTPOLL_NUMBERS.get(name);
+  if (field === undefined) return 'unknown parameter';
+  const n = integer(value, 0, field === 'grow' || field === 'shrink' ? 1000 : MAX_HALT_POLL_NS);
+  if (typeof n === 'string') return n;
+  o[field] = n;
+  return undefined;
+}
+
+/** The spellings of a Linux bool parameter (kstrtobool); a bare name means on. */
+function boolean(value: string | undefined): boolean | string {
+  const v = value === undefined ? 'y' : value.toLowerCase();
+  if (['y', '1', 'on'].includes(v)) return true;
+  if (['n', '0', 'off'].includes(v)) return false;
+  return 'not a boolean (y/n, 1/0, on/off)';
 }
 
 /** A decimal integer in [min, max], or why not. */

@@ -15,6 +15,7 @@ import { SimPlatform } from '../hv/sim/platform.js';
 import type { GuestMessage, VcpuBoot } from '../hv/sim/vcpu-protocol.js';
 import { parseKernelCmdline } from './cmdline.js';
 import { GuestDevices } from './devices.js';
+import { HaltPollGovernor } from './haltpoll.js';
 import { resolveProgram, type GuestContext, type ShutdownName } from './program.js';
 
 const boot = workerData as VcpuBoot;
@@ -22,6 +23,8 @@ const boot = workerData as VcpuBoot;
 const cmdline = parseKernelCmdline(boot.extra);
 /** Store, console 0, frontends and the shutdown watch (devices.ts), when the builder gave start info. */
 let devices: GuestDevices | undefined;
+/** vCPU 0's idle governor when the command line turned halt polling on. */
+const haltpoll = cmdline.haltpoll === undefined ? undefined : new HaltPollGovernor(cmdline.haltpoll);
 
 function post(m: GuestMessage): void {
   parentPort?.postMessage(m);
@@ -95,6 +98,7 @@ async function main(): Promise<void> {
   let platform: SimPlatform | undefined;
   platform = SimPlatform.attach(boot.platform, {
     onHandlerError: (err, port) => shutdownNow(platform!, 'crash', `event handler of port ${port}: ${describe(err)}`),
+    ...(haltpoll === undefined || boot.vcpu !== 0 ? {} : { idlePoll: haltpoll }),
   });
   setInterval(() => {}, 1 << 30); // the vCPU lives until shutdown or destroy
   void watchControl(platform);
@@ -105,11 +109,13 @@ async function main(): Promise<void> {
     if (!(await platform.whileRunning())) stop();
     // Once running, as a kernel prints at boot (a paused domain has printed nothing yet).
     for (const w of cmdline.warnings) post({ type: 'console', text: w });
+    if (haltpoll !== undefined) post({ type: 'console', text: `cpuidle: using governor haltpoll (guest_halt_poll_ns=${haltpoll.params.maxNs})` });
     startDevices(platform);
     await program(context(platform));
   } catch (err) {
     shutdownNow(platform, 'crash', describe(err));
   }
+  if (haltpoll !== undefined) post({ type: 'console', text: haltpoll.describe() });
   await closeDevices();
   shutdownNow(platform, 'poweroff');
 }

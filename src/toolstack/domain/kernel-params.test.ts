@@ -36,3 +36,16 @@ test('xen_blkfront.max_indirect_segments on the command line: 1 MiB per ring req
     assert.ok(plain.console.some((l) => l.includes("xen_blkfront: ignoring 'xen_blkfront.max_indirect_segments=nope'")), plain.console.join('\n'));
   });
 });
+
+test('cpuidle_haltpoll.force=1 on the command line: the guest polls for its disk before blocking, says so at boot, and counts its idle states', async () => {
+  await withDiskHost(8 << 20, async (host, dir) => {
+    const g = await runFioGuest(host, dir, 'poll', 'cpuidle_haltpoll.force=1 rw=randrw bs=4k iodepth=8 size=2M verify=crc32c');
+    assert.equal(g.info.shutdownReason, 'poweroff', `${g.info.message ?? ''} ${g.console.join('\n')}`);
+    assert.deepEqual([g.fio?.['verify'], g.fio?.['errors']], ['ok', 0], g.console.join('\n'));
+    assert.ok(g.console.includes('cpuidle: using governor haltpoll (guest_halt_poll_ns=200000)'), g.console.join('\n'));
+    const usage = g.console.map((l) => /^cpuidle: state POLL usage (\d+), state HALT usage (\d+)/.exec(l)).find((m) => m !== null);
+    assert.ok(usage !== undefined, g.console.join('\n'));
+    assert.ok(Number(usage[1]) > 0, `idle periods ended while polling: ${usage[0]}`);
+    await host.destroy('poll');
+  });
+});
