@@ -55,7 +55,7 @@ test('xenpv bench block --quick --json: DESIGN §6 shape, the issue\'s figures a
     }
   }
   assert.ok(!byName.has('block.randread_4k_qd32_iops.pv_tuned_syncstore'), 'the syncstore diagnostic is gone (the real layout is synchronous storage)');
-  for (const n of ['block.randread_4k_iops.native', 'block.seqread_1m_mbps.native', 'block.seqwrite_1m_mbps.native', 'block.seqwrite_1m_mbps.native_32bufs']) {
+  for (const n of ['block.randread_4k_iops.native', 'block.seqread_1m_mbps.native', 'block.seqwrite_1m_mbps.native', 'block.seqread_1m_mbps.native_32bufs', 'block.seqwrite_1m_mbps.native_32bufs']) {
     assert.ok((byName.get(n)?.['median'] as number) > 0, n);
   }
   const comparisons = report['comparisons'] as Record<string, unknown>[];

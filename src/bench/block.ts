@@ -106,9 +106,11 @@ function nativePart(plan: Plan, image: string, s: Samples, seed: number): void {
     const o = nativeLoop(image, kind, 2 ** 20, plan.jobSeconds, seed);
     add(`block.${kind}_1m_mbps.native`, 'MB/s', o, o.bytes / (o.elapsedNs / 1e9) / MB);
   }
-  // Not a baseline of any comparison: what fio's working set alone costs the native loop.
-  const w = nativeLoop(image, 'seqwrite', 2 ** 20, plan.jobSeconds, seed, plan.seqDepth);
-  add(`block.seqwrite_1m_mbps.native_${plan.seqDepth}bufs`, 'MB/s', w, w.bytes / (w.elapsedNs / 1e9) / MB);
+  // Not baselines of any comparison: what fio's working set alone costs the native loop.
+  for (const kind of ['seqread', 'seqwrite'] as const) {
+    const o = nativeLoop(image, kind, 2 ** 20, plan.jobSeconds, seed, plan.seqDepth);
+    add(`block.${kind}_1m_mbps.native_${plan.seqDepth}bufs`, 'MB/s', o, o.bytes / (o.elapsedNs / 1e9) / MB);
+  }
 }
 
 /**
@@ -243,7 +245,7 @@ function output(plan: Plan, s: Samples, features: Map<string, string>, commands:
     ],
     notes: [
       `image: ${plan.imageMiB} MiB raw file in ${tmpdir()}, written with random bytes first (cached: the machine has far more RAM); native_direct writes and reads a copy of its own, so that its O_DIRECT writes do not evict the image from the page cache under the other parts.`,
-      `native: synchronous readSync/writeSync (pread/pwrite) on the main thread into a plain Buffer, through the page cache; one request in flight, so block.randread_4k_iops.native is the baseline of QD1 and QD32 alike. block.seqwrite_1m_mbps.native_${plan.seqDepth}bufs: the same write loop through ${plan.seqDepth} buffers in turn, as many as fio's at iodepth ${plan.seqDepth}, which are cold in the CPU's caches when they come round again (the one-buffer loop rewrites a hot one); for reading the PV write ratio, not its baseline.`,
+      `native: synchronous readSync/writeSync (pread/pwrite) on the main thread into a plain Buffer, through the page cache; one request in flight, so block.randread_4k_iops.native is the baseline of QD1 and QD32 alike. block.seq{read,write}_1m_mbps.native_${plan.seqDepth}bufs: the same loops through ${plan.seqDepth} buffers in turn, as many as fio's at iodepth ${plan.seqDepth}, which are cold in the CPU's caches when they come round again (the one-buffer loop reuses a hot one); for reading the PV sequential ratios, not their baselines.`,
       `native_async: the storage layer's async raw file (storage/raw.ts on node-file.ts: FileHandle pread/pwrite on libuv's pool, page cache), driven by the host at the same depths.`,
       `native_direct: O_DIRECT through the storage layer's direct mode (aligned bounce pool of 8 × 1 MiB slots, libuv pool of ${pool} threads); QD as named, sequential at QD${plan.seqDepth}.`,
       `pv_plain / pv_tuned: the layout xenpv runs. A Host in this process; per job a guest created from examples/pv-guest.cfg with overrides (e.g. ${commands.at(-1) ?? 'n/a'}) running builtin:fio in its vCPU worker on the guest kernel's BlkFront; the disk's BlkBack in a dom0 worker thread of its own, moving data between the image and the guest's granted pages with no copy of its own: adjacent requests form one transfer, and up to 8 transfers go in one submission: io_uring for one-buffer reads, Linux AIO for the rest (toolstack/domain/disk-worker.ts, devices/blk/back-sync.ts, devices/blk/storage/io-uring.ts, linux-aio.ts); a raw image's queues beyond the first are served by dom0 ring threads, one per spare core (toolstack/domain/ring-threads.ts); fio's buffers are persistent BlkBuffers (kept granted, no copy in the guest). Sequential jobs at iodepth ${plan.seqDepth}; figures are what fio in the guest saw.`,

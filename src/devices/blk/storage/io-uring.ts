@@ -22,7 +22,7 @@
  * seccomp filter), `IoUring.create` answers with the reason and the store keeps Linux AIO.
  */
 import { BugError, u32Add, u32Sub } from '../../../base/index.js';
-import { BufferAddresses, type AioOp, type BatchEngine } from './linux-aio.js';
+import { BufferAddresses, writeIovecs, type AioOp, type BatchEngine } from './linux-aio.js';
 import { loadLibc, setU64 } from '../../../hv/native-libc.js';
 
 // <asm/unistd_64.h>
@@ -347,12 +347,18 @@ export class IoUring implements BatchEngine {
       w[o + 6] = b.byteLength;
     } else {
       if (iov + bufs.length > this.maxBuffers) throw new BugError(`io_uring run over ${this.maxBuffers} buffers`);
-      w[o] = (op.write ? IORING_OP_WRITEV : IORING_OP_READV) | flags;
-      setU64(w, o + 4, this.iovecAt + iov * IOVEC_BYTES);
-      w[o + 6] = bufs.length;
-      for (let b = 0; b < bufs.length; b++, iov++) {
-        setU64(this.iovecs, iov * 4, this.addresses.of(bufs[b]!));
-        setU64(this.iovecs, iov * 4 + 2, bufs[b]!.byteLength);
+      const n = writeIovecs(this.iovecs, iov, bufs, this.addresses);
+      if (n === 1) {
+        // Buffers that follow each other in memory: one READ/WRITE of all of them.
+        w[o] = (op.write ? IORING_OP_WRITE : IORING_OP_READ) | flags;
+        w[o + 4] = this.iovecs[iov * 4]!;
+        w[o + 5] = this.iovecs[iov * 4 + 1]!;
+        w[o + 6] = this.iovecs[iov * 4 + 2]!;
+      } else {
+        w[o] = (op.write ? IORING_OP_WRITEV : IORING_OP_READV) | flags;
+        setU64(w, o + 4, this.iovecAt + iov * IOVEC_BYTES);
+        w[o + 6] = n;
+        iov += n;
       }
     }
     // rw_flags, user_data's high half, buf_index, personality, splice_fd_in, addr3 and pad
