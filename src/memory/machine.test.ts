@@ -83,3 +83,24 @@ test('view addresses: a view of machine memory at its byte offset, any other vie
   assert.equal(memo.at(2, a), 3 * MACHINE_PAGE_SIZE + 5, 'slots wrap: 2 is slot 0 again');
   assert.equal(memo.at(1, MachineMemory.create(MiB).bytes(7)), -1, "another machine's view is not ours, whatever its offset");
 });
+
+test('view addresses: a view met again in another slot keeps its address; an address is only true of the machine memory it was worked out for', () => {
+  const m = MachineMemory.create(MiB);
+  const other = MachineMemory.create(MiB);
+  const memo = new ViewAddresses(m, 1);
+  const views = Array.from({ length: 8 }, (_, i) => m.bytes(i + 1).subarray(i, 100));
+  // One slot, eight views in turn, twice: every answer right though the slot misses each time.
+  for (let round = 0; round < 2; round++) views.forEach((v, i) => assert.equal(memo.at(0, v), (i + 1) * MACHINE_PAGE_SIZE + i, `round ${round} view ${i}`));
+  // A view of the other memory, at the same offset as one of ours: its own memory's answer, not ours.
+  const theirs = other.bytes(1);
+  assert.equal(new ViewAddresses(other, 1).at(0, theirs), MACHINE_PAGE_SIZE);
+  assert.equal(memo.at(0, theirs), -1);
+  assert.equal(new ViewAddresses(other, 4).at(3, theirs), MACHINE_PAGE_SIZE, 'and still its own');
+  // A view that takes no new property is worked out every time instead.
+  const sealed = Object.preventExtensions(m.bytes(9));
+  assert.equal(memo.at(0, sealed), 9 * MACHINE_PAGE_SIZE);
+  assert.equal(memo.at(0, views[0]!), MACHINE_PAGE_SIZE);
+  assert.equal(memo.at(0, sealed), 9 * MACHINE_PAGE_SIZE);
+  // deepStrictEqual compares enumerable symbol keys too: the remembered address is not one.
+  assert.deepEqual(views[0], m.bytes(1).subarray(0, 100));
+});
