@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { sleep } from '../../base/index.js';
+import { errorCode, sleep } from '../../base/index.js';
 import { withNet, type BackendOnly } from '../pvnet/test-support.js';
 import type { NetProgramEnv } from './net-common.js';
 import { runPing } from './ping.js';
@@ -50,4 +50,23 @@ test('builtin ping, udp-send and udp-recv over NetFront: iputils lines and one J
     assert.equal(got.packets, sent.packets, 'a paced stream loses nothing');
     assert.equal(got.lost, 0);
     assert.ok(got.mbps > 0);
+  }, []));
+
+test('builtin udp-send to an address no one answers: it keeps probing until arpwait, then fails with EHOSTUNREACH instead of streaming', () =>
+  withNet(async (env) => {
+    const g1 = await env.addBackendOnly();
+    const stop = { v: false };
+    const lines: string[] = [];
+    const t0 = performance.now();
+    await assert.rejects(
+      runUdpSend(envOf(g1, `ip=10.0.0.1/24 dst=10.0.0.77 duration=100 arpwait=5000`, lines, stop)),
+      (err: unknown) => errorCode(err) === 'EHOSTUNREACH' && /no ARP reply from 10\.0\.0\.77 in 5000 ms/.test(String(err)),
+    );
+    const ms = performance.now() - t0;
+    assert.ok(ms >= 4900 && ms < 9000, `gave up after ${ms} ms`);
+    assert.ok(!lines.includes('udp-send: streaming'), lines.join(' | '));
+    // A second round of probes went out after the first entry was given up (3 probes, 1 s apart):
+    // every frame from this guest is an ARP request (its probe datagram never left unresolved).
+    const requests = g1.back.stats().port?.rxPackets ?? 0;
+    assert.ok(requests >= 4, `ARP requests sent: ${requests}`);
   }, []));

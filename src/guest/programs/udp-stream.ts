@@ -1,17 +1,17 @@
 /**
- * `builtin:udp-send`, extra = `dst=<ip> [port=5001] [size=1472] [duration=1000] [pps=N] [csum=offload|full]`
+ * `builtin:udp-send`, extra = `dst=<ip> [port=5001] [size=1472] [duration=1000] [pps=N] [csum=offload|full] [arpwait=10000]`
  * (checksum offload by default, as Linux netfront), and
  * `builtin:udp-recv`, extra = `[port=5001] [timeout=30000] [omit=0]`: the UDP stream tool over eth0
  * (`omit`: milliseconds after the first datagram before the receiver's rates start counting, as iperf3's --omit).
  * Each ends with one JSON line `{"udp": <StreamReport>}` (throughput, packet rate, loss).
  */
-import type { Frame } from '../../base/index.js';
+import { XenpvError, type Frame } from '../../base/index.js';
 import { taskClock } from '../../devices/net/bridge/clock.js';
 import { threadCpuNs } from '../fio/cpu.js';
 import { formatIpv4, toIpv4 } from '../net/addr.js';
 import { UdpStreamReceiver, UdpStreamSender, type StreamReport } from '../net/udp-stream.js';
 import type { GuestContext } from '../program.js';
-import { bringUpEth0, numberOption, options, requiredOption, withNetEnv, type NetProgramEnv } from './net-common.js';
+import { bringUpEth0, numberOption, options, requiredOption, withNetEnv, type Eth0, type NetProgramEnv } from './net-common.js';
 
 export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
   const o = options(env.argv);
@@ -22,11 +22,7 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
   let payloadFrame: Frame | undefined;
   try {
     const dst = requiredOption(o, 'dst');
-    // Resolve the neighbour first: the ARP queue is short, a stream would overflow it.
-    const probe = eth.stack.udpBind(0);
-    probe.send(dst, 9, new Uint8Array(1));
-    await eth.until(() => eth.stack.arp.lookup(toIpv4(dst)) !== undefined, 3000);
-    probe.close();
+    await resolveNeighbour(eth, dst, numberOption(o, 'arpwait', ARP_WAIT_MS, 1));
     const pps = o.has('pps') ? numberOption(o, 'pps', 0, 1) : undefined;
     // The payload in a page of guest memory (when it fits one): copied into netfront's granted
     // page with a memmove on the sim (DomainMemory.copy), not V8's word loop.
@@ -67,6 +63,37 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
     if (payloadFrame !== undefined) env.platform.memory.freePages([payloadFrame]);
     await eth.close();
   }
+}
+
+/** How long udp-send waits for its destination's ARP reply by default (`arpwait=` ms). */
+const ARP_WAIT_MS = 10_000;
+/**
+ * One round of ARP resolution: an entry's 3 probes 1 s apart (arp.ts, as Linux) and a margin, so
+ * that the entry was given up (at 3 s) and the next datagram starts a new one.
+ */
+const ARP_ROUND_MS = 3500;
+
+/**
+ * Resolve `dst` before streaming: the ARP queue holds a few datagrams, so a stream started
+ * unresolved would drop all but those. A datagram starts the probes; when an entry's probes go
+ * unanswered another datagram starts new ones, until `waitMs`. Unresolved then, the stream
+ * fails (EHOSTUNREACH, as a Linux sender's socket would report) instead of sending into the
+ * void: a stream that once reached no one was seen as a run of 0 Mbit/s, cause unknown.
+ */
+async function resolveNeighbour(eth: Eth0, dst: string, waitMs: number): Promise<void> {
+  const target = toIpv4(dst);
+  const resolved = (): boolean => eth.stack.arp.lookup(target) !== undefined;
+  const probe = eth.stack.udpBind(0);
+  try {
+    const end = performance.now() + waitMs;
+    for (let left = waitMs; !resolved() && left > 0; left = end - performance.now()) {
+      probe.send(dst, 9, new Uint8Array(1));
+      await eth.until(resolved, Math.min(ARP_ROUND_MS, left));
+    }
+  } finally {
+    probe.close();
+  }
+  if (!resolved()) throw new XenpvError('EHOSTUNREACH', `udp-send: no ARP reply from ${dst} in ${waitMs} ms`, { dst });
 }
 
 export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
