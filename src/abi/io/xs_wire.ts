@@ -148,16 +148,23 @@ export interface XsdSockmsg {
   readonly len: number;
 }
 
-/** Decode a header; validates nothing (the caller bounds `len` and checks `type`). */
+/**
+ * Decode a header; validates nothing (the caller bounds `len` and checks `type`). Byte reads,
+ * not a DataView: dom0's xenbus gate decodes every message it passes.
+ */
 export function decodeXsdSockmsg(bytes: Uint8Array, offset = 0): XsdSockmsg {
-  const v = new DataView(bytes.buffer, bytes.byteOffset + offset, XSD_SOCKMSG.layouts.x86_64.size);
+  if (offset < 0 || bytes.length - offset < XSD_SOCKMSG.layouts.x86_64.size) throw new RangeError('short xsd_sockmsg');
   const f = XSD_SOCKMSG.layouts.x86_64.fields;
   return {
-    type: v.getUint32(f.type, true),
-    req_id: v.getUint32(f.req_id, true),
-    tx_id: v.getUint32(f.tx_id, true),
-    len: v.getUint32(f.len, true),
+    type: u32le(bytes, offset + f.type),
+    req_id: u32le(bytes, offset + f.req_id),
+    tx_id: u32le(bytes, offset + f.tx_id),
+    len: u32le(bytes, offset + f.len),
   };
+}
+
+function u32le(b: Uint8Array, at: number): number {
+  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
 
 export function encodeXsdSockmsg(h: XsdSockmsg, out = new Uint8Array(16), offset = 0): Uint8Array {

@@ -18,12 +18,10 @@
  * reply read back from the device, and whatever comes after it waits behind it (order on the
  * wire is kept). Other requests go out at once.
  */
-import { XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT, XSD_SOCKMSG } from '../../abi/io/xs_wire.js';
+import { decodeXsdSockmsg, XS_UNWATCH, XS_WATCH, XS_WATCH_EVENT, XSD_SOCKMSG } from '../../abi/io/xs_wire.js';
 import { XenpvError } from '../../base/index.js';
 
 const HEADER = XSD_SOCKMSG.layouts.x86_64.size;
-/** xsd_sockmsg's fields, read with u32At (no DataView per message). */
-const F = XSD_SOCKMSG.layouts.x86_64.fields;
 
 export class XenbusWriteGate {
   /**
@@ -78,9 +76,9 @@ export class XenbusWriteGate {
       at += n;
       if (this.headerHave < HEADER) break;
       this.headerHave = 0;
-      const h = this.header;
-      this.bodyLeft = u32At(h, F.len);
-      if (u32At(h, F.type) !== XS_WATCH_EVENT) this.answered(u32At(h, F.req_id));
+      const h = decodeXsdSockmsg(this.header);
+      this.bodyLeft = h.len;
+      if (h.type !== XS_WATCH_EVENT) this.answered(h.req_id);
     }
     this.release();
   }
@@ -96,8 +94,8 @@ export class XenbusWriteGate {
   private release(): void {
     while (this.held.length > 0) {
       const msg = this.held[0]!;
-      const type = u32At(msg, F.type);
-      const synchronous = type === XS_WATCH || type === XS_UNWATCH;
+      const h = decodeXsdSockmsg(msg);
+      const synchronous = h.type === XS_WATCH || h.type === XS_UNWATCH;
       if (synchronous && this.unanswered.size > 0) return;
       this.held.shift();
       // A failed write throws to whoever sent or read last (the store closes on it); the
@@ -105,15 +103,7 @@ export class XenbusWriteGate {
       this.write(msg);
       // The driver answers a WATCH/UNWATCH itself, before write returns; its "OK" is read
       // back like any reply but never waits on the xenbus thread, so it is not counted.
-      if (!synchronous) {
-        const id = u32At(msg, F.req_id);
-        this.unanswered.set(id, (this.unanswered.get(id) ?? 0) + 1);
-      }
+      if (!synchronous) this.unanswered.set(h.req_id, (this.unanswered.get(h.req_id) ?? 0) + 1);
     }
   }
-}
-
-/** The little-endian u32 at `at` (a header field). */
-function u32At(b: Uint8Array, at: number): number {
-  return (b[at]! | (b[at + 1]! << 8) | (b[at + 2]! << 16) | (b[at + 3]! << 24)) >>> 0;
 }
