@@ -7,8 +7,8 @@
  * in a guest created from examples/pv-guest.cfg, the disk's BlkBack in a dom0 worker thread
  * of its own on synchronous pread/pwrite), `plain` (the backend offers no persistent grants,
  * no indirect, one queue, one ring page) and `tuned` (the toolstack's default backend:
- * persistent grants + indirect + multi-queue, and the guest's blkfront booted with
- * `xen_blkfront.max_indirect_segments=256`, block-host.ts) — against the host process doing the same I/O on the same
+ * persistent grants + indirect + multi-queue, and the guest booted with HOST_TUNED's command
+ * line, block-host.ts) — against the host process doing the same I/O on the same
  * file itself: synchronous pread/pwrite through the page cache (the baseline of every
  * comparison), and O_DIRECT through the storage layer's direct mode. Plus CPU seconds per GiB
  * moved: dom0 (blkback's thread, and dom0 as a whole) and the guest.
