@@ -33,6 +33,6 @@ export function grantTestTable(count: number): DomainTable {
     table.set(d, DW.GEN, 1);
     table.set(d, DW.STATE, DomainState.ALIVE);
   }
-  table.machine.growTo(next);
+  table.machine.checkFrames(next);
   return table;
 }

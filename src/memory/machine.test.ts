@@ -15,8 +15,8 @@ test('machine memory: its whole size from the start, frames past it refused with
   const m = MachineMemory.create(4 * MiB + 1000);
   assert.equal(m.sab.byteLength, 4 * MiB, 'rounded down to 64 KiB pages');
   assert.equal(m.frameCount, 1024);
-  m.growTo(1024);
-  assert.throws(() => m.growTo(1025), (e: unknown) => e instanceof XenpvError && e.code === 'ENOMEM');
+  m.checkFrames(1024);
+  assert.throws(() => m.checkFrames(1025), (e: unknown) => e instanceof XenpvError && e.code === 'ENOMEM');
   assert.throws(() => MachineMemory.create(1000), (e: unknown) => e instanceof XenpvError && e.code === 'EINVAL');
   assert.throws(() => MachineMemory.create(8 * 2 ** 30), (e: unknown) => e instanceof XenpvError && e.code === 'EINVAL');
 });

@@ -79,8 +79,8 @@ export class MachineMemory {
     return view.buffer === this.sab;
   }
 
-  /** Make sure frames [0, frames) exist: they do up to the size given at creation. */
-  growTo(frames: number): void {
+  /** ENOMEM unless frames [0, frames) exist (all of the size given at creation do: nothing grows). */
+  checkFrames(frames: number): void {
     if (frames * MACHINE_PAGE_SIZE > this.sab.byteLength) {
       throw new XenpvError('ENOMEM', 'machine memory exhausted', { frames, maxFrames: this.frameCount });
     }
@@ -117,7 +117,7 @@ export class ExtentAllocator {
       this.machine.bytes(base, count).fill(0);
       return base;
     }
-    this.machine.growTo(this.top + count);
+    this.machine.checkFrames(this.top + count);
     const base = this.top;
     this.top += count;
     return base;
