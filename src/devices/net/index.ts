@@ -76,3 +76,4 @@ export type { BackCounters } from './back-queue.js';
 export { HashConfig, hashInput, SUPPORTED_HASH_TYPES } from './hash.js';
 export { parseTxPacket, type TxVerdict, type TxPacket } from './tx-parse.js';
 export { handleCtrlRequest } from './ctrl-back.js';
+export { frameMemoryOf } from './frame-memory.js';

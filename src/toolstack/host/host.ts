@@ -14,6 +14,7 @@ import { SHUTDOWN_crash, SHUTDOWN_poweroff, SHUTDOWN_reboot, SHUTDOWN_watchdog }
 import { XenpvError, errorCode, type DomId } from '../../base/index.js';
 import { ConsoleDaemon } from '../../devices/console/index.js';
 import { BridgeSet } from '../../devices/net/bridge/index.js';
+import { frameMemoryOf } from '../../devices/net/index.js';
 import { Hypervisor } from '../../hv/sim/hypervisor.js';
 import { GUEST_KERNEL_URL } from '../../guest/entry.js';
 import type { XsClient } from '../../xenstore/client/index.js';
@@ -89,7 +90,9 @@ export class Host {
     await store.write('/local/domain/0/domid', '0');
     const consoles = new ConsoleDaemon({ platform: hv.dom0, client: connectLocal(xs.daemon, 0), logDir: options.runDir, log });
     await consoles.start();
-    const bridges = new BridgeSet();
+    // Every bridge's queued frames in dom0's pages (each bridge gives its pages back when disposed).
+    const frameMemory = frameMemoryOf(hv.dom0);
+    const bridges = new BridgeSet(frameMemory === undefined ? {} : { frameMemory });
     const uplinks = await HostUplinks.start(bridges, options.uplinks ?? [], log);
     return new Host(options, hv, xs, store, consoles, bridges, uplinks);
   }

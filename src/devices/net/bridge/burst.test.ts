@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { Bridge } from './bridge.js';
 import { vifName } from './mac.js';
 import type { FrameInfo, PortSink } from './port.js';
-import { FramePool } from './slab.js';
+import { FramePool, type FrameMemory } from './slab.js';
 import { ethFrame } from './test-support.js';
 
 const A = '00:16:3e:00:00:0a';
@@ -173,14 +173,71 @@ test('a sink without complete() never gets pooled buffers back: each queued copy
 test('FramePool: copies up to its buffer size, keeps at most maxFree buffers for reuse', () => {
   const pool = new FramePool(64, 2);
   assert.equal(pool.copy(new Uint8Array(65)), undefined, 'larger than a buffer: not pooled');
+  assert.ok(pool.copy(new Uint8Array(64)) !== undefined, 'a buffer-sized frame is pooled');
   const bufs = [1, 2, 3].map((n) => pool.copy(Uint8Array.of(n, n + 1))!);
-  assert.deepEqual(bufs.map((b) => [...b.frame(2)]), [[1, 2], [2, 3], [3, 4]]);
+  assert.deepEqual(bufs.map((b) => [...b.current]), [[1, 2], [2, 3], [3, 4]]);
   for (const b of bufs) pool.give(b);
   assert.equal(pool.freeCount, 2, 'the third buffer was left to GC');
   const again = pool.copy(Uint8Array.of(9, 9, 9))!;
   assert.ok(bufs.includes(again), 'a given-back buffer is reused');
-  assert.deepEqual([...again.frame(3)], [9, 9, 9]);
+  assert.deepEqual([...again.current], [9, 9, 9]);
   assert.equal(pool.freeCount, 1);
+});
+
+test('FramePool: a copy lies at its source address mod 8 (V8 copies shared memory by words only between equal ones)', () => {
+  const pool = new FramePool(64, 2);
+  const src = new Uint8Array(new SharedArrayBuffer(80));
+  for (const at of [0, 2, 7, 8, 13]) {
+    const frame = src.subarray(at, at + 56).fill(at + 1);
+    const b = pool.copy(frame)!;
+    assert.equal(b.current.byteOffset % 8, at % 8, `source at ${at}`);
+    assert.equal(b.current.length, 56);
+    assert.ok(b.current.every((x) => x === at + 1), 'the bytes are the frame\'s');
+    pool.give(b);
+  }
+  // A frame that would not fit at its offset starts the buffer.
+  const b = pool.copy(src.subarray(2, 66).fill(7))!;
+  assert.equal(b.current.byteOffset % 8, 0);
+  assert.deepEqual([...b.current], new Array(64).fill(7));
+});
+
+test('FramePool with a FrameMemory: buffers are halves of its pages, used first, up to maxPages, given back on dispose', () => {
+  const taken: Uint8Array[] = [];
+  const released: Uint8Array[] = [];
+  let copies = 0;
+  const memory: FrameMemory = {
+    takePage: () => {
+      const page = new Uint8Array(4096);
+      taken.push(page);
+      return page;
+    },
+    copy: (dst, at, src) => {
+      copies++;
+      dst.set(src, at);
+    },
+    releasePages: (pages) => void released.push(...pages),
+  };
+  const pool = new FramePool(2048, 1, memory, 2);
+  const bufs = [1, 2, 3, 4, 5].map((n) => pool.copy(new Uint8Array(100).fill(n))!);
+  assert.equal(pool.pageCount, 2, 'no more than maxPages');
+  assert.equal(copies, 5, 'every copy went through the FrameMemory');
+  const inPages = bufs.filter((b) => taken.some((p) => p.buffer === b.bytes.buffer));
+  assert.equal(inPages.length, 4, 'two buffers a page');
+  assert.ok(bufs.every((b, i) => b.current.every((x) => x === i + 1)), 'each holds its frame');
+  for (const b of [...bufs].reverse()) pool.give(b);
+  assert.equal(pool.freeCount, 5, 'page buffers are all kept, V8 ones up to maxFree');
+  assert.ok(taken.some((p) => p.buffer === pool.copy(new Uint8Array(10))!.bytes.buffer), 'a page buffer is used before a V8 one');
+  pool.dispose();
+  assert.deepEqual(released, taken, 'the pages go back');
+  assert.equal(pool.pageCount, 0);
+});
+
+test('FramePool: a FrameMemory with no page to spare leaves the pool on V8 buffers', () => {
+  const pool = new FramePool(2048, 4, { takePage: () => undefined, copy: (d, at, s) => d.set(s, at), releasePages: () => assert.fail('nothing was taken') }, 8);
+  const b = pool.copy(Uint8Array.of(1, 2, 3))!;
+  assert.deepEqual([...b.current], [1, 2, 3]);
+  assert.equal(pool.pageCount, 0);
+  pool.dispose();
 });
 
 test('the buffers of a complete() that threw are never reused (the sink may still hold them)', () => {

@@ -326,7 +326,7 @@ export class BridgePort {
     if (!owned) {
       if (this.cutThrough(frame, info, held)) return;
       pooled = this.pool?.copy(frame);
-      frame = pooled !== undefined ? pooled.frame(frame.length) : this.slab.copy(frame);
+      frame = pooled !== undefined ? pooled.current : this.slab.copy(frame);
     }
     this.queue.push({ frame, info, pooled });
     this.queuedBytes += frame.length;

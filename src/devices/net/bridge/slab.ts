@@ -62,6 +62,11 @@ export class ScratchFrame {
     return this.frameAt(0, len);
   }
 
+  /** The view handed out last. */
+  get current(): Uint8Array {
+    return this.view;
+  }
+
   /** `len` bytes from `at` (at + len <= bytes.length), as the view handed out last if it is that one. */
   frameAt(at: number, len: number): Uint8Array {
     if (this.view.length !== len || this.viewAt !== at) {
@@ -73,6 +78,22 @@ export class ScratchFrame {
 }
 
 /**
+ * Memory a FramePool may carve its buffers from: on the sim, dom0's own pages, which lie in
+ * machine memory like the tx batch pages frames come from and the guest pages they go to, so
+ * both copies of a queued frame are memmoves (memory/wasm-copy.ts). V8 copies to and from
+ * shared memory with relaxed word loads and stores: a profile of bench net's dom0 had ~6 % of
+ * its time in those two copies of the frames a receiver out of buffers made the bridge queue.
+ */
+export interface FrameMemory {
+  /** A 4 KiB page of our own, or undefined when none can be spared (the pool then uses V8 buffers). */
+  takePage(): Uint8Array | undefined;
+  /** `dst.set(src, at)`: a memmove where both lie in machine memory (DomainMemory.copy). */
+  copy(dst: Uint8Array, at: number, src: Uint8Array): void;
+  /** Give back pages `takePage` gave. */
+  releasePages(pages: readonly Uint8Array[]): void;
+}
+
+/**
  * Reused buffers for frame copies whose owner knows when the copy is done with: the queued
  * copies of borrowed frames of a bridge's ports (one pool per bridge, so its memory is bounded
  * however many ports there are), each given back once its port's sink (netback) has copied it
@@ -80,27 +101,76 @@ export class ScratchFrame {
  * also costs its share of a zeroed 64 KiB chunk and of the GC that chunks drive; a stream
  * into a receiver that is often out of buffers queued 13% of its frames (bench net).
  * Each buffer is a ScratchFrame: a stream's frames have one size, so one view per buffer.
+ *
+ * With a FrameMemory, the first buffers are halves of its pages (at most `maxPages`), kept for
+ * the pool's life and used first; the rest are V8 buffers, at most `maxFree` of them kept for reuse.
  */
 export class FramePool {
   private readonly free: ScratchFrame[] = [];
+  /** The buffers in the FrameMemory's pages, free ones (used first) and all (never left to GC). */
+  private readonly freeOwned: ScratchFrame[] = [];
+  private readonly owned = new Set<ScratchFrame>();
+  private readonly pages: Uint8Array[] = [];
 
-  /** Buffers of `bufBytes`; at most `maxFree` kept for reuse (the rest are left to GC). */
-  constructor(readonly bufBytes: number, readonly maxFree: number) {}
+  /** Buffers of `bufBytes` (2048 at most with a FrameMemory: two to a page). */
+  constructor(
+    readonly bufBytes: number,
+    readonly maxFree: number,
+    private readonly memory?: FrameMemory,
+    private readonly maxPages = 0,
+  ) {}
 
-  /** A buffer holding a copy of `src` (its `frame(src.length)`), or undefined if `src` is larger than a buffer. */
+  /**
+   * A buffer holding a copy of `src` (its `current` view), or undefined if `src` is larger than a
+   * buffer. The copy starts at `src`'s address mod 8 where it fits: V8 copies to or from shared
+   * memory word by word only between addresses equal mod 8, byte by byte otherwise
+   * (tx-batch.ts), and rx-batch.ts keeps that offset for the copy into the guest's buffer.
+   */
   copy(src: Uint8Array): ScratchFrame | undefined {
-    if (src.length > this.bufBytes) return undefined;
-    const b = this.free.pop() ?? new ScratchFrame(this.bufBytes);
-    b.frame(src.length).set(src);
+    const len = src.length;
+    if (len > this.bufBytes) return undefined;
+    const b = this.freeOwned.pop() ?? this.free.pop() ?? this.newBuffer();
+    const at = src.byteOffset & 7;
+    const view = b.frameAt(at + len <= b.bytes.length ? at : 0, len);
+    if (this.memory !== undefined) this.memory.copy(view, 0, src);
+    else view.set(src);
     return b;
+  }
+
+  private newBuffer(): ScratchFrame {
+    if (this.memory !== undefined && this.pages.length < this.maxPages && this.bufBytes * 2 <= 4096) {
+      const page = this.memory.takePage();
+      if (page !== undefined) {
+        this.pages.push(page);
+        const [first, second] = [new ScratchFrame(page.subarray(0, 2048)), new ScratchFrame(page.subarray(2048))];
+        this.owned.add(first).add(second);
+        this.freeOwned.push(second);
+        return first;
+      }
+    }
+    return new ScratchFrame(this.bufBytes);
   }
 
   /** Take back a buffer nobody reads any more. */
   give(b: ScratchFrame): void {
-    if (this.free.length < this.maxFree) this.free.push(b);
+    if (this.owned.has(b)) this.freeOwned.push(b);
+    else if (this.free.length < this.maxFree) this.free.push(b);
   }
 
   get freeCount(): number {
-    return this.free.length;
+    return this.freeOwned.length + this.free.length;
+  }
+
+  /** Pages taken from the FrameMemory. */
+  get pageCount(): number {
+    return this.pages.length;
+  }
+
+  /** Give the FrameMemory's pages back; the pool must not be used afterwards. */
+  dispose(): void {
+    this.free.length = 0;
+    this.freeOwned.length = 0;
+    this.owned.clear();
+    if (this.pages.length > 0) this.memory?.releasePages(this.pages.splice(0));
   }
 }
