@@ -20,14 +20,14 @@ import {
   BLKIF_OP_WRITE_BARRIER,
   BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
 } from '../../abi/io/blkif.js';
-import { encodeBlkifSegmentFields, u64FromWords, type BlkifResponseWords, type BlkifRwOp } from '../../abi/io/blkif-codec.js';
+import { u64FromWords, type BlkifResponseWords, type BlkifRwOp } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import type { DomId, EvtchnPort, GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
 import { BlkBuffer, type IoBuffer } from './blk-buffer.js';
 import { GrantReclaimer, grantNewPage, PersistentPool, type GrantedPage } from './front-grants.js';
-import { frontRingCodec, Slot } from './front-slot.js';
+import { frontRingCodec, Slot, writeSegmentList } from './front-slot.js';
 import { indirectPages } from './request.js';
 
 /** One ring request's worth of a guest operation. */
@@ -276,9 +276,7 @@ export class FrontQueue {
   private indirectPages(slot: Slot): void {
     for (let first = 0; first < slot.segments; first += BLKIF_SEGMENTS_PER_INDIRECT_PAGE) {
       const page = this.dataPage(slot, false);
-      const view = new DataView(page.bytes.buffer, page.bytes.byteOffset, 4096);
-      const end = Math.min(slot.segments, first + BLKIF_SEGMENTS_PER_INDIRECT_PAGE);
-      for (let i = first; i < end; i++) encodeBlkifSegmentFields(view, (i - first) * 8, slot.pages[i]!.ref, 0, slot.lastSect(i));
+      writeSegmentList(page.bytes, slot, first, Math.min(slot.segments, first + BLKIF_SEGMENTS_PER_INDIRECT_PAGE));
     }
   }
 

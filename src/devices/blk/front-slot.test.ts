@@ -16,13 +16,13 @@ import {
   BLKIF_OP_WRITE,
   BLKIF_REQUEST,
 } from '../../abi/io/blkif.js';
-import { decodeBlkifResponse, encodeBlkifRequest, encodeBlkifResponse, type BlkifRequestOut, type BlkifResponseWords } from '../../abi/io/blkif-codec.js';
+import { decodeBlkifResponse, encodeBlkifRequest, encodeBlkifResponse, encodeBlkifSegmentFields, type BlkifRequestOut, type BlkifResponseWords } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import type { Frame, GrantRef } from '../../base/index.js';
 import { encodesEveryByte } from '../../ring/index.js';
 import type { GrantedPage } from './front-grants.js';
 import type { Chunk } from './front-queue.js';
-import { frontRingCodec, Slot } from './front-slot.js';
+import { frontRingCodec, Slot, writeSegmentList } from './front-slot.js';
 
 const page = (ref: number): GrantedPage => ({ frame: 0 as Frame, ref: ref as GrantRef, bytes: new Uint8Array(0), readonly: false });
 
@@ -124,4 +124,28 @@ test('the front codec writes every byte of a slot and decodes responses into one
     assert.equal(decodeBlkifResponse(view, 0, abi).id, (BigInt(a.idHigh) << 32n) | BigInt(a.idLow));
     assert.equal(codec.decodeResponse(view), a, 'the same record each time');
   }
+});
+
+test('indirect pages: writeSegmentList writes the bytes of encodeBlkifSegmentFields, fast path and fallback (property)', () => {
+  fc.assert(
+    fc.property(
+      fc.integer({ min: 12, max: 8 * 600 }),
+      fc.array(fc.nat({ max: 0xffffffff }), { minLength: 1, maxLength: 16 }),
+      fc.constantFrom(0, 4096 + 2),
+      (sectors, refs, at) => {
+        const s = slotOf({ kind: 'read', id: 1, sector: 0, sectors, secure: false, refs });
+        const memory = new Uint8Array(new SharedArrayBuffer(3 * 4096));
+        const want = new Uint8Array(4096);
+        for (let first = 0; first < s.segments; first += 512) {
+          const end = Math.min(s.segments, first + 512);
+          const page = memory.subarray(at, at + 4096).fill(0xee);
+          want.fill(0xee);
+          const view = new DataView(want.buffer);
+          for (let i = first; i < end; i++) encodeBlkifSegmentFields(view, (i - first) * 8, s.pages[i]!.ref, 0, s.lastSect(i));
+          writeSegmentList(page, s, first, end);
+          assert.deepEqual(page, want, `segments ${first}..${end} at page offset ${at}`);
+        }
+      },
+    ),
+  );
 });

@@ -344,7 +344,7 @@ export class IoUring implements BatchEngine {
       const b = bufs[0]!;
       w[o] = (op.write ? IORING_OP_WRITE : IORING_OP_READ) | flags; // opcode, flags, ioprio 0
       setU64(w, o + 4, this.addresses.of(b));
-      w[o + 6] = b.byteLength;
+      w[o + 6] = b.length; // not byteLength: a builtin call over shared memory (writeIovecs)
     } else {
       if (iov + bufs.length > this.maxBuffers) throw new BugError(`io_uring run over ${this.maxBuffers} buffers`);
       const n = writeIovecs(this.iovecs, iov, bufs, this.addresses);

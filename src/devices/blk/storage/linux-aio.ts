@@ -54,16 +54,20 @@ export function writeIovecs(iovecs: Uint32Array, at: number, bufs: readonly Uint
   for (let b = 0; b < bufs.length; b++) {
     const v = bufs[b]!;
     const base = addresses.of(v);
+    // `length`, not `byteLength` (the same for bytes): over a SharedArrayBuffer V8 inlines the
+    // first and calls a builtin for the second, 1.6 against 10.7 ns here, twice per page, 512
+    // times per MiB.
+    const bytes = v.length;
     if (base === end) {
-      len += v.byteLength;
+      len += bytes;
       setU64(iovecs, (at + n - 1) * 4 + 2, len);
     } else {
-      len = v.byteLength;
+      len = bytes;
       setU64(iovecs, (at + n) * 4, base);
       setU64(iovecs, (at + n) * 4 + 2, len);
       n++;
     }
-    end = base + v.byteLength;
+    end = base + bytes;
   }
   return n;
 }
