@@ -38,7 +38,7 @@ import { SyncRun, storageStatus, type RunEntry } from './back-sync.js';
 import { BufferPool } from './buffer-pool.js';
 import { countOp, type BlkCounters, type OpKind } from './counters.js';
 import { BACK_LIMITS } from './protocol.js';
-import { checkRwWords, planIndirect, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
+import { checkIndirectWords, checkRwWords, indirectPages, planIndirect, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
 import { blkifBackRingCodec, fullRequest, type BackRequest, type FastRwRequest } from './ring-codec.js';
 import type { BlockStorage } from './storage/types.js';
 
@@ -92,6 +92,10 @@ export class BackQueue {
   private unpublished = 0;
   /** The response being answered: putResponse encodes it at once, so one object serves every answer. */
   private readonly rsp: BlkifResponseWords = { idLow: 0, idHigh: 0, operation: 0, status: 0 };
+  /** The sync path's indirect requests (serveIndirect): their segments as numbers, the private copy of their pages, and the reused mapping of those pages. */
+  private indirectWords: { readonly grefs: Uint32Array; readonly firstSect: Uint8Array; readonly lastSect: Uint8Array } | undefined;
+  private indirectCopy = new Uint8Array(0);
+  private indirectHold: MappedPages | undefined;
   /**
    * One bounce buffer per request in flight: with a synchronous storage (a backend thread of
    * its own) a whole batch is in flight at once, and 8 per size made most 128 KiB requests
@@ -230,7 +234,11 @@ export class BackQueue {
   private serveSync(plan: Plan, ctx: RequestContext): boolean {
     const run = this.run;
     if (run === undefined) return false;
-    const p = plan.kind === 'indirect' ? this.resolveIndirect(plan, ctx) : plan;
+    if (plan.kind === 'indirect') {
+      this.serveIndirect(plan, run, ctx);
+      return true;
+    }
+    const p = plan;
     if (p.kind === 'reject') {
       this.refuse(p);
       this.respondSync(idLow(p.id), idHigh(p.id), p.operation, p.status);
@@ -253,6 +261,70 @@ export class BackQueue {
     e.sectors = data.sectors;
     run.addPlan(e, data);
     return true;
+  }
+
+  /**
+   * An indirect READ/WRITE on the synchronous path, as serveFast serves a direct one: its
+   * indirect pages copied once into a reused buffer (the frontend may rewrite them at any
+   * time, R2), the copy decoded and checked into reused arrays (checkIndirectWords), its data
+   * grants mapped into a reused entry, joined to the pending run. No plan or segment objects.
+   */
+  private serveIndirect(plan: Extract<Plan, { kind: 'indirect' }>, run: SyncRun, ctx: RequestContext): void {
+    const lo = idLow(plan.id);
+    const hi = idHigh(plan.id);
+    const n = plan.nrSegments;
+    const copied = this.copyIndirect(plan.grefs, n);
+    if (copied !== undefined) return this.refuseIndirect(plan, `indirect page: ${copied}`);
+    const words = this.wordsFor(n);
+    const sectors = checkIndirectWords(plan, this.indirectCopy, words, ctx);
+    if (typeof sectors === 'string') return this.refuseIndirect(plan, sectors);
+    const e = run.entry();
+    try {
+      // A READ writes into the frontend's pages; a WRITE only reads them.
+      e.mapped = this.mapper.acquireRefs(words.grefs, n, !plan.write, e.mapped);
+    } catch (err) {
+      this.host.log(`queue ${this.setup.index}: map failed: ${errorCode(err) ?? String(err)}`);
+      return this.failSync(plan.write, lo, hi, plan.operation);
+    }
+    e.idLow = lo;
+    e.idHigh = hi;
+    e.operation = plan.operation;
+    e.write = plan.write;
+    e.sector = Number(plan.sector);
+    e.sectors = sectors;
+    run.add(e, n, words.firstSect, words.lastSect);
+  }
+
+  private refuseIndirect(plan: Extract<Plan, { kind: 'indirect' }>, why: string): void {
+    this.host.log(`queue ${this.setup.index}: request ${plan.id} refused: ${why}`);
+    this.failSync(plan.write, idLow(plan.id), idHigh(plan.id), plan.operation);
+  }
+
+  /** Copy the first `n` segments of the indirect pages `grefs` into `indirectCopy`; undefined, or why they would not map. */
+  private copyIndirect(grefs: readonly number[], n: number): string | undefined {
+    const bytes = n * 8;
+    if (this.indirectCopy.length < bytes) this.indirectCopy = new Uint8Array(bytes);
+    let mapped: MappedPages;
+    try {
+      mapped = this.mapper.acquireRefs(grefs, indirectPages(n), false, this.indirectHold);
+    } catch (err) {
+      return errorCode(err) ?? String(err);
+    }
+    this.indirectHold = mapped;
+    try {
+      for (let off = 0, p = 0; off < bytes; off += 4096, p++) {
+        this.indirectCopy.set(mapped.pages[p]!.subarray(0, Math.min(4096, bytes - off)), off);
+      }
+    } finally {
+      mapped.release();
+    }
+    return undefined;
+  }
+
+  private wordsFor(n: number): { readonly grefs: Uint32Array; readonly firstSect: Uint8Array; readonly lastSect: Uint8Array } {
+    const w = this.indirectWords;
+    if (w !== undefined && w.grefs.length >= n) return w;
+    return (this.indirectWords = { grefs: new Uint32Array(n), firstSect: new Uint8Array(n), lastSect: new Uint8Array(n) });
   }
 
   /** A READ/WRITE of the synchronous path answered ERROR before any I/O (refused, or its grants would not map): counted failed, answered. */

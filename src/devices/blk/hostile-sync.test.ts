@@ -7,6 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY, BLKIF_REQUEST } from '../../abi/io/blkif.js';
+import type { BlkifIndirectRequest } from '../../abi/io/blkif-codec.js';
 import { XenpvError } from '../../base/index.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage, SyncBlockIo } from './storage/types.js';
@@ -154,5 +155,39 @@ test('sync path: when a run fails, each request gets its own status', () =>
     assert.ok(disk.bytes.subarray(32 * 512, 40 * 512).every((b) => b === 3));
     assert.equal(back.counters.write.errors, 1);
     assert.equal(back.counters.write.requests, 3);
+    await finishRaw(env, raw);
+  }));
+
+test('sync path: indirect requests with a bad segment, a range past the end, or a grant that will not map are refused one by one; a good one is served', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(256, { sync: true });
+    const { storage, calls } = spyStorage(disk);
+    const { raw, back } = await connectRaw(env, storage, { persistent: true });
+    const setSeg = (page: Uint8Array, i: number, ref: number, first: number, last: number): void => {
+      const v = new DataView(page.buffer, page.byteOffset);
+      v.setUint32(i * 8, ref, true);
+      v.setUint8(i * 8 + 4, first);
+      v.setUint8(i * 8 + 5, last);
+    };
+    const badSect = indirectWrite(raw, 12, 16);
+    setSeg(badSect.indirect.bytes, 5, raw.dataPage(false).ref, 3, 8); // last_sect past the page
+    const pastEnd = indirectWrite(raw, 12, 200); // 96 sectors from 200 on a 256-sector disk
+    const badData = indirectWrite(raw, 12, 16);
+    setSeg(badData.indirect.bytes, 11, 0x7fffffff, 0, 7); // a data ref never granted
+    const good = indirectWrite(raw, 12, 16);
+    const req = (w: ReturnType<typeof indirectWrite>, id: bigint): BlkifIndirectRequest => ({ ...(w.req as BlkifIndirectRequest), id });
+    raw.send(
+      req(badSect, 1n),
+      req(pastEnd, 2n),
+      { ...req(good, 3n), indirect_grefs: [0x7ffffffe, 0, 0, 0, 0, 0, 0, 0] }, // the indirect page itself will not map
+      req(badData, 4n),
+      req(good, 5n),
+    );
+    const byId = new Map((await raw.waitResponses(5)).map((r) => [r.id, r]));
+    assert.deepEqual([1n, 2n, 3n, 4n, 5n].map((i) => byId.get(i)!.status), [BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY]);
+    assert.ok([...byId.values()].every((r) => r.operation === BLKIF_OP_WRITE), 'answered with the indirect_op');
+    assert.deepEqual(calls, [['writev', 16, 12]], 'only the good request reached the disk');
+    for (let i = 0; i < 12; i++) assert.ok(disk.bytes.subarray((16 + i * 8) * 512, (24 + i * 8) * 512).every((b) => b === i + 1), `page ${i}`);
+    assert.equal(back.counters.write.errors, 4);
     await finishRaw(env, raw);
   }));
