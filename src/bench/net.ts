@@ -56,6 +56,19 @@ const WINDOW = 128;
 type Sample = { value: number; extra?: Record<string, number> };
 
 /** Megabits per second of `frameBytes`-byte packets through a raw SAB ring between two workers. */
+/**
+ * The raw copy's figure for one round: the better of two copies back to back. A copy can only
+ * be slowed by the machine, and on this machine kind one now and then reads a third of the
+ * rate (10 against 30 Gbit/s, two of three runs in one bench at 04:01 on 2026-11-27, none in 6
+ * runs of a script minutes later, nothing of the PV run still busy): a baseline median taken
+ * from such runs made the PV stream look 1.25x the copy.
+ */
+async function rawCopyBest(frameBytes: number, packets: number): Promise<Sample> {
+  const a = await rawCopyRun(frameBytes, packets);
+  const b = await rawCopyRun(frameBytes, packets);
+  return a.value >= b.value ? a : b;
+}
+
 async function rawCopyRun(frameBytes: number, packets: number): Promise<Sample> {
   const slots = 256;
   const slotBytes = 2048;
@@ -185,8 +198,8 @@ function figure(name: string, unit: string, better: Better, s: readonly Sample[]
 async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u64: Summary[]; ping: Summary; ev: Summary; evPaced: Summary }> {
   const bed = await WorkerBed.start();
   try {
-    const u1500 = await alternate(plan.workerRuns, 0, () => bed.udp(1472, plan.workerMs, plan.omitMs), () => rawCopyRun(1514, plan.rawPackets));
-    const u64 = await alternate(plan.workerRuns, 0, () => bed.udp(64, plan.workerMs, plan.omitMs), () => rawCopyRun(106, plan.rawPackets));
+    const u1500 = await alternate(plan.workerRuns, 0, () => bed.udp(1472, plan.workerMs, plan.omitMs), () => rawCopyBest(1514, plan.rawPackets));
+    const u64 = await alternate(plan.workerRuns, 0, () => bed.udp(64, plan.workerMs, plan.omitMs), () => rawCopyBest(106, plan.rawPackets));
     const ping = figure('net.ping_rtt_us', 'us', 'lower', [await bed.ping(plan.pings, PING_INTERVAL_MS)]);
     const evPaced = figure('net.evtchn_roundtrip_paced_us', 'us', 'lower', [await pacedEvtchnRun(bed.hv, plan.pings)]);
     const evs: Sample[] = [];
@@ -252,7 +265,7 @@ async function measure(plan: Plan): Promise<SuiteOutput> {
       'PV path (net.udp_*, net.ping_rtt_us): the toolstack layout. A Host in this process (xenstored, xenbr0, both netbacks on dom0\'s event loop); each guest a vCPU worker created from examples/pv-guest.cfg running builtin:udp-send / udp-recv / ping over its own netfront and NetStack. Guests are created fresh for every run.',
       'The sender waits while its netfront backlog is non-empty (ring back-pressure); "lost" = sent - received at the receiver, bridge_drops = frames xenbr0 dropped for a full receiver queue. kicks_per_packet_* = event-channel notifications sent per datagram on each ring after ring.h suppression (tx_req: sender to netback, tx_rsp: netback to sender, rx_rsp: netback to receiver, rx_post: receiver to netback); upcalls_per_packet_* = event handler runs in each guest.',
       `Frame sizes: 1472 + 42 = 1514 bytes, 64 + 42 = 106 bytes; Mbit/s counts whole frames. ${plan.workerRuns} runs of ${plan.workerMs} ms per UDP figure, alternating with the raw copy; each stream's first ${plan.omitMs} ms are left out of its rates (the receiver's omit=, as iperf3's --omit: both guests are fresh workers whose code is still compiling), its CPU per packet is over the whole stream.`,
-      'raw copy: two workers, a 256-slot SharedArrayBuffer ring, one copy in and one copy out per packet, a notify per packet, timed Atomics waits.',
+      'raw copy: two workers, a 256-slot SharedArrayBuffer ring, one copy in and one copy out per packet, a notify per packet, timed Atomics waits; each round\'s figure is the better of two copies back to back (a copy is only ever slowed by the machine: now and then one reads a third of the rate).',
       `ping: sequential ICMP echoes (56 data bytes, ${PING_INTERVAL_MS} ms apart, one in flight), median of the reply times the guest prints. A ping crosses four event channels (guest -> dom0 -> guest -> dom0 -> guest), each waking a thread that was idle. evtchn: back-to-back round trips between two sim domains in two workers blocked in timed Atomics waits (hv/sim/roundtrip), the baseline the issue names; evtchn paced: one round trip every ${PING_INTERVAL_MS} ms between two workers that take events on their event loop as guests and dom0 do (net-evtchn-worker.ts), the like-for-like baseline of a paced ping (median).`,
       `net.inproc.* and net.gso_60000_mbps: both guests' stacks and netfronts, both netbacks and the bridge on one event loop (no thread hand-offs); GSO: 60000-byte TCPv4 super-frames with their GSO extra, counted at the receiving netfront. ${plan.runs} runs of ${plan.durationMs} ms.`,
     ],
