@@ -43,3 +43,29 @@ test('persistent cache: refs past the direct table (a guest with a large grant t
     for (const r of [...filler, high, high2]) assert.equal(p.grants.endAccess(r), true, `ref ${r} unmapped and ended`);
     p.dispose();
   }));
+
+test('persistent holds say where their pages lie (one buffer, each offset) only when every page is a cached one', () =>
+  withHypervisor((hv) => {
+    const domid = hv.createDomain({ memoryPages: 64, startInfo: false });
+    const p = SimPlatform.attach(hv.platformHandle(domid));
+    const frames = p.memory.allocPages(3) as Frame[];
+    const refs = frames.map((f) => p.grants.grantAccess(0 as DomId, f, false));
+    const readOnly = p.grants.grantAccess(0 as DomId, frames[2]!, true);
+    const mapper = new SegmentMapper(hv.dom0.grants, domid as DomId, true, 16);
+    const a = mapper.acquire(refs, true);
+    assert.equal(a.buffer, hv.table.machine.sab);
+    assert.deepEqual(Array.from(a.offsets!), a.pages.map((pg) => pg.byteOffset));
+    assert.deepEqual(a.pages.map((pg) => pg.length), [4096, 4096, 4096]);
+    a.release();
+    // A read-only grant cannot be kept writable: mapped for the request only, so no offsets.
+    const b = mapper.acquire([refs[0]!, readOnly], false);
+    assert.equal(b.buffer, undefined);
+    b.release();
+    // A reused hold that was mixed says where its pages lie again once they are all cached.
+    const c = mapper.acquireRefs(refs, 3, true, b);
+    assert.equal(c.buffer, hv.table.machine.sab);
+    c.release();
+    mapper.dispose();
+    for (const r of [...refs, readOnly]) assert.equal(p.grants.endAccess(r), true);
+    p.dispose();
+  }));

@@ -23,14 +23,23 @@ import type { GrantMapping, GrantOps } from '../../hv/platform.js';
 export interface MappedPages {
   /** One 4 KiB view per requested ref, in order. */
   readonly pages: readonly Uint8Array[];
+  /**
+   * Where every page lies, when all of them are views of one buffer (`buffer`): page i is
+   * bytes `offsets[i]`.. of it. Pages next to each other there can be moved as one view
+   * (back-sync.ts). Undefined when not known cheaply (per-request mappings).
+   */
+  readonly buffer?: ArrayBufferLike | undefined;
+  readonly offsets?: ArrayLike<number> | undefined;
   release(): void;
 }
 
 interface CacheEntry {
   readonly ref: number;
   readonly mapping: GrantMapping;
-  /** The mapped page (the mapping's only page). */
+  /** The mapped page (the mapping's only page), its buffer and its offset there (read once: the getters are runtime calls). */
   readonly page: Uint8Array;
+  readonly buffer: ArrayBufferLike;
+  readonly offset: number;
   busy: number;
   /** Neighbours in the idle list while busy = 0 (an intrusive list: no allocation per use). */
   prev: CacheEntry | undefined;
@@ -98,6 +107,7 @@ export class SegmentMapper {
         else hold.keep(i, e);
       }
       if (transient !== undefined) this.mapTransient(hold, transient.map((i) => refs[i]! as GrantRef), transient, writable);
+      hold.settle(n);
       return hold;
     } catch (err) {
       hold.release();
@@ -153,7 +163,8 @@ export class SegmentMapper {
       if (errorCode(err) === undefined) throw err;
       return undefined;
     }
-    const e: CacheEntry = { ref, mapping, page: mapping.pages[0]!, busy: 0, prev: undefined, next: undefined };
+    const page = mapping.pages[0]!;
+    const e: CacheEntry = { ref, mapping, page, buffer: page.buffer, offset: page.byteOffset, busy: 0, prev: undefined, next: undefined };
     this.cache.set(ref, e);
     this.stats.persistentMaps++;
     return e;
@@ -235,8 +246,14 @@ class RefTable<T> {
  * One request's pages in persistent mode: cached entries it holds busy, plus any per-request
  * mapping. Once released, its owner may hand it back to `acquireRefs` to be filled again.
  */
+/** A hold's `buffer` once its pages lie in more than one (never handed out: settle clears it). */
+const MIXED = new ArrayBuffer(0);
+
 class PersistentHold implements MappedPages {
   pages: Uint8Array[];
+  /** The cached entries' buffer and offsets (MappedPages), while every page is a cached one of one buffer. */
+  buffer: ArrayBufferLike | undefined;
+  offsets: number[];
   /** held[0..count): the cache entries this request holds busy (the array is reused, never shrunk). */
   private readonly held: CacheEntry[] = [];
   private count = 0;
@@ -249,6 +266,8 @@ class PersistentHold implements MappedPages {
     n: number,
   ) {
     this.pages = new Array<Uint8Array>(n);
+    this.offsets = new Array<number>(n).fill(0);
+    this.buffer = undefined;
   }
 
   reusableBy(mapper: SegmentMapper): boolean {
@@ -257,7 +276,11 @@ class PersistentHold implements MappedPages {
 
   /** Make a released hold the pages of a new request of `n` refs. */
   refill(n: number): this {
-    if (this.pages.length !== n) this.pages = new Array<Uint8Array>(n);
+    if (this.pages.length !== n) {
+      this.pages = new Array<Uint8Array>(n);
+      this.offsets = new Array<number>(n).fill(0);
+    }
+    this.buffer = undefined;
     this.live = true;
     return this;
   }
@@ -266,6 +289,13 @@ class PersistentHold implements MappedPages {
     this.mapper.take(e);
     this.held[this.count++] = e;
     this.pages[i] = e.page;
+    this.offsets[i] = e.offset;
+    this.buffer = this.count === 1 || this.buffer === e.buffer ? e.buffer : MIXED;
+  }
+
+  /** After the pages are in: `buffer` stands only if every page is a cached entry's of that buffer. */
+  settle(n: number): void {
+    if (this.count !== n || this.buffer === MIXED) this.buffer = undefined;
   }
 
   release(): void {

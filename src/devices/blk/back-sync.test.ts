@@ -152,3 +152,41 @@ test('SyncRun reuse: pass after pass of mixed requests (lone and adjacent, reads
     assert.equal(answered, id, `batching ${batching}: every request answered`);
   }
 });
+
+test('SyncRun: segments next to each other in one buffer move as one view; gaps and partial pages split them; the bytes are the segments\'', () => {
+  const memory = new Uint8Array(new SharedArrayBuffer(16 * 4096));
+  memory.forEach((_, i) => (memory[i] = (i * 7) & 0xff));
+  const moved: Uint8Array[][] = [];
+  const io: SyncBlockIo = { readv: (_s, dests) => void moved.push([...dests]), writev: () => undefined };
+  const run = new SyncRun(io, { done: () => undefined, log: () => undefined });
+  // Pages 2, 3, 4, then 9 (a gap), then 10 from sector 1 (a partial first page), then 11.
+  const frames = [2, 3, 4, 9, 10, 11];
+  const first = [0, 0, 0, 0, 1, 0];
+  const last = [7, 7, 7, 7, 7, 5];
+  const entry = run.entry();
+  entry.operation = BLKIF_OP_READ;
+  entry.sector = 0;
+  entry.sectors = frames.reduce((n, _, i) => n + last[i]! - first[i]! + 1, 0);
+  entry.mapped = {
+    pages: frames.map((f) => memory.subarray(f * 4096, (f + 1) * 4096)),
+    buffer: memory.buffer,
+    offsets: frames.map((f) => f * 4096),
+    release: () => undefined,
+  };
+  run.add(entry, frames.length, first, last);
+  run.flush();
+  assert.equal(moved.length, 1);
+  const spans = moved[0]!.map((v) => [v.byteOffset, v.byteOffset + v.length]);
+  assert.deepEqual(spans, [[2 * 4096, 5 * 4096], [9 * 4096, 10 * 4096], [10 * 4096 + 512, 11 * 4096 + 6 * 512]]);
+  assert.ok(moved[0]!.every((v) => v.buffer === memory.buffer));
+  // The same segments without `offsets`: one view a segment, the same bytes in the same order.
+  const perPage: Uint8Array[][] = [];
+  const run2 = new SyncRun({ readv: (_s, dests) => void perPage.push([...dests]), writev: () => undefined }, { done: () => undefined, log: () => undefined });
+  const e2 = run2.entry();
+  Object.assign(e2, { operation: BLKIF_OP_READ, sector: 0, sectors: entry.sectors, mapped: { pages: entry.mapped.pages, release: () => undefined } });
+  run2.add(e2, frames.length, first, last);
+  run2.flush();
+  assert.equal(perPage[0]!.length, frames.length);
+  const concat = (vs: Uint8Array[]): number[] => vs.flatMap((v) => [...v]);
+  assert.deepEqual(concat(moved[0]!), concat(perPage[0]!));
+});

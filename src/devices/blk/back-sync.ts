@@ -94,6 +94,8 @@ export class SyncRun {
   private readonly spareRuns: Run[] = [];
   /** See `mark`. */
   private since = performance.now();
+  /** addMerged's [start, end) pairs (reused; a request has at most 2 × its segments). */
+  private readonly spans: number[] = [];
 
   constructor(
     private readonly io: SyncBlockIo,
@@ -110,9 +112,40 @@ export class SyncRun {
    * Segment i of `count` spans sectors first[i]..last[i] of `entry.mapped.pages[i]`.
    */
   add(entry: RunEntry, count: number, first: ArrayLike<number>, last: ArrayLike<number>): void {
+    const mapped = entry.mapped;
+    const buffer = mapped.buffer;
+    if (count > 1 && buffer !== undefined && mapped.offsets !== undefined) return this.addMerged(entry, count, first, last, buffer, mapped.offsets);
     const bufs = this.join(entry, count);
-    const pages = entry.mapped.pages;
+    const pages = mapped.pages;
     for (let i = 0, at = entry.firstBuf; i < count; i++) bufs[at + i] = segmentView(pages[i]!, first[i]!, last[i]!);
+  }
+
+  /**
+   * `add` for pages whose places in one buffer are known (MappedPages.offsets): segments that
+   * follow each other there become one view. A frontend's 1 MiB buffer is usually contiguous
+   * guest memory, so its 256 segments are one to a few views, and the storage engine resolves
+   * a few addresses per MiB instead of 256 (linux-aio.ts writeIovecs: its per-view lookups were
+   * ~8 % of a disk thread on 1 MiB reads). Each view spans only pages of the mapping.
+   */
+  private addMerged(entry: RunEntry, count: number, first: ArrayLike<number>, last: ArrayLike<number>, buffer: ArrayBufferLike, offsets: ArrayLike<number>): void {
+    const spans = this.spans;
+    let n = 0;
+    let start = offsets[0]! + first[0]! * SECTOR_SIZE;
+    let end = offsets[0]! + (last[0]! + 1) * SECTOR_SIZE;
+    for (let i = 1; i < count; i++) {
+      const s = offsets[i]! + first[i]! * SECTOR_SIZE;
+      if (s !== end) {
+        spans[n++] = start;
+        spans[n++] = end;
+        start = s;
+      }
+      end = offsets[i]! + (last[i]! + 1) * SECTOR_SIZE;
+    }
+    spans[n++] = start;
+    spans[n++] = end;
+    const views = n >>> 1;
+    const bufs = this.join(entry, views);
+    for (let k = 0, at = entry.firstBuf; k < views; k++) bufs[at + k] = new Uint8Array(buffer, spans[2 * k]!, spans[2 * k + 1]! - spans[2 * k]!);
   }
 
   /** `add` for a request validated as a DataPlan (indirect requests). */
