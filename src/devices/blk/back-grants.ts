@@ -242,13 +242,13 @@ class RefTable<T> {
   }
 }
 
+/** A hold's `buffer` once its pages lie in more than one (never handed out: settle clears it). */
+const MIXED = new ArrayBuffer(0);
+
 /**
  * One request's pages in persistent mode: cached entries it holds busy, plus any per-request
  * mapping. Once released, its owner may hand it back to `acquireRefs` to be filled again.
  */
-/** A hold's `buffer` once its pages lie in more than one (never handed out: settle clears it). */
-const MIXED = new ArrayBuffer(0);
-
 class PersistentHold implements MappedPages {
   pages: Uint8Array[];
   /** The cached entries' buffer and offsets (MappedPages), while every page is a cached one of one buffer. */

@@ -238,24 +238,23 @@ export class BackQueue {
       this.serveIndirect(plan, run, ctx);
       return true;
     }
-    const p = plan;
-    if (p.kind === 'reject') {
-      this.refuse(p);
-      this.respondSync(idLow(p.id), idHigh(p.id), p.operation, p.status);
+    if (plan.kind === 'reject') {
+      this.refuse(plan);
+      this.respondSync(idLow(plan.id), idHigh(plan.id), plan.operation, plan.status);
       return true;
     }
-    if (p.kind !== 'rw') return false;
-    const data = p.data;
+    if (plan.kind !== 'rw') return false;
+    const data = plan.data;
     const mapped = this.mapData(data);
     if (mapped === undefined) {
-      this.failSync(data.write, idLow(p.id), idHigh(p.id), p.operation);
+      this.failSync(data.write, idLow(plan.id), idHigh(plan.id), plan.operation);
       return true;
     }
     const e = run.entry();
     e.mapped = mapped;
-    e.idLow = idLow(p.id);
-    e.idHigh = idHigh(p.id);
-    e.operation = p.operation;
+    e.idLow = idLow(plan.id);
+    e.idHigh = idHigh(plan.id);
+    e.operation = plan.operation;
     e.write = data.write;
     e.sector = data.sector;
     e.sectors = data.sectors;
