@@ -227,15 +227,16 @@ export class FrontQueue {
   private segments(slot: Slot, chunk: Chunk): void {
     const nseg = Math.ceil(chunk.sectors / 8);
     const kept = this.keptBuffer(chunk);
-    const inPlace = kept === undefined ? this.zeroCopy(chunk) : undefined;
+    // A persistent buffer's own pages, all at once (no copy, no pool: nothing else to do per page).
+    if (kept !== undefined) return slot.addKept(kept, this.backend, chunk.offset >>> 12, nseg);
+    const inPlace = this.zeroCopy(chunk);
     const read = chunk.kind === 'read';
     for (let i = 0; i < nseg; i++) {
       const index = (chunk.offset >>> 12) + i;
-      if (kept !== undefined) slot.addPage(kept.keptPage(this.backend, index), false);
-      else if (inPlace !== undefined) slot.addPage(this.borrowPage(inPlace, index, read), false);
+      if (inPlace !== undefined) slot.addPage(this.borrowPage(inPlace, index, read), false);
       else this.dataPage(slot, read);
       slot.segments++;
-      if (read || kept !== undefined || inPlace !== undefined) continue;
+      if (read || inPlace !== undefined) continue;
       const page = slot.pages[i]!;
       const sectors = Math.min(8, chunk.sectors - i * 8);
       chunk.buf!.copyOut(chunk.offset + i * 4096, sectors === 8 ? page.bytes : page.bytes.subarray(0, sectors * 512));
@@ -375,7 +376,8 @@ export class FrontQueue {
 
   /** Give back a slot's pages (to the pool, or ended through the reclaimer) and free the slot's references. */
   private releasePages(s: Slot): void {
-    for (let i = 0; i < s.pageCount; i++) {
+    // A persistent buffer's kept data pages stay granted: only the indirect pages go back.
+    for (let i = s.keptData ? s.segments : 0; i < s.pageCount; i++) {
       const p = s.pages[i]!;
       if (p.kept === true) continue;
       if (s.pooled[i] === true) this.pool!.put(p);

@@ -30,7 +30,7 @@ import {
   type BlkifResponseWords,
 } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
-import { BugError } from '../../base/index.js';
+import { BugError, type DomId } from '../../base/index.js';
 import type { RingCodec } from '../../ring/index.js';
 import type { GrantedPage } from './front-grants.js';
 import type { Chunk } from './front-queue.js';
@@ -49,6 +49,8 @@ export class Slot {
   readonly pages: (GrantedPage | undefined)[] = [];
   /** Per page: it came from the queue's persistent pool (and goes back to it). */
   readonly pooled: boolean[] = [];
+  /** The data pages are a persistent buffer's own (kept: nothing to give back for them). */
+  keptData = false;
 
   constructor(
     /** The request id: this slot's index in the shadow table. */
@@ -61,6 +63,16 @@ export class Slot {
     this.operation = operation;
     this.segments = 0;
     this.pageCount = 0;
+    this.keptData = false;
+  }
+
+  /** The data pages of a chunk on a persistent buffer: its kept pages `first..first+n` (BlkBuffer.keptPagesInto). */
+  addKept(buf: { keptPagesInto(remote: DomId, first: number, n: number, out: (GrantedPage | undefined)[]): void }, remote: DomId, first: number, n: number): void {
+    buf.keptPagesInto(remote, first, n, this.pages);
+    for (let i = 0; i < n; i++) this.pooled[i] = false;
+    this.pageCount = n;
+    this.segments = n;
+    this.keptData = true;
   }
 
   addPage(page: GrantedPage, pooled: boolean): void {

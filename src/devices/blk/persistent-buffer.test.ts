@@ -130,3 +130,27 @@ test('persistent BlkBuffer moved to another backend domain while the old one sti
       reclaimer.dispose();
     }
   }));
+
+test('persistent BlkBuffer larger than a request: each indirect chunk uses its own stretch of the buffer\'s pages, every page granted once', () =>
+  withBlkEnv(async (env) => {
+    const disk = new MemoryStorage(4096);
+    // 16 segments a request: a 48-page buffer is three indirect requests at pages 0, 16 and 32.
+    const { front } = await startPair(env, disk, { back: { maxQueues: 1 }, front: { persistent: true, maxQueues: 1, maxIndirectSegments: 16 } });
+    assert.equal(front.info.features.indirectSegments, 16);
+    const out = front.allocBuffer(48 * 4096, { persistent: true });
+    const into = front.allocBuffer(48 * 4096, { persistent: true });
+    const watch = watchGrants(env);
+    for (let round = 0; round < 2; round++) {
+      const sector = 512 * round + 8;
+      out.copyIn(0, pattern(sector, 384, round + 1));
+      await front.write(sector, out);
+      assert.deepEqual(disk.bytes.subarray(sector * 512, (sector + 384) * 512), pattern(sector, 384, round + 1), 'each chunk wrote its own pages');
+      await front.read(sector, into);
+      assert.deepEqual(into.toBytes(), pattern(sector, 384, round + 1), 'each chunk read into its own pages');
+    }
+    watch.stop();
+    for (const f of [...out.frames, ...into.frames]) assert.equal(watch.counts.get(f), 1, `frame ${f} granted once`);
+    out.free();
+    into.free();
+    await front.close(2000);
+  }));
