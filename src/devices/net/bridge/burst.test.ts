@@ -295,3 +295,32 @@ test('a queued copy delivered while its sink completes is not reused before its 
   pb.wake();
   assert.deepEqual(sb.delivered, [[1, 2], [3, 4], [5, 6], [7, 8]]);
 });
+
+test('a port that leaves the bridge with copies queued gives their pool buffers back (a page buffer would be out of use for good)', () => {
+  const taken: Uint8Array[] = [];
+  const frameMemory: FrameMemory = {
+    takePage: () => {
+      const p = new Uint8Array(4096);
+      taken.push(p);
+      return p;
+    },
+    copy: (d, at, src) => d.set(src, at),
+    releasePages: () => undefined,
+  };
+  const br = new Bridge('xenbr0', { frameMemory });
+  const sa = new StagingSink();
+  const sb = new StagingSink();
+  const pa = br.addPort(vifName(1, 0), sa);
+  const pb = br.addPort(vifName(2, 0), sb);
+  pb.input(ethFrame(A, B));
+  pa.input(ethFrame(B, A));
+  sb.accept = false; // B has no buffers: A's frames queue, as copies in the pool
+  for (let n = 1; n <= 5; n++) pa.input(frameFromA(n));
+  assert.equal(pb.queueLength, 5);
+  const pool = (br as unknown as { host: { pool: FramePool } }).host.pool;
+  const free = pool.freeCount;
+  br.removePort(pb.name);
+  assert.equal(pool.freeCount, free + 5, 'the five queued copies went back');
+  assert.ok(pool.pageCount >= 3 && taken.length === pool.pageCount, 'page buffers, not V8 ones');
+  br.dispose();
+});

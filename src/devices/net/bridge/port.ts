@@ -439,6 +439,14 @@ export class BridgePort {
     this.attached = false;
     // Detached from inside deliver(): the head frame is in the sink's hands, not dropped.
     this.counters.txDropped += this.queue.length - (this.flushing ? 1 : 0);
+    // Queued copies never reached the sink: their pool buffers go back (a pool's page buffers
+    // are not GC's, and a guest destroyed mid-stream would take them out of use for good).
+    // Not the head while flushing: flush shifts it only after deliver(), so it is in the sink's hands.
+    let head = this.flushing;
+    for (let item = this.queue.shift(); item !== undefined; item = this.queue.shift()) {
+      if (item.pooled !== undefined && !head) this.pool?.give(item.pooled);
+      head = false;
+    }
     this.queue.clear();
     this.queuedBytes = 0;
     this.releaseWaiters();
