@@ -61,7 +61,7 @@ export class BlkBuffer implements IoBuffer {
   /** Kept grants handed to the reclaimer and not ended yet, of any backend (endKept). */
   private ending = 0;
   /** A persistent buffer's grants, page by page as I/O first used them, and to whom. */
-  private kept: { readonly remote: DomId; readonly pages: (GrantedPage | undefined)[] } | undefined;
+  private kept: { readonly remote: DomId; readonly pages: (GrantedPage | undefined)[]; readonly refs: Uint32Array; granted: number } | undefined;
 
   /**
    * `byteLength` bytes (whole 512-byte sectors) in ceil(byteLength / 4096) fresh zeroed pages.
@@ -91,29 +91,37 @@ export class BlkBuffer implements IoBuffer {
   keptPage(remote: DomId, index: number): GrantedPage {
     if (this.kept?.remote !== remote) {
       this.endKept();
-      this.kept = { remote, pages: new Array<GrantedPage | undefined>(this.frames.length) };
+      this.kept = { remote, pages: new Array<GrantedPage | undefined>(this.frames.length), refs: new Uint32Array(this.frames.length), granted: 0 };
     }
     const have = this.kept.pages[index];
     if (have !== undefined) return have;
-    return this.grantKept(this.kept.pages, remote, index);
+    return this.grantKept(remote, index);
   }
 
   /**
-   * Pages `first..first+n` as keptPage gives them, into `out[0..n)`: one check of the backend
-   * for all of them (a 1 MiB chunk is 256 pages, and keptPage's per-call checks were a good
-   * part of the guest's CPU on 1 MiB reads).
+   * The grant refs of every page, with pages `first..first+n` granted to `remote` as keptPage
+   * grants them: one check of the backend for all of them, and none per page once every page
+   * is granted (a 1 MiB chunk is 256 pages; keptPage's per-call checks, and a page object per
+   * segment, were a good part of the guest's CPU on 1 MiB reads). Valid while the buffer keeps
+   * its grants to `remote`.
    */
-  keptPagesInto(remote: DomId, first: number, n: number, out: (GrantedPage | undefined)[]): void {
+  keptRefs(remote: DomId, first: number, n: number): Uint32Array {
     if (this.kept?.remote !== remote) this.keptPage(remote, first);
-    const pages = this.kept!.pages;
-    for (let i = 0; i < n; i++) out[i] = pages[first + i] ?? this.grantKept(pages, remote, first + i);
+    const kept = this.kept!;
+    if (kept.granted < kept.pages.length) {
+      for (let i = first; i < first + n; i++) if (kept.pages[i] === undefined) this.grantKept(remote, i);
+    }
+    return kept.refs;
   }
 
-  private grantKept(pages: (GrantedPage | undefined)[], remote: DomId, index: number): GrantedPage {
+  private grantKept(remote: DomId, index: number): GrantedPage {
+    const kept = this.kept!;
     const frame = this.frames[index]!;
     const ref: GrantRef = this.platform.grants.grantAccess(remote, frame, false);
     const page: GrantedPage = { frame, ref, bytes: this.pages[index]!, readonly: false, kept: true };
-    pages[index] = page;
+    kept.pages[index] = page;
+    kept.refs[index] = ref;
+    kept.granted++;
     return page;
   }
 

@@ -361,8 +361,9 @@ export class FrontQueue {
       return false;
     }
     const status = rsp.status;
-    const first = s.pages[0];
-    if (chunk.kind === 'read' && status === 0 && s.segments > 0 && first!.borrowed === undefined && first!.kept !== true) {
+    // A persistent buffer's own pages (keptData) hold the data already; pool pages are copied out.
+    const first = s.keptData ? undefined : s.pages[0];
+    if (chunk.kind === 'read' && status === 0 && s.segments > 0 && first !== undefined && first.borrowed === undefined && first.kept !== true) {
       for (let i = 0, left = chunk.sectors * 512; left > 0; i++, left -= 4096) {
         const bytes = s.pages[i]!.bytes;
         chunk.buf!.copyIn(chunk.offset + i * 4096, left >= 4096 ? bytes : bytes.subarray(0, left));

@@ -149,3 +149,31 @@ test('indirect pages: writeSegmentList writes the bytes of encodeBlkifSegmentFie
     ),
   );
 });
+
+test('a slot on a persistent buffer names its data pages by the buffer\'s refs: direct and indirect encodings as for the same pages added one by one', () => {
+  const refs = Uint32Array.from({ length: 600 }, (_, i) => 0x10000 + i * 7);
+  const buf = { keptRefs: (_remote: unknown, _first: number, _n: number) => refs };
+  for (const [first, sectors] of [[0, 64], [3, 8 * 11], [40, 8 * 300 - 3]] as const) {
+    const chunk: Chunk = { kind: 'read', sector: 100, sectors, offset: first * 4096, seq: 0 };
+    const kept = new Slot(5);
+    kept.begin(chunk, BLKIF_OP_READ);
+    kept.addKept(buf as never, 0 as never, first, Math.ceil(sectors / 8));
+    const plain = new Slot(5);
+    plain.begin(chunk, BLKIF_OP_READ);
+    for (let i = 0; i < Math.ceil(sectors / 8); i++, plain.segments++) plain.addPage(page(refs[first + i]!), false);
+    for (const s of [kept, plain]) for (let k = 0; s.indirect && k < Math.ceil(s.segments / 512); k++) s.addPage(page(0x9000 + k), false);
+    assert.deepEqual(Array.from({ length: kept.pageCount }, (_, i) => kept.ref(i)), Array.from({ length: plain.pageCount }, (_, i) => plain.ref(i)));
+    const size = BLKIF_REQUEST.layouts.x86_64.size;
+    const [a, b] = [new Uint8Array(size), new Uint8Array(size)];
+    frontRingCodec('x86_64').encodeRequest(kept, new DataView(a.buffer));
+    frontRingCodec('x86_64').encodeRequest(plain, new DataView(b.buffer));
+    assert.deepEqual(a, b, `ring slot, ${sectors} sectors from page ${first}`);
+    for (let f = 0; f < kept.segments; f += 512) {
+      const end = Math.min(kept.segments, f + 512);
+      const [pa, pb] = [new Uint8Array(4096), new Uint8Array(4096)];
+      writeSegmentList(pa, kept, f, end);
+      writeSegmentList(pb, plain, f, end);
+      assert.deepEqual(pa, pb, `indirect page from segment ${f}`);
+    }
+  }
+});

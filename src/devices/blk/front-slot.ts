@@ -35,6 +35,8 @@ import type { RingCodec } from '../../ring/index.js';
 import type { GrantedPage } from './front-grants.js';
 import type { Chunk } from './front-queue.js';
 
+const NO_REFS = new Uint32Array(0);
+
 /** One ring slot's request while it is in flight (Linux `struct blk_shadow`). */
 export class Slot {
   /** The chunk in flight with this id; undefined while the slot is free. */
@@ -49,8 +51,14 @@ export class Slot {
   readonly pages: (GrantedPage | undefined)[] = [];
   /** Per page: it came from the queue's persistent pool (and goes back to it). */
   readonly pooled: boolean[] = [];
-  /** The data pages are a persistent buffer's own (kept: nothing to give back for them). */
+  /**
+   * The data pages are a persistent buffer's own (kept: nothing to give back for them), named
+   * by their grant refs `keptRefs[keptFirst..keptFirst+segments)`; `pages` then holds only the
+   * indirect pages, from index `segments` on. `ref(i)` reads either.
+   */
   keptData = false;
+  keptRefs: Uint32Array = NO_REFS;
+  keptFirst = 0;
 
   constructor(
     /** The request id: this slot's index in the shadow table. */
@@ -66,13 +74,19 @@ export class Slot {
     this.keptData = false;
   }
 
-  /** The data pages of a chunk on a persistent buffer: its kept pages `first..first+n` (BlkBuffer.keptPagesInto). */
-  addKept(buf: { keptPagesInto(remote: DomId, first: number, n: number, out: (GrantedPage | undefined)[]): void }, remote: DomId, first: number, n: number): void {
-    buf.keptPagesInto(remote, first, n, this.pages);
+  /** The data pages of a chunk on a persistent buffer: its kept pages `first..first+n` (BlkBuffer.keptRefs). */
+  addKept(buf: { keptRefs(remote: DomId, first: number, n: number): Uint32Array }, remote: DomId, first: number, n: number): void {
+    this.keptRefs = buf.keptRefs(remote, first, n);
+    this.keptFirst = first;
     for (let i = 0; i < n; i++) this.pooled[i] = false;
     this.pageCount = n;
     this.segments = n;
     this.keptData = true;
+  }
+
+  /** The grant ref of page `i` (a data page or an indirect one). */
+  ref(i: number): number {
+    return this.keptData && i < this.segments ? this.keptRefs[this.keptFirst + i]! : this.pages[i]!.ref;
   }
 
   addPage(page: GrantedPage, pooled: boolean): void {
@@ -83,7 +97,8 @@ export class Slot {
 
   /** Drop the references the slot held (the pages are released by the queue first). */
   clear(): void {
-    for (let i = 0; i < this.pageCount; i++) this.pages[i] = undefined;
+    for (let i = this.keptData ? this.segments : 0; i < this.pageCount; i++) this.pages[i] = undefined;
+    this.keptRefs = NO_REFS;
     this.pageCount = 0;
     this.segments = 0;
     this.chunk = undefined;
@@ -128,7 +143,7 @@ function slotEncoder(abi: AbiName): (s: Slot, view: DataView) => void {
     view.setUint32(f.sector_number, c.sector >>> 0, true);
     view.setUint32(f.sector_number + 4, Math.floor(c.sector / 0x1_0000_0000), true);
     for (let k = 0; k < s.segments; k++) {
-      view.setUint32(gref + k * segSize, s.pages[k]!.ref, true);
+      view.setUint32(gref + k * segSize, s.ref(k), true);
       view.setUint8(lastSect + k * segSize, s.lastSect(k));
     }
   };
@@ -182,18 +197,26 @@ const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
 export function writeSegmentList(page: Uint8Array, slot: Slot, first: number, end: number): void {
   if (!LITTLE_ENDIAN || (page.byteOffset & 3) !== 0) {
     const view = new DataView(page.buffer, page.byteOffset, page.length);
-    for (let i = first; i < end; i++) encodeBlkifSegmentFields(view, (i - first) * 8, slot.pages[i]!.ref, 0, slot.lastSect(i));
+    for (let i = first; i < end; i++) encodeBlkifSegmentFields(view, (i - first) * 8, slot.ref(i), 0, slot.lastSect(i));
     return;
   }
   const words = new Uint32Array(page.buffer, page.byteOffset, (end - first) * 2);
-  const pages = slot.pages;
   // Every segment but a partial last one ends at sector 7.
   const full = 7 << 8;
   const last = end - 1;
-  for (let i = first, w = 0; i < last; i++, w += 2) {
-    words[w] = pages[i]!.ref;
-    words[w + 1] = full;
+  if (slot.keptData) {
+    const refs = slot.keptRefs;
+    for (let i = first, r = slot.keptFirst + first, w = 0; i < last; i++, r++, w += 2) {
+      words[w] = refs[r]!;
+      words[w + 1] = full;
+    }
+  } else {
+    const pages = slot.pages;
+    for (let i = first, w = 0; i < last; i++, w += 2) {
+      words[w] = pages[i]!.ref;
+      words[w + 1] = full;
+    }
   }
-  words[(last - first) * 2] = pages[last]!.ref;
+  words[(last - first) * 2] = slot.ref(last);
   words[(last - first) * 2 + 1] = slot.lastSect(last) << 8;
 }
