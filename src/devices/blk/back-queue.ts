@@ -34,11 +34,12 @@ import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../bas
 import type { EvtchnBinding, GrantCopyOp, GrantMapping, Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { SegmentMapper, type MappedPages } from './back-grants.js';
+import { IndirectSegments } from './back-indirect.js';
 import { SyncRun, storageStatus, type RunEntry } from './back-sync.js';
 import { BufferPool } from './buffer-pool.js';
 import { countOp, type BlkCounters, type OpKind } from './counters.js';
 import { BACK_LIMITS } from './protocol.js';
-import { checkIndirectWords, checkRwWords, indirectPages, planIndirect, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
+import { checkRwWords, planRequest, segmentSpan, type DataPlan, type Plan, type RequestContext } from './request.js';
 import { blkifBackRingCodec, fullRequest, type BackRequest, type FastRwRequest } from './ring-codec.js';
 import type { BlockStorage } from './storage/types.js';
 
@@ -92,10 +93,8 @@ export class BackQueue {
   private unpublished = 0;
   /** The response being answered: putResponse encodes it at once, so one object serves every answer. */
   private readonly rsp: BlkifResponseWords = { idLow: 0, idHigh: 0, operation: 0, status: 0 };
-  /** The sync path's indirect requests (serveIndirect): their segments as numbers, the private copy of their pages, and the reused mapping of those pages. */
-  private indirectWords: { readonly grefs: Uint32Array; readonly firstSect: Uint8Array; readonly lastSect: Uint8Array } | undefined;
-  private indirectCopy = new Uint8Array(0);
-  private indirectHold: MappedPages | undefined;
+  /** Indirect requests' segment lists, copied once and checked (both paths). */
+  private readonly indirect: IndirectSegments;
   /**
    * One bounce buffer per request in flight: with a synchronous storage (a backend thread of
    * its own) a whole batch is in flight at once, and 8 per size made most 128 KiB requests
@@ -124,6 +123,7 @@ export class BackQueue {
       throw err;
     }
     this.mapper = new SegmentMapper(platform.grants, setup.frontDomid, setup.persistent, BACK_LIMITS.maxPersistentGrants);
+    this.indirect = new IndirectSegments(this.mapper);
     this.run =
       io === undefined
         ? undefined
@@ -264,19 +264,19 @@ export class BackQueue {
 
   /**
    * An indirect READ/WRITE on the synchronous path, as serveFast serves a direct one: its
-   * indirect pages copied once into a reused buffer (the frontend may rewrite them at any
-   * time, R2), the copy decoded and checked into reused arrays (checkIndirectWords), its data
+   * segment list copied once and checked into reused arrays (back-indirect.ts), its data
    * grants mapped into a reused entry, joined to the pending run. No plan or segment objects.
    */
   private serveIndirect(plan: Extract<Plan, { kind: 'indirect' }>, run: SyncRun, ctx: RequestContext): void {
     const lo = idLow(plan.id);
     const hi = idHigh(plan.id);
+    const sectors = this.indirect.check(plan, ctx);
+    if (typeof sectors === 'string') {
+      this.host.log(`queue ${this.setup.index}: request ${plan.id} refused: ${sectors}`);
+      return this.failSync(plan.write, lo, hi, plan.operation);
+    }
+    const words = this.indirect.segments;
     const n = plan.nrSegments;
-    const copied = this.copyIndirect(plan.grefs, n);
-    if (copied !== undefined) return this.refuseIndirect(plan, `indirect page: ${copied}`);
-    const words = this.wordsFor(n);
-    const sectors = checkIndirectWords(plan, this.indirectCopy, words, ctx);
-    if (typeof sectors === 'string') return this.refuseIndirect(plan, sectors);
     const e = run.entry();
     try {
       // A READ writes into the frontend's pages; a WRITE only reads them.
@@ -292,38 +292,6 @@ export class BackQueue {
     e.sector = Number(plan.sector);
     e.sectors = sectors;
     run.add(e, n, words.firstSect, words.lastSect);
-  }
-
-  private refuseIndirect(plan: Extract<Plan, { kind: 'indirect' }>, why: string): void {
-    this.host.log(`queue ${this.setup.index}: request ${plan.id} refused: ${why}`);
-    this.failSync(plan.write, idLow(plan.id), idHigh(plan.id), plan.operation);
-  }
-
-  /** Copy the first `n` segments of the indirect pages `grefs` into `indirectCopy`; undefined, or why they would not map. */
-  private copyIndirect(grefs: readonly number[], n: number): string | undefined {
-    const bytes = n * 8;
-    if (this.indirectCopy.length < bytes) this.indirectCopy = new Uint8Array(bytes);
-    let mapped: MappedPages;
-    try {
-      mapped = this.mapper.acquireRefs(grefs, indirectPages(n), false, this.indirectHold);
-    } catch (err) {
-      return errorCode(err) ?? String(err);
-    }
-    this.indirectHold = mapped;
-    try {
-      for (let off = 0, p = 0; off < bytes; off += 4096, p++) {
-        this.indirectCopy.set(mapped.pages[p]!.subarray(0, Math.min(4096, bytes - off)), off);
-      }
-    } finally {
-      mapped.release();
-    }
-    return undefined;
-  }
-
-  private wordsFor(n: number): { readonly grefs: Uint32Array; readonly firstSect: Uint8Array; readonly lastSect: Uint8Array } {
-    const w = this.indirectWords;
-    if (w !== undefined && w.grefs.length >= n) return w;
-    return (this.indirectWords = { grefs: new Uint32Array(n), firstSect: new Uint8Array(n), lastSect: new Uint8Array(n) });
   }
 
   /** A READ/WRITE of the synchronous path answered ERROR before any I/O (refused, or its grants would not map): counted failed, answered. */
@@ -387,7 +355,7 @@ export class BackQueue {
         this.refuse(plan);
         return plan.status;
       case 'indirect':
-        return this.execute(this.resolveIndirect(plan, this.host.context()));
+        return this.execute(this.indirect.plan(plan, this.host.context()));
       case 'rw':
         return this.timed(plan.data.write ? 'write' : 'read', plan.data.sectors * 512, () => this.doData(plan.data));
       case 'discard':
@@ -395,23 +363,6 @@ export class BackQueue {
       case 'flush':
         return this.timed('flush', (plan.data?.sectors ?? 0) * 512, () => this.doFlush(plan));
     }
-  }
-
-  private resolveIndirect(plan: Extract<Plan, { kind: 'indirect' }>, ctx: RequestContext): Plan {
-    let mapped;
-    try {
-      mapped = this.mapper.acquire(plan.grefs, false);
-    } catch (err) {
-      return { kind: 'reject', id: plan.id, operation: plan.operation, status: BLKIF_RSP_ERROR, why: `indirect page: ${errorCode(err) ?? String(err)}` };
-    }
-    // Copy once: the frontend may rewrite its indirect pages at any time (R2).
-    const bytes = plan.nrSegments * 8;
-    const copy = new Uint8Array(bytes);
-    for (let off = 0, p = 0; off < bytes; off += 4096, p++) {
-      copy.set(mapped.pages[p]!.subarray(0, Math.min(4096, bytes - off)), off);
-    }
-    mapped.release();
-    return planIndirect(plan, copy, ctx);
   }
 
   private async timed(kind: OpKind, bytes: number, fn: () => Promise<number>): Promise<number> {

@@ -24,7 +24,7 @@ import {
   BLKIF_SEGMENTS_PER_INDIRECT_PAGE,
   BLKIF_REQUEST_SEGMENT,
 } from '../../abi/io/blkif.js';
-import { decodeBlkifSegment, type BlkifRequest, type BlkifRwWords, type BlkifSegment, u64FromWords } from '../../abi/io/blkif-codec.js';
+import { type BlkifRequest, type BlkifRwWords, type BlkifSegment, u64FromWords } from '../../abi/io/blkif-codec.js';
 import { SECTORS_PER_PAGE } from './protocol.js';
 
 /** What the validator needs to know about the disk and the negotiated features. */
@@ -108,17 +108,27 @@ export function checkData(write: boolean, sector: bigint, seg: readonly BlkifSeg
  */
 export function checkRwWords(req: BlkifRwWords, ctx: RequestContext): number | string {
   if (req.operation !== BLKIF_OP_READ && ctx.readOnly) return 'write to a read-only disk';
-  let sectors = 0;
-  const first = req.firstSect;
-  const last = req.lastSect;
-  for (let i = 0; i < req.nrSegments; i++) {
-    const n = segmentSectors(first[i]!, last[i]!);
-    if (n < 0) return `segment sectors ${first[i]}..${last[i]} outside the page`;
-    sectors += n;
-  }
+  const sectors = segmentWordsSectors(req, req.nrSegments);
+  if (typeof sectors === 'string') return sectors;
   // hi·2^32 + lo is exact below 2^53; above it the rounded value is still past any disk's end.
   const start = req.sectorHigh * 0x1_0000_0000 + req.sectorLow;
   return checkRange(req, start, sectors, ctx) ?? sectors;
+}
+
+/** A request's segments as numbers, in arrays a caller reuses (no object per segment). */
+export type SegmentWords = Pick<BlkifRwWords, 'grefs' | 'firstSect' | 'lastSect'>;
+
+/** The sectors the first `n` segments span, or the reason one leaves its page. */
+function segmentWordsSectors(w: SegmentWords, n: number): number | string {
+  let sectors = 0;
+  const first = w.firstSect;
+  const last = w.lastSect;
+  for (let i = 0; i < n; i++) {
+    const k = segmentSectors(first[i]!, last[i]!);
+    if (k < 0) return `segment sectors ${first[i]}..${last[i]} outside the page`;
+    sectors += k;
+  }
+  return sectors;
 }
 
 /**
@@ -190,46 +200,38 @@ export function indirectPages(nrSegments: number): number {
 
 /**
  * Decode an indirect request's segments from a private copy of its pages (`copy` holds the
- * pages back to back, taken once from the mapping) and check them.
+ * pages back to back, taken once from the mapping) and check them: a plan with a segment
+ * record each (blkback's asynchronous path). The rules are checkIndirectWords'.
  */
 export function planIndirect(plan: Extract<Plan, { kind: 'indirect' }>, copy: Uint8Array, ctx: RequestContext): Plan {
-  const view = new DataView(copy.buffer, copy.byteOffset, copy.byteLength);
-  const stride = BLKIF_REQUEST_SEGMENT.layouts.x86_64.size;
-  const seg: BlkifSegment[] = [];
-  for (let i = 0; i < plan.nrSegments; i++) seg.push(decodeBlkifSegment(view, i * stride));
-  const data = checkData(plan.write, plan.sector, seg, ctx);
-  if (typeof data === 'string') return reject(plan.id, plan.operation, BLKIF_RSP_ERROR, data);
-  return { kind: 'rw', id: plan.id, operation: plan.operation, data };
+  const n = plan.nrSegments;
+  const w: SegmentWords = { grefs: new Uint32Array(n), firstSect: new Uint8Array(n), lastSect: new Uint8Array(n) };
+  const sectors = checkIndirectWords(plan, copy, w, ctx);
+  if (typeof sectors === 'string') return reject(plan.id, plan.operation, BLKIF_RSP_ERROR, sectors);
+  const segments: BlkifSegment[] = [];
+  for (let i = 0; i < n; i++) segments.push({ gref: w.grefs[i]!, first_sect: w.firstSect[i]!, last_sect: w.lastSect[i]! });
+  return { kind: 'rw', id: plan.id, operation: plan.operation, data: { write: plan.write, sector: Number(plan.sector), sectors, segments } };
 }
 
 /**
- * An indirect request's segments as numbers, for the synchronous path (back-queue.ts): the
- * private copy of its pages (`copy`, segments back to back) decoded into reused arrays (`n`
- * entries each), then checked by the rules planIndirect and checkData apply. Its sector
- * count, or the reason to refuse it. No object per segment: at 256 segments a MiB, the
- * segment records and their plan were the disk thread's garbage (GC was 6 % of it, perf).
+ * An indirect request's segments decoded from the private copy of its pages (`copy`, segments
+ * back to back) into `out` (reused arrays of `nrSegments` entries at least) and checked: each
+ * inside its page, the range inside the disk and aligned. Its sector count, or the reason to
+ * refuse it. blkback's synchronous path uses it as it is: no object per segment (at 256
+ * segments a MiB, segment records and their plan were the disk thread's garbage, GC 6 % of it).
  */
-export function checkIndirectWords(
-  plan: Extract<Plan, { kind: 'indirect' }>,
-  copy: Uint8Array,
-  out: { readonly grefs: Uint32Array; readonly firstSect: Uint8Array; readonly lastSect: Uint8Array },
-  ctx: RequestContext,
-): number | string {
+export function checkIndirectWords(plan: Extract<Plan, { kind: 'indirect' }>, copy: Uint8Array, out: SegmentWords, ctx: RequestContext): number | string {
   const n = plan.nrSegments;
   // A private, unshared copy: DataView reads of it are inlined (and endian-explicit).
   const view = new DataView(copy.buffer, copy.byteOffset, n * SEGMENT_BYTES);
   const f = BLKIF_REQUEST_SEGMENT.layouts.x86_64.fields;
-  let sectors = 0;
   for (let i = 0, at = 0; i < n; i++, at += SEGMENT_BYTES) {
-    const first = view.getUint8(at + f.first_sect);
-    const last = view.getUint8(at + f.last_sect);
-    const k = segmentSectors(first, last);
-    if (k < 0) return `segment sectors ${first}..${last} outside the page`;
     out.grefs[i] = view.getUint32(at + f.gref, true);
-    out.firstSect[i] = first;
-    out.lastSect[i] = last;
-    sectors += k;
+    out.firstSect[i] = view.getUint8(at + f.first_sect);
+    out.lastSect[i] = view.getUint8(at + f.last_sect);
   }
+  const sectors = segmentWordsSectors(out, n);
+  if (typeof sectors === 'string') return sectors;
   return checkRange(plan.sector, Number(plan.sector), sectors, ctx) ?? sectors;
 }
 
