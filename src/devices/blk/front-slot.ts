@@ -32,6 +32,7 @@ import {
 import type { AbiName } from '../../abi/layout.js';
 import { BugError, type DomId } from '../../base/index.js';
 import type { RingCodec } from '../../ring/index.js';
+import type { BlkBuffer } from './blk-buffer.js';
 import type { GrantedPage } from './front-grants.js';
 import type { Chunk } from './front-queue.js';
 
@@ -75,7 +76,7 @@ export class Slot {
   }
 
   /** The data pages of a chunk on a persistent buffer: its kept pages `first..first+n` (BlkBuffer.keptRefs). */
-  addKept(buf: { keptRefs(remote: DomId, first: number, n: number): Uint32Array }, remote: DomId, first: number, n: number): void {
+  addKept(buf: Pick<BlkBuffer, 'keptRefs'>, remote: DomId, first: number, n: number): void {
     this.keptRefs = buf.keptRefs(remote, first, n);
     this.keptFirst = first;
     for (let i = 0; i < n; i++) this.pooled[i] = false;
@@ -201,22 +202,8 @@ export function writeSegmentList(page: Uint8Array, slot: Slot, first: number, en
     return;
   }
   const words = new Uint32Array(page.buffer, page.byteOffset, (end - first) * 2);
-  // Every segment but a partial last one ends at sector 7.
-  const full = 7 << 8;
-  const last = end - 1;
-  if (slot.keptData) {
-    const refs = slot.keptRefs;
-    for (let i = first, r = slot.keptFirst + first, w = 0; i < last; i++, r++, w += 2) {
-      words[w] = refs[r]!;
-      words[w + 1] = full;
-    }
-  } else {
-    const pages = slot.pages;
-    for (let i = first, w = 0; i < last; i++, w += 2) {
-      words[w] = pages[i]!.ref;
-      words[w + 1] = full;
-    }
+  for (let i = first, w = 0; i < end; i++, w += 2) {
+    words[w] = slot.ref(i);
+    words[w + 1] = slot.lastSect(i) << 8;
   }
-  words[(last - first) * 2] = slot.ref(last);
-  words[(last - first) * 2 + 1] = slot.lastSect(last) << 8;
 }
