@@ -138,11 +138,12 @@ export class FramePool {
   }
 
   private newBuffer(): ScratchFrame {
-    if (this.memory !== undefined && this.pages.length < this.maxPages && this.bufBytes * 2 <= 4096) {
+    const size = this.bufBytes;
+    if (this.memory !== undefined && this.pages.length < this.maxPages && size * 2 <= 4096) {
       const page = this.memory.takePage();
       if (page !== undefined) {
         this.pages.push(page);
-        const [first, second] = [new ScratchFrame(page.subarray(0, 2048)), new ScratchFrame(page.subarray(2048))];
+        const [first, second] = [new ScratchFrame(page.subarray(0, size)), new ScratchFrame(page.subarray(size, 2 * size))];
         this.owned.add(first).add(second);
         this.freeOwned.push(second);
         return first;
