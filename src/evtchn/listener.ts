@@ -302,7 +302,7 @@ export class SimEventOps {
       if (!mine()) break;
       const policy = this.options.idlePoll;
       if (policy === undefined) await this.block(words, index, seen);
-      else await this.idle(policy, seen, mine);
+      else await this.idle(policy, words, index, seen, mine);
     }
   }
 
@@ -315,8 +315,7 @@ export class SimEventOps {
   }
 
   /** One idle period under `policy`: poll the wake word past `seen` up to its limit, then block. */
-  private async idle(policy: IdlePoll, seen: number, mine: () => boolean): Promise<void> {
-    const { words, index } = this.wakeWord;
+  private async idle(policy: IdlePoll, words: Int32Array, index: number, seen: number, mine: () => boolean): Promise<void> {
     const start = performance.now();
     const limitMs = policy.limitNs / 1e6;
     let polled = false;
