@@ -385,6 +385,10 @@ export class BackQueue {
 
   /** Move the data of one request between its granted pages and storage. */
   private async doData(data: DataPlan): Promise<number> {
+    // A FLUSH or barrier reaches its data only after awaiting storage, and a queue the frontend
+    // broke meanwhile is disposed without draining: touch none of its pages then. Mapping
+    // now would put grants in the disposed mapper's persistent cache, which nothing unmaps.
+    if (this.closed) return BLKIF_RSP_ERROR;
     if (this.setup.copy) return this.doDataByCopy(data);
     const mapped = this.mapData(data);
     if (mapped === undefined) return BLKIF_RSP_ERROR;

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
+import { BLKIF_OP_FLUSH_DISKCACHE, BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { BLKIF_REQUEST } from '../../abi/io/blkif.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage } from './storage/types.js';
@@ -22,6 +22,40 @@ test('hostile front: overflowed req_prod halts the ring and closes the device', 
     assert.equal(back.isConnected, false, 'rings dropped');
     const err = await env.xs0.readString(`/local/domain/0/error/backend/vbd/${env.guestId}/51712/error`);
     assert.match(err, /request-prod-overflow/);
+    await finishRaw(env, raw);
+  }));
+
+test('hostile front: a ring broken while a FLUSH waits for storage leaves none of its pages mapped (found by hostile-fuzz)', () =>
+  withBlkEnv(async (env) => {
+    // A FLUSH_DISKCACHE with data flushes first and maps its pages only then. When the frontend
+    // breaks the ring meanwhile, the queue is disposed at once (no drain); the FLUSH must not
+    // map its page into the disposed queue's persistent cache, where nothing would unmap it.
+    const disk = new MemoryStorage(64);
+    let release = (): void => undefined;
+    const flushed = new Promise<void>((r) => (release = r));
+    let flushing = false;
+    const gated: BlockStorage = Object.assign(Object.create(disk) as BlockStorage, {
+      flush: async () => {
+        flushing = true;
+        await flushed;
+      },
+    });
+    await env.addVbd();
+    const back = env.newBack(gated, { persistent: true });
+    await back.start();
+    const raw = new RawFront(env);
+    await raw.connect({ 'feature-persistent': '1' });
+    await until(async () => (await backState(env)) === '4', 3000, 'backend Connected');
+    const page = raw.dataPage(true, 0xee);
+    raw.send({ kind: 'rw', operation: BLKIF_OP_FLUSH_DISKCACHE, nr_segments: 1, handle: 0, id: 1n, sector_number: 8n, seg: [{ gref: page.ref, first_sect: 0, last_sect: 7 }] });
+    await until(() => flushing, 3000, 'the FLUSH reaches storage');
+    raw.setReqProd(raw.ring.size + 5);
+    await until(async () => (await backState(env)) === '5', 3000, 'backend Closing');
+    assert.equal(back.isConnected, false);
+    release();
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(env.hv.dom0.grants.maptrack.live().length, 0, 'nothing mapped once the queue is closed');
+    assert.ok(disk.bytes.every((b) => b === 0), 'and nothing of the FLUSH written after it');
     await finishRaw(env, raw);
   }));
 
