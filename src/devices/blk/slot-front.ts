@@ -39,6 +39,7 @@ export class SlotFront {
   private readonly reclaimer: GrantReclaimer;
   private readonly rspCopy: Uint8Array;
   private disposed = false;
+  private reading = true;
 
   constructor(
     private readonly env: BlkEnv,
@@ -123,9 +124,14 @@ export class SlotFront {
     this.evtchn.notify();
   }
 
+  /** Read no more responses (their checks no longer hold, e.g. once the backend may reconnect). */
+  stopReading(): void {
+    this.reading = false;
+  }
+
   /** Take every published response, asking to be woken for the next one. */
   collect(): void {
-    for (;;) {
+    while (this.reading) {
       const prod = this.mem.load32(SRING_RSP_PROD);
       const ahead = (prod - this.rspCons) >>> 0;
       if (ahead > ((this.published - this.rspCons) >>> 0)) {
