@@ -12,20 +12,23 @@
  * fatal) and the GSO extra (size 0 or unknown type: fatal). A packet whose every fragment
  * copies is answered OKAY and forwarded, else ERROR. Extra slots are answered NULL.
  */
+import {
+  NETTXF_csum_blank,
+  NETTXF_extra_info,
+  NETTXF_more_data,
+  XEN_NETIF_EXTRA_FLAG_MORE,
+  XEN_NETIF_EXTRA_TYPE_GSO,
+  XEN_NETIF_EXTRA_TYPE_MAX,
+  XEN_NETIF_EXTRA_TYPE_MCAST_ADD,
+  XEN_NETIF_EXTRA_TYPE_MCAST_DEL,
+} from '../../abi/io/netif.js';
+
 export const RSP_ERROR = -1;
 export const RSP_OKAY = 0;
 export const RSP_NULL = 1;
 
 const PAGE = 4096;
 const ETH_HLEN = 14;
-const TXF_MORE_DATA = 1 << 2;
-const TXF_EXTRA_INFO = 1 << 3;
-const TXF_CSUM_BLANK = 1 << 0;
-const EXTRA_GSO = 1;
-const EXTRA_MCAST_ADD = 2;
-const EXTRA_MCAST_DEL = 3;
-const EXTRA_MAX = 5;
-const EXTRA_MORE = 1;
 
 export interface ModelLimits {
   readonly maxSlots: number;
@@ -81,21 +84,21 @@ export function expectTx(slots: readonly Uint8Array[], page: (ref: number) => Ui
     const first = req(slots[i++]!);
     const answers: { id: number | undefined; status: number }[] = [{ id: first.id, status: RSP_OKAY }];
     const extras = new Map<number, Uint8Array>();
-    if ((first.flags & TXF_EXTRA_INFO) !== 0) {
+    if ((first.flags & NETTXF_extra_info) !== 0) {
       for (;;) {
         if (i >= slots.length) return fatal('missing extra info');
         const e = slots[i++]!;
         answers.push({ id: undefined, status: RSP_NULL });
-        if (e[0] === 0 || e[0]! >= EXTRA_MAX) return fatal(`invalid extra type ${e[0]}`);
+        if (e[0] === 0 || e[0]! >= XEN_NETIF_EXTRA_TYPE_MAX) return fatal(`invalid extra type ${e[0]}`);
         extras.set(e[0]!, e);
-        if ((e[1]! & EXTRA_MORE) === 0) break;
+        if ((e[1]! & XEN_NETIF_EXTRA_FLAG_MORE) === 0) break;
       }
     }
-    const mc = extras.get(EXTRA_MCAST_ADD) ?? extras.get(EXTRA_MCAST_DEL);
+    const mc = extras.get(XEN_NETIF_EXTRA_TYPE_MCAST_ADD) ?? extras.get(XEN_NETIF_EXTRA_TYPE_MCAST_DEL);
     if (mc !== undefined) {
       const key = Buffer.from(mc.subarray(2, 8)).toString('hex');
       let ok = true;
-      if (mc[0] === EXTRA_MCAST_DEL) mcast.delete(key);
+      if (mc[0] === XEN_NETIF_EXTRA_TYPE_MCAST_DEL) mcast.delete(key);
       else if (!mcast.has(key)) {
         ok = mcast.size < limits.maxMulticast;
         if (ok) mcast.add(key);
@@ -108,7 +111,7 @@ export function expectTx(slots: readonly Uint8Array[], page: (ref: number) => Ui
     let remaining = first.size;
     let dropped: string | undefined;
     const frags: Req[] = [];
-    for (let n = 0, more = (first.flags & TXF_MORE_DATA) !== 0; more; n++) {
+    for (let n = 0, more = (first.flags & NETTXF_more_data) !== 0; more; n++) {
       if (i >= slots.length) return fatal('chain past the published requests');
       if (n >= limits.fatalSlots) return fatal('too many slots: malicious');
       if (n >= limits.maxSlots) dropped ??= 'too many';
@@ -118,7 +121,7 @@ export function expectTx(slots: readonly Uint8Array[], page: (ref: number) => Ui
       remaining -= r.size;
       if (r.offset + r.size > PAGE) return fatal('fragment crosses its page');
       if (r.size > 0) frags.push(r);
-      more = (r.flags & TXF_MORE_DATA) !== 0;
+      more = (r.flags & NETTXF_more_data) !== 0;
     }
     const error = (reason: string): void => {
       drops[reason] = (drops[reason] ?? 0) + 1;
@@ -129,7 +132,7 @@ export function expectTx(slots: readonly Uint8Array[], page: (ref: number) => Ui
       continue;
     }
     if (first.offset + remaining > PAGE) return fatal('first fragment crosses its page');
-    const gso = extras.get(EXTRA_GSO);
+    const gso = extras.get(XEN_NETIF_EXTRA_TYPE_GSO);
     if (gso !== undefined) {
       const v = new DataView(gso.buffer, gso.byteOffset, 8);
       if (v.getUint16(2, true) === 0 || (gso[4] !== 1 && gso[4] !== 2)) return fatal('bad GSO extra');
@@ -147,7 +150,7 @@ export function expectTx(slots: readonly Uint8Array[], page: (ref: number) => Ui
       at += p.size;
     });
     responses.push(...answers);
-    forwarded.push({ frame, gso: gso !== undefined, csumBlank: (first.flags & TXF_CSUM_BLANK) !== 0 });
+    forwarded.push({ frame, gso: gso !== undefined, csumBlank: (first.flags & NETTXF_csum_blank) !== 0 });
   }
   return { responses, fatal: undefined, forwarded, drops };
 }
