@@ -9,8 +9,9 @@
  * that re-reads the states (xenbus/reactor.ts), so a flapping peer costs one pending step.
  *
  * A frontend violation Linux calls fatal (tx-parse.ts) disables the vif: it leaves the bridge
- * at once, the error is recorded under error/<nodename> and the device goes Closing. The other
- * vifs of the bridge never notice.
+ * and unmaps at once; then a reactor step records the error under error/<nodename> and goes
+ * Closing (unless the frontend has gone Closed meanwhile: then Closed). The other vifs of the
+ * bridge never notice.
  */
 import { XenbusStateClosed, XenbusStateClosing, XenbusStateConnected, XenbusStateInitialised, XenbusStateInitialising, XenbusStateInitWait } from '../../abi/io/xenbus.js';
 import { XenpvError, errorCode, type DomId, type GrantRef } from '../../base/index.js';
@@ -80,6 +81,8 @@ export class NetBack {
   private port: BridgePort | undefined;
   private front: FrontConfig | undefined;
   private fatalReason: string | undefined;
+  /** A fatal error's message, for the reactor to record (error node, Closing): see `fatal`. */
+  private fatalReport: string | undefined;
   private stalledSince: number | undefined;
   private stallTimer: NodeJS.Timeout | undefined;
   private rxStalls = 0;
@@ -156,6 +159,12 @@ export class NetBack {
     const own = mine.kind === 'state' ? mine.state : undefined;
     if (peer.kind === 'invalid') return this.fail(`frontend state '${peer.raw}' is not a state`);
     const fs = peer.kind === 'state' ? peer.state : undefined;
+    if (this.fatalReport !== undefined) {
+      const message = this.fatalReport;
+      this.fatalReport = undefined;
+      // A frontend that has gone Closed meanwhile is followed to Closed below instead.
+      if (fs !== XenbusStateClosed && fs !== undefined) return this.fail(message);
+    }
     if (fs !== XenbusStateInitialised && fs !== XenbusStateConnected) this.staleFront = false;
     if (fs === XenbusStateInitialised || fs === XenbusStateConnected) {
       if (this.staleFront) return;
@@ -198,6 +207,7 @@ export class NetBack {
     const rate = parseRateKey(await readOptional(s, be, 'rate'));
     const mac = await readOptional(s, be, 'mac');
     this.fatalReason = undefined;
+    this.fatalReport = undefined;
     this.hash.algorithm = 0;
     this.hash.flags = 0;
     this.hash.mapping = new Uint32Array(0);
@@ -280,12 +290,12 @@ export class NetBack {
   private fatal(reason: string): void {
     if (this.fatalReason !== undefined) return;
     this.fatalReason = reason;
-    if (this.port !== undefined) {
-      this.lastPortStats = this.port.stats();
-      this.opts.bridge.removePort(this.port);
-      this.port = undefined;
-    }
-    void this.fail(`fatal error; disabling device: ${reason}`).catch(() => undefined);
+    this.disconnect();
+    // Recorded by a reactor step, not from here: a Closing written outside the reactor could
+    // land after the step that followed the frontend to Closed, and the device would stay
+    // Closing for good (a Closed frontend writes nothing more; reconnecting needs Closed).
+    this.fatalReport = `fatal error; disabling device: ${reason}`;
+    this.reactor.kick();
   }
 
   /** The bridge hands us a frame for the guest. False = no buffers now (the bridge keeps it). */

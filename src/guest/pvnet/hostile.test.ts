@@ -9,6 +9,7 @@ import { NETIF_RSP_ERROR, NETTXF_more_data } from '../../abi/io/netif.js';
 import { Ping } from '../net/ping.js';
 import type { TxSlotOut } from '../../devices/net/protocol.js';
 import { pattern, tcpFrame, until, withNet, type NetEnv, type NetGuest } from './test-support.js';
+import { HostileSession, waitBackState, type HostileFeatures } from './hostile-front.js';
 
 async function pingOk(env: NetEnv, from: NetGuest, to: NetGuest, count = 2): Promise<number> {
   const p = new Ping(from.stack, { dst: to.ip, count, intervalMs: 5, timeoutMs: 2000 });
@@ -51,6 +52,23 @@ function chainOf(frame: Uint8Array, cuts: readonly number[]): RawSlot[] {
 }
 
 const THREE = [{}, {}, {}];
+
+/** A plain one-queue connection of hostile-front.ts's raw frontend. */
+const RAW_FEATURES: HostileFeatures = {
+  queues: 1, split: false, sg: true, gsoV4: false, gsoV6: false, noCsum: false, ipv6Csum: false,
+  rxNotify: true, mcastCtrl: false, ctrl: false, sameRing: false,
+};
+
+/** A 12-byte tx request slot: `size` bytes at offset 0 of `gref`, more_data if `more`. */
+function txRequest(gref: number, id: number, size: number, more: boolean): Uint8Array {
+  const s = new Uint8Array(12);
+  const v = new DataView(s.buffer);
+  v.setUint32(0, gref, true);
+  v.setUint16(6, more ? NETTXF_more_data : 0, true);
+  v.setUint16(8, id, true);
+  v.setUint16(10, size, true);
+  return s;
+}
 
 /**
  * For the batch tests: guests a and b, neighbours already (one ping), four TCP frames a -> b
@@ -329,3 +347,37 @@ test('hostile backend: random rx responses (fuzz) never throw; every packet is d
     assert.ok(a.front.counters.rxErrors > 0 && a.front.counters.rxPackets > 0, JSON.stringify(a.front.counters));
     for (const r of a.received) assert.ok(r.frame.length <= 18 * 4096);
   }, [{ stack: false }]));
+
+test('hostile: a fatal verdict racing the frontend\'s Closed leaves the backend Closed (not stuck Closing); the device reconnects', () =>
+  withNet(async (env) => {
+    const [b] = env.guests as [NetGuest];
+    const g = await env.addBackendOnly();
+    const s = await HostileSession.open(env, g, RAW_FEATURES, b.domid);
+    // dom0's error-node write is held until the backend has followed the frontend to Closed
+    // (or 200 ms): the order in which a fatal error's report and the frontend's Closed met.
+    const write = env.dom0.write.bind(env.dom0);
+    env.dom0.write = async (path, value, tx) => {
+      if (path.endsWith('/error')) await waitBackState(env, s.backPath, ['6'], 'Closed', 200).catch(() => undefined);
+      return write(path, value, tx);
+    };
+    try {
+      const q = s.queues[0]!;
+      // 22 slots: "malicious frontend using 20 slots" (fatal), and at once state Closed.
+      const chain = Array.from({ length: 22 }, (_, i) => txRequest(s.txData.refs[i]!, i, i === 0 ? 22 * 20 : 20, i < 21));
+      s.txPut(q, chain);
+      s.publishTx(q);
+      s.notify(q.txEvt);
+      await g.client.write(`${s.frontPath}/state`, '6');
+      assert.ok(await until(env, () => g.back.stats().fatal !== undefined));
+      await waitBackState(env, s.backPath, ['6'], 'Closed after the frontend closed');
+      await new Promise((r) => setTimeout(r, 300));
+      assert.equal(await env.dom0.readString(`${s.backPath}/state`), '6', 'still Closed once the fatal error was reported');
+    } finally {
+      env.dom0.write = write;
+      await s.abandon();
+    }
+    await HostileSession.reset(env, g);
+    const again = await HostileSession.open(env, g, RAW_FEATURES, b.domid);
+    assert.equal(g.back.connected, true, 'the device connects again');
+    await again.close();
+  }, [{}]));
