@@ -25,7 +25,8 @@
  *   into a bridge without lockMac: a learning bridge then misdelivers) and afterwards;
  * - every grant ends once the hostile frontend closes, and withNet finds no leak after teardown.
  *
- * The cases, their generators and the frames they carry are in hostile-fuzz-cases.ts.
+ * The cases, their generators and the frames they carry are in hostile-fuzz-cases.ts; the tx
+ * slots a packet spec becomes, in hostile-fuzz-slots.ts.
  *
  * In-suite runs are few; a campaign: XENPV_FUZZ_RUNS=20000 (XENPV_FUZZ_SEED to replay a run,
  * XENPV_FUZZ_VERBOSE=1 for the failing case's log and what the runs exercised).
@@ -41,25 +42,18 @@ import { Ping } from '../net/ping.js';
 import { HostileSession, waitBackState, type RawQueue } from './hostile-front.js';
 import { expectTx, RSP_ERROR, RSP_NULL, type Forwarded } from './hostile-model.js';
 import { until, withNet, type BackendOnly, type NetEnv, type NetGuest } from './test-support.js';
+import { SlotWriter, type FuzzMacs } from './hostile-fuzz-slots.js';
 import {
   Bag,
   caseSpec,
   hasMarker,
   HOSTILE_LIMITS,
   makeFrame,
-  putL3,
   tcpV4,
-  TXF_EXTRA,
-  TXF_MORE,
   type CaseSpec,
   type CtrlSpec,
   type EndSpec,
-  type ExtraSpec,
   type HashOn,
-  type MacPick,
-  type Mutation,
-  type OffPick,
-  type PacketSpec,
   type RefPick,
   type RoundSpec,
   type SessionSpec,
@@ -89,7 +83,7 @@ interface Ctx {
    */
   readonly d: NetGuest;
   readonly h: BackendOnly;
-  readonly macs: { readonly b: Uint8Array; readonly c: Uint8Array; readonly self: Uint8Array };
+  readonly macs: FuzzMacs;
   /** Every frame b, c and d transmitted (what the hostile guest may receive). */
   readonly legit: Bag;
   /** The Ethernet addresses (first 12 bytes) of every frame sent or forwarded: what d's segments start with. */
@@ -106,127 +100,6 @@ interface Ctx {
   notifies: number;
   pinger: Pinger | undefined;
   log: string[];
-}
-
-function macOf(p: MacPick, x: Ctx, bytes: readonly number[]): Uint8Array {
-  switch (p) {
-    case 'b': return x.macs.b;
-    case 'c': return x.macs.c;
-    case 'self': return x.macs.self;
-    case 'bcast': return new Uint8Array(6).fill(0xff);
-    case 'mcast': return Uint8Array.from([0x01, 0x00, 0x5e, bytes[3]! & 0x7f, bytes[4]!, bytes[5]!]);
-    case 'linklocal': return Uint8Array.from([0x01, 0x80, 0xc2, 0, 0, bytes[5]! & 0x0f]);
-    case 'zero': return new Uint8Array(6);
-    case 'random': return Uint8Array.from(bytes.slice(0, 6));
-  }
-}
-
-/** Resolves slot refs and writes fragment bytes into the session's tx pages. */
-class SlotWriter {
-  private page = 0;
-  private id = 0;
-  constructor(private readonly s: HostileSession, private readonly x: Ctx) {}
-
-  ref(r: RefPick | 'auto'): { gref: number; bytes: Uint8Array | undefined } {
-    const d = this.s.txData;
-    if (r === 'auto') {
-      const i = this.page++ % d.refs.length;
-      return { gref: d.refs[i]!, bytes: d.bytes[i] };
-    }
-    if (r.kind === 'page') return { gref: d.refs[r.page % d.refs.length]!, bytes: d.bytes[r.page % d.refs.length] };
-    if (r.kind === 'wild') return { gref: this.wild(r.ref), bytes: undefined };
-    return { gref: this.s.badRefs[r.kind][r.n % this.s.badRefs[r.kind].length]!, bytes: undefined };
-  }
-
-  /** A ref number granted to dom0 by nobody (ring pages and rx buffers included). */
-  wild(ref: number): number {
-    let r = ref >>> 0;
-    while (this.s.grantedToDom0.has(r)) r = (r + 1) >>> 0;
-    return r;
-  }
-
-  nextId(id: number | 'seq'): number {
-    return id === 'seq' ? this.id++ & 0xffff : id;
-  }
-
-  packet(p: PacketSpec): Uint8Array[] {
-    if (p.kind === 'garbage') return [Uint8Array.from(p.bytes)];
-    const total = p.frags.reduce((n, f) => n + f.len, 0);
-    const frame = makeFrame(total, macOf(p.dst, this.x, p.macBytes), macOf(p.src, this.x, p.macBytes), p.ethertype, p.seed);
-    if (p.l3 !== undefined) putL3(frame, p.l3);
-    const n = p.frags.length;
-    const mut = <K extends Mutation['kind']>(kind: K, i: number): Extract<Mutation, { kind: K }> | undefined =>
-      p.mutations.find((m): m is Extract<Mutation, { kind: K }> => m.kind === kind && (!('at' in m) || m.at % n === i));
-    let at = 0;
-    const data = p.frags.map((f, i) => {
-      const bytes = frame.subarray(at, at + f.len);
-      at += f.len;
-      const { gref, bytes: page } = this.ref(mut('ref', i)?.ref ?? 'auto');
-      const past = mut('past', i);
-      const offset = past === undefined ? offsetOf(f.off, f.len) : Math.min(0xffff, Math.max(0, 4096 - f.len) + 1 + (past.r % 300));
-      if (page !== undefined && offset < 4096) page.set(bytes.subarray(0, Math.min(bytes.length, 4096 - offset)), offset);
-      const nominal = i === 0 ? total : f.len;
-      const sm = mut('size', i)?.size;
-      const size = sm === undefined ? nominal : sm.kind === 'delta' ? nominal + sm.d : sm.v;
-      const flags = ((mut('bits', i)?.bits ?? 0) | (i === 0 ? p.offload : 0)) & ~(TXF_MORE | TXF_EXTRA) | (i + 1 < n ? TXF_MORE : 0);
-      return txSlot(gref, offset, flags, mut('id', i)?.id ?? this.nextId('seq'), size);
-    });
-    const cut = p.mutations.find((m) => m.kind === 'cut');
-    if (cut !== undefined && n > 1) setFlags(data[cut.at % (n - 1)]!, 0, TXF_MORE);
-    if (p.mutations.some((m) => m.kind === 'extend')) setFlags(data[n - 1]!, TXF_MORE, 0);
-    const extras = p.extras.map((e, i) => extraSlot(e, i + 1 < p.extras.length, this.x));
-    for (const m of p.mutations) if (m.kind === 'badExtra' && extras.length > 0) spoilExtra(extras[m.at % extras.length]!, m.how, m.v);
-    const flag = (extras.length > 0) !== p.mutations.some((m) => m.kind === 'extraFlag');
-    setFlags(data[0]!, flag ? TXF_EXTRA : 0, flag ? 0 : TXF_EXTRA);
-    return [data[0]!, ...extras, ...data.slice(1)];
-  }
-}
-
-function offsetOf(o: OffPick, len: number): number {
-  const room = Math.max(0, 4096 - len);
-  switch (o.kind) {
-    case 'zero': return 0;
-    case 'fit': return o.r % (room + 1);
-    case 'edge': return room;
-  }
-}
-
-function txSlot(gref: number, offset: number, flags: number, id: number, size: number): Uint8Array {
-  const s = new Uint8Array(12);
-  const v = new DataView(s.buffer);
-  v.setUint32(0, gref >>> 0, true);
-  v.setUint16(4, offset & 0xffff, true);
-  v.setUint16(6, flags & 0xffff, true);
-  v.setUint16(8, id & 0xffff, true);
-  v.setUint16(10, size & 0xffff, true);
-  return s;
-}
-
-function setFlags(slot: Uint8Array, set: number, clear: number): void {
-  const v = new DataView(slot.buffer, slot.byteOffset, 12);
-  v.setUint16(6, (v.getUint16(6, true) | set) & ~clear & 0xffff, true);
-}
-
-function extraSlot(e: ExtraSpec, chained: boolean, x: Ctx): Uint8Array {
-  const s = new Uint8Array(12);
-  s.set(e.bytes, 2);
-  s[0] = e.type;
-  s[1] = chained ? 1 : 0;
-  if (e.type === 1) {
-    new DataView(s.buffer).setUint16(2, e.gsoSize, true);
-    s[4] = e.gsoType;
-  } else if (e.type === 2 || e.type === 3) {
-    s.set(macOf(e.mac, x, e.bytes), 2);
-  }
-  return s;
-}
-
-/** An invalid type (0 or >= XEN_NETIF_EXTRA_TYPE_MAX), a GSO size of 0, a bad GSO type, or MORE flipped. */
-function spoilExtra(s: Uint8Array, how: 'type' | 'gsoSize' | 'gsoType' | 'more', v: number): void {
-  if (how === 'type') s[0] = v < 5 ? 0 : v;
-  else if (how === 'gsoSize') s.set([0, 0], 2);
-  else if (how === 'gsoType') s[4] = v === 1 || v === 2 ? 0 : v;
-  else s[1] = s[1]! ^ 1;
 }
 
 /** b pings c again and again while a session runs (polled by `settle`): each ping must come back whole. */
@@ -547,7 +420,7 @@ async function session(x: Ctx, spec: SessionSpec): Promise<void> {
   try {
     assert.equal(await x.env.dom0.readString(`${s.backPath}/state`), '4', 'netback connected');
     x.log.push(`session ${JSON.stringify(spec.features)}`);
-    const w = new SlotWriter(s, x);
+    const w = new SlotWriter(s, x.macs);
     const mcast = new Set<string>();
     for (const q of s.queues) postRx(x, s, q, w, spec.initialRx, 'auto', 'seq');
     if (spec.features.sameRing) {
@@ -616,7 +489,7 @@ async function end(x: Ctx, s: HostileSession, e: EndSpec): Promise<void> {
   if (e.kind === 'abrupt') {
     // Slots, rx requests and frames in flight, then the frontend walks away: whatever
     // netback was doing, it stops, unmaps and answers nothing more (checked by close()).
-    const w = new SlotWriter(s, x);
+    const w = new SlotWriter(s, x.macs);
     const slots = e.round.packets.flatMap((p) => w.packet(p)).slice(0, s.txFree(q));
     s.txPut(q, slots);
     s.publishTx(q);
