@@ -9,7 +9,8 @@
  * frontend's reconnect (a kill right after a start), while nothing is in flight. Every
  * generation of the backend offers its own features (queues, ring order, indirect segments,
  * persistent grants, map or copy), so replayed requests meet a backend unlike the one they
- * were made for. Both data paths: storage promises (writes and flushes that take a while, so
+ * were made for; the frontend uses either ring layout (x86_64, x86_32) and may be untrusted
+ * (`trusted = 0`: bounce buffers). Both data paths: storage promises (writes and flushes that take a while, so
  * a kill finds them in flight) and the synchronous one (storage.syncIo).
  *
  * A killed backend is a dead process: each of its storage writes still in flight either
@@ -54,7 +55,9 @@ interface Generation {
 }
 
 interface Case {
-  readonly front: Required<Pick<BlkFrontOptions, 'maxQueues' | 'maxRingPageOrder' | 'maxIndirectSegments' | 'persistent'>>;
+  readonly front: Required<Pick<BlkFrontOptions, 'maxQueues' | 'maxRingPageOrder' | 'maxIndirectSegments' | 'persistent' | 'abi'>>;
+  /** The vbd's `trusted` key: 0 makes the frontend bounce every buffer through pages of its own. */
+  readonly trusted: boolean;
   readonly generations: readonly Generation[];
   readonly writers: number;
   readonly steps: number;
@@ -81,7 +84,9 @@ const crashCase: fc.Arbitrary<Case> = fc.record({
     maxRingPageOrder: fc.integer({ min: 0, max: 2 }),
     maxIndirectSegments: fc.constantFrom(0, 16, 32, 128),
     persistent: fc.boolean(),
+    abi: fc.constantFrom('x86_64' as const, 'x86_32' as const),
   }),
+  trusted: fc.boolean(),
   generations: fc.array(generation, { minLength: 2, maxLength: 5 }),
   writers: fc.integer({ min: 2, max: 10 }),
   steps: fc.integer({ min: 4, max: 12 }),
@@ -203,7 +208,7 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
     dataPath: o.copy && !sync ? 'copy' : 'map',
     log: (m) => log.push(m),
   });
-  await env.addVbd();
+  await env.addVbd({ trusted: c.trusted });
   let proc = new ProcessDisk(disk, c, rnd);
   let back = env.newBack(proc.storage, kind(c.generations[0]!));
   const front = env.newFront({ ...c.front, log: (m) => log.push(`front: ${m}`) });
