@@ -13,7 +13,7 @@
  * Closing (unless the frontend has gone Closed meanwhile: then Closed). The other vifs of the
  * bridge never notice.
  */
-import { XenbusStateClosed, XenbusStateClosing, XenbusStateConnected, XenbusStateInitialised, XenbusStateInitialising, XenbusStateInitWait } from '../../abi/io/xenbus.js';
+import { XenbusStateClosed, XenbusStateClosing, XenbusStateConnected, XenbusStateInitialised, XenbusStateInitialising, XenbusStateInitWait, XenbusStateUnknown } from '../../abi/io/xenbus.js';
 import { XenpvError, errorCode, type DomId, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type Platform } from '../../hv/platform.js';
 import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
@@ -140,7 +140,15 @@ export class NetBack {
     });
     const front = await readState(s, fe);
     this.staleFront = front.kind === 'state' && (front.state === XenbusStateInitialised || front.state === XenbusStateConnected);
-    await switchState(s, be, XenbusStateInitWait);
+    // A state a predecessor left mid-session (InitWait .. Closing: it died, or was restarted)
+    // may not change at all when we offer InitWait (it was InitWait already), and then a
+    // frontend connected to the dead one never learns it has to reconnect. So such a device
+    // goes through a close cycle first (Closing; the steps follow the frontend to Closed and
+    // from there to InitWait), as the generic backend does (xenbus/backend-device.ts).
+    const prior = await readState(s, be);
+    const p = prior.kind === 'state' ? prior.state : undefined;
+    const fresh = p === undefined || p === XenbusStateUnknown || p === XenbusStateInitialising || p === XenbusStateClosed;
+    await switchState(s, be, fresh ? XenbusStateInitWait : XenbusStateClosing);
     this.watch = s.watchAll([{ path: `${fe}/state` }, { path: `${fe}/request-multicast-control` }, { path: `${be}/online` }]);
     pumpWatch(this.watch, () => this.reactor.kick());
   }

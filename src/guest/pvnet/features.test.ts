@@ -133,3 +133,23 @@ test('reconnect: a restarted backend and the frontend go through a close cycle a
     assert.equal(s2.back.txErrors, 0, 'the new backend never read the old rings mid-stream');
     assert.equal(s2.fatal, undefined);
   }));
+
+/** guest a's backend dies (nothing written) after writing `state` as its last act; a new one starts. */
+async function restartLeaving(env: NetEnv, a: NetGuest, state: string): Promise<NetBack> {
+  const be = backendPath(a.dev);
+  await a.back.dispose();
+  await env.dom0.write(`${be}/state`, state);
+  const back2 = new NetBack({ platform: env.hv.dom0, store: env.dom0, bridge: env.bridge, backendPath: be });
+  (a as { back: NetBack }).back = back2;
+  await back2.start();
+  return back2;
+}
+
+test('reconnect: a backend started where its predecessor died mid close cycle (state Closing) starts and the frontend reconnects', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    assert.equal(await pingOk(env, a, b, 1), 1);
+    const back2 = await restartLeaving(env, a, '5');
+    assert.ok(await until(env, () => back2.connected && a.front.linkUp, 5000), 'reconnected');
+    assert.equal(await pingOk(env, a, b, 2), 2);
+  }));
