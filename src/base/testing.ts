@@ -26,3 +26,45 @@ export async function pollUntil(cond: () => boolean | Promise<boolean>, timeoutM
 export async function waitUntil(cond: () => boolean | Promise<boolean>, what: string, timeoutMs = 3000, everyMs = 5): Promise<void> {
   if (!(await pollUntil(cond, timeoutMs, everyMs))) throw new Error(`timed out waiting for ${what}`);
 }
+
+/** fast-check's run parameters for a randomized test (see fuzzParameters). */
+export interface FuzzParameters {
+  readonly numRuns: number;
+  readonly includeErrorInReport: true;
+  readonly seed?: number;
+  readonly path?: string;
+  readonly endOnFailure?: boolean;
+}
+
+/**
+ * A randomized test's run parameters from the environment: `XENPV_FUZZ_RUNS` cases (default
+ * `runs`: a few in the suite, thousands in a campaign), and `XENPV_FUZZ_SEED` with
+ * `XENPV_FUZZ_PATH` to replay the case a failure reports, without shrinking it again.
+ */
+export function fuzzParameters(runs: number): FuzzParameters {
+  const seed = process.env['XENPV_FUZZ_SEED'];
+  const path = process.env['XENPV_FUZZ_PATH'];
+  return {
+    numRuns: Number(process.env['XENPV_FUZZ_RUNS'] ?? runs),
+    includeErrorInReport: true,
+    ...(seed === undefined ? {} : { seed: Number(seed) }),
+    ...(path === undefined ? {} : { path, endOnFailure: true }),
+  };
+}
+
+/**
+ * Run `fn` with every uncaughtException and unhandledRejection meanwhile collected into the
+ * array it is given (instead of ending the test run), so a test can assert none escaped.
+ */
+export async function collectingEscapes<T>(fn: (escaped: unknown[]) => Promise<T>): Promise<T> {
+  const escaped: unknown[] = [];
+  const onEscape = (err: unknown): void => void escaped.push(err);
+  process.on('uncaughtException', onEscape);
+  process.on('unhandledRejection', onEscape);
+  try {
+    return await fn(escaped);
+  } finally {
+    process.off('uncaughtException', onEscape);
+    process.off('unhandledRejection', onEscape);
+  }
+}

@@ -28,16 +28,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { sleep, XenpvError } from '../../base/index.js';
+import { sleep, xorshift32, XenpvError } from '../../base/index.js';
+import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
 import type { BlkBackOptions } from './back.js';
 import type { BlkFrontOptions } from './front-api.js';
 import { MemoryStorage } from './storage/memory.js';
 import type { BlockStorage } from './storage/types.js';
 import { pattern, withBlkEnv, type BlkEnv } from './test-support.js';
-
-const RUNS = Number(process.env['XENPV_FUZZ_RUNS'] ?? 6);
-const SEED = process.env['XENPV_FUZZ_SEED'];
-const PATH = process.env['XENPV_FUZZ_PATH'];
 
 /** Sectors each writer owns: room for writes of up to 256 sectors (indirect, several chunks). */
 const REGION = 320;
@@ -95,17 +92,10 @@ const crashCase: fc.Arbitrary<Case> = fc.record({
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
 });
 
-/** xorshift32 over a case's seed: the workload's choices. */
+/** The workload's choices, from the case's seed: a number below n. */
 function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
+  const next = xorshift32(seed);
+  return (n) => next() % n;
 }
 
 /**
@@ -284,33 +274,22 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
 }
 
 function fuzz(sync: boolean): Promise<void> {
-  const uncaught: unknown[] = [];
-  const catcher = (err: unknown): void => void uncaught.push(err);
-  process.on('uncaughtException', catcher);
-  process.on('unhandledRejection', catcher);
-  const params: fc.Parameters<[Case]> = {
-    numRuns: RUNS,
-    includeErrorInReport: true,
-    ...(SEED === undefined ? {} : { seed: Number(SEED) }),
-    ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }),
-  };
+  const params = fuzzParameters(6);
   const started = Date.now();
   let ran = 0;
-  return fc
-    .assert(
+  return collectingEscapes((uncaught) =>
+    fc.assert(
       fc.asyncProperty(crashCase, (c) => {
         ran++;
         return withBlkEnv((env) => runCase(env, sync, c, uncaught));
       }),
       params,
-    )
-    .finally(() => {
-      process.off('uncaughtException', catcher);
-      process.off('unhandledRejection', catcher);
-      if (RUNS <= 20) return;
-      console.log(`${sync ? 'sync' : 'async'} path: ${ran} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
-      for (const k of Object.keys(seen) as (keyof typeof seen)[]) seen[k] = 0;
-    });
+    ),
+  ).finally(() => {
+    if (params.numRuns <= 20) return;
+    console.log(`${sync ? 'sync' : 'async'} path: ${ran} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
+    for (const k of Object.keys(seen) as (keyof typeof seen)[]) seen[k] = 0;
+  });
 }
 
 test('crash fuzz: blkback killed and restarted with other features at random moments of a random workload (promise path): every operation completes, no acknowledged write lost', () =>

@@ -30,6 +30,7 @@ import { BLKIF_REQUEST, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { encodeBlkifRwFields, encodeBlkifRwSegment } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import type { DomId } from '../../base/index.js';
+import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
 import type { BlkBack } from './back.js';
 import { CANARY_SECTORS, fuzzCase, type Case } from './hostile-fuzz-cases.js';
 import { count, encode, matchResponses, mayWrite, Pool, reached, rewriteFrom, watchedStorage, type Phase, type Sent } from './hostile-fuzz-oracle.js';
@@ -38,9 +39,6 @@ import { SlotFront } from './slot-front.js';
 import { MemoryStorage } from './storage/memory.js';
 import { pattern, until, withBlkEnv, type BlkEnv } from './test-support.js';
 
-const RUNS = Number(process.env['XENPV_FUZZ_RUNS'] ?? 8);
-const SEED = process.env['XENPV_FUZZ_SEED'];
-const PATH = process.env['XENPV_FUZZ_PATH'];
 
 // ---- one case ----
 
@@ -220,29 +218,23 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
 }
 
 function fuzz(sync: boolean): Promise<void> {
-  const uncaught: unknown[] = [];
-  const catcher = (err: unknown): void => void uncaught.push(err);
-  process.on('uncaughtException', catcher);
-  process.on('unhandledRejection', catcher);
-  const params: fc.Parameters<[Case]> = { numRuns: RUNS, includeErrorInReport: true, ...(SEED === undefined ? {} : { seed: Number(SEED) }), ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }) };
+  const params = fuzzParameters(8);
   const started = Date.now();
   let ran = 0;
-  return fc
-    .assert(
+  return collectingEscapes((uncaught) =>
+    fc.assert(
       fc.asyncProperty(fuzzCase, (c) => {
         ran++;
         return withBlkEnv((env) => runCase(env, sync, c, uncaught));
       }),
       params,
-    )
-    .finally(() => {
-      process.off('uncaughtException', catcher);
-      process.off('unhandledRejection', catcher);
-      if (RUNS <= 100) return;
-      console.log(`${sync ? 'sync' : 'async'} path: ${ran} cases in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      for (const [what, n] of [...reached].sort()) console.log(`  ${what}: ${n}`);
-      reached.clear();
-    });
+    ),
+  ).finally(() => {
+    if (params.numRuns <= 100) return;
+    console.log(`${sync ? 'sync' : 'async'} path: ${ran} cases in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    for (const [what, n] of [...reached].sort()) console.log(`  ${what}: ${n}`);
+    reached.clear();
+  });
 }
 
 test('fuzz: random hostile request slots on the asynchronous path get errors or a closed device, never a crash, leak, double answer or stray write', () =>

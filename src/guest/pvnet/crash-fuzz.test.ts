@@ -22,16 +22,13 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { sleep } from '../../base/index.js';
+import { sleep, xorshift32 } from '../../base/index.js';
+import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
 import { NetBack } from '../../devices/net/back.js';
 import type { NetFrontFeatures } from '../../devices/net/front.js';
 import { backendPath, frontendPath } from '../../xenbus/paths.js';
 import { Ping } from '../net/ping.js';
 import { until, withNet, type GuestSpec, type NetEnv, type NetGuest } from './test-support.js';
-
-const RUNS = Number(process.env['XENPV_FUZZ_RUNS'] ?? 4);
-const SEED = process.env['XENPV_FUZZ_SEED'];
-const PATH = process.env['XENPV_FUZZ_PATH'];
 
 const PORT_A = 7000;
 const PORT_B = 7001;
@@ -138,16 +135,10 @@ class Flow {
   }
 }
 
+/** The stream's choices, from the case's seed: a number below n. */
 function rng(seed: number): (n: number) => number {
-  let s = seed >>> 0 || 1;
-  return (n) => {
-    s ^= s << 13;
-    s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    s >>>= 0;
-    return s % n;
-  };
+  const next = xorshift32(seed);
+  return (n) => next() % n;
 }
 
 /** What a campaign exercised (printed after it). */
@@ -246,24 +237,20 @@ async function runCase(env: NetEnv, c: Case, uncaught: unknown[]): Promise<void>
   }
 }
 
+const guestSpecs = (c: Case): GuestSpec[] => c.fronts.map((features) => ({ front: { features }, txChecksumOffload: features.csumOffload ?? false }));
+
 test('crash fuzz: netbacks killed and restarted with other features at random moments of a UDP stream both ways: what arrives is what was sent, the links come back, nothing hangs or leaks', async () => {
-  const uncaught: unknown[] = [];
-  const catcher = (err: unknown): void => void uncaught.push(err);
-  process.on('uncaughtException', catcher);
-  process.on('unhandledRejection', catcher);
+  const params = fuzzParameters(4);
   const started = Date.now();
   try {
-    await fc.assert(
-      fc.asyncProperty(crashCase, (c) => {
-        const specs: GuestSpec[] = c.fronts.map((features) => ({ front: { features }, txChecksumOffload: features.csumOffload ?? false }));
-        return withNet((env) => runCase(env, c, uncaught), specs);
-      }),
-      { numRuns: RUNS, includeErrorInReport: true, ...(SEED === undefined ? {} : { seed: Number(SEED) }), ...(PATH === undefined ? {} : { path: PATH, endOnFailure: true }) },
+    await collectingEscapes((uncaught) =>
+      fc.assert(
+        fc.asyncProperty(crashCase, (c) => withNet((env) => runCase(env, c, uncaught), guestSpecs(c))),
+        params,
+      ),
     );
   } finally {
-    process.off('uncaughtException', catcher);
-    process.off('unhandledRejection', catcher);
-    if (RUNS > 20) console.log(`${RUNS} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
+    if (params.numRuns > 20) console.log(`${params.numRuns} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
   }
 });
 
@@ -283,14 +270,5 @@ const FOUND: readonly { readonly name: string; readonly c: Case }[] = [
 ];
 
 for (const { name, c } of FOUND) {
-  test(`crash fuzz, found: ${name}`, async () => {
-    const uncaught: unknown[] = [];
-    const catcher = (err: unknown): void => void uncaught.push(err);
-    process.on('uncaughtException', catcher);
-    try {
-      await withNet((env) => runCase(env, c, uncaught), c.fronts.map((features) => ({ front: { features }, txChecksumOffload: features.csumOffload ?? false })));
-    } finally {
-      process.off('uncaughtException', catcher);
-    }
-  });
+  test(`crash fuzz, found: ${name}`, () => collectingEscapes((uncaught) => withNet((env) => runCase(env, c, uncaught), guestSpecs(c))));
 }

@@ -35,6 +35,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { DomId } from '../../base/index.js';
+import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
 import { backendPath, errorPath } from '../../xenbus/paths.js';
 import { parseMac, isGroupMac, isLinkLocalMac, isZeroMac } from '../../devices/net/bridge/index.js';
 import { BACK_LIMITS } from '../../devices/net/protocol.js';
@@ -58,11 +59,6 @@ import {
   type RoundSpec,
   type SessionSpec,
 } from './hostile-fuzz-cases.js';
-
-const RUNS = Number(process.env.XENPV_FUZZ_RUNS ?? 15);
-const SEED = process.env.XENPV_FUZZ_SEED === undefined ? undefined : Number(process.env.XENPV_FUZZ_SEED);
-/** fast-check's `path` of a failure (with its seed): replays that case first. */
-const PATH = process.env.XENPV_FUZZ_PATH;
 
 // ---------------------------------------------------------------------------------------------
 // One case
@@ -557,25 +553,22 @@ async function runCase({ lockMac, rate, sessions }: CaseSpec, escaped: unknown[]
 }
 
 test('hostile frontend fuzz: random tx chains, rx requests, control requests, producer jumps and event storms are answered, bounded and contained', async () => {
-  const escaped: unknown[] = [];
-  const onEscape = (err: unknown): void => void escaped.push(err);
-  process.on('uncaughtException', onEscape);
-  process.on('unhandledRejection', onEscape);
+  const params = fuzzParameters(15);
   let runs = 0;
   const t0 = performance.now();
   try {
-    await fc.assert(
-      fc.asyncProperty(caseSpec, async (spec) => {
-        if (++runs % 1000 === 0 && RUNS > 50) console.error(`hostile fuzz: ${runs} cases (shrinking included), ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-        escaped.length = 0;
-        await runCase(spec, escaped);
-      }),
-      { numRuns: RUNS, includeErrorInReport: true, ...(SEED === undefined ? {} : { seed: SEED }), ...(PATH === undefined ? {} : { path: PATH }) },
+    await collectingEscapes((escaped) =>
+      fc.assert(
+        fc.asyncProperty(caseSpec, async (spec) => {
+          if (++runs % 1000 === 0 && params.numRuns > 50) console.error(`hostile fuzz: ${runs} cases (shrinking included), ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+          escaped.length = 0;
+          await runCase(spec, escaped);
+        }),
+        params,
+      ),
     );
   } finally {
-    process.off('uncaughtException', onEscape);
-    process.off('unhandledRejection', onEscape);
-    if (RUNS > 50 || process.env.XENPV_FUZZ_VERBOSE) {
+    if (params.numRuns > 50 || process.env.XENPV_FUZZ_VERBOSE) {
       console.error(`hostile fuzz: ${runs} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${JSON.stringify(seen)}`);
     }
   }
