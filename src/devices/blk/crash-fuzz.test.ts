@@ -8,7 +8,8 @@
  * is killed and a new one started 1-4 times at random moments: during I/O, during the
  * frontend's reconnect (a kill right after a start), while nothing is in flight. Every
  * generation of the backend offers its own features (queues, ring order, indirect segments,
- * persistent grants, map or copy), so replayed requests meet a backend unlike the one they
+ * persistent grants, map or copy) and may grow the disk online half-way through its life
+ * (the frontend must end with the last size), so replayed requests meet a backend unlike the one they
  * were made for; the frontend uses either ring layout (x86_64, x86_32) and may be untrusted
  * (`trusted = 0`: bounce buffers). Both data paths: storage promises (writes and flushes that take a while, so
  * a kill finds them in flight) and the synchronous one (storage.syncIo).
@@ -29,7 +30,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { sleep, xorshift32, XenpvError } from '../../base/index.js';
-import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
+import { collectingEscapes, fuzzParameters, waitUntil } from '../../base/testing.js';
 import type { BlkBackOptions } from './back.js';
 import type { BlkFrontOptions } from './front-api.js';
 import { MemoryStorage } from './storage/memory.js';
@@ -49,6 +50,8 @@ interface Generation {
   readonly copy: boolean;
   /** Milliseconds this backend lives before it is killed (the last one is never killed). */
   readonly lifeMs: number;
+  /** Sectors it grows the disk by, online (blkback's resize), half-way through its life; 0: none. */
+  readonly grow: number;
 }
 
 interface Case {
@@ -73,6 +76,7 @@ const generation: fc.Arbitrary<Generation> = fc.record({
   copy: fc.boolean(),
   // 0: killed right after it starts, while the frontend reconnects to it.
   lifeMs: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 40 })),
+  grow: fc.oneof(fc.constant(0), fc.integer({ min: 1, max: 512 })),
 });
 
 const crashCase: fc.Arbitrary<Case> = fc.record({
@@ -135,6 +139,8 @@ class ProcessDisk {
     // Everything else (reads, discards, syncIo, the geometry) is the disk's own.
     this.storage = Object.assign(Object.create(disk) as BlockStorage, {
       write,
+      // On the disk itself (through the wrapper it would replace only the wrapper's view).
+      resize: (sectors: number) => disk.resize(sectors),
       ...(c.flush ? { flush, capabilities: { ...disk.capabilities, flush: true } } : {}),
     });
   }
@@ -156,10 +162,11 @@ class Model {
     this.tags = new Uint32Array(sectors);
   }
 
+  /** Sectors past the model's (the disk grew) are zeros: no writer reaches them. */
   bytes(sector: number, count: number): Uint8Array {
     const out = new Uint8Array(count * 512);
     for (let i = 0; i < count; i++) {
-      const t = this.tags[sector + i]!;
+      const t = this.tags[sector + i] ?? 0;
       if (t !== 0) out.set(pattern(sector + i, 1, t), i * 512);
     }
     return out;
@@ -181,7 +188,7 @@ function firstDiff(a: Uint8Array, b: Uint8Array): number {
 }
 
 /** What a campaign exercised (printed after it). */
-const seen = { cases: 0, kills: 0, replayed: 0, connects: 0, writes: 0, reads: 0, flushes: 0, discards: 0 };
+const seen = { cases: 0, kills: 0, resizes: 0, replayed: 0, connects: 0, writes: 0, reads: 0, flushes: 0, discards: 0 };
 
 async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[]): Promise<void> {
   const rnd = rng(c.seed);
@@ -239,9 +246,17 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
   let failed: unknown;
   work.catch((err: unknown) => void (failed ??= err));
 
+  // Online resize: the store's `sectors` rewritten with the state, the frontend takes the new size.
+  const live = async (g: Generation): Promise<void> => {
+    await sleep(g.lifeMs >>> 1);
+    if (g.grow > 0 && failed === undefined) {
+      await back.resize(disk.sectorCount + g.grow);
+      seen.resizes++;
+    }
+    await sleep(g.lifeMs - (g.lifeMs >>> 1));
+  };
   for (const g of c.generations.slice(1)) {
-    const life = c.generations[c.generations.indexOf(g) - 1]!.lifeMs;
-    await sleep(life);
+    await live(c.generations[c.generations.indexOf(g) - 1]!);
     if (failed !== undefined) break;
     // The process dies at once: its queues go before its storage calls can answer anything.
     const killed = back.kill();
@@ -263,7 +278,10 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
     clearTimeout(timer);
   }
   assert.equal(front.pending, 0);
-  const d = firstDiff(disk.bytes, model.bytes(0, sectors));
+  const last = c.generations.at(-1)!;
+  if (last.grow > 0) await live({ ...last, lifeMs: 0 });
+  await waitUntil(() => front.info.sectors === disk.sectorCount, `the frontend to see ${disk.sectorCount} sectors (it has ${front.info.sectors})${why()}`, 3000);
+  const d = firstDiff(disk.bytes, model.bytes(0, disk.sectorCount));
   assert.equal(d, -1, `the disk differs from the acknowledged writes at sector ${Math.floor(d / 512)}${why()}`);
   assert.ok(front.connects >= 1 && front.connects <= c.generations.length, `connects ${front.connects} of ${c.generations.length} backends`);
   assert.deepEqual(uncaught, [], 'nothing escaped into the event loop');
