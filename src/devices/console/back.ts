@@ -50,6 +50,8 @@ export interface ConsoleBackOptions {
 export interface ConsoleBackStats {
   events: number;
   services: number;
+  /** Rate periods begun (each at least ratePeriodMs long). */
+  periods: number;
   /** Periods in which the allowance ran out. */
   rateLimited: number;
   bytesOut: number;
@@ -59,7 +61,7 @@ export interface ConsoleBackStats {
 const PUMP_CHUNK = 16384;
 
 export class ConsoleBack {
-  readonly stats: ConsoleBackStats = { events: 0, services: 0, rateLimited: 0, bytesOut: 0, bytesIn: 0 };
+  readonly stats: ConsoleBackStats = { events: 0, services: 0, periods: 0, rateLimited: 0, bytesOut: 0, bytesIn: 0 };
   readonly buffer: OutputBuffer;
   private readonly ring: ConsoleBackPage;
   private readonly input: Uint8Array[] = [];
@@ -130,6 +132,7 @@ export class ConsoleBack {
     if (t >= this.periodEnd) {
       this.periodEnd = t + (this.options.ratePeriodMs ?? RATE_LIMIT_PERIOD_MS);
       this.eventsInPeriod = 0;
+      this.stats.periods++;
     }
     if (++this.eventsInPeriod <= (this.options.rateAllowance ?? RATE_LIMIT_ALLOWANCE)) {
       this.service();
@@ -138,9 +141,11 @@ export class ConsoleBack {
     if (this.restTimer !== undefined) return;
     // Allowance spent: rest until the period ends, then look once (the events were hints).
     this.stats.rateLimited++;
+    // The period is not ended here: a timer may fire before periodEnd by the wall clock (libuv
+    // times it from the loop's cached time, stale after a long task), and a new period begun
+    // early would give the guest a fresh allowance sooner than one per period.
     this.restTimer = setTimeout(() => {
       this.restTimer = undefined;
-      this.periodEnd = 0;
       const moved = this.service();
       this.quietLimitedPeriods = moved > 0 ? 0 : this.quietLimitedPeriods + 1;
       if (this.quietLimitedPeriods >= (this.options.stormPeriods ?? 25)) {
