@@ -62,16 +62,17 @@ export interface FioGuest {
  * has stopped, with its shutdown and console lines. The guest is preserved when it stops
  * (on_poweroff/on_crash = "preserve"), so its state, and its disk's backend, can be read
  * without racing the toolstack's destroy; the caller destroys it. `beforeRun` sees the domain
- * created and paused, before its first instruction.
+ * created and paused, before its first instruction. `disk`: the xl disk spec (default the raw
+ * `disk.img`).
  */
-export async function runFioGuest(host: Host, dir: string, name: string, extra: string, beforeRun?: (d: Domain) => void): Promise<FioGuest> {
+export async function runFioGuest(host: Host, dir: string, name: string, extra: string, beforeRun?: (d: Domain) => void, disk = 'disk.img,raw,xvda,rw'): Promise<FioGuest> {
   const lines: string[] = [];
   let domid = -1;
   const onConsole = (d: number, text: string): void => void (d === domid && lines.push(text));
   host.hv.on('console', onConsole);
   try {
     const cfg = parseDomainConfig(
-      `name = "${name}"\nkernel = "builtin:fio"\nextra = "${extra}"\nmemory = 16\ndisk = [ 'disk.img,raw,xvda,rw' ]\n` +
+      `name = "${name}"\nkernel = "builtin:fio"\nextra = "${extra}"\nmemory = 16\ndisk = [ '${disk}' ]\n` +
         `on_poweroff = "preserve"\non_crash = "preserve"\n`,
     );
     const domain = await host.create(cfg, { paused: true, baseDir: dir });

@@ -12,10 +12,15 @@
  * `qemu-img check -r all`) and internal snapshots (writing would need L2 copy-on-write).
  * Online resize grows only (the L1 table moves when it must); shrinking is refused.
  *
- * Durability: with the 'writeback' cache mode over a file with a volatile cache, metadata
- * is held in memory and written in dependency order at `flush()` (image.ts); the store
- * advertises flush. In 'writethrough' mode (or over a file without a cache) every write
- * resolves only after its metadata is durable, and no flush is advertised.
+ * Durability: with the 'writeback' cache mode over a file with a volatile cache, the store
+ * advertises flush: a write resolves once its data and the metadata that finds it (a new
+ * cluster's refcount and L2 entry) are in the file, written in dependency order with barriers
+ * between (image.ts `sync`), and `flush()` makes all of it durable. Metadata is not held back
+ * in this process until a flush, as QEMU holds it: a backend process that dies while the guest
+ * lives would take acknowledged writes with it (the guest's replay covers only what was not
+ * acknowledged). Allocating writes that overlap share one such sync (group commit). In
+ * 'writethrough' mode (or over a file without a cache) every write resolves only after its
+ * metadata is durable, and no flush is advertised.
  *
  * Concurrency: reads and writes into clusters that are already allocated share a lock;
  * anything that changes metadata (allocation, discard, flush) holds it exclusively.
@@ -37,9 +42,6 @@ export interface Qcow2Options {
   readonly openBacking?: (name: string, format: string | undefined) => Promise<BlockStorage>;
 }
 
-/** Dirty metadata tables past which a write triggers an early write-back. */
-const MAX_DIRTY_TABLES = 512;
-
 export class Qcow2Storage extends CheckedStorage {
   readonly readOnly: boolean;
   readonly logicalBlockSize = SECTOR_SIZE;
@@ -49,6 +51,10 @@ export class Qcow2Storage extends CheckedStorage {
   private readonly lock = new RwLock();
   private readonly io: ClusterIo;
   private closed = false;
+  /** Metadata changes made (mutate), and how many of them `sync` has put in the file. */
+  private changed = 0;
+  private synced = 0;
+  private syncRun: Promise<void> | undefined;
 
   private constructor(
     private readonly image: Qcow2Image,
@@ -109,7 +115,7 @@ export class Qcow2Storage extends CheckedStorage {
   protected async doWrite(sectorOffset: number, src: Uint8Array): Promise<void> {
     const offset = sectorOffset * SECTOR_SIZE;
     const done = await this.lock.withShared(() => this.io.writeInPlace(offset, src));
-    if (!done) await this.lock.withExclusive(() => this.mutate(() => this.io.writeAllocating(offset, src)));
+    if (!done) await this.mutate(() => this.io.writeAllocating(offset, src));
     else if (!this.capabilities.flush) await this.image.barrier();
   }
 
@@ -122,7 +128,7 @@ export class Qcow2Storage extends CheckedStorage {
   }
 
   protected async doDiscard(sector: number, count: number): Promise<void> {
-    await this.lock.withExclusive(() => this.mutate(() => this.io.discard(sector * SECTOR_SIZE, count * SECTOR_SIZE)));
+    await this.mutate(() => this.io.discard(sector * SECTOR_SIZE, count * SECTOR_SIZE));
   }
 
   /** Grow online (shrinking would drop guest data: refused). Durable when it resolves. */
@@ -149,13 +155,43 @@ export class Qcow2Storage extends CheckedStorage {
     }
   }
 
-  /** Run a metadata-changing operation, then persist as the cache mode requires. */
+  /**
+   * Run a metadata-changing operation under the exclusive lock, then persist as the cache mode
+   * requires: writethrough, durable before it resolves; writeback, in the file before it
+   * resolves (commit).
+   */
   private async mutate(fn: () => Promise<void>): Promise<void> {
-    await fn();
-    const tables = this.image.l2Cache.dirtyCount + this.image.refcounts.cache.dirtyCount;
-    if (!this.capabilities.flush || tables > MAX_DIRTY_TABLES) {
-      await this.image.sync();
-      if (!this.capabilities.flush) await this.image.barrier();
+    if (!this.capabilities.flush) {
+      return this.lock.withExclusive(async () => {
+        await fn();
+        await this.image.sync();
+        await this.image.barrier();
+      });
+    }
+    const seq = await this.lock.withExclusive(async () => {
+      await fn();
+      return ++this.changed;
+    });
+    await this.commit(seq);
+  }
+
+  /**
+   * Until the metadata of change `seq` is in the file: one `sync` (under the exclusive lock)
+   * covers every change made before it took the lock, so the changes that waited meanwhile
+   * share the next one.
+   */
+  private async commit(seq: number): Promise<void> {
+    while (this.synced < seq) {
+      this.syncRun ??= this.lock
+        .withExclusive(async () => {
+          const upTo = this.changed;
+          await this.image.sync();
+          this.synced = Math.max(this.synced, upTo);
+        })
+        .finally(() => {
+          this.syncRun = undefined;
+        });
+      await this.syncRun;
     }
   }
 }
