@@ -76,7 +76,10 @@ export class SubmitRun extends Run {
     const block = f.block[i]!;
     const write = f.write[i] === 1;
     const offset = this.r.start + block * this.job.bs;
-    this.lastNow = this.burst.now();
+    // With verify an I/O's issue time is a fresh reading (startNext), so its completion's must
+    // be too: the burst's may predate it when the disk answered that I/O within the same burst
+    // (a drain that finds the just-submitted I/O done), and the latency came out negative.
+    this.lastNow = this.scratch !== undefined ? now() : this.burst.now();
     if (err !== undefined) this.ioError(write ? 'write' : 'read', offset, err);
     else {
       const latency = f.timed[i] === 1 ? this.lastNow - f.t0[i]! : undefined;
