@@ -8,17 +8,20 @@
  * is killed and a new one started 1-4 times at random moments: during I/O, during the
  * frontend's reconnect (a kill right after a start), while nothing is in flight. Every
  * generation of the backend offers its own features (queues, ring order, indirect segments,
- * persistent grants, map or copy) and may grow the disk online half-way through its life
- * (the frontend must end with the last size), so replayed requests meet a backend unlike the one they
- * were made for; the frontend uses either ring layout (x86_64, x86_32) and may be untrusted
- * (`trusted = 0`: bounce buffers). Both data paths: storage promises (writes and flushes that take a while, so
- * a kill finds them in flight) and the synchronous one (storage.syncIo).
+ * persistent grants, map or copy) and may grow the disk online half-way through its life (the
+ * frontend must end with the last size), so replayed requests meet a backend unlike the one
+ * they were made for; the frontend uses either ring layout (x86_64, x86_32) and may be
+ * untrusted (`trusted = 0`: bounce buffers). Three disks: memory on the promise path (writes
+ * and flushes that take a while, so a kill finds them in flight), memory on the synchronous
+ * path (storage.syncIo), and a qcow2 image (from qemu-img) that each backend opens anew in
+ * writeback mode, so whatever metadata a dead one held only in memory is gone.
  *
  * A killed backend is a dead process: each of its storage writes still in flight either
- * reached the disk or did not (a coin flip at the kill), and none lands later, on top of what
- * its successor wrote. The invariants:
+ * reached the disk or did not (a coin flip at the kill; on qcow2, every call it makes after
+ * its death fails), and none lands later, on top of what its successor wrote. The invariants:
  * - every operation completes OKAY (replayed as often as it takes), none hangs;
- * - a read returns what the writer last wrote there (zeros after a discard or never written);
+ * - a read returns what the writer last wrote there (zeros where never written; after a
+ *   discard, zeros on memory, zeros or the old bytes on qcow2, which frees whole clusters);
  * - afterwards the disk holds exactly the model: every acknowledged write, nothing else;
  * - nothing escapes into the event loop, and withBlkEnv finds no grant, port, watch or
  *   transaction left.
@@ -33,7 +36,11 @@ import { sleep, xorshift32, XenpvError } from '../../base/index.js';
 import { collectingEscapes, fuzzParameters, waitUntil } from '../../base/testing.js';
 import type { BlkBackOptions } from './back.js';
 import type { BlkFrontOptions } from './front-api.js';
+import { readFileSync } from 'node:fs';
+import { MemoryImageFile, type ImageFile } from './storage/image-file.js';
 import { MemoryStorage } from './storage/memory.js';
+import { Qcow2Storage } from './storage/qcow2/qcow2.js';
+import { noQemuImg, qemuImg, tempDir } from './storage/test-util.js';
 import type { BlockStorage } from './storage/types.js';
 import { pattern, withBlkEnv, type BlkEnv } from './test-support.js';
 
@@ -107,7 +114,7 @@ function rng(seed: number): (n: number) => number {
  * take a while; `crash()` ends the process: each write in flight reached the disk or not (a
  * coin flip), and every call after fails with EIO, so nothing of it lands later.
  */
-class ProcessDisk {
+class ProcessDisk implements BackendProcess {
   readonly storage: BlockStorage;
   private readonly inFlight = new Set<{ apply(): void; fail(): void }>();
   private dead = false;
@@ -155,7 +162,62 @@ class ProcessDisk {
   }
 }
 
-/** The disk as the writers have been told it is: a tag per sector (0 = zeros). */
+/** What one backend process holds of its disk: the storage it opened, and its death. */
+interface BackendProcess {
+  readonly storage: BlockStorage;
+  crash(): void;
+}
+
+/**
+ * The disk under the backends: each generation opens it anew as a process does (`open`); what
+ * the guest sees of it at the end comes from the live one's storage.
+ */
+interface Medium {
+  open(c: Case, rnd: (n: number) => number): Promise<BackendProcess>;
+  /** Discarded sectors read as zeros (memory); else as zeros or as before (qcow2: whole clusters only). */
+  readonly discardExact: boolean;
+}
+
+function memoryMedium(sectors: number, sync: boolean): Medium {
+  const disk = new MemoryStorage(sectors, { sync });
+  return { open: async (c, rnd) => new ProcessDisk(disk, c, rnd), discardExact: true };
+}
+
+/**
+ * A qcow2 image in memory, shared by the generations as a file in the page cache is: each opens
+ * it with Qcow2Storage (writeback: the file has a volatile cache, flush is offered), through a
+ * view that fails every call once its process died, so nothing it held in memory reaches the file
+ * after its death.
+ */
+function qcow2Medium(template: Uint8Array): Medium {
+  const shared = new MemoryImageFile(template);
+  return {
+    discardExact: false,
+    open: async () => {
+      let dead = false;
+      const live = <T>(fn: () => Promise<T>): Promise<T> => (dead ? Promise.reject(new XenpvError('EIO', 'backend process died')) : fn());
+      const file: ImageFile = {
+        name: 'memory qcow2',
+        readOnly: false,
+        hasVolatileCache: true,
+        size: () => live(() => shared.size()),
+        read: (o, d) => live(() => shared.read(o, d)),
+        write: (o, b) => live(() => shared.write(o, b)),
+        flush: () => live(() => shared.flush()),
+        truncate: (n) => live(() => shared.truncate(n)),
+        punchHole: (o, n) => live(() => shared.punchHole(o, n)),
+        close: async () => undefined,
+      };
+      const storage = await Qcow2Storage.open(file, { cache: 'writeback' });
+      return { storage, crash: () => void (dead = true) };
+    },
+  };
+}
+
+/** A sector a discard left zeros or as it was (qcow2 frees whole clusters only). */
+const UNKNOWN = 0xffffffff;
+
+/** The disk as the writers have been told it is: a tag per sector (0 = zeros, UNKNOWN). */
 class Model {
   readonly tags: Uint32Array;
   constructor(sectors: number) {
@@ -167,9 +229,18 @@ class Model {
     const out = new Uint8Array(count * 512);
     for (let i = 0; i < count; i++) {
       const t = this.tags[sector + i] ?? 0;
-      if (t !== 0) out.set(pattern(sector + i, 1, t), i * 512);
+      if (t !== 0 && t !== UNKNOWN) out.set(pattern(sector + i, 1, t), i * 512);
     }
     return out;
+  }
+
+  /** The first byte of `got` (from `sector`) that differs from the model, or -1; unknown sectors pass. */
+  diff(sector: number, got: Uint8Array): number {
+    const want = this.bytes(sector, got.length / 512);
+    for (let i = 0; i < got.length; i++) {
+      if (got[i] !== want[i] && this.tags[sector + Math.floor(i / 512)] !== UNKNOWN) return i;
+    }
+    return -1;
   }
 }
 
@@ -182,18 +253,13 @@ function discardOffered(front: { readonly info: { readonly features: { readonly 
   }
 }
 
-function firstDiff(a: Uint8Array, b: Uint8Array): number {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return i;
-  return -1;
-}
-
 /** What a campaign exercised (printed after it). */
 const seen = { cases: 0, kills: 0, resizes: 0, replayed: 0, connects: 0, writes: 0, reads: 0, flushes: 0, discards: 0 };
 
-async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[]): Promise<void> {
+async function runCase(env: BlkEnv, sync: boolean, medium: (sectors: number) => Medium, c: Case, uncaught: unknown[]): Promise<void> {
   const rnd = rng(c.seed);
   const sectors = c.writers * REGION;
-  const disk = new MemoryStorage(sectors, { sync });
+  const disk = medium(sectors);
   const model = new Model(sectors);
   const log: string[] = [];
   const kind = (o: Generation): BlkBackOptions => ({
@@ -206,7 +272,7 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
     log: (m) => log.push(m),
   });
   await env.addVbd({ trusted: c.trusted });
-  let proc = new ProcessDisk(disk, c, rnd);
+  let proc = await disk.open(c, rnd);
   let back = env.newBack(proc.storage, kind(c.generations[0]!));
   const front = env.newFront({ ...c.front, log: (m) => log.push(`front: ${m}`) });
   await back.start();
@@ -228,8 +294,7 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
       } else if (what < 16) {
         const buf = new Uint8Array(count * 512);
         await front.read(base + at, buf);
-        const want = model.bytes(base + at, count);
-        const d = firstDiff(buf, want);
+        const d = model.diff(base + at, buf);
         assert.equal(d, -1, `writer ${w} step ${step}: read of sectors ${base + at}+${count} differs at byte ${d}${why()}`);
         seen.reads++;
       } else if (what < 18) {
@@ -237,7 +302,7 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
         seen.flushes++;
       } else if (discardOffered(front)) {
         await front.discard(base + at, count);
-        model.tags.fill(0, base + at, base + at + count);
+        model.tags.fill(disk.discardExact ? 0 : UNKNOWN, base + at, base + at + count);
         seen.discards++;
       }
     }
@@ -250,7 +315,7 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
   const live = async (g: Generation): Promise<void> => {
     await sleep(g.lifeMs >>> 1);
     if (g.grow > 0 && failed === undefined) {
-      await back.resize(disk.sectorCount + g.grow);
+      await back.resize(proc.storage.sectorCount + g.grow);
       seen.resizes++;
     }
     await sleep(g.lifeMs - (g.lifeMs >>> 1));
@@ -263,7 +328,7 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
     proc.crash();
     await killed;
     seen.kills++;
-    proc = new ProcessDisk(disk, c, rnd);
+    proc = await disk.open(c, rnd);
     back = env.newBack(proc.storage, kind(g));
     await back.start();
   }
@@ -280,8 +345,12 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
   assert.equal(front.pending, 0);
   const last = c.generations.at(-1)!;
   if (last.grow > 0) await live({ ...last, lifeMs: 0 });
-  await waitUntil(() => front.info.sectors === disk.sectorCount, `the frontend to see ${disk.sectorCount} sectors (it has ${front.info.sectors})${why()}`, 3000);
-  const d = firstDiff(disk.bytes, model.bytes(0, disk.sectorCount));
+  const size = proc.storage.sectorCount;
+  await waitUntil(() => front.info.sectors === size, `the frontend to see ${size} sectors (it has ${front.info.sectors})${why()}`, 3000);
+  // The whole disk as the guest would read it, through the live backend's storage.
+  const all = new Uint8Array(size * 512);
+  await proc.storage.read(0, all);
+  const d = model.diff(0, all);
   assert.equal(d, -1, `the disk differs from the acknowledged writes at sector ${Math.floor(d / 512)}${why()}`);
   assert.ok(front.connects >= 1 && front.connects <= c.generations.length, `connects ${front.connects} of ${c.generations.length} backends`);
   assert.deepEqual(uncaught, [], 'nothing escaped into the event loop');
@@ -291,7 +360,7 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
   await front.close(2000);
 }
 
-function fuzz(sync: boolean): Promise<void> {
+function fuzz(sync: boolean, medium: (sectors: number) => Medium, label = sync ? 'sync' : 'async'): Promise<void> {
   const params = fuzzParameters(6);
   const started = Date.now();
   let ran = 0;
@@ -299,18 +368,32 @@ function fuzz(sync: boolean): Promise<void> {
     fc.assert(
       fc.asyncProperty(crashCase, (c) => {
         ran++;
-        return withBlkEnv((env) => runCase(env, sync, c, uncaught));
+        return withBlkEnv((env) => runCase(env, sync, medium, c, uncaught));
       }),
       params,
     ),
   ).finally(() => {
     if (params.numRuns <= 20) return;
-    console.log(`${sync ? 'sync' : 'async'} path: ${ran} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
+    console.log(`${label}: ${ran} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
     for (const k of Object.keys(seen) as (keyof typeof seen)[]) seen[k] = 0;
   });
 }
 
 test('crash fuzz: blkback killed and restarted with other features at random moments of a random workload (promise path): every operation completes, no acknowledged write lost', () =>
-  fuzz(false));
+  fuzz(false, (n) => memoryMedium(n, false)));
 
-test('crash fuzz: the same on the synchronous data path (storage.syncIo)', () => fuzz(true));
+test('crash fuzz: the same on the synchronous data path (storage.syncIo)', () => fuzz(true, (n) => memoryMedium(n, true)));
+
+test('crash fuzz: the same on a qcow2 image (writeback, flush offered), each backend opening it anew', { skip: noQemuImg }, () => {
+  // A fresh image from qemu-img, large enough for any case's writers and growth.
+  const dir = tempDir('xenpv-crash-fuzz-');
+  try {
+    const path = dir.file('t.qcow2');
+    const r = qemuImg('create', '-q', '-f', 'qcow2', path, String(10 * REGION * 512));
+    assert.equal(r.status, 0, r.stderr);
+    const template = new Uint8Array(readFileSync(path));
+    return fuzz(false, () => qcow2Medium(template), 'qcow2');
+  } finally {
+    dir.remove();
+  }
+});
