@@ -184,6 +184,13 @@ export class NetBack {
       await switchState(s, be, XenbusStateInitWait); // "prepare for reconnect"
       return;
     }
+    if (fs === XenbusStateInitialising && (own === XenbusStateConnected || own === XenbusStateInitialised)) {
+      // The frontend restarted (a new guest kernel's netfront): its rings are gone. Let go of
+      // them and offer InitWait again, as Linux netback's set_backend_state does.
+      this.disconnect();
+      await switchState(s, be, XenbusStateInitWait);
+      return;
+    }
     if (fs === XenbusStateClosing) {
       this.disconnect();
       await switchState(s, be, XenbusStateClosing);

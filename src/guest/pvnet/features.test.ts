@@ -13,7 +13,7 @@ import { internetChecksum, ipv4PseudoSum } from '../../devices/net/bridge/checks
 import { DEFAULT_HASH_KEY } from '../../devices/net/front.js';
 import { hashInput } from '../../devices/net/hash.js';
 import { pattern, tcpFrame, until, withNet, type NetEnv, type NetGuest } from './test-support.js';
-import { backendPath } from '../../xenbus/paths.js';
+import { backendPath, frontendPath } from '../../xenbus/paths.js';
 
 async function pingOk(env: NetEnv, from: NetGuest, to: NetGuest, count = 2): Promise<number> {
   const p = new Ping(from.stack, { dst: to.ip, count, intervalMs: 5, timeoutMs: 2000 });
@@ -151,5 +151,21 @@ test('reconnect: a backend started where its predecessor died mid close cycle (s
     assert.equal(await pingOk(env, a, b, 1), 1);
     const back2 = await restartLeaving(env, a, '5');
     assert.ok(await until(env, () => back2.connected && a.front.linkUp, 5000), 'reconnected');
+    assert.equal(await pingOk(env, a, b, 2), 2);
+  }));
+
+test('reconnect: a frontend that restarts (Initialising while its backend is Connected) gets a fresh InitWait, as Linux netback gives it, and connects again', () =>
+  withNet(async (env) => {
+    const [a, b] = env.guests as [NetGuest, NetGuest];
+    assert.equal(await pingOk(env, a, b, 1), 1);
+    const be = backendPath(a.dev);
+    // A restarted guest kernel's netfront writes Initialising first, over what its predecessor left.
+    await a.client.write(`${frontendPath(a.dev)}/state`, '1');
+    let state = '';
+    const end = performance.now() + 3000;
+    while (performance.now() < end && (state = await env.dom0.readString(`${be}/state`)) !== '2') await until(env, () => false, 5);
+    assert.equal(state, '2', 'the backend offers InitWait again');
+    assert.equal(a.back.connected, false, 'and let go of the old rings');
+    assert.ok(await until(env, () => a.back.connected && a.front.linkUp, 5000), 'connected again');
     assert.equal(await pingOk(env, a, b, 2), 2);
   }));
