@@ -13,14 +13,15 @@
  * Closing (unless the frontend has gone Closed meanwhile: then Closed). The other vifs of the
  * bridge never notice.
  */
-import { XenbusStateClosed, XenbusStateClosing, XenbusStateConnected, XenbusStateInitialised, XenbusStateInitialising, XenbusStateInitWait, XenbusStateUnknown } from '../../abi/io/xenbus.js';
+import { XenbusStateClosed, XenbusStateClosing, XenbusStateConnected, XenbusStateInitialised, XenbusStateInitialising, XenbusStateInitWait } from '../../abi/io/xenbus.js';
 import { XenpvError, errorCode, type DomId, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type Platform } from '../../hv/platform.js';
 import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
 import { readOptional, readStr, readUint, writeKeys } from '../../xenbus/keys.js';
 import { errorPath, parseBackendPath, parseFrontendPath } from '../../xenbus/paths.js';
 import { Reactor, pumpWatch } from '../../xenbus/reactor.js';
-import { deviceFatal, readState, switchState } from '../../xenbus/state.js';
+import { isLeftOver } from '../../xenbus/device-machine.js';
+import { deviceFatal, readState, stateValue, switchState } from '../../xenbus/state.js';
 import { BackCtrl } from './back-ctrl.js';
 import { readFrontConfig, type FrontConfig } from './back-config.js';
 import { BackQueue, type BackCounters, type RxExtras, type VifContext } from './back-queue.js';
@@ -145,9 +146,10 @@ export class NetBack {
     // frontend connected to the dead one never learns it has to reconnect. So such a device
     // goes through a close cycle first (Closing; the steps follow the frontend to Closed and
     // from there to InitWait), as the generic backend does (xenbus/backend-device.ts).
-    const prior = await readState(s, be);
-    const p = prior.kind === 'state' ? prior.state : undefined;
-    const fresh = p === undefined || p === XenbusStateUnknown || p === XenbusStateInitialising || p === XenbusStateClosed;
+    // Unlike the generic backend, a Closed device starts at InitWait here (the steps follow the
+    // frontend from it); garbage in the node counts as no state.
+    const prior = stateValue(await readState(s, be));
+    const fresh = prior === undefined || prior === XenbusStateClosed || !isLeftOver(prior);
     await switchState(s, be, fresh ? XenbusStateInitWait : XenbusStateClosing);
     this.watch = s.watchAll([{ path: `${fe}/state` }, { path: `${fe}/request-multicast-control` }, { path: `${be}/online` }]);
     pumpWatch(this.watch, () => this.reactor.kick());
