@@ -31,12 +31,12 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { sleep, xorshift32, XenpvError } from '../../base/index.js';
 import { collectingEscapes, fuzzParameters, waitUntil } from '../../base/testing.js';
 import type { BlkBackOptions } from './back.js';
 import type { BlkFrontOptions } from './front-api.js';
-import { readFileSync } from 'node:fs';
 import { MemoryImageFile, type ImageFile } from './storage/image-file.js';
 import { MemoryStorage } from './storage/memory.js';
 import { Qcow2Storage } from './storage/qcow2/qcow2.js';
@@ -320,8 +320,8 @@ async function runCase(env: BlkEnv, sync: boolean, medium: (sectors: number) => 
     }
     await sleep(g.lifeMs - (g.lifeMs >>> 1));
   };
-  for (const g of c.generations.slice(1)) {
-    await live(c.generations[c.generations.indexOf(g) - 1]!);
+  for (let i = 1; i < c.generations.length; i++) {
+    await live(c.generations[i - 1]!);
     if (failed !== undefined) break;
     // The process dies at once: its queues go before its storage calls can answer anything.
     const killed = back.kill();
@@ -329,7 +329,7 @@ async function runCase(env: BlkEnv, sync: boolean, medium: (sectors: number) => 
     await killed;
     seen.kills++;
     proc = await disk.open(c, rnd);
-    back = env.newBack(proc.storage, kind(g));
+    back = env.newBack(proc.storage, kind(c.generations[i]!));
     await back.start();
   }
 

@@ -38,10 +38,11 @@ import type { DomId } from '../../base/index.js';
 import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
 import { backendPath, errorPath } from '../../xenbus/paths.js';
 import { parseMac, isGroupMac, isLinkLocalMac, isZeroMac } from '../../devices/net/bridge/index.js';
+import { NETIF_RSP_ERROR, NETIF_RSP_NULL } from '../../abi/io/netif.js';
 import { BACK_LIMITS } from '../../devices/net/protocol.js';
 import { Ping } from '../net/ping.js';
 import { HostileSession, waitBackState, type RawQueue } from './hostile-front.js';
-import { expectTx, RSP_ERROR, RSP_NULL, type Forwarded } from './hostile-model.js';
+import { expectTx, type Forwarded } from './hostile-model.js';
 import { until, withNet, type BackendOnly, type NetEnv, type NetGuest } from './test-support.js';
 import { SlotWriter, type FuzzMacs } from './hostile-fuzz-slots.js';
 import {
@@ -184,7 +185,7 @@ function checkRx(x: Ctx, s: HostileSession, q: RawQueue): void {
       assert.equal(flags & ~0xf, 0, `rx flags ${flags}`);
       assert.ok(++slots <= 18 + 2, 'an rx packet of more slots than a frame needs');
       if (status < 0) {
-        assert.equal(status, RSP_ERROR);
+        assert.equal(status, NETIF_RSP_ERROR);
         seen.rxErrors++;
         intact = false;
       } else {
@@ -341,10 +342,10 @@ async function round(x: Ctx, s: HostileSession, w: SlotWriter, r: RoundSpec, mca
   if (r.storm > 0) seen.storms++;
   got.forEach((g, i) => {
     const e = exp.responses[i]!;
-    if (g.status === RSP_NULL) seen.null++;
-    else if (g.status === RSP_ERROR) seen.error++;
+    if (g.status === NETIF_RSP_NULL) seen.null++;
+    else if (g.status === NETIF_RSP_ERROR) seen.error++;
     else seen.okay++;
-    if (e.id === undefined) assert.equal(g.status, RSP_NULL, `slot ${i}: an extra slot is answered NULL`);
+    if (e.id === undefined) assert.equal(g.status, NETIF_RSP_NULL, `slot ${i}: an extra slot is answered NULL`);
     else assert.deepEqual(g, { id: e.id, status: e.status }, `slot ${i} answered`);
   });
   const drops = Object.entries(x.h.back.counters.txDropReasons).map(([k, n]) => [k, n - (drops0[k] ?? 0)] as const).filter(([, n]) => n > 0);

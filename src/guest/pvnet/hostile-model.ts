@@ -13,6 +13,9 @@
  * copies is answered OKAY and forwarded, else ERROR. Extra slots are answered NULL.
  */
 import {
+  NETIF_RSP_ERROR,
+  NETIF_RSP_NULL,
+  NETIF_RSP_OKAY,
   NETTXF_csum_blank,
   NETTXF_extra_info,
   NETTXF_more_data,
@@ -22,13 +25,8 @@ import {
   XEN_NETIF_EXTRA_TYPE_MCAST_ADD,
   XEN_NETIF_EXTRA_TYPE_MCAST_DEL,
 } from '../../abi/io/netif.js';
-
-export const RSP_ERROR = -1;
-export const RSP_OKAY = 0;
-export const RSP_NULL = 1;
-
-const PAGE = 4096;
-const ETH_HLEN = 14;
+import { ETH_HLEN } from '../../devices/net/bridge/mac.js';
+import { PAGE_SIZE } from '../../hv/platform.js';
 
 export interface ModelLimits {
   readonly maxSlots: number;
@@ -82,13 +80,13 @@ export function expectTx(slots: readonly Uint8Array[], page: (ref: number) => Ui
   const fatal = (reason: string): TxExpectation => ({ responses, fatal: reason, forwarded, drops });
   while (i < slots.length) {
     const first = req(slots[i++]!);
-    const answers: { id: number | undefined; status: number }[] = [{ id: first.id, status: RSP_OKAY }];
+    const answers: { id: number | undefined; status: number }[] = [{ id: first.id, status: NETIF_RSP_OKAY }];
     const extras = new Map<number, Uint8Array>();
     if ((first.flags & NETTXF_extra_info) !== 0) {
       for (;;) {
         if (i >= slots.length) return fatal('missing extra info');
         const e = slots[i++]!;
-        answers.push({ id: undefined, status: RSP_NULL });
+        answers.push({ id: undefined, status: NETIF_RSP_NULL });
         if (e[0] === 0 || e[0]! >= XEN_NETIF_EXTRA_TYPE_MAX) return fatal(`invalid extra type ${e[0]}`);
         extras.set(e[0]!, e);
         if ((e[1]! & XEN_NETIF_EXTRA_FLAG_MORE) === 0) break;
@@ -103,7 +101,7 @@ export function expectTx(slots: readonly Uint8Array[], page: (ref: number) => Ui
         ok = mcast.size < limits.maxMulticast;
         if (ok) mcast.add(key);
       }
-      answers[0] = { id: first.id, status: ok ? RSP_OKAY : RSP_ERROR };
+      answers[0] = { id: first.id, status: ok ? NETIF_RSP_OKAY : NETIF_RSP_ERROR };
       responses.push(...answers);
       continue;
     }
@@ -116,22 +114,22 @@ export function expectTx(slots: readonly Uint8Array[], page: (ref: number) => Ui
       if (n >= limits.fatalSlots) return fatal('too many slots: malicious');
       if (n >= limits.maxSlots) dropped ??= 'too many';
       const r = req(slots[i++]!);
-      answers.push({ id: r.id, status: RSP_OKAY });
+      answers.push({ id: r.id, status: NETIF_RSP_OKAY });
       if (r.size > remaining) dropped ??= 'slot size';
       remaining -= r.size;
-      if (r.offset + r.size > PAGE) return fatal('fragment crosses its page');
+      if (r.offset + r.size > PAGE_SIZE) return fatal('fragment crosses its page');
       if (r.size > 0) frags.push(r);
       more = (r.flags & NETTXF_more_data) !== 0;
     }
     const error = (reason: string): void => {
       drops[reason] = (drops[reason] ?? 0) + 1;
-      responses.push(...answers.map((a) => (a.id === undefined ? a : { id: a.id, status: RSP_ERROR })));
+      responses.push(...answers.map((a) => (a.id === undefined ? a : { id: a.id, status: NETIF_RSP_ERROR })));
     };
     if (dropped !== undefined || remaining < ETH_HLEN) {
       error(dropped ?? 'bad packet');
       continue;
     }
-    if (first.offset + remaining > PAGE) return fatal('first fragment crosses its page');
+    if (first.offset + remaining > PAGE_SIZE) return fatal('first fragment crosses its page');
     const gso = extras.get(XEN_NETIF_EXTRA_TYPE_GSO);
     if (gso !== undefined) {
       const v = new DataView(gso.buffer, gso.byteOffset, 8);

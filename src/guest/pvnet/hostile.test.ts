@@ -6,6 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { GNTST_permission_denied } from '../../abi/grant_table.js';
 import { errorCode } from '../../base/index.js';
+import { pollUntil } from '../../base/testing.js';
 import { NETIF_RSP_ERROR, NETTXF_more_data } from '../../abi/io/netif.js';
 import { Ping } from '../net/ping.js';
 import type { TxSlotOut } from '../../devices/net/protocol.js';
@@ -73,15 +74,16 @@ function txRequest(gref: number, id: number, size: number, more: boolean): Uint8
 
 /** A node that a reactor step writes soon: read it until it exists (ENOENT until then), up to 3 s. */
 async function readEventually(env: NetEnv, path: string): Promise<string> {
-  const end = performance.now() + 3000;
-  for (;;) {
-    try {
-      return await env.dom0.readString(path);
-    } catch (err) {
-      if (errorCode(err) !== 'ENOENT' || performance.now() > end) throw err;
-    }
-    await until(env, () => false, 5);
-  }
+  let value: string | undefined;
+  const read = async (): Promise<boolean> => {
+    value = await env.dom0.readString(path).catch((err: unknown) => {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      return undefined;
+    });
+    return value !== undefined;
+  };
+  if (!(await pollUntil(read, 3000))) throw new Error(`${path} was not written within 3 s`);
+  return value!;
 }
 
 /**

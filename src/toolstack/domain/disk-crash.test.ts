@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { sleep } from '../../base/index.js';
 import { backendPath } from '../../xenbus/paths.js';
-import { ThreadedDiskBackend, type BackendThreads } from './disk-thread.js';
+import { ThreadedDiskBackend } from './disk-thread.js';
 import { runFioGuest, withDiskHost } from './test-support.js';
 import { noQemuImg, qemuImg } from '../../devices/blk/storage/test-util.js';
 
@@ -31,7 +31,7 @@ for (const format of ['raw', 'qcow2'] as const) {
           assert.equal(r.status, 0, r.stderr);
         }
         // The Host's own recipe for a backend thread, as plugDisk uses it.
-        const threads = (host as unknown as { threads: BackendThreads }).threads;
+        const threads = host.env.threads!;
         let restarted: ThreadedDiskBackend | undefined;
         let writesBefore = 0;
         let crash: Promise<void> | undefined;
