@@ -2,8 +2,8 @@
  * The backend killed mid-I/O and restarted (issue 4 "Nothing lost"), in the layout xenpv runs:
  * a guest's builtin:fio writes a raw image through its kernel's blkfront while the disk's
  * dom0 thread and its ring thread are terminated (a crashed backend: nothing released by
- * them, nothing written to the store; the host reclaims their mappings and ports) and a new
- * disk thread is started on the same device and image. The frontend reconnects, replays what
+ * them, nothing written to the store; the host reclaims their mappings and ports) and the
+ * toolstack starts a new disk thread on the same device and image (ThreadedDiskBackend's restart). The frontend reconnects, replays what
  * was not acknowledged, and fio's verify pass then reads back every block it wrote: a lost or
  * misplaced acknowledged write fails it (crc32c per block). On a raw image and on a fresh
  * qcow2 one (every write allocates: a backend that kept the new clusters' metadata in memory
@@ -13,7 +13,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { sleep } from '../../base/index.js';
-import { backendPath } from '../../xenbus/paths.js';
 import { ThreadedDiskBackend } from './disk-thread.js';
 import { runFioGuest, withDiskHost } from './test-support.js';
 import { noQemuImg, qemuImg } from '../../devices/blk/storage/test-util.js';
@@ -22,7 +21,7 @@ const XVDA = 51712;
 
 for (const format of ['raw', 'qcow2'] as const) {
   const image = format === 'raw' ? 'disk.img' : 'disk.qcow2';
-  test(`a disk thread killed mid-run and a new one started on the same ${format} image: the guest reconnects, replays, and fio verifies every block`, { skip: format === 'qcow2' && noQemuImg }, () =>
+  test(`a disk thread killed mid-run and restarted by the toolstack on the same ${format} image: the guest reconnects, replays, and fio verifies every block`, { skip: format === 'qcow2' && noQemuImg }, () =>
     withDiskHost(
       64 << 20,
       async (host, dir, log) => {
@@ -30,33 +29,29 @@ for (const format of ['raw', 'qcow2'] as const) {
           const r = qemuImg('create', '-q', '-f', 'qcow2', join(dir, image), '64M');
           assert.equal(r.status, 0, r.stderr);
         }
-        // The Host's own recipe for a backend thread, as plugDisk uses it.
-        const threads = host.env.threads!;
-        let restarted: ThreadedDiskBackend | undefined;
+        let back: ThreadedDiskBackend | undefined;
         let writesBefore = 0;
         let crash: Promise<void> | undefined;
         const g = await runFioGuest(host, dir, 'crash', 'rw=randwrite bs=4k iodepth=32 size=64M verify=crc32c', (d) => {
-          const disk = d.disks.get(XVDA)!;
-          const first = disk.back as ThreadedDiskBackend;
+          const b = d.disks.get(XVDA)!.back as ThreadedDiskBackend;
+          back = b;
           crash = (async () => {
             // Mid-run: some thousands of writes done (the thread reports its figures every 50 ms).
-            while (first.info().counters.write.requests < 2000) await sleep(1);
-            writesBefore = first.info().counters.write.requests;
-            await first.kill();
-            const next = await ThreadedDiskBackend.spawn(threads, backendPath(disk.dev), { format, target: join(dir, image), readOnly: false });
-            (disk as unknown as { back: ThreadedDiskBackend }).back = next;
-            next.start();
-            restarted = next;
+            while (b.info().counters.write.requests < 2000) await sleep(1);
+            writesBefore = b.info().counters.write.requests;
+            // The toolstack starts a new thread on the same image (ThreadedDiskBackend's restart).
+            await b.kill();
           })();
         }, `${image},${format},xvda,rw`);
         await crash;
         assert.equal(g.info.shutdownReason, 'poweroff', `${g.info.message ?? ''}\n${g.console.join('\n')}`);
         assert.ok(g.fio !== undefined, g.console.join('\n'));
         assert.deepEqual([g.fio['verify'], g.fio['errors']], ['ok', 0], JSON.stringify(g.fio));
-        assert.ok(restarted !== undefined);
+        assert.ok(back !== undefined);
         assert.ok(log.some((l) => l.startsWith('disk backend thread died: reclaimed')), 'the dead thread was reclaimed');
+        assert.equal(back.restarts, 1, log.join(' | '));
         // The run went on through the new thread: the writes left, and fio's verify pass.
-        const after = restarted.info().counters;
+        const after = back.info().counters;
         assert.ok(writesBefore < 16384, `killed mid-run (${writesBefore} writes before)`);
         assert.ok(after.write.requests > 0 && after.read.requests > 0, `the new thread served ${after.write.requests} writes and ${after.read.requests} reads`);
         await host.destroy('crash');

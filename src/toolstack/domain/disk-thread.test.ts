@@ -2,11 +2,12 @@
  * Disk backends in dom0 worker threads (disk-thread.ts): the guest's disk connects through
  * one, block-list/domstats figures come back from it, a bad image fails before anything is
  * written, and a thread that dies mid-connection is reclaimed so the guest still tears down
- * cleanly (no mapping, pin or port left).
+ * cleanly (no mapping, pin or port left), and is replaced by a new one (restart-budget.ts).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseDomainConfig } from '../config/index.js';
 import type { Host } from '../host/host.js';
 import { ThreadedDiskBackend } from './disk-thread.js';
@@ -53,5 +54,37 @@ test('a backend thread that dies is reclaimed: its mappings and ports go, the gu
     assert.ok(Number(m[1]) >= 1, 'the ring mapping was reclaimed');
     assert.ok(Number(m[2]) >= 1, 'the event channel was reclaimed');
     await host.destroy('t3');
+  });
+});
+
+test('a backend thread that dies is replaced: a new thread connects the guest\'s disk again', async () => {
+  await withHost(async (host, dir, log) => {
+    const d = await host.create(cfg('t4', 'disk.img,raw,xvda,rw'), { baseDir: dir });
+    const back = d.disks.get(51712)!.back as ThreadedDiskBackend;
+    await until(() => back.isConnected);
+    const firstTid = back.osTid;
+    await back.kill();
+    assert.equal(back.isConnected, false, 'down until the restart');
+    await until(() => back.isConnected, 'connected through a new thread');
+    assert.equal(back.restarts, 1);
+    if (process.platform === 'linux') assert.notEqual(back.osTid, firstTid, 'another thread');
+    assert.ok(log.some((l) => /restarted \(1 so far\)/.test(l)), log.join(' | '));
+    await host.destroy('t4');
+  });
+});
+
+test('a backend that cannot start again is retried within its budget, then left down; the guest still tears down', async () => {
+  await withHost(async (host, dir, log) => {
+    const d = await host.create(cfg('t5', 'disk.img,raw,xvda,rw'), { baseDir: dir });
+    const back = d.disks.get(51712)!.back as ThreadedDiskBackend;
+    await until(() => back.isConnected);
+    rmSync(join(dir, 'disk.img'));
+    await back.kill();
+    // The default policy: 5 attempts, 50 ms doubling (1.55 s in all), then no more.
+    await until(() => log.some((l) => l.includes('not restarted')), 'given up', 10_000);
+    assert.equal(log.filter((l) => l.includes('restart failed')).length, 5, log.join(' | '));
+    assert.equal(back.restarts, 0);
+    assert.equal(back.isConnected, false);
+    await host.destroy('t5');
   });
 });
