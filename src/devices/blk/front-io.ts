@@ -13,7 +13,7 @@ import { GrantReclaimer } from './front-grants.js';
 import { LOCAL_ENOMEM, type Chunk, type FrontQueue } from './front-queue.js';
 import type { BlkFrontOptions, BlkFrontState, BlkInfo } from './front-api.js';
 import { Op, type IoDone } from './front-op.js';
-import { MAX_KEPT_BYTES } from './protocol.js';
+import { MAX_KEPT_BYTES, MAX_OPEN_OPS } from './protocol.js';
 
 export abstract class BlkFrontIo {
   readonly counters: BlkCounters = newBlkCounters();
@@ -31,6 +31,8 @@ export abstract class BlkFrontIo {
   protected closing = false;
   protected queues: FrontQueue[] = [];
   protected queued: Chunk[] = [];
+  /** Operations accepted and not yet ended (MAX_OPEN_OPS). */
+  protected openOps = 0;
   private seq = 0;
   protected infoValue: BlkInfo | undefined;
   /** Sectors one ring request carries: 11 pages, or the negotiated indirect segments. */
@@ -129,6 +131,7 @@ export abstract class BlkFrontIo {
   submit(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer, done: IoDone, tag: number): Error | undefined {
     const buf = this.dataBuffer(kind, sector, data);
     if (buf instanceof XenpvError) return buf;
+    this.openOps++;
     this.issueData(kind, sector, buf, new Op(kind, this.chunksFor(buf), buf.byteLength, this.clock.now(), done, tag));
     return undefined;
   }
@@ -136,6 +139,7 @@ export abstract class BlkFrontIo {
   private dataOp(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): Promise<void> {
     const buf = this.dataBuffer(kind, sector, data);
     if (buf instanceof XenpvError) return Promise.reject(buf);
+    this.openOps++;
     const op = new Op(kind, this.chunksFor(buf), buf.byteLength, this.clock.now());
     const promise = op.promise();
     this.issueData(kind, sector, buf, op);
@@ -144,6 +148,7 @@ export abstract class BlkFrontIo {
 
   /** The checks every data operation passes: its buffer as the queue sees it, or why it is refused. */
   private dataBuffer(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): IoBuffer | XenpvError {
+    if (this.openOps >= MAX_OPEN_OPS) return this.tooManyOps();
     if (kind === 'write' && this.infoValue?.readOnly === true) return new XenpvError('EROFS', `${this.frontPath} is read-only`);
     if (data instanceof BlkBuffer) {
       if (data.held > 0 || data.isFreed) return new XenpvError('EBUSY', 'buffer freed, or a page of it is still mapped by the backend');
@@ -188,6 +193,8 @@ export abstract class BlkFrontIo {
   }
 
   private submitOp(kind: OpKind, bytes: number, chunks: Chunk[]): Promise<void> {
+    if (this.openOps >= MAX_OPEN_OPS) return Promise.reject(this.tooManyOps());
+    this.openOps++;
     const op = new Op(kind, chunks.length, bytes, this.clock.now());
     const promise = op.promise();
     for (const c of chunks) {
@@ -247,7 +254,12 @@ export abstract class BlkFrontIo {
     this.pump();
   }
 
+  private tooManyOps(): XenpvError {
+    return new XenpvError('EAGAIN', `${this.frontPath}: ${MAX_OPEN_OPS} operations already in flight; wait for some to end`, { open: this.openOps });
+  }
+
   private finishOp(op: Op): void {
+    this.openOps--;
     const ok = op.status === BLKIF_RSP_OKAY;
     countOp(this.counters, op.kind, ok ? op.bytes : 0, Math.round((this.clock.now() - op.start) * 1e6), !ok);
     op.settle(ok ? undefined : opError(op));

@@ -298,6 +298,7 @@ export class BlkFront extends BlkFrontIo {
       c.op = undefined;
       if (op !== undefined) ops.add(op);
     }
+    this.openOps -= ops.size;
     for (const op of ops) op.settle(err);
     for (const w of this.readyWaiters.splice(0)) w.reject(err);
   }

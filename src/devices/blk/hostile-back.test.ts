@@ -9,6 +9,7 @@ import assert from 'node:assert/strict';
 import { BLKIF_OP_READ, BLKIF_OP_WRITE } from '../../abi/io/blkif.js';
 import type { DomId, GrantRef } from '../../base/index.js';
 import { errorCode } from '../../base/index.js';
+import { MAX_OPEN_OPS } from './protocol.js';
 import { startRawBack, type RawBack } from './raw-back.js';
 import { until, withBlkEnv, type BlkEnv } from './test-support.js';
 import type { BlkFront } from './front.js';
@@ -52,6 +53,31 @@ test('hostile back: a duplicate response id completes nothing twice and closes t
     await a;
     await expectBroken(env, front, b);
     raw.dispose();
+  }));
+
+test(`hostile back: one that stops answering — past ${MAX_OPEN_OPS} open operations new I/O is refused with EAGAIN, not queued without bound`, { timeout: 30_000 }, () =>
+  // (Without the bound the refused reads would be queued and never settle: the timeout fails it.)
+  withBlkEnv(async (env) => {
+    const { raw, front, started } = await startRawBack(env);
+    await started;
+    const settled: Promise<unknown>[] = [];
+    for (let i = 0; i < MAX_OPEN_OPS; i++) settled.push(front.read(0, new Uint8Array(4096)).catch((err: unknown) => err));
+    assert.equal(front.pending, MAX_OPEN_OPS, 'all accepted, on the ring or queued');
+    await assert.rejects(front.read(0, new Uint8Array(512)), (err) => errorCode(err) === 'EAGAIN', 'read');
+    await assert.rejects(front.flush(), (err) => errorCode(err) === 'EAGAIN', 'flush (the raw backend offers flush-cache)');
+    const refused = front.submit('read', 0, new Uint8Array(512), () => assert.fail('a refused submit never completes'), 7);
+    assert.equal(errorCode(refused), 'EAGAIN', 'submit');
+    assert.equal(front.pending, MAX_OPEN_OPS, 'nothing more was queued');
+    // One answer ends one operation: room for one more, and only one.
+    const [req] = await raw.waitRequests(1);
+    assert.ok(req !== undefined && req.kind === 'rw');
+    raw.respond({ id: req.id, operation: BLKIF_OP_READ, status: 0 });
+    await settled[0];
+    const next = front.read(0, new Uint8Array(512)).catch((err: unknown) => err);
+    await assert.rejects(front.read(0, new Uint8Array(512)), (err) => errorCode(err) === 'EAGAIN');
+    raw.dispose();
+    settled.push(next);
+    void Promise.all(settled);
   }));
 
 const BAD_PROPS: [string, Record<string, string>][] = [

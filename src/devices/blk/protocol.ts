@@ -66,6 +66,14 @@ export const BLK_KEYS = {
  */
 export const MAX_KEPT_BYTES = 32 << 20;
 
+/**
+ * Operations a blkfront holds at once, queued or on a ring; one more is refused with EAGAIN
+ * (io_submit's answer when its ring is full) rather than queued without bound behind a
+ * backend that stopped answering. Linux bounds the same with the block layer's tags, where the
+ * submitter sleeps. 4 × fio's largest iodepth (1024).
+ */
+export const MAX_OPEN_OPS = 4096;
+
 /** Limits xenpv's blkback advertises (Linux blkback's defaults where it has one). */
 export const BACK_LIMITS = {
   /** Linux blkback xen_blkif_max_ring_order default: 16 pages. */
