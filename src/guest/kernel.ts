@@ -11,6 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SHUTDOWN } from '../abi/xen.js';
 import { sleep } from '../base/index.js';
+import { osThreadId, setThreadAffinity } from '../hv/sim/affinity.js';
 import { SimPlatform } from '../hv/sim/platform.js';
 import type { GuestMessage, VcpuBoot } from '../hv/sim/vcpu-protocol.js';
 import { parseKernelCmdline } from './cmdline.js';
@@ -19,6 +20,7 @@ import { HaltPollGovernor } from './haltpoll.js';
 import { resolveProgram, type GuestContext, type ShutdownName } from './program.js';
 
 const boot = workerData as VcpuBoot;
+announce();
 /** The command line split between the kernel's drivers and the program. */
 const cmdline = parseKernelCmdline(boot.extra);
 /** Store, console 0, frontends and the shutdown watch (devices.ts), when the builder gave start info. */
@@ -28,6 +30,19 @@ const haltpoll = cmdline.haltpoll === undefined ? undefined : new HaltPollGovern
 
 function post(m: GuestMessage): void {
   parentPort?.postMessage(m);
+}
+
+/** Pin this thread as the config asks (before any guest code runs), and tell the host its task id. */
+function announce(): void {
+  let pinError: string | undefined;
+  if (boot.cpus !== undefined) {
+    try {
+      setThreadAffinity(0, boot.cpus);
+    } catch (err) {
+      pinError = describe(err);
+    }
+  }
+  post({ type: 'vcpu-up', vcpu: boot.vcpu, osTid: osThreadId(), ...(pinError === undefined ? {} : { pinError }) });
 }
 
 function stop(): never {

@@ -24,6 +24,7 @@ export { runHost } from './host/daemon.js';
 export { parseUplinkSpec, formatUplinks, type UplinkSpec, type UplinkRow } from './host/uplinks.js';
 export { runDir, controlSocket, pidFile, logFile, storeSocket } from './host/paths.js';
 export { accounting, type DomainRow, type HostAccounting, type HostInfo } from './host/views.js';
+export type { VcpuRow } from './host/vcpus.js';
 export type { BlockRow, NicRow } from './host/host-devices.js';
 export type { Domain, CreateOptions } from './domain/domain.js';
 export type { BlkBackFeatureOptions } from './domain/disk-thread.js';

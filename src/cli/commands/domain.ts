@@ -1,5 +1,6 @@
 /**
- * xl's domain commands: create, list, destroy, shutdown, reboot, pause, unpause, info, console.
+ * xl's domain commands: create, list, destroy, shutdown, reboot, pause, unpause, info, console,
+ * vcpu-list, vcpu-pin.
  * Formats are xl's (tools/xl/xl_info.c): list's columns and state letters, info's
  * `name : value` lines.
  */
@@ -7,7 +8,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { sprintf } from 'sprintf-js';
 import { XenpvError, sleep } from '../../base/index.js';
-import type { DomainRow, HostInfo } from '../../toolstack/index.js';
+import type { DomainRow, HostInfo, VcpuRow } from '../../toolstack/index.js';
 import { attachConsole } from './console.js';
 import { progress, rpc } from './host-client.js';
 
@@ -16,6 +17,16 @@ const LIST_HEADER = 'Name                                        ID   Mem VCPUs\
 export function formatList(rows: readonly DomainRow[]): string {
   const lines = [LIST_HEADER];
   for (const r of rows) lines.push(sprintf('%-40s %5d %5d %5d     %s  %8.1f', r.name, r.domid, r.memMiB, r.vcpus, r.state, r.cpuSeconds));
+  return `${lines.join('\n')}\n`;
+}
+
+/** xl vcpu-list's table (tools/xl/xl_vcpu.c), with a line under a vCPU whose configured pin failed. */
+export function formatVcpuList(rows: readonly VcpuRow[]): string {
+  const lines = [sprintf('%-32s %5s %5s %5s %5s %9s %s', 'Name', 'ID', 'VCPU', 'CPU', 'State', 'Time(s)', 'Affinity (Hard / Soft)')];
+  for (const r of rows) {
+    lines.push(sprintf('%-32s %5d %5d %5s   %s  %9.1f  %s / %s', r.name, r.domid, r.vcpu, r.cpu === undefined ? '-' : String(r.cpu), r.state, r.cpuSeconds, r.hard, r.soft));
+    if (r.pinError !== undefined) lines.push(`  (cpus= could not be applied: ${r.pinError})`);
+  }
   return `${lines.join('\n')}\n`;
 }
 
@@ -91,6 +102,17 @@ export function registerDomain(program: Command): void {
   program.command('reboot').description('Issue a reboot signal to a domain').argument('<domain>')
     .action(async (domain: string) => shutdown(domain, {}, true));
   program.command('info').description('Get information about Xen host').argument('[field]').action(info);
+  program.command('vcpu-list').description('List the VCPUs for all/some domains').argument('[domain...]')
+    .action(async (doms: string[]) => {
+      const rows = doms.length === 0 ? await rpc<VcpuRow[]>('vcpu-list') : (await Promise.all(doms.map((domain) => rpc<VcpuRow[]>('vcpu-list', { domain })))).flat();
+      process.stdout.write(formatVcpuList(rows));
+    });
+  program.command('vcpu-pin').description('Set which CPUs a VCPU can use').argument('<domain>').argument('<vcpu>', 'a vCPU number or all')
+    .argument('<cpus>', 'hard affinity, a CPU list: all, 2, 0-3,^1').argument('[soft]', 'soft affinity: only all or - (no soft affinity here)')
+    .action(async (domain: string, vcpu: string, cpus: string, soft: string | undefined) => {
+      if (soft !== undefined && soft !== 'all' && soft !== '-') throw new XenpvError('EOPNOTSUPP', 'soft affinity is not supported (give all or -)');
+      await rpc('vcpu-pin', { domain, vcpu, cpus });
+    });
   program.command('console').description("Attach to domain's console (Ctrl+] detaches)").argument('<domain>')
     .action(async (domain: string) => attachConsole(domain));
 }

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { callHost, type BlockRow, type DomainRow, type HostAccounting, type NicRow } from '../../toolstack/index.js';
@@ -128,6 +128,16 @@ describe('xenpv CLI end to end', { concurrency: true }, () => {
       assert.match(list[1]!, /^Domain-0 {37}0 +\d+ +1 {5}r----- +\d+\.\d$/);
       assert.match(list[2]!, /^g1 {38} +\d+ +8 +1 {5}(r-|-b)---- +\d+\.\d$/);
       assert.equal(JSON.parse(await ok(dir, ['list', '-l', 'g1']))[0].config.name, 'g1');
+      // xl vcpu-list / vcpu-pin: the guest's one vCPU pinned to the last CPU, then unpinned.
+      const last = String(cpus().length - 1);
+      await ok(dir, ['vcpu-pin', 'g1', '0', last]);
+      const vcpus = (await ok(dir, ['vcpu-list', 'g1'])).split('\n');
+      assert.match(vcpus[0]!, /^Name +ID +VCPU +CPU +State +Time\(s\) Affinity \(Hard \/ Soft\)$/);
+      assert.match(vcpus[1]!, new RegExp(`^g1 +\\d+ +0 +\\d+ +(r--|-b-) +\\d+\\.\\d  ${last} / all$`));
+      assert.match((await xenpv(dir, ['vcpu-pin', 'g1', '0', '99'])).stderr, /CPU 99 does not exist/);
+      await ok(dir, ['vcpu-pin', 'g1', 'all', 'all']);
+      assert.match((await ok(dir, ['vcpu-list', 'g1'])).split('\n')[1]!, / all \/ all$/);
+      assert.match((await ok(dir, ['vcpu-list'])).split('\n')[1]!, /^Domain-0 +0 +0 /);
       // Xen's own client (Debian xenstore-utils) reads the tree through the host's store socket.
       if (existsSync('/usr/bin/xenstore-read')) {
         const domid = /^g1 +(\d+)/m.exec(list.join('\n'))![1];

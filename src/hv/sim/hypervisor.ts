@@ -13,6 +13,7 @@ import { DOM0, XenpvError, trackResource, type DomId } from '../../base/index.js
 import { EvtchnHypercalls } from '../../evtchn/index.js';
 import { SimGrantOps } from '../../grant/index.js';
 import { breakLockOf, DomainState, DomainTable, DW, ExtentAllocator, type HvHandle } from '../../memory/index.js';
+import { hostCpus, setThreadAffinity, threadPlace, type ThreadPlace } from './affinity.js';
 import { adviseHugePages } from './huge-pages.js';
 import { buildDomain, DEFAULT_LIMITS, setupStartInfo, type DomainLimits, type Extents } from './build.js';
 import { bumpControl, shutdownDomain, SimPlatform, type PlatformHandle } from './platform.js';
@@ -44,6 +45,25 @@ export interface DomainConfig extends Partial<DomainLimits> {
   readonly paused?: boolean;
   /** Set up the xenstore and console pages and ports (default true). */
   readonly startInfo?: boolean;
+  /** Host CPUs of each vCPU (xl's `cpus=`), index = vCPU; absent or undefined: every CPU. */
+  readonly cpus?: readonly (readonly number[] | undefined)[];
+}
+
+function allCpus(): number[] {
+  return Array.from({ length: hostCpus() }, (_, i) => i);
+}
+
+/** One vCPU as `xl vcpu-list` shows it. */
+export interface VcpuInfo {
+  readonly vcpu: number;
+  /** Its thread's Linux task id, once the thread is up. */
+  readonly osTid: number | undefined;
+  /** Hard affinity; undefined: every CPU. */
+  readonly cpus: readonly number[] | undefined;
+  /** Why the affinity asked for at boot could not be set. */
+  readonly pinError?: string;
+  /** Where it runs (thread state from /proc), when known. */
+  readonly place?: ThreadPlace;
 }
 
 export type DomainRunState = 'running' | 'paused' | 'shutdown' | 'dying';
@@ -66,6 +86,12 @@ interface DomainRecord {
   readonly extents: Extents;
   readonly workers: Worker[];
   readonly tids: number[];
+  /** Per vCPU: its thread's task id (vcpu-up), its hard affinity, a failed boot pin. */
+  readonly osTids: (number | undefined)[];
+  readonly cpus: (readonly number[] | undefined)[];
+  readonly pinErrors: (string | undefined)[];
+  /** vCPUs pinned (vcpu-pin) before their thread was up: applied at vcpu-up. */
+  readonly pinLater: Set<number>;
   readonly console: string[];
   message?: string;
   readonly untrack: () => void;
@@ -158,6 +184,10 @@ export class Hypervisor extends EventEmitter {
       extents,
       workers: [],
       tids: [],
+      osTids: [],
+      cpus: [],
+      pinErrors: [],
+      pinLater: new Set(),
       console: [],
       untrack: trackResource('domain', `dom${domid} ${name}`),
     };
@@ -182,7 +212,10 @@ export class Hypervisor extends EventEmitter {
     this.records.set(domid, rec);
     if (config.startInfo !== false) setupStartInfo(this.table, domid, this.hostTid);
     if (config.kernel !== undefined) {
-      for (let v = 0; v < vcpus; v++) this.spawnVcpu(rec, v, config.kernel, config.extra ?? '');
+      for (let v = 0; v < vcpus; v++) {
+        rec.cpus[v] = config.cpus?.[v];
+        this.spawnVcpu(rec, v, config.kernel, config.extra ?? '');
+      }
     }
     if (config.paused !== true) this.unpause(domid);
     return domid as DomId;
@@ -208,6 +241,7 @@ export class Hypervisor extends EventEmitter {
       kernel,
       extra,
       name: rec.name,
+      ...(rec.cpus[vcpu] === undefined ? {} : { cpus: rec.cpus[vcpu] }),
     };
     const w = new Worker(this.options.vcpuEntry!, { workerData: boot });
     rec.workers.push(w);
@@ -231,6 +265,19 @@ export class Hypervisor extends EventEmitter {
   }
 
   private onGuestMessage(rec: DomainRecord, m: GuestMessage): void {
+    if (m.type === 'vcpu-up') {
+      rec.osTids[m.vcpu] = m.osTid;
+      rec.pinErrors[m.vcpu] = m.pinError;
+      if (m.pinError !== undefined) rec.cpus[m.vcpu] = undefined;
+      if (rec.pinLater.delete(m.vcpu) && m.osTid !== undefined) {
+        try {
+          setThreadAffinity(m.osTid, rec.cpus[m.vcpu] ?? allCpus());
+        } catch (err) {
+          rec.pinErrors[m.vcpu] = (err as Error).message;
+        }
+      }
+      return;
+    }
     if (m.type === 'console') {
       rec.console.push(m.text);
       if (rec.console.length > CONSOLE_LINES) rec.console.shift();
@@ -298,6 +345,34 @@ export class Hypervisor extends EventEmitter {
    * Time a domain's vCPU threads spent running (not idle in their event loop), summed over
    * its vCPUs: the model's CPU time for `xl list`'s Time(s) and xentop's CPU%.
    */
+  /**
+   * `xl vcpu-pin`: set vCPU `vcpu`'s hard affinity (undefined: every CPU). A vCPU whose thread
+   * is not up yet takes it when it is. Throws ESRCH, EINVAL, or EOPNOTSUPP (no native bridge).
+   */
+  vcpuPin(domid: number, vcpu: number, cpus: readonly number[] | undefined): void {
+    const rec = this.live(domid);
+    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= rec.workers.length) {
+      throw new XenpvError('EINVAL', `dom${domid} has no vCPU ${vcpu} (it has ${rec.workers.length})`, { domid, vcpu });
+    }
+    const tid = rec.osTids[vcpu];
+    if (tid !== undefined) setThreadAffinity(tid, cpus ?? allCpus());
+    else rec.pinLater.add(vcpu);
+    rec.cpus[vcpu] = cpus;
+    rec.pinErrors[vcpu] = undefined;
+  }
+
+  /** `xl vcpu-list` for one domain. */
+  vcpuList(domid: number): VcpuInfo[] {
+    const rec = this.records.get(domid);
+    if (rec === undefined) return [];
+    return rec.workers.map((_, vcpu) => {
+      const osTid = rec.osTids[vcpu];
+      const place = osTid === undefined ? undefined : threadPlace(osTid);
+      const pinError = rec.pinErrors[vcpu];
+      return { vcpu, osTid, cpus: rec.cpus[vcpu], ...(pinError === undefined ? {} : { pinError }), ...(place === undefined ? {} : { place }) };
+    });
+  }
+
   vcpuTime(domid: number): { activeMs: number; idleMs: number } {
     let activeMs = 0;
     let idleMs = 0;

@@ -7,6 +7,7 @@ const opts: DomainConfigOptions = {
   source: 'g.cfg',
   random: () => Uint8Array.of(0xab, 0xcd, 0xef),
   makeUuid: () => '00000000-0000-4000-8000-000000000001',
+  hostCpus: 4,
 };
 const parse = (text: string, overrides: string[] = []): DomainConfig => parseDomainConfig(text, { ...opts, overrides });
 
@@ -14,7 +15,7 @@ test("defaults are xl's and libxl's", () => {
   const c = parse('name = "a"\n');
   assert.deepEqual({ ...c, settings: undefined }, {
     name: 'a', type: 'pv', uuid: '00000000-0000-4000-8000-000000000001',
-    memoryMiB: 32, maxmemMiB: 32, vcpus: 1, maxvcpus: 1, disks: [], vifs: [],
+    memoryMiB: 32, maxmemMiB: 32, vcpus: 1, maxvcpus: 1, cpus: [], disks: [], vifs: [],
     onPoweroff: 'destroy', onReboot: 'restart', onWatchdog: 'destroy', onCrash: 'destroy', onSoftReset: 'soft-reset',
     xenPlatformPci: true, serial: [], maxGrantFrames: 64, maxEventChannels: 1023,
     unknownKeys: [], warnings: [], settings: undefined,
@@ -49,6 +50,22 @@ test('vcpus and maxvcpus default to each other', () => {
   assert.deepEqual(cpus('vcpus = 2'), [2, 2]);
   assert.deepEqual(cpus('maxvcpus = 4'), [4, 4]);
   assert.deepEqual(cpus('vcpus = 2\nmaxvcpus = 4'), [2, 4]);
+});
+
+test('cpus: one CPU list for every vCPU, or one per vCPU; errors point at the list', () => {
+  assert.deepEqual(parse('name="a"\nvcpus = 2\ncpus = "1-3,^2"').cpus, [[1, 3], [1, 3]]);
+  assert.deepEqual(parse('name="a"\nvcpus = 3\ncpus = ["2", "0-1"]').cpus, [[2], [0, 1]], 'vCPU 2 unpinned');
+  const fails = (t: string): string => {
+    try {
+      parse(`name="a"\n${t}`);
+    } catch (err) {
+      return (err as Error).message;
+    }
+    return 'accepted';
+  };
+  assert.match(fails('cpus = "4"'), /g\.cfg:2:8: cpus: CPU 4 does not exist \(this host has CPUs 0-3\)/);
+  assert.match(fails('vcpus = 2; cpus = ["0", "nodes:1"]'), /g\.cfg:2:25: cpus: `nodes:1': NUMA node lists are not supported/);
+  assert.match(fails('cpus = ["0", "1"]'), /cpus names 2 vCPUs, but the domain has 1/);
 });
 
 test("type: xl's prefix matching, the deprecated builder, and HVM knobs", () => {

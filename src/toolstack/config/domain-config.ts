@@ -5,9 +5,11 @@
  * about, as xl ignores them.
  */
 import { randomUUID } from 'node:crypto';
+import { cpus as hostCpuList } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { XenpvError } from '../../base/index.js';
-import { ConfigError, type ConfigWarning } from './config-error.js';
+import { ConfigError, type ConfigWarning, type Position as ConfigPosition } from './config-error.js';
+import { parseCpuList } from './cpulist.js';
 import { parseDiskSpec, type DiskSpec } from './disk-spec.js';
 import {
   HANDLED_KEYS, SHUTDOWN_ACTIONS, SHUTDOWN_KEYS, UNSUPPORTED_KEYS,
@@ -36,6 +38,11 @@ export interface DomainConfig extends Readonly<Record<ShutdownField, ShutdownAct
   readonly maxmemMiB: number;
   readonly vcpus: number;
   readonly maxvcpus: number;
+  /**
+   * `cpus`: the host CPUs each vCPU may run on (hard affinity), index = vCPU; an entry
+   * undefined, or past the end, leaves that vCPU unpinned. Empty when `cpus` is unset.
+   */
+  readonly cpus: readonly (readonly number[] | undefined)[];
   readonly kernel?: KernelSpec;
   readonly ramdisk?: string;
   /** From `cmdline`, else `root=ROOT EXTRA`, else `extra` (xl_parse.c parse_cmdline). */
@@ -62,6 +69,8 @@ export interface DomainConfigOptions {
   readonly random?: RandomBytes;
   /** UUID for a config without `uuid` (defaults to a random v4). */
   readonly makeUuid?: () => string;
+  /** CPUs of the host `cpus` may name (defaults to this machine's). */
+  readonly hostCpus?: number;
 }
 
 /** Bounds, with the reason for each. */
@@ -97,11 +106,11 @@ export function parseDomainConfig(text: string, opts: DomainConfigOptions = {}):
   const source = opts.source ?? '<config>';
   const settings = parseXlConfig(text, source);
   applyXlOverrides(settings, opts.overrides ?? []);
-  return interpret(settings, opts.random ?? defaultRandom, opts.makeUuid ?? randomUUID);
+  return interpret(settings, opts.random ?? defaultRandom, opts.makeUuid ?? randomUUID, opts.hostCpus ?? hostCpuList().length);
 }
 
 /** Turns parsed settings into a DomainConfig. */
-export function interpret(settings: XlConfig, random: RandomBytes, makeUuid: () => string): DomainConfig {
+export function interpret(settings: XlConfig, random: RandomBytes, makeUuid: () => string, hostCpus: number): DomainConfig {
   const r = new SettingReader(settings);
   const warnings: ConfigWarning[] = [];
   const type = domainType(r, warnings);
@@ -118,6 +127,7 @@ export function interpret(settings: XlConfig, random: RandomBytes, makeUuid: () 
     uuid: domainUuid(r, makeUuid),
     ...memory,
     ...cpus,
+    cpus: cpuAffinity(r, cpus.maxvcpus, hostCpus),
     ...(kernel === undefined ? {} : { kernel }),
     ...(ramdisk === undefined ? {} : { ramdisk }),
     ...(cmdline === undefined ? {} : { cmdline }),
@@ -186,6 +196,29 @@ function memorySizes(r: SettingReader): { memoryMiB: number; maxmemMiB: number }
     throw r.error(r.setting('maxmem')!, `maxmem (${maxmemMiB} MiB) is less than memory (${memoryMiB} MiB)`);
   }
   return { memoryMiB, maxmemMiB };
+}
+
+/**
+ * `cpus = "CPULIST"` pins every vCPU to those CPUs; `cpus = ["2", "3-5"]` pins vCPU 0 to 2,
+ * vCPU 1 to 3-5, and leaves the others unpinned (xl.cfg(5)).
+ */
+function cpuAffinity(r: SettingReader, maxvcpus: number, hostCpus: number): (readonly number[] | undefined)[] {
+  const s = r.setting('cpus');
+  if (s === undefined) return [];
+  const parse = (text: string, pos: ConfigPosition): number[] => {
+    try {
+      return parseCpuList(text, hostCpus);
+    } catch (err) {
+      throw r.error(s, `cpus: ${(err as Error).message}`, pos);
+    }
+  };
+  if (s.value.kind !== 'list') {
+    const all = parse(r.string('cpus')!, s.value.pos);
+    return Array.from({ length: maxvcpus }, () => all);
+  }
+  const items = r.atomList('cpus')!;
+  if (items.length > maxvcpus) throw r.error(s, `cpus names ${items.length} vCPUs, but the domain has ${maxvcpus}`);
+  return items.map((a) => parse(a.text, a.pos));
 }
 
 /** vcpus and maxvcpus default to each other, and both to 1. */

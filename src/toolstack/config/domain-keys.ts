@@ -25,7 +25,7 @@ export type ShutdownField = (typeof SHUTDOWN_KEYS)[number]['field'];
 
 /** Keys domain-config.ts interprets. */
 export const HANDLED_KEYS: ReadonlySet<string> = new Set([
-  'name', 'type', 'builder', 'uuid', 'memory', 'maxmem', 'vcpus', 'maxvcpus',
+  'name', 'type', 'builder', 'uuid', 'memory', 'maxmem', 'vcpus', 'maxvcpus', 'cpus',
   'kernel', 'ramdisk', 'cmdline', 'root', 'extra', 'disk', 'vif',
   'on_poweroff', 'on_reboot', 'on_watchdog', 'on_crash', 'on_soft_reset',
   'xen_platform_pci', 'serial', 'max_grant_frames', 'max_event_channels',
@@ -38,7 +38,7 @@ export const UNSUPPORTED_KEYS: ReadonlySet<string> = new Set([
   'channel', 'vscsi', 'vuart', 'usb', 'usbdevice', 'soundhw', 'vga', 'stdvga', 'videoram',
   'vnc', 'vnclisten', 'vncdisplay', 'vncunused', 'vncpasswd', 'keymap', 'sdl', 'opengl', 'spice',
   // scheduling, placement, memory and CPU tuning
-  'cpus', 'cpus_soft', 'cpu_weight', 'cap', 'period', 'slice', 'latency', 'extratime', 'pool',
+  'cpus_soft', 'cpu_weight', 'cap', 'period', 'slice', 'latency', 'extratime', 'pool',
   'vnuma', 'shadow_memory', 'max_maptrack_frames', 'claim_mode', 'cpuid', 'nestedhvm', 'hap',
   'oos', 'tsc_mode', 'timer_mode', 'hpet', 'acpi', 'acpi_s3', 'acpi_s4', 'apic', 'pae', 'nx',
   'viridian', 'localtime', 'rtc_timeoffset', 'altp2m', 'mca_caps', 'e820_host',

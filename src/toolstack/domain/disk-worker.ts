@@ -30,7 +30,7 @@ import { SimPlatform, type PlatformHandle } from '../../hv/sim/platform.js';
 import { XsClient } from '../../xenstore/client/index.js';
 import type { BlkBackFeatureOptions } from './disk-thread.js';
 import { RingThreads } from './ring-threads.js';
-import { osThreadId } from './thread-id.js';
+import { osThreadId } from '../../hv/sim/affinity.js';
 import { errorFields } from './worker-error.js';
 
 export interface DiskWorkerJob {

@@ -62,6 +62,7 @@ export async function createDomain(env: DomainEnv, cfg: DomainConfig, opts: Crea
     name: cfg.name,
     memoryPages: cfg.memoryMiB * PAGES_PER_MIB,
     vcpus: cfg.vcpus,
+    ...(cfg.cpus.length === 0 ? {} : { cpus: cfg.cpus }),
     kernel: kernelOf(cfg, env.kernelFallback, baseDir),
     extra: cfg.cmdline ?? '',
     paused: true,

@@ -25,7 +25,7 @@ import { openStorage, type StorageSpec } from '../../devices/blk/storage/open.js
 import type { BlockStorage } from '../../devices/blk/storage/types.js';
 import { SimPlatform, type PlatformHandle } from '../../hv/sim/platform.js';
 import { takeDelta } from './ring-counters.js';
-import { osThreadId } from './thread-id.js';
+import { osThreadId } from '../../hv/sim/affinity.js';
 import { errorFields } from './worker-error.js';
 
 export interface RingWorkerJob {

@@ -26,6 +26,8 @@ import { connectLocal, ringMapperFor } from './store.js';
 import { HostDevices } from './host-devices.js';
 import { HostUplinks, type UplinkSpec } from './uplinks.js';
 import { domainRow, hostInfo, type DomainRow, type HostInfo } from './views.js';
+import { vcpuPin, vcpuRows, type VcpuRow } from './vcpus.js';
+import { osThreadId } from '../../hv/sim/affinity.js';
 
 export interface HostOptions {
   /** Where the xenstored socket, console logs (and, for the daemon, pid/log/control) live. */
@@ -47,6 +49,11 @@ export interface HostOptions {
 
 export type ShutdownRequest = 'poweroff' | 'reboot';
 
+/** xl's names for dom0. */
+function isDom0(ref: string | number): boolean {
+  return String(ref) === '0' || ref === 'Domain-0';
+}
+
 const MAX_QUICK_RESTARTS = 5;
 
 export class Host {
@@ -58,6 +65,8 @@ export class Host {
   private readonly lastUsage = new Map<number, { activeMs: number; idleMs: number }>();
   private readonly quickRestarts = new Map<string, number>();
   private closed = false;
+  /** The task id of the thread the host runs on: Domain-0's one vCPU (vcpu-list, vcpu-pin). */
+  private readonly osTid = osThreadId();
 
   private constructor(
     readonly options: HostOptions,
@@ -203,6 +212,19 @@ export class Host {
 
   info(): HostInfo {
     return hostInfo(this);
+  }
+
+  /** `xl vcpu-list [DOM]`: the vCPUs of one domain, or of Domain-0 and every guest. */
+  vcpuList(ref?: string | number): VcpuRow[] {
+    const dom0 = { domid: 0, name: 'Domain-0' };
+    if (ref !== undefined && isDom0(ref)) return vcpuRows(this.hv, [dom0], this.osTid);
+    const guests = ref === undefined ? [...this.domains.values()] : [this.lookup(ref)];
+    return vcpuRows(this.hv, [...(ref === undefined ? [dom0] : []), ...guests.map((d) => ({ domid: d.domid, name: d.config.name }))], this.osTid);
+  }
+
+  /** `xl vcpu-pin DOM VCPU|all CPULIST`. */
+  vcpuPin(ref: string | number, vcpu: string, cpulist: string): void {
+    vcpuPin(this.hv, isDom0(ref) ? 0 : this.lookup(ref).domid, vcpu, cpulist, this.osTid);
   }
 
   /**

@@ -61,6 +61,8 @@ export function methods(host: Host, baseFrames: number, stop: () => void): Recor
     domid: (p) => host.lookup(str(p, 'domain')).domid,
     info: () => host.info(),
     uplinks: () => host.uplinks.list(),
+    'vcpu-list': (p) => host.vcpuList(p.domain === undefined ? undefined : str(p, 'domain')),
+    'vcpu-pin': (p) => host.vcpuPin(str(p, 'domain'), str(p, 'vcpu'), str(p, 'cpus')),
     'block-attach': (p) => host.devices.blockAttach(str(p, 'domain'), strings(p, 'spec'), typeof p.cwd === 'string' ? p.cwd : undefined),
     'block-detach': (p) => host.devices.blockDetach(str(p, 'domain'), str(p, 'vdev'), p.force === true),
     'block-list': (p) => host.devices.blockList(str(p, 'domain')),
