@@ -7,9 +7,17 @@
  * counters); everything else reads them with atomics.
  *
  * Lifetime (Xen's RCU domain lock): a thread that touches another domain first `acquire`s it,
- * which bumps REFS and re-checks the state. The host reclaims a destroyed (DYING) domain's
- * frames only when REFS and FOREIGN_PINS (live grant pins into it) are both zero, so no
- * hypercall ever writes into frames that were handed to a new domain.
+ * which bumps a reference count and re-checks the state. The host reclaims a destroyed
+ * (DYING) domain's frames only when its references (`refs`) and FOREIGN_PINS (live grant pins
+ * into it) are both zero, so no hypercall ever writes into frames that were handed to a new
+ * domain.
+ *
+ * A thread the host may terminate (a vCPU, a backend thread: `bindRefSlot`) counts its
+ * references in a slot of its own instead of the row's REFS word: terminated between taking a
+ * reference and dropping it (mid-hypercall, where Xen's own code is never interrupted), it
+ * leaves them in its slot, and the host drops exactly those (`clearRefSlot`). With one shared
+ * counter a killed backend's reference kept the domain it was copying to from ever being
+ * reclaimed.
  */
 import { XenpvError, type DomId } from '../base/index.js';
 import { MachineMemory, type MachineHandle } from './machine.js';
@@ -67,6 +75,9 @@ export const DomainState = {
   DYING: 4,
 } as const;
 
+/** Threads that count their references apart (bindRefSlot); others share the row's REFS. */
+export const REF_SLOTS = 256;
+
 /** Header words before row 0. */
 const H_MAX_DOMAINS = 0;
 const H_NEXT_TID = 1;
@@ -82,16 +93,21 @@ export class DomainTable {
   readonly machine: MachineMemory;
   readonly words: Int32Array;
   readonly maxDomains: number;
+  /** Where the reference slots start: REF_SLOTS rows of maxDomains counters. */
+  private readonly refBase: number;
+  /** This thread's slot (bindRefSlot), or -1: its references go to the rows' REFS words. */
+  private refSlot = -1;
 
   constructor(readonly handle: HvHandle) {
     this.machine = new MachineMemory(handle.machine);
     this.words = new Int32Array(handle.table);
     this.maxDomains = Atomics.load(this.words, H_MAX_DOMAINS);
+    this.refBase = HEADER_WORDS + this.maxDomains * ROW_WORDS;
   }
 
   static create(maxDomains: number, maxMachineBytes: number): DomainTable {
     const machine = MachineMemory.create(maxMachineBytes);
-    const table = new SharedArrayBuffer((HEADER_WORDS + maxDomains * ROW_WORDS) * 4);
+    const table = new SharedArrayBuffer((HEADER_WORDS + maxDomains * ROW_WORDS + REF_SLOTS * maxDomains) * 4);
     const words = new Int32Array(table);
     words[H_MAX_DOMAINS] = maxDomains;
     words[H_NEXT_TID] = 1;
@@ -123,6 +139,36 @@ export class DomainTable {
     return this.inRange(domid) ? this.get(domid, DW.STATE) : DomainState.FREE;
   }
 
+  /** Count this thread's references in `slot` (the host's, for a thread it may terminate). */
+  bindRefSlot(slot: number): void {
+    if (!Number.isInteger(slot) || slot < 0 || slot >= REF_SLOTS) throw new XenpvError('EINVAL', `no reference slot ${slot}`);
+    this.refSlot = slot;
+  }
+
+  /** The word this thread counts its references to `domid` in. */
+  private refWord(domid: number): number {
+    return this.refSlot < 0 ? HEADER_WORDS + domid * ROW_WORDS + DW.REFS : this.refBase + this.refSlot * this.maxDomains + domid;
+  }
+
+  /** References held on `domid`, by every thread. */
+  refs(domid: number): number {
+    let n = this.get(domid, DW.REFS);
+    for (let s = 0; s < REF_SLOTS; s++) n += Atomics.load(this.words, this.refBase + s * this.maxDomains + domid);
+    return n;
+  }
+
+  /**
+   * Drop every reference counted in `slot`, whose thread is gone (terminated, or stopped
+   * cleanly, when there are none); returns how many there were. The slot is then free for
+   * another thread.
+   */
+  clearRefSlot(slot: number): number {
+    let n = 0;
+    const base = this.refBase + slot * this.maxDomains;
+    for (let d = 0; d < this.maxDomains; d++) n += Atomics.exchange(this.words, base + d, 0);
+    return n;
+  }
+
   /** A fresh thread id (lock ownership); ids are never reused within one hypervisor. */
   newTid(): number {
     return Atomics.add(this.words, H_NEXT_TID, 1);
@@ -137,9 +183,10 @@ export class DomainTable {
     if (!this.inRange(domid)) return undefined;
     const gen = this.get(domid, DW.GEN);
     if (!isLive(this.get(domid, DW.STATE))) return undefined;
-    this.add(domid, DW.REFS, 1);
+    const ref = this.refWord(domid);
+    Atomics.add(this.words, ref, 1);
     if (!isLive(this.get(domid, DW.STATE)) || this.get(domid, DW.GEN) !== gen) {
-      this.add(domid, DW.REFS, -1);
+      Atomics.sub(this.words, ref, 1);
       return undefined;
     }
     return new DomainRef(this, domid as DomId, gen);
@@ -154,17 +201,18 @@ export class DomainTable {
     const w = this.words;
     const row = HEADER_WORDS + domid * ROW_WORDS;
     const gen = Atomics.load(w, row + DW.GEN);
-    Atomics.add(w, row + DW.REFS, 1);
+    const ref = this.refWord(domid);
+    Atomics.add(w, ref, 1);
     const s = Atomics.load(w, row + DW.STATE);
     if (!isLive(s) || Atomics.load(w, row + DW.GEN) !== gen) {
-      Atomics.sub(w, row + DW.REFS, 1);
+      Atomics.sub(w, ref, 1);
       return -1;
     }
     return gen;
   }
 
   exit(domid: number): void {
-    Atomics.sub(this.words, HEADER_WORDS + domid * ROW_WORDS + DW.REFS, 1);
+    Atomics.sub(this.words, this.refWord(domid), 1);
   }
 
   /** Like `acquire`, but throws XenpvError(code) when the domain does not exist. */
@@ -195,6 +243,6 @@ export class DomainRef {
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.table.add(this.domid, DW.REFS, -1);
+    this.table.exit(this.domid);
   }
 }

@@ -138,12 +138,28 @@ test('a backend thread that dies holding a mapping and a port is cleaned up by r
     });
     await new Promise((r) => w.once('exit', r));
     assert.equal(g.grants.endAccess(ref), false, 'the dead thread\'s mapping still pins the page');
-    assert.deepEqual(hv.reclaimThread(handle), { mappings: 1, ports: 1 });
+    assert.deepEqual(hv.reclaimThread(handle), { mappings: 1, ports: 1, refs: 0 });
     assert.equal(g.grants.endAccess(ref), true);
     assert.equal(g.events.hc.status(d, gp.port).state, EVTCHNSTAT_unbound, 'the guest end is unbound again');
     gp.dispose();
     g.dispose();
     await hv.destroy(d);
+  }));
+
+test('a backend thread that dies inside a domain reference: the destroyed domain is reclaimed once reclaimThread drops it', () =>
+  withHypervisor(async (hv) => {
+    const frames = hv.framesInUse;
+    const d = hv.createDomain({ memoryPages: 16, startInfo: false });
+    const handle = hv.threadHandle(0);
+    const w = new Worker(new URL('./crashing-backend-worker.js', import.meta.url), {
+      workerData: { handle, guest: d, ref: -1, port: -1, holdRef: true },
+    });
+    await new Promise((r) => w.once('exit', r));
+    await hv.destroy(d);
+    assert.deepEqual(hv.zombies, [d], 'the dead thread\'s reference keeps the domain');
+    assert.deepEqual(hv.reclaimThread(handle), { mappings: 0, ports: 0, refs: 1 });
+    assert.deepEqual(hv.zombies, [], 'reaped');
+    assert.equal(hv.framesInUse, frames, 'every frame back');
   }));
 
 test('DomainMemory.copy: between our pages a memmove, bytes exact and bounded; anything else as Uint8Array.set', () =>

@@ -12,7 +12,7 @@ import { shutdownReasonName, SHUTDOWN_crash, VIRQ_DOM_EXC } from '../../abi/xen.
 import { DOM0, XenpvError, trackResource, type DomId } from '../../base/index.js';
 import { EvtchnHypercalls } from '../../evtchn/index.js';
 import { SimGrantOps } from '../../grant/index.js';
-import { breakLockOf, DomainState, DomainTable, DW, ExtentAllocator, type HvHandle } from '../../memory/index.js';
+import { breakLockOf, DomainState, DomainTable, DW, ExtentAllocator, REF_SLOTS, type HvHandle } from '../../memory/index.js';
 import { hostCpus, setThreadAffinity, threadPlace, type ThreadPlace } from './affinity.js';
 import { adviseHugePages } from './huge-pages.js';
 import { buildDomain, DEFAULT_LIMITS, setupStartInfo, type DomainLimits, type Extents } from './build.js';
@@ -86,6 +86,8 @@ interface DomainRecord {
   readonly extents: Extents;
   readonly workers: Worker[];
   readonly tids: number[];
+  /** The vCPU threads' reference slots, freed when the domain is destroyed. */
+  readonly refSlots: number[];
   /** Per vCPU: its thread's task id (vcpu-up), its hard affinity, a failed boot pin. */
   readonly osTids: (number | undefined)[];
   readonly cpus: (readonly number[] | undefined)[];
@@ -113,6 +115,8 @@ export class Hypervisor extends EventEmitter {
   private readonly hc: EvtchnHypercalls;
   private readonly records = new Map<number, DomainRecord>();
   private readonly dying = new Map<number, Extents>();
+  /** Reference slots (DomainTable.bindRefSlot) not given to a thread. */
+  private readonly freeRefSlots: number[] = Array.from({ length: REF_SLOTS }, (_, i) => REF_SLOTS - 1 - i);
   private reapTimer: NodeJS.Timeout | undefined;
   private nextDomid = 1;
   private dom0Platform: SimPlatform | undefined;
@@ -153,7 +157,20 @@ export class Hypervisor extends EventEmitter {
    */
   threadHandle(domid: number): PlatformHandle {
     this.live(domid);
-    return { hv: this.handle, domid, tid: this.table.newTid() };
+    const refSlot = this.freeRefSlots.pop();
+    return { hv: this.handle, domid, tid: this.table.newTid(), ...(refSlot === undefined ? {} : { refSlot }) };
+  }
+
+  /**
+   * A `threadHandle`'s thread ended cleanly (disposed its platform): its reference slot is free
+   * again. Idempotent; `reclaimThread` does this too.
+   */
+  releaseThread(handle: PlatformHandle): number {
+    const slot = handle.refSlot;
+    if (slot === undefined || this.freeRefSlots.includes(slot)) return 0;
+    const dropped = this.table.clearRefSlot(slot);
+    this.freeRefSlots.push(slot);
+    return dropped;
   }
 
   /**
@@ -161,14 +178,17 @@ export class Hypervisor extends EventEmitter {
    * disposing its platform: free any lock it held, unmap its grant mappings (so the guests
    * it mapped can end access and be reclaimed), close its ports and free its listener slot.
    */
-  reclaimThread(handle: PlatformHandle): { mappings: number; ports: number } {
+  reclaimThread(handle: PlatformHandle): { mappings: number; ports: number; refs: number } {
     const tid = handle.tid;
     if (tid === undefined) throw new XenpvError('EINVAL', 'reclaimThread needs a handle from threadHandle()');
     this.live(handle.domid);
     this.breakLocks(tid);
     const mappings = new SimGrantOps(this.table, handle.domid as DomId, this.hostTid).unmapAll(tid);
     const ports = this.hc.releaseListenerOf(handle.domid, tid);
-    return { mappings, ports };
+    // Domain references it died holding (terminated mid-hypercall): the domains they kept alive can go.
+    const refs = this.releaseThread(handle);
+    this.reap();
+    return { mappings, ports, refs };
   }
 
   /** The host thread's dom0 platform (created on first use, disposed with the hypervisor). */
@@ -184,6 +204,7 @@ export class Hypervisor extends EventEmitter {
       extents,
       workers: [],
       tids: [],
+      refSlots: [],
       osTids: [],
       cpus: [],
       pinErrors: [],
@@ -235,8 +256,10 @@ export class Hypervisor extends EventEmitter {
 
   private spawnVcpu(rec: DomainRecord, vcpu: number, kernel: string, extra: string): void {
     const tid = this.table.newTid();
+    const refSlot = this.freeRefSlots.pop();
+    if (refSlot !== undefined) rec.refSlots.push(refSlot);
     const boot: VcpuBoot = {
-      platform: { hv: this.handle, domid: rec.domid, tid },
+      platform: { hv: this.handle, domid: rec.domid, tid, ...(refSlot === undefined ? {} : { refSlot }) },
       vcpu,
       kernel,
       extra,
@@ -446,6 +469,11 @@ export class Hypervisor extends EventEmitter {
     const forced = await Promise.all(rec.workers.map((w) => stopWorker(w, this.options.killGraceMs ?? 500)));
     if (forced.some((f) => f)) this.emit('vcpu-terminated', domid);
     for (const tid of rec.tids) this.breakLocks(tid);
+    // Its vCPUs are gone, perhaps mid-hypercall: what they held on other domains is dropped.
+    for (const slot of rec.refSlots.splice(0)) {
+      this.table.clearRefSlot(slot);
+      this.freeRefSlots.push(slot);
+    }
     this.table.set(domid, DW.STATE, DomainState.DYING);
     new SimGrantOps(this.table, domid as DomId, this.hostTid).unmapAll();
     this.hc.closeAll(domid);
@@ -468,7 +496,7 @@ export class Hypervisor extends EventEmitter {
   /** Reclaim DYING domains nobody references or maps any more. */
   reap(): void {
     for (const [d, ext] of this.dying) {
-      if (this.table.get(d, DW.REFS) !== 0 || this.table.get(d, DW.FOREIGN_PINS) !== 0) continue;
+      if (this.table.refs(d) !== 0 || this.table.get(d, DW.FOREIGN_PINS) !== 0) continue;
       this.alloc.release(ext.ctlBase, ext.ctlFrames);
       this.alloc.release(ext.memBase, ext.memFrames);
       this.table.set(d, DW.STATE, DomainState.FREE);

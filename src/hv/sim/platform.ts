@@ -19,17 +19,20 @@ export interface PlatformHandle {
   readonly domid: number;
   /** Thread id for lock ownership; given by the host to the vCPU workers it may terminate. */
   readonly tid?: number;
+  /** The thread's reference slot (DomainTable.bindRefSlot), with `tid` from the host. */
+  readonly refSlot?: number;
 }
 
 let threadTable: DomainTable | undefined;
 let threadTid: number | undefined;
 
 /** This thread's DomainTable and lock-owner id (one per thread and hypervisor). */
-function threadContext(hv: HvHandle, tid?: number): { table: DomainTable; tid: number } {
+function threadContext(hv: HvHandle, tid?: number, refSlot?: number): { table: DomainTable; tid: number } {
   if (threadTable === undefined || threadTable.handle.table !== hv.table) {
     threadTable = new DomainTable(hv);
     threadTid = undefined;
   }
+  if (refSlot !== undefined) threadTable.bindRefSlot(refSlot);
   if (tid !== undefined) threadTid = tid;
   threadTid ??= threadTable.newTid();
   return { table: threadTable, tid: threadTid };
@@ -58,7 +61,7 @@ export class SimPlatform implements Platform, Disposable {
   }
 
   static attach(handle: PlatformHandle, listener: ListenerOptions = {}): SimPlatform {
-    const { table, tid } = threadContext(handle.hv, handle.tid);
+    const { table, tid } = threadContext(handle.hv, handle.tid, handle.refSlot);
     const s = table.state(handle.domid);
     if (s !== DomainState.ALIVE && s !== DomainState.SHUTDOWN) {
       throw new XenpvError('ESRCH', `no such domain ${handle.domid}`, { domid: handle.domid });

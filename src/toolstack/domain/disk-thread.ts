@@ -188,6 +188,7 @@ export class ThreadedDiskBackend implements DiskBackend {
   private afterExit(t: DiskThread): void {
     t.store.dispose();
     if (!t.cleanStop) for (const h of t.handles) reclaim(this.threads, h, 'disk backend thread died');
+    else for (const h of t.handles) this.threads.hv.releaseThread(h);
     if (t !== this.thread) return;
     this.stopped = true;
     if (!t.cleanStop && !this.destroying) this.scheduleRestart();
@@ -255,7 +256,7 @@ async function spawnThread(threads: BackendThreads, backPath: string, storage: S
 function reclaim(threads: BackendThreads, handle: PlatformHandle, what: string): void {
   try {
     const r = threads.hv.reclaimThread(handle);
-    threads.log?.(`${what}: reclaimed ${r.mappings} mappings, ${r.ports} ports`);
+    threads.log?.(`${what}: reclaimed ${r.mappings} mappings, ${r.ports} ports, ${r.refs} domain references`);
   } catch (err) {
     // dom0 itself is gone (the host is stopping): nothing left to reclaim.
     threads.log?.(`${what}: ${String(err)}`);
