@@ -200,7 +200,9 @@ async function runCase(env: NetEnv, c: Case, uncaught: unknown[]): Promise<void>
   // while it asks again (ARP), as Linux does; the stream after it must arrive whole.
   for (const [from, to] of [[a, b], [b, a]] as const) {
     const p = new Ping(from.stack, { dst: to.ip, count: 3, intervalMs: 5, timeoutMs: 2000 });
-    await until(env, () => (p.poll(), p.done), 4000);
+    // The stacks' timers run meanwhile (ARP retransmits an unanswered request every second,
+    // as Linux does): an ARP request lost while the restarted link settled is asked again.
+    await until(env, () => (a.stack.tick(), b.stack.tick(), p.poll(), p.done), 4000);
     assert.ok(p.result().received >= 1, `no ping reply ${from === a ? 'a -> b' : 'b -> a'} after the last restart${why()}`);
   }
   const firstA = toB.sent;
