@@ -5,6 +5,7 @@
  * between two threads on this machine.
  */
 import { workerData, parentPort } from 'node:worker_threads';
+import { setThreadAffinity } from '../hv/sim/affinity.js';
 
 export interface RawCopyJob {
   readonly role: 'producer' | 'consumer';
@@ -13,6 +14,8 @@ export interface RawCopyJob {
   readonly slotBytes: number;
   readonly packetBytes: number;
   readonly packets: number;
+  /** A host CPU to pin this worker to first (the pinned layout's baseline); absent: unpinned. */
+  readonly cpu?: number;
 }
 
 export interface RawCopyReport {
@@ -61,5 +64,7 @@ function run(job: RawCopyJob): RawCopyReport {
 }
 
 if (parentPort !== null && workerData !== null && typeof workerData === 'object' && 'role' in workerData) {
-  parentPort.postMessage(run(workerData as RawCopyJob));
+  const job = workerData as RawCopyJob;
+  if (job.cpu !== undefined) setThreadAffinity(0, [job.cpu]);
+  parentPort.postMessage(run(job));
 }

@@ -22,6 +22,17 @@ import { latencyFigures } from './harness.js';
 
 const PORT = 5001;
 
+/**
+ * Where the stream's threads run: xl CPU lists for Domain-0's vCPU (the host thread, where
+ * netback and the bridge run) and for both guests' vCPUs; undefined leaves them unpinned.
+ */
+export interface NetLayout {
+  readonly dom0?: string;
+  readonly guests?: string;
+}
+
+export const UNPINNED: NetLayout = {};
+
 export interface WorkerSample {
   value: number;
   extra: Record<string, number>;
@@ -50,8 +61,8 @@ export class WorkerBed {
     await rm(this.dir, { recursive: true, force: true });
   }
 
-  private async receiver(name: string, timeoutMs: number, omitMs = 0): Promise<RunningGuest> {
-    const g = await startGuest(this.ctx, { name, program: 'udp-recv', extra: `port=${PORT} timeout=${timeoutMs} omit=${omitMs}`, noDisk: true });
+  private async receiver(name: string, timeoutMs: number, omitMs = 0, cpus?: string): Promise<RunningGuest> {
+    const g = await startGuest(this.ctx, { name, program: 'udp-recv', extra: `port=${PORT} timeout=${timeoutMs} omit=${omitMs}`, noDisk: true, ...(cpus === undefined ? {} : { cpus }) });
     await g.line(/^udp-recv: listening/, 30_000);
     return g;
   }
@@ -67,14 +78,16 @@ export class WorkerBed {
    * A UDP stream of `size`-byte payloads between two fresh guests: `omitMs` uncounted (the
    * receiver's rates start then), then `durationMs` measured. CPU per packet is over the whole stream.
    */
-  async udp(size: number, durationMs: number, omitMs = 0): Promise<WorkerSample> {
+  async udp(size: number, durationMs: number, omitMs = 0, layout: NetLayout = UNPINNED): Promise<WorkerSample> {
     const guests: RunningGuest[] = [];
     const streamMs = omitMs + durationMs;
+    if (layout.dom0 !== undefined) this.host.vcpuPin('Domain-0', '0', layout.dom0);
     try {
-      const recv = await this.receiver('bench-net-recv', streamMs + 5000, omitMs);
+      const recv = await this.receiver('bench-net-recv', streamMs + 5000, omitMs, layout.guests);
       guests.push(recv);
       const send = await startGuest(this.ctx, {
         name: 'bench-net-send', program: 'udp-send', extra: `dst=10.0.0.${recv.domid} port=${PORT} size=${size} duration=${streamMs}`, noDisk: true,
+        ...(layout.guests === undefined ? {} : { cpus: layout.guests }),
       });
       guests.push(send);
       await send.line(/^udp-send: streaming/, 30_000);
@@ -113,6 +126,7 @@ export class WorkerBed {
       };
     } finally {
       for (const g of guests) await g.finish();
+      if (layout.dom0 !== undefined) this.host.vcpuPin('Domain-0', '0', 'all');
     }
   }
 

@@ -20,7 +20,8 @@ import { pattern, tcpFrame, withNet, type NetEnv, type NetGuest } from '../guest
 import { alternate, compare, latencyFigures, summarize, workerReport, type BenchOptions, type Better, type BenchSuite, type SuiteOutput } from './harness.js';
 import type { PacedRoundTripJob, PacedRoundTripReport } from './net-evtchn-worker.js';
 import { RAW_HEADER, type RawCopyJob, type RawCopyReport } from './net-raw-worker.js';
-import { WorkerBed } from './net-workers.js';
+import { WorkerBed, type NetLayout } from './net-workers.js';
+import { pinningUnavailable } from '../hv/sim/affinity.js';
 
 const WORKER = new URL('./net-raw-worker.js', import.meta.url);
 const EVTCHN_WORKER = new URL('./net-evtchn-worker.js', import.meta.url);
@@ -57,7 +58,9 @@ type Sample = { value: number; extra?: Record<string, number> };
 
 /** Megabits per second of `frameBytes`-byte packets through a raw SAB ring between two workers. */
 /**
- * The raw copy's figure for one round: the better of two copies back to back. A copy can only
+ * The raw copy's figure for one round: the better of two copies back to back, the second with
+ * its workers pinned to CPUs 0 and 1 where threads can be pinned (the like-for-like baseline
+ * of the pinned PV layout; alternating runs read the same, 20-22 Gbit/s). A copy can only
  * be slowed by the machine, and on this machine kind one now and then reads a third of the
  * rate (10 against 30 Gbit/s, two of three runs in one bench at 04:01 on 2026-11-27, none in 6
  * runs of a script minutes later, nothing of the PV run still busy): a baseline median taken
@@ -65,18 +68,18 @@ type Sample = { value: number; extra?: Record<string, number> };
  */
 async function rawCopyBest(frameBytes: number, packets: number): Promise<Sample> {
   const a = await rawCopyRun(frameBytes, packets);
-  const b = await rawCopyRun(frameBytes, packets);
+  const b = await rawCopyRun(frameBytes, packets, pinningUnavailable() === undefined);
   return a.value >= b.value ? a : b;
 }
 
-async function rawCopyRun(frameBytes: number, packets: number): Promise<Sample> {
+async function rawCopyRun(frameBytes: number, packets: number, pinned = false): Promise<Sample> {
   const slots = 256;
   const slotBytes = 2048;
   const sab = new SharedArrayBuffer(RAW_HEADER + slots * slotBytes);
   const base = { sab, slots, slotBytes, packetBytes: frameBytes, packets };
   const [, c] = await Promise.all([
-    workerReport<RawCopyReport>(WORKER, { ...base, role: 'producer' } satisfies RawCopyJob, 'bench net raw-copy producer'),
-    workerReport<RawCopyReport>(WORKER, { ...base, role: 'consumer' } satisfies RawCopyJob, 'bench net raw-copy consumer'),
+    workerReport<RawCopyReport>(WORKER, { ...base, role: 'producer', ...(pinned ? { cpu: 0 } : {}) } satisfies RawCopyJob, 'bench net raw-copy producer'),
+    workerReport<RawCopyReport>(WORKER, { ...base, role: 'consumer', ...(pinned ? { cpu: 1 } : {}) } satisfies RawCopyJob, 'bench net raw-copy consumer'),
   ]);
   return { value: (packets * frameBytes * 8) / (c.elapsedNs / 1e3), extra: { pps: packets / (c.elapsedNs / 1e9) } };
 }
@@ -194,11 +197,24 @@ function figure(name: string, unit: string, better: Better, s: readonly Sample[]
   return summarize(name, unit, better, s.map((x) => x.value), s.map((x) => x.extra ?? {}));
 }
 
+/**
+ * Xen's placement for an I/O-heavy dom0 (xen-command-line `dom0_vcpus_pin`, and the guests'
+ * `cpus=` away from it): dom0's vCPU, where netback and the bridge run, alone on CPU 0, both
+ * guests' vCPUs on CPU 1. `xenpv vcpu-pin Domain-0 0 0` and `cpus="1"` in the guests' configs.
+ * Alternating 3-second streams against the unpinned layout, 4 pairs: 10.0-10.8 against
+ * 9.5-10.2 Gbit/s (a woken guest no longer takes dom0's CPU).
+ */
+const PINNED: NetLayout = { dom0: '0', guests: '1' };
+
 /** The layout the toolstack runs: guests in vCPU workers, netbacks and the bridge in dom0. */
-async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u64: Summary[]; ping: Summary; ev: Summary; evPaced: Summary }> {
+async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u1500Pinned: Summary | undefined; u64: Summary[]; ping: Summary; ev: Summary; evPaced: Summary }> {
   const bed = await WorkerBed.start();
   try {
-    const u1500 = await alternate(plan.workerRuns, 0, () => bed.udp(1472, plan.workerMs, plan.omitMs), () => rawCopyBest(1514, plan.rawPackets));
+    const free = await alternate(plan.workerRuns, 0, () => bed.udp(1472, plan.workerMs, plan.omitMs), () => rawCopyBest(1514, plan.rawPackets));
+    const pinned = pinningUnavailable() === undefined
+      ? await alternate(plan.workerRuns, 0, () => bed.udp(1472, plan.workerMs, plan.omitMs, PINNED), () => rawCopyBest(1514, plan.rawPackets))
+      : undefined;
+    const u1500 = { value: free.value, baseline: [...free.baseline, ...(pinned?.baseline ?? [])] };
     const u64 = await alternate(plan.workerRuns, 0, () => bed.udp(64, plan.workerMs, plan.omitMs), () => rawCopyBest(106, plan.rawPackets));
     const ping = figure('net.ping_rtt_us', 'us', 'lower', [await bed.ping(plan.pings, PING_INTERVAL_MS)]);
     const evPaced = figure('net.evtchn_roundtrip_paced_us', 'us', 'lower', [await pacedEvtchnRun(bed.hv, plan.pings)]);
@@ -208,6 +224,7 @@ async function measureWorkers(plan: Plan): Promise<{ u1500: Summary[]; u64: Summ
     }
     return {
       u1500: [figure('net.udp_1500_mbps', 'Mbit/s', 'higher', u1500.value), figure('net.raw_copy_1514_mbps', 'Mbit/s', 'higher', u1500.baseline)],
+      u1500Pinned: pinned === undefined ? undefined : figure('net.udp_1500_mbps.pinned', 'Mbit/s', 'higher', pinned.value),
       u64: [figure('net.udp_64_mbps', 'Mbit/s', 'higher', u64.value), figure('net.raw_copy_106_mbps', 'Mbit/s', 'higher', u64.baseline)],
       ping,
       ev: figure('net.evtchn_roundtrip_us', 'us', 'lower', evs),
@@ -252,10 +269,12 @@ async function measure(plan: Plan): Promise<SuiteOutput> {
   const inproc = await measureInProcess(plan);
   const [pv1500, raw1500] = w.u1500 as [Summary, Summary];
   const [pv64, raw64] = w.u64 as [Summary, Summary];
+  const pinned = w.u1500Pinned;
   return {
-    results: [pv1500, raw1500, pv64, raw64, w.ping, w.ev, w.evPaced, ...inproc],
+    results: [pv1500, ...(pinned === undefined ? [] : [pinned]), raw1500, pv64, raw64, w.ping, w.ev, w.evPaced, ...inproc],
     comparisons: [
       compare('net.udp_1500_mbps.pv_vs_raw_copy', pv1500, raw1500, 0.5),
+      ...(pinned === undefined ? [] : [compare('net.udp_1500_mbps.pinned_vs_raw_copy', pinned, raw1500)]),
       compare('net.udp_64_mbps.pv_vs_raw_copy', pv64, raw64),
       compare('net.ping_rtt_us.vs_evtchn_roundtrip', w.ping, w.ev),
       compare('net.ping_rtt_us.vs_evtchn_roundtrip_paced', w.ping, w.evPaced),
@@ -263,9 +282,12 @@ async function measure(plan: Plan): Promise<SuiteOutput> {
     ],
     notes: [
       'PV path (net.udp_*, net.ping_rtt_us): the toolstack layout. A Host in this process (xenstored, xenbr0, both netbacks on dom0\'s event loop); each guest a vCPU worker created from examples/pv-guest.cfg running builtin:udp-send / udp-recv / ping over its own netfront and NetStack. Guests are created fresh for every run.',
+      pinned === undefined
+        ? `net.udp_1500_mbps.pinned: not measured, threads cannot be pinned here (${pinningUnavailable() ?? ''}).`
+        : 'net.udp_1500_mbps.pinned: the same streams with dom0\'s vCPU (the host thread: netbacks, xenbr0, xenstored) pinned to CPU 0 and both guests\' vCPUs to CPU 1 (`xenpv vcpu-pin Domain-0 0 0`, `cpus="1"` in their configs), Xen\'s placement for an I/O-heavy dom0 (dom0_vcpus_pin, guests off dom0\'s pCPUs); net.udp_1500_mbps: every thread free to run anywhere, as xenpv runs by default.',
       'The sender waits while its netfront backlog is non-empty (ring back-pressure); "lost" = sent - received at the receiver, bridge_drops = frames xenbr0 dropped for a full receiver queue. kicks_per_packet_* = event-channel notifications sent per datagram on each ring after ring.h suppression (tx_req: sender to netback, tx_rsp: netback to sender, rx_rsp: netback to receiver, rx_post: receiver to netback); upcalls_per_packet_* = event handler runs in each guest.',
       `Frame sizes: 1472 + 42 = 1514 bytes, 64 + 42 = 106 bytes; Mbit/s counts whole frames. ${plan.workerRuns} runs of ${plan.workerMs} ms per UDP figure, alternating with the raw copy; each stream's first ${plan.omitMs} ms are left out of its rates (the receiver's omit=, as iperf3's --omit: both guests are fresh workers whose code is still compiling), its CPU per packet is over the whole stream.`,
-      'raw copy: two workers, a 256-slot SharedArrayBuffer ring, one copy in and one copy out per packet, a notify per packet, timed Atomics waits; each round\'s figure is the better of two copies back to back (a copy is only ever slowed by the machine: now and then one reads a third of the rate).',
+      'raw copy: two workers, a 256-slot SharedArrayBuffer ring, one copy in and one copy out per packet, a notify per packet, timed Atomics waits; each round\'s figure is the better of two copies back to back, the second with its workers pinned to CPUs 0 and 1 where threads can be pinned (a copy is only ever slowed by the machine: now and then one reads a third of the rate); the 1514-byte baseline\'s rounds are those of both PV layouts.',
       `ping: sequential ICMP echoes (56 data bytes, ${PING_INTERVAL_MS} ms apart, one in flight), median of the reply times the guest prints. A ping crosses four event channels (guest -> dom0 -> guest -> dom0 -> guest), each waking a thread that was idle. evtchn: back-to-back round trips between two sim domains in two workers blocked in timed Atomics waits (hv/sim/roundtrip), the baseline the issue names; evtchn paced: one round trip every ${PING_INTERVAL_MS} ms between two workers that take events on their event loop as guests and dom0 do (net-evtchn-worker.ts), the like-for-like baseline of a paced ping (median).`,
       `net.inproc.* and net.gso_60000_mbps: both guests' stacks and netfronts, both netbacks and the bridge on one event loop (no thread hand-offs); GSO: 60000-byte TCPv4 super-frames with their GSO extra, counted at the receiving netfront. ${plan.runs} runs of ${plan.durationMs} ms.`,
     ],

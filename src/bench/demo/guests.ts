@@ -24,6 +24,8 @@ export interface GuestSpec {
   readonly extra: string;
   /** Drop the example's disk (network guests need no image). */
   readonly noDisk?: boolean;
+  /** xl's `cpus=` for its vCPU (a CPU list); absent: unpinned. */
+  readonly cpus?: string;
 }
 
 export interface RunningGuest {
@@ -60,6 +62,7 @@ export function createCommand(spec: GuestSpec): string {
 export function overridesFor(spec: GuestSpec): string[] {
   const o = [`name="${spec.name}"`, `kernel="builtin:${spec.program}"`, `extra="${spec.extra}"`];
   if (spec.noDisk === true) o.push('disk=[]');
+  if (spec.cpus !== undefined) o.push(`cpus="${spec.cpus}"`);
   return o;
 }
 

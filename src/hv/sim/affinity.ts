@@ -44,6 +44,13 @@ export function osThreadId(): number | undefined {
   }
 }
 
+/** Why threads cannot be pinned to separate CPUs here, or undefined when they can. */
+export function pinningUnavailable(): string | undefined {
+  const c = calls();
+  if (typeof c === 'string') return c;
+  return hostCpus() < 2 ? 'the host has one CPU' : undefined;
+}
+
 /** The host's CPU ids: 0 .. hostCpus()-1. */
 export function hostCpus(): number {
   return cpus().length;
