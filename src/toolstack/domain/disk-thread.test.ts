@@ -18,6 +18,14 @@ const withHost = (fn: (host: Host, dir: string, log: string[]) => Promise<void>)
 const cfg = (name: string, disk: string): ReturnType<typeof parseDomainConfig> =>
   parseDomainConfig(`name = "${name}"\nmemory = 4\nkernel = "builtin:idle"\ndisk = ['${disk}']`, { source: 't.cfg' });
 
+/** A guest `name` with one disk, once its backend thread has connected it. */
+async function connectedDisk(host: Host, dir: string, name: string): Promise<ThreadedDiskBackend> {
+  const d = await host.create(cfg(name, 'disk.img,raw,xvda,rw'), { baseDir: dir });
+  const back = d.disks.get(51712)!.back as ThreadedDiskBackend;
+  await until(() => back.isConnected);
+  return back;
+}
+
 test('the disk backend runs in its own thread and reports its figures', async () => {
   await withHost(async (host, dir) => {
     const d = await host.create(cfg('t1', 'disk.img,raw,xvda,rw'), { baseDir: dir });
@@ -43,9 +51,7 @@ test('a missing image fails create before any device directory is written', asyn
 
 test('a backend thread that dies is reclaimed: its mappings and ports go, the guest still tears down', async () => {
   await withHost(async (host, dir, log) => {
-    const d = await host.create(cfg('t3', 'disk.img,raw,xvda,rw'), { baseDir: dir });
-    const back = d.disks.get(51712)!.back as ThreadedDiskBackend;
-    await until(() => back.isConnected);
+    const back = await connectedDisk(host, dir, 't3');
     await back.kill();
     assert.equal(back.isConnected, false);
     const line = log.find((l) => l.startsWith('disk backend thread died: reclaimed'));
@@ -59,9 +65,7 @@ test('a backend thread that dies is reclaimed: its mappings and ports go, the gu
 
 test('a backend thread that dies is replaced: a new thread connects the guest\'s disk again', async () => {
   await withHost(async (host, dir, log) => {
-    const d = await host.create(cfg('t4', 'disk.img,raw,xvda,rw'), { baseDir: dir });
-    const back = d.disks.get(51712)!.back as ThreadedDiskBackend;
-    await until(() => back.isConnected);
+    const back = await connectedDisk(host, dir, 't4');
     const firstTid = back.osTid;
     await back.kill();
     assert.equal(back.isConnected, false, 'down until the restart');
@@ -75,9 +79,7 @@ test('a backend thread that dies is replaced: a new thread connects the guest\'s
 
 test('a backend that cannot start again is retried within its budget, then left down; the guest still tears down', async () => {
   await withHost(async (host, dir, log) => {
-    const d = await host.create(cfg('t5', 'disk.img,raw,xvda,rw'), { baseDir: dir });
-    const back = d.disks.get(51712)!.back as ThreadedDiskBackend;
-    await until(() => back.isConnected);
+    const back = await connectedDisk(host, dir, 't5');
     rmSync(join(dir, 'disk.img'));
     await back.kill();
     // The default policy: 5 attempts, 50 ms doubling (1.55 s in all), then no more.
