@@ -11,3 +11,9 @@ export function xorshift32(seed: number): () => number {
     return x >>> 0;
   };
 }
+
+/** The same stream as choices: each call a number in [0, n). */
+export function xorshiftBelow(seed: number): (n: number) => number {
+  const next = xorshift32(seed);
+  return (n) => next() % n;
+}

@@ -33,7 +33,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { sleep, xorshift32, XenpvError } from '../../base/index.js';
+import { sleep, xorshiftBelow, XenpvError } from '../../base/index.js';
 import { collectingEscapes, fuzzParameters, waitUntil } from '../../base/testing.js';
 import type { BlkBackOptions } from './back.js';
 import type { BlkFrontOptions } from './front-api.js';
@@ -102,12 +102,6 @@ const crashCase: fc.Arbitrary<Case> = fc.record({
   flush: fc.boolean(),
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
 });
-
-/** The workload's choices, from the case's seed: a number below n. */
-function rng(seed: number): (n: number) => number {
-  const next = xorshift32(seed);
-  return (n) => next() % n;
-}
 
 /**
  * One backend generation's view of the disk, as a process holds it. Async writes and flushes
@@ -257,7 +251,7 @@ function discardOffered(front: { readonly info: { readonly features: { readonly 
 const seen = { cases: 0, kills: 0, resizes: 0, replayed: 0, connects: 0, writes: 0, reads: 0, flushes: 0, discards: 0 };
 
 async function runCase(env: BlkEnv, sync: boolean, medium: (sectors: number) => Medium, c: Case, uncaught: unknown[]): Promise<void> {
-  const rnd = rng(c.seed);
+  const rnd = xorshiftBelow(c.seed);
   const sectors = c.writers * REGION;
   const disk = medium(sectors);
   const model = new Model(sectors);

@@ -22,7 +22,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { sleep, xorshift32 } from '../../base/index.js';
+import { sleep, xorshiftBelow } from '../../base/index.js';
 import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
 import { NetBack } from '../../devices/net/back.js';
 import type { NetFrontFeatures } from '../../devices/net/front.js';
@@ -135,18 +135,12 @@ class Flow {
   }
 }
 
-/** The stream's choices, from the case's seed: a number below n. */
-function rng(seed: number): (n: number) => number {
-  const next = xorshift32(seed);
-  return (n) => next() % n;
-}
-
 /** What a campaign exercised (printed after it). */
 const seen = { cases: 0, restarts: 0, sent: 0, arrived: 0, duplicates: 0 };
 
 async function runCase(env: NetEnv, c: Case, uncaught: unknown[]): Promise<void> {
   const [a, b] = env.guests as [NetGuest, NetGuest];
-  const rnd = rng(c.seed);
+  const rnd = xorshiftBelow(c.seed);
   const toB = new Flow(1, rnd, c.maxSize);
   const toA = new Flow(2, rnd, c.maxSize);
   const sa = a.stack.udpBind(PORT_A, { onDatagram: (p) => toA.check(p) });
