@@ -108,10 +108,11 @@ export function registerDomain(program: Command): void {
       process.stdout.write(formatVcpuList(rows));
     });
   program.command('vcpu-pin').description('Set which CPUs a VCPU can use').argument('<domain>').argument('<vcpu>', 'a vCPU number or all')
-    .argument('<cpus>', 'hard affinity, a CPU list: all, 2, 0-3,^1').argument('[soft]', 'soft affinity: only all or - (no soft affinity here)')
+    .argument('<cpus>', 'hard affinity, a CPU list (all, 2, 0-3,^1), or - to leave it').argument('[soft]', 'soft affinity: only all or - (no soft affinity here)')
     .action(async (domain: string, vcpu: string, cpus: string, soft: string | undefined) => {
       if (soft !== undefined && soft !== 'all' && soft !== '-') throw new XenpvError('EOPNOTSUPP', 'soft affinity is not supported (give all or -)');
-      await rpc('vcpu-pin', { domain, vcpu, cpus });
+      // xl: `-` leaves that affinity as it is.
+      if (cpus !== '-') await rpc('vcpu-pin', { domain, vcpu, cpus });
     });
   program.command('console').description("Attach to domain's console (Ctrl+] detaches)").argument('<domain>')
     .action(async (domain: string) => attachConsole(domain));

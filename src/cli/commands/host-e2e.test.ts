@@ -135,6 +135,9 @@ describe('xenpv CLI end to end', { concurrency: true }, () => {
       assert.match(vcpus[0]!, /^Name +ID +VCPU +CPU +State +Time\(s\) Affinity \(Hard \/ Soft\)$/);
       assert.match(vcpus[1]!, new RegExp(`^g1 +\\d+ +0 +\\d+ +(r--|-b-) +\\d+\\.\\d  ${last} / all$`));
       assert.match((await xenpv(dir, ['vcpu-pin', 'g1', '0', '99'])).stderr, /CPU 99 does not exist/);
+      await ok(dir, ['vcpu-pin', 'g1', '0', '-', 'all']); // xl's "-": the hard affinity stays
+      assert.match((await ok(dir, ['vcpu-list', 'g1'])).split('\n')[1]!, new RegExp(` ${last} / all$`));
+      assert.match((await xenpv(dir, ['vcpu-pin', 'g1', '0', 'all', '1'])).stderr, /soft affinity is not supported/);
       await ok(dir, ['vcpu-pin', 'g1', 'all', 'all']);
       assert.match((await ok(dir, ['vcpu-list', 'g1'])).split('\n')[1]!, / all \/ all$/);
       assert.match((await ok(dir, ['vcpu-list'])).split('\n')[1]!, /^Domain-0 +0 +0 /);
