@@ -11,7 +11,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { SHUTDOWN } from '../abi/xen.js';
 import { sleep } from '../base/index.js';
-import { hostCpus, osThreadId, setThreadAffinity } from '../hv/sim/affinity.js';
+import { osThreadId, setThreadAffinity } from '../hv/sim/affinity.js';
 import { SimPlatform } from '../hv/sim/platform.js';
 import type { GuestMessage, VcpuBoot } from '../hv/sim/vcpu-protocol.js';
 import { parseKernelCmdline } from './cmdline.js';
@@ -35,14 +35,14 @@ function post(m: GuestMessage): void {
 /** Pin this thread as the config asks (before any guest code runs), and tell the host its task id. */
 function announce(): void {
   let pinError: string | undefined;
-  try {
-    // Unpinned is every CPU, set explicitly: a new thread inherits its creator's mask, and the
-    // host thread may be pinned (vcpu-pin Domain-0).
-    setThreadAffinity(0, boot.cpus ?? Array.from({ length: hostCpus() }, (_, i) => i));
-  } catch (err) {
-    if (boot.cpus !== undefined) pinError = describe(err);
+  if (boot.cpus !== undefined) {
+    try {
+      setThreadAffinity(0, boot.cpus);
+    } catch (err) {
+      pinError = describe(err);
+    }
   }
-  post({ type: 'vcpu-up', vcpu: boot.vcpu, osTid: osThreadId(), ...(pinError === undefined ? {} : { pinError }) });
+  post({ type: 'vcpu-up', osTid: osThreadId(), ...(pinError === undefined ? {} : { pinError }) });
 }
 
 function stop(): never {

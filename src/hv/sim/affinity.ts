@@ -56,6 +56,11 @@ export function hostCpus(): number {
   return cpus().length;
 }
 
+/** Every host CPU: an unpinned thread's mask. */
+export function allCpus(): number[] {
+  return Array.from({ length: hostCpus() }, (_, i) => i);
+}
+
 /** Pin thread `tid` (0: the calling thread) to `cpus`; throws XenpvError (EINVAL, EOPNOTSUPP) with the reason. */
 export function setThreadAffinity(tid: number, cpuIds: readonly number[]): void {
   const c = calls();
@@ -76,7 +81,7 @@ export function setThreadAffinity(tid: number, cpuIds: readonly number[]): void 
 export function threadAffinity(tid: number): number[] {
   const c = calls();
   const mask = new Uint8Array(MASK_BYTES);
-  if (typeof c === 'string' || c.get(tid, MASK_BYTES, mask) !== 0) return Array.from({ length: hostCpus() }, (_, i) => i);
+  if (typeof c === 'string' || c.get(tid, MASK_BYTES, mask) !== 0) return allCpus();
   const out: number[] = [];
   for (let cpu = 0; cpu < MASK_BYTES * 8; cpu++) if ((mask[cpu >>> 3]! & (1 << (cpu & 7))) !== 0) out.push(cpu);
   return out;

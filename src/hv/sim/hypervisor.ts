@@ -13,7 +13,7 @@ import { DOM0, XenpvError, trackResource, type DomId } from '../../base/index.js
 import { EvtchnHypercalls } from '../../evtchn/index.js';
 import { SimGrantOps } from '../../grant/index.js';
 import { breakLockOf, DomainState, DomainTable, DW, ExtentAllocator, REF_SLOTS, type HvHandle } from '../../memory/index.js';
-import { hostCpus, setThreadAffinity, threadPlace, type ThreadPlace } from './affinity.js';
+import { allCpus, osThreadId, setThreadAffinity, threadPlace, type ThreadPlace } from './affinity.js';
 import { adviseHugePages } from './huge-pages.js';
 import { buildDomain, DEFAULT_LIMITS, setupStartInfo, type DomainLimits, type Extents } from './build.js';
 import { bumpControl, shutdownDomain, SimPlatform, type PlatformHandle } from './platform.js';
@@ -49,10 +49,6 @@ export interface DomainConfig extends Partial<DomainLimits> {
   readonly cpus?: readonly (readonly number[] | undefined)[];
 }
 
-function allCpus(): number[] {
-  return Array.from({ length: hostCpus() }, (_, i) => i);
-}
-
 /** One vCPU as `xl vcpu-list` shows it. */
 export interface VcpuInfo {
   readonly vcpu: number;
@@ -64,6 +60,18 @@ export interface VcpuInfo {
   readonly pinError?: string;
   /** Where it runs (thread state from /proc), when known. */
   readonly place?: ThreadPlace;
+}
+
+/** What the host keeps of one vCPU's thread (vcpu-pin, vcpu-list). */
+interface VcpuState {
+  /** The thread said it is up (its first `vcpu-up`; later ones are ignored). */
+  up: boolean;
+  osTid: number | undefined;
+  /** Hard affinity; undefined: every CPU. */
+  cpus: readonly number[] | undefined;
+  pinError: string | undefined;
+  /** Pinned (vcpu-pin) before the thread was up: applied when it is. */
+  pinLater: boolean;
 }
 
 export type DomainRunState = 'running' | 'paused' | 'shutdown' | 'dying';
@@ -88,12 +96,8 @@ interface DomainRecord {
   readonly tids: number[];
   /** The vCPU threads' reference slots, freed when the domain is destroyed. */
   readonly refSlots: number[];
-  /** Per vCPU: its thread's task id (vcpu-up), its hard affinity, a failed boot pin. */
-  readonly osTids: (number | undefined)[];
-  readonly cpus: (readonly number[] | undefined)[];
-  readonly pinErrors: (string | undefined)[];
-  /** vCPUs pinned (vcpu-pin) before their thread was up: applied at vcpu-up. */
-  readonly pinLater: Set<number>;
+  /** Per vCPU. Domain-0's one vCPU is the host thread. */
+  readonly vcpus: VcpuState[];
   readonly console: string[];
   message?: string;
   readonly untrack: () => void;
@@ -139,7 +143,9 @@ export class Hypervisor extends EventEmitter {
       vcpus: 1,
       paused: false,
     });
-    this.records.set(0, this.record(DOM0, 'Domain-0', extents));
+    const dom0 = this.record(DOM0, 'Domain-0', extents);
+    dom0.vcpus.push({ up: true, osTid: osThreadId(), cpus: undefined, pinError: undefined, pinLater: false });
+    this.records.set(0, dom0);
   }
 
   /** Structured-cloneable: post it to a worker and `SimPlatform.attach` there. */
@@ -167,7 +173,11 @@ export class Hypervisor extends EventEmitter {
    */
   releaseThread(handle: PlatformHandle): number {
     const slot = handle.refSlot;
-    if (slot === undefined || this.freeRefSlots.includes(slot)) return 0;
+    return slot === undefined || this.freeRefSlots.includes(slot) ? 0 : this.freeRefSlot(slot);
+  }
+
+  /** Drop the references counted in `slot` (its thread is gone) and free it: how many there were. */
+  private freeRefSlot(slot: number): number {
     const dropped = this.table.clearRefSlot(slot);
     this.freeRefSlots.push(slot);
     return dropped;
@@ -205,10 +215,7 @@ export class Hypervisor extends EventEmitter {
       workers: [],
       tids: [],
       refSlots: [],
-      osTids: [],
-      cpus: [],
-      pinErrors: [],
-      pinLater: new Set(),
+      vcpus: [],
       console: [],
       untrack: trackResource('domain', `dom${domid} ${name}`),
     };
@@ -233,10 +240,7 @@ export class Hypervisor extends EventEmitter {
     this.records.set(domid, rec);
     if (config.startInfo !== false) setupStartInfo(this.table, domid, this.hostTid);
     if (config.kernel !== undefined) {
-      for (let v = 0; v < vcpus; v++) {
-        rec.cpus[v] = config.cpus?.[v];
-        this.spawnVcpu(rec, v, config.kernel, config.extra ?? '');
-      }
+      for (let v = 0; v < vcpus; v++) this.spawnVcpu(rec, v, config.kernel, config.extra ?? '', config.cpus?.[v]);
     }
     if (config.paused !== true) this.unpause(domid);
     return domid as DomId;
@@ -254,22 +258,25 @@ export class Hypervisor extends EventEmitter {
     throw new XenpvError('ENOSPC', 'no free domain ids', { maxDomains: max });
   }
 
-  private spawnVcpu(rec: DomainRecord, vcpu: number, kernel: string, extra: string): void {
+  private spawnVcpu(rec: DomainRecord, vcpu: number, kernel: string, extra: string, cpus: readonly number[] | undefined): void {
     const tid = this.table.newTid();
     const refSlot = this.freeRefSlots.pop();
     if (refSlot !== undefined) rec.refSlots.push(refSlot);
+    rec.vcpus[vcpu] = { up: false, osTid: undefined, cpus, pinError: undefined, pinLater: false };
+    // A new thread inherits its creator's CPU mask: with the host thread pinned, an unpinned
+    // vCPU must ask for every CPU itself.
     const boot: VcpuBoot = {
       platform: { hv: this.handle, domid: rec.domid, tid, ...(refSlot === undefined ? {} : { refSlot }) },
       vcpu,
       kernel,
       extra,
       name: rec.name,
-      ...(rec.cpus[vcpu] === undefined ? {} : { cpus: rec.cpus[vcpu] }),
+      ...(cpus !== undefined ? { cpus } : this.records.get(0)?.vcpus[0]?.cpus !== undefined ? { cpus: allCpus() } : {}),
     };
     const w = new Worker(this.options.vcpuEntry!, { workerData: boot });
     rec.workers.push(w);
     rec.tids.push(tid);
-    w.on('message', (m: GuestMessage) => this.onGuestMessage(rec, m));
+    w.on('message', (m: GuestMessage) => this.onGuestMessage(rec, vcpu, m));
     w.on('error', (err) => {
       rec.message ??= err.message;
       if (this.table.get(rec.domid, DW.KILL) === 0) shutdownDomain(this.table, this.hc, rec.domid, SHUTDOWN_crash);
@@ -287,16 +294,26 @@ export class Hypervisor extends EventEmitter {
     });
   }
 
-  private onGuestMessage(rec: DomainRecord, m: GuestMessage): void {
+  /** `vcpu`: the worker's vCPU, whatever the message says (guest programs share its port). */
+  private onGuestMessage(rec: DomainRecord, vcpu: number, m: GuestMessage): void {
     if (m.type === 'vcpu-up') {
-      rec.osTids[m.vcpu] = m.osTid;
-      rec.pinErrors[m.vcpu] = m.pinError;
-      if (m.pinError !== undefined) rec.cpus[m.vcpu] = undefined;
-      if (rec.pinLater.delete(m.vcpu) && m.osTid !== undefined) {
+      // Only the first: the kernel sends it before any program runs; a later one could name
+      // another thread (dom0's) for vcpu-pin to move.
+      const st = rec.vcpus[vcpu];
+      if (st === undefined || st.up) return;
+      st.up = true;
+      const tid = m.osTid;
+      st.osTid = tid !== undefined && Number.isSafeInteger(tid) && tid > 0 ? tid : undefined;
+      if (m.pinError !== undefined) {
+        st.pinError = String(m.pinError);
+        st.cpus = undefined;
+      }
+      if (st.pinLater && st.osTid !== undefined) {
+        st.pinLater = false;
         try {
-          setThreadAffinity(m.osTid, rec.cpus[m.vcpu] ?? allCpus());
+          setThreadAffinity(st.osTid, st.cpus ?? allCpus());
         } catch (err) {
-          rec.pinErrors[m.vcpu] = (err as Error).message;
+          st.pinError = (err as Error).message;
         }
       }
       return;
@@ -365,37 +382,36 @@ export class Hypervisor extends EventEmitter {
   }
 
   /**
-   * Time a domain's vCPU threads spent running (not idle in their event loop), summed over
-   * its vCPUs: the model's CPU time for `xl list`'s Time(s) and xentop's CPU%.
-   */
-  /**
-   * `xl vcpu-pin`: set vCPU `vcpu`'s hard affinity (undefined: every CPU). A vCPU whose thread
-   * is not up yet takes it when it is. Throws ESRCH, EINVAL, or EOPNOTSUPP (no native bridge).
+   * `xl vcpu-pin`: set vCPU `vcpu`'s hard affinity (undefined: every CPU); Domain-0's one vCPU
+   * is the host thread. A vCPU whose thread is not up yet takes it when it is. Throws ESRCH,
+   * EINVAL, or EOPNOTSUPP (no native bridge, no task ids).
    */
   vcpuPin(domid: number, vcpu: number, cpus: readonly number[] | undefined): void {
     const rec = this.live(domid);
-    if (!Number.isInteger(vcpu) || vcpu < 0 || vcpu >= rec.workers.length) {
-      throw new XenpvError('EINVAL', `dom${domid} has no vCPU ${vcpu} (it has ${rec.workers.length})`, { domid, vcpu });
+    const st = Number.isInteger(vcpu) ? rec.vcpus[vcpu] : undefined;
+    if (st === undefined) {
+      const n = rec.vcpus.length;
+      throw new XenpvError('EINVAL', `${rec.name} has no vCPU ${vcpu}: it has ${n === 1 ? 'one vCPU (0)' : `${n} vCPUs (0-${n - 1})`}`, { domid, vcpu });
     }
-    const tid = rec.osTids[vcpu];
-    if (tid !== undefined) setThreadAffinity(tid, cpus ?? allCpus());
-    else rec.pinLater.add(vcpu);
-    rec.cpus[vcpu] = cpus;
-    rec.pinErrors[vcpu] = undefined;
+    if (st.osTid !== undefined) setThreadAffinity(st.osTid, cpus ?? allCpus());
+    else if (st.up) throw new XenpvError('EOPNOTSUPP', `${rec.name} vCPU ${vcpu}: no task id to pin (not Linux)`);
+    else st.pinLater = true;
+    st.cpus = cpus;
+    st.pinError = undefined;
   }
 
-  /** `xl vcpu-list` for one domain. */
+  /** `xl vcpu-list` for one domain (Domain-0's one vCPU is the host thread). */
   vcpuList(domid: number): VcpuInfo[] {
-    const rec = this.records.get(domid);
-    if (rec === undefined) return [];
-    return rec.workers.map((_, vcpu) => {
-      const osTid = rec.osTids[vcpu];
-      const place = osTid === undefined ? undefined : threadPlace(osTid);
-      const pinError = rec.pinErrors[vcpu];
-      return { vcpu, osTid, cpus: rec.cpus[vcpu], ...(pinError === undefined ? {} : { pinError }), ...(place === undefined ? {} : { place }) };
+    return (this.records.get(domid)?.vcpus ?? []).map((st, vcpu) => {
+      const place = st.osTid === undefined ? undefined : threadPlace(st.osTid);
+      return { vcpu, osTid: st.osTid, cpus: st.cpus, ...(st.pinError === undefined ? {} : { pinError: st.pinError }), ...(place === undefined ? {} : { place }) };
     });
   }
 
+  /**
+   * Time a domain's vCPU threads spent running (not idle in their event loop), summed over
+   * its vCPUs: the model's CPU time for `xl list`'s Time(s) and xentop's CPU%.
+   */
   vcpuTime(domid: number): { activeMs: number; idleMs: number } {
     let activeMs = 0;
     let idleMs = 0;
@@ -470,10 +486,7 @@ export class Hypervisor extends EventEmitter {
     if (forced.some((f) => f)) this.emit('vcpu-terminated', domid);
     for (const tid of rec.tids) this.breakLocks(tid);
     // Its vCPUs are gone, perhaps mid-hypercall: what they held on other domains is dropped.
-    for (const slot of rec.refSlots.splice(0)) {
-      this.table.clearRefSlot(slot);
-      this.freeRefSlots.push(slot);
-    }
+    for (const slot of rec.refSlots.splice(0)) this.freeRefSlot(slot);
     this.table.set(domid, DW.STATE, DomainState.DYING);
     new SimGrantOps(this.table, domid as DomId, this.hostTid).unmapAll();
     this.hc.closeAll(domid);

@@ -27,7 +27,6 @@ import { HostDevices } from './host-devices.js';
 import { HostUplinks, type UplinkSpec } from './uplinks.js';
 import { domainRow, hostInfo, type DomainRow, type HostInfo } from './views.js';
 import { vcpuPin, vcpuRows, type VcpuRow } from './vcpus.js';
-import { osThreadId } from '../../hv/sim/affinity.js';
 
 export interface HostOptions {
   /** Where the xenstored socket, console logs (and, for the daemon, pid/log/control) live. */
@@ -65,8 +64,6 @@ export class Host {
   private readonly lastUsage = new Map<number, { activeMs: number; idleMs: number }>();
   private readonly quickRestarts = new Map<string, number>();
   private closed = false;
-  /** The task id of the thread the host runs on: Domain-0's one vCPU (vcpu-list, vcpu-pin). */
-  private readonly osTid = osThreadId();
 
   private constructor(
     readonly options: HostOptions,
@@ -217,14 +214,14 @@ export class Host {
   /** `xl vcpu-list [DOM]`: the vCPUs of one domain, or of Domain-0 and every guest. */
   vcpuList(ref?: string | number): VcpuRow[] {
     const dom0 = { domid: 0, name: 'Domain-0' };
-    if (ref !== undefined && isDom0(ref)) return vcpuRows(this.hv, [dom0], this.osTid);
+    if (ref !== undefined && isDom0(ref)) return vcpuRows(this.hv, [dom0]);
     const guests = ref === undefined ? [...this.domains.values()] : [this.lookup(ref)];
-    return vcpuRows(this.hv, [...(ref === undefined ? [dom0] : []), ...guests.map((d) => ({ domid: d.domid, name: d.config.name }))], this.osTid);
+    return vcpuRows(this.hv, [...(ref === undefined ? [dom0] : []), ...guests.map((d) => ({ domid: d.domid, name: d.config.name }))]);
   }
 
   /** `xl vcpu-pin DOM VCPU|all CPULIST`. */
   vcpuPin(ref: string | number, vcpu: string, cpulist: string): void {
-    vcpuPin(this.hv, isDom0(ref) ? 0 : this.lookup(ref).domid, vcpu, cpulist, this.osTid);
+    vcpuPin(this.hv, isDom0(ref) ? 0 : this.lookup(ref).domid, vcpu, cpulist);
   }
 
   /**
