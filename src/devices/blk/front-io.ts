@@ -131,16 +131,14 @@ export abstract class BlkFrontIo {
   submit(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer, done: IoDone, tag: number): Error | undefined {
     const buf = this.dataBuffer(kind, sector, data);
     if (buf instanceof XenpvError) return buf;
-    this.openOps++;
-    this.issueData(kind, sector, buf, new Op(kind, this.chunksFor(buf), buf.byteLength, this.clock.now(), done, tag));
+    this.issueData(kind, sector, buf, this.openOp(kind, this.chunksFor(buf), buf.byteLength, done, tag));
     return undefined;
   }
 
   private dataOp(kind: 'read' | 'write', sector: number, data: Uint8Array | BlkBuffer): Promise<void> {
     const buf = this.dataBuffer(kind, sector, data);
     if (buf instanceof XenpvError) return Promise.reject(buf);
-    this.openOps++;
-    const op = new Op(kind, this.chunksFor(buf), buf.byteLength, this.clock.now());
+    const op = this.openOp(kind, this.chunksFor(buf), buf.byteLength);
     const promise = op.promise();
     this.issueData(kind, sector, buf, op);
     return promise;
@@ -194,8 +192,7 @@ export abstract class BlkFrontIo {
 
   private submitOp(kind: OpKind, bytes: number, chunks: Chunk[]): Promise<void> {
     if (this.openOps >= MAX_OPEN_OPS) return Promise.reject(this.tooManyOps());
-    this.openOps++;
-    const op = new Op(kind, chunks.length, bytes, this.clock.now());
+    const op = this.openOp(kind, chunks.length, bytes);
     const promise = op.promise();
     for (const c of chunks) {
       c.op = op;
@@ -252,6 +249,12 @@ export abstract class BlkFrontIo {
       if (--op.remaining === 0) this.finishOp(op);
     }
     this.pump();
+  }
+
+  /** A new operation, counted open until finishOp or failAll ends it (MAX_OPEN_OPS). */
+  private openOp(kind: OpKind, chunks: number, bytes: number, done?: IoDone, tag?: number): Op {
+    this.openOps++;
+    return new Op(kind, chunks, bytes, this.clock.now(), done, tag);
   }
 
   private tooManyOps(): XenpvError {
