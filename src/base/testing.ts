@@ -68,3 +68,24 @@ export async function collectingEscapes<T>(fn: (escaped: unknown[]) => Promise<T
     process.off('unhandledRejection', onEscape);
   }
 }
+
+/**
+ * A randomized test as a campaign: `check` runs fast-check with the environment's parameters
+ * (fuzzParameters(runs)) while what escapes into the event loop is collected for it
+ * (collectingEscapes); afterwards, passed or not, a campaign of more than `reportAbove` cases
+ * prints what it did through `report(seconds, params)`.
+ */
+export async function fuzzCampaign(
+  runs: number,
+  reportAbove: number,
+  check: (params: FuzzParameters, escaped: unknown[]) => Promise<void>,
+  report: (seconds: number, params: FuzzParameters) => void,
+): Promise<void> {
+  const params = fuzzParameters(runs);
+  const started = performance.now();
+  try {
+    await collectingEscapes((escaped) => check(params, escaped));
+  } finally {
+    if (params.numRuns > reportAbove) report((performance.now() - started) / 1000, params);
+  }
+}

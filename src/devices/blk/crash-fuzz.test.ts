@@ -34,7 +34,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { sleep, xorshiftBelow, XenpvError } from '../../base/index.js';
-import { collectingEscapes, fuzzParameters, waitUntil } from '../../base/testing.js';
+import { fuzzCampaign, waitUntil } from '../../base/testing.js';
 import type { BlkBackOptions } from './back.js';
 import type { BlkFrontOptions } from './front-api.js';
 import { MemoryImageFile, type ImageFile } from './storage/image-file.js';
@@ -355,22 +355,23 @@ async function runCase(env: BlkEnv, sync: boolean, medium: (sectors: number) => 
 }
 
 function fuzz(sync: boolean, medium: (sectors: number) => Medium, label = sync ? 'sync' : 'async'): Promise<void> {
-  const params = fuzzParameters(6);
-  const started = Date.now();
   let ran = 0;
-  return collectingEscapes((uncaught) =>
-    fc.assert(
-      fc.asyncProperty(crashCase, (c) => {
-        ran++;
-        return withBlkEnv((env) => runCase(env, sync, medium, c, uncaught));
-      }),
-      params,
-    ),
-  ).finally(() => {
-    if (params.numRuns <= 20) return;
-    console.log(`${label}: ${ran} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
-    for (const k of Object.keys(seen) as (keyof typeof seen)[]) seen[k] = 0;
-  });
+  return fuzzCampaign(
+    6,
+    20,
+    (params, uncaught) =>
+      fc.assert(
+        fc.asyncProperty(crashCase, (c) => {
+          ran++;
+          return withBlkEnv((env) => runCase(env, sync, medium, c, uncaught));
+        }),
+        params,
+      ),
+    (seconds) => {
+      console.log(`${label}: ${ran} cases in ${seconds.toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
+      for (const k of Object.keys(seen) as (keyof typeof seen)[]) seen[k] = 0;
+    },
+  );
 }
 
 test('crash fuzz: blkback killed and restarted with other features at random moments of a random workload (promise path): every operation completes, no acknowledged write lost', () =>

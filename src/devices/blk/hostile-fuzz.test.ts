@@ -30,7 +30,7 @@ import { BLKIF_REQUEST, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { encodeBlkifRwFields, encodeBlkifRwSegment } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
 import type { DomId } from '../../base/index.js';
-import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
+import { fuzzCampaign } from '../../base/testing.js';
 import type { BlkBack } from './back.js';
 import { CANARY_SECTORS, fuzzCase, type Case } from './hostile-fuzz-cases.js';
 import { count, encode, matchResponses, mayWrite, Pool, reached, rewriteFrom, watchedStorage, type Phase, type Sent } from './hostile-fuzz-oracle.js';
@@ -218,24 +218,26 @@ async function runCase(env: BlkEnv, sync: boolean, c: Case, uncaught: unknown[])
 }
 
 function fuzz(sync: boolean): Promise<void> {
-  const params = fuzzParameters(8);
-  const started = Date.now();
   let ran = 0;
-  return collectingEscapes((uncaught) =>
-    fc.assert(
-      fc.asyncProperty(fuzzCase, (c) => {
-        ran++;
-        return withBlkEnv((env) => runCase(env, sync, c, uncaught));
-      }),
-      params,
-    ),
-  ).finally(() => {
-    if (params.numRuns <= 100) return;
-    console.log(`${sync ? 'sync' : 'async'} path: ${ran} cases in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    for (const [what, n] of [...reached].sort()) console.log(`  ${what}: ${n}`);
-    reached.clear();
-  });
+  return fuzzCampaign(
+    8,
+    100,
+    (params, uncaught) =>
+      fc.assert(
+        fc.asyncProperty(fuzzCase, (c) => {
+          ran++;
+          return withBlkEnv((env) => runCase(env, sync, c, uncaught));
+        }),
+        params,
+      ),
+    (seconds) => {
+      console.log(`${sync ? 'sync' : 'async'} path: ${ran} cases in ${seconds.toFixed(1)} s`);
+      for (const [what, n] of [...reached].sort()) console.log(`  ${what}: ${n}`);
+      reached.clear();
+    },
+  );
 }
+
 
 test('fuzz: random hostile request slots on the asynchronous path get errors or a closed device, never a crash, leak, double answer or stray write', () =>
   fuzz(false));

@@ -23,7 +23,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { sleep, xorshiftBelow } from '../../base/index.js';
-import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
+import { collectingEscapes, fuzzCampaign } from '../../base/testing.js';
 import { NetBack } from '../../devices/net/back.js';
 import type { NetFrontFeatures } from '../../devices/net/front.js';
 import { backendPath, frontendPath } from '../../xenbus/paths.js';
@@ -236,18 +236,12 @@ async function runCase(env: NetEnv, c: Case, uncaught: unknown[]): Promise<void>
 const guestSpecs = (c: Case): GuestSpec[] => c.fronts.map((features) => ({ front: { features }, txChecksumOffload: features.csumOffload ?? false }));
 
 test('crash fuzz: netbacks killed and restarted with other features at random moments of a UDP stream both ways: what arrives is what was sent, the links come back, nothing hangs or leaks', async () => {
-  const params = fuzzParameters(4);
-  const started = Date.now();
-  try {
-    await collectingEscapes((uncaught) =>
-      fc.assert(
-        fc.asyncProperty(crashCase, (c) => withNet((env) => runCase(env, c, uncaught), guestSpecs(c))),
-        params,
-      ),
-    );
-  } finally {
-    if (params.numRuns > 20) console.log(`${params.numRuns} cases in ${((Date.now() - started) / 1000).toFixed(1)} s; passed: ${JSON.stringify(seen)}`);
-  }
+  await fuzzCampaign(
+    4,
+    20,
+    (params, uncaught) => fc.assert(fc.asyncProperty(crashCase, (c) => withNet((env) => runCase(env, c, uncaught), guestSpecs(c))), params),
+    (seconds, params) => console.log(`${params.numRuns} cases in ${seconds.toFixed(1)} s; passed: ${JSON.stringify(seen)}`),
+  );
 });
 
 // Cases the fuzz found, kept as they were shrunk (each failed every run before its fix). The

@@ -35,7 +35,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { DomId } from '../../base/index.js';
-import { collectingEscapes, fuzzParameters } from '../../base/testing.js';
+import { fuzzCampaign } from '../../base/testing.js';
 import { backendPath, errorPath } from '../../xenbus/paths.js';
 import { parseMac, isGroupMac, isLinkLocalMac, isZeroMac } from '../../devices/net/bridge/index.js';
 import { NETIF_RSP_ERROR, NETIF_RSP_NULL } from '../../abi/io/netif.js';
@@ -554,11 +554,12 @@ async function runCase({ lockMac, rate, sessions }: CaseSpec, escaped: unknown[]
 }
 
 test('hostile frontend fuzz: random tx chains, rx requests, control requests, producer jumps and event storms are answered, bounded and contained', async () => {
-  const params = fuzzParameters(15);
   let runs = 0;
   const t0 = performance.now();
-  try {
-    await collectingEscapes((escaped) =>
+  await fuzzCampaign(
+    15,
+    process.env.XENPV_FUZZ_VERBOSE ? -1 : 50,
+    (params, escaped) =>
       fc.assert(
         fc.asyncProperty(caseSpec, async (spec) => {
           if (++runs % 1000 === 0 && params.numRuns > 50) console.error(`hostile fuzz: ${runs} cases (shrinking included), ${((performance.now() - t0) / 1000).toFixed(0)} s`);
@@ -567,10 +568,6 @@ test('hostile frontend fuzz: random tx chains, rx requests, control requests, pr
         }),
         params,
       ),
-    );
-  } finally {
-    if (params.numRuns > 50 || process.env.XENPV_FUZZ_VERBOSE) {
-      console.error(`hostile fuzz: ${runs} cases in ${((performance.now() - t0) / 1000).toFixed(1)} s; ${JSON.stringify(seen)}`);
-    }
-  }
+    (seconds) => console.error(`hostile fuzz: ${runs} cases in ${seconds.toFixed(1)} s; ${JSON.stringify(seen)}`),
+  );
 });
