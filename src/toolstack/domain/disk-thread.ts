@@ -82,7 +82,7 @@ interface DiskThread {
  * directory after a short wait (RestartPolicy). The new BlkBack finds the device as its
  * predecessor left it and takes it through a close cycle; the guest's blkfront reconnects and
  * replays what was not answered (issue 4 "Nothing lost"), as it would after `xl` restarted a
- * QEMU disk backend by hand. Linux and QEMU leave a dead backend dead.
+ * QEMU disk backend by hand (libxl does not restart a QEMU backend that died).
  */
 export class ThreadedDiskBackend implements DiskBackend {
   private thread!: DiskThread;
