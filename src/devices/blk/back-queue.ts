@@ -17,7 +17,8 @@
  *   `storage.flush()` (storage/types.ts contract).
  * - A frontend whose req_prod overflows the ring breaks the queue (R1): nothing more is
  *   consumed, the owner closes the device.
- * - Serving is budgeted: `BACK_LIMITS.batch` requests, then yield (R6).
+ * - Serving is budgeted: `BACK_LIMITS.batch` requests (or `batchSectors` moved on the
+ *   synchronous path), then yield (R6).
  * - With a store that has a synchronous data path (`storage.syncIo`), READ/WRITE (direct or
  *   indirect) are served inside the serve pass itself (back-sync.ts): no promise per request,
  *   data straight between file and granted pages, adjacent requests in one syscall. Answers
@@ -167,7 +168,7 @@ export class BackQueue {
     const ctx = this.host.context();
     this.run?.mark();
     while (!this.closed && !this.barrier && this.inFlight < BACK_LIMITS.maxInFlight) {
-      if (budget-- === 0) {
+      if (budget-- === 0 || (this.run !== undefined && this.run.passSectors >= BACK_LIMITS.batchSectors)) {
         this.endPass();
         return this.kick(true);
       }

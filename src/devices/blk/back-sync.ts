@@ -94,6 +94,8 @@ export class SyncRun {
   private readonly spareRuns: Run[] = [];
   /** See `mark`. */
   private since = performance.now();
+  /** Sectors of the requests added since `mark` (the serve pass's budget, back-queue.ts). */
+  passSectors = 0;
   /** addMerged's [start, end) pairs (reused; a request has at most 2 × its segments). */
   private readonly spans: number[] = [];
 
@@ -164,6 +166,7 @@ export class SyncRun {
    */
   private join(entry: RunEntry, count: number): Uint8Array[] {
     entry.bufCount = count;
+    this.passSectors += entry.sectors;
     const run = this.open;
     if (run !== undefined && joins(run, entry, count)) {
       entry.firstBuf = run.bufs.length;
@@ -215,6 +218,7 @@ export class SyncRun {
    */
   mark(): void {
     this.since = performance.now();
+    this.passSectors = 0;
   }
 
   /** Move every pending run's data, release its mappings, report every request. */
