@@ -110,7 +110,7 @@ export class RingSlots<Req, Rsp> {
   /** RING_COPY_REQUEST, then decode the private copy. */
   readRequest(idx: number): Req {
     this.copyOut(idx, 0, this.codec.requestSize);
-    return this.codec.decodeRequest(this.reqView);
+    return this.codec.decodeRequest(this.reqView, idx);
   }
 
   /** RING_COPY_RESPONSE, then decode the private copy. */

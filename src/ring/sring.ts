@@ -44,9 +44,12 @@ export interface RingCodec<Req, Rsp> {
   /**
    * Decode from the ring's private copy. The copy is reused for the next entry, so return
    * values, not views into `bytes`. Unknown values decode to a value the protocol rejects;
-   * never throw for peer data.
+   * never throw for peer data. `index` is the free-running index of the slot the copy came
+   * from: a codec made for one ring may decode into an object kept for that slot and
+   * rewritten when the index comes round again, a ring's size of requests later (netback's,
+   * devices/net/protocol.ts), so its consumer must not keep a request past that.
    */
-  decodeRequest(bytes: DataView): Req;
+  decodeRequest(bytes: DataView, index: number): Req;
   decodeResponse(bytes: DataView): Rsp;
 }
 

@@ -74,6 +74,9 @@ export interface XenNetifCtrlResponse {
   readonly data: number;
 }
 
+/** A decoded struct's fields, writable: what the `...Into` decoders fill. */
+export type Writable<T> = { -readonly [K in keyof T]: T[K] };
+
 const TXQ = NETIF_TX_REQUEST.layouts.x86_64.fields;
 const TXS = NETIF_TX_RESPONSE.layouts.x86_64.fields;
 const RXQ = NETIF_RX_REQUEST.layouts.x86_64.fields;
@@ -83,13 +86,17 @@ const CTQ = XEN_NETIF_CTRL_REQUEST.layouts.x86_64.fields;
 const CTS = XEN_NETIF_CTRL_RESPONSE.layouts.x86_64.fields;
 
 export function decodeNetifTxRequest(v: DataView, at: number): NetifTxRequest {
-  return {
-    gref: v.getUint32(at + TXQ.gref, true),
-    offset: v.getUint16(at + TXQ.offset, true),
-    flags: v.getUint16(at + TXQ.flags, true),
-    id: v.getUint16(at + TXQ.id, true),
-    size: v.getUint16(at + TXQ.size, true),
-  };
+  return decodeNetifTxRequestInto(v, at, { gref: 0, offset: 0, flags: 0, id: 0, size: 0 });
+}
+
+/** `decodeNetifTxRequest` into an object the caller reuses. */
+export function decodeNetifTxRequestInto<T extends Writable<NetifTxRequest>>(v: DataView, at: number, out: T): T {
+  out.gref = v.getUint32(at + TXQ.gref, true);
+  out.offset = v.getUint16(at + TXQ.offset, true);
+  out.flags = v.getUint16(at + TXQ.flags, true);
+  out.id = v.getUint16(at + TXQ.id, true);
+  out.size = v.getUint16(at + TXQ.size, true);
+  return out;
 }
 
 export function encodeNetifTxRequest(v: DataView, at: number, r: NetifTxRequest): void {
@@ -110,7 +117,14 @@ export function encodeNetifTxResponse(v: DataView, at: number, r: NetifTxRespons
 }
 
 export function decodeNetifRxRequest(v: DataView, at: number): NetifRxRequest {
-  return { id: v.getUint16(at + RXQ.id, true), gref: v.getUint32(at + RXQ.gref, true) };
+  return decodeNetifRxRequestInto(v, at, { id: 0, gref: 0 });
+}
+
+/** `decodeNetifRxRequest` into an object the caller reuses. */
+export function decodeNetifRxRequestInto<T extends Writable<NetifRxRequest>>(v: DataView, at: number, out: T): T {
+  out.id = v.getUint16(at + RXQ.id, true);
+  out.gref = v.getUint32(at + RXQ.gref, true);
+  return out;
 }
 
 export function encodeNetifRxRequest(v: DataView, at: number, r: NetifRxRequest): void {

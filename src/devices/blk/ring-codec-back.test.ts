@@ -50,7 +50,7 @@ for (const abi of ['x86_64', 'x86_32'] as const) {
       fc.property(slotArb(size), fc.boolean(), fc.constantFrom(1, 8), (bytes, readOnly, blockSectors) => {
         const view = new DataView(bytes.buffer);
         const ctx = { ...CTX, readOnly, blockSectors };
-        const req = codec.decodeRequest(view);
+        const req = codec.decodeRequest(view, 0);
         const full = decodeBlkifRequest(view, 0, abi);
         assert.deepEqual(fullRequest(req), full);
         if (req.kind !== 'fast') return;
