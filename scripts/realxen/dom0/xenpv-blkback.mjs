@@ -3,6 +3,10 @@
 // (plugDisk → addDevice, libxl's keys and permissions), then BlkBack follows the frontend.
 //   node xenpv-blkback.mjs --domid N --disk 'format=raw,vdev=xvda,access=rw,target=/path.img'
 // Prints XENPV-BLKBACK READY once the backend is InitWait, STATS on SIGTERM, then exits.
+// --sync 1: the storage opened as a disk thread opens it (toolstack/domain/disk-worker.ts), so
+// READ/WRITE move straight between the image and the frontend's gntdev-mapped pages by
+// io_uring / Linux AIO (devices/blk/back-sync.ts); this process serves one disk, as a disk
+// thread does, so blocking its event loop for a transfer is what that thread does too.
 import { parseArgs } from 'node:util';
 import { loadXenPlatform } from '../dist/hv/xen/index.js';
 import { XsClient } from '../dist/xenstore/client/index.js';
@@ -13,7 +17,7 @@ import { openStorage } from '../dist/devices/blk/storage/open.js';
 import { addDevice, backendPath } from '../dist/xenbus/index.js';
 
 const { values } = parseArgs({
-  options: { domid: { type: 'string' }, disk: { type: 'string' }, 'data-path': { type: 'string' }, persistent: { type: 'string' }, 'max-indirect': { type: 'string' } },
+  options: { domid: { type: 'string' }, disk: { type: 'string' }, 'data-path': { type: 'string' }, persistent: { type: 'string' }, 'max-indirect': { type: 'string' }, sync: { type: 'string' } },
 });
 const domid = Number(values.domid);
 const spec = parseDiskSpec(values.disk ?? '');
@@ -30,21 +34,23 @@ const store = new XsClient(await platform.openStore());
 const services = { platform, store, bridges: undefined };
 let disk;
 try {
-  disk = values['data-path'] === undefined && values.persistent === undefined && values['max-indirect'] === undefined
+  disk = values['data-path'] === undefined && values.persistent === undefined && values['max-indirect'] === undefined && values.sync === undefined
     ? await plugDisk(services, domid, devid, spec, spec.target)
     : await plugWithOptions();
 } catch (err) {
   console.log(`XENPV-BLKBACK FATAL plug: ${err.code ?? ''} ${err.message}`);
   process.exit(3);
 }
-console.log(`XENPV-BLKBACK READY platform=${platform.describe()} backend=${disk.back.backPath} storage=${disk.storage.description}`);
+console.log(`XENPV-BLKBACK READY platform=${platform.describe()} backend=${disk.back.backPath} storage=${disk.storage.description} data-path=${disk.storage.syncIo?.engine ?? 'asynchronous'}`);
 
 /**
  * plugDisk with BlkBack options it does not take: the same directories through the same
  * toolstack helper (addDevice, libxl's keys and permissions), then BlkBack with the options.
  */
 async function plugWithOptions() {
-  const storage = await openStorage({ format: spec.format, target: spec.target, readOnly: !spec.readwrite });
+  const sync = values.sync === '1';
+  const storage = await openStorage({ format: spec.format, target: spec.target, readOnly: !spec.readwrite, sync });
+  if (sync && storage.syncIo === undefined) throw new Error(`--sync 1: ${storage.description} offers no synchronous data path`);
   const dev = { frontClass: 'vbd', backClass: 'vbd', frontDomid: domid, backDomid: 0, devid };
   await addDevice(store, dev, {
     frontKeys: { 'virtual-device': devid, 'device-type': spec.devtype, trusted: 1 },
