@@ -7,3 +7,4 @@ export * from './wait.js';
 export * from './leaks.js';
 export * from './xorshift.js';
 export * from './burst-clock.js';
+export * from './writable.js';

@@ -23,6 +23,7 @@
  * staying, as Linux warns about a bad parameter and boots on.
  */
 import { BLKIF_MAX_SEGMENTS_PER_REQUEST } from '../abi/io/blkif.js';
+import type { Writable } from '../base/index.js';
 import type { BlkFrontOptions } from '../devices/blk/index.js';
 import { MAX_INDIRECT_SEGMENTS_CEILING, MAX_QUEUES_CEILING, MAX_RING_PAGE_ORDER } from '../devices/blk/protocol.js';
 import { HALTPOLL_DEFAULTS, MAX_HALT_POLL_NS, type HaltPollParams } from './haltpoll.js';
@@ -87,7 +88,7 @@ function setParam(p: Parsed, module: string, name: string, value: string | undef
 }
 
 type MutableBlkfront = { -readonly [K in keyof KernelCmdline['blkfront']]: KernelCmdline['blkfront'][K] };
-type MutableHaltpoll = { -readonly [K in keyof HaltPollParams]: HaltPollParams[K] };
+type MutableHaltpoll = Writable<HaltPollParams>;
 
 /** Set one parameter; why not when it cannot be taken. */
 function setBlkfront(o: MutableBlkfront, name: string, value: string | undefined): string | undefined {

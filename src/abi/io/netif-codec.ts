@@ -3,6 +3,7 @@
  * ring configures. Sans-IO; the decoders read each field once and validate nothing. Layouts are
  * identical on x86_64 and x86_32, so these take no ABI.
  */
+import type { Writable } from '../../base/index.js';
 import {
   NETIF_EXTRA_INFO,
   NETIF_RX_REQUEST,
@@ -73,9 +74,6 @@ export interface XenNetifCtrlResponse {
   readonly status: number;
   readonly data: number;
 }
-
-/** A decoded struct's fields, writable: what the `...Into` decoders fill. */
-export type Writable<T> = { -readonly [K in keyof T]: T[K] };
 
 const TXQ = NETIF_TX_REQUEST.layouts.x86_64.fields;
 const TXS = NETIF_TX_RESPONSE.layouts.x86_64.fields;

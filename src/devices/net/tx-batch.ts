@@ -9,13 +9,13 @@
  * Each staged packet gets its own private page (the batch's), so the frames stay intact
  * until the batch is handed on; the bridge copies what it keeps (`owned` false).
  */
-import { errorCode, type Disposable, type DomId, type Frame, type GrantRef } from '../../base/index.js';
+import { errorCode, type Disposable, type DomId, type Frame, type GrantRef, type Writable } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type GrantOps, type Platform } from '../../hv/platform.js';
 import type { NetifTxRequest } from '../../abi/io/netif-codec.js';
 import { ScratchFrame } from './bridge/slab.js';
 
-type MutableGrantPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'grant' }>]: Extract<CopyPtr, { kind: 'grant' }>[K] };
-type MutableLocalPtr = { -readonly [K in keyof Extract<CopyPtr, { kind: 'local' }>]: Extract<CopyPtr, { kind: 'local' }>[K] };
+type MutableGrantPtr = Writable<Extract<CopyPtr, { kind: 'grant' }>>;
+type MutableLocalPtr = Writable<Extract<CopyPtr, { kind: 'local' }>>;
 type PtrOf<K extends CopyPtr['kind']> = K extends 'grant' ? MutableGrantPtr : MutableLocalPtr;
 /** A grant-copy op rewritten for each use (no per-packet objects). */
 export interface MutableCopyOp<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
