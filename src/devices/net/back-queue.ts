@@ -26,14 +26,14 @@ import {
   XEN_NETIF_EXTRA_FLAG_MORE,
 } from '../../abi/io/netif.js';
 import type { NetifExtraInfo, NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
-import { BugError, u32Add, u32Sub, type Disposable, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
+import { u32Add, u32Sub, type Disposable, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import { PAGE_SIZE, type CopyPtr, type EvtchnBinding, type GrantCopyOp, type GrantMapping, type Platform } from '../../hv/platform.js';
-import { BackRing } from '../../ring/index.js';
+import type { BackRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, ScratchFrame, type BridgePort, type FrameInfo } from './bridge/index.js';
 import { CreditLimiter } from './rate-limit.js';
 import { RxBatch } from './rx-batch.js';
 import { TxBatch, takeBatchPages } from './tx-batch.js';
-import { gsoExtraInfo, rxBackRingCodec, txBackRingCodec, type RxSlotOut, type TxSlot } from './protocol.js';
+import { attachRxBackRing, attachTxBackRing, gsoExtraInfo, type RxSlotOut, type TxSlot } from './protocol.js';
 import { isSingleSlot, parseTxPacket, singleSlotFault, type TxAnswer, type TxPacket, type TxParseLimits, type TxSlotSource } from './tx-parse.js';
 
 /**
@@ -162,14 +162,8 @@ export class BackQueue implements Disposable {
     try {
       const txMap = this.own(p.grants.map(vif.frontDomid, [cfg.txRef], true));
       const rxMap = this.own(p.grants.map(vif.frontDomid, [cfg.rxRef], true));
-      // Codecs of their own: each decodes into objects kept per slot of its ring.
-      const txCodec = txBackRingCodec();
-      const rxCodec = rxBackRingCodec();
-      this.txRing = BackRing.attach(pageOf(txMap), txCodec, 0, { onBroken });
-      this.rxRing = BackRing.attach(pageOf(rxMap), rxCodec, 0, { onBroken });
-      if (this.txRing.size !== txCodec.entries || this.rxRing.size !== rxCodec.entries) {
-        throw new BugError(`netif rings of ${this.txRing.size}/${this.rxRing.size} entries, codecs for ${txCodec.entries}/${rxCodec.entries}`);
-      }
+      this.txRing = attachTxBackRing(pageOf(txMap), { onBroken });
+      this.rxRing = attachRxBackRing(pageOf(rxMap), { onBroken });
       if (cfg.ports.tx === cfg.ports.rx) {
         this.txEvt = this.rxEvt = this.own(p.events.bindInterdomain(vif.frontDomid, cfg.ports.tx, () => this.onEvent(true, true)));
       } else {

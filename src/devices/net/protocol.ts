@@ -42,7 +42,8 @@ import {
   type XenNetifCtrlRequest,
   type XenNetifCtrlResponse,
 } from '../../abi/io/netif-codec.js';
-import { RING_PAGE_SIZE, ringEntries, type RingCodec } from '../../ring/index.js';
+import { BugError } from '../../base/index.js';
+import { BackRing, RING_PAGE_SIZE, ringEntries, type RingCodec, type RingOptions } from '../../ring/index.js';
 import type { GsoInfo, GsoType } from './bridge/port.js';
 
 export interface KeySpec {
@@ -258,6 +259,23 @@ export function rxBackRingCodec(): typeof RX_BACK_CODEC & { readonly entries: nu
   const slots = Array.from({ length: RX_RING_ENTRIES }, () => ({ id: 0, gref: 0 }));
   const mask = RX_RING_ENTRIES - 1;
   return { ...RX_BACK_CODEC, entries: RX_RING_ENTRIES, decodeRequest: (v, index) => decodeNetifRxRequestInto(v, 0, slots[index & mask]!) };
+}
+
+/** netback's tx ring on its one granted page, with a per-slot codec of its own (txBackRingCodec). */
+export function attachTxBackRing(page: Uint8Array, options: RingOptions): BackRing<TxSlot, NetifTxResponse> {
+  return attachPerSlot(page, txBackRingCodec(), options);
+}
+
+/** netback's rx ring on its one granted page, with a per-slot codec of its own (rxBackRingCodec). */
+export function attachRxBackRing(page: Uint8Array, options: RingOptions): BackRing<NetifRxRequest, RxSlotOut> {
+  return attachPerSlot(page, rxBackRingCodec(), options);
+}
+
+/** A ring whose codec keeps an object per slot: it must have exactly the codec's slots, or a slot's object would be rewritten before its lap. */
+function attachPerSlot<Req, Rsp>(page: Uint8Array, codec: RingCodec<Req, Rsp> & { readonly entries: number }, options: RingOptions): BackRing<Req, Rsp> {
+  const ring = BackRing.attach(page, codec, 0, options);
+  if (ring.size !== codec.entries) throw new BugError(`a netif ring of ${ring.size} entries, its codec made for ${codec.entries}`);
+  return ring;
 }
 
 /**
