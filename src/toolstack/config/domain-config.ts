@@ -5,9 +5,9 @@
  * about, as xl ignores them.
  */
 import { randomUUID } from 'node:crypto';
-import { cpus as hostCpuList } from 'node:os';
 import { readFile } from 'node:fs/promises';
 import { XenpvError } from '../../base/index.js';
+import { hostCpus } from '../../hv/sim/affinity.js';
 import { ConfigError, type ConfigWarning, type Position as ConfigPosition } from './config-error.js';
 import { parseCpuList } from './cpulist.js';
 import { parseDiskSpec, type DiskSpec } from './disk-spec.js';
@@ -106,7 +106,7 @@ export function parseDomainConfig(text: string, opts: DomainConfigOptions = {}):
   const source = opts.source ?? '<config>';
   const settings = parseXlConfig(text, source);
   applyXlOverrides(settings, opts.overrides ?? []);
-  return interpret(settings, opts.random ?? defaultRandom, opts.makeUuid ?? randomUUID, opts.hostCpus ?? hostCpuList().length);
+  return interpret(settings, opts.random ?? defaultRandom, opts.makeUuid ?? randomUUID, opts.hostCpus ?? hostCpus());
 }
 
 /** Turns parsed settings into a DomainConfig. */
