@@ -5,7 +5,7 @@ import { FrontRing } from './front.js';
 import { encodesEveryByte } from './codec-check.js';
 import { PagedMemory } from './memory.js';
 import { ringEntries, SRING_REQ_EVENT, SRING_REQ_PROD, SRING_RSP_EVENT, SRING_RSP_PROD, type RingBroken, type RingCodec } from './sring.js';
-import { scatteredPages, testCodec } from './test-support.js';
+import { scatteredPages, testCodec, type TestRequest, type TestResponse } from './test-support.js';
 
 function pair(entrySize: number, pages = 1) {
   const mem = new PagedMemory(scatteredPages(pages));
@@ -108,6 +108,39 @@ test('entries are built in zeroed slots: no stale byte reaches the peer (XSA-216
       back.putResponse(i);
       mem.copyOut(64 + i * entry, slot, 0, 8);
       assert.ok(slot.subarray(4, 8).every((b) => b === 0));
+    }
+  }
+});
+
+test('requestLength: the back copies a request only as far as its head says, never past its slot', () => {
+  // A request's head (its first word) gives its length in bytes in the upper half. The
+  // producer writes every word; the consumer's copy must hold only the named ones (the rest
+  // is what the private copy held before), on direct slots (1 page of 64-byte entries) and on
+  // slots straddling a page (2 pages of 120-byte entries: index 33 spans the boundary).
+  for (const [entry, pages] of [
+    [64, 1],
+    [120, 2],
+  ] as const) {
+    const codec: RingCodec<TestRequest, TestResponse> = { ...testCodec(entry), requestLength: (head) => head.getUint32(0, true) >>> 16 };
+    const mem = new PagedMemory(scatteredPages(pages));
+    const front = FrontRing.init(mem, codec);
+    const back = BackRing.attach(mem, codec);
+    const filler = (i: number): number[] => Array.from({ length: (entry - 4) / 4 }, (_, k) => 1000 * (i + 1) + k);
+    // A length is rounded up to whole words (3 bytes: the head alone); 0 and 2^15 - 1 are
+    // not lengths a request of this slot can have: the whole request is copied.
+    const lengths = [8, 12, 4, 3, 0, entry, 0x7fff];
+    for (let i = 0; i < front.size; i++) {
+      const bytes = lengths[i % lengths.length]!;
+      front.putRequest({ id: (bytes << 16) | i, words: filler(i) });
+      front.pushRequests();
+      const got = back.nextRequest()!;
+      const copied = bytes >= 1 && bytes <= entry ? Math.ceil(bytes / 4) - 1 : (entry - 4) / 4;
+      assert.equal(got.id & 0xffff, i);
+      assert.deepEqual(got.words.slice(0, copied), filler(i).slice(0, copied), `entry ${entry}, slot ${i}: the request's words`);
+      for (let k = copied; k < got.words.length; k++) assert.notEqual(got.words[k], filler(i)[k], `entry ${entry}, slot ${i}: word ${k} past the request was read`);
+      back.putResponse({ id: i, status: 0 });
+      back.pushResponses();
+      front.nextResponse();
     }
   }
 });

@@ -10,6 +10,7 @@
  * straddles a page boundary, or a memory that is not plain pages, is built in a private
  * buffer and copied in.
  */
+import { BugError } from '../base/index.js';
 import { PagedMemory, RING_PAGE_SIZE, type RingMemory } from './memory.js';
 import { entrySizeOf, ringEntries, SRING_ENTRIES, type RingCodec } from './sring.js';
 
@@ -47,6 +48,9 @@ export class RingSlots<Req, Rsp> {
     readonly codec: RingCodec<Req, Rsp>,
   ) {
     this.entrySize = entrySizeOf(codec as RingCodec<unknown, unknown>);
+    if (codec.requestLength !== undefined && codec.requestSize < HEAD_BYTES) {
+      throw new BugError(`a ${codec.requestSize}-byte request has no ${HEAD_BYTES}-byte head for requestLength`);
+    }
     this.size = ringEntries(mem.byteLength, this.entrySize);
     this.mask = this.size - 1;
     this.rspAt = align4(codec.requestSize);
@@ -107,29 +111,55 @@ export class RingSlots<Req, Rsp> {
     this.mem.copyIn(this.slotOffset(idx), this.scratch, this.rspAt, n);
   }
 
-  /** RING_COPY_REQUEST, then decode the private copy. */
+  /**
+   * RING_COPY_REQUEST, then decode the private copy. With `codec.requestLength`, the first 4
+   * bytes are copied, the request's length taken from that copy, and only the rest of the
+   * request copied after them: still one read of each byte, and none of the slot past it.
+   */
   readRequest(idx: number): Req {
-    this.copyOut(idx, 0, this.codec.requestSize);
+    const length = this.codec.requestLength;
+    const size = this.codec.requestSize;
+    if (length === undefined) {
+      this.copyOut(idx, 0, 0, size);
+    } else {
+      this.copyOut(idx, 0, 0, HEAD_BYTES);
+      this.copyOut(idx, HEAD_BYTES, HEAD_BYTES, requestBytesOf(length(this.reqView), size) - HEAD_BYTES);
+    }
     return this.codec.decodeRequest(this.reqView, idx);
   }
 
   /** RING_COPY_RESPONSE, then decode the private copy. */
   readResponse(idx: number): Rsp {
-    this.copyOut(idx, this.rspAt, this.codec.responseSize);
+    this.copyOut(idx, 0, this.rspAt, this.codec.responseSize);
     return this.codec.decodeResponse(this.rspView);
   }
 
-  /** Copy `n` bytes of the slot of `idx` into scratch[at..]: one read of each shared byte. */
-  private copyOut(idx: number, at: number, n: number): void {
+  /**
+   * Copy bytes [from, from + n) of the slot of `idx` into scratch[at..]: one read of each
+   * shared byte. On a direct slot all three are multiples of 4 (the constructor's wordSized).
+   */
+  private copyOut(idx: number, from: number, at: number, n: number): void {
     const slot = this.direct[idx & this.mask];
     if (slot === undefined) {
-      this.mem.copyOut(this.slotOffset(idx), this.scratch, at, n);
+      this.mem.copyOut(this.slotOffset(idx) + from, this.scratch, at, n);
       return;
     }
     const w = this.scratchWords;
-    const from = slot.words;
-    for (let k = 0, f = slot.base, t = at >>> 2, end = n >>> 2; k < end; k++) w[t + k] = from[f + k]!;
+    const words = slot.words;
+    for (let k = 0, f = slot.base + (from >>> 2), t = at >>> 2, end = n >>> 2; k < end; k++) w[t + k] = words[f + k]!;
   }
+}
+
+/** The request head `RingCodec.requestLength` is given: the first word of the slot. */
+const HEAD_BYTES = 4;
+
+/**
+ * A codec's request length rounded up to whole words (a direct slot copies words), within
+ * [HEAD_BYTES, `size`] whatever the codec answered.
+ */
+function requestBytesOf(bytes: number, size: number): number {
+  const rounded = (Math.ceil(bytes / 4) * 4) | 0;
+  return rounded >= HEAD_BYTES && rounded <= size ? rounded : size;
 }
 
 function zeroWords(words: Int32Array, base: number, count: number): void {

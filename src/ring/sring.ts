@@ -38,6 +38,18 @@ export interface RingCodec<Req, Rsp> {
    * tests the claim; a false claim would leave stale bytes in shared memory.
    */
   readonly encodesEveryByte?: boolean;
+  /**
+   * The length in bytes of the request whose first 4 bytes `head` holds, when a protocol's
+   * request is shorter than its slot: a blkif READ of one segment is 32 of 112 bytes, the
+   * other ten segment slots unused. A consumer copies only these bytes (the first 4 once,
+   * then the rest) and `decodeRequest` reads no further; a producer writes no further.
+   * Absent: every request is `requestSize` bytes.
+   *
+   * Why: a slot spans two or three 64-byte cache lines, each written last by the producer's
+   * CPU, and every line read is a transfer from that CPU (4 KiB random reads at QD32: the
+   * whole-slot copy was blkback's top JavaScript cost).
+   */
+  readonly requestLength?: (head: DataView) => number;
   /** Write `req` into `out` (zero-filled, `requestSize` bytes): fields only, padding stays 0. */
   encodeRequest(req: Req, out: DataView): void;
   encodeResponse(rsp: Rsp, out: DataView): void;

@@ -389,6 +389,26 @@ export function decodeBlkifRwInto(view: DataView, offset: number, abi: AbiName, 
   return out;
 }
 
+/** A direct READ or WRITE of 1..11 segments: the request both sides keep to its own length. */
+export function isDirectRw(op: number, nr: number): boolean {
+  return (op === BLKIF_OP_READ || op === BLKIF_OP_WRITE) && nr >= 1 && nr <= BLKIF_MAX_SEGMENTS_PER_REQUEST;
+}
+
+/**
+ * RingCodec.requestLength for blkif: a direct READ/WRITE is its header and its `nr_segments`
+ * segments (a 4 KiB request: 32 of 112 bytes on x86_64), any other request the whole struct.
+ * Linux's blkfront copies a whole request into its slot and blkback a whole one out of it
+ * (RING_COPY_REQUEST); the unused segment slots carry nothing either side reads.
+ */
+export function blkifRequestLength(abi: AbiName): (head: DataView) => number {
+  const { size, fields: f } = BLKIF_REQUEST.layouts[abi];
+  const segSize = BLKIF_REQUEST_SEGMENT.layouts[abi].size;
+  return (head) => {
+    const nr = head.getUint8(f.nr_segments);
+    return isDirectRw(head.getUint8(f.operation), nr) ? f.seg + nr * segSize : size;
+  };
+}
+
 /** encodeBlkifResponse with the id as two u32 halves (the same bytes, no BigInt). */
 export function encodeBlkifResponseFields(view: DataView, offset: number, abi: AbiName, idLow: number, idHigh: number, operation: number, status: number): void {
   const l = BLKIF_RESPONSE.layouts[abi];

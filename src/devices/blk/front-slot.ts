@@ -19,12 +19,14 @@ import {
   BLKIF_RESPONSE,
 } from '../../abi/io/blkif.js';
 import {
+  blkifRequestLength,
   decodeBlkifResponseInto,
   encodeBlkifDiscardFields,
   encodeBlkifSegmentFields,
   encodeBlkifIndirectFields,
   encodeBlkifIndirectGref,
   encodeBlkifResponse,
+  isDirectRw,
   u64FromWords,
   zeroBlkifRequest,
   type BlkifResponseWords,
@@ -134,10 +136,12 @@ function slotEncoder(abi: AbiName): (s: Slot, view: DataView) => void {
     const c = s.chunk;
     if (c === undefined) throw new BugError('encoding a free blkfront slot');
     if (s.operation === BLKIF_OP_DISCARD || s.indirect) return encodeOther(view, abi, s, c);
-    // Zeroed first: padding, handle 0, first_sect 0 and the unused segments stay 0.
+    // The request's own bytes (blkifRequestLength: a READ/WRITE's header and segments) zeroed
+    // first, so padding, handle 0 and first_sect 0 are 0; unused segment slots are left alone.
+    const end = isDirectRw(s.operation, s.segments) ? f.seg + s.segments * segSize : size;
     let i = 0;
-    for (; i + 8 <= size; i += 8) view.setFloat64(i, 0);
-    for (; i < size; i += 4) view.setUint32(i, 0, true);
+    for (; i + 8 <= end; i += 8) view.setFloat64(i, 0);
+    for (; i < end; i += 4) view.setUint32(i, 0, true);
     view.setUint8(f.operation, s.operation);
     view.setUint8(f.nr_segments, s.segments);
     view.setUint32(f.id, s.id, true);
@@ -173,9 +177,10 @@ export function frontRingCodec(abi: AbiName): RingCodec<Slot, BlkifResponseWords
     requestSize: BLKIF_REQUEST.layouts[abi].size,
     responseSize: BLKIF_RESPONSE.layouts[abi].size,
     entrySize: BLKIF_REQUEST.layouts[abi].size,
-    // slotEncoder zeroes the whole request first, encodeBlkifResponse the whole response
+    // slotEncoder zeroes the request's own bytes first, encodeBlkifResponse the whole response
     // (front-slot.test.ts checks the claim), so the ring does not zero the slot again.
     encodesEveryByte: true,
+    requestLength: blkifRequestLength(abi),
     encodeRequest: slotEncoder(abi),
     encodeResponse: (r, out) => encodeBlkifResponse(out, 0, abi, { id: u64FromWords(r.idLow, r.idHigh), operation: r.operation, status: r.status }),
     decodeRequest: () => {

@@ -65,6 +65,27 @@ for (const abi of ['x86_64', 'x86_32'] as const) {
     assert.ok(fast > 500, `the fast path was taken (${fast} times)`);
   });
 
+  test(`blkback codec (${abi}): a request decodes the same whatever the slot holds past its requestLength`, () => {
+    const size = BLKIF_REQUEST.layouts[abi].size;
+    const codec = blkifBackRingCodec(abi);
+    let short = 0;
+    fc.assert(
+      fc.property(slotArb(size), fc.uint8Array({ minLength: size, maxLength: size }), (bytes, garbage) => {
+        const n = codec.requestLength!(new DataView(bytes.buffer));
+        assert.ok(n >= 4 && n <= size);
+        if (n < size) short++;
+        // The same request with other bytes past its length (what the ring's copy holds there: the last request's).
+        const other = Uint8Array.from(garbage);
+        other.set(bytes.subarray(0, n));
+        const a = fullRequest(codec.decodeRequest(new DataView(bytes.buffer), 0));
+        const b = fullRequest(codec.decodeRequest(new DataView(other.buffer), 0));
+        assert.deepEqual(b, a);
+      }),
+      { numRuns: 2000 },
+    );
+    assert.ok(short > 150, `short requests were drawn (${short})`);
+  });
+
   test(`blkback codec (${abi}): a response from numbers is the bytes of encodeBlkifResponse`, () => {
     const size = BLKIF_RESPONSE.layouts[abi].size;
     const codec = blkifBackRingCodec(abi);

@@ -3,9 +3,11 @@
  * for one ABI: slots are `sizeof(struct blkif_request)` (112 on x86_64, 108 on x86_32), so a
  * 4 KiB page holds 32 entries on both.
  */
-import { BLKIF_MAX_SEGMENTS_PER_REQUEST, BLKIF_OP_READ, BLKIF_OP_WRITE, BLKIF_REQUEST, BLKIF_RESPONSE } from '../../abi/io/blkif.js';
+import { BLKIF_REQUEST, BLKIF_RESPONSE } from '../../abi/io/blkif.js';
 import {
+  blkifRequestLength,
   decodeBlkifRequest,
+  isDirectRw,
   decodeBlkifRwInto,
   encodeBlkifResponseFields,
   newBlkifRwWords,
@@ -74,7 +76,10 @@ export function blkifBackRingCodec(abi: AbiName, fast = true): RingCodec<BackReq
   (record as { kind: string }).kind = 'fast';
   const opAt = BLKIF_REQUEST.layouts[abi].fields.operation;
   const nrAt = BLKIF_REQUEST.layouts[abi].fields.nr_segments;
+  const length = blkifRequestLength(abi);
   return {
+    // Only the fast decoder is held to reading within the length (decodeBlkifRwInto).
+    ...(fast ? { requestLength: length } : {}),
     requestSize: BLKIF_REQUEST.layouts[abi].size,
     responseSize: BLKIF_RESPONSE.layouts[abi].size,
     entrySize: BLKIF_REQUEST.layouts[abi].size,
@@ -88,9 +93,9 @@ export function blkifBackRingCodec(abi: AbiName, fast = true): RingCodec<BackReq
       : (bytes) => {
           // The bytes are the ring's private copy (RingSlots.readRequest): reading op and
           // nr_segments here and again in the decoder reads no shared memory twice.
-          const op = bytes.getUint8(opAt);
-          const nr = bytes.getUint8(nrAt);
-          if ((op === BLKIF_OP_READ || op === BLKIF_OP_WRITE) && nr >= 1 && nr <= BLKIF_MAX_SEGMENTS_PER_REQUEST) {
+          // A direct READ/WRITE was copied only as far as blkifRequestLength says, which is
+          // as far as decodeBlkifRwInto reads: its header and `nr` segments.
+          if (isDirectRw(bytes.getUint8(opAt), bytes.getUint8(nrAt))) {
             return decodeBlkifRwInto(bytes, 0, abi, record) as FastRwRequest;
           }
           return decodeBlkifRequest(bytes, 0, abi);
