@@ -22,11 +22,11 @@ export function encodesEveryByte<Req, Rsp>(
   requests: readonly Req[],
   responses: readonly Rsp[],
 ): boolean {
-  const req = (v: Req, out: DataView): void => codec.encodeRequest(v, out);
   const rsp = (v: Rsp, out: DataView): void => codec.encodeResponse(v, out);
   return requests.every((r) => requestEncodedWhole(codec, r)) && responses.every((r) => same(encodeOver(0, codec.responseSize, rsp, r), encodeOver(0xff, codec.responseSize, rsp, r)));
 }
 
+/** Every byte of the request's length written, and (with `requestLength`) none of the slot past it. */
 function requestEncodedWhole<Req, Rsp>(codec: RingCodec<Req, Rsp>, r: Req): boolean {
   const encode = (v: Req, out: DataView): void => codec.encodeRequest(v, out);
   const zeros = encodeOver(0, codec.requestSize, encode, r);

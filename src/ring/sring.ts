@@ -33,8 +33,9 @@ export interface RingCodec<Req, Rsp> {
   /** sizeof(union __name##_sring_entry); defaults to max(requestSize, responseSize). */
   readonly entrySize?: number;
   /**
-   * True when `encodeRequest`/`encodeResponse` write every byte of `out` (padding included),
-   * so the ring need not zero the slot first. `encodesEveryByte()` (ring/codec-check.ts)
+   * True when `encodeRequest`/`encodeResponse` write every byte of `out` (padding included;
+   * with `requestLength`, every byte of the request's length), so the ring need not zero the
+   * slot first. `encodesEveryByte()` (ring/codec-check.ts)
    * tests the claim; a false claim would leave stale bytes in shared memory.
    */
   readonly encodesEveryByte?: boolean;
@@ -42,7 +43,8 @@ export interface RingCodec<Req, Rsp> {
    * The length in bytes of the request whose first 4 bytes `head` holds, when a protocol's
    * request is shorter than its slot: a blkif READ of one segment is 32 of 112 bytes, the
    * other ten segment slots unused. A consumer copies only these bytes (the first 4 once,
-   * then the rest) and `decodeRequest` reads no further; a producer writes no further.
+   * then the rest) and `decodeRequest` reads no further; an `encodeRequest` that encodes every
+   * byte need write no further.
    * Absent: every request is `requestSize` bytes.
    *
    * Why: a slot spans two or three 64-byte cache lines, each written last by the producer's

@@ -7,9 +7,9 @@ import { BLKIF_REQUEST, BLKIF_RESPONSE } from '../../abi/io/blkif.js';
 import {
   blkifRequestLength,
   decodeBlkifRequest,
-  isDirectRw,
   decodeBlkifRwInto,
   encodeBlkifResponseFields,
+  isDirectRw,
   newBlkifRwWords,
   type BlkifResponseWords,
   type BlkifRwOp,
@@ -76,10 +76,9 @@ export function blkifBackRingCodec(abi: AbiName, fast = true): RingCodec<BackReq
   (record as { kind: string }).kind = 'fast';
   const opAt = BLKIF_REQUEST.layouts[abi].fields.operation;
   const nrAt = BLKIF_REQUEST.layouts[abi].fields.nr_segments;
-  const length = blkifRequestLength(abi);
   return {
     // Only the fast decoder is held to reading within the length (decodeBlkifRwInto).
-    ...(fast ? { requestLength: length } : {}),
+    ...(fast ? { requestLength: blkifRequestLength(abi) } : {}),
     requestSize: BLKIF_REQUEST.layouts[abi].size,
     responseSize: BLKIF_RESPONSE.layouts[abi].size,
     entrySize: BLKIF_REQUEST.layouts[abi].size,
