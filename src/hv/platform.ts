@@ -12,6 +12,7 @@
  * the peer; it never lets them escape into the peer's path.
  */
 import type { Disposable, DomId, EvtchnPort, Frame, GrantRef } from '../base/index.js';
+import type { CopyPtr, GrantCopyOp, GrantMapping } from '../grant/types.js';
 
 /** XEN_PAGE_SIZE: the protocol page is always 4 KiB (ring.h, grant_table.h). */
 export const PAGE_SIZE = 4096;
@@ -32,28 +33,9 @@ export interface DomainMemory {
   copy(dst: Uint8Array, at: number, src: Uint8Array): void;
 }
 
-/** A set of foreign pages mapped through the grant table (gntdev's mapping). */
-export interface GrantMapping extends Disposable {
-  readonly domid: DomId;
-  readonly refs: readonly GrantRef[];
-  readonly writable: boolean;
-  /**
-   * One 4 KiB view per ref, into the granter's page. The granter can change it at any time:
-   * copy once, validate the copy, act on the copy (STYLE.md habit 3).
-   */
-  readonly pages: readonly Uint8Array[];
-}
-
-/** One side of a GNTTABOP_copy: a granted page of another domain, or a local buffer. */
-export type CopyPtr =
-  | { readonly kind: 'grant'; readonly domid: DomId; readonly ref: GrantRef; readonly offset: number }
-  | { readonly kind: 'local'; readonly buf: Uint8Array; readonly offset: number };
-
-export interface GrantCopyOp {
-  readonly source: CopyPtr;
-  readonly dest: CopyPtr;
-  readonly len: number;
-}
+// Defined with the grant layer (below this one, src/layers.test.ts), which implements them on
+// the sim; every platform's devices take them from here.
+export type { CopyPtr, GrantCopyOp, GrantMapping } from '../grant/types.js';
 
 export interface GrantOps {
   /** gnttab_grant_foreign_access: let `remote` map `frame` of ours. */
