@@ -87,7 +87,7 @@ function setParam(p: Parsed, module: string, name: string, value: string | undef
   return undefined;
 }
 
-type MutableBlkfront = { -readonly [K in keyof KernelCmdline['blkfront']]: KernelCmdline['blkfront'][K] };
+type MutableBlkfront = Writable<KernelCmdline['blkfront']>;
 type MutableHaltpoll = Writable<HaltPollParams>;
 
 /** Set one parameter; why not when it cannot be taken. */

@@ -395,18 +395,23 @@ export function isDirectRw(op: number, nr: number): boolean {
 }
 
 /**
- * RingCodec.requestLength for blkif: a direct READ/WRITE is its header and its `nr_segments`
- * segments (a 4 KiB request: 32 of 112 bytes on x86_64), any other request the whole struct.
- * Linux's blkfront copies a whole request into its slot and blkback a whole one out of it
- * (RING_COPY_REQUEST); the unused segment slots carry nothing either side reads.
+ * The bytes of a blkif request of operation `op` and `nr` segments: a direct READ/WRITE is its
+ * header and its `nr` segments (a 4 KiB request: 32 of 112 bytes on x86_64), any other
+ * request the whole struct. Linux's blkfront copies a whole request into its slot and blkback
+ * a whole one out of it (RING_COPY_REQUEST); the unused segment slots carry nothing either
+ * side reads.
  */
-export function blkifRequestLength(abi: AbiName): (head: DataView) => number {
+export function blkifRequestBytes(abi: AbiName): (op: number, nr: number) => number {
   const { size, fields: f } = BLKIF_REQUEST.layouts[abi];
   const segSize = BLKIF_REQUEST_SEGMENT.layouts[abi].size;
-  return (head) => {
-    const nr = head.getUint8(f.nr_segments);
-    return isDirectRw(head.getUint8(f.operation), nr) ? f.seg + nr * segSize : size;
-  };
+  return (op, nr) => (isDirectRw(op, nr) ? f.seg + nr * segSize : size);
+}
+
+/** RingCodec.requestLength for blkif: `blkifRequestBytes` of the request whose head is `head`. */
+export function blkifRequestLength(abi: AbiName): (head: DataView) => number {
+  const f = BLKIF_REQUEST.layouts[abi].fields;
+  const bytes = blkifRequestBytes(abi);
+  return (head) => bytes(head.getUint8(f.operation), head.getUint8(f.nr_segments));
 }
 
 /** encodeBlkifResponse with the id as two u32 halves (the same bytes, no BigInt). */

@@ -19,6 +19,7 @@ import {
   BLKIF_RESPONSE,
 } from '../../abi/io/blkif.js';
 import {
+  blkifRequestBytes,
   blkifRequestLength,
   decodeBlkifResponseInto,
   encodeBlkifDiscardFields,
@@ -26,7 +27,6 @@ import {
   encodeBlkifIndirectFields,
   encodeBlkifIndirectGref,
   encodeBlkifResponse,
-  isDirectRw,
   u64FromWords,
   zeroBlkifRequest,
   type BlkifResponseWords,
@@ -127,18 +127,19 @@ export class Slot {
  * (BlkFront.checkRange). Discard and indirect requests use abi's encoders.
  */
 function slotEncoder(abi: AbiName): (s: Slot, view: DataView) => void {
-  const { size, fields: f } = BLKIF_REQUEST.layouts[abi];
+  const f = BLKIF_REQUEST.layouts[abi].fields;
   const seg = BLKIF_REQUEST_SEGMENT.layouts[abi];
   const segSize = seg.size;
+  const requestBytes = blkifRequestBytes(abi);
   const gref = f.seg + seg.fields.gref;
   const lastSect = f.seg + seg.fields.last_sect;
   return (s, view) => {
     const c = s.chunk;
     if (c === undefined) throw new BugError('encoding a free blkfront slot');
     if (s.operation === BLKIF_OP_DISCARD || s.indirect) return encodeOther(view, abi, s, c);
-    // The request's own bytes (blkifRequestLength: a READ/WRITE's header and segments) zeroed
-    // first, so padding, handle 0 and first_sect 0 are 0; unused segment slots are left alone.
-    const end = isDirectRw(s.operation, s.segments) ? f.seg + s.segments * segSize : size;
+    // The request's own bytes (a READ/WRITE's header and segments) zeroed first, so padding,
+    // handle 0 and first_sect 0 are 0; unused segment slots are left alone.
+    const end = requestBytes(s.operation, s.segments);
     let i = 0;
     for (; i + 8 <= end; i += 8) view.setFloat64(i, 0);
     for (; i < end; i += 4) view.setUint32(i, 0, true);

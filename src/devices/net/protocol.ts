@@ -249,16 +249,19 @@ const RX_RING_ENTRIES = ringEntries(RING_PAGE_SIZE, Math.max(RX_REQ_SIZE, RX_RSP
  * slot (RING_REQUEST_CONS_OVERFLOW), so the slot's index cannot come round while it is pending.
  */
 export function txBackRingCodec(): typeof TX_RING_CODEC & { readonly entries: number } {
-  const slots = Array.from({ length: TX_RING_ENTRIES }, () => new TxSlotRead());
-  const mask = TX_RING_ENTRIES - 1;
-  return { ...TX_RING_CODEC, entries: TX_RING_ENTRIES, decodeRequest: (v, index) => slots[index & mask]!.read(v) };
+  return perSlotCodec(TX_RING_CODEC, TX_RING_ENTRIES, () => new TxSlotRead(), (v, slot) => slot.read(v));
 }
 
 /** RX_BACK_CODEC for one rx ring, its requests decoded into an object kept per slot (as txBackRingCodec). */
 export function rxBackRingCodec(): typeof RX_BACK_CODEC & { readonly entries: number } {
-  const slots = Array.from({ length: RX_RING_ENTRIES }, () => ({ id: 0, gref: 0 }));
-  const mask = RX_RING_ENTRIES - 1;
-  return { ...RX_BACK_CODEC, entries: RX_RING_ENTRIES, decodeRequest: (v, index) => decodeNetifRxRequestInto(v, 0, slots[index & mask]!) };
+  return perSlotCodec(RX_BACK_CODEC, RX_RING_ENTRIES, () => ({ id: 0, gref: 0 }), (v, slot) => decodeNetifRxRequestInto(v, 0, slot));
+}
+
+/** `base` decoding each request into the object made for its slot (`entries` of them), rewritten when its index comes round. */
+function perSlotCodec<C extends RingCodec<unknown, unknown>, S extends ReturnType<C['decodeRequest']>>(base: C, entries: number, make: () => S, read: (v: DataView, slot: S) => S): C & { readonly entries: number } {
+  const slots = Array.from({ length: entries }, make);
+  const mask = entries - 1;
+  return { ...base, entries, decodeRequest: (v: DataView, index: number) => read(v, slots[index & mask]!) };
 }
 
 /** netback's tx ring on its one granted page, with a per-slot codec of its own (txBackRingCodec). */
