@@ -13,7 +13,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { threadCpuNs } from '../guest/fio/cpu.js';
+import { schedSince, threadSched, type SchedDelta } from '../guest/fio/cpu.js';
 import type { PingResult } from '../guest/net/ping.js';
 import type { StreamReport } from '../guest/net/udp-stream.js';
 import { Host } from '../toolstack/index.js';
@@ -92,9 +92,11 @@ export class WorkerBed {
       guests.push(send);
       await send.line(/^udp-send: streaming/, 30_000);
       // dom0's share: this thread (netbacks, xenbr0, xenstored) over the stream.
-      const dom0Cpu0 = threadCpuNs();
+      const dom0From = threadSched();
+      const dom0T0 = performance.now();
       const tx = (await send.json<StreamReport>('udp', streamMs + 30_000)).value;
-      const dom0Cpu1 = threadCpuNs();
+      const dom0 = schedSince(dom0From);
+      const dom0Ms = performance.now() - dom0T0;
       const rx = (await recv.json<StreamReport>('udp', streamMs + 30_000)).value;
       const sendVif = this.vif(send);
       const recvVif = this.vif(recv);
@@ -120,8 +122,12 @@ export class WorkerBed {
           upcalls_per_packet_receiver: per(rx.nicEvents ?? 0, rx.packets),
           // CPU µs per datagram on each thread (/proc/thread-self/schedstat), 0 where unknown.
           cpu_us_per_packet_sender: per((tx.cpuMs ?? 0) * 1000, tx.packets),
-          cpu_us_per_packet_dom0: per(dom0Cpu0 === undefined || dom0Cpu1 === undefined ? 0 : (dom0Cpu1 - dom0Cpu0) / 1000, tx.packets),
+          cpu_us_per_packet_dom0: per((dom0.cpuMs ?? 0) * 1000, tx.packets),
           cpu_us_per_packet_receiver: per((rx.cpuMs ?? 0) * 1000, rx.packets),
+          // Where each thread was (guest/fio/cpu.ts), the guests' over the sender's stream.
+          ...occupancy('sender', tx, tx.durationMs),
+          ...occupancy('dom0', dom0, dom0Ms),
+          ...occupancy('receiver', rx, tx.durationMs),
         },
       };
     } finally {
@@ -150,6 +156,19 @@ export class WorkerBed {
       for (const g of guests) await g.finish();
     }
   }
+}
+
+/**
+ * A thread's part of a span: the percent of it on a CPU and runnable but waiting for one, and
+ * its sleeps a second (each one a wake-up some other thread paid for). Nothing where unknown.
+ */
+function occupancy(thread: string, s: SchedDelta, spanMs: number): Record<string, number> {
+  if (s.cpuMs === undefined || s.runqMs === undefined || s.sleeps === undefined || !(spanMs > 0)) return {};
+  return {
+    [`busy_percent_${thread}`]: (100 * s.cpuMs) / spanMs,
+    [`runq_wait_percent_${thread}`]: (100 * s.runqMs) / spanMs,
+    [`sleeps_per_s_${thread}`]: (1000 * s.sleeps) / spanMs,
+  };
 }
 
 function per(n: number, packets: number): number {

@@ -7,7 +7,7 @@
  */
 import { XenpvError, type Frame } from '../../base/index.js';
 import { taskClock } from '../../devices/net/bridge/clock.js';
-import { threadCpuNs } from '../fio/cpu.js';
+import { schedSince, threadSched } from '../fio/cpu.js';
 import { formatIpv4, toIpv4 } from '../net/addr.js';
 import { UdpStreamReceiver, UdpStreamSender, type StreamReport } from '../net/udp-stream.js';
 import type { GuestContext } from '../program.js';
@@ -36,7 +36,7 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
     const notifies0 = eth.front.counters.notifies;
     const dropped0 = eth.front.counters.txDropped;
     env.log('udp-send: streaming');
-    const cpu0 = threadCpuNs();
+    const sched0 = threadSched();
     while (!sender.done && (await env.running())) {
       // Back-pressure: while frames wait for ring slots, wait for the backend to take some
       // (a full socket send buffer) instead of growing the backlog until netfront drops.
@@ -55,7 +55,7 @@ export async function runUdpSend(env: NetProgramEnv): Promise<StreamReport> {
     }
     const report: StreamReport = {
       ...sender.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0, nicTxDropped: eth.front.counters.txDropped - dropped0,
-      ...cpuSince(cpu0),
+      ...schedSince(sched0),
     };
     env.log(JSON.stringify({ udp: report }));
     return report;
@@ -105,21 +105,15 @@ export async function runUdpRecv(env: NetProgramEnv): Promise<StreamReport> {
     const events0 = eth.front.counters.events;
     const notifies0 = eth.front.counters.notifies;
     env.log(`udp-recv: listening on ${formatIpv4(eth.stack.address)}`);
-    const cpu0 = threadCpuNs();
+    const sched0 = threadSched();
     // rx.done only reads a field: checked per datagram, the loop wakes once, at the END marker.
     await eth.until(() => rx.done, numberOption(o, 'timeout', 30_000, 1), undefined, true);
-    const report: StreamReport = { ...rx.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0, ...cpuSince(cpu0) };
+    const report: StreamReport = { ...rx.report(), nicEvents: eth.front.counters.events - events0, nicNotifies: eth.front.counters.notifies - notifies0, ...schedSince(sched0) };
     env.log(JSON.stringify({ udp: report }));
     return report;
   } finally {
     await eth.close();
   }
-}
-
-/** This vCPU thread's CPU time since `cpu0` (nothing where the OS does not tell). */
-function cpuSince(cpu0: number | undefined): { cpuMs?: number } {
-  const now = threadCpuNs();
-  return cpu0 === undefined || now === undefined ? {} : { cpuMs: (now - cpu0) / 1e6 };
 }
 
 export async function udpSend(ctx: GuestContext): Promise<void> {
