@@ -21,7 +21,7 @@ import { parseKernelCmdline } from '../guest/cmdline.js';
 import type { FioResult } from '../guest/fio/job.js';
 import { ThreadedDiskBackend } from '../toolstack/domain/disk-thread.js';
 import { Host, type BlkBackFeatureOptions } from '../toolstack/index.js';
-import { diskBackendTids, Dom0CpuSampler, threadIds } from './demo/cpu.js';
+import { diskBackendTids, Dom0CpuSampler, threadIds, type Occupancy } from './demo/cpu.js';
 import { startGuest, type DemoContext, type GuestSpec } from './demo/guests.js';
 
 export interface HostPvConfig {
@@ -64,6 +64,9 @@ export interface HostJobOutput {
   readonly guestCpuNs: number | undefined;
   /** What the backend negotiated, e.g. "persistent=true indirect-segments=32 queues=4 ring-pages=1". */
   readonly negotiated: string;
+  /** Where the backend's threads and the guest's were over fio's window (summed over each set). */
+  readonly backOccupancy?: Occupancy | undefined;
+  readonly guestOccupancy?: Occupancy | undefined;
 }
 
 const XVDA = 51712;
@@ -111,15 +114,18 @@ export class HostPvBed {
       // The disk thread and its ring threads (ring-threads.ts) are dom0's.
       const backTids = back === undefined ? [] : diskBackendTids(back);
       for (const t of backTids) dom0.addThread(t);
-      if (backTids.length > 0) backCpu = new Dom0CpuSampler(backTids);
-      guestCpu = new Dom0CpuSampler(threadIds().filter((t) => !dom0Tids.includes(t) && !backTids.includes(t)));
+      if (backTids.length > 0) backCpu = new Dom0CpuSampler(backTids, true);
+      guestCpu = new Dom0CpuSampler(threadIds().filter((t) => !dom0Tids.includes(t) && !backTids.includes(t)), true);
       const negotiated = await this.negotiated(back);
       const { value, at } = await g.json<FioResult>('job', timeoutMs);
       if (value.failure !== undefined || value.errors > 0) {
         throw new Error(`bench block: fio failed in the guest: ${value.failure ?? `${value.errors} errors`}`);
       }
       const t0 = at - value.elapsed_s * 1000;
-      return { result: value, dom0CpuNs: dom0.between(t0, at), backCpuNs: backCpu?.between(t0, at), guestCpuNs: guestCpu.between(t0, at), negotiated };
+      return {
+        result: value, dom0CpuNs: dom0.between(t0, at), backCpuNs: backCpu?.between(t0, at), guestCpuNs: guestCpu.between(t0, at), negotiated,
+        backOccupancy: backCpu?.occupancy(t0, at), guestOccupancy: guestCpu.occupancy(t0, at),
+      };
     } finally {
       dom0.stop();
       backCpu?.stop();

@@ -34,6 +34,7 @@ import { cpuSecondsPerGiB } from './block-cpu.js';
 import { nativeLoop, storageLoop, type LoopOutput, type NativeKind } from './block-native.js';
 import { HOST_PLAIN, HOST_TUNED, HostPvBed, type HostJobOutput } from './block-host.js';
 import { PLAIN, TUNED, withPvGuest, type PvConfig, type PvJobOutput } from './block-pv.js';
+import type { Occupancy } from './demo/cpu.js';
 import { EXAMPLE_IMAGE } from './demo/guests.js';
 import { compare, summarize, type BenchOptions, type BenchResult, type BenchSuite, type Better, type SuiteOutput } from './harness.js';
 
@@ -149,7 +150,13 @@ function fioArgs(plan: Plan, j: (typeof JOBS)[number], seed: number): string {
 }
 
 /** One PV figure and its dom0 CPU figure; `prefix` is 'block' (real layout) or 'block.inproc'. */
-function addPv(s: Samples, prefix: string, cfg: string, key: string, o: { result: FioResult; guestCpuNs: number | undefined; backCpuNs: number | undefined; dom0CpuNs: number | undefined }): void {
+function addPv(
+  s: Samples,
+  prefix: string,
+  cfg: string,
+  key: string,
+  o: { result: FioResult; guestCpuNs: number | undefined; backCpuNs: number | undefined; dom0CpuNs: number | undefined; backOccupancy?: Occupancy | undefined; guestOccupancy?: Occupancy | undefined },
+): void {
   const r = o.result;
   const dir = r.read.ios > 0 ? r.read : r.write;
   const value = key.endsWith('_iops') ? dir.iops : dir.mbps;
@@ -160,8 +167,20 @@ function addPv(s: Samples, prefix: string, cfg: string, key: string, o: { result
     guest_cpu_s_per_gib: cpuSecondsPerGiB(o.guestCpuNs, dir.bytes),
     dom0_blkback_thread_cpu_s_per_gib: cpuSecondsPerGiB(o.backCpuNs, dir.bytes),
     dom0_cpu_s_per_gib: dom0,
+    ...occupancyExtras('blkback_threads', o.backOccupancy),
+    ...occupancyExtras('guest', o.guestOccupancy),
   });
   s.add(`${prefix}.dom0_cpu_s_per_gib.${key.replace(/_(iops|mbps)$/, '')}.pv_${cfg}`, 's/GiB', 'lower', dom0);
+}
+
+/** A thread set's Occupancy as extras: `<who>_busy_percent`, `<who>_runq_wait_percent`, `<who>_sleeps_per_s`. */
+function occupancyExtras(who: string, o: Occupancy | undefined): Record<string, number> {
+  if (o === undefined) return {};
+  return {
+    [`${who}_busy_percent`]: o.busyPercent,
+    [`${who}_runq_wait_percent`]: o.runqWaitPercent,
+    ...(o.sleepsPerS === undefined ? {} : { [`${who}_sleeps_per_s`]: o.sleepsPerS }),
+  };
 }
 
 /** The earlier layout (block.inproc.*): blkback on this thread, the guest's fio in a worker. */
@@ -253,7 +272,7 @@ function output(plan: Plan, s: Samples, features: Map<string, string>, commands:
       `pv_plain: the Host started with blkBack = { persistent: false, maxIndirectSegments: 0, maxQueues: 1, maxRingPageOrder: 0 } (HostOptions.blkBack, host-wide like Linux blkback's module parameters), the guest's blkfront on its defaults; pv_tuned: the toolstack's backend defaults, the guest booted with ${HOST_TUNED.cmdline} (as a Linux guest's kernel command line takes it; Linux's default is 32 segments, 128 KiB per request; 128 make a 1 MiB request two slots, and iodepth 32 two rings, served by two dom0 threads; cpuidle_haltpoll.force=1: the vCPU polls for events up to Linux's adaptive limit, at most 200 µs, before it blocks, so its CPU figures include that polling).`,
       `pv_plain negotiated: ${features.get('plain') ?? 'not measured'}`,
       `pv_tuned negotiated: ${features.get('tuned') ?? 'not measured'}`,
-      'CPU (real layout), over fio\'s timed window: dom0 = every thread alive before the guest was created (main thread: xenstored, bridges, consoles; libuv pool; V8 helpers) plus the disk backend\'s worker thread (demo/cpu.ts Dom0CpuSampler); dom0_blkback_thread = that worker thread alone; guest = the threads created with the guest (its vCPU worker). Per GiB the guest saw move.',
+      'CPU (real layout), over fio\'s timed window: dom0 = every thread alive before the guest was created (main thread: xenstored, bridges, consoles; libuv pool; V8 helpers) plus the disk backend\'s worker thread (demo/cpu.ts Dom0CpuSampler); dom0_blkback_thread = that worker thread alone; guest = the threads created with the guest (its vCPU worker). Per GiB the guest saw move. blkback_threads_* and guest_* (real layout): the disk backend\'s threads and the guest\'s, summed, as a percent of fio\'s window on a CPU (busy) and runnable but waiting for one (runq_wait), and their sleeps a second, each a wake-up another thread paid for (/proc schedstat and status, sampled every 25 ms).',
       `block.inproc.*: the earlier layout (bench/block-pv.ts), blkback on the main thread over the libuv-pool storage (pool of ${pool} threads), fio in a guest worker with explicit front options (tuned: persistent + 256 indirect + 4 queues + 16-page ring); dom0 = process CPU minus the guest thread, dom0_blkback_thread = the main thread. Not the layout xenpv runs; kept to compare with earlier runs.`,
       `inproc pv_plain negotiated: ${features.get('inproc_plain') ?? 'not measured'}`,
       `inproc pv_tuned negotiated: ${features.get('inproc_tuned') ?? 'not measured'}`,

@@ -6,12 +6,13 @@
  * demo knows is *when* threads appeared: the threads alive before a measurement's guests are
  * created are dom0's (main thread: xenstored, blkback, netback, bridge, console daemon; the
  * libuv pool doing blkback's pread/pwrite; V8's helpers). A `Dom0CpuSampler` sums those
- * threads' CPU (`/proc/self/task/<tid>/schedstat`) every PERIOD_MS, so the CPU of any
- * time window — the one a guest's job reports — can be read off afterwards, excluding the
- * guest's boot and device handshake around it.
+ * threads' CPU and time waiting for a CPU (`/proc/self/task/<tid>/schedstat`), and if asked
+ * their sleeps (`status`), every PERIOD_MS, so the figures of any time window — the one a
+ * guest's job reports — can be read off afterwards, excluding the guest's boot and device
+ * handshake around it.
  */
-import { readdirSync } from 'node:fs';
-import { schedstatNs } from '../../guest/fio/cpu.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { parseSchedstat, parseSwitches } from '../../guest/fio/cpu.js';
 
 /** The process's thread ids; empty where /proc is not there (not Linux). */
 export function threadIds(): number[] {
@@ -22,23 +23,47 @@ export function threadIds(): number[] {
   }
 }
 
-/** Nanoseconds on a CPU of `tids` so far (a thread gone since counts nothing); undefined without /proc. */
-export function threadsCpuNs(tids: readonly number[]): number | undefined {
-  if (tids.length === 0) return undefined;
-  let sum = 0;
-  let seen = 0;
-  for (const tid of tids) {
-    const ns = schedstatNs(`/proc/self/task/${tid}/schedstat`);
-    if (ns === undefined) continue;
-    sum += ns;
-    seen++;
-  }
-  return seen === 0 ? undefined : sum;
+/** What the scheduler counted for a set of threads, summed. */
+interface Account {
+  readonly ns: number;
+  /** Runnable but waiting for a CPU. */
+  readonly runqNs: number;
+  /** Sleeps (voluntary context switches): counted only by a sampler asked to (`countSleeps`). */
+  readonly sleeps: number;
 }
 
-interface Sample {
+interface Sample extends Account {
   readonly at: number;
-  readonly ns: number;
+}
+
+/** The account of `tids` so far (a thread gone since counts nothing); undefined without /proc. */
+function threadsAccount(tids: readonly number[], countSleeps: boolean): Account | undefined {
+  let ns = 0;
+  let runqNs = 0;
+  let sleeps = 0;
+  let seen = 0;
+  for (const tid of tids) {
+    try {
+      const t = parseSchedstat(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1'));
+      const w = countSleeps ? parseSwitches(readFileSync(`/proc/self/task/${tid}/status`, 'latin1')) : undefined;
+      if (t === undefined || (countSleeps && w === undefined)) continue;
+      ns += t.cpuNs;
+      runqNs += t.runqNs;
+      sleeps += w?.sleeps ?? 0;
+      seen++;
+    } catch {
+      // The thread has ended: it counts nothing more.
+    }
+  }
+  return seen === 0 ? undefined : { ns, runqNs, sleeps };
+}
+
+/** Where a sampler's threads were over a window: percent of it on a CPU and waiting for one, sleeps a second. */
+export interface Occupancy {
+  readonly busyPercent: number;
+  readonly runqWaitPercent: number;
+  /** Undefined unless the sampler counts sleeps. */
+  readonly sleepsPerS: number | undefined;
 }
 
 /**
@@ -60,13 +85,20 @@ export class Dom0CpuSampler {
   private readonly samples: Sample[] = [];
   private readonly timer: NodeJS.Timeout | undefined;
   private readonly tids: number[];
-  /** Subtracted from every sum: the CPU threads added later had used before they were added. */
-  private offset = 0;
+  /** Subtracted from every sum: what threads added later had counted before they were added. */
+  private offset: Account = { ns: 0, runqNs: 0, sleeps: 0 };
 
-  /** Start sampling the threads alive now (call before creating the guests being measured). */
-  constructor(tids: readonly number[] = threadIds()) {
+  /**
+   * Start sampling the threads alive now (call before creating the guests being measured).
+   * `countSleeps` reads each thread's status file too, a second file per thread and sample:
+   * for samplers of a thread or two (bench block's disk thread and guest), not all of dom0.
+   */
+  constructor(
+    tids: readonly number[] = threadIds(),
+    private readonly countSleeps = false,
+  ) {
     this.tids = [...tids];
-    if (threadsCpuNs(tids) === undefined) return;
+    if (threadsAccount(tids, countSleeps) === undefined) return;
     this.sample();
     this.timer = setInterval(() => this.sample(), PERIOD_MS);
     this.timer.unref();
@@ -82,42 +114,57 @@ export class Dom0CpuSampler {
    */
   addThread(tid: number): void {
     if (this.timer === undefined || this.tids.includes(tid)) return;
-    const before = threadsCpuNs([tid]);
+    const before = threadsAccount([tid], this.countSleeps);
     if (before === undefined) return;
     this.tids.push(tid);
-    this.offset += before;
+    const o = this.offset;
+    this.offset = { ns: o.ns + before.ns, runqNs: o.runqNs + before.runqNs, sleeps: o.sleeps + before.sleeps };
   }
 
   sample(): void {
-    const total = threadsCpuNs(this.tids);
-    const ns = total === undefined ? undefined : total - this.offset;
-    if (ns === undefined || this.samples.length >= MAX_SAMPLES) return;
-    this.samples.push({ at: performance.now(), ns });
+    const total = threadsAccount(this.tids, this.countSleeps);
+    if (total === undefined || this.samples.length >= MAX_SAMPLES) return;
+    const o = this.offset;
+    this.samples.push({ at: performance.now(), ns: total.ns - o.ns, runqNs: total.runqNs - o.runqNs, sleeps: total.sleeps - o.sleeps });
   }
 
   /** dom0 CPU nanoseconds between two `performance.now()` times (linear between samples). */
   between(t0: number, t1: number): number | undefined {
-    this.sample();
-    const a = this.at(t0);
-    const b = this.at(t1);
-    return a === undefined || b === undefined ? undefined : Math.max(0, b - a);
+    return this.grown('ns', t0, t1);
+  }
+
+  /** Where the threads were between two `performance.now()` times; undefined where not measured. */
+  occupancy(t0: number, t1: number): Occupancy | undefined {
+    const ns = this.grown('ns', t0, t1);
+    const runq = this.grown('runqNs', t0, t1);
+    const sleeps = this.countSleeps ? this.grown('sleeps', t0, t1) : undefined;
+    const spanNs = (t1 - t0) * 1e6;
+    if (ns === undefined || runq === undefined || !(spanNs > 0)) return undefined;
+    return { busyPercent: (100 * ns) / spanNs, runqWaitPercent: (100 * runq) / spanNs, sleepsPerS: sleeps === undefined ? undefined : (sleeps * 1e9) / spanNs };
   }
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
   }
 
-  private at(t: number): number | undefined {
+  private grown(field: keyof Account, t0: number, t1: number): number | undefined {
+    this.sample();
+    const a = this.at(field, t0);
+    const b = this.at(field, t1);
+    return a === undefined || b === undefined ? undefined : Math.max(0, b - a);
+  }
+
+  private at(field: keyof Account, t: number): number | undefined {
     const s = this.samples;
     if (s.length === 0 || t < s[0]!.at - PERIOD_MS) return undefined;
-    if (t <= s[0]!.at) return s[0]!.ns;
+    if (t <= s[0]!.at) return s[0]![field];
     for (let i = 1; i < s.length; i++) {
       const hi = s[i]!;
       if (t > hi.at) continue;
       const lo = s[i - 1]!;
       const f = hi.at === lo.at ? 1 : (t - lo.at) / (hi.at - lo.at);
-      return lo.ns + f * (hi.ns - lo.ns);
+      return lo[field] + f * (hi[field] - lo[field]);
     }
-    return s[s.length - 1]!.ns;
+    return s[s.length - 1]![field];
   }
 }
