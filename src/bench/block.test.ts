@@ -50,6 +50,13 @@ test('xenpv bench block --quick --json: DESIGN §6 shape, the issue\'s figures a
         if (prefix === 'block' && process.platform === 'linux') {
           assert.ok(extra['dom0_cpu_s_per_gib']! > 0 && extra['dom0_blkback_thread_cpu_s_per_gib']! > 0, `${cfg} ${job} dom0 CPU measured`);
           assert.ok(extra['dom0_cpu_s_per_gib']! >= extra['dom0_blkback_thread_cpu_s_per_gib']!, `${cfg} ${job}: dom0 counts the backend thread`);
+          // Where the backend's threads and the guest's were over fio's window: both ran. (A
+          // halt-polling guest, or a backend whose ring never ran dry, may not sleep in a short job.)
+          for (const who of ['blkback_threads', 'guest']) {
+            assert.ok(extra[`${who}_busy_percent`]! > 0, `${cfg} ${job} ${who} busy`);
+            assert.ok(extra[`${who}_runq_wait_percent`]! >= 0, `${cfg} ${job} ${who} runq wait`);
+            assert.ok(extra[`${who}_sleeps_per_s`]! >= 0, `${cfg} ${job} ${who} sleeps`);
+          }
         }
       }
     }

@@ -14,4 +14,14 @@ test('xenpv bench net --quick --json: the issue 5 comparisons, finite figures, n
   for (const r of report.results) assert.ok(r.median > 0, r.name);
   const gso = report.results.find((r) => r.name === 'net.gso_60000_mbps')!;
   assert.equal(gso.extra?.['lost'], 0);
+  // Each thread's share of the stream, where /proc tells it: every thread ran, no share over the whole.
+  if (process.platform === 'linux') {
+    const udp = report.results.find((r) => r.name === 'net.udp_1500_mbps')!;
+    for (const who of ['sender', 'dom0', 'receiver']) {
+      const busy = udp.extra?.[`busy_percent_${who}`];
+      assert.ok(busy !== undefined && busy > 0 && busy <= 100.5, `${who} busy ${busy}`);
+      assert.ok((udp.extra?.[`runq_wait_percent_${who}`] ?? -1) >= 0, `${who} runq wait`);
+      assert.ok((udp.extra?.[`sleeps_per_s_${who}`] ?? 0) > 0, `${who} slept`);
+    }
+  }
 });
