@@ -14,7 +14,7 @@
 import { closeSync, fstatSync, openSync, readSync, writeSync } from 'node:fs';
 import { xorshift32 } from '../base/index.js';
 import type { BlockStorage } from '../devices/blk/storage/types.js';
-import { threadCpuNs } from '../guest/fio/cpu.js';
+import { threadCpuNs } from '../hv/sim/thread-sched.js';
 import { processCpuNs } from './block-cpu.js';
 
 export type NativeKind = 'randread' | 'seqread' | 'seqwrite';

@@ -16,7 +16,7 @@ import type { Hypervisor } from '../hv/sim/hypervisor.js';
 import { backendPath, type DeviceId } from '../xenbus/paths.js';
 import { startTestStore } from '../xenbus/testing.js';
 import { addDevice, prepareDomainHome } from '../xenbus/toolstack.js';
-import { threadCpuNs } from '../guest/fio/cpu.js';
+import { threadCpuNs } from '../hv/sim/thread-sched.js';
 import { processCpuNs } from './block-cpu.js';
 
 export interface PvConfig {

@@ -13,7 +13,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { schedSince, threadSched, type SchedDelta } from '../guest/fio/cpu.js';
+import { schedSince, threadSched, type SchedDelta } from '../hv/sim/thread-sched.js';
 import type { PingResult } from '../guest/net/ping.js';
 import type { StreamReport } from '../guest/net/udp-stream.js';
 import { Host } from '../toolstack/index.js';
@@ -124,7 +124,7 @@ export class WorkerBed {
           cpu_us_per_packet_sender: per((tx.cpuMs ?? 0) * 1000, tx.packets),
           cpu_us_per_packet_dom0: per((dom0.cpuMs ?? 0) * 1000, tx.packets),
           cpu_us_per_packet_receiver: per((rx.cpuMs ?? 0) * 1000, rx.packets),
-          // Where each thread was (guest/fio/cpu.ts), the guests' over the sender's stream.
+          // Where each thread was (hv/sim/thread-sched.ts), the guests' over the sender's stream.
           ...occupancy('sender', tx, tx.durationMs),
           ...occupancy('dom0', dom0, dom0Ms),
           ...occupancy('receiver', rx, tx.durationMs),

@@ -12,7 +12,7 @@
  * handshake around it.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { parseSchedstat, parseSwitches } from '../../guest/fio/cpu.js';
+import { parseSchedstat, parseSwitches } from '../../hv/sim/thread-sched.js';
 
 /** The process's thread ids; empty where /proc is not there (not Linux). */
 export function threadIds(): number[] {

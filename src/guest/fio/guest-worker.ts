@@ -19,7 +19,7 @@ import { SimPlatform, type PlatformHandle } from '../../hv/sim/platform.js';
 import { XsClient } from '../../xenstore/client/index.js';
 import { openFirstDisk, runJobAndReport, type FioEnv } from '../programs/fio.js';
 import { parseFioArgs } from './args.js';
-import { threadCpuNs } from './cpu.js';
+import { threadCpuNs } from '../../hv/sim/thread-sched.js';
 import type { HostToGuest, GuestToHost } from './guest-protocol.js';
 import { PortStoreTransport } from './store-bridge.js';
 

@@ -49,7 +49,7 @@ export interface StreamReport {
   readonly nicTxDropped?: number;
   /** CPU time of the guest's vCPU thread over the program's stream (added by the guest program). */
   readonly cpuMs?: number;
-  /** Over the same span: time the vCPU thread was runnable but waiting for a CPU, and its sleeps and preemptions (guest/fio/cpu.ts). */
+  /** Over the same span: time the vCPU thread was runnable but waiting for a CPU, and its sleeps and preemptions (hv/sim/thread-sched.ts). */
   readonly runqMs?: number;
   readonly sleeps?: number;
   readonly preempted?: number;

@@ -7,7 +7,7 @@
  */
 import { XenpvError, type Frame } from '../../base/index.js';
 import { taskClock } from '../../devices/net/bridge/clock.js';
-import { schedSince, threadSched } from '../fio/cpu.js';
+import { schedSince, threadSched } from '../../hv/sim/thread-sched.js';
 import { formatIpv4, toIpv4 } from '../net/addr.js';
 import { UdpStreamReceiver, UdpStreamSender, type StreamReport } from '../net/udp-stream.js';
 import type { GuestContext } from '../program.js';

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSched, schedSince, threadSched } from './cpu.js';
+import { parseSched, schedSince, threadSched } from './thread-sched.js';
 
 const STATUS = 'Name:\tnode\nState:\tR (running)\nvoluntary_ctxt_switches:\t42\nnonvoluntary_ctxt_switches:\t7\n';
 

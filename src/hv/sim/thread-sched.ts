@@ -1,5 +1,6 @@
 /**
- * CPU time of the calling thread, from `/proc/thread-self/schedstat` (Linux): its first
+ * What the OS accounts of the sim's threads (every vCPU and dom0 backend is one; affinity.ts
+ * places them): CPU time of the calling thread, from `/proc/thread-self/schedstat` (Linux): its first
  * field is the nanoseconds this thread has spent on a CPU. Undefined where that file does
  * not exist (not Linux), so callers report "not measured" instead of a made-up number.
  *
