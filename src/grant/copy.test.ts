@@ -17,6 +17,7 @@ import {
   GTF_permit_access,
   GTF_reading,
   GTF_readonly,
+  GTF_writing,
 } from '../abi/grant_table.js';
 import type { DomId, Frame, GrantRef } from '../base/index.js';
 import { DW, type DomainTable } from '../memory/index.js';
@@ -257,4 +258,43 @@ test('copy with the local side in machine memory (a memmove there): bytes exact,
   assert.equal(arena[72], 0);
   assert.ok(granter.endAccess(ref));
   assertIdle(t, GRANTER);
+});
+
+test('suspendAccess: the grantee can no longer copy into the page (or map it) until resumeAccess; refused while mapped', () => {
+  const { t, granter, back } = granterAndCopier(2);
+  const ref = granter.grantAccess(1 as DomId, 3 as Frame, false);
+  assert.deepEqual(back.copy(toGrant(GRANTER, ref, Uint8Array.of(1, 2, 3))), [GNTST_okay]);
+  // A frontend reading what the backend wrote: access ended, the ref kept.
+  assert.equal(granter.suspendAccess(ref), true);
+  assert.equal(flags(granter, ref), 0);
+  assert.deepEqual(back.copy(toGrant(GRANTER, ref, Uint8Array.of(9, 9, 9))), [GNTST_permission_denied], 'a late write is refused');
+  assert.deepEqual(back.copy(fromGrant(GRANTER, ref, new Uint8Array(3))), [GNTST_permission_denied]);
+  assert.throws(() => back.map(GRANTER, [ref], false), (e: Error & { code?: string }) => e.code === 'GNTST_permission_denied');
+  // Granted again as it was: the same ref, domain and frame, writable.
+  granter.resumeAccess(ref, false);
+  assert.equal(flags(granter, ref), GTF_permit_access);
+  const out = new Uint8Array(3);
+  assert.deepEqual(back.copy(fromGrant(GRANTER, ref, out)), [GNTST_okay]);
+  assert.deepEqual([...out], [1, 2, 3], 'the page kept what was written before the suspension');
+  // While the grantee maps it, a suspension changes nothing (R8), as endAccess.
+  const m = back.map(GRANTER, [ref], true);
+  assert.equal(granter.suspendAccess(ref), false);
+  assert.equal(flags(granter, ref), GTF_permit_access | GTF_reading | GTF_writing);
+  m.dispose();
+  assert.equal(granter.suspendAccess(ref), true);
+  // A suspended grant is ended for good like any other, and its ref freed.
+  assert.equal(granter.endAccess(ref), true);
+  assertIdle(t, 0);
+});
+
+test('resumeAccess of a grant that is live, or of a ref never granted, is a bug', () => {
+  const { granter } = granterAndCopier(2);
+  const ref = granter.grantAccess(1 as DomId, 3 as Frame, true);
+  assert.throws(() => granter.resumeAccess(ref, true), /resumed while not suspended/);
+  assert.equal(granter.suspendAccess(ref), true);
+  granter.resumeAccess(ref, true);
+  assert.equal(flags(granter, ref), GTF_permit_access | GTF_readonly, 'read-only again');
+  assert.equal(granter.endAccess(ref), true);
+  assert.throws(() => granter.resumeAccess(ref, false), /resumed while not suspended/, 'a freed ref');
+  assert.throws(() => granter.suspendAccess(99_999 as GrantRef), (e: Error & { code?: string }) => e.code === 'EINVAL');
 });

@@ -101,10 +101,7 @@ export class SimGrantOps {
    * nothing, while the grantee has it mapped (reliability.md R8).
    */
   endAccess(ref: GrantRef): boolean {
-    if (!Number.isInteger(ref) || ref < GNTTAB_NR_RESERVED_ENTRIES || ref >= this.own.entries) {
-      throw new XenpvError('EINVAL', `bad grant ref ${ref}`, { ref });
-    }
-    const a = ref * 2;
+    const a = this.ownEntry(ref);
     for (;;) {
       const word = Atomics.load(this.own.shared, a);
       if ((word & (GTF_reading | GTF_writing)) !== 0) return false;
@@ -114,6 +111,40 @@ export class SimGrantOps {
     this.accessLeaks.get(ref)?.();
     this.accessLeaks.delete(ref);
     return true;
+  }
+
+  /**
+   * Linux's gnttab_end_foreign_access_ref without freeing the ref: end the grantee's access as
+   * `endAccess` does (false, changing nothing, while it maps or copies the page), keeping the
+   * ref, its domid and its frame for `resumeAccess`. A frontend reads what the backend wrote
+   * into the page with no one able to change it, then grants it again for the next write.
+   */
+  suspendAccess(ref: GrantRef): boolean {
+    const a = this.ownEntry(ref);
+    for (;;) {
+      const word = Atomics.load(this.own.shared, a);
+      if ((word & (GTF_reading | GTF_writing)) !== 0) return false;
+      if (Atomics.compareExchange(this.own.shared, a, word, word & ~0xffff) === word) return true;
+    }
+  }
+
+  /** Grant a ref that `suspendAccess` ended to the same domain and frame again (gnttab_grant_foreign_access_ref). */
+  resumeAccess(ref: GrantRef, readonly: boolean): void {
+    const a = this.ownEntry(ref);
+    const word = Atomics.load(this.own.shared, a);
+    // Only we write our entries' flags while no access is granted: a live or never-granted
+    // entry here is our own bug, not the grantee's doing.
+    const allocated = (Atomics.load(this.refBits, ref >>> 5) & (1 << (ref & 31))) !== 0;
+    if ((word & 0xffff) !== 0 || !allocated) throw new BugError(`grant ref ${ref} resumed while not suspended (flags ${word & 0xffff}, allocated ${allocated})`);
+    Atomics.store(this.own.shared, a, (word & ~0xffff) | GTF_permit_access | (readonly ? GTF_readonly : 0));
+  }
+
+  /** The index of `ref`'s flags word in our shared entries; EINVAL outside the table. */
+  private ownEntry(ref: GrantRef): number {
+    if (!Number.isInteger(ref) || ref < GNTTAB_NR_RESERVED_ENTRIES || ref >= this.own.entries) {
+      throw new XenpvError('EINVAL', `bad grant ref ${ref}`, { ref });
+    }
+    return ref * 2;
   }
 
   private allocRef(): number {

@@ -45,6 +45,15 @@ export interface GrantOps {
    * has the page mapped (reliability.md R8: the frontend must not reuse the page then).
    */
   endAccess(ref: GrantRef): boolean;
+  /**
+   * gnttab_end_foreign_access_ref keeping the ref: the grantee can no longer map or copy the
+   * page (false, changing nothing, while it does), so we read what it wrote there with no one
+   * able to change it; `resumeAccess` grants the page again. Absent where the platform cannot
+   * (xen: gntalloc ends a grant only by freeing its page): callers copy out instead.
+   */
+  suspendAccess?(ref: GrantRef): boolean;
+  /** Grant a ref that `suspendAccess` ended to the same domain and frame again. */
+  resumeAccess?(ref: GrantRef, readonly: boolean): void;
   /** GNTTABOP_map_grant_ref for each ref; all or nothing. Throws XenpvError with code GNTST_*. */
   map(remote: DomId, refs: readonly GrantRef[], writable: boolean): GrantMapping;
   /** GNTTABOP_copy; one GNTST_* status per op (0 = GNTST_okay). Never throws for a bad op. */
