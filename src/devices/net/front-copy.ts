@@ -1,5 +1,7 @@
 /**
- * netfront's private copies out of its shared rx pages: the one copy each received byte gets.
+ * netfront's private copies out of its shared rx pages: the one copy each received byte gets,
+ * but for the one-slot frames of a transient receiver on a platform that can suspend the
+ * backend's access to a page (front-queue.ts receiveSingle reads those in place).
  */
 import type { Disposable, Frame } from '../../base/index.js';
 import type { DomainMemory } from '../../hv/platform.js';

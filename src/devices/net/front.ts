@@ -84,9 +84,10 @@ export class NetFront {
   readonly counters: FrontCounters = { txPackets: 0, txBytes: 0, txErrors: 0, txDropped: 0, rxPackets: 0, rxBytes: 0, rxErrors: 0, rxDropped: 0, events: 0, notifies: 0 };
   onReceive: ((frame: Uint8Array, info: RxFrameInfo) => void) | undefined;
   /**
-   * `onReceive` copies whatever it keeps before it returns: one-slot frames then come in one
-   * reused private buffer instead of a fresh one each (still copied once out of the shared
-   * page). Whoever sets `onReceive` sets this with it.
+   * `onReceive` copies whatever it keeps before it returns: a one-slot frame then comes as a
+   * view of its own rx page, the backend's access to it suspended until the page is posted
+   * again (Linux's way), or, where the platform cannot suspend a grant, in one reused private
+   * copy; not in a fresh buffer each. Whoever sets `onReceive` sets this with it.
    */
   rxTransient = false;
   mac: Uint8Array = new Uint8Array(6);

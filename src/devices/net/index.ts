@@ -29,7 +29,9 @@
  * that xenbr0 hands straight to a netback that copies it into its guest's buffers
  * (`PortSink.copiesFrame`); only what has to wait in a queue or floods is copied again. Reused
  * grant-copy ops, objects for the ring entries we write, and frame views; one-slot fast paths in
- * netback's tx, netfront's tx and rx; no clock reading per frame (bridge/clock.ts `taskClock`
+ * netback's tx, netfront's tx and rx (a transient receiver's frame read in its page while the
+ * backend's access is suspended, as Linux ends the grant first; rx buffers reposted in the
+ * order they came back); no clock reading per frame (bridge/clock.ts `taskClock`
  * for the FDB, ARP and the stream receiver; an unlimited credit reads none); the guest stack
  * builds UDP in one reused buffer (`sendCopies`) and writes MACs byte by byte; udp-send sends
  * no more than `NetFront.txSpace()` (nothing is copied into the backlog first). Wake-ups:

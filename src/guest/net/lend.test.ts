@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { NETIF_RSP_OKAY } from '../../abi/io/netif.js';
 import { pattern, until, withNet, type NetEnv, type NetGuest } from '../pvnet/test-support.js';
 import { NetStack, udpPayloadBuffer, udpPayloadIn } from './stack.js';
-import type { Frame } from '../../base/index.js';
+import type { Frame, GrantRef } from '../../base/index.js';
+import { GNTST_permission_denied, GTF_permit_access, GTF_writing } from '../../abi/grant_table.js';
 import { parseIpv4 } from './addr.js';
 
 /** A sending stack on `a`'s NetFront that builds in its lent pages; `lent`/`sent` record the frames. */
@@ -140,30 +141,97 @@ test('hostile backend: a tx response naming the lent (not in flight) page breaks
     assert.match(a.front.broken ?? '', new RegExp(`inactive request ${lentId}`));
   }, [{}]));
 
-test('a one-slot rx frame at any offset in its page is copied exact into the reused buffer (placed at its offset mod 8)', () =>
+type Internals = { rxBufs: { bytes: Uint8Array }[]; rxRefs: Uint32Array; suspend: unknown; serve(): void };
+
+/**
+ * Play netback on guest `a`'s queue 0: write `frames` (with `pattern(61, i + 1)` at each offset)
+ * into the buffers posted at slots 0.., answer them, and serve the queue. `onFrame` runs inside
+ * each receive callback.
+ */
+function answerRx(a: NetGuest, offsets: readonly number[], onFrame: (f: Uint8Array, i: number, gref: number) => void = () => undefined): number[][] {
+  const q = a.front.queue(0)!;
+  const int = q as unknown as Internals;
+  const got: number[][] = [];
+  const grefs: number[] = [];
+  a.front.onReceive = (f) => {
+    got.push([...f]);
+    onFrame(f, got.length - 1, grefs[got.length - 1]!);
+  };
+  a.front.rxTransient = true;
+  const words = new Int32Array(q.rxPage.bytes.buffer, q.rxPage.bytes.byteOffset, 16);
+  const rx = new DataView(q.rxPage.bytes.buffer, q.rxPage.bytes.byteOffset, 4096);
+  offsets.forEach((offset, i) => {
+    // Slot i holds the buffer posted there: its request's id is the slot, its gref names the page.
+    const gref = rx.getUint32(64 + i * 8 + 4, true);
+    grefs.push(gref);
+    const page = int.rxBufs.find((_, k) => int.rxRefs[k] === gref)!;
+    page.bytes.set(pattern(61, i + 1), offset);
+    rx.setUint16(64 + i * 8, i, true); // id
+    rx.setUint16(64 + i * 8 + 2, offset, true);
+    rx.setUint16(64 + i * 8 + 4, 0, true); // flags
+    rx.setInt16(64 + i * 8 + 6, 61, true); // status: the size
+  });
+  Atomics.store(words, 2, offsets.length); // rsp_prod
+  int.serve();
+  return got;
+}
+
+const OFFSETS = [0, 3, 5, 8, 4096 - 61];
+
+test('a one-slot rx frame at any offset in its page is read in place, with the backend\'s access suspended meanwhile', () =>
   withNet(async (env) => {
     const [a] = env.guests as [NetGuest];
     await a.back.dispose(); // this test is the backend now, writing the shared pages directly
-    const q = a.front.queue(0)!;
-    const got: number[][] = [];
-    a.front.onReceive = (f) => got.push([...f]);
-    a.front.rxTransient = true;
-    const rxBufs = (q as unknown as { rxBufs: { bytes: Uint8Array }[] }).rxBufs;
-    const words = new Int32Array(q.rxPage.bytes.buffer, q.rxPage.bytes.byteOffset, 16);
-    const rx = new DataView(q.rxPage.bytes.buffer, q.rxPage.bytes.byteOffset, 4096);
-    const offsets = [0, 3, 5, 8, 4096 - 61];
-    offsets.forEach((offset, i) => {
-      // Slot i holds the buffer posted there: its request's id is the slot, its gref names the page.
-      const gref = rx.getUint32(64 + i * 8 + 4, true);
-      const page = rxBufs.find((p, k) => (q as unknown as { rxRefs: Uint32Array }).rxRefs[k] === gref)!;
-      page.bytes.set(pattern(61, i + 1), offset);
-      rx.setUint16(64 + i * 8, i, true); // id
-      rx.setUint16(64 + i * 8 + 2, offset, true);
-      rx.setUint16(64 + i * 8 + 4, 0, true); // flags
-      rx.setInt16(64 + i * 8 + 6, 61, true); // status: the size
+    const shared = a.platform.grants.view(a.domid).shared;
+    const flagsDuring: number[] = [];
+    const got = answerRx(a, OFFSETS, (_, __, gref) => flagsDuring.push(Atomics.load(shared, gref * 2) & 0xffff));
+    assert.deepEqual(got, OFFSETS.map((_, i) => [...pattern(61, i + 1)]));
+    assert.deepEqual(flagsDuring, OFFSETS.map(() => 0), 'no access granted while the receiver reads');
+    // Posted again at the end of the batch: granted again, writable.
+    const q = a.front.queue(0)! as unknown as Internals;
+    for (const ref of q.rxRefs) assert.equal(Atomics.load(shared, ref * 2) & 0xffff, GTF_permit_access, `ref ${ref}`);
+    assert.equal(a.front.counters.rxErrors, 0);
+  }, [{ stack: false }]));
+
+test('a backend writing into a buffer it has answered for cannot change the frame the receiver reads', () =>
+  withNet(async (env) => {
+    const [a] = env.guests as [NetGuest];
+    await a.back.dispose();
+    const statuses: number[] = [];
+    const got = answerRx(a, [0, 100], (f, i, gref) => {
+      // While the receiver holds frame i, "netback" copies over it, as a hostile one would.
+      const src = new Uint8Array(61).fill(0xee);
+      statuses.push(...env.hv.dom0.grants.copy([{ source: { kind: 'local', buf: src, offset: 0 }, dest: { kind: 'grant', domid: a.domid, ref: gref as GrantRef, offset: i * 100 }, len: 61 }]));
+      assert.deepEqual([...f], [...pattern(61, i + 1)], 'the frame as answered');
     });
-    Atomics.store(words, 2, offsets.length); // rsp_prod
-    (q as unknown as { serve(): void }).serve();
-    assert.deepEqual(got, offsets.map((_, i) => [...pattern(61, i + 1)]));
+    assert.deepEqual(got, [[...pattern(61, 1)], [...pattern(61, 2)]]);
+    assert.deepEqual(statuses, [GNTST_permission_denied, GNTST_permission_denied]);
+  }, [{ stack: false }]));
+
+test('a frame whose buffer the backend is still writing (GTF_writing) is dropped and counted, and its buffer posted again', () =>
+  withNet(async (env) => {
+    const [a] = env.guests as [NetGuest];
+    await a.back.dispose();
+    const shared = a.platform.grants.view(a.domid).shared;
+    const rx = new DataView(a.front.queue(0)!.rxPage.bytes.buffer, a.front.queue(0)!.rxPage.bytes.byteOffset, 4096);
+    const busy = rx.getUint32(64 + 1 * 8 + 4, true); // the buffer at slot 1
+    Atomics.or(shared, busy * 2, GTF_writing); // a copy into it still in progress
+    const got = answerRx(a, [0, 0, 0]);
+    assert.deepEqual(got, [[...pattern(61, 1)], [...pattern(61, 3)]], 'frame 2 dropped');
+    assert.equal(a.front.counters.rxErrors, 1);
+    Atomics.and(shared, busy * 2, ~GTF_writing);
+    assert.equal(Atomics.load(shared, busy * 2) & 0xffff, GTF_permit_access, 'its grant never ended');
+  }, [{ stack: false }]));
+
+test('where the platform cannot suspend a grant, a one-slot rx frame is copied exact into the reused buffer (placed at its offset mod 8)', () =>
+  withNet(async (env) => {
+    const [a] = env.guests as [NetGuest];
+    await a.back.dispose();
+    (a.front.queue(0)! as unknown as Internals).suspend = undefined; // as on xen (gntalloc)
+    const shared = a.platform.grants.view(a.domid).shared;
+    const flagsDuring: number[] = [];
+    const got = answerRx(a, OFFSETS, (_, __, gref) => flagsDuring.push(Atomics.load(shared, gref * 2) & 0xffff));
+    assert.deepEqual(got, OFFSETS.map((_, i) => [...pattern(61, i + 1)]));
+    assert.deepEqual(flagsDuring, OFFSETS.map(() => GTF_permit_access), 'the grants stay live: the frame is a private copy');
     assert.equal(a.front.counters.rxErrors, 0);
   }, [{ stack: false }]));
