@@ -52,6 +52,8 @@ interface Case {
   readonly burst: number;
   readonly maxSize: number;
   readonly seed: number;
+  /** Each guest's stack copies what it keeps (rx frames read in place under a suspended grant); absent: neither. */
+  readonly transient?: readonly [boolean, boolean];
 }
 
 const backFeatures: fc.Arbitrary<Required<BackFeatures>> = fc.record({
@@ -86,6 +88,7 @@ const crashCase: fc.Arbitrary<Case> = fc.record({
   burst: fc.integer({ min: 1, max: 24 }),
   maxSize: fc.constantFrom(16, 200, 1472),
   seed: fc.integer({ min: 1, max: 0x7fffffff }),
+  transient: fc.tuple(fc.boolean(), fc.boolean()),
 });
 
 /** A datagram's bytes from its sender's id and sequence number: [from, seq (4 bytes), filler]. */
@@ -233,7 +236,8 @@ async function runCase(env: NetEnv, c: Case, uncaught: unknown[]): Promise<void>
   }
 }
 
-const guestSpecs = (c: Case): GuestSpec[] => c.fronts.map((features) => ({ front: { features }, txChecksumOffload: features.csumOffload ?? false }));
+const guestSpecs = (c: Case): GuestSpec[] =>
+  c.fronts.map((features, i) => ({ front: { features }, txChecksumOffload: features.csumOffload ?? false, transient: c.transient?.[i] ?? false }));
 
 test('crash fuzz: netbacks killed and restarted with other features at random moments of a UDP stream both ways: what arrives is what was sent, the links come back, nothing hangs or leaks', async () => {
   await fuzzCampaign(

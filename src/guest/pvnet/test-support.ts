@@ -27,6 +27,11 @@ export interface GuestSpec {
   readonly back?: Partial<Pick<NetBackOptions, 'features' | 'limits' | 'lockMac'>>;
   /** Build the stack (default true). */
   readonly stack?: boolean;
+  /**
+   * The stack copies what it keeps (NetFront.rxTransient, as the guest programs run): frames
+   * may be views of netfront's rx pages, valid during the call; `received` records copies.
+   */
+  readonly transient?: boolean;
   readonly txChecksumOffload?: boolean;
 }
 
@@ -97,9 +102,11 @@ async function addGuest(env: Base, spec: GuestSpec): Promise<NetGuest> {
     send: (f, info) => void front.transmit(f, info),
     sendCopies: true, // NetFront.transmit copies into a granted page or its backlog
   });
+  const transient = spec.transient === true;
+  front.rxTransient = transient;
   front.onReceive = (frame, info) => {
-    if (received.length < RECORD_LIMIT) received.push({ frame, info });
-    if (spec.stack !== false) stack.receive(frame, { csumBlank: info.csumBlank, dataValidated: info.dataValidated });
+    if (received.length < RECORD_LIMIT) received.push({ frame: transient ? frame.slice() : frame, info });
+    if (spec.stack !== false) stack.receive(frame, { csumBlank: info.csumBlank, dataValidated: info.dataValidated, ...(transient ? { transient: true } : {}) });
   };
   await front.waitUp(5000);
   const g: NetGuest = { domid, platform, client, dev, front, back, stack, ip, received };
