@@ -1,8 +1,8 @@
 /**
  * What the OS accounts of the sim's threads (every vCPU and dom0 backend is one; affinity.ts
- * places them): CPU time of the calling thread, from `/proc/thread-self/schedstat` (Linux): its first
- * field is the nanoseconds this thread has spent on a CPU. Undefined where that file does
- * not exist (not Linux), so callers report "not measured" instead of a made-up number.
+ * places them): CPU time of the calling thread, from `/proc/thread-self/schedstat` (Linux):
+ * its first field is the nanoseconds this thread has spent on a CPU. Undefined where that file
+ * does not exist (not Linux), so callers report "not measured" instead of a made-up number.
  *
  * `threadSched` adds the rest of the scheduler's account of the thread: how long it was
  * runnable but waiting for a CPU, and how often it slept or was preempted. On a machine with
@@ -12,15 +12,8 @@
 import { readFileSync } from 'node:fs';
 
 export function threadCpuNs(): number | undefined {
-  return schedstatNs('/proc/thread-self/schedstat');
-}
-
-/** First field of a schedstat file (`/proc/self/task/<tid>/schedstat` too). */
-export function schedstatNs(path: string): number | undefined {
   try {
-    const first = readFileSync(path, 'latin1').split(' ', 1)[0];
-    const n = Number(first);
-    return Number.isFinite(n) ? n : undefined;
+    return parseSchedstat(readFileSync('/proc/thread-self/schedstat', 'latin1'))?.cpuNs;
   } catch {
     return undefined;
   }
