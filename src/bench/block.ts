@@ -34,7 +34,7 @@ import { cpuSecondsPerGiB } from './block-cpu.js';
 import { nativeLoop, storageLoop, type LoopOutput, type NativeKind } from './block-native.js';
 import { HOST_PLAIN, HOST_TUNED, HostPvBed, type HostJobOutput } from './block-host.js';
 import { PLAIN, TUNED, withPvGuest, type PvConfig, type PvJobOutput } from './block-pv.js';
-import type { Occupancy } from './demo/cpu.js';
+import { occupancyExtras, type Occupancy } from './demo/cpu.js';
 import { EXAMPLE_IMAGE } from './demo/guests.js';
 import { compare, summarize, type BenchOptions, type BenchResult, type BenchSuite, type Better, type SuiteOutput } from './harness.js';
 
@@ -167,20 +167,10 @@ function addPv(
     guest_cpu_s_per_gib: cpuSecondsPerGiB(o.guestCpuNs, dir.bytes),
     dom0_blkback_thread_cpu_s_per_gib: cpuSecondsPerGiB(o.backCpuNs, dir.bytes),
     dom0_cpu_s_per_gib: dom0,
-    ...occupancyExtras('blkback_threads', o.backOccupancy),
-    ...occupancyExtras('guest', o.guestOccupancy),
+    ...occupancyExtras(o.backOccupancy, (what) => `blkback_threads_${what}`),
+    ...occupancyExtras(o.guestOccupancy, (what) => `guest_${what}`),
   });
   s.add(`${prefix}.dom0_cpu_s_per_gib.${key.replace(/_(iops|mbps)$/, '')}.pv_${cfg}`, 's/GiB', 'lower', dom0);
-}
-
-/** A thread set's Occupancy as extras: `<who>_busy_percent`, `<who>_runq_wait_percent`, `<who>_sleeps_per_s`. */
-function occupancyExtras(who: string, o: Occupancy | undefined): Record<string, number> {
-  if (o === undefined) return {};
-  return {
-    [`${who}_busy_percent`]: o.busyPercent,
-    [`${who}_runq_wait_percent`]: o.runqWaitPercent,
-    ...(o.sleepsPerS === undefined ? {} : { [`${who}_sleeps_per_s`]: o.sleepsPerS }),
-  };
 }
 
 /** The earlier layout (block.inproc.*): blkback on this thread, the guest's fio in a worker. */

@@ -17,6 +17,7 @@ import { schedSince, threadSched, type SchedDelta } from '../hv/sim/thread-sched
 import type { PingResult } from '../guest/net/ping.js';
 import type { StreamReport } from '../guest/net/udp-stream.js';
 import { Host } from '../toolstack/index.js';
+import { occupancyExtras, occupancyOf } from './demo/cpu.js';
 import { startGuest, type DemoContext, type RunningGuest } from './demo/guests.js';
 import { latencyFigures } from './harness.js';
 
@@ -163,12 +164,8 @@ export class WorkerBed {
  * its sleeps a second (each one a wake-up some other thread paid for). Nothing where unknown.
  */
 function occupancy(thread: string, s: SchedDelta, spanMs: number): Record<string, number> {
-  if (s.cpuMs === undefined || s.runqMs === undefined || s.sleeps === undefined || !(spanMs > 0)) return {};
-  return {
-    [`busy_percent_${thread}`]: (100 * s.cpuMs) / spanMs,
-    [`runq_wait_percent_${thread}`]: (100 * s.runqMs) / spanMs,
-    [`sleeps_per_s_${thread}`]: (1000 * s.sleeps) / spanMs,
-  };
+  if (s.cpuMs === undefined || s.runqMs === undefined) return {};
+  return occupancyExtras(occupancyOf({ ns: s.cpuMs * 1e6, runqNs: s.runqMs * 1e6, sleeps: s.sleeps }, spanMs), (what) => `${what}_${thread}`);
 }
 
 function per(n: number, packets: number): number {

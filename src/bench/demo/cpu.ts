@@ -58,12 +58,29 @@ function threadsAccount(tids: readonly number[], countSleeps: boolean): Account 
   return seen === 0 ? undefined : { ns, runqNs, sleeps };
 }
 
-/** Where a sampler's threads were over a window: percent of it on a CPU and waiting for one, sleeps a second. */
+/** Where threads were over a window: percent of it on a CPU and waiting for one, sleeps a second. */
 export interface Occupancy {
   readonly busyPercent: number;
   readonly runqWaitPercent: number;
-  /** Undefined unless the sampler counts sleeps. */
+  /** Undefined where sleeps were not counted. */
   readonly sleepsPerS: number | undefined;
+}
+
+/** The Occupancy of what threads counted (ns, and sleeps where known) over a window of `spanMs`; undefined for an empty window. */
+export function occupancyOf(grown: { readonly ns: number; readonly runqNs: number; readonly sleeps: number | undefined }, spanMs: number): Occupancy | undefined {
+  if (!(spanMs > 0)) return undefined;
+  const spanNs = spanMs * 1e6;
+  return { busyPercent: (100 * grown.ns) / spanNs, runqWaitPercent: (100 * grown.runqNs) / spanNs, sleepsPerS: grown.sleeps === undefined ? undefined : (grown.sleeps * 1e9) / spanNs };
+}
+
+/** An Occupancy as a bench figure's extras, each named by `key` (busy_percent, runq_wait_percent, sleeps_per_s); {} when not measured. */
+export function occupancyExtras(o: Occupancy | undefined, key: (what: 'busy_percent' | 'runq_wait_percent' | 'sleeps_per_s') => string): Record<string, number> {
+  if (o === undefined) return {};
+  return {
+    [key('busy_percent')]: o.busyPercent,
+    [key('runq_wait_percent')]: o.runqWaitPercent,
+    ...(o.sleepsPerS === undefined ? {} : { [key('sleeps_per_s')]: o.sleepsPerS }),
+  };
 }
 
 /**
@@ -130,25 +147,25 @@ export class Dom0CpuSampler {
 
   /** dom0 CPU nanoseconds between two `performance.now()` times (linear between samples). */
   between(t0: number, t1: number): number | undefined {
+    this.sample();
     return this.grown('ns', t0, t1);
   }
 
   /** Where the threads were between two `performance.now()` times; undefined where not measured. */
   occupancy(t0: number, t1: number): Occupancy | undefined {
+    this.sample();
     const ns = this.grown('ns', t0, t1);
-    const runq = this.grown('runqNs', t0, t1);
-    const sleeps = this.countSleeps ? this.grown('sleeps', t0, t1) : undefined;
-    const spanNs = (t1 - t0) * 1e6;
-    if (ns === undefined || runq === undefined || !(spanNs > 0)) return undefined;
-    return { busyPercent: (100 * ns) / spanNs, runqWaitPercent: (100 * runq) / spanNs, sleepsPerS: sleeps === undefined ? undefined : (sleeps * 1e9) / spanNs };
+    const runqNs = this.grown('runqNs', t0, t1);
+    if (ns === undefined || runqNs === undefined) return undefined;
+    return occupancyOf({ ns, runqNs, sleeps: this.countSleeps ? this.grown('sleeps', t0, t1) : undefined }, t1 - t0);
   }
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
   }
 
+  /** How `field` grew between two times, from the samples taken so far. */
   private grown(field: keyof Account, t0: number, t1: number): number | undefined {
-    this.sample();
     const a = this.at(field, t0);
     const b = this.at(field, t1);
     return a === undefined || b === undefined ? undefined : Math.max(0, b - a);
