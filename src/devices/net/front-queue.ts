@@ -27,55 +27,16 @@ import {
   XEN_NETIF_EXTRA_FLAG_MORE,
 } from '../../abi/io/netif.js';
 import type { NetifRxRequest, NetifTxResponse } from '../../abi/io/netif-codec.js';
-import { BoundedQueue, u32Add, type Disposable, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
-import { PAGE_SIZE, type EvtchnBinding, type Platform } from '../../hv/platform.js';
+import { BoundedQueue, u32Add, type Disposable, type EvtchnPort } from '../../base/index.js';
+import { PAGE_SIZE, type EvtchnBinding } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
 import { FrameSlab, OffloadInfos, type FrameInfo } from './bridge/index.js';
-import { SpanCache, type GrantedPage, type PagePool } from './front-pages.js';
+import { SpanCache, type GrantedPage } from './front-pages.js';
 import { rxFrontCodec, txFrontCodec } from './front-codec.js';
 import { concat, TransientCopy } from './front-copy.js';
+import { RxBufferQueue } from './front-rx-buffers.js';
+import type { FrontQueueContext, RxFrameInfo } from './front-queue-context.js';
 import { gsoExtraInfo, gsoTypeOf, type RxSlot, type TxSlotOut } from './protocol.js';
-
-export interface RxFrameInfo extends FrameInfo {
-  /** The backend's hash of the frame (XEN_NETIF_EXTRA_TYPE_HASH), when hashing is on. */
-  readonly hash?: { readonly type: number; readonly value: number };
-  /** The queue the frame arrived on. */
-  readonly queue?: number;
-}
-
-export interface FrontCounters {
-  txPackets: number;
-  txBytes: number;
-  txErrors: number;
-  txDropped: number;
-  rxPackets: number;
-  rxBytes: number;
-  rxErrors: number;
-  rxDropped: number;
-  events: number;
-  /** Event-channel notifications sent to the backend (kicks after ring.h's suppression). */
-  notifies: number;
-}
-
-export interface FrontQueueContext {
-  readonly platform: Platform;
-  readonly backend: DomId;
-  readonly pool: PagePool;
-  readonly txBuffers: number;
-  readonly rxBuffers: number;
-  readonly txBacklog: number;
-  readonly rxBudget: number;
-  readonly maxRxSlots: number;
-  /** What the backend takes on transmit. */
-  readonly back: { readonly sg: boolean; readonly gsoV4: boolean; readonly gsoV6: boolean };
-  readonly counters: FrontCounters;
-  /** The receiver copies what it keeps before `receive` returns (NetFront.rxTransient). */
-  rxTransient(): boolean;
-  receive(frame: Uint8Array, info: RxFrameInfo): void;
-  broken(reason: string): void;
-  /** The backlog emptied after responses came back: a paced sender may go on. */
-  txRoom(): void;
-}
 
 interface Pending {
   readonly frame: Uint8Array;
@@ -99,19 +60,8 @@ export class FrontQueue implements Disposable {
   private readonly rxRefs: Uint32Array;
   private readonly txFree: number[] = [];
   private readonly txInFlight: Uint8Array;
-  /**
-   * Free rx buffers, first in first out: reposted in the order they came back, so the grant
-   * entries receiveSingle ends and postRx renews are taken in turn (eight to a cache line)
-   * instead of all over the table.
-   */
-  private readonly rxFree: Int32Array;
-  private rxFreeHead = 0;
-  private rxFreeCount = 0;
-  /** 1 for an rx buffer whose grant receiveSingle suspended (read in place); renewed by postRx. */
-  private readonly rxSuspended: Uint8Array;
-  /** The platform's suspendAccess / resumeAccess (GrantOps), where it has both; else rx frames are copied. */
-  private readonly suspend: ((ref: GrantRef) => boolean) | undefined;
-  private readonly resume: ((ref: GrantRef, readonly: boolean) => void) | undefined;
+  /** Free rx buffers, and the grants suspended while a frame is read in place (front-rx-buffers.ts). */
+  private readonly rxQueue: RxBufferQueue;
   /** Buffer posted at each ring slot (index & mask), -1 when none. */
   private readonly rxAt: Int32Array;
   private rxProd = 0;
@@ -148,11 +98,6 @@ export class FrontQueue implements Disposable {
   constructor(private readonly ctx: FrontQueueContext, readonly index: number, split: boolean) {
     this.plainInfo = new OffloadInfos<RxFrameInfo>((csumBlank, dataValidated) => ({ csumBlank, dataValidated, queue: index }));
     this.rxCopy = new TransientCopy(ctx.platform.memory);
-    const g = ctx.platform.grants;
-    if (g.suspendAccess !== undefined && g.resumeAccess !== undefined) {
-      this.suspend = g.suspendAccess.bind(g);
-      this.resume = g.resumeAccess.bind(g);
-    }
     let pages: GrantedPage[];
     try {
       pages = ctx.pool.grant(2 + ctx.txBuffers + ctx.rxBuffers, false);
@@ -173,9 +118,7 @@ export class FrontQueue implements Disposable {
     this.rx = FrontRing.init(this.rxPage.bytes, rxFrontCodec(), { onBroken });
     this.txInFlight = new Uint8Array(ctx.txBuffers);
     for (let i = ctx.txBuffers - 1; i >= 0; i--) this.txFree.push(i);
-    this.rxFree = new Int32Array(ctx.rxBuffers);
-    this.rxSuspended = new Uint8Array(ctx.rxBuffers);
-    for (let i = 0; i < ctx.rxBuffers; i++) this.freeRx(i);
+    this.rxQueue = new RxBufferQueue(this.rxRefs, ctx.platform.grants);
     this.rxAt = new Int32Array(this.rx.size).fill(-1);
     this.backlog = new BoundedQueue(ctx.txBacklog);
     try {
@@ -484,13 +427,8 @@ export class FrontQueue implements Disposable {
   /** Post every free rx buffer. */
   private postRx(): void {
     let posted = false;
-    while (this.rxFreeCount > 0 && !this.rx.isFull()) {
-      const buf = this.takeFreeRx();
-      if (this.rxSuspended[buf] === 1) {
-        // Read in place since it came back (receiveSingle): the backend may write it again.
-        this.rxSuspended[buf] = 0;
-        this.resume!(this.rxRefs[buf]! as GrantRef, false);
-      }
+    while (this.rxQueue.available > 0 && !this.rx.isFull()) {
+      const buf = this.rxQueue.take();
       const slot = this.rxProd & (this.rx.size - 1);
       this.rxAt[slot] = buf;
       const req = this.rxReq;
@@ -501,18 +439,6 @@ export class FrontQueue implements Disposable {
       posted = true;
     }
     if (posted && this.rx.pushRequests()) this.kick(this.rxEvt);
-  }
-
-  private freeRx(buf: number): void {
-    this.rxFree[(this.rxFreeHead + this.rxFreeCount) % this.rxFree.length] = buf;
-    this.rxFreeCount++;
-  }
-
-  private takeFreeRx(): number {
-    const buf = this.rxFree[this.rxFreeHead]!;
-    this.rxFreeHead = (this.rxFreeHead + 1) % this.rxFree.length;
-    this.rxFreeCount--;
-    return buf;
   }
 
   /** Take the next response, returning its slot's buffer to the free list. */
@@ -530,7 +456,7 @@ export class FrontQueue implements Disposable {
     const b = this.rxAt[at]!;
     this.rxAt[at] = -1;
     if (b < 0) return undefined; // cannot happen with a valid producer index: no request there
-    this.freeRx(b);
+    this.rxQueue.put(b);
     this.rxTaken = b;
     return slot;
   }
@@ -602,13 +528,12 @@ export class FrontQueue implements Disposable {
     let frame: Uint8Array;
     if (!this.ctx.rxTransient()) {
       frame = this.slab.copy(src);
-    } else if (this.suspend !== undefined) {
+    } else if (this.rxQueue.inPlace) {
       // Linux's way (xennet_get_responses ends the grant before the page goes up the stack):
       // with the backend's access ended, nobody can change the frame, so it is read where it
       // lies, once; postRx grants the page again. A backend still copying into a buffer it
       // has answered for is broken: the frame is dropped, the buffer reposted as it is.
-      if (!this.suspend(this.rxRefs[buf]! as GrantRef)) return void c.rxErrors++;
-      this.rxSuspended[buf] = 1;
+      if (!this.rxQueue.suspend(buf)) return void c.rxErrors++;
       frame = src;
     } else {
       // A platform that cannot suspend a grant: one private copy, into a buffer the receiver does not keep.

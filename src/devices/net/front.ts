@@ -26,18 +26,19 @@ import { NETTXF_extra_info } from '../../abi/io/netif.js';
 import { XenpvError, errorCode, type DomId } from '../../base/index.js';
 import type { Platform } from '../../hv/platform.js';
 import type { XsClient, XsWatch } from '../../xenstore/client/index.js';
-import { readBool, readOptional, readStr, readUint, type KeyValue } from '../../xenbus/keys.js';
+import { readBool, readStr, readUint, type KeyValue } from '../../xenbus/keys.js';
 import { parseBackendPath } from '../../xenbus/paths.js';
 import { RateBudget, Reactor, pumpWatch } from '../../xenbus/reactor.js';
 import { readState, switchState, waitForState } from '../../xenbus/state.js';
 import { parseMac, type FrameInfo } from './bridge/index.js';
 import { DEFAULT_HASH_FLAGS, FrontCtrl, setupHash } from './front-ctrl.js';
 import { PagePool } from './front-pages.js';
-import { FrontQueue, type FrontCounters, type RxFrameInfo } from './front-queue.js';
+import { FrontQueue } from './front-queue.js';
+import type { FrontCounters, RxFrameInfo } from './front-queue-context.js';
 import { hashInput } from './hash.js';
 import { DEFAULT_MTU, FRONT_DEFAULTS, queueDir } from './protocol.js';
 
-export type { RxFrameInfo } from './front-queue.js';
+export type { RxFrameInfo } from './front-queue-context.js';
 
 export interface NetFrontFeatures {
   queues: number;

@@ -73,7 +73,7 @@
 export * from './protocol.js';
 export { NetBack, type NetBackOptions, type NetBackStats, type BackLimits } from './back.js';
 export { NetFront, DEFAULT_HASH_KEY, type NetFrontOptions, type NetFrontFeatures, type RxFrameInfo } from './front.js';
-export type { FrontCounters } from './front-queue.js';
+export type { FrontCounters } from './front-queue-context.js';
 export type { BackCounters } from './back-queue.js';
 export { HashConfig, hashInput, SUPPORTED_HASH_TYPES } from './hash.js';
 export { parseTxPacket, type TxVerdict, type TxPacket } from './tx-parse.js';

@@ -141,7 +141,7 @@ test('hostile backend: a tx response naming the lent (not in flight) page breaks
     assert.match(a.front.broken ?? '', new RegExp(`inactive request ${lentId}`));
   }, [{}]));
 
-type Internals = { rxBufs: { bytes: Uint8Array }[]; rxRefs: Uint32Array; suspend: unknown; serve(): void };
+type Internals = { rxBufs: { bytes: Uint8Array }[]; rxRefs: Uint32Array; rxQueue: { suspendAccess: unknown }; serve(): void };
 
 /**
  * Play netback on guest `a`'s queue 0: write `frames` (with `pattern(61, i + 1)` at each offset)
@@ -227,7 +227,7 @@ test('where the platform cannot suspend a grant, a one-slot rx frame is copied e
   withNet(async (env) => {
     const [a] = env.guests as [NetGuest];
     await a.back.dispose();
-    (a.front.queue(0)! as unknown as Internals).suspend = undefined; // as on xen (gntalloc)
+    (a.front.queue(0)! as unknown as Internals).rxQueue.suspendAccess = undefined; // as on xen (gntalloc)
     const shared = a.platform.grants.view(a.domid).shared;
     const flagsDuring: number[] = [];
     const got = answerRx(a, OFFSETS, (_, __, gref) => flagsDuring.push(Atomics.load(shared, gref * 2) & 0xffff));
