@@ -119,8 +119,8 @@ function receiveUdp(
   const srcPort = (frame[l4]! << 8) | frame[l4 + 1]!;
   const direct = socket.onDatagram;
   if (direct !== undefined) {
-    // Handed over at once, valid during the call only (UdpSocketOptions.onDatagram): a view.
-    direct(stack.transientView(frame, l4 + UDP_HLEN, l4 + length), src, srcPort);
+    // Handed over at once, valid during the call only (UdpSocketOptions.onDatagram): a span.
+    direct(frame, l4 + UDP_HLEN, l4 + length, src, srcPort);
     return;
   }
   // An owned frame's payload is kept as it is; any other is copied before the frame is reused.

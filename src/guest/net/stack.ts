@@ -84,9 +84,9 @@ export interface RxInfo {
   readonly owned?: boolean;
   /**
    * The caller reuses `frame` once `receive` returns (netfront's `rxTransient`): the stack
-   * copies what it keeps, and hands a UDP payload as a view to a socket's `onDatagram` (valid
-   * during the call) or to a socket that borrows (copied only if it is still queued when the
-   * socket's `onReadable` returns).
+   * copies what it keeps, and hands a UDP payload as a span of `frame` to a socket's
+   * `onDatagram` (valid during the call), or as a view to a socket that borrows (copied only if
+   * it is still queued when the socket's `onReadable` returns).
    */
   readonly transient?: boolean;
 }

@@ -200,9 +200,9 @@ export class UdpStreamReceiver {
      */
     private readonly omitMs = 0,
   ) {
-    // Each datagram is read as it arrives (onDatagram): no datagram object, no queue, and its
-    // payload may be a view of netfront's reused buffer (only its header is read).
-    this.socket = stack.udpBind(port, { onDatagram: (p) => this.take(p, this.clock()) });
+    // Each datagram is read as it arrives (onDatagram): no datagram object, no queue, no view;
+    // its payload may lie in netfront's reused buffer (only its header is read).
+    this.socket = stack.udpBind(port, { onDatagram: (f, start, end) => this.take(f, start, end - start, this.clock()) });
   }
 
   /** True once an END marker arrived. */
@@ -210,14 +210,15 @@ export class UdpStreamReceiver {
     return this.expected !== undefined;
   }
 
-  private take(p: Uint8Array, now: number): void {
-    if (p.length < STREAM_HEADER || readU32(p, 0) !== STREAM_MAGIC) {
+  /** The datagram at f[at, at + length). */
+  private take(f: Uint8Array, at: number, length: number, now: number): void {
+    if (length < STREAM_HEADER || readU32(f, at) !== STREAM_MAGIC) {
       this.malformed++;
       return;
     }
-    const kind = p[4];
+    const kind = f[at + 4];
     if (kind === KIND_END) {
-      this.expected = readU32(p, 8);
+      this.expected = readU32(f, at + 8);
       return;
     }
     if (kind !== KIND_DATA) {
@@ -227,13 +228,13 @@ export class UdpStreamReceiver {
     // The first datagram: the rates' window opens omitMs later.
     if (this.timedFrom === Infinity) this.timedFrom = now + this.omitMs;
     this.lastAt = now;
-    this.size = p.length;
-    if (!this.record(readU32(p, 8))) return;
-    this.bytes += p.length;
+    this.size = length;
+    if (!this.record(readU32(f, at + 8))) return;
+    this.bytes += length;
     if (now < this.timedFrom) return;
     this.timedFirstAt ??= now;
     this.timedPackets++;
-    this.timedBytes += p.length;
+    this.timedBytes += length;
   }
 
   /** Track one sequence number; false for a duplicate. */

@@ -146,8 +146,8 @@ async function runCase(env: NetEnv, c: Case, uncaught: unknown[]): Promise<void>
   const rnd = xorshiftBelow(c.seed);
   const toB = new Flow(1, rnd, c.maxSize);
   const toA = new Flow(2, rnd, c.maxSize);
-  const sa = a.stack.udpBind(PORT_A, { onDatagram: (p) => toA.check(p) });
-  const sb = b.stack.udpBind(PORT_B, { onDatagram: (p) => toB.check(p) });
+  const sa = a.stack.udpBind(PORT_A, { onDatagram: (f, start, end) => toA.check(f.subarray(start, end)) });
+  const sb = b.stack.udpBind(PORT_B, { onDatagram: (f, start, end) => toB.check(f.subarray(start, end)) });
   const log: string[] = [];
   const why = (): string => `\n  ${log.slice(-12).join('\n  ')}`;
 
