@@ -116,6 +116,20 @@ test('a batch of ops to one granter (one lock hold): each op gets the status it 
   assertIdle(t, 0);
 });
 
+test('copy of the first `count` ops into a caller\'s status array: the ops past it are not done, the entries past it not written', () => {
+  const { t, granter, back } = granterAndCopier(2);
+  const ref = granter.grantAccess(1 as DomId, 3 as Frame, false);
+  const ops = [...toGrant(GRANTER, ref, Uint8Array.of(1, 2)), ...toGrant(GRANTER, 99_999 as GrantRef, Uint8Array.of(3)), ...toGrant(GRANTER, ref, Uint8Array.of(9, 9))];
+  const status = [-100, -100, -100, -100];
+  assert.equal(back.copy(ops, 2, status), status, 'the array given is the one returned');
+  assert.deepEqual(status, [GNTST_okay, GNTST_bad_gntref, -100, -100]);
+  const out = new Uint8Array(2);
+  assert.deepEqual(back.copy(fromGrant(GRANTER, ref, out)), [GNTST_okay]);
+  assert.deepEqual([...out], [1, 2], 'the third op (past count) wrote nothing');
+  assert.deepEqual(back.copy(ops, 99, status).slice(0, 3), [GNTST_okay, GNTST_bad_gntref, GNTST_okay], 'a count past the ops is the ops');
+  assertIdle(t, 0);
+});
+
 function race(job: RaceJob): Promise<RaceResult> {
   return new Promise((resolve, reject) => {
     const w = new Worker(new URL('./copy-race-worker.js', import.meta.url), { workerData: job });

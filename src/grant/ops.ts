@@ -270,16 +270,16 @@ export class SimGrantOps {
     return live.length;
   }
 
-  copy(ops: readonly GrantCopyOp[]): number[] {
-    const n = ops.length;
-    const out = new Array<number>(n);
+  copy(ops: readonly GrantCopyOp[], count = ops.length, status?: number[]): number[] {
+    const n = Math.min(count, ops.length);
+    const out = status ?? new Array<number>(n);
     for (let i = 0; i < n; ) {
       const op = ops[i]!;
       const side = grantSideOf(op);
       if (side !== undefined) {
         // A run always takes its first op: grantSideOf admits exactly the shapes copyRun
         // copies, and a domid DomainTable.enter accepts is an integer (equal to itself).
-        i = this.copyRun(ops, i, side.domid, out);
+        i = this.copyRun(ops, i, n, side.domid, out);
       } else {
         out[i] = this.copyOther(op);
         i++;
@@ -298,8 +298,8 @@ export class SimGrantOps {
    * as alone. The run ends at the first op of another granter or kind, found while copying
    * (one pass, no closures or per-op objects). Returns the index after the run.
    */
-  private copyRun(ops: readonly GrantCopyOp[], at: number, domid: number, out: number[]): number {
-    const end = Math.min(ops.length, at + MAX_RUN);
+  private copyRun(ops: readonly GrantCopyOp[], at: number, n: number, domid: number, out: number[]): number {
+    const end = Math.min(n, at + MAX_RUN);
     const gen = this.table.enter(domid);
     if (gen < 0) return refuseRun(ops, at, end, domid, out);
     const g = this.viewAt(domid, gen);

@@ -56,8 +56,12 @@ export interface GrantOps {
   resumeAccess?(ref: GrantRef, readonly: boolean): void;
   /** GNTTABOP_map_grant_ref for each ref; all or nothing. Throws XenpvError with code GNTST_*. */
   map(remote: DomId, refs: readonly GrantRef[], writable: boolean): GrantMapping;
-  /** GNTTABOP_copy; one GNTST_* status per op (0 = GNTST_okay). Never throws for a bad op. */
-  copy(ops: readonly GrantCopyOp[]): number[];
+  /**
+   * GNTTABOP_copy of `ops[0, count)`; one GNTST_* status per op (0 = GNTST_okay), written into
+   * `status` when given (a caller's reused array: a batch per 64 packets is too often for a
+   * new one) and returned. Never throws for a bad op.
+   */
+  copy(ops: readonly GrantCopyOp[], count?: number, status?: number[]): number[];
 }
 
 /** A bound local event-channel port (evtchn device's bind). */

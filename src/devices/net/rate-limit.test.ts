@@ -100,6 +100,7 @@ test('intervals below 1 ms round to 0 as netback does, and unlimited never defer
   for (let i = 0; i < 100; i++) assert.equal(lim.tryConsume(100), true);
   const free = CreditLimiter.unlimited(() => 0);
   for (let i = 0; i < 1000; i++) assert.equal(free.tryConsume(65535), true);
+  assert.equal(free.remainingCredit, Number.MAX_SAFE_INTEGER, 'unlimited spends nothing');
   assert.throws(() => new CreditLimiter({ creditBytes: -1, creditUsecs: 0, clock: () => 0 }), (e) => errorCode(e) === 'EINVAL');
 });
 

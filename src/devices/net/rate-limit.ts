@@ -118,6 +118,12 @@ export class CreditLimiter {
   private remaining: number;
   private windowStart: number;
   private timerAt: number | undefined;
+  /**
+   * `unlimited`: every packet passes at once, nothing is spent. Spending from MAX_SAFE_INTEGER,
+   * beyond V8's small integers, stored a new heap number per packet: the largest of dom0's
+   * allocations during a UDP stream (a sampling heap profile, 27 November).
+   */
+  private readonly unbounded: boolean;
   /** Times a packet had to wait (netback's `rate_limited`). */
   deferrals = 0;
 
@@ -130,6 +136,7 @@ export class CreditLimiter {
     this.clock = opts.clock;
     this.remaining = opts.creditBytes;
     this.windowStart = opts.clock();
+    this.unbounded = opts.creditBytes >= Number.MAX_SAFE_INTEGER;
   }
 
   /** No limit: what netback uses when the `rate` key is absent. */
@@ -151,8 +158,9 @@ export class CreditLimiter {
    * spent: stop taking packets and call again at `retryAt()`.
    */
   tryConsume(size: number): boolean {
+    if (this.unbounded) return true;
     // The clock is read only when time matters (a pending timer, credit short of `size`):
-    // not per packet of a queue with credit to spare, nor ever without a `rate`.
+    // not per packet of a queue with credit to spare.
     if (this.timerAt !== undefined) {
       if (this.clock() < this.timerAt) return false;
       this.timerAt = undefined;

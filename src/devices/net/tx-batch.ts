@@ -32,11 +32,13 @@ export interface MutableCopyOp<S extends CopyPtr['kind'], D extends CopyPtr['kin
 export class CopyBatch<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
   private readonly ids: Uint16Array;
   private readonly flagWords: Uint16Array;
+  private readonly status: number[];
   protected n = 0;
 
   constructor(protected readonly ops: readonly MutableCopyOp<S, D>[]) {
     this.ids = new Uint16Array(ops.length);
     this.flagWords = new Uint16Array(ops.length);
+    this.status = new Array<number>(ops.length).fill(0);
   }
 
   get size(): number {
@@ -57,13 +59,11 @@ export class CopyBatch<S extends CopyPtr['kind'], D extends CopyPtr['kind']> {
   }
 
   /**
-   * Copy every staged slot: a GNTST_* status per slot. A full batch hands its ops as they are;
-   * a part of one, a slice (an array emptied by `length = 0` and pushed again per batch would
-   * be regrown each time).
+   * Copy every staged slot: a GNTST_* status per slot (in an array kept for the batch: entries
+   * past `size` are stale). The ops and statuses are the batch's own, not made per call.
    */
   copy(grants: GrantOps): readonly number[] {
-    const n = this.n;
-    return grants.copy(n === this.ops.length ? this.ops : this.ops.slice(0, n));
+    return grants.copy(this.ops, this.n, this.status);
   }
 
   id(i: number): number {

@@ -29,7 +29,7 @@ test('writeIpv4Header (checksum from the values) writes a header that verifies, 
     fc.integer({ min: 0, max: 0xffff }), fc.integer({ min: 1, max: 255 }), fc.integer({ min: 0, max: 65515 }),
     (src, dst, protocol, id, ttl, payloadLength) => {
       const buf = new Uint8Array(22).fill(0xaa);
-      writeIpv4Header(buf, 2, { src, dst, protocol, id, ttl, payloadLength });
+      writeIpv4Header(buf, 2, src, dst, protocol, id, ttl, payloadLength);
       assert.equal(internetChecksum(buf, 2, 22), 0);
     },
   ), { numRuns: 2000 });

@@ -386,7 +386,7 @@ export class NetStack implements UdpHost {
     const len = ETH_HLEN + IPV4_HLEN + l4Length;
     const frame = reuse ? this.reusedFrame(len, lend) : this.slab.alloc(len);
     this.ipId = (this.ipId + 1) & 0xffff;
-    writeIpv4Header(frame, ETH_HLEN, { src: this.address, dst, protocol, id: this.ipId, ttl: this.ttl, payloadLength: l4Length });
+    writeIpv4Header(frame, ETH_HLEN, this.address, dst, protocol, this.ipId, this.ttl, l4Length);
     frame[12] = ETHERTYPE_IPV4 >> 8;
     frame[13] = ETHERTYPE_IPV4 & 0xff;
     return frame;

@@ -105,9 +105,13 @@ export class XenGrantOps implements GrantOps {
     this.native.ioctl(this.gntdevFd, IOCTL_GNTDEV_UNMAP_GRANT_REF, req);
   }
 
-  copy(ops: readonly GrantCopyOp[]): number[] {
-    const out: number[] = [];
-    for (let i = 0; i < ops.length; i += COPY_BATCH) out.push(...this.copyBatch(ops.slice(i, i + COPY_BATCH)));
+  copy(ops: readonly GrantCopyOp[], count = ops.length, status?: number[]): number[] {
+    const n = Math.min(count, ops.length);
+    const out = status ?? new Array<number>(n);
+    for (let i = 0; i < n; i += COPY_BATCH) {
+      const part = this.copyBatch(ops.slice(i, Math.min(n, i + COPY_BATCH)));
+      for (let k = 0; k < part.length; k++) out[i + k] = part[k]!;
+    }
     return out;
   }
 
