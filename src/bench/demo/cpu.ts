@@ -84,10 +84,10 @@ export function occupancyExtras(o: Occupancy | undefined, key: (what: 'busy_perc
 }
 
 /**
- * The sampling period. Each sample reads one /proc file per thread, on the host's main thread,
- * whose CPU counts as dom0's: at 10 ms the block bench's three samplers were about 40% of that
- * thread's CPU (2-3% of a core taken from the path being measured). A window's two ends are
- * interpolated between samples, a few percent of a 1.5 s job at most.
+ * The default sampling period (the demo's live figures). Each sample reads one /proc file per
+ * thread, on the host's main thread, whose CPU counts as dom0's: at 10 ms the block bench's
+ * three samplers were about 40% of that thread's CPU (2-3% of a core taken from the path being
+ * measured). A window's two ends are interpolated between samples.
  */
 const PERIOD_MS = 25;
 /** At most ~10 minutes of samples: bounded even if a caller forgets to stop. */
@@ -113,11 +113,13 @@ export class Dom0CpuSampler {
   constructor(
     tids: readonly number[] = threadIds(),
     private readonly countSleeps = false,
+    /** How often to sample; a window measured over seconds needs no more than a few a second. */
+    private readonly periodMs = PERIOD_MS,
   ) {
     this.tids = [...tids];
     if (threadsAccount(tids, countSleeps) === undefined) return;
     this.sample();
-    this.timer = setInterval(() => this.sample(), PERIOD_MS);
+    this.timer = setInterval(() => this.sample(), periodMs);
     this.timer.unref();
   }
 
@@ -173,7 +175,7 @@ export class Dom0CpuSampler {
 
   private at(field: keyof Account, t: number): number | undefined {
     const s = this.samples;
-    if (s.length === 0 || t < s[0]!.at - PERIOD_MS) return undefined;
+    if (s.length === 0 || t < s[0]!.at - this.periodMs) return undefined;
     if (t <= s[0]!.at) return s[0]![field];
     for (let i = 1; i < s.length; i++) {
       const hi = s[i]!;
