@@ -133,6 +133,13 @@ test('grant copy: bad ops get GNTST_bad_copy_arg, local copies are done here', a
     // A grant op reaches the ioctl, which /dev/null refuses: a general error, not a throw.
     const g = ops.copy([{ source: { kind: 'grant', domid: 1 as DomId, ref: 8 as GrantRef, offset: 0 }, dest: { kind: 'local', buf: dst, offset: 0 }, len: 4 }]);
     assert.deepEqual(g, [GNTST.GNTST_general_error]);
+    // The first `count` ops into the caller's array; what lies past them is neither done nor written.
+    const status = [-100, -100, -100];
+    const out = new Uint8Array(4);
+    const local = (at: number) => ({ source: { kind: 'local', buf: src, offset: at }, dest: { kind: 'local', buf: out, offset: at }, len: 1 }) as const;
+    assert.equal(ops.copy([local(0), local(1), local(2)], 2, status), status);
+    assert.deepEqual(status, [0, 0, -100]);
+    assert.deepEqual([...out], [1, 2, 0, 0]);
     ops.dispose();
   } finally {
     closeSync(fd);
