@@ -101,12 +101,7 @@ export class SimGrantOps {
    * nothing, while the grantee has it mapped (reliability.md R8).
    */
   endAccess(ref: GrantRef): boolean {
-    const a = this.ownEntry(ref);
-    for (;;) {
-      const word = Atomics.load(this.own.shared, a);
-      if ((word & (GTF_reading | GTF_writing)) !== 0) return false;
-      if (Atomics.compareExchange(this.own.shared, a, word, word & ~0xffff) === word) break;
-    }
+    if (!this.suspendAccess(ref)) return false;
     this.freeRef(ref);
     this.accessLeaks.get(ref)?.();
     this.accessLeaks.delete(ref);
@@ -114,10 +109,11 @@ export class SimGrantOps {
   }
 
   /**
-   * Linux's gnttab_end_foreign_access_ref without freeing the ref: end the grantee's access as
-   * `endAccess` does (false, changing nothing, while it maps or copies the page), keeping the
-   * ref, its domid and its frame for `resumeAccess`. A frontend reads what the backend wrote
-   * into the page with no one able to change it, then grants it again for the next write.
+   * Linux's gnttab_end_foreign_access_ref without freeing the ref: observe that
+   * !(flags & (GTF_reading|GTF_writing)), then compareExchange the flags to 0 (false, changing
+   * nothing, while the grantee maps or copies the page), keeping the ref, its domid and its
+   * frame for `resumeAccess` (`endAccess` frees the ref after it). A frontend reads what the
+   * backend wrote into the page with no one able to change it, then grants it again.
    */
   suspendAccess(ref: GrantRef): boolean {
     const a = this.ownEntry(ref);
