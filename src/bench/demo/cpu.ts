@@ -11,8 +11,8 @@
  * guest's job reports — can be read off afterwards, excluding the guest's boot and device
  * handshake around it.
  */
-import { readdirSync, readFileSync } from 'node:fs';
-import { parseSchedstat, parseSwitches } from '../../hv/sim/thread-sched.js';
+import { readdirSync } from 'node:fs';
+import { readSchedstat, readSwitches } from '../../hv/sim/thread-sched.js';
 
 /** The process's thread ids; empty where /proc is not there (not Linux). */
 export function threadIds(): number[] {
@@ -43,17 +43,15 @@ function threadsAccount(tids: readonly number[], countSleeps: boolean): Account 
   let sleeps = 0;
   let seen = 0;
   for (const tid of tids) {
-    try {
-      const t = parseSchedstat(readFileSync(`/proc/self/task/${tid}/schedstat`, 'latin1'));
-      const w = countSleeps ? parseSwitches(readFileSync(`/proc/self/task/${tid}/status`, 'latin1')) : undefined;
-      if (t === undefined || (countSleeps && w === undefined)) continue;
-      ns += t.cpuNs;
-      runqNs += t.runqNs;
-      sleeps += w?.sleeps ?? 0;
-      seen++;
-    } catch {
-      // The thread has ended: it counts nothing more.
-    }
+    // A thread that has ended counts nothing more.
+    const dir = `/proc/self/task/${tid}`;
+    const t = readSchedstat(dir);
+    const w = countSleeps && t !== undefined ? readSwitches(dir) : undefined;
+    if (t === undefined || (countSleeps && w === undefined)) continue;
+    ns += t.cpuNs;
+    runqNs += t.runqNs;
+    sleeps += w?.sleeps ?? 0;
+    seen++;
   }
   return seen === 0 ? undefined : { ns, runqNs, sleeps };
 }

@@ -10,6 +10,7 @@
  * so the receiver knows what it should have seen.
  */
 import { XenpvError } from '../../base/index.js';
+import type { SchedDelta } from '../../hv/sim/thread-sched.js';
 import { toIpv4, type Ipv4 } from './addr.js';
 import { udpPayloadBuffer, udpPayloadIn, type NetStack } from './stack.js';
 import type { UdpSocket } from './udp.js';
@@ -20,7 +21,11 @@ const KIND_DATA = 1;
 const KIND_END = 2;
 const END_COPIES = 3;
 
-export interface StreamReport {
+/**
+ * A stream's figures; the guest program adds its vCPU thread's scheduler account over the
+ * stream (SchedDelta: CPU, time runnable but waiting for a CPU, sleeps, preemptions).
+ */
+export interface StreamReport extends SchedDelta {
   readonly role: 'sender' | 'receiver';
   readonly size: number;
   /** Datagrams and bytes of the whole stream (the receiver's omitted start included). */
@@ -47,12 +52,6 @@ export interface StreamReport {
   readonly nicNotifies?: number;
   /** Frames the NIC dropped on transmit (backlog full, link down), added by the guest program. */
   readonly nicTxDropped?: number;
-  /** CPU time of the guest's vCPU thread over the program's stream (added by the guest program). */
-  readonly cpuMs?: number;
-  /** Over the same span: time the vCPU thread was runnable but waiting for a CPU, and its sleeps and preemptions (hv/sim/thread-sched.ts). */
-  readonly runqMs?: number;
-  readonly sleeps?: number;
-  readonly preempted?: number;
 }
 
 function rates(bytes: number, packets: number, durationMs: number): { mbps: number; pps: number } {

@@ -11,12 +11,11 @@
  */
 import { readFileSync } from 'node:fs';
 
+/** The calling thread's /proc directory; another thread's is `/proc/self/task/<tid>`. */
+const SELF = '/proc/thread-self';
+
 export function threadCpuNs(): number | undefined {
-  try {
-    return parseSchedstat(readFileSync('/proc/thread-self/schedstat', 'latin1'))?.cpuNs;
-  } catch {
-    return undefined;
-  }
+  return readSchedstat(SELF)?.cpuNs;
 }
 
 /** The scheduler's account of one thread, cumulative since it started. */
@@ -33,8 +32,26 @@ export interface ThreadSched {
 
 /** The calling thread's account, or undefined where the OS does not give one. */
 export function threadSched(): ThreadSched | undefined {
+  const schedstat = readText(SELF, 'schedstat');
+  const status = schedstat === undefined ? undefined : readText(SELF, 'status');
+  return schedstat === undefined || status === undefined ? undefined : parseSched(schedstat, status);
+}
+
+/** Time on a CPU and waiting for one of the thread whose /proc directory is `dir`; undefined where unreadable (a thread gone, not Linux). */
+export function readSchedstat(dir: string): Pick<ThreadSched, 'cpuNs' | 'runqNs'> | undefined {
+  const text = readText(dir, 'schedstat');
+  return text === undefined ? undefined : parseSchedstat(text);
+}
+
+/** Sleeps and preemptions of the thread whose /proc directory is `dir`; undefined where unreadable. */
+export function readSwitches(dir: string): Pick<ThreadSched, 'sleeps' | 'preempted'> | undefined {
+  const text = readText(dir, 'status');
+  return text === undefined ? undefined : parseSwitches(text);
+}
+
+function readText(dir: string, file: string): string | undefined {
   try {
-    return parseSched(readFileSync('/proc/thread-self/schedstat', 'latin1'), readFileSync('/proc/thread-self/status', 'latin1'));
+    return readFileSync(`${dir}/${file}`, 'latin1');
   } catch {
     return undefined;
   }
