@@ -78,7 +78,7 @@ const XVDA = 51712;
  * into the job, where the threads' rates are steady, so one point interpolated between samples
  * a quarter second apart is close.
  */
-const SAMPLE_MS = 250;
+export const JOB_CPU_SAMPLE_MS = 250;
 const CONNECT_TIMEOUT_MS = 10_000;
 
 /** A Host for one PV configuration; the image is the example config's `pv-guest.img` in `baseDir`. */
@@ -108,7 +108,7 @@ export class HostPvBed {
   /** One fio job (`extra`) in a fresh guest; fails if fio reports a failure or errors. */
   async run(extra: string, timeoutMs: number): Promise<HostJobOutput> {
     const dom0Tids = threadIds();
-    const dom0 = new Dom0CpuSampler(dom0Tids, false, SAMPLE_MS);
+    const dom0 = new Dom0CpuSampler(dom0Tids, false, JOB_CPU_SAMPLE_MS);
     const spec: GuestSpec = { name: `bench-block-${this.cfg.name}-${++this.runs}`, program: 'fio', extra: `${this.cfg.cmdline} ${extra}`.trim() };
     let back: ThreadedDiskBackend | undefined;
     let backCpu: Dom0CpuSampler | undefined;
@@ -123,8 +123,8 @@ export class HostPvBed {
       // The disk thread and its ring threads (ring-threads.ts) are dom0's.
       const backTids = back === undefined ? [] : diskBackendTids(back);
       for (const t of backTids) dom0.addThread(t);
-      if (backTids.length > 0) backCpu = new Dom0CpuSampler(backTids, true, SAMPLE_MS);
-      guestCpu = new Dom0CpuSampler(threadIds().filter((t) => !dom0Tids.includes(t) && !backTids.includes(t)), true, SAMPLE_MS);
+      if (backTids.length > 0) backCpu = new Dom0CpuSampler(backTids, true, JOB_CPU_SAMPLE_MS);
+      guestCpu = new Dom0CpuSampler(threadIds().filter((t) => !dom0Tids.includes(t) && !backTids.includes(t)), true, JOB_CPU_SAMPLE_MS);
       const negotiated = await this.negotiated(back);
       const { value, at } = await g.json<FioResult>('job', timeoutMs);
       if (value.failure !== undefined || value.errors > 0) {

@@ -147,13 +147,13 @@ export class Dom0CpuSampler {
 
   /** dom0 CPU nanoseconds between two `performance.now()` times (linear between samples). */
   between(t0: number, t1: number): number | undefined {
-    this.sample();
+    this.sampleAfter(t1);
     return this.grown('ns', t0, t1);
   }
 
   /** Where the threads were between two `performance.now()` times; undefined where not measured. */
   occupancy(t0: number, t1: number): Occupancy | undefined {
-    this.sample();
+    this.sampleAfter(t1);
     const ns = this.grown('ns', t0, t1);
     const runqNs = this.grown('runqNs', t0, t1);
     if (ns === undefined || runqNs === undefined) return undefined;
@@ -162,6 +162,12 @@ export class Dom0CpuSampler {
 
   stop(): void {
     if (this.timer !== undefined) clearInterval(this.timer);
+  }
+
+  /** A sample now unless one already lies at or after `t` (a window's figures asked in turn read /proc once). */
+  private sampleAfter(t: number): void {
+    const last = this.samples[this.samples.length - 1];
+    if (last === undefined || last.at < t) this.sample();
   }
 
   /** How `field` grew between two times, from the samples taken so far. */
