@@ -6,6 +6,8 @@
  * processing (a few µs, against latencies of tens). fio stamps the completions of one reap
  * with one reading the same way.
  */
+import { microtask } from './microtask.js';
+
 export class BurstClock {
   private reading = -1;
   private readonly end = (): void => {
@@ -19,7 +21,7 @@ export class BurstClock {
   now(): number {
     if (this.reading < 0) {
       this.reading = this.read();
-      queueMicrotask(this.end);
+      microtask(this.end);
     }
     return this.reading;
   }

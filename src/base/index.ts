@@ -7,4 +7,5 @@ export * from './wait.js';
 export * from './leaks.js';
 export * from './xorshift.js';
 export * from './burst-clock.js';
+export * from './microtask.js';
 export * from './writable.js';

@@ -31,7 +31,7 @@
 import { BLKIF_OP_READ, BLKIF_RSP_EOPNOTSUPP, BLKIF_RSP_ERROR, BLKIF_RSP_OKAY } from '../../abi/io/blkif.js';
 import { u64FromWords, type BlkifResponseWords } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
-import { errorCode, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
+import { errorCode, microtask, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, GrantCopyOp, GrantMapping, Platform } from '../../hv/platform.js';
 import { BackRing } from '../../ring/index.js';
 import { SegmentMapper, type MappedPages } from './back-grants.js';
@@ -155,13 +155,15 @@ export class BackQueue {
   kick(yieldFirst = false): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
-    const run = (): void => {
-      this.scheduled = false;
-      this.serve();
-    };
-    if (yieldFirst) setImmediate(run);
-    else queueMicrotask(run);
+    if (yieldFirst) setImmediate(this.servePass);
+    else microtask(this.servePass);
   }
+
+  /** The scheduled serve pass (one function for every kick). */
+  private readonly servePass = (): void => {
+    this.scheduled = false;
+    this.serve();
+  };
 
   private serve(): void {
     let budget = BACK_LIMITS.batch;

@@ -22,7 +22,7 @@ import {
 } from '../../abi/io/blkif.js';
 import { u64FromWords, type BlkifResponseWords, type BlkifRwOp } from '../../abi/io/blkif-codec.js';
 import type { AbiName } from '../../abi/layout.js';
-import type { DomId, EvtchnPort, GrantRef } from '../../base/index.js';
+import { microtask, type DomId, type EvtchnPort, type GrantRef } from '../../base/index.js';
 import type { EvtchnBinding, Platform } from '../../hv/platform.js';
 import { FrontRing } from '../../ring/index.js';
 import { BlkBuffer, type IoBuffer } from './blk-buffer.js';
@@ -193,7 +193,7 @@ export class FrontQueue {
   private schedulePublish(): void {
     if (this.publishPending) return;
     this.publishPending = true;
-    queueMicrotask(this.publishTask);
+    microtask(this.publishTask);
   }
 
   private publish(): void {
@@ -285,7 +285,7 @@ export class FrontQueue {
   kick(): void {
     if (this.scheduled || this.closed) return;
     this.scheduled = true;
-    queueMicrotask(this.drainTask);
+    microtask(this.drainTask);
   }
 
   private drain(): void {
