@@ -19,19 +19,36 @@ export class Op {
   reject: (err: Error) => void;
 
   constructor(
-    readonly kind: OpKind,
+    public kind: OpKind,
     /** Chunks not answered yet. */
     public remaining: number,
-    readonly bytes: number,
+    public bytes: number,
     /** When it was submitted (ms, the device's burst clock: front-io.ts). */
-    readonly start: number,
+    public start: number,
     /** The callback that ends it instead of a promise (`submit`), and the tag handed back to it. */
-    private readonly done: IoDone | undefined = undefined,
-    private readonly tag = 0,
+    private done: IoDone | undefined = undefined,
+    private tag = 0,
   ) {
     this.status = BLKIF_RSP_OKAY;
     this.resolve = noop;
     this.reject = noop;
+  }
+
+  /** Ended by a callback (`submit`): nothing outside the device keeps it once settled, so it may be reused. */
+  get reusable(): boolean {
+    return this.done !== undefined;
+  }
+
+  /** A settled callback operation made a new one (BlkFrontIo's pool): every field as the constructor sets it. */
+  reuse(kind: OpKind, remaining: number, bytes: number, start: number, done: IoDone, tag: number): this {
+    this.kind = kind;
+    this.remaining = remaining;
+    this.bytes = bytes;
+    this.start = start;
+    this.done = done;
+    this.tag = tag;
+    this.status = BLKIF_RSP_OKAY;
+    return this;
   }
 
   /** The operation's promise, its resolving functions kept in the Op. */

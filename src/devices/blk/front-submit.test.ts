@@ -75,6 +75,53 @@ test('submit: writes then reads by callback, each tag answered once, never insid
     await front.close(2000);
   }));
 
+test('submit: resubmitting from every completion, round after round (answered chunks and operations are reused), each tag gets its own data once, beside promise reads', () =>
+  withBlkEnv(async (env) => {
+    const regions = 64;
+    const disk = new MemoryStorage(regions * 16);
+    for (let k = 0; k < regions; k++) disk.bytes.set(pattern(k * 16, 16, 5), k * 16 * 512);
+    const { front } = await startPair(env, disk);
+    const depth = 8;
+    const rounds = 40;
+    // Tags 0..depth-1 read one page each, tag `depth` reads 8 KiB past the ring request size
+    // (several chunks, one operation) from a plain array.
+    const bufs = Array.from({ length: depth }, () => front.allocBuffer(4096, { persistent: true }));
+    const big = new Uint8Array(16 * 512);
+    const done = new Array<number>(depth + 1).fill(0);
+    const region = new Array<number>(depth + 1).fill(0);
+    const bad: string[] = [];
+    const promised: Promise<void>[] = [];
+    const start = (tag: number): void => {
+      const k = (tag * 7 + done[tag]! * 13) % regions;
+      region[tag] = k;
+      const err = tag < depth ? front.submit('read', k * 16, bufs[tag]!, onDone, tag) : front.submit('read', k * 16, big, onDone, tag);
+      if (err !== undefined) bad.push(`submit ${tag}: ${err.message}`);
+    };
+    const onDone = (tag: number, err: Error | undefined): void => {
+      if (err !== undefined) bad.push(`tag ${tag}: ${err.message}`);
+      const k = region[tag]!;
+      const got = tag < depth ? bufs[tag]!.toBytes() : big;
+      const want = tag < depth ? pattern(k * 16, 8, 5) : pattern(k * 16, 16, 5);
+      if (!got.every((v, i) => v === want[i])) bad.push(`tag ${tag} round ${done[tag]}: region ${k} data differs`);
+      // A promise read now and then: a promise operation is not one of the reused ones.
+      if (tag === 0 && done[0]! % 5 === 0) {
+        const into = new Uint8Array(4096);
+        const p = (k + 1) % regions;
+        promised.push(front.read(p * 16, into).then(() => assert.deepEqual(into, pattern(p * 16, 8, 5), `promise read of region ${p}`)));
+      }
+      if (++done[tag]! < rounds) start(tag);
+    };
+    for (let t = 0; t <= depth; t++) start(t);
+    await until(() => done.every((n) => n === rounds), 10_000, 'every tag through its rounds');
+    await Promise.all(promised);
+    await new Promise((res) => setTimeout(res, 20));
+    assert.deepEqual(bad, []);
+    assert.deepEqual(done, new Array<number>(depth + 1).fill(rounds), 'each completion once');
+    assert.equal(front.counters.read.requests, (depth + 1) * rounds + promised.length);
+    for (const b of bufs) b.free();
+    await front.close(2000);
+  }));
+
 test('close: a caller resubmitting from every completion is refused (ESHUTDOWN) once close begins, so the drain ends', () =>
   withBlkEnv(async (env) => {
     const { front } = await startPair(env, new MemoryStorage(4096));
