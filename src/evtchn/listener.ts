@@ -142,7 +142,8 @@ class PollLoop {
   }
 
   private readonly woke = (): void => {
-    this.ops.blockedPast = undefined;
+    // A loop stopped while it waited must not unguard the wait of the loop started after it.
+    if (this.mine()) this.ops.blockedPast = undefined;
     this.end(false);
   };
 
@@ -376,7 +377,8 @@ export class SimEventOps {
       // Untimed: the watchdog bounds it (see the header).
       const r = Atomics.waitAsync(words, index, seen);
       if (r.async) await r.value;
-      this.waitingPast = undefined;
+      // A loop stopped while it waited must not unguard the wait of the loop started after it.
+      if (mine()) this.waitingPast = undefined;
     }
   }
 

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { EVTCHNSTAT_interdomain, EVTCHNSTAT_unbound } from '../../abi/event_channel.js';
 import { SHARED_INFO, SHUTDOWN_reboot, VCPU_INFO, VIRQ_DOM_EXC } from '../../abi/xen.js';
 import { errorCode, type DomId, type EvtchnPort } from '../../base/index.js';
+import { L_SEL_LO, L_WAKE } from '../../evtchn/layout.js';
 import { DW } from '../../memory/index.js';
 import { SimPlatform } from './platform.js';
 import { eventually, withHypervisor } from './testing.js';
@@ -185,6 +186,37 @@ test('a paused domain gets no events until unpaused; async delivery on the event
     b.dispose();
     g.p.dispose();
   }));
+
+for (const idle of [undefined, { limitNs: 0, reflect: () => undefined }]) {
+  test(`the lost-wake-up watchdog still guards the async loop${idle === undefined ? '' : ' with an idle policy'} restarted while the stopped one waited`, () =>
+    withHypervisor(async (hv) => {
+      const domid = hv.createDomain({ memoryPages: 16, startInfo: false });
+      const p = SimPlatform.attach(hv.platformHandle(domid), idle === undefined ? {} : { idlePoll: idle });
+      const b = hv.dom0.events.allocUnbound(domid, () => {});
+      let got = 0;
+      const f = p.events.bindInterdomain(0 as DomId, b.port, () => got++);
+      // Binding raised one event: once it is delivered the loop waits.
+      assert.ok(await eventually(() => got === 1));
+      await new Promise((r) => setTimeout(r, 10));
+      const ops = p.events;
+      ops.stopAsync();
+      ops.startAsync();
+      // The stopped loop's wait ends after the new loop has begun its own.
+      await new Promise((r) => setTimeout(r, 10));
+      // A lost wake-up: the event made deliverable and the wake word moved, no one notified.
+      const v = ops.hc.view(domid);
+      v.setMask(f.port);
+      b.notify(); // pending but masked: not raised
+      v.testAndClearMask(f.port); // unmasked without raising
+      const { words, index } = ops.wakeWord;
+      Atomics.or(words, index - L_WAKE + L_SEL_LO, 1 << ((f.port >>> 6) & 31));
+      Atomics.add(words, index, 1);
+      assert.ok(await eventually(() => got === 2, 2000), 'the watchdog woke the restarted loop');
+      f.dispose();
+      b.dispose();
+      p.dispose();
+    }));
+}
 
 test('EventOps.adopt (the contract): a port the builder opened is taken, events pending before it arrive, misuse is refused', () =>
   withHypervisor((hv) => {
