@@ -78,15 +78,15 @@ function pollWord(words: Int32Array, index: number, seen: number, untilMs: numbe
 }
 
 /**
- * The async loop with an idle policy, driven by callbacks: each idle period polls the wake word
- * in slices with a turn of the event loop (setImmediate) between them, then blocks in
- * `Atomics.waitAsync` if nothing came. Written with await, as the loop without a policy is, every
- * 20 µs slice made a promise, its resolving functions and a closure besides the Immediate: a
- * fio guest at QD32 idles ~45 000 times a second, and its polling loop made a fifth of all the
- * guest allocated (V8's sampling heap profiler). One per start of the loop; `mine` says whether
- * it is still the running one.
+ * The async loop, on callbacks: deliver what is pending, then wait in `Atomics.waitAsync` until
+ * the wake word moves, again and again. With an idle policy each idle period first polls the
+ * wake word in slices, a turn of the event loop (setImmediate) between them, and blocks only if
+ * nothing came. Written with await, every 20 µs slice made a promise, its resolving functions
+ * and a closure besides the Immediate: a fio guest at QD32 idles ~45 000 times a second, and its
+ * polling loop made a fifth of all the guest allocated (V8's sampling heap profiler). One per
+ * start of the loop; `mine` says whether it is still the running one.
  */
-class PollLoop {
+class AsyncLoop {
   private readonly words: Int32Array;
   private readonly index: number;
   /** The current idle period: the wake word's value when it began, when it began (ms) and its poll limit (ms). */
@@ -96,7 +96,7 @@ class PollLoop {
 
   constructor(
     private readonly ops: SimEventOps,
-    private readonly policy: IdlePoll,
+    private readonly policy: IdlePoll | undefined,
     private readonly mine: () => boolean,
   ) {
     const { words, index } = ops.wakeWord;
@@ -115,6 +115,7 @@ class PollLoop {
     this.seen = Atomics.load(this.words, this.index);
     this.ops.deliver();
     if (!this.mine()) return;
+    if (this.policy === undefined) return this.block();
     this.since = performance.now();
     this.limitMs = this.policy.limitNs / 1e6;
     if (this.limitMs > 0) setImmediate(this.slice);
@@ -133,7 +134,7 @@ class PollLoop {
     else setImmediate(this.slice);
   };
 
-  /** Nothing came while polling: wait (untimed; the watchdog bounds it, see the header). */
+  /** Nothing came (or no policy polls): wait, untimed; the watchdog bounds it (see the header). */
   private block(): void {
     this.ops.blockedPast = this.seen;
     const r = Atomics.waitAsync(this.words, this.index, this.seen);
@@ -148,7 +149,7 @@ class PollLoop {
   };
 
   private end(polled: boolean): void {
-    this.policy.reflect((performance.now() - this.since) * 1e6, polled);
+    this.policy?.reflect((performance.now() - this.since) * 1e6, polled);
     this.step();
   }
 }
@@ -348,9 +349,7 @@ export class SimEventOps {
     this.asyncRunning = true;
     this.startWatchdog();
     const gen = ++this.asyncGen;
-    const policy = this.options.idlePoll;
-    if (policy === undefined) void this.asyncLoop(gen);
-    else new PollLoop(this, policy, () => this.asyncRunning && this.asyncGen === gen).run();
+    new AsyncLoop(this, this.options.idlePoll, () => this.asyncRunning && this.asyncGen === gen).run();
   }
 
   stopAsync(): void {
@@ -361,25 +360,6 @@ export class SimEventOps {
     // Even after our domain is gone: a spurious notify only makes a waiter re-check.
     const { words, index } = this.wakeWord;
     Atomics.notify(words, index);
-  }
-
-  /** The async loop without an idle policy: deliver, then block until the wake word moves. */
-  private async asyncLoop(gen: number): Promise<void> {
-    const { words, index } = this.wakeWord;
-    const mine = (): boolean => this.asyncRunning && this.asyncGen === gen;
-    // Never call handlers from inside the bind that started the loop.
-    await Promise.resolve();
-    while (mine()) {
-      const seen = Atomics.load(words, index);
-      this.deliver();
-      if (!mine()) break;
-      this.waitingPast = seen;
-      // Untimed: the watchdog bounds it (see the header).
-      const r = Atomics.waitAsync(words, index, seen);
-      if (r.async) await r.value;
-      // A loop stopped while it waited must not unguard the wait of the loop started after it.
-      if (mine()) this.waitingPast = undefined;
-    }
   }
 
   /** `dispatch` on the event loop: a handler's throw has no caller here, so it is reported as an uncaught error would be. */
