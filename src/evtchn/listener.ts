@@ -109,17 +109,28 @@ class AsyncLoop {
     microtask(this.step);
   }
 
-  /** Deliver what is pending, then begin an idle period. */
+  /**
+   * Deliver what is pending, then begin an idle period. Without a policy, when the wake word
+   * already moved (events came while the last ones were delivered), deliver again at once, in
+   * this turn: a hop through a microtask per busy round read lower in 4 of 5 pairs of a UDP
+   * stream (medians 11.0 k against 11.6 k Mbit/s).
+   */
   private readonly step = (): void => {
-    if (!this.mine()) return;
-    this.seen = Atomics.load(this.words, this.index);
-    this.ops.deliver();
-    if (!this.mine()) return;
-    if (this.policy === undefined) return this.block();
-    this.since = performance.now();
-    this.limitMs = this.policy.limitNs / 1e6;
-    if (this.limitMs > 0) setImmediate(this.slice);
-    else this.block();
+    for (;;) {
+      if (!this.mine()) return;
+      this.seen = Atomics.load(this.words, this.index);
+      this.ops.deliver();
+      if (!this.mine()) return;
+      if (this.policy === undefined) {
+        if (this.waited()) return;
+        continue;
+      }
+      this.since = performance.now();
+      this.limitMs = this.policy.limitNs / 1e6;
+      if (this.limitMs > 0) setImmediate(this.slice);
+      else this.block();
+      return;
+    }
   };
 
   /** One poll slice, after the event loop had its turn (what the handlers scheduled runs first). */
@@ -134,12 +145,24 @@ class AsyncLoop {
     else setImmediate(this.slice);
   };
 
-  /** Nothing came (or no policy polls): wait, untimed; the watchdog bounds it (see the header). */
+  /** Nothing came while polling: wait, then end the idle period. */
   private block(): void {
+    if (!this.waited()) microtask(this.woke);
+  }
+
+  /**
+   * Wait past `seen`, untimed (the watchdog bounds it, see the header): true when waiting (woke
+   * follows), false when the wake word had already moved.
+   */
+  private waited(): boolean {
     this.ops.blockedPast = this.seen;
     const r = Atomics.waitAsync(this.words, this.index, this.seen);
-    if (r.async) void r.value.then(this.woke);
-    else microtask(this.woke);
+    if (r.async) {
+      void r.value.then(this.woke);
+      return true;
+    }
+    this.ops.blockedPast = undefined;
+    return false;
   }
 
   private readonly woke = (): void => {
