@@ -257,16 +257,17 @@ export abstract class BlkFrontIo {
       if (--op.remaining === 0) this.finishOp(op);
     }
     // Answered: no queue, slot or list holds it now (after finishOp, whose callback may have
-    // submitted more: those took other chunks).
-    if (chunk instanceof DataChunk && this.spareChunks.length < MAX_SPARE) this.spareChunks.push(chunk.clear());
+    // submitted more: those took other chunks). Its op is cleared above; not its caller's buffer.
+    if (chunk instanceof DataChunk && this.spareChunks.length < MAX_SPARE) {
+      chunk.buf = undefined;
+      this.spareChunks.push(chunk);
+    }
     this.pump();
   }
 
   /** A chunk of a read or write: a recycled one when there is one. */
   private dataChunk(kind: 'read' | 'write', sector: number, sectors: number, buf: IoBuffer, offset: number, op: Op): DataChunk {
-    const seq = this.seq++;
-    const c = this.spareChunks.pop();
-    return c === undefined ? new DataChunk(kind, sector, sectors, buf, offset, seq, op) : c.reuse(kind, sector, sectors, buf, offset, seq, op);
+    return (this.spareChunks.pop() ?? new DataChunk()).set(kind, sector, sectors, buf, offset, this.seq++, op);
   }
 
   /** A new operation, counted open until finishOp or failAll ends it (MAX_OPEN_OPS); a callback one from the spares when there is one. */
@@ -314,21 +315,16 @@ const MAX_SPARE = 256;
 
 /** A read or write chunk made by BlkFrontIo (dataChunk), reused once answered (completed). */
 class DataChunk implements Chunk {
-  replay: boolean | undefined;
+  kind: 'read' | 'write' = 'read';
+  sector = 0;
+  sectors = 0;
+  buf: IoBuffer | undefined = undefined;
+  offset = 0;
+  seq = 0;
+  op: unknown = undefined;
+  replay: boolean | undefined = undefined;
 
-  constructor(
-    public kind: 'read' | 'write',
-    public sector: number,
-    public sectors: number,
-    public buf: IoBuffer | undefined,
-    public offset: number,
-    public seq: number,
-    public op: unknown,
-  ) {
-    this.replay = undefined;
-  }
-
-  reuse(kind: 'read' | 'write', sector: number, sectors: number, buf: IoBuffer, offset: number, seq: number, op: Op): this {
+  set(kind: 'read' | 'write', sector: number, sectors: number, buf: IoBuffer, offset: number, seq: number, op: Op): this {
     this.kind = kind;
     this.sector = sector;
     this.sectors = sectors;
@@ -337,13 +333,6 @@ class DataChunk implements Chunk {
     this.seq = seq;
     this.op = op;
     this.replay = undefined;
-    return this;
-  }
-
-  /** Into the spares: the caller's buffer is not kept alive by it. */
-  clear(): this {
-    this.buf = undefined;
-    this.op = undefined;
     return this;
   }
 }
