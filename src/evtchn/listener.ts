@@ -187,9 +187,10 @@ export class SimEventOps {
   /** Bumped by every start, so a stopped loop that wakes late never runs beside a new one. */
   private asyncGen = 0;
   private keepAlive: NodeJS.Timeout | undefined;
-  /** The async loop's lost-wake-up watchdog, and the wake-word value it is waiting past. */
+  /** The async loop's lost-wake-up watchdog. */
   private watchdog: NodeJS.Timeout | undefined;
-  private waitingPast: number | undefined;
+  /** The wake-word value the async loop blocks past (the watchdog's), or undefined while it does not block; set by AsyncLoop. */
+  blockedPast: number | undefined;
   private closed = false;
   /** Our domain's generation: once it changes, our regions belong to someone else. */
   private readonly ownGen: number;
@@ -396,16 +397,11 @@ export class SimEventOps {
     }
   }
 
-  /** The wake-word value the async loop blocks past (the watchdog's), or undefined while it does not block. */
-  set blockedPast(seen: number | undefined) {
-    this.waitingPast = seen;
-  }
-
   /** Every 50 ms: if the wake word moved past what the loop waits on, wake the loop. */
   private startWatchdog(): void {
     const { words, index } = this.wakeWord;
     this.watchdog ??= setInterval(() => {
-      const past = this.waitingPast;
+      const past = this.blockedPast;
       if (past !== undefined && Atomics.load(words, index) !== past) Atomics.notify(words, index);
     }, WATCHDOG_MS);
     // The keep-alive timer holds the thread while ports are bound; this one must not on its own.
